@@ -1,0 +1,136 @@
+/**
+ * Statement facts: what one SQL statement does, as the real parser sees it.
+ * Produced by the dialect analysers (src/sql/postgres.ts, src/sql/mysql.ts), consumed by
+ * policy (src/policy), masking (src/masking) and audit. Pure data, JSON-serialisable.
+ */
+
+export const STATEMENT_KINDS = [
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'merge',
+  'copy',
+  'create',
+  'alter',
+  'drop',
+  'truncate',
+  'grant', // GRANT and REVOKE
+  'role', // CREATE/ALTER/DROP ROLE|USER, role membership
+  'set', // session settings: SET, RESET, SET ROLE, SET SESSION AUTHORIZATION
+  'admin', // ALTER SYSTEM, CHECKPOINT, VACUUM FULL, LOAD, CREATE EXTENSION, …
+  'transaction', // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION
+  'utility', // SHOW, EXPLAIN (no ANALYZE), LISTEN, NOTIFY, DISCARD, DEALLOCATE, …
+  'call', // CALL procedure
+  'do', // anonymous code blocks
+  'unknown', // did not parse or not classified: policy fails closed on it in protected envs
+] as const;
+export type StatementKind = (typeof STATEMENT_KINDS)[number];
+
+export type RelationAccess = 'read' | 'write' | 'ddl';
+
+export interface RelationRef {
+  /** Schema as written, or as resolved (see `resolved`). Lower-cased unless quoted. */
+  schema?: string;
+  name: string;
+  access: RelationAccess;
+  /** Columns referenced, when known. `*` means all. */
+  columns?: string[];
+  /** Set once resolved against the catalog (search_path, temp shadowing): the real object. */
+  resolved?: { schema: string; name: string; oid?: number };
+  /** Where the reference came from: FROM, a data-modifying CTE, EXPLAIN ANALYZE, a rule, … */
+  via?: string;
+}
+
+/** Risk classes of functions. A function may have several. */
+export const FUNCTION_RISKS = [
+  'file', // server file access: pg_read_file, lo_import, COPY … FROM '/path'
+  'program', // program execution: COPY … PROGRAM
+  'dynamic-sql', // runs SQL built at run time: EXECUTE in PL/pgSQL, query_to_xml, …
+  'remote', // dblink-like: dblink, dblink_exec, postgres_fdw helpers
+  'admin', // pg_terminate_backend, pg_reload_conf, set_config of security settings, …
+  'identity', // switches identity: set_config('role'|'session_authorization', …)
+  'side-effect', // writes or otherwise changes state (nextval, pg_advisory_lock, lo_unlink, …)
+] as const;
+export type FunctionRisk = (typeof FUNCTION_RISKS)[number];
+
+export interface FunctionRef {
+  schema?: string;
+  name: string;
+  risks: FunctionRisk[];
+  /** Called from the FROM clause (a table function). */
+  inFrom?: boolean;
+}
+
+/** Why a statement cannot be fully understood. Protected environments block these. */
+export const OPAQUE_REASONS = [
+  'parse-error',
+  'do-block',
+  'dynamic-sql',
+  'unprepared-execute',
+  'function-call-message',
+  'unsupported-message',
+  'unresolved-relation',
+  'executable-comment',
+] as const;
+export type OpaqueReason = (typeof OPAQUE_REASONS)[number];
+
+/** One output column of a result, and the source columns its value may carry. */
+export interface ColumnLineage {
+  /** Position in the result, 0-based. */
+  index: number;
+  /** Output name as the server would label it. */
+  name: string;
+  /**
+   * Source columns whose values may flow into this output, possibly transformed.
+   * `column: '*'` means every column of that relation (whole-row references, row_to_json(t)).
+   */
+  sources: { schema?: string; table: string; column: string }[];
+  /** True when lineage could not be established (e.g. an unknown function over a relation). Mask. */
+  opaque: boolean;
+  /** True when the value is the source column itself, untransformed (a plain column reference). */
+  direct: boolean;
+}
+
+export interface StatementFacts {
+  kind: StatementKind;
+  /** Command tag style name: `SELECT`, `DROP TABLE`, `ALTER SYSTEM`, … */
+  tag: string;
+  /** This statement's own text, sliced from the message. */
+  text: string;
+  /** Text with every literal replaced by a placeholder; safe to store in the audit log. */
+  redacted: string;
+  /** Stable fingerprint of the statement shape (libpg-query fingerprint for PostgreSQL). */
+  fingerprint: string;
+  relations: RelationRef[];
+  functions: FunctionRef[];
+  /**
+   * For UPDATE/DELETE (and MERGE): whether a WHERE restricts the rows. A constant-true WHERE
+   * (`WHERE true`, `WHERE 1=1`, `WHERE 'a'='a'`) counts as none. Null for other kinds.
+   */
+  hasWhere: boolean | null;
+  /** A CTE that inserts, updates or deletes (`WITH x AS (DELETE …) SELECT …`). */
+  modifyingCte: boolean;
+  /** The message carried more than one statement. Set on each of them. */
+  multiStatement: boolean;
+  /** EXPLAIN ANALYZE runs its statement: kind/relations are those of the inner statement. */
+  explainAnalyze?: boolean;
+  /** Present when the statement cannot be fully understood; protected envs block it. */
+  opaque?: { reason: OpaqueReason; detail: string };
+  /** SET/RESET and set_config effects the session must track (search_path, role, …). */
+  settings?: { name: string; value: string | null; local: boolean }[];
+  /** PREPARE name AS …: the name and the inner facts. EXECUTE name: the name. */
+  prepare?: { name: string; inner: StatementFacts };
+  execute?: { name: string };
+  /** Output-column lineage for statements returning rows (SELECT, RETURNING, COPY … TO, cursors). */
+  lineage?: ColumnLineage[];
+  /** Columns referenced in predicates (WHERE/JOIN/HAVING), for the predicate-inference rule. */
+  predicateColumns?: { schema?: string; table: string; column: string }[];
+  /** A statement that creates a temp table, rule or trigger: the session must re-resolve. */
+  changesResolution?: boolean;
+}
+
+/** Analysis of one protocol message (one simple Query, or one Parse). */
+export interface MessageAnalysis {
+  statements: StatementFacts[];
+}
