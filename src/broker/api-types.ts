@@ -20,6 +20,7 @@
  *   POST /v1/requests/:id/deny             { reason } → ApprovalView
  *   GET  /v1/audit/events?…filters&limit&cursor → AuditSearchResponse
  *   GET  /v1/audit/export?format=jsonl|csv|ocsf&since&until → streamed body
+ *   GET  /v1/audit/report?format=md|html|json&since&until → report body
  *   GET  /v1/audit/public-key              → { publicKeyPem, keyId }
  *   GET  /v1/sessions                      → SessionsResponse
  *   POST /v1/service-accounts              { name, groups, kind } → { account, token }
@@ -81,6 +82,8 @@ export interface CredentialRequest {
   publicKey: Record<string, unknown>;
   /** Start an agent session acting for the caller. */
   agent?: string;
+  /** Just-in-time elevation: the approved access request this credential spends. */
+  requestId?: string;
 }
 
 export interface CredentialView {
@@ -170,3 +173,62 @@ export interface SessionView {
 export interface SessionsResponse {
   sessions: SessionView[];
 }
+
+/** A service account as the API shows it. The token is never shown again after creation. */
+export interface ServiceAccountView {
+  id: string;
+  name: string;
+  groups: string[];
+  kind: 'workload' | 'agent';
+  createdAt: string;
+  revokedAt?: string | null;
+}
+export interface CreateServiceAccountRequest {
+  name: string;
+  groups: string[];
+  kind: 'workload' | 'agent';
+}
+export interface CreateServiceAccountResponse {
+  account: ServiceAccountView;
+  /** Shown once; the broker stores only its hash. */
+  token: string;
+}
+export interface ServiceAccountsResponse {
+  accounts: ServiceAccountView[];
+}
+export interface ServiceAccountRevokeResponse {
+  account: ServiceAccountView;
+}
+
+export interface AuditPublicKeyResponse {
+  publicKeyPem: string;
+  keyId: string;
+}
+
+export const AUDIT_EXPORT_FORMATS = ['jsonl', 'csv', 'ocsf'] as const;
+export type AuditExportFormat = (typeof AUDIT_EXPORT_FORMATS)[number];
+
+/**
+ * Query string of GET /v1/audit/events, /v1/audit/export and /v1/audit/report: the AuditFilter
+ * fields (session id as `session`, `kind` comma-separated), times on the wire as ISO 8601 (the
+ * client converts these epoch-ms values), plus paging.
+ */
+export interface AuditQuery {
+  identity?: string;
+  identityKind?: IdentityKind;
+  target?: string;
+  database?: string;
+  table?: string;
+  column?: string;
+  decision?: string;
+  kind?: string[];
+  session?: string;
+  since?: number;
+  until?: number;
+  text?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export const AUDIT_REPORT_FORMATS = ['md', 'html', 'json'] as const;
+export type AuditReportFormat = (typeof AUDIT_REPORT_FORMATS)[number];

@@ -61,6 +61,9 @@ export interface FunctionRef {
   /** Called from the FROM clause (a table function). */
   inFrom?: boolean;
 }
+// PostgreSQL also reports pseudo-functions for risky statement forms: `copy_program` (COPY …
+// PROGRAM, risk 'program'), `copy_file` (COPY to/from a server path, 'file') and `execute`
+// (PL/pgSQL EXECUTE in a DO block or function body, 'dynamic-sql').
 
 /** Why a statement cannot be fully understood. Protected environments block these. */
 export const OPAQUE_REASONS = [
@@ -72,6 +75,7 @@ export const OPAQUE_REASONS = [
   'unsupported-message',
   'unresolved-relation',
   'executable-comment',
+  'unclassified-statement', // parsed, but a statement type the analyser has no rule for
 ] as const;
 export type OpaqueReason = (typeof OPAQUE_REASONS)[number];
 
@@ -106,7 +110,9 @@ export interface StatementFacts {
   functions: FunctionRef[];
   /**
    * For UPDATE/DELETE (and MERGE): whether a WHERE restricts the rows. A constant-true WHERE
-   * (`WHERE true`, `WHERE 1=1`, `WHERE 'a'='a'`) counts as none. Null for other kinds.
+   * (`WHERE true`, `WHERE 1=1`, `WHERE 'a'='a'`) counts as none. Null for other kinds, except
+   * that a statement with a data-modifying CTE reports false if any UPDATE/DELETE/MERGE in it
+   * is unrestricted.
    */
   hasWhere: boolean | null;
   /** A CTE that inserts, updates or deletes (`WITH x AS (DELETE …) SELECT …`). */
@@ -119,10 +125,20 @@ export interface StatementFacts {
   opaque?: { reason: OpaqueReason; detail: string };
   /** SET/RESET and set_config effects the session must track (search_path, role, …). */
   settings?: { name: string; value: string | null; local: boolean }[];
-  /** PREPARE name AS …: the name and the inner facts. EXECUTE name: the name. */
+  /**
+   * PREPARE name AS …: the name and the inner facts. EXECUTE name: the name.
+   * PostgreSQL: a PREPARE's own kind, relations, functions, hasWhere, opaque and lineage are
+   * those of its inner statement (tag stays `PREPARE`), so policy judging the PREPARE judges
+   * what EXECUTE will run — the same hoisting as EXPLAIN ANALYZE.
+   */
   prepare?: { name: string; inner: StatementFacts };
   execute?: { name: string };
-  /** Output-column lineage for statements returning rows (SELECT, RETURNING, COPY … TO, cursors). */
+  /**
+   * Output-column lineage for statements returning rows (SELECT, RETURNING, COPY … TO, cursors).
+   * Names as written, before catalog resolution: an entry named `*` whose sources have
+   * `column: '*'` stands for an unexpanded `*` over a table (its width is unknown, so later
+   * indexes are provisional). `resolveLineage` (src/sql/lineage.ts) gives the exact list.
+   */
   lineage?: ColumnLineage[];
   /** Columns referenced in predicates (WHERE/JOIN/HAVING), for the predicate-inference rule. */
   predicateColumns?: { schema?: string; table: string; column: string }[];

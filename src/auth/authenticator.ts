@@ -1,0 +1,80 @@
+/**
+ * The broker's one entry point for "who is calling": the login exchange (POST /v1/auth/exchange)
+ * and the bearer check on every other API call. It composes the single-concern modules.
+ */
+import type { ExchangeRequest, ExchangeResponse } from '../broker/api-types.js';
+import { AuthError } from '../shared/errors.js';
+import type { Clock } from '../shared/clock.js';
+import { systemClock } from '../shared/clock.js';
+import type { Identity } from '../shared/types.js';
+import type { ServiceAccountRecord, Store } from '../store/store.js';
+import { issueBrokerToken, verifyBrokerToken, type BrokerKey } from './broker-tokens.js';
+import type { OidcVerifier } from './oidc-verify.js';
+import { authenticateServiceAccount } from './service-accounts.js';
+import type { WorkloadVerifier } from './workload.js';
+
+export interface AuthenticatorDeps {
+  brokerKey: BrokerKey;
+  oidc?: OidcVerifier;
+  workload?: WorkloadVerifier;
+  serviceAccounts: readonly ServiceAccountRecord[];
+  store?: Pick<Store, 'findServiceAccountByTokenHash'>;
+  accessTokenTtlMs?: number;
+  clock?: Clock;
+}
+
+export interface Caller {
+  identity: Identity;
+  /** Null for service accounts, whose tokens do not expire. */
+  expiresAt: number | null;
+}
+
+export interface Authenticator {
+  exchange(req: ExchangeRequest): Promise<ExchangeResponse>;
+  authenticate(authorizationHeader: string | undefined): Promise<Caller>;
+}
+
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  const clock = deps.clock ?? systemClock;
+  const options = { clock, ...(deps.accessTokenTtlMs !== undefined ? { ttlMs: deps.accessTokenTtlMs } : {}) };
+
+  return {
+    async exchange(req) {
+      let identity: Identity;
+      switch (req.grant) {
+        case 'oidc': {
+          if (!deps.oidc) throw new AuthError('oidc_not_configured', 'this broker has no identity provider for human logins', { actions: ['set DBGOV_TOKEN to a service-account token, or ask your admin to configure identity.oidc'] });
+          identity = await deps.oidc.verifyIdToken(req.idToken);
+          // When the CLI sends its IdP access token, a user disabled at the IdP is caught now, not at ID-token expiry.
+          if (req.accessToken !== undefined) {
+            const sub = JSON.parse(Buffer.from(req.idToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub: string };
+            await deps.oidc.checkStillActive(req.accessToken, sub.sub);
+          }
+          break;
+        }
+        case 'workload': {
+          if (!deps.workload) throw new AuthError('workload_not_configured', 'this broker trusts no workload issuers', { actions: ['ask your admin to add identity.workloadIssuers to dbgov.yaml'] });
+          identity = await deps.workload.verify(req.idToken);
+          break;
+        }
+        default: {
+          const never: never = req;
+          throw new AuthError('unknown_grant', `unknown exchange grant ${String((never as { grant: unknown }).grant)}`, { actions: ['upgrade the dbgov CLI'] });
+        }
+      }
+      const { token, expiresAt } = await issueBrokerToken(identity, deps.brokerKey, options);
+      return { accessToken: token, expiresAt, identity };
+    },
+
+    async authenticate(header) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+      if (!m) throw new AuthError('not_logged_in', 'you are not logged in to this broker', { actions: ['run `dbgov login`', 'or set DBGOV_TOKEN to a service-account token'] });
+      const token = m[1];
+      // Broker tokens are JWTs; anything else (including config tokens without the dbgov_sa_ prefix) is a service-account token.
+      if (token.split('.').length !== 3) {
+        return { identity: await authenticateServiceAccount(token, { config: deps.serviceAccounts, ...(deps.store ? { store: deps.store } : {}) }), expiresAt: null };
+      }
+      return verifyBrokerToken(token, deps.brokerKey.publicKey, { clock });
+    },
+  };
+}

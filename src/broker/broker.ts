@@ -1,0 +1,161 @@
+/**
+ * startBroker: one process with the HTTP API, the gateway listener, the store, the engines and,
+ * when configured, the built-in identity provider. `dbgov broker start` and `dbgov demo` both
+ * run this; tests run it in-process on port 0.
+ */
+import { loadOrCreateBrokerKey } from '../auth/broker-tokens.js';
+import { startBuiltinIdp, BUILTIN_SCOPES, type BuiltinIdp } from '../auth/builtin-idp.js';
+import { createOidcVerifier } from '../auth/oidc-verify.js';
+import { serviceAccountsFromConfig } from '../auth/service-accounts.js';
+import { createWorkloadVerifier } from '../auth/workload.js';
+import { postgresEngine } from '../gateway/postgres/engine.js';
+import { mysqlEngine } from '../gateway/mysql/engine.js';
+import { compileMasking } from '../masking/config.js';
+import { compilePolicy } from '../policy/compile.js';
+import { openEmbeddedStore } from '../store/embedded.js';
+import { analysePostgres, loadSqlParser } from '../sql/postgres.js';
+import { analyseMysql } from '../sql/mysql/analyse.js';
+import { createFactsCache } from '../sql/cache.js';
+import type { MessageAnalysis } from '../sql/facts.js';
+import { rootLogger, type Logger } from '../shared/logger.js';
+import type { DbgovConfig, TargetConfig } from './config.js';
+import { BrokerCore } from './core.js';
+import { GatewayListener } from './gateway-listener.js';
+import { loadGatewayTls } from './gateway-tls.js';
+import { buildApi } from './http.js';
+import { PostgresRoleManager } from './roles.js';
+import { TargetRuntime, type TargetCatalog } from './target-runtime.js';
+import { postgresTargetCatalog } from './pg-catalog.js';
+import { mysqlTargetCatalog } from './mysql-catalog.js';
+
+export interface BrokerOptions {
+  log?: Logger;
+  /** Replaces how a target's catalog is read (the demo reads its in-process PGlite directly). */
+  catalogFor?: (name: string, t: TargetConfig) => TargetCatalog | null;
+  /** Test hook: the built-in IdP's device poll interval. */
+  devicePollIntervalSec?: number;
+}
+
+export interface RunningBroker {
+  apiUrl: string;
+  gateway: { host: string; port: number };
+  core: BrokerCore;
+  idp: BuiltinIdp | null;
+  close(): Promise<void>;
+}
+
+const FACTS_CACHE_ENTRIES = 10_000;
+
+export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {}): Promise<RunningBroker> {
+  const log = opts.log ?? rootLogger();
+  await loadSqlParser();
+  const policy = compilePolicy(config.policy, { file: config.source.file, lineOf: (p) => config.source.lineOf(['policy', ...p]) });
+  const masking = compileMasking(config.masking, { file: config.source.file, lineOf: (p) => config.source.lineOf(['masking', ...p]) });
+
+  const dir = config.broker.store.dir;
+  const store = await openEmbeddedStore({ dir, brokerId: config.broker.id, fsync: config.broker.fsync, log: log.child({ component: 'store' }) });
+  const cleanups: (() => Promise<unknown> | unknown)[] = [() => store.close()];
+  try {
+    const brokerKey = await loadOrCreateBrokerKey(dir);
+    const tls = await loadGatewayTls(dir, config.broker.tls);
+
+    let idp: BuiltinIdp | null = null;
+    let oidc: ConstructorParameters<typeof BrokerCore>[0]['oidc'] = null;
+    if (config.identity.builtin) {
+      idp = await startBuiltinIdp({ host: config.broker.api.host, port: config.identity.builtin.port, users: config.identity.builtin.users, ...(opts.devicePollIntervalSec !== undefined ? { devicePollIntervalSec: opts.devicePollIntervalSec } : {}) });
+      cleanups.push(() => idp?.close());
+      oidc = { issuer: idp.issuer, clientId: idp.clientId, scopes: [...BUILTIN_SCOPES], verifier: createOidcVerifier({ issuer: idp.issuer, clientId: idp.clientId }) };
+    } else if (config.identity.oidc) {
+      const o = config.identity.oidc;
+      oidc = { issuer: o.issuer, clientId: o.clientId, scopes: o.scopes, verifier: createOidcVerifier({ issuer: o.issuer, clientId: o.clientId, groupsClaim: o.groupsClaim, ...(o.allowedDomains.length ? { allowedEmailDomains: o.allowedDomains } : {}) }) };
+    }
+    const workload = config.identity.workload.length ? createWorkloadVerifier(config.identity.workload) : null;
+
+    const pgCache = createFactsCache(FACTS_CACHE_ENTRIES);
+    const analysePg = (sql: string): MessageAnalysis => pgCache.get(sql, analysePostgres);
+    const targets = new Map<string, TargetRuntime>();
+    for (const [name, t] of Object.entries(config.targets)) {
+      const catalog = opts.catalogFor ? opts.catalogFor(name, t) : t.engine === 'postgres' ? postgresTargetCatalog(t, log) : mysqlTargetCatalog(t, log);
+      const analyse = t.engine === 'postgres' ? analysePg : mysqlAnalyser(catalog);
+      const rt = new TargetRuntime({ name, config: t, analyse, catalog, masking, log: log.child({ target: name }) });
+      targets.set(name, rt);
+      cleanups.push(() => rt.close());
+    }
+    await Promise.all([...targets.values()].map((t) => t.start()));
+
+    const roles = new PostgresRoleManager(config.targets, store, log);
+    const swept = await roles.sweep().catch((e: unknown) => {
+      log.warn({ err: e }, 'leftover role sweep failed');
+      return 0;
+    });
+    if (swept) log.info({ swept }, 'removed database roles left by an earlier broker');
+
+    // One instance per engine: the PostgreSQL engine's cancel registry must see every session.
+    const engines = { postgres: postgresEngine(), mysql: mysqlEngine() };
+    const core = new BrokerCore({
+      config,
+      store,
+      brokerKey,
+      tls,
+      policy,
+      engines,
+      targets,
+      oidc,
+      workload,
+      configServiceAccounts: serviceAccountsFromConfig(config.identity.serviceAccounts, Date.now()),
+      roles,
+      log,
+    });
+    cleanups.push(() => core.close());
+    store.audit.appendSync({ kind: 'policy.loaded', identity: null, target: null, database: null, sessionId: null, detail: { file: config.source.file, rules: policy.statements.length, defaults: policy.defaults.length, access: policy.access.length } });
+
+    const gateway = new GatewayListener({
+      tls,
+      engines,
+      authorize: (hello, binding, remote) => core.authorize(hello, binding, remote),
+      refused: (err, remote, engine) => core.refused(err, remote, engine),
+      log: log.child({ component: 'gateway' }),
+    });
+    const gw = await gateway.listen(config.broker.gateway.host, config.broker.gateway.port);
+    cleanups.push(() => gateway.close());
+    core.gatewayAddress = gw;
+
+    const api = buildApi(core, log.child({ component: 'api' }));
+    await api.listen({ host: config.broker.api.host, port: config.broker.api.port });
+    cleanups.push(() => api.close());
+    const addr = api.server.address();
+    const apiPort = typeof addr === 'object' && addr ? addr.port : config.broker.api.port;
+    const apiUrl = `http://${config.broker.api.host.includes(':') ? `[${config.broker.api.host}]` : config.broker.api.host}:${apiPort}`;
+    log.info({ api: apiUrl, gateway: gw }, 'broker started');
+
+    return {
+      apiUrl,
+      gateway: gw,
+      core,
+      idp,
+      close: async () => {
+        for (const c of cleanups.reverse()) {
+          try {
+            await c();
+          } catch (e) {
+            log.warn({ err: e }, 'shutdown step failed');
+          }
+        }
+      },
+    };
+  } catch (e) {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** MySQL analysis depends on the server's version and flavour, learned by the catalog. */
+function mysqlAnalyser(catalog: TargetCatalog | null): (sql: string) => MessageAnalysis {
+  const cache = createFactsCache(FACTS_CACHE_ENTRIES);
+  const server = (catalog as { serverInfo?: () => { version: number; mariadb: boolean } } | null)?.serverInfo;
+  return (sql) =>
+    cache.get(sql, (text) => {
+      const info = server?.() ?? { version: 101100, mariadb: true };
+      return analyseMysql(text, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } });
+    });
+}

@@ -1,0 +1,79 @@
+/**
+ * The TargetCatalog of a PostgreSQL target: src/sql/catalog.ts's snapshot, read over the
+ * broker's own admin connection (never a client's session), plus EXPLAIN-based row estimates
+ * for approvers. The connection is opened lazily and reopened after a failure.
+ */
+import pg from 'pg';
+import { PostgresCatalog } from '../sql/catalog.js';
+import { resolveLineage } from '../sql/lineage.js';
+import type { RelationRef, StatementFacts } from '../sql/facts.js';
+import type { Logger } from '../shared/logger.js';
+import type { TargetConfig } from './config.js';
+import type { TargetCatalog } from './target-runtime.js';
+
+/** The server's default search_path, used until a session says otherwise. */
+const DEFAULT_SEARCH_PATH = ['$user', 'public'];
+
+export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () => Promise<pg.Client> = () => openAdmin(t)): TargetCatalog {
+  let client: pg.Client | undefined;
+  let catalog: PostgresCatalog | undefined;
+
+  const ensure = async (): Promise<{ client: pg.Client; catalog: PostgresCatalog }> => {
+    if (client && catalog) return { client, catalog };
+    const c = await connect();
+    c.on('error', (e) => {
+      log.warn({ err: e }, 'catalog connection lost; it will be reopened');
+      client = undefined;
+      catalog = undefined;
+    });
+    client = c;
+    catalog = await PostgresCatalog.load(c);
+    return { client: c, catalog };
+  };
+  const opts = (searchPath: string[] | null) => ({ searchPath: searchPath ?? DEFAULT_SEARCH_PATH, user: t.user });
+
+  return {
+    async refresh() {
+      if (!catalog) {
+        await ensure();
+        return;
+      }
+      await catalog.refresh();
+    },
+    loaded: () => catalog !== undefined,
+    resolveRelation(ref: RelationRef, searchPath) {
+      const r = catalog?.resolveRelation(ref, opts(searchPath));
+      return r ? { schema: r.schema, name: r.name, oid: r.oid } : undefined;
+    },
+    columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
+    resolveLineage(facts: StatementFacts, searchPath) {
+      if (!catalog || !facts.lineage) return undefined;
+      return resolveLineage(facts, catalog, opts(searchPath));
+    },
+    async estimateRows(sql: string) {
+      const { client: c } = await ensure();
+      // EXPLAIN plans without executing; a statement with parameters cannot be planned here.
+      const res = await c.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`EXPLAIN (FORMAT JSON) ${sql}`);
+      return res.rows[0]?.['QUERY PLAN']?.[0]?.Plan?.['Plan Rows'] ?? null;
+    },
+    async close() {
+      await client?.end().catch(() => undefined);
+      client = undefined;
+      catalog = undefined;
+    },
+  };
+}
+
+function openAdmin(t: TargetConfig): Promise<pg.Client> {
+  const c = new pg.Client({
+    host: t.host,
+    port: t.port,
+    database: t.database,
+    user: t.user,
+    ...(t.password !== undefined ? { password: t.password } : {}),
+    ...(t.tls.mode !== 'disable' ? { ssl: t.tls.mode === 'verify-full' ? { ca: t.tls.ca, servername: t.tls.servername } : { rejectUnauthorized: false } } : {}),
+    connectionTimeoutMillis: t.connectTimeoutMs,
+    application_name: 'dbgov-broker-catalog',
+  });
+  return c.connect().then(() => c);
+}

@@ -1,0 +1,131 @@
+/**
+ * Upstream identities. By default a session connects upstream as the target's configured user.
+ * With `roles: {mode: per-identity}` the broker creates a short-lived PostgreSQL role for each
+ * identity and session (LOGIN, VALID UNTIL the credential's expiry, member of the access
+ * level's role), connects as it, and drops it when the session ends, so `pg_stat_activity` and
+ * the server's own logs name the person or pipeline. Roles left by a crashed broker are
+ * removed at the next start.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { UpstreamEndpoint } from '../gateway/engine.js';
+import type { Store } from '../store/store.js';
+import { UpstreamError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { TargetConfig } from './config.js';
+import type { LiveSession } from './sessions.js';
+
+export interface RoleManager {
+  upstreamFor(targetName: string, t: TargetConfig, session: LiveSession): Promise<UpstreamEndpoint>;
+  release(targetName: string, session: LiveSession): Promise<void>;
+  /** Drops roles that outlived their sessions (after a crash). */
+  sweep(): Promise<number>;
+}
+
+export function baseEndpoint(t: TargetConfig, database: string): UpstreamEndpoint {
+  return {
+    host: t.host,
+    port: t.port,
+    database,
+    user: t.user,
+    ...(t.password !== undefined ? { password: t.password } : {}),
+    tls: t.tls,
+    connectTimeoutMs: t.connectTimeoutMs,
+  };
+}
+
+/** PostgreSQL identifiers: lower-case, [a-z0-9_], at most 63 bytes. */
+export function roleNameFor(prefix: string, identityId: string, sessionId: string): string {
+  const who = identityId.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const suffix = sessionId.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, '');
+  return `${prefix}${who}`.slice(0, 63 - suffix.length - 1) + `_${suffix}`;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export class PostgresRoleManager implements RoleManager {
+  private readonly live = new Map<string, string>();
+
+  constructor(
+    private readonly targets: Record<string, TargetConfig>,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  async upstreamFor(targetName: string, t: TargetConfig, session: LiveSession): Promise<UpstreamEndpoint> {
+    const base = baseEndpoint(t, session.database);
+    if (!t.roles || t.engine !== 'postgres') return base;
+    const grant = t.roles.grants[session.access];
+    if (!grant) throw new UpstreamError('role-not-configured', `dbgov: target ${targetName} has no role for access level ${session.access}`, { actions: [`add roles.grants.${session.access} to targets.${targetName} in dbgov.yaml`] });
+    const role = roleNameFor(t.roles.prefix, session.identity.id, session.id);
+    const password = randomBytes(24).toString('base64url');
+    const validUntil = new Date(session.expiresAt).toISOString();
+    await this.store.putDbRole({ target: targetName, role, identity: session.identity.id, sessionId: session.id, createdAt: Date.now(), expiresAt: session.expiresAt });
+    await this.admin(t, async (c) => {
+      // The password is random and never leaves the broker; VALID UNTIL bounds it even if the
+      // broker dies before dropping the role.
+      await c.query(`CREATE ROLE ${quoteIdent(role)} LOGIN PASSWORD '${password}' VALID UNTIL '${validUntil}' IN ROLE ${quoteIdent(grant)}`);
+      await c.query(`COMMENT ON ROLE ${quoteIdent(role)} IS ${pgLiteral(`dbgov session ${session.id} for ${session.identity.id}`)}`);
+    });
+    this.live.set(session.id, role);
+    return { ...base, user: role, password };
+  }
+
+  async release(targetName: string, session: LiveSession): Promise<void> {
+    const role = this.live.get(session.id);
+    if (!role) return;
+    this.live.delete(session.id);
+    const t = this.targets[targetName];
+    if (!t) return;
+    await this.drop(t, role);
+    await this.store.putDbRole({ target: targetName, role, identity: session.identity.id, sessionId: session.id, createdAt: 0, expiresAt: session.expiresAt, droppedAt: Date.now() });
+  }
+
+  async sweep(): Promise<number> {
+    let dropped = 0;
+    for (const r of await this.store.listDbRoles({ live: true })) {
+      const t = this.targets[r.target];
+      if (!t) continue;
+      try {
+        await this.drop(t, r.role);
+        await this.store.putDbRole({ ...r, droppedAt: Date.now() });
+        dropped++;
+      } catch (e) {
+        this.log.warn({ err: e, role: r.role }, 'could not drop a leftover role; will retry at next start');
+      }
+    }
+    return dropped;
+  }
+
+  private async drop(t: TargetConfig, role: string): Promise<void> {
+    await this.admin(t, async (c) => {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
+      await c.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`);
+    });
+  }
+
+  private async admin(t: TargetConfig, fn: (c: pg.Client) => Promise<void>): Promise<void> {
+    const c = new pg.Client({
+      host: t.host,
+      port: t.port,
+      database: t.database,
+      user: t.user,
+      ...(t.password !== undefined ? { password: t.password } : {}),
+      ...(t.tls.mode !== 'disable' ? { ssl: t.tls.mode === 'verify-full' ? { ca: t.tls.ca, servername: t.tls.servername } : { rejectUnauthorized: false } } : {}),
+      connectionTimeoutMillis: t.connectTimeoutMs,
+      application_name: 'dbgov-broker',
+    });
+    await c.connect();
+    try {
+      await fn(c);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+}
+
+function pgLiteral(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,381 @@
+/**
+ * The statement path, as the broker implements the hooks an engine calls:
+ *
+ *   check ─► analyse (cached) ─► resolve against the session ─► decide ─► allow / block / hold
+ *   executing ─► audit record written to the OS before the engine forwards (fail closed)
+ *   describe ─► mask plan from column origins and lineage
+ *   completed ─► audit outcome (rows, time), live activity
+ */
+import type { Decision, StatementRecord } from '../audit/event.js';
+import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn, StatementHandle, StatementHooks, StatementOutcome, StatementRequest, Verdict } from '../gateway/engine.js';
+import { decideStatements } from '../policy/decide.js';
+import type { Policy, StatementContext, StatementDecision } from '../policy/types.js';
+import type { MessageAnalysis, StatementFacts } from '../sql/facts.js';
+import type { AuditLog } from '../store/store.js';
+import { DbgovError } from '../shared/errors.js';
+import { newId, shortId } from '../shared/ids.js';
+import type { Logger } from '../shared/logger.js';
+import type { Approvals } from './approvals.js';
+import { auditIdentity } from './audit-identity.js';
+import type { LiveSession, SessionRegistry } from './sessions.js';
+
+/** Per-session state that changes how names resolve and what EXECUTE runs. */
+export interface SessionState {
+  searchPath: string[] | null;
+  /** SQL-level PREPARE name → what it runs. */
+  prepared: Map<string, StatementFacts>;
+  params: Map<string, string>;
+}
+
+/** What a target provides to its sessions (src/broker/target-runtime.ts). */
+export interface TargetServices {
+  analyse(sql: string): MessageAnalysis;
+  resolve(facts: StatementFacts[], state: SessionState): StatementFacts[];
+  classifiedColumnsFor(session: LiveSession): ReadonlySet<string>;
+  maskPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): Promise<MaskPlan | ClientError | null> | MaskPlan | ClientError | null;
+  copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): Promise<CopyMaskPlan | null> | CopyMaskPlan | null;
+  scrub(session: LiveSession, facts: StatementFacts[] | undefined, fields: { message: string; detail?: string; hint?: string; where?: string }): { message: string; detail?: string; hint?: string; where?: string };
+  estimateRows(sql: string, facts: StatementFacts[]): Promise<number | null>;
+  /** DDL or a resolution-changing statement ran: refresh the catalog. */
+  schemaChanged(): void;
+}
+
+export interface HooksDeps {
+  session: LiveSession;
+  policy: () => Policy;
+  target: StatementContext['target'];
+  services: TargetServices;
+  audit: AuditLog;
+  approvals: Approvals;
+  registry: SessionRegistry;
+  holdMs: number;
+  protocol: string;
+  log: Logger;
+}
+
+class Stmt implements StatementHandle {
+  readonly id = newId('st');
+  startedAt = 0;
+  decisionLabel: Decision = 'allow';
+  maskedColumns: string[] = [];
+  requestId: string | undefined;
+  auditId: string | undefined;
+  executions = 0;
+  constructor(
+    readonly sql: string,
+    readonly facts: StatementFacts[],
+    readonly decision: StatementDecision,
+  ) {}
+}
+
+const BLOCK_SQLSTATE = '42501';
+
+export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
+  const state: SessionState = { searchPath: null, prepared: new Map(), params: new Map() };
+  const { session } = d;
+  const identity = auditIdentity(session.identity);
+
+  const ctxFor = (): StatementContext => ({
+    identity: session.identity,
+    target: d.target,
+    database: session.database,
+    access: session.access,
+    classifiedColumns: d.services.classifiedColumnsFor(session),
+    prepared: state.prepared,
+  });
+
+  const record = (s: Stmt, overrides: Partial<StatementRecord> = {}): StatementRecord => {
+    const f = s.facts;
+    const tables = [...new Set(f.flatMap((x) => x.relations.map((r) => qualified(r))))];
+    return {
+      fingerprint: f.length === 1 ? f[0].fingerprint : f.map((x) => x.fingerprint).join(','),
+      text: f.map((x) => x.redacted).join('; '),
+      kind: f.length === 1 ? f[0].kind : [...new Set(f.map((x) => x.kind))].join(','),
+      tables,
+      decision: s.decisionLabel,
+      rule: s.decision.rule === 'default' && s.decision.action === 'allow' ? null : s.decision.rule,
+      rows: null,
+      durationMs: null,
+      maskedColumns: s.maskedColumns,
+      protocol: d.protocol,
+      ...(s.requestId ? { requestId: s.requestId } : {}),
+      ...overrides,
+    };
+  };
+
+  const writeDecision = (s: Stmt): void => {
+    const ev = d.audit.appendSync({
+      kind: 'statement',
+      identity,
+      target: session.target,
+      database: session.database,
+      sessionId: session.id,
+      statement: record(s),
+    });
+    s.auditId = ev.id;
+  };
+
+  const activity = (s: Stmt, extra: { decision: 'allow' | 'block' | 'review' | 'approved' | 'denied' | 'timeout'; rows?: number | null; durationMs?: number | null; message?: string }): void => {
+    d.registry.emitActivity(session.credentialId, {
+      time: new Date().toISOString(),
+      sessionId: session.id,
+      type: extra.decision === 'review' ? 'held' : 'statement',
+      statementKind: s.facts[0]?.tag ?? s.facts[0]?.kind,
+      ...extra,
+      ...(s.requestId ? { requestId: s.requestId } : {}),
+      ...(s.maskedColumns.length ? { maskedColumns: s.maskedColumns } : {}),
+    });
+  };
+
+  const blockWith = (s: Stmt, error: ClientError, label: Decision): Extract<Verdict, { action: 'block' }> => {
+    s.decisionLabel = label;
+    try {
+      writeDecision(s);
+    } catch (e) {
+      // The statement is refused either way; losing its audit record is logged loudly.
+      d.log.error({ err: e }, 'audit write failed for a refused statement');
+    }
+    activity(s, { decision: label === 'denied' ? 'denied' : label === 'timeout' ? 'timeout' : 'block', message: error.message });
+    return { action: 'block', stmt: s, error };
+  };
+
+  const hold = (s: Stmt, review: NonNullable<StatementDecision['review']>): Verdict => {
+    const holdMs = Math.min(review.holdMs, d.holdMs);
+    const f = s.facts;
+    const tables = [...new Set(f.flatMap((x) => x.relations.map((r) => qualified(r))))];
+    // The notice goes out at once and names the request, so its id is reserved before the
+    // (asynchronous) row estimate and store write.
+    const requestId = shortId(8);
+    s.requestId = requestId;
+    const created = d.services
+      .estimateRows(s.sql, f)
+      .catch(() => null)
+      .then((estimatedRows) =>
+        d.approvals.createStatementRequest({
+          id: requestId,
+          requester: session.identity,
+          target: session.target,
+          database: session.database,
+          sessionId: session.id,
+          ...(session.reason ? { reason: session.reason } : {}),
+          sql: s.sql,
+          redacted: f.map((x) => x.redacted).join('; '),
+          fingerprint: f.map((x) => x.fingerprint).join(','),
+          kind: f.map((x) => x.kind).join(','),
+          tables,
+          estimatedRows,
+          rule: s.decision.rule,
+          approvers: review.approvers,
+          expiresMs: review.expiresMs,
+          windowMs: review.windowMs,
+        }),
+      );
+    const decided = created.then(async (req): Promise<Exclude<Verdict, { action: 'hold' }>> => {
+      s.decisionLabel = 'review';
+      writeDecision(s);
+      activity(s, { decision: 'review', message: `waiting for approval ${req.id}` });
+      if (holdMs <= 0) return blockWith(s, requiredError(req.id, s.decision), 'review');
+      const outcome = await d.approvals.wait(req.id, holdMs);
+      if (outcome === 'approved') {
+        const used = await d.approvals.consume(session.identity, session.target, s.sql, req.id);
+        if (used) {
+          s.decisionLabel = 'approved';
+          return { action: 'allow', stmt: s };
+        }
+      }
+      if (outcome === 'denied') {
+        const r = await d.approvals.get(req.id);
+        const why = r.votes.find((v) => v.decision === 'deny');
+        return blockWith(
+          s,
+          {
+            sqlstate: BLOCK_SQLSTATE,
+            message: `dbgov: approval denied (request ${req.id})${why ? ` by ${why.identity}` : ''}`,
+            detail: `rule: ${s.decision.rule}${why?.comment ? `; reason: ${why.comment}` : ''}`,
+            hint: 'talk to the approver, change the statement, or ask again with a reason',
+          },
+          'denied',
+        );
+      }
+      return blockWith(s, requiredError(req.id, s.decision), 'timeout');
+    });
+    return {
+      action: 'hold',
+      stmt: s,
+      notice: `dbgov: waiting for approval ${requestId}`,
+      decided: decided.catch((e: unknown) => {
+        d.log.error({ err: e }, 'approval flow failed');
+        return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: 'dbgov: blocked: the approval could not be recorded', hint: 'try again; if it persists, tell your platform team' }, 'error');
+      }),
+    };
+  };
+
+  const hooks: StatementHooks & { state: SessionState } = {
+    state,
+
+    check(req: StatementRequest): Verdict {
+      const analysis = d.services.analyse(req.sql);
+      const facts = d.services.resolve(analysis.statements, state);
+      const decision = decideStatements(d.policy(), ctxFor(), facts);
+      const s = new Stmt(req.sql, facts, decision);
+      switch (decision.action) {
+        case 'allow':
+          rememberPrepared(state, facts);
+          return { action: 'allow', stmt: s };
+        case 'block':
+          return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: decision.hint }, 'block');
+        case 'review': {
+          if (!decision.review) return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: decision.hint }, 'block');
+          return hold(s, decision.review);
+        }
+        default: {
+          const never: never = decision.action;
+          throw new Error(`unhandled action ${String(never)}`);
+        }
+      }
+    },
+
+    opaque(reason, detail): Verdict {
+      const facts: StatementFacts[] = [
+        {
+          kind: 'unknown',
+          tag: reason,
+          text: '',
+          redacted: `<${reason}>`,
+          fingerprint: reason,
+          relations: [],
+          functions: [],
+          hasWhere: null,
+          modifyingCte: false,
+          multiStatement: false,
+          opaque: { reason, detail },
+        },
+      ];
+      const decision = decideStatements(d.policy(), ctxFor(), facts);
+      const s = new Stmt('', facts, decision);
+      if (decision.action === 'allow') return { action: 'allow', stmt: s };
+      return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.action === 'block' ? decision.message : `dbgov: blocked: ${detail}`, detail: decision.detail, hint: decision.hint }, 'block');
+    },
+
+    executing(stmt: StatementHandle): void {
+      const s = stmt as Stmt;
+      s.startedAt = performance.now();
+      s.executions++;
+      session.statements++;
+      try {
+        writeDecision(s);
+      } catch (e) {
+        // DESIGN: an audit record that cannot be made durable blocks the statement.
+        const err = new DbgovError('audit-unavailable', 'dbgov: blocked: the audit record could not be written', { cause: e });
+        (err as DbgovError & { clientError?: ClientError }).clientError = { sqlstate: '58030', message: 'dbgov: blocked: the audit log is unavailable, so the statement was not run', hint: 'try again shortly; the platform team has been alerted in the broker log' };
+        d.log.error({ err: e }, 'audit append failed: refusing statement');
+        throw err;
+      }
+      applySettings(state, s.facts);
+    },
+
+    describe(stmt: StatementHandle, columns: ResultColumn[]) {
+      const s = stmt as Stmt;
+      const out = d.services.maskPlan(session, s.facts, columns, state);
+      const take = (p: MaskPlan | ClientError | null): MaskPlan | null => {
+        if (p === null) return null;
+        if ('sqlstate' in p) {
+          // Lineage could not prove the result safe and policy says block: mask every column.
+          return { columns: columns.map((c) => ({ index: c.index, mask: () => null })), maskedColumns: columns.map((c) => c.name) };
+        }
+        s.maskedColumns = p.maskedColumns;
+        return p;
+      };
+      return out instanceof Promise ? out.then(take) : take(out);
+    },
+
+    describeCopy(stmt, format, columnCount) {
+      const s = stmt as Stmt;
+      const out = d.services.copyMaskPlan(session, s.facts, format, columnCount, state);
+      const take = (p: CopyMaskPlan | null): CopyMaskPlan | null => {
+        if (p) s.maskedColumns = p.maskedColumns;
+        return p;
+      };
+      return out instanceof Promise ? out.then(take) : take(out);
+    },
+
+    completed(stmt: StatementHandle, outcome: StatementOutcome): void {
+      const s = stmt as Stmt;
+      const durationMs = s.startedAt ? Math.round((performance.now() - s.startedAt) * 1000) / 1000 : null;
+      try {
+        d.audit.appendSync({
+          kind: 'statement.result',
+          identity,
+          target: session.target,
+          database: session.database,
+          sessionId: session.id,
+          statement: record(s, {
+            rows: outcome.rows,
+            durationMs,
+            ...(s.auditId ? { ref: s.auditId } : {}),
+            ...(outcome.error ? { error: { sqlstate: outcome.error.sqlstate, message: d.services.scrub(session, s.facts, { message: outcome.error.message }).message } } : {}),
+          }),
+        });
+      } catch (e) {
+        d.log.error({ err: e }, 'audit append failed for a statement outcome');
+      }
+      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop')) d.services.schemaChanged();
+      activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
+    },
+
+    scrub(stmt, fields) {
+      return d.services.scrub(session, (stmt as Stmt | undefined)?.facts, fields);
+    },
+
+    parameter(name: string, value: string): void {
+      state.params.set(name, value);
+      if (name === 'search_path') state.searchPath = splitSearchPath(value);
+      if (name === 'options') {
+        // `-c search_path=…` in startup options changes resolution before the first statement.
+        const m = /(?:^|\s)(?:-c\s*|--)search_path=((?:\\ |[^\s])+)/.exec(value);
+        if (m) state.searchPath = splitSearchPath(m[1].replace(/\\ /g, ' '));
+      }
+    },
+  };
+  return hooks;
+}
+
+function requiredError(id: string, decision: StatementDecision): ClientError {
+  return {
+    sqlstate: BLOCK_SQLSTATE,
+    message: `dbgov: approval required (request ${id})`,
+    detail: `rule: ${decision.rule}${decision.message ? `; ${decision.message}` : ''}`,
+    hint: `ask an approver to run \`dbgov approve ${id}\`, then run the same statement again`,
+  };
+}
+
+function qualified(r: StatementFacts['relations'][number]): string {
+  if (r.resolved) return `${r.resolved.schema}.${r.resolved.name}`;
+  return r.schema ? `${r.schema}.${r.name}` : r.name;
+}
+
+function rememberPrepared(state: SessionState, facts: StatementFacts[]): void {
+  for (const f of facts) {
+    if (f.prepare) state.prepared.set(f.prepare.name, f.prepare.inner);
+  }
+}
+
+/** SET search_path and friends take effect for the statements after this one. */
+function applySettings(state: SessionState, facts: StatementFacts[]): void {
+  for (const f of facts) {
+    for (const s of f.settings ?? []) {
+      if (s.name === 'search_path') state.searchPath = s.value === null ? null : splitSearchPath(s.value);
+    }
+    if (f.kind === 'utility' && /^DEALLOCATE/i.test(f.tag)) {
+      if (/ALL/i.test(f.text)) state.prepared.clear();
+    }
+  }
+}
+
+export function splitSearchPath(value: string): string[] {
+  return value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => (p.startsWith('"') && p.endsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p.toLowerCase()));
+}

@@ -1,0 +1,186 @@
+/**
+ * What one target gives its sessions: cached analysis in its SQL dialect, name resolution
+ * against its catalog, masking plans and error scrubbing, and row estimates for approvers.
+ * The catalog is read through the broker's own admin connection, never the client's session.
+ */
+import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn } from '../gateway/engine.js';
+import { classifyTable, contentScanOn, mayUnmask, type MaskingConfig } from '../masking/config.js';
+import { buildMaskPlan, isMaskBlock, type ColumnName } from '../masking/plan.js';
+import { planCopy } from '../masking/copy.js';
+import { scrubMessage } from '../masking/scrub.js';
+import type { ColumnLineage, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
+import type { Logger } from '../shared/logger.js';
+import type { IdentityRef } from '../shared/types.js';
+import type { TargetConfig } from './config.js';
+import type { LiveSession } from './sessions.js';
+import type { SessionState, TargetServices } from './statement-hooks.js';
+
+/** Catalog operations the broker needs; implemented per engine (src/sql/catalog.ts for PostgreSQL). */
+export interface TargetCatalog {
+  /** Loads or reloads the snapshot. */
+  refresh(): Promise<void>;
+  loaded(): boolean;
+  resolveRelation(ref: RelationRef, searchPath: string[] | null): { schema: string; name: string; oid?: number } | undefined;
+  columnOf(tableOid: number, attnum: number): ColumnName | undefined;
+  /** Output lineage with every source qualified and `*` expanded. */
+  resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
+  /** Row estimate for approvers (EXPLAIN, never executing). */
+  estimateRows(sql: string): Promise<number | null>;
+  close(): Promise<void>;
+}
+
+export interface TargetRuntimeDeps {
+  name: string;
+  config: TargetConfig;
+  analyse: (sql: string) => MessageAnalysis;
+  catalog: TargetCatalog | null;
+  masking: MaskingConfig;
+  log: Logger;
+}
+
+export class TargetRuntime implements TargetServices {
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  /** True when the masking config names any column: otherwise masking costs nothing. */
+  private readonly maskingActive: boolean;
+
+  constructor(private readonly d: TargetRuntimeDeps) {
+    this.maskingActive = d.masking.columns.length > 0 || contentScanOn(d.masking, d.name);
+  }
+
+  get name(): string {
+    return this.d.name;
+  }
+
+  async start(): Promise<void> {
+    if (!this.d.catalog) return;
+    try {
+      await this.d.catalog.refresh();
+    } catch (e) {
+      // The target may be down at broker start; sessions will fail with their own clear error,
+      // and until the catalog loads, unqualified names resolve conservatively.
+      this.d.log.warn({ err: e, target: this.d.name }, 'catalog load failed; will retry');
+      this.schemaChanged();
+    }
+  }
+
+  analyse(sql: string): MessageAnalysis {
+    return this.d.analyse(sql);
+  }
+
+  resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+    const cat = this.d.catalog;
+    if (!cat?.loaded()) return facts;
+    // Facts are cached and shared between sessions: resolution goes on a per-session copy.
+    return facts.map((f) => {
+      if (f.relations.length === 0 && !f.prepare) return f;
+      const relations = f.relations.map((r) => {
+        const resolved = cat.resolveRelation(r, state.searchPath);
+        return resolved ? { ...r, resolved } : r;
+      });
+      return { ...f, relations };
+    });
+  }
+
+  classifiedColumnsFor(session: LiveSession): ReadonlySet<string> {
+    const out = new Set<string>();
+    if (!this.maskingActive) return out;
+    for (const c of this.d.masking.columns) {
+      if (c.targets && !c.targets.has(this.d.name)) continue;
+      if (!mayUnmask(this.d.masking, identityRef(session), this.d.name, c.className)) out.add(c.pattern);
+    }
+    return out;
+  }
+
+  maskPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): MaskPlan | ClientError | null {
+    if (!this.maskingActive) return null;
+    const cat = this.d.catalog;
+    const withLineage = facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage);
+    const lineage = withLineage && cat?.loaded() ? (cat.resolveLineage(withLineage, state.searchPath) ?? withLineage.lineage) : withLineage?.lineage;
+    const plan = buildMaskPlan({
+      columns,
+      ...(lineage ? { lineage } : {}),
+      relations: facts.flatMap((f) => f.relations),
+      resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
+      identity: identityRef(session),
+      target: this.d.name,
+      config: this.d.masking,
+    });
+    if (isMaskBlock(plan)) return plan.error;
+    return plan;
+  }
+
+  copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
+    if (!this.maskingActive) return null;
+    const cat = this.d.catalog;
+    const f = facts.find((x) => x.kind === 'copy') ?? facts[0];
+    const lineage = f && cat?.loaded() ? (cat.resolveLineage(f, state.searchPath) ?? f.lineage) : f?.lineage;
+    const plan = planCopy({
+      format,
+      columnCount,
+      ...(lineage ? { lineage } : {}),
+      relations: facts.flatMap((x) => x.relations),
+      resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
+      identity: identityRef(session),
+      target: this.d.name,
+      config: this.d.masking,
+    });
+    if (plan !== null && 'blocked' in plan) {
+      // A COPY whose columns cannot be followed sends no row data at all (every field masked).
+      return { maskChunk: () => Buffer.alloc(0), end: () => null, maskedColumns: plan.columns };
+    }
+    return plan;
+  }
+
+  scrub(session: LiveSession, facts: StatementFacts[] | undefined, fields: { message: string; detail?: string; hint?: string; where?: string }) {
+    if (!this.maskingActive) return fields;
+    const touches = facts === undefined || facts.some((f) => f.relations.some((r) => classifyTable(this.d.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.d.masking, identityRef(session), this.d.name, c.cls.name))));
+    return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.d.masking, this.d.name) });
+  }
+
+  async estimateRows(sql: string, facts: StatementFacts[]): Promise<number | null> {
+    // Only one plain DML/SELECT statement is explained; EXPLAIN never runs it.
+    if (!this.d.catalog || facts.length !== 1 || !['select', 'insert', 'update', 'delete', 'merge'].includes(facts[0].kind)) return null;
+    try {
+      return await this.d.catalog.estimateRows(sql);
+    } catch (e) {
+      this.d.log.debug({ err: e }, 'row estimate failed');
+      return null;
+    }
+  }
+
+  schemaChanged(): void {
+    if (!this.d.catalog || this.refreshTimer) return;
+    // Coalesce bursts of DDL into one reload shortly after.
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refreshing ??= this.d.catalog!
+        .refresh()
+        .catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'))
+        .finally(() => {
+          this.refreshing = undefined;
+        });
+    }, 50);
+    this.refreshTimer.unref();
+  }
+
+  /** Waits for a pending catalog reload (tests, and statements right after DDL). */
+  async settled(): Promise<void> {
+    if (this.refreshTimer) {
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = undefined;
+      this.refreshing ??= this.d.catalog?.refresh().finally(() => (this.refreshing = undefined));
+    }
+    await this.refreshing;
+  }
+
+  async close(): Promise<void> {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    await this.d.catalog?.close();
+  }
+}
+
+function identityRef(s: LiveSession): IdentityRef {
+  return { id: s.identity.id, kind: s.identity.kind, groups: s.identity.groups };
+}
+

@@ -1,0 +1,138 @@
+/**
+ * The base of every dbgov command. It owns the CLI contract (DESIGN.md "Contracts: CLI"):
+ *   success → {"status":0,"result":…,"warnings":[…]}
+ *   failure → {"status":N,"name":"…","message":"…","actions":[…]} and exit N (DbgovError.exitCode)
+ * Without --json, failures are written for a person: what happened, then the next commands.
+ * Commands return a typed result from run(); oclif prints it through toSuccessJson with --json.
+ */
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { input } from '@inquirer/prompts';
+import { DbgovError, ExitCodes, UsageError, isDbgovError } from '../shared/errors.js';
+import { childLogger } from '../shared/logger.js';
+import { styleFor, type Style } from './render.js';
+import { defaultSessionDeps, resolveSession, type BrokerSession, type SessionDeps } from './session.js';
+
+export interface SuccessEnvelope<R> {
+  status: 0;
+  result: R;
+  warnings: string[];
+}
+
+export interface ErrorEnvelope {
+  status: number;
+  name: string;
+  message: string;
+  actions: string[];
+}
+
+export abstract class DbgovCommand<R> extends Command {
+  static override enableJsonFlag = true;
+
+  static override baseFlags = {
+    broker: Flags.string({
+      summary: 'Broker API URL. Default: DBGOV_BROKER, else the broker you last logged in to.',
+      helpValue: 'URL',
+      helpGroup: 'GLOBAL',
+    }),
+  };
+
+  private readonly warnings: string[] = [];
+
+  abstract override run(): Promise<R>;
+
+  /** The broker and credentials for this command: DBGOV_TOKEN, else the saved login. */
+  protected session(broker: string | undefined, options: { requireAuth?: boolean } = {}): Promise<BrokerSession> {
+    return resolveSession({ broker, ...options }, this.sessionDeps());
+  }
+
+  protected sessionDeps(): SessionDeps {
+    return defaultSessionDeps();
+  }
+
+  /** Prompts are for people: never with --json, and never when nobody is at a terminal (CI, pipes). */
+  protected canPrompt(): boolean {
+    return !this.jsonEnabled() && process.stdin.isTTY === true && process.stdout.isTTY === true;
+  }
+
+  /** Asks for a missing value on a terminal; elsewhere fails at once with the flag to pass. */
+  protected async ask(message: string, flagHint: string): Promise<string> {
+    if (!this.canPrompt()) {
+      throw new UsageError(`${message.replace(/[:?]\s*$/, '')}: no value given, and dbgov does not prompt without a terminal or with --json`, {
+        actions: [`pass ${flagHint}`],
+      });
+    }
+    return input({ message, validate: (v) => v.trim() !== '' || 'a value is required' });
+  }
+
+  protected get style(): Style {
+    return styleFor(process.stdout);
+  }
+
+  /** Terminal width for tables; undefined when piped, so no text is cut. */
+  protected get width(): number | undefined {
+    return process.stdout.isTTY ? process.stdout.columns : undefined;
+  }
+
+  /** Collected into the envelope with --json; printed to stderr otherwise. */
+  override warn(input: string | Error): string | Error {
+    const text = typeof input === 'string' ? input : input.message;
+    this.warnings.push(text);
+    if (!this.jsonEnabled()) process.stderr.write(`${styleFor(process.stderr).warn('warning:')} ${text}\n`);
+    return input;
+  }
+
+  protected override toSuccessJson(result: unknown): SuccessEnvelope<unknown> {
+    return { status: 0, result, warnings: [...this.warnings] };
+  }
+
+  protected override toErrorJson(err: unknown): ErrorEnvelope {
+    const e = toDbgovError(err);
+    return { status: e.exitCode, name: e.name, message: e.message, actions: e.actions };
+  }
+
+  /** Plain JSON, never colourized: the envelope is for machines even on a terminal. */
+  protected override logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  }
+
+  protected override async catch(err: Interfaces.CommandError): Promise<never> {
+    // oclif's own exit (this.exit) already carries its code and prints nothing.
+    if (err instanceof Errors.ExitError) throw err;
+    const e = toDbgovError(err, this.id);
+    if (!isDbgovError(err) && !(err instanceof Errors.CLIError)) {
+      childLogger({ command: this.id }).error({ err }, 'internal error');
+    }
+    if (this.jsonEnabled()) this.logJson(this.toErrorJson(e));
+    else process.stderr.write(formatError(e, styleFor(process.stderr)));
+    // Printed already: oclif's handler only has to exit with our code. Tests get the DbgovError.
+    throw Object.assign(e, { skipOclifErrorHandling: true, oclif: { exit: e.exitCode } });
+  }
+}
+
+/** Turns anything thrown into the DbgovError the user sees; unknown faults say nothing internal. */
+export function toDbgovError(err: unknown, commandId?: string): DbgovError {
+  if (err instanceof Error) err.message = unwrapFlagParseMessage(err.message);
+  if (isDbgovError(err)) return err;
+  if (err instanceof Errors.CLIError) {
+    // Flag and argument mistakes from oclif's parser; their text is already written for people.
+    const message = err.message.split('\n')[0].trim();
+    const help = commandId ? `see \`dbgov ${commandId.replaceAll(':', ' ')} --help\`` : 'see `dbgov --help`';
+    return (err.oclif?.exit ?? ExitCodes.usage) === ExitCodes.usage ? new UsageError(message, { actions: [help] }) : new DbgovError('cli', message);
+  }
+  return new DbgovError('internal', 'dbgov hit an unexpected internal error', {
+    actions: ['run the command again with DBGOV_LOG_LEVEL=debug to see the details', 'if it happens again, report it with that output'],
+  });
+}
+
+/** oclif wraps a flag's parse error as "Parsing --f \n\t<why>\nSee more help with --help"; keep it to one line. */
+function unwrapFlagParseMessage(message: string): string {
+  const m = /^Parsing --(\S+) \n\t([\s\S]*?)\nSee more help with --help$/.exec(message);
+  return m ? `--${m[1]}: ${m[2]}` : message;
+}
+
+/** What a person reads on stderr: the problem, then what to do next. */
+export function formatError(e: DbgovError, style: Style): string {
+  const lines = [`${style.bad('✖')} ${e.message}`];
+  for (const action of e.actions) lines.push(`  ${style.dim('→')} ${action}`);
+  return `${lines.join('\n')}\n`;
+}

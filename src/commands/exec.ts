@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises';
+import { Args, Flags } from '@oclif/core';
+import pg from 'pg';
+import mysql from 'mysql2/promise';
+import { DbgovCommand } from '../cli/base-command.js';
+import { connectTunnel, loadClientKey } from '../cli/connect.js';
+import { csvLine, renderTable } from '../cli/render.js';
+import { DbgovError, DeniedError, ExitCodes, UsageError } from '../shared/errors.js';
+import { ACCESS_LEVELS, type AccessLevel } from '../shared/types.js';
+
+export interface ExecStatementResult {
+  command: string;
+  rowCount: number | null;
+  fields: string[];
+  rows: Record<string, unknown>[];
+}
+
+export interface ExecResult {
+  target: string;
+  database: string;
+  statements: ExecStatementResult[];
+}
+
+export default class Exec extends DbgovCommand<ExecResult> {
+  static override summary = 'Run SQL through the governed path and print the rows.';
+  static override description = 'The same path as `dbgov connect`: a short-lived credential, the tunnel, and every guardrail, approval, mask and audit record in the gateway. For CI and agents: no prompts, --json or --csv output, and exit codes (4 = blocked by policy, 8 = database error).';
+  static override examples = ['<%= config.bin %> exec prod --sql "select id, email from users limit 5"', '<%= config.bin %> exec prod --file migration.sql --access write --reason CHG-42 --json'];
+  static override args = { target: Args.string({ required: true, description: 'target name' }) };
+  static override flags = {
+    sql: Flags.string({ summary: 'SQL text to run (several statements allowed).', exclusive: ['file'] }),
+    file: Flags.string({ char: 'f', summary: 'Read the SQL from a file.', exclusive: ['sql'] }),
+    csv: Flags.boolean({ summary: 'Print rows as CSV.' }),
+    database: Flags.string({ char: 'd', summary: 'Database (default: the target\'s).' }),
+    access: Flags.string({ summary: 'Access level.', options: [...ACCESS_LEVELS], default: 'read' }),
+    reason: Flags.string({ summary: 'Why; policy may require a ticket id.' }),
+    agent: Flags.string({ summary: 'Run as an agent acting on your behalf.' }),
+  };
+
+  async run(): Promise<ExecResult> {
+    const { args, flags } = await this.parse(Exec);
+    const sql = flags.sql ?? (flags.file ? await readFile(flags.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${flags.file}: ${e.code ?? e.message}`);
+    }) : undefined);
+    if (!sql?.trim()) throw new UsageError('give the SQL with --sql "…" or --file FILE');
+
+    const session = await this.session(flags.broker);
+    const key = await loadClientKey();
+    const conn = await connectTunnel(
+      session.client,
+      { target: args.target, ...(flags.database ? { database: flags.database } : {}), access: flags.access as AccessLevel, ...(flags.reason ? { reason: flags.reason } : {}), ...(flags.agent ? { agent: flags.agent } : {}) },
+      key,
+      { onPending: (p) => process.stderr.write(`${p.message}: an approver runs \`dbgov approve ${p.requestId}\`\n`) },
+    );
+    try {
+      const statements = conn.credential.engine === 'postgres' ? await runPostgres(conn.tunnel.port, conn.credential.identity.id, conn.credential.database, sql, (m) => this.warn(m)) : await runMysql(conn.tunnel.port, conn.credential.identity.id, conn.credential.database, sql);
+      if (!this.jsonEnabled()) this.print(statements, flags.csv);
+      return { target: conn.credential.target, database: conn.credential.database, statements };
+    } finally {
+      await conn.close();
+    }
+  }
+
+  private print(statements: ExecStatementResult[], csv: boolean): void {
+    for (const st of statements) {
+      if (csv) {
+        if (st.fields.length) {
+          process.stdout.write(`${csvLine(st.fields)}\n`);
+          for (const r of st.rows) process.stdout.write(`${csvLine(st.fields.map((f) => r[f]))}\n`);
+        }
+        continue;
+      }
+      if (st.fields.length) {
+        process.stdout.write(renderTable(st.rows, st.fields.map((f) => ({ header: f, value: (r: Record<string, unknown>) => formatValue(r[f]) })), { width: this.width }));
+        this.log(this.style.dim(`(${st.rows.length} row${st.rows.length === 1 ? '' : 's'})`));
+      } else {
+        this.log(`${st.command}${st.rowCount !== null ? ` ${st.rowCount}` : ''}`);
+      }
+    }
+  }
+}
+
+function formatValue(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (v instanceof Date) return v.toISOString();
+  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** A refused statement comes back as a database error; map it to the CLI's exit codes. */
+function dbError(e: unknown): DbgovError {
+  const err = e as { code?: string; message?: string; hint?: string; detail?: string; sqlState?: string; errno?: number };
+  const message = err.message ?? String(e);
+  const actions = [err.hint, err.detail].filter((x): x is string => Boolean(x));
+  if (message.startsWith('dbgov:')) return new DeniedError('statement-refused', message, { actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
+  return new DbgovError('database-error', message, { exitCode: ExitCodes.upstream, actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
+}
+
+async function runPostgres(port: number, user: string, database: string, sql: string, notice: (m: string) => void): Promise<ExecStatementResult[]> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user, database, ssl: false });
+  client.on('notice', (n) => notice(n.message ?? String(n)));
+  client.on('error', () => undefined);
+  await client.connect().catch((e: unknown) => {
+    throw dbError(e);
+  });
+  try {
+    let res: pg.QueryResult | pg.QueryResult[];
+    try {
+      // Simple protocol: several statements in one message, judged together by the gateway.
+      res = (await client.query(sql)) as pg.QueryResult | pg.QueryResult[];
+    } catch (e) {
+      throw dbError(e);
+    }
+    const list = Array.isArray(res) ? res : [res];
+    return list.map((r) => ({ command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name), rows: r.rows ?? [] }));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function runMysql(port: number, user: string, database: string, sql: string): Promise<ExecStatementResult[]> {
+  const c = await mysql.createConnection({ host: '127.0.0.1', port, user, database, multipleStatements: true }).catch((e: unknown) => {
+    throw dbError(e);
+  });
+  try {
+    const [result, fields] = await c.query(sql).catch((e: unknown) => {
+      throw dbError(e);
+    });
+    const multi = Array.isArray(fields) && fields.length > 0 && Array.isArray(fields[0]);
+    const results = multi ? (result as unknown[]) : [result];
+    const fieldSets = multi ? (fields as unknown as ({ name: string }[] | undefined)[]) : [fields as { name: string }[] | undefined];
+    return results.map((r, i) => {
+      if (Array.isArray(r)) {
+        const names = (fieldSets[i] ?? []).map((f) => f.name);
+        return { command: 'SELECT', rowCount: r.length, fields: names, rows: r as Record<string, unknown>[] };
+      }
+      const h = r as { affectedRows?: number };
+      return { command: 'OK', rowCount: h.affectedRows ?? null, fields: [], rows: [] };
+    });
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}

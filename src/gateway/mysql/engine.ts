@@ -1,0 +1,632 @@
+/**
+ * The MySQL/MariaDB wire engine. The broker has already authenticated the tunnel; this engine
+ * plays the server to the client (handshake, then one command at a time) and the client to the
+ * real database, and calls the broker's hooks at the fixed points of the statement path.
+ *
+ * Held statements: MySQL has no asynchronous notice channel, so a held statement waits silently
+ * (the client just sees a slow query) until the approval is decided; then it runs, or the client
+ * gets ERR 1227 with the contract message (`dbgov: approval denied`, `dbgov: approval required …`).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { DbgovError, ProtocolError, UpstreamError, isDbgovError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { ClientError, Engine, MaskPlan, ResultColumn, SessionContext, StatementHandle, Verdict } from '../engine.js';
+import { authenticateUpstream, connectSocket, readGreeting } from './protocol/auth.js';
+import { Command, ErrorCode, GATEWAY_CAPABILITIES, ServerStatus } from './protocol/constants.js';
+import { frame, PacketChannel, type Packet } from './protocol/framing.js';
+import {
+  encodeServerHandshake,
+  eofStatus,
+  errPacket,
+  isEof,
+  maskBinaryRow,
+  maskTextRow,
+  okPacket,
+  parseColumnDefinition,
+  parseErr,
+  parseHandshakeResponse,
+  parseOk,
+  PayloadReader,
+  type ServerHandshake,
+} from './protocol/packets.js';
+
+/** utf8mb4_general_ci: the collation announced when the database's own is unknown. */
+const DEFAULT_CHARSET = 45;
+const FALLBACK_VERSION = '8.0.0-dbgov';
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Gateway-issued connection ids, mapped to the real upstream thread. Clients only ever see the
+ * gateway id, so `KILL QUERY <id>` can be checked against the identity that owns the connection.
+ */
+interface ConnectionEntry {
+  identityId: string;
+  upstreamThreadId: number;
+  upstream: string;
+}
+const connections = new Map<number, ConnectionEntry>();
+let nextConnectionId = 1;
+
+function issueConnectionId(): number {
+  while (connections.has(nextConnectionId)) nextConnectionId = (nextConnectionId % 0x7fffffff) + 1;
+  const id = nextConnectionId;
+  nextConnectionId = (nextConnectionId % 0x7fffffff) + 1;
+  return id;
+}
+
+/** SQLSTATE of a ClientError (PostgreSQL vocabulary) → MySQL error number and SQLSTATE. */
+function mysqlError(e: ClientError): { code: number; sqlstate: string } {
+  switch (e.sqlstate) {
+    case '42501':
+      return { code: ErrorCode.SPECIFIC_ACCESS_DENIED, sqlstate: '42000' };
+    case '28000':
+    case '28P01':
+      return { code: ErrorCode.ACCESS_DENIED, sqlstate: '28000' };
+    default:
+      return { code: 1105, sqlstate: 'HY000' };
+  }
+}
+
+/** MySQL's ERR packet has one message field: detail and hint follow on their own lines. */
+function clientErrorText(e: { message: string; detail?: string; hint?: string }): string {
+  return [e.message, e.detail ? `DETAIL: ${e.detail}` : '', e.hint ? `HINT: ${e.hint}` : ''].filter(Boolean).join('\n');
+}
+
+function clientErrPacket(e: ClientError): Buffer {
+  const { code, sqlstate } = mysqlError(e);
+  return errPacket(code, sqlstate, clientErrorText(e));
+}
+
+const KILL_RE = /^\s*KILL\s+(?:(QUERY|CONNECTION)\s+)?(\d+)\s*;?\s*$/i;
+
+type FinalVerdict = Exclude<Verdict, { action: 'hold' }>;
+
+class SessionClosed extends Error {}
+
+class MysqlSession {
+  private readonly client: PacketChannel;
+  private upstream: PacketChannel | undefined;
+  private upstreamSocket: Socket | undefined;
+  private readonly log: Logger;
+  private readonly connectionId = issueConnectionId();
+  /** Next sequence id for packets to the client within the current command. */
+  private cseq = 0;
+  private status: number = ServerStatus.AUTOCOMMIT;
+  private readonly statements = new Map<number, { stmt: StatementHandle; cursorMasks?: MaskPlan | null; types?: number[] }>();
+  private inflight: StatementHandle | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly socket: Duplex,
+    private readonly ctx: SessionContext,
+  ) {
+    this.log = ctx.log.child({ engine: 'mysql', connectionId: this.connectionId });
+    if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') (socket as Socket).setNoDelay(true);
+    this.client = new PacketChannel(socket, ctx.limits.maxMessageBytes);
+  }
+
+  async run(): Promise<void> {
+    const onAbort = (): void => {
+      const reason: unknown = this.ctx.signal.reason;
+      const message = isDbgovError(reason) ? reason.message : 'dbgov: session ended: the credential was revoked or expired';
+      void this.fatal(errPacket(ErrorCode.ACCESS_DENIED, '28000', message));
+    };
+    this.ctx.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (this.ctx.signal.aborted) return onAbort();
+      if (!(await this.handshake())) return;
+      await this.commandLoop();
+    } catch (e) {
+      if (e instanceof SessionClosed) return;
+      if (e instanceof ProtocolError) {
+        this.log.warn({ err: e.message }, 'mysql protocol error; closing session');
+        await this.fatal(errPacket(ErrorCode.NET_PACKETS_OUT_OF_ORDER, '08S01', `dbgov: protocol error: ${e.message}`));
+      } else if (isDbgovError(e)) {
+        this.log.warn({ err: e.message, code: e.code }, 'mysql session ended');
+        await this.fatal(errPacket(2013, 'HY000', `dbgov: ${e.message}`));
+      } else {
+        this.log.error({ err: e }, 'mysql session failed');
+        await this.fatal(errPacket(1105, 'HY000', 'dbgov: internal error; the session was closed'));
+      }
+    } finally {
+      this.ctx.signal.removeEventListener('abort', onAbort);
+      if (this.inflight) this.ctx.hooks.completed(this.inflight, { rows: null, error: { sqlstate: '08006', message: 'session ended during the statement' } });
+      this.close();
+    }
+  }
+
+  // ---- connection phase ----------------------------------------------------------------------
+
+  private async handshake(): Promise<boolean> {
+    const { upstream } = this.ctx;
+    let greeting: ServerHandshake | undefined;
+    let upstreamFailure: unknown;
+    try {
+      this.upstreamSocket = await connectSocket(upstream);
+      this.upstream = new PacketChannel(this.upstreamSocket, 1 << 30);
+      greeting = await withTimeout(readGreeting(this.upstream), upstream.connectTimeoutMs, 'the database greeting');
+    } catch (e) {
+      upstreamFailure = e;
+    }
+    const scramble = randomScramble();
+    this.cseq = await this.client.write(
+      encodeServerHandshake({
+        serverVersion: greeting?.serverVersion ?? FALLBACK_VERSION,
+        connectionId: this.connectionId,
+        scramble,
+        capabilities: GATEWAY_CAPABILITIES,
+        charset: greeting?.charset ?? DEFAULT_CHARSET,
+        status: ServerStatus.AUTOCOMMIT,
+        authPlugin: 'mysql_native_password',
+      }),
+      0,
+    );
+    const p = await withTimeout(this.client.next(), HANDSHAKE_TIMEOUT_MS, 'the client handshake');
+    if (!p) return false;
+    if (p.seq !== 1) throw new ProtocolError(`handshake response has sequence id ${p.seq}, expected 1`);
+    this.cseq = (p.lastSeq + 1) & 0xff;
+    const resp = parseHandshakeResponse(p.payload);
+    if (resp.sslRequest) {
+      await this.fatal(errPacket(ErrorCode.ACCESS_DENIED, '28000', 'dbgov: TLS is not offered here: the dbgov tunnel already encrypts this connection. Connect with --ssl-mode=DISABLED (or ssl: false).'));
+      return false;
+    }
+    // The credential is scoped to one database; a client asking for another must not get it.
+    if (resp.database !== undefined && resp.database !== this.ctx.database) {
+      await this.fatal(errPacket(ErrorCode.DBACCESS_DENIED, '42000', `dbgov: access denied to database '${resp.database}': this connection's credential is for '${this.ctx.database}'. Run: dbgov connect <target> --database ${resp.database}`));
+      return false;
+    }
+    if (upstreamFailure !== undefined || !this.upstream || !this.upstreamSocket || !greeting) {
+      const message = isDbgovError(upstreamFailure) ? upstreamFailure.message : 'the database did not answer';
+      this.log.warn({ err: message }, 'mysql upstream unavailable');
+      await this.fatal(errPacket(ErrorCode.CONN_HOST_ERROR, 'HY000', `dbgov: cannot reach the database for target '${this.ctx.target.name}': ${message}`));
+      return false;
+    }
+    let session;
+    try {
+      session = await withTimeout(
+        authenticateUpstream(this.upstreamSocket, { ...upstream, database: this.ctx.database }, resp.capabilities & GATEWAY_CAPABILITIES, resp.charset, { channel: this.upstream, handshake: greeting }),
+        upstream.connectTimeoutMs,
+        'upstream authentication',
+      );
+    } catch (e) {
+      this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'mysql upstream login failed');
+      await this.fatal(errPacket(ErrorCode.ACCESS_DENIED, '28000', `dbgov: the gateway could not log in to the database for target '${this.ctx.target.name}'. Ask the platform team to check the target's credentials (dbgov broker logs say why).`));
+      return false;
+    }
+    this.upstreamSocket = session.socket;
+    this.status = session.status;
+    connections.set(this.connectionId, { identityId: this.ctx.identity.id, upstreamThreadId: greeting.connectionId, upstream: `${upstream.host}:${upstream.port}` });
+    await this.toClient(okPacket(this.status));
+    this.ctx.onUpstreamReady?.({ backendPid: greeting.connectionId, serverVersion: greeting.serverVersion });
+    return true;
+  }
+
+  // ---- command phase -------------------------------------------------------------------------
+
+  private async commandLoop(): Promise<void> {
+    for (;;) {
+      const p = await this.client.next();
+      if (!p) {
+        const err = this.client.error;
+        if (err instanceof ProtocolError) throw new ProtocolError(err.message);
+        return;
+      }
+      // Every command starts a new exchange at sequence 0; anything else is a desynchronised client.
+      if (p.seq !== 0) throw new ProtocolError(`command packet has sequence id ${p.seq}, expected 0`);
+      if (p.payload.length === 0) throw new ProtocolError('empty command packet');
+      this.cseq = (p.lastSeq + 1) & 0xff;
+      if (!(await this.command(p))) return;
+    }
+  }
+
+  /** Returns false when the session should end (COM_QUIT). */
+  private async command(p: Packet): Promise<boolean> {
+    const cmd = p.payload[0];
+    const hooks = this.ctx.hooks;
+    switch (cmd) {
+      case Command.QUIT:
+        return false;
+      case Command.QUERY: {
+        const sql = p.payload.subarray(1).toString('utf8');
+        const kill = KILL_RE.exec(sql);
+        if (kill) return this.kill(Number(kill[2]), (kill[1] ?? 'CONNECTION').toUpperCase() as 'QUERY' | 'CONNECTION');
+        const v = await this.decide(hooks.check({ sql, via: 'simple' }));
+        if (v.action === 'block') return this.refuseStatement(v.error);
+        if (!this.executing(v.stmt)) return true;
+        await this.toUpstream(p.payload);
+        await this.relayResults(v.stmt, false);
+        return true;
+      }
+      case Command.STMT_PREPARE: {
+        const sql = p.payload.subarray(1).toString('utf8');
+        const v = await this.decide(hooks.check({ sql, via: 'prepare' }));
+        if (v.action === 'block') return this.refuseStatement(v.error);
+        await this.toUpstream(p.payload);
+        await this.relayPrepare(v.stmt);
+        return true;
+      }
+      case Command.STMT_EXECUTE: {
+        const id = new PayloadReader(p.payload, 1).u32();
+        const known = this.statements.get(id);
+        let stmt: StatementHandle;
+        if (known) stmt = known.stmt;
+        else {
+          // An id never prepared through this gateway would run SQL that nobody checked.
+          const v = await this.decide(hooks.opaque('unprepared-execute', `COM_STMT_EXECUTE of statement id ${id}`));
+          if (v.action === 'block') return this.refuseStatement(v.error);
+          stmt = v.stmt;
+        }
+        if (!this.executing(stmt)) return true;
+        await this.toUpstream(p.payload);
+        await this.relayResults(stmt, true, id);
+        return true;
+      }
+      case Command.STMT_FETCH: {
+        const id = new PayloadReader(p.payload, 1).u32();
+        const known = this.statements.get(id);
+        if (!known) {
+          await this.toClient(errPacket(ErrorCode.UNKNOWN_STMT_HANDLER, 'HY000', `Unknown prepared statement handler (${id}) given to mysqld_stmt_fetch`));
+          return true;
+        }
+        await this.toUpstream(p.payload);
+        await this.relayRows(known.stmt, true, known.types ?? [], known.cursorMasks ?? null);
+        return true;
+      }
+      case Command.STMT_CLOSE: {
+        this.statements.delete(new PayloadReader(p.payload, 1).u32());
+        await this.toUpstream(p.payload);
+        return true;
+      }
+      case Command.STMT_SEND_LONG_DATA:
+        await this.toUpstream(p.payload);
+        return true;
+      case Command.STMT_RESET:
+      case Command.PING:
+      case Command.SET_OPTION:
+      case Command.STATISTICS:
+        await this.toUpstream(p.payload);
+        await this.relaySimple(undefined);
+        return true;
+      case Command.RESET_CONNECTION:
+        this.statements.clear();
+        await this.toUpstream(p.payload);
+        await this.relaySimple(undefined);
+        return true;
+      case Command.FIELD_LIST:
+        await this.toUpstream(p.payload);
+        await this.relayUntilEof();
+        return true;
+      case Command.PROCESS_INFO:
+        await this.toUpstream(p.payload);
+        await this.relayResults(undefined, false);
+        return true;
+      case Command.INIT_DB: {
+        const db = p.payload.subarray(1).toString('utf8');
+        if (db !== this.ctx.database) {
+          // COM_INIT_DB to another database would step outside the credential's scope.
+          await this.toClient(errPacket(ErrorCode.DBACCESS_DENIED, '42000', `dbgov: blocked: this connection's credential is for database '${this.ctx.database}', not '${db}'.\nHINT: run dbgov connect <target> --database ${db}`));
+          return true;
+        }
+        return this.synthesizedStatement(`USE \`${db.replace(/`/g, '``')}\``, p.payload);
+      }
+      case Command.CREATE_DB:
+      case Command.DROP_DB: {
+        // Legacy commands that are DDL in disguise: check them as the statements they are.
+        const db = p.payload.subarray(1).toString('utf8').replace(/`/g, '``');
+        return this.synthesizedStatement(`${cmd === Command.CREATE_DB ? 'CREATE' : 'DROP'} DATABASE \`${db}\``, p.payload);
+      }
+      case Command.PROCESS_KILL:
+        return this.kill(new PayloadReader(p.payload, 1).u32(), 'CONNECTION');
+      case Command.CHANGE_USER:
+        // Switching users in-band would bypass the credential check; re-authorisation goes through dbgov.
+        await this.toClient(
+          errPacket(ErrorCode.SPECIFIC_ACCESS_DENIED, '42000', 'dbgov: blocked: COM_CHANGE_USER is not allowed through dbgov.\nHINT: open a new connection with dbgov connect for the other user or database.'),
+        );
+        return true;
+      default: {
+        const v = await this.decide(hooks.opaque('unsupported-message', `MySQL command 0x${cmd.toString(16).padStart(2, '0')}`));
+        if (v.action === 'block') return this.refuseStatement(v.error);
+        // Replication, debug and shutdown commands are never relayed, even when policy allows opaque messages.
+        await this.toClient(errPacket(ErrorCode.UNKNOWN_COM_ERROR, '08S01', `dbgov: command 0x${cmd.toString(16).padStart(2, '0')} is not supported through the gateway`));
+        return true;
+      }
+    }
+  }
+
+  private async synthesizedStatement(sql: string, payload: Buffer): Promise<boolean> {
+    const v = await this.decide(this.ctx.hooks.check({ sql, via: 'simple' }));
+    if (v.action === 'block') return this.refuseStatement(v.error);
+    if (!this.executing(v.stmt)) return true;
+    await this.toUpstream(payload);
+    await this.relaySimple(v.stmt);
+    return true;
+  }
+
+  /** Held statements wait silently: MySQL has no channel to tell the client while a query runs. */
+  private async decide(v: Verdict): Promise<FinalVerdict> {
+    if (v.action !== 'hold') return v;
+    this.log.info({ stmt: v.stmt.id }, v.notice);
+    return v.decided;
+  }
+
+  private async refuseStatement(error: ClientError): Promise<true> {
+    await this.toClient(clientErrPacket(error));
+    return true;
+  }
+
+  /** The audit record must be durable before the statement goes upstream; if not, refuse it. */
+  private executing(stmt: StatementHandle): boolean {
+    try {
+      this.ctx.hooks.executing(stmt);
+      this.inflight = stmt;
+      return true;
+    } catch (e) {
+      const ce = (e as { clientError?: ClientError }).clientError;
+      this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'statement refused before execution');
+      void this.toClient(ce ? clientErrPacket(ce) : errPacket(1105, 'HY000', 'dbgov: blocked: the statement could not be recorded in the audit log, so it was not run. Try again; if it persists, tell the platform team.'));
+      return false;
+    }
+  }
+
+  private async kill(id: number, what: 'QUERY' | 'CONNECTION'): Promise<boolean> {
+    const entry = connections.get(id);
+    const here = `${this.ctx.upstream.host}:${this.ctx.upstream.port}`;
+    // Only the identity that owns a gateway connection may cancel it; real thread ids are never accepted.
+    if (!entry || entry.identityId !== this.ctx.identity.id || entry.upstream !== here) {
+      await this.toClient(errPacket(ErrorCode.SPECIFIC_ACCESS_DENIED, '42000', `dbgov: blocked: connection ${id} is not one of your dbgov connections.\nHINT: use the connection id your client reported when it connected through dbgov.`));
+      return true;
+    }
+    const sql = `KILL ${what} ${entry.upstreamThreadId}`;
+    await this.toUpstream(Buffer.concat([Buffer.from([Command.QUERY]), Buffer.from(sql, 'utf8')]));
+    await this.relaySimple(undefined);
+    return true;
+  }
+
+  // ---- responses -----------------------------------------------------------------------------
+
+  private async fromUpstream(): Promise<Packet> {
+    const p = await this.upstream!.next();
+    if (!p) throw new UpstreamError('mysql-upstream-closed', 'the database closed the connection');
+    return p;
+  }
+
+  private async toUpstream(payload: Buffer): Promise<void> {
+    await this.upstream!.write(payload, 0);
+  }
+
+  private async toClient(payload: Buffer): Promise<void> {
+    if (this.closed) throw new SessionClosed();
+    this.cseq = await this.client.write(payload, this.cseq);
+  }
+
+  private async forwardErr(stmt: StatementHandle | undefined, payload: Buffer): Promise<{ sqlstate: string; message: string }> {
+    const e = parseErr(payload);
+    // Server errors can quote data (a duplicate key shows the value): scrub before the client sees it.
+    const scrubbed = this.ctx.hooks.scrub(stmt, { message: e.message });
+    await this.toClient(errPacket(e.code, e.sqlstate, scrubbed.message));
+    return { sqlstate: e.sqlstate, message: scrubbed.message };
+  }
+
+  private finish(stmt: StatementHandle | undefined, outcome: { rows: number | null; tag?: string; error?: { sqlstate: string; message: string } }): void {
+    if (!stmt) return;
+    if (this.inflight === stmt) this.inflight = undefined;
+    this.ctx.hooks.completed(stmt, outcome);
+  }
+
+  /** One OK, ERR or EOF (or a COM_STATISTICS string). */
+  private async relaySimple(stmt: StatementHandle | undefined): Promise<void> {
+    const p = await this.fromUpstream();
+    if (p.payload[0] === 0xff) {
+      const error = await this.forwardErr(stmt, p.payload);
+      this.finish(stmt, { rows: null, error });
+      return;
+    }
+    if (p.payload[0] === 0x00) this.status = parseOk(p.payload).status;
+    await this.toClient(p.payload);
+    this.finish(stmt, { rows: 0, tag: 'OK' });
+  }
+
+  private async relayUntilEof(): Promise<void> {
+    for (;;) {
+      const p = await this.fromUpstream();
+      if (p.payload[0] === 0xff) {
+        await this.forwardErr(undefined, p.payload);
+        return;
+      }
+      await this.toClient(p.payload);
+      if (isEof(p.payload)) return;
+    }
+  }
+
+  private async relayPrepare(stmt: StatementHandle): Promise<void> {
+    const p = await this.fromUpstream();
+    if (p.payload[0] === 0xff) {
+      await this.forwardErr(stmt, p.payload);
+      return;
+    }
+    if (p.payload[0] !== 0x00) throw new ProtocolError('unexpected COM_STMT_PREPARE response');
+    const r = new PayloadReader(p.payload, 1);
+    const id = r.u32();
+    const columns = r.u16();
+    const params = r.u16();
+    await this.toClient(p.payload);
+    for (const n of [params, columns]) {
+      if (n === 0) continue;
+      for (let k = 0; k < n; k++) await this.toClient((await this.fromUpstream()).payload);
+      const eof = await this.fromUpstream();
+      if (!isEof(eof.payload)) throw new ProtocolError('expected EOF after prepared statement definitions');
+      await this.toClient(eof.payload);
+    }
+    this.statements.set(id, { stmt });
+  }
+
+  /**
+   * The response to COM_QUERY / COM_STMT_EXECUTE: OK, ERR, or result sets, possibly several
+   * (multi-statements, CALL). Rows stream through one at a time; nothing buffers a whole result.
+   */
+  private async relayResults(stmt: StatementHandle | undefined, binary: boolean, stmtId?: number): Promise<void> {
+    let rows = 0;
+    let affected = 0;
+    let sawResultSet = false;
+    for (;;) {
+      const p = await this.fromUpstream();
+      const tag = p.payload[0];
+      if (tag === 0x00) {
+        const ok = parseOk(p.payload);
+        this.status = ok.status;
+        affected += ok.affectedRows;
+        await this.toClient(p.payload);
+        if (ok.status & ServerStatus.MORE_RESULTS_EXISTS) continue;
+        break;
+      }
+      if (tag === 0xff) {
+        const error = await this.forwardErr(stmt, p.payload);
+        this.finish(stmt, { rows: null, error });
+        return;
+      }
+      if (tag === 0xfb) {
+        // LOCAL INFILE request: never let the server pull a file from the client; send an empty one.
+        await this.upstream!.write(Buffer.alloc(0), (p.lastSeq + 1) & 0xff);
+        continue;
+      }
+      sawResultSet = true;
+      const count = new PayloadReader(p.payload).lenenc();
+      if (count === null || count === 0) throw new ProtocolError('invalid column count');
+      await this.toClient(p.payload);
+      const columns: ResultColumn[] = [];
+      const types: number[] = [];
+      for (let k = 0; k < count; k++) {
+        const def = await this.fromUpstream();
+        const c = parseColumnDefinition(def.payload);
+        columns.push({ index: k, name: c.name, orgSchema: c.schema, orgTable: c.orgTable, orgName: c.orgName, typeId: c.type, format: binary ? 1 : 0 });
+        types.push(c.type);
+        await this.toClient(def.payload);
+      }
+      const eof = await this.fromUpstream();
+      if (!isEof(eof.payload)) throw new ProtocolError('expected EOF after column definitions');
+      const plan = stmt ? await this.ctx.hooks.describe(stmt, columns) : null;
+      await this.toClient(eof.payload);
+      if (stmtId !== undefined && eofStatus(eof.payload) & ServerStatus.CURSOR_EXISTS) {
+        // Rows come later through COM_STMT_FETCH: keep the plan for them.
+        const known = this.statements.get(stmtId);
+        if (known) Object.assign(known, { cursorMasks: plan, types });
+        this.finish(stmt, { rows: 0, tag: 'SELECT 0' });
+        return;
+      }
+      const r = await this.relayRows(stmt, binary, types, plan);
+      if (r.error) return;
+      rows += r.rows;
+      if (!(r.status & ServerStatus.MORE_RESULTS_EXISTS)) break;
+    }
+    this.finish(stmt, sawResultSet ? { rows, tag: `SELECT ${rows}` } : { rows: affected, tag: `OK ${affected}` });
+  }
+
+  private async relayRows(stmt: StatementHandle | undefined, binary: boolean, types: number[], plan: MaskPlan | null): Promise<{ rows: number; status: number; error?: true }> {
+    const masks = new Map((plan?.columns ?? []).map((c) => [c.index, c.mask] as const));
+    let rows = 0;
+    for (;;) {
+      const row = await this.fromUpstream();
+      if (isEof(row.payload)) {
+        this.status = eofStatus(row.payload);
+        await this.toClient(row.payload);
+        return { rows, status: this.status };
+      }
+      if (row.payload[0] === 0xff) {
+        const error = await this.forwardErr(stmt, row.payload);
+        this.finish(stmt, { rows: null, error });
+        return { rows, status: 0, error: true };
+      }
+      rows++;
+      await this.toClient(masks.size === 0 ? row.payload : binary ? maskBinaryRow(row.payload, types, masks) : maskTextRow(row.payload, types, masks));
+    }
+  }
+
+  // ---- teardown ------------------------------------------------------------------------------
+
+  /** Sends a last ERR (best effort) and closes this session only. */
+  private async fatal(err: Buffer): Promise<void> {
+    if (this.closed) return;
+    try {
+      for (const f of frame(err, this.cseq).frames) this.socket.write(f);
+    } catch {
+      // The client may already be gone; closing is all that is left to do.
+    }
+    this.close();
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    connections.delete(this.connectionId);
+    this.socket.end();
+    this.upstreamSocket?.destroy();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+}
+
+function randomScramble(): Buffer {
+  // The scramble is NUL-terminated on the wire, so it must not contain NUL bytes.
+  const b = randomBytes(20);
+  for (let k = 0; k < b.length; k++) b[k] = (b[k] % 94) + 33;
+  return b;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new UpstreamError('mysql-timeout', `timed out waiting for ${what}`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+export function mysqlEngine(): Engine {
+  return {
+    name: 'mysql',
+    async serve(client: Duplex, ctx: SessionContext): Promise<void> {
+      try {
+        await new MysqlSession(client, ctx).run();
+      } catch (e) {
+        ctx.log.error({ err: e }, 'mysql session crashed');
+        client.destroy();
+      }
+    },
+    async refuse(client: Duplex, error: DbgovError, log: Logger): Promise<void> {
+      try {
+        if ('setNoDelay' in client && typeof client.setNoDelay === 'function') (client as Socket).setNoDelay(true);
+        const channel = new PacketChannel(client, 1 << 20);
+        await channel.write(
+          encodeServerHandshake({
+            serverVersion: FALLBACK_VERSION,
+            connectionId: 0,
+            scramble: randomScramble(),
+            capabilities: GATEWAY_CAPABILITIES,
+            charset: DEFAULT_CHARSET,
+            status: ServerStatus.AUTOCOMMIT,
+            authPlugin: 'mysql_native_password',
+          }),
+          0,
+        );
+        const p = await withTimeout(channel.next(), HANDSHAKE_TIMEOUT_MS, 'the client handshake').catch(() => null);
+        const seq = p ? (p.lastSeq + 1) & 0xff : 2;
+        const hint = error.actions.length > 0 ? `\nHINT: ${error.actions.join(' ')}` : '';
+        await channel.write(errPacket(ErrorCode.ACCESS_DENIED, '28000', `${error.message}${hint}`), seq);
+      } catch (e) {
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, 'mysql refuse failed');
+      } finally {
+        client.end();
+        setTimeout(() => client.destroy(), 1000).unref();
+      }
+    },
+  };
+}
+

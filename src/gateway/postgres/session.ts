@@ -1,0 +1,745 @@
+/**
+ * One client session through the gateway: the statement path of DESIGN.md for PostgreSQL.
+ *
+ * Client messages are framed, decided (check / opaque), audited (executing) and forwarded as the
+ * bytes they arrived as. A FIFO of expected server responses, one entry per forwarded message
+ * that gets an answer, attributes every server message to its statement or portal, so that
+ * results are masked, errors scrubbed and outcomes reported against the right statement, also
+ * in pipelined batches.
+ */
+import type { Duplex } from 'node:stream';
+import { isDbgovError, ProtocolError } from '../../shared/errors.js';
+import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn, SessionContext, StatementHandle, StatementOutcome, Verdict } from '../engine.js';
+import type { CancelRegistry } from './cancel.js';
+import { BackendCode, decodeCommandComplete, decodeCopyOutResponse, decodeDataRow, decodeFields, decodeParameterStatus, decodeRowDescription, ErrorField, fieldValue, tagRows } from './protocol/backend.js';
+import { decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, FrontendCode } from './protocol/frontend.js';
+import { FrameReader, MessageTooLargeError } from './protocol/reader.js';
+import * as ser from './protocol/serializer.js';
+import { raiseSql } from './raise.js';
+import type { UpstreamSession } from './upstream.js';
+
+/** A result's masking: the plan and the columns it applies to (for format and type). */
+interface RowMask {
+  plan: MaskPlan;
+  columns: ResultColumn[];
+}
+
+interface Prepared {
+  stmt: StatementHandle;
+  sql: string;
+}
+
+interface Portal {
+  stmt: StatementHandle | undefined;
+  sql: string;
+  mask: RowMask | null;
+  /** A Describe of this portal was sent upstream, so its RowDescription will set `mask`. */
+  described: boolean;
+}
+
+/** A forwarded statement: a simple Query (or FunctionCall) cycle, or one Execute. */
+interface StatementEntry {
+  kind: 'query' | 'execute';
+  /** Undefined for the gateway's own injected error statements. */
+  stmt: StatementHandle | undefined;
+  sql: string;
+  /** Execute only: the portal whose mask applies. */
+  portal: Portal | undefined;
+  /** Query only: the mask of the result in progress. */
+  mask: RowMask | null;
+  copyPlan: CopyMaskPlan | null;
+  rows: number;
+  resultRows: number;
+  tag: string | undefined;
+  error: { sqlstate: string; message: string } | undefined;
+}
+
+type Expected = StatementEntry | { kind: 'parse' | 'bind'; swallow: boolean } | { kind: 'describe'; portal: Portal | undefined; swallow: boolean } | { kind: 'close' | 'sync' };
+
+/** Queue with O(1) shift; pipelined batches can hold thousands of entries. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined as T;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    }
+    return item;
+  }
+  drain(): T[] {
+    const rest = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return rest;
+  }
+}
+
+/**
+ * Batches forwarded messages: consecutive slices of one received chunk go out as one write, so
+ * a pass-through result costs what a pipe costs. Tracks backpressure of its socket.
+ */
+class Outbox {
+  private first: Buffer | null = null;
+  private len = 0;
+  full = false;
+
+  constructor(private readonly sock: Duplex, private readonly onDrain: () => void) {}
+
+  add(msg: Buffer): void {
+    const first = this.first;
+    if (first !== null && msg.buffer === first.buffer && msg.byteOffset === first.byteOffset + this.len) {
+      this.len += msg.length;
+      return;
+    }
+    this.flush();
+    this.first = msg;
+    this.len = msg.length;
+  }
+
+  flush(): void {
+    const first = this.first;
+    if (first === null) return;
+    this.first = null;
+    const chunk = this.len === first.length ? first : Buffer.from(first.buffer, first.byteOffset, this.len);
+    if (!this.sock.write(chunk) && !this.full) {
+      this.full = true;
+      this.sock.once('drain', () => {
+        this.full = false;
+        this.onDrain();
+      });
+    }
+  }
+}
+
+/** What the client sees when the audit hook fails without a client-facing error of its own. */
+const AUDIT_FAILED: ClientError = {
+  sqlstate: '58000',
+  message: 'dbgov: this statement was not run because its audit record could not be written',
+  hint: 'Try again in a moment. If it keeps failing, ask the dbgov admin to check the broker log and its audit storage.',
+};
+
+export class PostgresSession {
+  private readonly clientReader: FrameReader;
+  private readonly upReader: FrameReader;
+  private readonly clientOut: Outbox;
+  private readonly upOut: Outbox;
+  private readonly expected = new Fifo<Expected>();
+  private readonly statements = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Portal>();
+  /** The client sent a message the gateway refused: drop its messages up to Sync, as the server would. */
+  private skipToSync = false;
+  /** The server reported an error in a batch whose Sync has not been forwarded yet. */
+  private discardUntilSync = false;
+  private clientBusy = false;
+  private upstreamBusy = false;
+  private clientHeld = false;
+  private upstreamHeld = false;
+  private clientPaused = false;
+  private upstreamPaused = false;
+  private closed = false;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private readonly onAbort = (): void => this.endByAbort();
+
+  constructor(
+    private readonly client: Duplex,
+    private readonly ctx: SessionContext,
+    private readonly upstream: UpstreamSession,
+    clientReader: FrameReader,
+    private readonly cancelKey: { pid: number; key: number },
+    private readonly cancels: CancelRegistry,
+  ) {
+    this.clientReader = clientReader;
+    this.upReader = upstream.reader;
+    this.clientOut = new Outbox(client, () => this.syncFlow());
+    this.upOut = new Outbox(upstream.socket, () => this.syncFlow());
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /** Wires both sockets and resolves when the session is over. */
+  run(): Promise<void> {
+    const { client } = this;
+    const up = this.upstream.socket;
+    client.on('data', (chunk: Buffer) => {
+      this.clientReader.push(chunk);
+      this.pumpClient();
+    });
+    up.on('data', (chunk: Buffer) => {
+      this.upReader.push(chunk);
+      this.pumpUpstream();
+    });
+    client.on('close', () => this.close());
+    client.on('end', () => this.close());
+    up.on('close', () => this.close());
+    up.on('end', () => this.close());
+    up.on('error', (err) => this.ctx.log.debug({ err }, 'upstream socket error'));
+    this.ctx.signal.addEventListener('abort', this.onAbort, { once: true });
+    if (this.ctx.signal.aborted) this.endByAbort();
+    client.resume();
+    up.resume();
+    // Bytes that arrived with the startup packet or the upstream's ReadyForQuery.
+    this.pumpClient();
+    this.pumpUpstream();
+    return this.done;
+  }
+
+  // ---- client → upstream ----
+
+  private pumpClient(): void {
+    if (this.clientBusy || this.closed) return;
+    this.clientBusy = true;
+    try {
+      for (;;) {
+        const msg = this.clientReader.next();
+        if (msg === null) break;
+        const wait = this.onClientMessage(msg);
+        if (this.closed) return;
+        if (wait !== undefined) {
+          this.upOut.flush();
+          wait.then(
+            () => {
+              this.clientBusy = false;
+              this.pumpClient();
+            },
+            (err: unknown) => this.fail(err),
+          );
+          return;
+        }
+      }
+      this.upOut.flush();
+      this.clientBusy = false;
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Returns a promise only while a held statement waits for its decision. */
+  private onClientMessage(msg: Buffer): Promise<void> | undefined {
+    const code = msg[0];
+    if (this.skipToSync) {
+      // The server would discard these after a failed message; Flush still asks for output.
+      if (code === FrontendCode.sync) {
+        this.skipToSync = false;
+        this.forward(msg, { kind: 'sync' });
+      } else if (code === FrontendCode.flush) this.upOut.add(msg);
+      return undefined;
+    }
+    switch (code) {
+      case FrontendCode.query:
+        return this.onQuery(msg);
+      case FrontendCode.parse:
+        return this.onParse(msg);
+      case FrontendCode.bind:
+        return this.onBind(msg);
+      case FrontendCode.execute:
+        return this.onExecute(msg);
+      case FrontendCode.describe: {
+        const { kind, name } = decodeTarget(msg);
+        const portal = kind === 'P' ? this.portals.get(name) : undefined;
+        if (portal !== undefined) portal.described = true;
+        this.forward(msg, { kind: 'describe', portal, swallow: false });
+        return undefined;
+      }
+      case FrontendCode.close: {
+        const { kind, name } = decodeTarget(msg);
+        if (kind === 'S') this.statements.delete(name);
+        else this.portals.delete(name);
+        this.forward(msg, { kind: 'close' });
+        return undefined;
+      }
+      case FrontendCode.sync:
+        this.forward(msg, { kind: 'sync' });
+        return undefined;
+      case FrontendCode.flush:
+      case FrontendCode.copyData:
+      case FrontendCode.copyDone:
+      case FrontendCode.copyFail:
+        this.upOut.add(msg);
+        return undefined;
+      case FrontendCode.terminate:
+        this.upOut.add(msg);
+        this.upOut.flush();
+        this.close();
+        return undefined;
+      case FrontendCode.functionCall: {
+        const { oid } = decodeFunctionCall(msg);
+        // FunctionCall runs a function by OID with no SQL text for policy to read.
+        return this.decide(
+          this.ctx.hooks.opaque('function-call-message', `FunctionCall of function OID ${oid}`),
+          (stmt) => this.runSimple(stmt, '', msg),
+          (err) => this.raiseSimple(err),
+        );
+      }
+      default:
+        // An unknown message might carry SQL the gateway cannot see; never forward it.
+        throw new ProtocolError(`unknown frontend message type 0x${code.toString(16)}`);
+    }
+  }
+
+  private onQuery(msg: Buffer): Promise<void> | undefined {
+    const sql = decodeQuery(msg);
+    // A simple Query destroys the unnamed statement and portal on the server.
+    this.statements.delete('');
+    this.portals.delete('');
+    return this.decide(
+      this.ctx.hooks.check({ sql, via: 'simple' }),
+      (stmt) => this.runSimple(stmt, sql, msg),
+      (err) => this.raiseSimple(err),
+    );
+  }
+
+  private runSimple(stmt: StatementHandle, sql: string, msg: Buffer): void {
+    const failed = this.executing(stmt);
+    if (failed !== undefined) return this.raiseSimple(failed);
+    this.forward(msg, statementEntry('query', stmt, sql, undefined));
+  }
+
+  private onParse(msg: Buffer): Promise<void> | undefined {
+    const { name, sql } = decodeParse(msg);
+    return this.decide(
+      this.ctx.hooks.check({ sql, via: 'parse', statementName: name }),
+      (stmt) => {
+        this.statements.set(name, { stmt, sql });
+        this.forward(msg, { kind: 'parse', swallow: false });
+      },
+      (err) => this.raiseExtended(err),
+    );
+  }
+
+  private onBind(msg: Buffer): Promise<void> | undefined {
+    const { portal, statement } = decodeBind(msg);
+    const bindTo = (stmt: StatementHandle, sql: string): void => {
+      this.portals.set(portal, { stmt, sql, mask: null, described: false });
+      this.forward(msg, { kind: 'bind', swallow: false });
+    };
+    const prepared = this.statements.get(statement);
+    if (prepared !== undefined) {
+      bindTo(prepared.stmt, prepared.sql);
+      return undefined;
+    }
+    // A statement prepared outside this gateway's view (SQL PREPARE, before a DISCARD) was never checked.
+    return this.decide(
+      this.ctx.hooks.opaque('unprepared-execute', `Bind of statement "${statement}"`),
+      (stmt) => bindTo(stmt, ''),
+      (err) => this.raiseExtended(err),
+    );
+  }
+
+  private onExecute(msg: Buffer): Promise<void> | undefined {
+    const { portal: name } = decodeExecute(msg);
+    const portal = this.portals.get(name);
+    if (portal !== undefined) {
+      this.executePortal(name, portal, msg);
+      return undefined;
+    }
+    // A portal this gateway never bound (a DECLAREd cursor) runs SQL it did not see parsed.
+    return this.decide(
+      this.ctx.hooks.opaque('unprepared-execute', `Execute of portal "${name}"`),
+      (stmt) => {
+        const p: Portal = { stmt, sql: '', mask: null, described: false };
+        this.portals.set(name, p);
+        this.executePortal(name, p, msg);
+      },
+      (err) => this.raiseExtended(err),
+    );
+  }
+
+  private executePortal(name: string, portal: Portal, msg: Buffer): void {
+    if (!portal.described) {
+      // Without a RowDescription the gateway cannot know which columns to mask: ask for one.
+      portal.described = true;
+      this.forward(ser.describePortal(name), { kind: 'describe', portal, swallow: true });
+    }
+    if (portal.stmt !== undefined) {
+      const failed = this.executing(portal.stmt);
+      if (failed !== undefined) return this.raiseExtended(failed);
+    }
+    this.forward(msg, statementEntry('execute', portal.stmt, portal.sql, portal));
+  }
+
+  private decide(verdict: Verdict, allow: (stmt: StatementHandle) => void, block: (err: ClientError) => void): Promise<void> | undefined {
+    switch (verdict.action) {
+      case 'allow':
+        allow(verdict.stmt);
+        return undefined;
+      case 'block':
+        block(verdict.error);
+        return undefined;
+      case 'hold':
+        this.clientOut.add(ser.noticeResponse({ severity: 'NOTICE', sqlstate: '00000', message: verdict.notice }));
+        this.clientOut.flush();
+        // Later messages stay queued in the socket and reader until the decision.
+        this.clientHeld = true;
+        this.syncFlow();
+        return verdict.decided.then((final) => {
+          this.clientHeld = false;
+          if (this.closed) return;
+          this.decide(final, allow, block);
+          this.syncFlow();
+        });
+      default: {
+        const never: never = verdict;
+        throw new Error(`unknown verdict ${String(never)}`);
+      }
+    }
+  }
+
+  /** Runs the audit hook; returns the error to show when the statement must not run. */
+  private executing(stmt: StatementHandle): ClientError | undefined {
+    try {
+      this.ctx.hooks.executing(stmt);
+      return undefined;
+    } catch (err) {
+      this.ctx.log.error({ err, stmt: stmt.id }, 'executing hook failed; statement not forwarded');
+      const clientError = (err as { clientError?: ClientError } | null)?.clientError;
+      return clientError !== undefined && typeof clientError.message === 'string' ? clientError : AUDIT_FAILED;
+    }
+  }
+
+  /**
+   * Makes the server raise the refusal itself, so its transaction state changes exactly as for a
+   * real error and the client's view (ReadyForQuery status) stays in step with it.
+   */
+  private raiseSimple(err: ClientError): void {
+    this.forward(ser.query(raiseSql(err)), statementEntry('query', undefined, '', undefined));
+  }
+
+  /** Extended-protocol refusal: the error surfaces where a failing Parse would, then skip to Sync. */
+  private raiseExtended(err: ClientError): void {
+    this.forward(ser.parse('', raiseSql(err)), { kind: 'parse', swallow: true });
+    this.forward(ser.bind('', ''), { kind: 'bind', swallow: true });
+    this.forward(ser.execute(''), statementEntry('execute', undefined, '', undefined));
+    // The injected statement replaced the unnamed statement and portal on the server.
+    this.statements.delete('');
+    this.portals.delete('');
+    this.skipToSync = true;
+  }
+
+  private forward(msg: Buffer, expect: Expected): void {
+    if (this.discardUntilSync) {
+      // The server is discarding everything up to Sync after an error: nothing will answer these.
+      if (expect.kind === 'sync') this.discardUntilSync = false;
+      else {
+        if (expect.kind === 'query' || expect.kind === 'execute') this.complete(expect, { rows: null, error: SKIPPED });
+        this.upOut.add(msg);
+        return;
+      }
+    }
+    this.expected.push(expect);
+    this.upOut.add(msg);
+  }
+
+  // ---- upstream → client ----
+
+  private pumpUpstream(): void {
+    if (this.upstreamBusy || this.closed) return;
+    this.upstreamBusy = true;
+    try {
+      for (;;) {
+        const msg = this.upReader.next();
+        if (msg === null) break;
+        const wait = this.onUpstreamMessage(msg);
+        if (this.closed) return;
+        if (wait !== undefined) {
+          this.clientOut.flush();
+          this.upstreamHeld = true;
+          this.syncFlow();
+          wait.then(
+            () => {
+              this.upstreamHeld = false;
+              this.upstreamBusy = false;
+              this.syncFlow();
+              this.pumpUpstream();
+            },
+            (err: unknown) => this.fail(err),
+          );
+          return;
+        }
+      }
+      this.clientOut.flush();
+      this.upstreamBusy = false;
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Returns a promise only while an asynchronous mask plan is being made. */
+  private onUpstreamMessage(msg: Buffer): Promise<void> | undefined {
+    const head = this.expected.peek();
+    switch (msg[0]) {
+      case BackendCode.dataRow: {
+        // Rows nobody asked for cannot be attributed, so cannot be masked: fail closed.
+        if (head === undefined || (head.kind !== 'query' && head.kind !== 'execute')) throw new ProtocolError('DataRow outside a statement');
+        head.resultRows++;
+        const mask = head.kind === 'query' ? head.mask : (head.portal?.mask ?? null);
+        this.clientOut.add(mask === null ? msg : maskRow(msg, mask));
+        return undefined;
+      }
+      case BackendCode.rowDescription:
+        if (head?.kind === 'describe') {
+          this.expected.shift();
+          if (!head.swallow) this.clientOut.add(msg);
+          const portal = head.portal;
+          if (portal === undefined || portal.stmt === undefined) return undefined;
+          const columns = decodeRowDescription(msg);
+          return settle(this.ctx.hooks.describe(portal.stmt, columns), (plan) => (portal.mask = plan === null ? null : { plan, columns }));
+        }
+        this.clientOut.add(msg);
+        if (head?.kind === 'query' && head.stmt !== undefined) {
+          const columns = decodeRowDescription(msg);
+          return settle(this.ctx.hooks.describe(head.stmt, columns), (plan) => (head.mask = plan === null ? null : { plan, columns }));
+        }
+        return undefined;
+      case BackendCode.noData:
+        if (head?.kind === 'describe') {
+          this.expected.shift();
+          if (head.portal !== undefined) head.portal.mask = null;
+          if (head.swallow) return undefined;
+        }
+        this.clientOut.add(msg);
+        return undefined;
+      case BackendCode.commandComplete:
+        this.clientOut.add(msg);
+        if (head?.kind === 'query' || head?.kind === 'execute') {
+          const tag = decodeCommandComplete(msg);
+          head.rows += tagRows(tag) ?? head.resultRows;
+          head.resultRows = 0;
+          head.tag = tag;
+          head.mask = null;
+          head.copyPlan = null;
+          if (head.kind === 'execute') this.finish(head);
+        }
+        return undefined;
+      case BackendCode.emptyQuery:
+      case BackendCode.portalSuspended:
+        this.clientOut.add(msg);
+        if (head?.kind === 'execute') {
+          head.rows += head.resultRows;
+          this.finish(head);
+        }
+        return undefined;
+      case BackendCode.readyForQuery:
+        this.clientOut.add(msg);
+        for (let e = this.expected.shift(); e !== undefined; e = this.expected.shift()) {
+          if (e.kind === 'query' || e.kind === 'execute') this.complete(e, outcomeOf(e));
+          if (e.kind === 'query' || e.kind === 'sync') break;
+        }
+        return undefined;
+      case BackendCode.parseComplete:
+      case BackendCode.bindComplete:
+        if (head !== undefined && (head.kind === 'parse' || head.kind === 'bind')) {
+          this.expected.shift();
+          if (head.swallow) return undefined;
+        }
+        this.clientOut.add(msg);
+        return undefined;
+      case BackendCode.closeComplete:
+        if (head?.kind === 'close') this.expected.shift();
+        this.clientOut.add(msg);
+        return undefined;
+      case BackendCode.errorResponse:
+        this.onUpstreamError(msg, head);
+        return undefined;
+      case BackendCode.noticeResponse:
+        this.clientOut.add(this.scrub(msg, decodeFields(msg), statementOf(head)));
+        return undefined;
+      case BackendCode.parameterStatus: {
+        const { name, value } = decodeParameterStatus(msg);
+        this.ctx.hooks.parameter(name, value);
+        this.clientOut.add(msg);
+        return undefined;
+      }
+      case BackendCode.copyOutResponse: {
+        this.clientOut.add(msg);
+        if (head === undefined || (head.kind !== 'query' && head.kind !== 'execute') || head.stmt === undefined) return undefined;
+        const { binary, columnCount } = decodeCopyOutResponse(msg);
+        const format = binary ? 'binary' : /\bcsv\b/i.test(head.sql) ? 'csv' : 'text';
+        return settle(this.ctx.hooks.describeCopy(head.stmt, format, columnCount), (plan) => (head.copyPlan = plan));
+      }
+      case BackendCode.copyData: {
+        const plan = head?.kind === 'query' || head?.kind === 'execute' ? head.copyPlan : null;
+        this.clientOut.add(plan === null ? msg : ser.copyData(plan.maskChunk(msg.subarray(5))));
+        return undefined;
+      }
+      case BackendCode.copyDone: {
+        const plan = head?.kind === 'query' || head?.kind === 'execute' ? head.copyPlan : null;
+        const tail = plan?.end() ?? null;
+        if (tail !== null) this.clientOut.add(ser.copyData(tail));
+        this.clientOut.add(msg);
+        return undefined;
+      }
+      default:
+        // ParameterDescription, CopyIn/Both, notifications, FunctionCallResponse: as received.
+        this.clientOut.add(msg);
+        return undefined;
+    }
+  }
+
+  private onUpstreamError(msg: Buffer, head: Expected | undefined): void {
+    const fields = decodeFields(msg);
+    const out = this.scrub(msg, fields, statementOf(head));
+    this.clientOut.add(out);
+    if (head === undefined || head.kind === 'sync') return;
+    const error = {
+      sqlstate: fieldValue(fields, ErrorField.code) ?? 'XX000',
+      message: fieldValue(out === msg ? fields : decodeFields(out), ErrorField.message) ?? '',
+    };
+    if (head.kind === 'query') {
+      head.error = error;
+      head.mask = null;
+      head.copyPlan = null;
+      return;
+    }
+    // Extended protocol: the server now discards messages up to Sync, so nothing answers them.
+    for (let e = this.expected.peek(); e !== undefined && e.kind !== 'sync'; e = this.expected.peek()) {
+      this.expected.shift();
+      if (e.kind === 'query' || e.kind === 'execute') this.complete(e, e === head ? { rows: e.rows + e.resultRows, error } : { rows: null, error: SKIPPED });
+    }
+    if (this.expected.peek() === undefined) this.discardUntilSync = true;
+  }
+
+  /** Passes error/notice texts through the scrub hook; re-encodes only when something changed. */
+  private scrub(msg: Buffer, fields: [number, string][], stmt: StatementHandle | undefined): Buffer {
+    const input = {
+      message: fieldValue(fields, ErrorField.message) ?? '',
+      detail: fieldValue(fields, ErrorField.detail),
+      hint: fieldValue(fields, ErrorField.hint),
+      where: fieldValue(fields, ErrorField.where),
+    };
+    const out = this.ctx.hooks.scrub(stmt, input);
+    if (out.message === input.message && out.detail === input.detail && out.hint === input.hint && out.where === input.where) return msg;
+    const replaced: Record<number, string | undefined> = { [ErrorField.message]: out.message, [ErrorField.detail]: out.detail, [ErrorField.hint]: out.hint, [ErrorField.where]: out.where };
+    const list: [number, string][] = [];
+    for (const [code, value] of fields) {
+      if (!(code in replaced)) list.push([code, value]);
+      else if (replaced[code] !== undefined) list.push([code, replaced[code]]);
+    }
+    for (const code of [ErrorField.detail, ErrorField.hint, ErrorField.where]) {
+      const v = replaced[code];
+      if (v !== undefined && fieldValue(fields, code) === undefined) list.push([code, v]);
+    }
+    return ser.fieldsMessage(msg[0], list);
+  }
+
+  private finish(entry: StatementEntry): void {
+    this.expected.shift();
+    this.complete(entry, outcomeOf(entry));
+  }
+
+  private complete(entry: StatementEntry, outcome: StatementOutcome): void {
+    if (entry.stmt === undefined) return;
+    try {
+      this.ctx.hooks.completed(entry.stmt, outcome);
+    } catch (err) {
+      this.ctx.log.error({ err, stmt: entry.stmt.id }, 'completed hook failed');
+    }
+  }
+
+  // ---- flow control and session end ----
+
+  private syncFlow(): void {
+    if (this.closed) return;
+    const pauseClient = this.clientHeld || this.upOut.full;
+    if (pauseClient !== this.clientPaused) {
+      this.clientPaused = pauseClient;
+      if (pauseClient) this.client.pause();
+      else this.client.resume();
+    }
+    const pauseUpstream = this.upstreamHeld || this.clientOut.full;
+    if (pauseUpstream !== this.upstreamPaused) {
+      this.upstreamPaused = pauseUpstream;
+      if (pauseUpstream) this.upstream.socket.pause();
+      else this.upstream.socket.resume();
+    }
+  }
+
+  private endByAbort(): void {
+    const reason: unknown = this.ctx.signal.reason;
+    const message = reason instanceof Error ? reason.message : 'the credential is no longer valid';
+    const actions = isDbgovError(reason) ? reason.actions : [];
+    this.sendFatal('57P01', `dbgov: session ended: ${message}`, actions.length > 0 ? actions.join(' ') : 'Run `dbgov connect` again to get a new credential.');
+    this.close();
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    if (err instanceof MessageTooLargeError) {
+      this.sendFatal('54000', 'dbgov: message too large', `The gateway accepts protocol messages up to ${this.ctx.limits.maxMessageBytes} bytes. Send smaller statements or batches.`);
+    } else if (err instanceof ProtocolError) {
+      this.ctx.log.warn({ err }, 'protocol error; closing the session');
+      this.sendFatal('08P01', `dbgov: protocol error: ${err.message}`, 'The client sent bytes that are not valid PostgreSQL protocol. Check the client or driver.');
+    } else {
+      this.ctx.log.error({ err }, 'internal error in the postgres session; closing it');
+      this.sendFatal('XX000', 'dbgov: internal error in the gateway; the session was closed', 'Reconnect and try again. The broker log has the details.');
+    }
+    this.close();
+  }
+
+  private sendFatal(sqlstate: string, message: string, hint: string): void {
+    if (this.closed) return;
+    this.clientOut.flush();
+    this.client.write(ser.errorResponse({ severity: 'FATAL', sqlstate, message, hint }));
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ctx.signal.removeEventListener('abort', this.onAbort);
+    this.clientOut.flush();
+    for (const e of this.expected.drain()) {
+      if (e.kind === 'query' || e.kind === 'execute') this.complete(e, { rows: null, error: { sqlstate: '08006', message: 'dbgov: the session ended before the statement finished' } });
+    }
+    this.cancels.unregister(this.cancelKey.pid, this.cancelKey.key);
+    const up = this.upstream.socket;
+    if (!up.destroyed) up.end(ser.terminate());
+    this.client.end();
+    // A peer that never reads would keep the socket (and its buffers) alive forever.
+    const timer = setTimeout(() => {
+      up.destroy();
+      this.client.destroy();
+    }, 5_000);
+    timer.unref();
+    this.resolveDone();
+  }
+}
+
+const SKIPPED = { sqlstate: '57014', message: 'dbgov: not run: an earlier message in the same batch failed' };
+
+function statementEntry(kind: 'query' | 'execute', stmt: StatementHandle | undefined, sql: string, portal: Portal | undefined): StatementEntry {
+  return { kind, stmt, sql, portal, mask: null, copyPlan: null, rows: 0, resultRows: 0, tag: undefined, error: undefined };
+}
+
+function statementOf(head: Expected | undefined): StatementHandle | undefined {
+  return head?.kind === 'query' || head?.kind === 'execute' ? head.stmt : undefined;
+}
+
+function outcomeOf(e: StatementEntry): StatementOutcome {
+  return { rows: e.error === undefined ? e.rows : e.rows + e.resultRows, ...(e.tag === undefined ? {} : { tag: e.tag }), ...(e.error === undefined ? {} : { error: e.error }) };
+}
+
+/** Applies a plan now, or returns a promise that applies it once the hook's promise settles. */
+function settle<T>(result: T | Promise<T>, apply: (value: T) => void): Promise<void> | undefined {
+  if (result instanceof Promise) return result.then(apply);
+  apply(result);
+  return undefined;
+}
+
+function maskRow(msg: Buffer, mask: RowMask): Buffer {
+  const fields = decodeDataRow(msg);
+  for (const c of mask.plan.columns) {
+    if (c.index >= fields.length) continue;
+    const col = mask.columns[c.index];
+    fields[c.index] = c.mask(fields[c.index], col.format, col.typeId);
+  }
+  return ser.dataRow(fields);
+}

@@ -1,0 +1,303 @@
+/**
+ * A snapshot of the PostgreSQL catalog, enough to resolve names the way the server does
+ * (search_path, temp-table shadowing), map RowDescription's (table OID, attnum) to columns,
+ * follow views to their base columns, and know which functions run dynamic SQL.
+ * Loaded through a `pg` client; `refresh()` reloads it after DDL.
+ */
+import { parsePlPgSQLSync } from 'libpg-query';
+import type { ClientBase } from 'pg';
+import type { ColumnLineage, FunctionRisk, StatementFacts } from './facts.js';
+import { analysePostgres } from './postgres.js';
+import { functionRisks } from './postgres/functions.js';
+
+export interface CatalogRelation {
+  oid: number;
+  schema: string;
+  name: string;
+  /** pg_class.relkind: r table, v view, m materialized view, p partitioned, f foreign, S sequence, … */
+  relkind: string;
+  owner: string;
+  /** View and materialized view definitions, with every name schema-qualified. */
+  definition?: string;
+}
+
+export interface CatalogColumn {
+  attnum: number;
+  name: string;
+  type: string;
+}
+
+export interface CatalogFunction {
+  oid: number;
+  schema: string;
+  name: string;
+  language: string;
+  /** The body runs SQL built at run time (PL/pgSQL EXECUTE). */
+  dynamicSql: boolean;
+  risks: FunctionRisk[];
+}
+
+export interface ResolveOptions {
+  /** Entries as the server reports them (`"$user", public`), already split. */
+  searchPath: string[];
+  /** This session's temporary schema (pg_temp_N), when it has one. */
+  tempSchema?: string;
+  /** The session user, for `$user`. */
+  user?: string;
+}
+
+/** Schemas whose functions ship with the server: their outputs derive only from their inputs. */
+const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
+
+const RELATIONS_SQL = `
+  SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+         pg_get_userbyid(c.relowner) AS owner,
+         CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid) END AS definition
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r','v','m','p','f','S')
+     AND (n.nspname NOT LIKE 'pg_temp_%' OR n.oid = pg_my_temp_schema())`;
+
+const COLUMNS_SQL = `
+  SELECT a.attrelid::int8 AS attrelid, a.attnum AS attnum, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+   WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')
+   ORDER BY a.attrelid, a.attnum`;
+
+const FUNCTIONS_SQL = `
+  SELECT p.oid::int8 AS oid, n.nspname AS schema, p.proname AS name, l.lanname AS language,
+         CASE WHEN l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) END AS source
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang`;
+
+interface Snapshot {
+  relations: Map<number, CatalogRelation>;
+  /** schema → name → oid */
+  bySchema: Map<string, Map<string, number>>;
+  columns: Map<number, CatalogColumn[]>;
+  functions: CatalogFunction[];
+  functionsByName: Map<string, CatalogFunction[]>;
+  tempSchema: string | undefined;
+}
+
+export class PostgresCatalog {
+  private snap: Snapshot;
+  private readonly views = new Map<number, ColumnLineage[] | undefined>();
+
+  private constructor(
+    private readonly client: ClientBase,
+    snap: Snapshot,
+  ) {
+    this.snap = snap;
+  }
+
+  static async load(client: ClientBase): Promise<PostgresCatalog> {
+    return new PostgresCatalog(client, await readSnapshot(client));
+  }
+
+  /** Reloads everything (one round trip per catalog table); call after DDL. */
+  async refresh(): Promise<void> {
+    this.snap = await readSnapshot(this.client);
+    this.views.clear();
+  }
+
+  /** The temp schema of the session that loaded the snapshot, if it has created one. */
+  get tempSchema(): string | undefined {
+    return this.snap.tempSchema;
+  }
+
+  relation(oid: number): CatalogRelation | undefined {
+    return this.snap.relations.get(oid);
+  }
+
+  columns(oid: number): CatalogColumn[] {
+    return this.snap.columns.get(oid) ?? [];
+  }
+
+  functions(): readonly CatalogFunction[] {
+    return this.snap.functions;
+  }
+
+  columnOf(tableOid: number, attnum: number): { schema: string; table: string; column: string } | undefined {
+    const rel = this.snap.relations.get(tableOid);
+    const c = this.columns(tableOid).find((k) => k.attnum === attnum);
+    return rel && c ? { schema: rel.schema, table: rel.name, column: c.name } : undefined;
+  }
+
+  /**
+   * Resolves a relation name like the server: an explicit schema is taken as is (`pg_temp` means
+   * this session's temp schema); otherwise the temp schema first (temp tables shadow real ones),
+   * then pg_catalog, then the search_path, each unless the path places them explicitly.
+   */
+  resolveRelation(ref: { schema?: string; name: string }, opts: ResolveOptions): (CatalogRelation & { oid: number }) | undefined {
+    const temp = opts.tempSchema ?? this.snap.tempSchema;
+    const find = (schema: string | undefined): CatalogRelation | undefined => {
+      if (schema === undefined) return undefined;
+      const oid = this.snap.bySchema.get(schema)?.get(ref.name);
+      return oid === undefined ? undefined : this.snap.relations.get(oid);
+    };
+    if (ref.schema !== undefined) return find(ref.schema === 'pg_temp' ? temp : ref.schema);
+    for (const schema of effectivePath(opts, temp)) {
+      const r = find(schema);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  /** Whether `name` (as called) reaches a function outside the system schemas. */
+  isUserFunction(schema: string | undefined, name: string, opts: ResolveOptions): boolean {
+    const candidates = this.snap.functionsByName.get(name) ?? [];
+    if (schema !== undefined) return candidates.some((f) => f.schema === schema && !SYSTEM_SCHEMAS.has(f.schema));
+    const path = effectivePath(opts, opts.tempSchema ?? this.snap.tempSchema);
+    for (const s of path) {
+      const hits = candidates.filter((f) => f.schema === s);
+      // Overloads live in one schema; the first schema on the path holding the name is the one called.
+      if (hits.length > 0) return !SYSTEM_SCHEMAS.has(s);
+    }
+    return false;
+  }
+
+  /** Functions whose bodies run dynamic SQL: calling one is as opaque as a DO block. */
+  dynamicSqlFunctions(): CatalogFunction[] {
+    return this.snap.functions.filter((f) => f.dynamicSql);
+  }
+
+  /** A view's output lineage, computed once per snapshot by `compute` from its definition. */
+  viewLineage(oid: number, compute: (facts: StatementFacts) => ColumnLineage[]): ColumnLineage[] | undefined {
+    if (this.views.has(oid)) return this.views.get(oid);
+    const def = this.snap.relations.get(oid)?.definition;
+    // Mark as in progress: a view cycle (impossible in PostgreSQL, but cheap to guard) stays opaque.
+    this.views.set(oid, undefined);
+    if (def === undefined) return undefined;
+    const facts = analysePostgres(def).statements[0];
+    const lineage = facts && facts.kind === 'select' ? compute(facts) : undefined;
+    this.views.set(oid, lineage);
+    return lineage;
+  }
+}
+
+/** Splits a search_path setting as the server reports it: `"$user", public, "My Schema"`. */
+export function parseSearchPath(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let wasQuoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i];
+    if (quoted) {
+      if (ch === '"' && value[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"') {
+      quoted = true;
+      wasQuoted = true;
+    } else if (ch === ',') {
+      out.push(wasQuoted ? cur : cur.trim().toLowerCase());
+      cur = '';
+      wasQuoted = false;
+    } else if (ch !== ' ' || cur.length > 0) cur += ch;
+  }
+  if (cur.length > 0 || wasQuoted) out.push(wasQuoted ? cur : cur.trim().toLowerCase());
+  return out;
+}
+
+function effectivePath(opts: ResolveOptions, temp: string | undefined): string[] {
+  const path: string[] = [];
+  for (const entry of opts.searchPath) {
+    if (entry === '$user') {
+      if (opts.user !== undefined) path.push(opts.user);
+    } else if (entry === 'pg_temp') {
+      if (temp !== undefined) path.push(temp);
+    } else path.push(entry);
+  }
+  const head: string[] = [];
+  if (temp !== undefined && !path.includes(temp)) head.push(temp);
+  if (!path.includes('pg_catalog')) head.push('pg_catalog');
+  return [...head, ...path];
+}
+
+async function readSnapshot(client: ClientBase): Promise<Snapshot> {
+  // Views are read with only pg_catalog on the path, so their definitions name every schema.
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    await client.query(`SET LOCAL search_path = pg_catalog`);
+    const [rels, cols, fns, temp] = [
+      await client.query(RELATIONS_SQL),
+      await client.query(COLUMNS_SQL),
+      await client.query(FUNCTIONS_SQL),
+      await client.query(`SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()`),
+    ];
+    await client.query('COMMIT');
+    const relations = new Map<number, CatalogRelation>();
+    const bySchema = new Map<string, Map<string, number>>();
+    for (const r of rels.rows as Record<string, string | null>[]) {
+      const rel: CatalogRelation = {
+        oid: Number(r.oid),
+        schema: String(r.schema),
+        name: String(r.name),
+        relkind: String(r.relkind),
+        owner: String(r.owner),
+        ...(r.definition ? { definition: r.definition } : {}),
+      };
+      relations.set(rel.oid, rel);
+      let m = bySchema.get(rel.schema);
+      if (!m) bySchema.set(rel.schema, (m = new Map()));
+      m.set(rel.name, rel.oid);
+    }
+    const columns = new Map<number, CatalogColumn[]>();
+    for (const c of cols.rows as Record<string, string>[]) {
+      const oid = Number(c.attrelid);
+      let list = columns.get(oid);
+      if (!list) columns.set(oid, (list = []));
+      list.push({ attnum: Number(c.attnum), name: String(c.name), type: String(c.type) });
+    }
+    const functions: CatalogFunction[] = [];
+    const functionsByName = new Map<string, CatalogFunction[]>();
+    for (const f of fns.rows as Record<string, string | null>[]) {
+      const dynamicSql = f.source ? bodyRunsDynamicSql(f.source) : false;
+      const risks = functionRisks(String(f.name), f.name === 'set_config' ? undefined : null);
+      const fn: CatalogFunction = {
+        oid: Number(f.oid),
+        schema: String(f.schema),
+        name: String(f.name),
+        language: String(f.language),
+        dynamicSql,
+        risks: dynamicSql && !risks.includes('dynamic-sql') ? [...risks, 'dynamic-sql'] : risks,
+      };
+      functions.push(fn);
+      let l = functionsByName.get(fn.name);
+      if (!l) functionsByName.set(fn.name, (l = []));
+      l.push(fn);
+    }
+    const tempSchema = (temp.rows[0] as { nspname?: string } | undefined)?.nspname;
+    return { relations, bySchema, columns, functions, functionsByName, tempSchema };
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * A PL/pgSQL function's full definition (pg_get_functiondef, so RETURN checks match its real
+ * return type) → does it EXECUTE a run-time string (EXECUTE, FOR … IN EXECUTE, OPEN … FOR EXECUTE)?
+ */
+function bodyRunsDynamicSql(definition: string): boolean {
+  let tree: unknown;
+  try {
+    tree = parsePlPgSQLSync(definition);
+  } catch {
+    // A body we cannot read is treated as able to do anything.
+    return true;
+  }
+  const seen = (x: unknown): boolean => {
+    if (Array.isArray(x)) return x.some(seen);
+    if (typeof x !== 'object' || x === null) return false;
+    for (const [k, v] of Object.entries(x)) {
+      if (k === 'PLpgSQL_stmt_dynexecute' || k === 'PLpgSQL_stmt_dynfors') return true;
+      if (k === 'PLpgSQL_stmt_open' && typeof v === 'object' && v !== null && 'dynquery' in v) return true;
+      if (seen(v)) return true;
+    }
+    return false;
+  };
+  return seen(tree);
+}

@@ -1,0 +1,665 @@
+/**
+ * Column lineage: for each output column of a row-returning statement, the source columns its
+ * value may carry. This is what keeps PII masked through reshaped queries (aliases, casts,
+ * concatenation, subqueries, CTEs, set operations, whole-row references), so it errs on the
+ * side of too many sources, and says `opaque` where it cannot know: masking then masks.
+ *
+ * Without a catalog (`statementLineage`, run by the analyser) a base table's columns are
+ * unknown: `*` stays a placeholder and an unqualified name is attributed to every candidate.
+ * `resolveLineage` re-runs the same analysis with the catalog, which makes both exact, and
+ * qualifies every source to its real schema.table.column, through views.
+ */
+import { parseSync } from 'libpg-query';
+import type { ColumnLineage, StatementFacts } from './facts.js';
+import type { PostgresCatalog, ResolveOptions } from './catalog.js';
+import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './postgres/ast.js';
+import { functionRisks, hidesLineage } from './postgres/functions.js';
+
+export interface Source {
+  schema?: string;
+  table: string;
+  column: string;
+}
+
+/** One output column while lineage is being worked out. */
+interface Col {
+  name: string;
+  sources: Source[];
+  opaque: boolean;
+  direct: boolean;
+  /** An unexpanded `*` over a base table whose columns are not known. */
+  star: boolean;
+  /** Functions applied on the way (names as written), for the catalog's user-function check. */
+  functions: string[];
+}
+
+/** Gives a base relation's column names in order, or undefined when not known. */
+export type ColumnProvider = (schema: string | undefined, table: string) => string[] | undefined;
+
+const MAX_RECURSIVE_ROUNDS = 8;
+
+function col(name: string, init: Partial<Col> = {}): Col {
+  return { name, sources: [], opaque: false, direct: false, star: false, functions: [], ...init };
+}
+
+/** Union of several values flowing into one output. */
+function merge(name: string, parts: Col[]): Col {
+  const out = col(name);
+  const seen = new Set<string>();
+  for (const p of parts) {
+    for (const s of p.sources) {
+      const k = `${s.schema ?? ''}\u0000${s.table}\u0000${s.column}`;
+      if (!seen.has(k)) {
+        seen.add(k);
+        out.sources.push(s);
+      }
+    }
+    for (const f of p.functions) if (!out.functions.includes(f)) out.functions.push(f);
+    out.opaque ||= p.opaque || p.star;
+  }
+  return out;
+}
+
+interface Range {
+  /** Name a qualified reference uses: the alias, or the table name. */
+  alias: string;
+  /** For base tables: the relation as written. */
+  base?: { schema?: string; table: string };
+  /** Output columns in order, when known. */
+  cols: Col[] | undefined;
+  /** Lineage any column of an unknown-shape range carries (a table function's arguments). */
+  fallback?: Col;
+  /** Extra values a column may carry (UPDATE … SET c = expr RETURNING c). */
+  extra?: Map<string, Col>;
+}
+
+class Scope {
+  readonly ranges: Range[] = [];
+  /** FROM items in order, for `*`: each is the list of ranges it expands. */
+  readonly items: Col[][] = [];
+  readonly ctes = new Map<string, Col[]>();
+  constructor(readonly parent: Scope | undefined) {}
+
+  cte(name: string): Col[] | undefined {
+    for (let s: Scope | undefined = this; s; s = s.parent) {
+      const c = s.ctes.get(name);
+      if (c) return c;
+    }
+    return undefined;
+  }
+}
+
+class Lineage {
+  constructor(private readonly provider: ColumnProvider | undefined) {}
+
+  // ---- ranges -------------------------------------------------------------------------
+
+  private baseRange(schema: string | undefined, table: string, alias: PgNode | undefined): Range {
+    const known = this.provider?.(schema, table);
+    const aliasName = str(alias?.aliasname) ?? table;
+    const renamed = names(alias?.colnames);
+    if (!known) {
+      // Renamed columns of an unknown table cannot be matched to the real ones: whole row.
+      const cols = renamed.length > 0 ? renamed.map((n) => col(n, { sources: [{ ...sch(schema), table, column: '*' }], opaque: true })) : undefined;
+      return { alias: aliasName, base: { ...sch(schema), table }, cols };
+    }
+    const cols = known.map((c, i) => col(renamed[i] ?? c, { sources: [{ ...sch(schema), table, column: c }], direct: true }));
+    return { alias: aliasName, base: { ...sch(schema), table }, cols };
+  }
+
+  private derivedRange(aliasName: string, cols: Col[], alias: PgNode | undefined): Range {
+    const renamed = names(alias?.colnames);
+    return { alias: aliasName, cols: cols.map((c, i) => (renamed[i] ? { ...c, name: renamed[i] } : c)) };
+  }
+
+  /** Columns a range contributes to `*`. */
+  private starOf(r: Range): Col[] {
+    if (r.cols) return r.cols;
+    if (r.base) return [col('*', { sources: [{ ...r.base, column: '*' }], star: true, direct: true })];
+    return [r.fallback ? { ...r.fallback, name: '*', opaque: true } : col('*', { opaque: true })];
+  }
+
+  /** A column of a range by name: a list of candidate values, or undefined if it has none. */
+  private lookup(r: Range, name: string): Col | undefined {
+    const extra = r.extra?.get(name);
+    let found: Col | undefined;
+    if (r.cols) {
+      const hits = r.cols.filter((c) => c.name === name);
+      const stars = r.cols.filter((c) => c.star);
+      if (hits.length > 0) found = hits.length === 1 ? hits[0] : merge(name, hits);
+      else if (stars.length > 0) {
+        found = col(name, { sources: stars.flatMap((s) => s.sources.map((src) => ({ ...src, column: name }))), direct: true });
+      }
+    } else if (r.base) found = col(name, { sources: [{ ...r.base, column: name }], direct: true });
+    else if (r.fallback) found = { ...r.fallback, name };
+    if (found && extra) return { ...merge(name, [found, extra]), direct: false };
+    return found;
+  }
+
+  /** Every column of a range as one value: a whole-row reference (`t`, `t.*`, row_to_json(t)). */
+  private wholeRow(r: Range, name: string): Col {
+    const parts = this.starOf(r).map((c) => (c.star ? { ...c, star: false } : c));
+    return { ...merge(name, parts), direct: false };
+  }
+
+  private findRange(scope: Scope, qual: string[]): Range | undefined {
+    const alias = qual[qual.length - 1];
+    const schema = qual.length > 1 ? qual[qual.length - 2] : undefined;
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const r = s.ranges.find((x) => x.alias === alias && (schema === undefined || x.base?.schema === schema));
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  // ---- expressions --------------------------------------------------------------------
+
+  private columnRef(n: PgNode, scope: Scope): Col {
+    const parts = list(n.fields).map((f) => sval(f) ?? '*');
+    const last = parts[parts.length - 1] ?? '*';
+    const name = last === '*' ? '*' : last;
+    if (parts.length === 1) {
+      if (last === '*') return merge('*', scope.ranges.map((r) => this.wholeRow(r, '*')));
+      return this.unqualified(last, scope);
+    }
+    const r = this.findRange(scope, parts.slice(0, -1));
+    if (r) {
+      if (last === '*') return this.wholeRow(r, name);
+      return this.lookup(r, last) ?? col(name, { opaque: true });
+    }
+    // `c.field`: a field of a composite column c carries c.
+    const viaColumn = this.unqualified(parts[0] ?? '', scope);
+    return { ...viaColumn, name, direct: false };
+  }
+
+  /** An unqualified name: the nearest level that certainly has it wins; uncertain levels all count. */
+  private unqualified(name: string, scope: Scope): Col {
+    const candidates: Col[] = [];
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      let certain = false;
+      for (const r of s.ranges) {
+        const c = this.lookup(r, name);
+        if (!c) continue;
+        candidates.push(c);
+        if (r.cols && !r.cols.some((x) => x.star)) certain = true;
+      }
+      // A range alias used as a value is a whole-row reference (`SELECT t FROM t`, `t::text`).
+      const asRow = s.ranges.find((r) => r.alias === name);
+      if (asRow && !certain) candidates.push(this.wholeRow(asRow, name));
+      if (certain) break;
+    }
+    if (candidates.length === 0) return col(name, { opaque: true });
+    if (candidates.length === 1) return candidates[0] as Col;
+    return { ...merge(name, candidates), direct: false };
+  }
+
+  /** Lineage of one expression: every column any part of it may carry. */
+  expr(x: unknown, scope: Scope, name: string): Col {
+    const w = unwrap(x);
+    if (!w) return col(name);
+    const [type, n] = w;
+    switch (type) {
+      case 'ColumnRef':
+        return { ...this.columnRef(n, scope), name };
+      case 'A_Const':
+      case 'ParamRef':
+      case 'SQLValueFunction':
+        return col(name);
+      case 'SubLink': {
+        // EXISTS / IN / ANY yield only a boolean about the subquery; its values do not flow out.
+        const t = str(n.subLinkType);
+        const test = this.expr(n.testexpr, scope, name);
+        if (t !== 'EXPR_SUBLINK' && t !== 'ARRAY_SUBLINK' && t !== 'MULTIEXPR_SUBLINK') return { ...test, direct: false };
+        const inner = this.select(n.subselect, new Scope(scope));
+        return { ...merge(name, [test, ...inner]), direct: false };
+      }
+      case 'FuncCall': {
+        const parts = names(n.funcname);
+        const fname = qualified(parts).name;
+        const args = this.children(n, scope, name, FUNCNAME_KEY);
+        args.functions.push(parts.join('.'));
+        if (hidesLineage(functionRisks(fname, undefined))) args.opaque = true;
+        return { ...args, direct: false };
+      }
+      case 'SelectStmt':
+        return { ...merge(name, this.select(x, new Scope(scope))), direct: false };
+      default:
+        return { ...this.children(n, scope, name, NO_KEYS), direct: false };
+    }
+  }
+
+  private children(n: PgNode, scope: Scope, name: string, skip: ReadonlySet<string>): Col {
+    const parts: Col[] = [];
+    const visit = (v: unknown): void => {
+      if (Array.isArray(v)) {
+        for (const i of v) visit(i);
+      } else if (unwrap(v)) parts.push(this.expr(v, scope, name));
+      else if (isObject(v)) for (const k in v) visit(v[k]);
+    };
+    for (const k in n) if (!skip.has(k)) visit(n[k]);
+    return merge(name, parts);
+  }
+
+  // ---- queries ------------------------------------------------------------------------
+
+  /** Output columns of a SELECT / VALUES / set operation. */
+  select(x: unknown, scope: Scope): Col[] {
+    const n = selectBody(x);
+    if (!n) return this.statement(x, scope) ?? [col('?column?', { opaque: true })];
+    if (isObject(n.withClause)) this.ctes(n.withClause, scope);
+    if (n.op !== undefined && n.op !== 'SETOP_NONE') {
+      const l = this.select(n.larg, new Scope(scope));
+      const r = this.select(n.rarg, new Scope(scope));
+      return setOperation(l, r);
+    }
+    const values = list(n.valuesLists);
+    if (values.length > 0) {
+      const rows = values.map((row) => list(row).map((e, i) => this.expr(e, scope, `column${i + 1}`)));
+      const width = Math.max(...rows.map((r) => r.length));
+      return Array.from({ length: width }, (_, i) => merge(`column${i + 1}`, rows.map((r) => r[i] ?? col(''))));
+    }
+    for (const item of list(n.fromClause)) scope.items.push(this.fromItem(item, scope));
+    return this.targets(list(n.targetList), scope);
+  }
+
+  private targets(targetList: unknown[], scope: Scope): Col[] {
+    const out: Col[] = [];
+    for (const t of targetList) {
+      const rt = as(t, 'ResTarget');
+      if (!rt) continue;
+      const ref = as(rt.val, 'ColumnRef');
+      const fields = ref ? list(ref.fields) : [];
+      const isStar = fields.length > 0 && as(fields[fields.length - 1], 'A_Star') !== undefined;
+      if (ref && isStar) {
+        // `*` and `t.*` in the select list expand to one output per column.
+        if (fields.length === 1) for (const item of scope.items) out.push(...item);
+        else {
+          const r = this.findRange(scope, fields.slice(0, -1).map((f) => sval(f) ?? ''));
+          out.push(...(r ? this.starOf(r) : [col('*', { opaque: true })]));
+        }
+        continue;
+      }
+      const name = str(rt.name) ?? figureName(rt.val);
+      out.push(this.expr(rt.val, scope, name));
+    }
+    return out;
+  }
+
+  /** WITH: later CTEs see earlier ones; a recursive one is iterated until its lineage is stable. */
+  private ctes(w: PgNode, scope: Scope): void {
+    for (const c of list(w.ctes)) {
+      const cte = as(c, 'CommonTableExpr');
+      if (!cte) continue;
+      const name = str(cte.ctename) ?? '';
+      const rename = (cols: Col[]): Col[] => {
+        const aliases = names(cte.aliascolnames);
+        return cols.map((k, i) => (aliases[i] ? { ...k, name: aliases[i] } : k));
+      };
+      const q = selectBody(cte.ctequery);
+      if (w.recursive === true && q && q.op !== 'SETOP_NONE' && q.op !== undefined) {
+        let cols = rename(this.select(q.larg, new Scope(scope)));
+        for (let round = 0; ; round++) {
+          scope.ctes.set(name, cols);
+          const next = rename(setOperation(cols, this.select(q.rarg, new Scope(scope))));
+          const stable = next.every((k, i) => k.sources.length === cols[i]?.sources.length && k.opaque === cols[i]?.opaque);
+          cols = next;
+          if (stable) break;
+          if (round >= MAX_RECURSIVE_ROUNDS) {
+            cols = cols.map((k) => ({ ...k, opaque: true }));
+            break;
+          }
+        }
+        scope.ctes.set(name, cols);
+      } else {
+        scope.ctes.set(name, rename(this.statement(cte.ctequery, new Scope(scope)) ?? []));
+      }
+    }
+  }
+
+  /** One FROM item: registers its ranges and returns what `*` expands to for it. */
+  private fromItem(item: unknown, scope: Scope): Col[] {
+    const w = unwrap(item);
+    if (!w) return [];
+    const [type, n] = w;
+    const alias = isObject(n.alias) ? n.alias : undefined;
+    switch (type) {
+      case 'RangeVar': {
+        const table = str(n.relname) ?? '';
+        const schema = str(n.schemaname);
+        const cte = schema === undefined ? scope.cte(table) : undefined;
+        const r = cte ? this.derivedRange(str(alias?.aliasname) ?? table, cte, alias) : this.baseRange(schema, table, alias);
+        scope.ranges.push(r);
+        return this.starOf(r);
+      }
+      case 'RangeSubselect': {
+        // Only LATERAL subqueries see the FROM items to their left.
+        const inner = n.lateral === true ? new Scope(scope) : new Scope(scope.parent);
+        for (const [k, v] of scope.ctes) if (!inner.parent?.cte(k)) inner.ctes.set(k, v);
+        const r = this.derivedRange(str(alias?.aliasname) ?? '', this.select(n.subquery, inner), alias);
+        scope.ranges.push(r);
+        return this.starOf(r);
+      }
+      case 'RangeFunction': {
+        // Table functions may read their arguments (and earlier FROM items, implicitly lateral).
+        const args = merge('?column?', list(n.functions).map((f) => this.expr(list(f)[0], scope, '?column?')));
+        const colnames = names(alias?.colnames);
+        const defs = list(n.coldeflist).map((d) => str(as(d, 'ColumnDef')?.colname) ?? '');
+        const declared = colnames.length > 0 ? colnames : defs;
+        const aliasName = str(alias?.aliasname) ?? qualified(names(as(list(list(n.functions)[0])[0], 'FuncCall')?.funcname)).name;
+        const r: Range = declared.length > 0 ? { alias: aliasName, cols: declared.map((d) => ({ ...args, name: d })) } : { alias: aliasName, cols: undefined, fallback: args };
+        scope.ranges.push(r);
+        return this.starOf(r);
+      }
+      case 'JoinExpr':
+        return this.join(n, scope);
+      default: {
+        // RangeTableFunc (XMLTABLE), JSON_TABLE, TABLESAMPLE wrappers: carry every column they name.
+        const inner = as(n.relation, 'RangeVar') ? this.fromItem(n.relation, scope) : [];
+        const any = merge('?column?', [...inner, this.children(n, scope, '?column?', RELATION_KEY)]);
+        const r: Range = { alias: str(alias?.aliasname) ?? '', cols: undefined, fallback: { ...any, opaque: any.opaque || inner.length === 0 } };
+        if (inner.length === 0) scope.ranges.push(r);
+        return inner.length > 0 ? inner : this.starOf(r);
+      }
+    }
+  }
+
+  private join(n: PgNode, scope: Scope): Col[] {
+    const left = this.fromItem(n.larg, scope);
+    const right = this.fromItem(n.rarg, scope);
+    let using = names(n.usingClause);
+    if (n.isNatural === true) {
+      const rightNames = new Set(right.map((c) => c.name));
+      using = left.some((c) => c.star) || right.some((c) => c.star) ? [] : left.map((c) => c.name).filter((c) => rightNames.has(c));
+    }
+    let star: Col[];
+    if (using.length === 0) star = [...left, ...right];
+    else {
+      const merged = using.map((u) =>
+        merge(
+          u,
+          [...left, ...right].filter((c) => c.name === u || c.star).map((c) => (c.star ? { ...c, star: false, sources: c.sources.map((s) => ({ ...s, column: u })) } : c)),
+        ),
+      );
+      const rest = (cols: Col[]): Col[] => cols.filter((c) => !using.includes(c.name));
+      star = [...merged, ...rest(left), ...rest(right)];
+    }
+    const alias = isObject(n.alias) ? n.alias : undefined;
+    if (alias) scope.ranges.push(this.derivedRange(str(alias.aliasname) ?? '', star, alias));
+    return star;
+  }
+
+  /** Rows a statement returns: queries, RETURNING, COPY … TO, cursors, prepared statements. */
+  statement(x: unknown, scope: Scope): Col[] | undefined {
+    const w = unwrap(x);
+    if (!w) return undefined;
+    const [type, n] = w;
+    switch (type) {
+      case 'SelectStmt':
+        return isObject(n.intoClause) ? undefined : this.select(x, scope);
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt':
+        return this.returning(type, n, scope);
+      case 'DeclareCursorStmt':
+      case 'PrepareStmt':
+        return this.statement(n.query, scope);
+      case 'CopyStmt': {
+        if (n.is_from === true) return undefined;
+        if (n.query) return this.statement(n.query, scope);
+        const rel = isObject(n.relation) ? n.relation : undefined;
+        if (!rel) return undefined;
+        const r = this.baseRange(str(rel.schemaname), str(rel.relname) ?? '', undefined);
+        const attlist = names(n.attlist);
+        return attlist.length > 0 ? attlist.map((a) => this.lookup(r, a) ?? col(a, { opaque: true })) : this.starOf(r);
+      }
+      case 'ExplainStmt':
+        return [col('QUERY PLAN')];
+      default:
+        return undefined;
+    }
+  }
+
+  private returning(type: string, n: PgNode, scope: Scope): Col[] | undefined {
+    const exprs = isObject(n.returningClause) ? list(n.returningClause.exprs) : list(n.returningList);
+    if (exprs.length === 0) return undefined;
+    if (isObject(n.withClause)) this.ctes(n.withClause, scope);
+    const rel = isObject(n.relation) ? n.relation : undefined;
+    if (!rel) return undefined;
+    const alias = isObject(rel.alias) ? rel.alias : undefined;
+    const target = this.baseRange(str(rel.schemaname), str(rel.relname) ?? '', alias);
+    scope.ranges.push(target);
+    // Returned values are what was written: the new values' own lineage counts too.
+    const written = this.writtenValues(type, n, scope);
+    if (written.size > 0) target.extra = written;
+    for (const a of ['old', 'new']) scope.ranges.push({ ...target, alias: a });
+    scope.items.push(this.starOf(target));
+    for (const k of ['fromClause', 'usingClause']) for (const item of list(n[k])) scope.items.push(this.fromItem(item, scope));
+    if (n.sourceRelation) scope.items.push(this.fromItem(n.sourceRelation, scope));
+    const out = this.targets(exprs, scope);
+    const all = written.get('*');
+    return all ? out.map((c) => ({ ...merge(c.name, [c, all]), direct: false })) : out;
+  }
+
+  /** UPDATE SET / MERGE / INSERT values per column; `*` when they cannot be matched to columns. */
+  private writtenValues(type: string, n: PgNode, scope: Scope): Map<string, Col> {
+    const out = new Map<string, Col>();
+    if (type === 'UpdateStmt') {
+      const s = new Scope(scope);
+      for (const item of list(n.fromClause)) s.items.push(this.fromItem(item, s));
+      for (const t of list(n.targetList)) {
+        const rt = as(t, 'ResTarget');
+        const name = str(rt?.name);
+        if (rt && name) out.set(name, this.expr(rt.val, s, name));
+      }
+    } else if (type === 'InsertStmt' && n.selectStmt) {
+      out.set('*', merge('*', this.select(n.selectStmt, new Scope(scope))));
+    } else if (type === 'MergeStmt') {
+      const s = new Scope(scope);
+      this.fromItem(n.sourceRelation, s);
+      out.set('*', { ...this.children({ w: n.mergeWhenClauses }, s, '*', NO_KEYS), opaque: false });
+    }
+    return out;
+  }
+}
+
+/** A SELECT, wrapped or bare (set operations hold their branches as bare bodies). */
+function selectBody(x: unknown): PgNode | undefined {
+  return as(x, 'SelectStmt') ?? (isObject(x) && typeof x.op === 'string' ? x : undefined);
+}
+
+function sch(schema: string | undefined): { schema?: string } {
+  return schema === undefined ? {} : { schema };
+}
+
+/** UNION / INTERSECT / EXCEPT: position by position, both branches. */
+function setOperation(l: Col[], r: Col[]): Col[] {
+  if (l.some((c) => c.star) || r.some((c) => c.star)) {
+    // Positions cannot be aligned while a `*` is unexpanded: every output may carry anything.
+    const all = merge('?column?', [...l, ...r].map((c) => ({ ...c, star: false })));
+    return l.map((c) => ({ ...all, name: c.name, opaque: true }));
+  }
+  return l.map((c, i) => {
+    const o = r[i];
+    const m = merge(c.name, o ? [c, o] : [c]);
+    return { ...m, direct: c.direct && (o?.direct ?? false) };
+  });
+}
+
+const NO_KEYS: ReadonlySet<string> = new Set();
+const FUNCNAME_KEY: ReadonlySet<string> = new Set(['funcname', 'location']);
+const RELATION_KEY: ReadonlySet<string> = new Set(['relation', 'alias']);
+
+/** The server's label for an unnamed select-list expression (FigureColname). */
+export function figureName(x: unknown): string {
+  const w = unwrap(x);
+  if (!w) return '?column?';
+  const [type, n] = w;
+  switch (type) {
+    case 'ColumnRef': {
+      const f = list(n.fields);
+      return sval(f[f.length - 1]) ?? '?column?';
+    }
+    case 'A_Indirection': {
+      const ind = list(n.indirection);
+      const last = sval(ind[ind.length - 1]);
+      return last ?? figureName(n.arg);
+    }
+    case 'FuncCall':
+      return qualified(names(n.funcname)).name;
+    case 'TypeCast': {
+      const inner = figureName(n.arg);
+      return inner !== '?column?' ? inner : (names(isObject(n.typeName) ? n.typeName.names : undefined).pop() ?? '?column?');
+    }
+    case 'CollateClause':
+      return figureName(n.arg);
+    case 'CaseExpr':
+      return n.defresult ? figureNameOr(n.defresult, 'case') : 'case';
+    case 'CoalesceExpr':
+      return 'coalesce';
+    case 'MinMaxExpr':
+      return n.op === 'IS_GREATEST' ? 'greatest' : 'least';
+    case 'A_Expr':
+      return n.kind === 'AEXPR_NULLIF' ? 'nullif' : '?column?';
+    case 'A_ArrayExpr':
+      return 'array';
+    case 'RowExpr':
+      return 'row';
+    case 'SubLink':
+      switch (n.subLinkType) {
+        case 'EXISTS_SUBLINK':
+          return 'exists';
+        case 'ARRAY_SUBLINK':
+          return 'array';
+        case 'EXPR_SUBLINK': {
+          const t = list(as(n.subselect, 'SelectStmt')?.targetList)[0];
+          const rt = as(t, 'ResTarget');
+          return str(rt?.name) ?? figureName(rt?.val);
+        }
+        default:
+          return '?column?';
+      }
+    case 'SQLValueFunction':
+      return SQL_VALUE_NAMES[str(n.op) ?? ''] ?? '?column?';
+    case 'XmlExpr':
+      return 'xml' + (str(n.op)?.replace(/^IS_XML/, '').toLowerCase() ?? '');
+    default:
+      return '?column?';
+  }
+}
+
+function figureNameOr(x: unknown, fallback: string): string {
+  const n = figureName(x);
+  return n === '?column?' ? fallback : n;
+}
+
+const SQL_VALUE_NAMES: Record<string, string> = {
+  SVFOP_CURRENT_DATE: 'current_date',
+  SVFOP_CURRENT_TIME: 'current_time',
+  SVFOP_CURRENT_TIME_N: 'current_time',
+  SVFOP_CURRENT_TIMESTAMP: 'current_timestamp',
+  SVFOP_CURRENT_TIMESTAMP_N: 'current_timestamp',
+  SVFOP_LOCALTIME: 'localtime',
+  SVFOP_LOCALTIME_N: 'localtime',
+  SVFOP_LOCALTIMESTAMP: 'localtimestamp',
+  SVFOP_LOCALTIMESTAMP_N: 'localtimestamp',
+  SVFOP_CURRENT_ROLE: 'current_role',
+  SVFOP_CURRENT_USER: 'current_user',
+  SVFOP_USER: 'user',
+  SVFOP_SESSION_USER: 'session_user',
+  SVFOP_CURRENT_CATALOG: 'current_catalog',
+  SVFOP_CURRENT_SCHEMA: 'current_schema',
+};
+
+/** Lineage of a parsed statement, without a catalog (see the module comment). Undefined: returns no rows. */
+export function statementLineage(type: string, node: PgNode, provider?: ColumnProvider): ColumnLineage[] | undefined {
+  const cols = new Lineage(provider).statement({ [type]: node }, new Scope(undefined));
+  if (!cols) return undefined;
+  return cols.map((c, index) => ({
+    index,
+    name: c.name,
+    sources: c.sources,
+    // A placeholder `*` is not opaque: resolveLineage expands it. Everything else says what it knows.
+    opaque: c.opaque,
+    direct: c.direct && !c.opaque,
+  }));
+}
+
+/** Recursion guard for views defined over views. */
+const MAX_VIEW_DEPTH = 16;
+
+/**
+ * Lineage with every source qualified to the real schema.table.column, `*` expanded from the
+ * catalog, views followed to their base columns, and outputs computed by user-defined functions
+ * marked opaque (their bodies can read any table).
+ */
+export function resolveLineage(facts: StatementFacts, catalog: PostgresCatalog, searchPath: string[] | ResolveOptions, depth = 0): ColumnLineage[] {
+  const opts: ResolveOptions = Array.isArray(searchPath) ? { searchPath } : searchPath;
+  let stmt: unknown;
+  try {
+    stmt = parseSync(facts.text).stmts?.[0]?.stmt;
+  } catch {
+    return [{ index: 0, name: '?column?', sources: [], opaque: true, direct: false }];
+  }
+  const provider: ColumnProvider = (schema, table) => {
+    const rel = catalog.resolveRelation({ ...sch(schema), name: table }, opts);
+    return rel ? catalog.columns(rel.oid).map((c) => c.name) : undefined;
+  };
+  const cols = new Lineage(provider).statement(stmt, new Scope(undefined));
+  if (!cols) return [];
+  return cols.map((c, index) => qualify(c, index, catalog, opts, depth));
+}
+
+function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveOptions, depth: number): ColumnLineage {
+  let opaque = c.opaque || c.star;
+  let direct = c.direct;
+  const sources: Source[] = [];
+  const seen = new Set<string>();
+  const add = (s: Source): void => {
+    const k = `${s.schema}\u0000${s.table}\u0000${s.column}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      sources.push(s);
+    }
+  };
+  for (const f of c.functions) {
+    const { schema, name } = qualified(f.split('.'));
+    if (catalog.isUserFunction(schema, name, opts)) opaque = true;
+  }
+  for (const s of c.sources) {
+    const rel = catalog.resolveRelation({ ...sch(s.schema), name: s.table }, opts);
+    if (!rel) {
+      // A name the catalog does not know (dropped, or a shape we misread): cannot prove it safe.
+      opaque = true;
+      continue;
+    }
+    const columns = catalog.columns(rel.oid);
+    const wanted = s.column === '*' ? columns : columns.filter((k) => k.name === s.column);
+    if (s.column !== '*' && wanted.length === 0) continue;
+    if (s.column === '*') direct = false;
+    const viewCols = rel.relkind === 'v' || rel.relkind === 'm' ? viewLineage(rel.oid, catalog, depth) : undefined;
+    for (const k of wanted) {
+      if (viewCols === undefined && (rel.relkind === 'v' || rel.relkind === 'm')) {
+        opaque = true;
+        continue;
+      }
+      if (viewCols) {
+        const v = viewCols[k.attnum - 1];
+        if (!v) {
+          opaque = true;
+          continue;
+        }
+        opaque ||= v.opaque;
+        direct &&= v.direct;
+        for (const vs of v.sources) add({ schema: vs.schema, table: vs.table, column: vs.column });
+      } else add({ schema: rel.schema, table: rel.name, column: k.name });
+    }
+  }
+  if (c.sources.length > 0 && sources.length === 0) opaque = true;
+  return { index, name: c.name, sources, opaque, direct: direct && !opaque };
+}
+
+function viewLineage(oid: number, catalog: PostgresCatalog, depth: number): ColumnLineage[] | undefined {
+  if (depth >= MAX_VIEW_DEPTH) return undefined;
+  return catalog.viewLineage(oid, (def) => resolveLineage(def, catalog, { searchPath: [] }, depth + 1));
+}

@@ -1,0 +1,152 @@
+/**
+ * The MySQL/MariaDB dialect analyser: one COM_QUERY / COM_STMT_PREPARE text in, statement facts out.
+ * Pure: no I/O. Executable comments are expanded for the given server version and flavour before
+ * anything is classified, so what is analysed is what the server runs.
+ */
+import { createHash } from 'node:crypto';
+import type { MessageAnalysis, OpaqueReason, StatementFacts } from '../facts.js';
+import { lexMysql, MysqlLexError, splitStatements, type MysqlDialect, type Token } from './lexer.js';
+import { MysqlParseError, MysqlStatementParser } from './parser.js';
+
+export interface MysqlAnalyseOptions extends MysqlDialect {
+  /** The session's current database (USE), used to resolve unqualified table names. */
+  currentDb?: string;
+}
+
+export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAnalysis {
+  let dialect: MysqlDialect = { serverVersion: opts.serverVersion, mariadb: opts.mariadb, sqlMode: { ...opts.sqlMode } };
+  let currentDb = opts.currentDb;
+  let tokens: Token[];
+  try {
+    tokens = lexMysql(sql, dialect);
+  } catch (e) {
+    if (e instanceof MysqlLexError) return { statements: [unknown(sql, e.reason, e.message)] };
+    throw e;
+  }
+  let parts = splitStatements(tokens);
+  const statements: StatementFacts[] = [];
+  for (let k = 0; k < parts.length; k++) {
+    const facts = analyseStatement(parts[k], sql, dialect, currentDb);
+    statements.push(facts);
+    for (const s of facts.settings ?? []) {
+      if (s.name === 'database' && s.value !== null) currentDb = s.value;
+      if (s.name === 'sql_mode' && !s.local && k < parts.length - 1) {
+        // The server lexes each statement of a multi-statement message after running the ones before,
+        // so a SET sql_mode changes how the rest is read (ANSI_QUOTES turns "x" into an identifier).
+        const mode = s.value === null ? undefined : sqlModeFlags(s.value);
+        const restFrom = parts[k + 1][0].start;
+        if (mode === undefined) {
+          for (const rest of parts.slice(k + 1)) statements.push(unknown(sql.slice(rest[0].start, rest[rest.length - 1].end), 'parse-error', 'sql_mode set to a computed value earlier in this message'));
+          parts = parts.slice(0, k + 1);
+          break;
+        }
+        dialect = { ...dialect, sqlMode: mode };
+        try {
+          parts = [...parts.slice(0, k + 1), ...splitStatements(lexMysql(sql, dialect, restFrom))];
+        } catch (e) {
+          if (!(e instanceof MysqlLexError)) throw e;
+          statements.push(unknown(sql.slice(restFrom), e.reason, e.message));
+          parts = parts.slice(0, k + 1);
+          break;
+        }
+      }
+    }
+  }
+  if (statements.length > 1) for (const s of statements) s.multiStatement = true;
+  return { statements };
+}
+
+/** The flags the analyser needs from an sql_mode value (`ANSI` implies ANSI_QUOTES). */
+export function sqlModeFlags(value: string): MysqlDialect['sqlMode'] {
+  const modes = value.toUpperCase().split(',').map((m) => m.trim());
+  return { ansiQuotes: modes.includes('ANSI_QUOTES') || modes.includes('ANSI'), noBackslashEscapes: modes.includes('NO_BACKSLASH_ESCAPES') };
+}
+
+function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, currentDb: string | undefined): StatementFacts {
+  const text = sql.slice(toks[0].start, toks[toks.length - 1].end);
+  const base = { text, redacted: redact(toks, sql), fingerprint: fingerprint(toks) };
+  const nested = (inner: string): StatementFacts => {
+    const a = analyseMysql(inner, { ...dialect, ...(currentDb !== undefined ? { currentDb } : {}) });
+    // A prepared text holds exactly one statement; anything else the server rejects, and we refuse to guess.
+    if (a.statements.length !== 1) return unknown(inner, 'parse-error', 'prepared text must hold exactly one statement');
+    return a.statements[0];
+  };
+  const parser = new MysqlStatementParser(toks, sql, currentDb, nested);
+  try {
+    const c = parser.classify();
+    const facts: StatementFacts = {
+      kind: c.kind,
+      tag: c.tag,
+      ...base,
+      relations: parser.relations,
+      functions: parser.functions,
+      hasWhere: c.kind === 'update' || c.kind === 'delete' ? (c.hasWhere ?? false) : null,
+      modifyingCte: false,
+      multiStatement: false,
+    };
+    if (c.opaque) facts.opaque = c.opaque;
+    if (c.settings && c.settings.length > 0) facts.settings = c.settings;
+    if (c.prepare) facts.prepare = c.prepare;
+    if (c.execute) facts.execute = c.execute;
+    if (c.lineage && (c.kind === 'select' || c.explainAnalyze)) facts.lineage = c.lineage;
+    if (parser.predicateColumns.length > 0) facts.predicateColumns = parser.predicateColumns;
+    if (c.changesResolution) facts.changesResolution = true;
+    if (c.explainAnalyze) facts.explainAnalyze = true;
+    return facts;
+  } catch (e) {
+    if (!(e instanceof MysqlParseError)) throw e;
+    return { ...unknown(text, 'parse-error', e.message), ...base };
+  }
+}
+
+function unknown(text: string, reason: OpaqueReason, detail: string): StatementFacts {
+  return {
+    kind: 'unknown',
+    tag: 'UNKNOWN',
+    text,
+    // Unlexable text may hold literals we cannot delimit: store none of it.
+    redacted: '<unparsed>',
+    fingerprint: hash(`unknown:${reason}`),
+    relations: [],
+    functions: [],
+    hasWhere: null,
+    modifyingCte: false,
+    multiStatement: false,
+    opaque: { reason, detail },
+  };
+}
+
+const isLiteral = (t: Token): boolean => t.type === 'string' || t.type === 'number';
+
+/** The statement as the server runs it, with every literal replaced by `?` and comments dropped. */
+function redact(toks: Token[], sql: string): string {
+  let out = '';
+  for (let k = 0; k < toks.length; k++) {
+    const t = toks[k];
+    if (k > 0) {
+      const gap = sql.slice(toks[k - 1].end, t.start);
+      out += gap === '' ? '' : /^\s+$/.test(gap) ? gap : ' ';
+    }
+    out += isLiteral(t) ? '?' : t.text;
+  }
+  return out;
+}
+
+/** Hash of the normalised token stream: keywords upper-cased, names lower-cased, literal lists collapsed. */
+function fingerprint(toks: Token[]): string {
+  const norm: string[] = [];
+  for (const t of toks) {
+    const v = isLiteral(t) || t.type === 'param' ? '?' : t.type === 'word' ? t.value : t.type === 'quoted' ? t.value.toLowerCase() : t.text;
+    // `IN (?, ?, ?)` and `IN (?)` share a shape.
+    if (v === '?' && norm[norm.length - 1] === ',' && norm[norm.length - 2] === '?') {
+      norm.pop();
+      continue;
+    }
+    norm.push(v);
+  }
+  return hash(norm.join(' '));
+}
+
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex').slice(0, 16);
+}

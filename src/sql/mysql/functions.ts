@@ -1,0 +1,50 @@
+import type { FunctionRisk } from '../facts.js';
+
+/**
+ * Risk classes of MySQL/MariaDB functions, by upper-case name. Names absent here carry no
+ * known risk. UDF names from the well-known lib_mysqludf_sys family are listed because an
+ * attacker who loaded them uses exactly these names.
+ */
+const RISKS: Record<string, FunctionRisk[]> = {
+  LOAD_FILE: ['file'],
+  SLEEP: ['side-effect'],
+  BENCHMARK: ['side-effect'],
+  GET_LOCK: ['side-effect'],
+  RELEASE_LOCK: ['side-effect'],
+  RELEASE_ALL_LOCKS: ['side-effect'],
+  MASTER_POS_WAIT: ['side-effect'],
+  SOURCE_POS_WAIT: ['side-effect'],
+  MASTER_GTID_WAIT: ['side-effect'],
+  WAIT_FOR_EXECUTED_GTID_SET: ['side-effect'],
+  NEXTVAL: ['side-effect'],
+  SETVAL: ['side-effect'],
+  SYS_EXEC: ['program'],
+  SYS_EVAL: ['program'],
+  SYS_GET: ['admin'],
+  SYS_SET: ['admin', 'side-effect'],
+  LIB_MYSQLUDF_SYS_INFO: ['program'],
+};
+
+export function functionRisks(upperName: string): FunctionRisk[] {
+  return RISKS[upperName] ?? [];
+}
+
+/**
+ * Reserved and clause words: never an alias, a column reference or a function name.
+ * Not the full reserved list; only words that can appear where an alias or identifier could.
+ */
+export const CLAUSE_WORDS = new Set([
+  'ACCESSIBLE', 'ADD', 'ALL', 'ALTER', 'AND', 'ANY', 'AS', 'ASC', 'BETWEEN', 'BINARY', 'BY', 'CASE', 'CHECK', 'COLLATE',
+  'CONSTRAINT', 'CROSS', 'DEFAULT', 'DELETE', 'DESC', 'DISTINCT', 'DISTINCTROW', 'DIV', 'DUAL', 'ELSE', 'END', 'ESCAPE',
+  'EXCEPT', 'EXISTS', 'FALSE', 'FETCH', 'FOR', 'FORCE', 'FROM', 'FULL', 'GROUP', 'HAVING', 'IGNORE', 'IN', 'INNER',
+  'INTERSECT', 'INTERVAL', 'INTO', 'IS', 'JOIN', 'KEY', 'LATERAL', 'LEFT', 'LIKE', 'LIMIT', 'LOCK', 'MOD', 'NATURAL', 'NOT',
+  'NULL', 'OFFSET', 'ON', 'OR', 'ORDER', 'OUTER', 'OVER', 'PARTITION', 'PROCEDURE', 'REGEXP', 'RETURNING', 'RIGHT', 'RLIKE',
+  'ROWS', 'SELECT', 'SET', 'SOME', 'STRAIGHT_JOIN', 'THEN', 'TRUE', 'UNION', 'UNKNOWN', 'UPDATE', 'USE', 'USING', 'VALUES',
+  'WHEN', 'WHERE', 'WINDOW', 'WITH', 'XOR', 'RECURSIVE', 'INDEX', 'TABLE', 'SOUNDS', 'MINUS',
+]);
+
+/** Words that look like a call (`word (`) but are syntax, not functions. */
+export const NOT_FUNCTIONS = new Set([
+  ...[...CLAUSE_WORDS].filter((w) => w !== 'LEFT' && w !== 'RIGHT' && w !== 'MOD' && w !== 'DEFAULT'),
+  'ROW', 'AGAINST', 'MATCH', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'REFERENCES', 'CAST_AS', 'ARRAY', 'OF',
+]);

@@ -1,0 +1,1372 @@
+/**
+ * A recursive-descent classifier over one MySQL statement's tokens. It does not build a full
+ * syntax tree: it follows the grammar far enough to know the statement kind, every relation and
+ * how it is touched, the functions called, WHERE presence and output lineage. Anything it cannot
+ * follow throws MysqlParseError, which the analyser turns into kind 'unknown' (fail closed).
+ */
+import type { ColumnLineage, FunctionRef, RelationAccess, RelationRef, StatementFacts } from '../facts.js';
+import { CLAUSE_WORDS, NOT_FUNCTIONS, functionRisks } from './functions.js';
+import type { Token } from './lexer.js';
+
+export class MysqlParseError extends Error {}
+
+/** What the statement-specific code decided, besides relations and functions. */
+export type Classified = Pick<StatementFacts, 'kind' | 'tag'> &
+  Partial<Pick<StatementFacts, 'hasWhere' | 'lineage' | 'settings' | 'prepare' | 'execute' | 'opaque' | 'changesResolution' | 'explainAnalyze'>>;
+
+/** Analyses nested SQL text (PREPARE … FROM 'text', EXECUTE IMMEDIATE 'text'). */
+export type NestedAnalyser = (sql: string) => StatementFacts;
+
+interface Binding {
+  alias: string;
+  schema?: string;
+  table?: string;
+  rel?: RelationRef;
+  /** A derived table or CTE: its output columns. */
+  derived?: ColumnLineage[];
+}
+
+interface Scope {
+  bindings: Binding[];
+  parent?: Scope;
+}
+
+interface ColRef {
+  qualifier: string[];
+  column: string;
+}
+
+interface ExprInfo {
+  start: number;
+  end: number;
+  refs: ColRef[];
+  /** Lineage of scalar subqueries inside the expression. */
+  subqueries: ColumnLineage[][];
+  /** Anything that is not a literal or an operator: columns, functions, variables, subqueries. */
+  nonConstant: boolean;
+}
+
+interface SelectItem {
+  expr: ExprInfo;
+  alias?: string;
+  star?: { qualifier?: string };
+}
+
+const CLAUSE_STOP = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'INTO', 'FOR', 'LOCK', 'WINDOW', 'UNION', 'EXCEPT', 'INTERSECT', 'PROCEDURE', 'RETURNING', 'MINUS', 'QUALIFY']);
+const JOIN_WORDS = new Set(['JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'NATURAL', 'STRAIGHT_JOIN', 'FULL', 'OUTER']);
+const SELECT_OPTIONS = new Set(['ALL', 'DISTINCT', 'DISTINCTROW', 'HIGH_PRIORITY', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_BUFFER_RESULT', 'SQL_NO_CACHE', 'SQL_CACHE', 'SQL_CALC_FOUND_ROWS']);
+/** Words inside expressions that are neither columns nor functions (types, units, constants). */
+const EXPR_WORDS = new Set([
+  'CHAR', 'SIGNED', 'UNSIGNED', 'INTEGER', 'INT', 'DECIMAL', 'DATE', 'DATETIME', 'TIME', 'TIMESTAMP', 'DAY', 'HOUR', 'MINUTE', 'SECOND', 'MONTH', 'YEAR',
+  'WEEK', 'QUARTER', 'MICROSECOND', 'DAY_HOUR', 'DAY_MINUTE', 'DAY_SECOND', 'HOUR_MINUTE', 'HOUR_SECOND', 'MINUTE_SECOND', 'YEAR_MONTH', 'SEPARATOR',
+  'CURRENT_TIMESTAMP', 'CURRENT_DATE', 'CURRENT_TIME', 'CURRENT_USER', 'LOCALTIME', 'LOCALTIMESTAMP', 'UTC_TIMESTAMP', 'UTC_DATE', 'UTC_TIME',
+  'BOTH', 'LEADING', 'TRAILING', 'CHARACTER', 'JSON', 'DOUBLE', 'FLOAT', 'NCHAR', 'MODE', 'BOOLEAN', 'LANGUAGE', 'EXPANSION', 'QUERY', 'SHARE',
+  'NOWAIT', 'SKIP', 'LOCKED', 'ROLLUP', 'PRECEDING', 'FOLLOWING', 'CURRENT', 'UNBOUNDED', 'RANGE', 'ROW', 'FIRST', 'LAST', 'NEXT', 'ONLY', 'DUPLICATE',
+  'REAL', 'UTF8', 'UTF8MB4', 'LATIN1', 'ASCII', 'BINARY', 'ARRAY', 'PATH', 'COLUMNS', 'ORDINALITY', 'NESTED', 'EMPTY', 'ERROR', 'ABSENT',
+]);
+
+export class MysqlStatementParser {
+  private i = 0;
+  readonly relations: RelationRef[] = [];
+  readonly functions: FunctionRef[] = [];
+  readonly predicateColumns: { schema?: string; table: string; column: string }[] = [];
+  private readonly cteNames = new Set<string>();
+
+  constructor(
+    private readonly toks: Token[],
+    private readonly sql: string,
+    private readonly currentDb: string | undefined,
+    private readonly nested: NestedAnalyser,
+  ) {}
+
+  // ---- token helpers -------------------------------------------------------------------------
+
+  private peek(k = 0): Token | undefined {
+    return this.toks[this.i + k];
+  }
+  private atEnd(): boolean {
+    return this.i >= this.toks.length;
+  }
+  private isKw(word: string, k = 0): boolean {
+    const t = this.toks[this.i + k];
+    return t !== undefined && t.type === 'word' && t.value === word;
+  }
+  private isPunct(p: string, k = 0): boolean {
+    const t = this.toks[this.i + k];
+    return t !== undefined && t.type === 'punct' && t.value === p;
+  }
+  private acceptKw(...words: string[]): boolean {
+    if (words.every((w, k) => this.isKw(w, k))) {
+      this.i += words.length;
+      return true;
+    }
+    return false;
+  }
+  private expectKw(word: string): void {
+    if (!this.acceptKw(word)) this.fail(`expected ${word}`);
+  }
+  private acceptPunct(p: string): boolean {
+    if (this.isPunct(p)) {
+      this.i++;
+      return true;
+    }
+    return false;
+  }
+  private expectPunct(p: string): void {
+    if (!this.acceptPunct(p)) this.fail(`expected '${p}'`);
+  }
+  private fail(what: string): never {
+    const t = this.peek();
+    throw new MysqlParseError(`${what} at ${t ? `'${t.text}' (offset ${t.start})` : 'end of statement'}`);
+  }
+  private wordAt(k = 0): string | undefined {
+    const t = this.peek(k);
+    return t?.type === 'word' ? t.value : undefined;
+  }
+  private isIdent(t: Token | undefined): t is Token {
+    return t !== undefined && (t.type === 'quoted' || (t.type === 'word' && !CLAUSE_WORDS.has(t.value)));
+  }
+  /** Unquoted names are compared lower-cased; quoted names keep their case. */
+  private name(t: Token): string {
+    return t.type === 'quoted' || t.type === 'string' ? t.value : t.text.toLowerCase();
+  }
+  private readIdent(): string {
+    const t = this.peek();
+    if (!t || !(t.type === 'quoted' || t.type === 'word')) this.fail('expected an identifier');
+    this.i++;
+    return this.name(t);
+  }
+  /** `name`, `db.name`: returns the parts. */
+  private readQualified(): string[] {
+    const parts = [this.readIdent()];
+    while (this.isPunct('.') && (this.peek(1)?.type === 'word' || this.peek(1)?.type === 'quoted')) {
+      this.i++;
+      parts.push(this.readIdent());
+    }
+    return parts;
+  }
+  private skipParens(): void {
+    this.expectPunct('(');
+    this.scanExpr(() => false, { bindings: [] });
+    this.expectPunct(')');
+  }
+  private textOf(start: number, end: number): string {
+    if (start >= end) return '';
+    return this.sql.slice(this.toks[start].start, this.toks[end - 1].end);
+  }
+  private rest(): void {
+    this.scanExpr(() => false, { bindings: [] });
+    if (!this.atEnd()) this.fail('unexpected token');
+  }
+
+  // ---- relations and functions ---------------------------------------------------------------
+
+  private addRelation(parts: string[], access: RelationAccess, via?: string): RelationRef | undefined {
+    const name = parts[parts.length - 1];
+    const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
+    // A CTE name shadows a table of the same name; it is not a relation of its own.
+    if (schema === undefined && this.cteNames.has(name)) return undefined;
+    const resolvedSchema = schema ?? this.currentDb;
+    const existing = this.relations.find((r) => r.name === name && r.schema === resolvedSchema && r.access === access && r.via === via);
+    if (existing) return existing;
+    const rel: RelationRef = { name, access };
+    if (resolvedSchema !== undefined) {
+      rel.schema = resolvedSchema;
+      rel.resolved = { schema: resolvedSchema, name };
+    }
+    if (via !== undefined) rel.via = via;
+    this.relations.push(rel);
+    return rel;
+  }
+
+  private addFunction(parts: string[], inFrom = false): void {
+    const name = parts[parts.length - 1];
+    const upper = name.toUpperCase();
+    const fn: FunctionRef = { name: upper, risks: parts.length > 1 ? [] : functionRisks(upper) };
+    if (parts.length > 1) fn.schema = parts[parts.length - 2];
+    if (inFrom) fn.inFrom = true;
+    if (!this.functions.some((f) => f.name === fn.name && f.schema === fn.schema && !!f.inFrom === inFrom)) this.functions.push(fn);
+  }
+
+  /** Server-side file access that is not a function call (INTO OUTFILE, LOAD DATA INFILE). */
+  private addFileAccess(what: string): void {
+    if (!this.functions.some((f) => f.name === what)) this.functions.push({ name: what, risks: ['file'] });
+  }
+
+  // ---- expressions ---------------------------------------------------------------------------
+
+  /**
+   * Walks an expression up to a depth-0 token for which `stop` holds (or an unbalanced `)`),
+   * recording functions, subqueries and column references.
+   */
+  private scanExpr(stop: (t: Token) => boolean, scope: Scope): ExprInfo {
+    const info: ExprInfo = { start: this.i, end: this.i, refs: [], subqueries: [], nonConstant: false };
+    let depth = 0;
+    while (!this.atEnd()) {
+      const t = this.peek()!;
+      if (depth === 0 && stop(t)) break;
+      if (t.type === 'punct' && t.value === '(') {
+        if (this.isKw('SELECT', 1) || this.isKw('WITH', 1) || this.isKw('VALUES', 1) || this.isKw('TABLE', 1) || (this.isPunct('(', 1) && this.startsQueryInParens(1))) {
+          this.i++;
+          info.subqueries.push(this.parseQuery({ bindings: [], parent: scope }));
+          this.expectPunct(')');
+          info.nonConstant = true;
+          continue;
+        }
+        depth++;
+        this.i++;
+        continue;
+      }
+      if (t.type === 'punct' && t.value === ')') {
+        if (depth === 0) break;
+        depth--;
+        this.i++;
+        continue;
+      }
+      if (t.type === 'var' || t.type === 'sysvar' || t.type === 'param') info.nonConstant = true;
+      if (t.type === 'word' && t.value === 'REFERENCES' && (this.peek(1)?.type === 'word' || this.peek(1)?.type === 'quoted')) {
+        this.i++;
+        this.addRelation(this.readQualified(), 'read', 'foreign key');
+        continue;
+      }
+      if (t.type === 'word' || t.type === 'quoted') {
+        // A name after `.` belongs to the chain already read (e.g. `t.col` reached via `->`).
+        const prev = this.toks[this.i - 1];
+        if (prev?.type === 'punct' && prev.value === '.') {
+          this.i++;
+          continue;
+        }
+        const chainStart = this.i;
+        const parts = this.readQualified();
+        if (this.isPunct('(') && !(t.type === 'word' && parts.length === 1 && NOT_FUNCTIONS.has(t.value))) {
+          this.addFunction(parts);
+          info.nonConstant = true;
+          continue;
+        }
+        if (this.isPunct('.') && this.isPunct('*', 1)) {
+          this.i += 2;
+          info.refs.push({ qualifier: parts, column: '*' });
+          info.nonConstant = true;
+          continue;
+        }
+        const single = parts.length === 1 && t.type === 'word';
+        if (single && (CLAUSE_WORDS.has(t.value) || EXPR_WORDS.has(t.value))) continue;
+        if (single && this.toks[chainStart + 1]?.type === 'string') continue; // DATE '2024-01-01', _utf8 'x'
+        info.refs.push({ qualifier: parts.slice(0, -1), column: parts[parts.length - 1] });
+        info.nonConstant = true;
+        continue;
+      }
+      this.i++;
+    }
+    info.end = this.i;
+    return info;
+  }
+
+  private startsQueryInParens(k: number): boolean {
+    let j = this.i + k;
+    while (this.toks[j]?.type === 'punct' && this.toks[j].value === '(') j++;
+    const t = this.toks[j];
+    return t?.type === 'word' && (t.value === 'SELECT' || t.value === 'WITH');
+  }
+
+  private depth0Stop(words: Set<string>, comma = false): (t: Token) => boolean {
+    return (t) => (t.type === 'word' && words.has(t.value)) || (t.type === 'punct' && (t.value === ';' || (comma && t.value === ',')));
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  /** query_expression: [WITH …] term { UNION|EXCEPT|INTERSECT term } [ORDER BY] [LIMIT] [INTO] [FOR UPDATE]. */
+  parseQuery(scope: Scope): ColumnLineage[] {
+    if (this.isKw('WITH')) this.parseWith(scope);
+    let lineage = this.parseQueryTerm(scope);
+    while (this.isKw('UNION') || this.isKw('EXCEPT') || this.isKw('INTERSECT') || this.isKw('MINUS')) {
+      this.i++;
+      this.acceptKw('ALL') || this.acceptKw('DISTINCT');
+      const next = this.parseQueryTerm(scope);
+      lineage = lineage.map((col, k) => ({
+        ...col,
+        sources: dedupeSources([...col.sources, ...(next[k]?.sources ?? [])]),
+        opaque: col.opaque || (next[k]?.opaque ?? true),
+        direct: false,
+      }));
+    }
+    this.parseQueryTail(scope);
+    return lineage;
+  }
+
+  private parseWith(scope: Scope): void {
+    this.expectKw('WITH');
+    this.acceptKw('RECURSIVE');
+    do {
+      const name = this.readIdent();
+      this.cteNames.add(name);
+      if (this.isPunct('(')) this.skipParens();
+      this.expectKw('AS');
+      this.expectPunct('(');
+      const lineage = this.parseQuery({ bindings: [], parent: scope });
+      this.expectPunct(')');
+      scope.bindings.push({ alias: name, derived: lineage });
+    } while (this.acceptPunct(','));
+  }
+
+  private parseQueryTerm(scope: Scope): ColumnLineage[] {
+    if (this.acceptPunct('(')) {
+      const lineage = this.parseQuery(scope);
+      this.expectPunct(')');
+      return lineage;
+    }
+    if (this.isKw('SELECT')) return this.parseSelect(scope);
+    if (this.acceptKw('TABLE')) {
+      const parts = this.readQualified();
+      this.addRelation(parts, 'read');
+      const table = parts[parts.length - 1];
+      return [{ index: 0, name: '*', sources: [{ ...(parts.length > 1 ? { schema: parts[0] } : {}), table, column: '*' }], opaque: false, direct: false }];
+    }
+    if (this.acceptKw('VALUES')) {
+      this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+      return [];
+    }
+    this.fail('expected SELECT');
+  }
+
+  private parseQueryTail(scope: Scope): void {
+    for (;;) {
+      if (this.acceptKw('ORDER', 'BY') || this.acceptKw('LIMIT') || this.acceptKw('OFFSET') || this.acceptKw('FETCH')) {
+        this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+      } else if (this.isKw('INTO')) {
+        this.parseInto(scope);
+      } else if (this.acceptKw('FOR')) {
+        // FOR UPDATE / FOR SHARE [OF t] [NOWAIT | SKIP LOCKED]; FOR SYSTEM_TIME is handled in FROM.
+        this.scanExpr(this.depth0Stop(new Set(['INTO', 'UNION', 'EXCEPT', 'INTERSECT'])), scope);
+      } else if (this.acceptKw('LOCK', 'IN', 'SHARE', 'MODE')) {
+        continue;
+      } else if (this.acceptKw('PROCEDURE')) {
+        this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+      } else return;
+    }
+  }
+
+  private parseInto(scope: Scope): void {
+    this.expectKw('INTO');
+    // Writes a file on the database host: the classic exfiltration and web-shell path.
+    if (this.acceptKw('OUTFILE')) this.addFileAccess('INTO OUTFILE');
+    else if (this.acceptKw('DUMPFILE')) this.addFileAccess('INTO DUMPFILE');
+    this.scanExpr(this.depth0Stop(new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'FOR', 'LOCK', 'UNION', 'EXCEPT', 'INTERSECT', 'WINDOW'])), scope);
+  }
+
+  private parseSelect(outer: Scope): ColumnLineage[] {
+    this.expectKw('SELECT');
+    const scope: Scope = { bindings: [], parent: outer };
+    while (this.wordAt() !== undefined && SELECT_OPTIONS.has(this.wordAt()!)) this.i++;
+    const items: SelectItem[] = [];
+    const itemStop = this.depth0Stop(CLAUSE_STOP, true);
+    do {
+      if (this.isPunct('*')) {
+        this.i++;
+        items.push({ expr: { start: this.i - 1, end: this.i, refs: [], subqueries: [], nonConstant: true }, star: {} });
+        continue;
+      }
+      const expr = this.scanExpr(itemStop, scope);
+      if (expr.end === expr.start) this.fail('expected a select item');
+      items.push(this.selectItem(expr));
+    } while (this.acceptPunct(','));
+
+    for (;;) {
+      if (this.isKw('INTO')) this.parseInto(scope);
+      else if (this.acceptKw('FROM')) this.parseTableRefs(scope, 'read');
+      else if (this.acceptKw('WHERE') || this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) this.predicate(scope);
+      else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+      else break;
+    }
+    this.parseQueryTail(scope);
+    return this.lineageOf(items, scope);
+  }
+
+  private selectItem(expr: ExprInfo): SelectItem {
+    const toks = this.toks.slice(expr.start, expr.end);
+    const item: SelectItem = { expr };
+    const last = toks[toks.length - 1];
+    const before = toks[toks.length - 2];
+    const aliasTok = last && (last.type === 'quoted' || last.type === 'string' || (last.type === 'word' && !CLAUSE_WORDS.has(last.value) && !EXPR_WORDS.has(last.value)));
+    if (toks.length >= 2 && aliasTok) {
+      const explicit = before.type === 'word' && before.value === 'AS';
+      const implicit = !explicit && (before.type === 'punct' ? before.value === ')' : before.type !== 'word' || !CLAUSE_WORDS.has(before.value)) && !(before.type === 'punct' && before.value === '.');
+      // `a b` is an alias; `a.b`, `a + b` and `x AS` are not.
+      if (explicit || (implicit && toks.length >= 2 && !(before.type === 'punct' && before.value !== ')'))) {
+        item.alias = this.name(last);
+        const aliasRefIndex = expr.refs.findIndex((r) => r.qualifier.length === 0 && r.column === item.alias);
+        if (aliasRefIndex >= 0 && last.type !== 'string') expr.refs.splice(aliasRefIndex, 1);
+        expr.end -= explicit ? 2 : 1;
+      }
+    }
+    const single = expr.end - expr.start;
+    if (expr.refs.length === 1 && expr.refs[0].column === '*' && single === 3) item.star = { qualifier: expr.refs[0].qualifier[expr.refs[0].qualifier.length - 1] };
+    return item;
+  }
+
+  /** An ON condition ends at the next join, a clause, UPDATE's SET or a comma (`FROM a JOIN b ON … , c`). */
+  private readonly joinConditionStop = (t: Token): boolean =>
+    (t.type === 'word' && (CLAUSE_STOP.has(t.value) || t.value === 'SET' || (JOIN_WORDS.has(t.value) && !this.isPunct('(', 1)))) ||
+    (t.type === 'punct' && (t.value === ',' || t.value === ';'));
+
+  private predicate(scope: Scope, stop: (t: Token) => boolean = this.depth0Stop(CLAUSE_STOP)): ExprInfo {
+    const info = this.scanExpr(stop, scope);
+    for (const r of info.refs) {
+      for (const s of this.resolve(r, scope).sources) {
+        if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+      }
+    }
+    return info;
+  }
+
+  // ---- FROM ----------------------------------------------------------------------------------
+
+  /** table_references: factor { JOIN factor [ON|USING] | , factor }. Adds bindings to scope. */
+  private parseTableRefs(scope: Scope, access: RelationAccess): Binding[] {
+    const added: Binding[] = [];
+    do {
+      added.push(...this.parseTableFactor(scope, access));
+      for (;;) {
+        if (!(this.wordAt() !== undefined && JOIN_WORDS.has(this.wordAt()!))) break;
+        while (this.wordAt() !== undefined && JOIN_WORDS.has(this.wordAt()!) && !this.isKw('JOIN') && !this.isKw('STRAIGHT_JOIN')) this.i++;
+        if (!this.acceptKw('JOIN') && !this.acceptKw('STRAIGHT_JOIN')) this.fail('expected JOIN');
+        added.push(...this.parseTableFactor(scope, access));
+        if (this.acceptKw('ON')) this.predicate(scope, this.joinConditionStop);
+        else if (this.acceptKw('USING')) this.skipParens();
+      }
+    } while (this.acceptPunct(','));
+    return added;
+  }
+
+  private parseTableFactor(scope: Scope, access: RelationAccess): Binding[] {
+    if (this.acceptKw('LATERAL') || (this.isPunct('(') && this.startsQueryInParens(0))) {
+      this.expectPunct('(');
+      const lineage = this.parseQuery({ bindings: [], parent: scope });
+      this.expectPunct(')');
+      const b: Binding = { alias: this.readAlias() ?? '', derived: lineage };
+      if (this.isPunct('(')) this.skipParens();
+      scope.bindings.push(b);
+      return [b];
+    }
+    if (this.acceptPunct('(')) {
+      const inner = this.parseTableRefs(scope, access);
+      this.expectPunct(')');
+      return inner;
+    }
+    if (this.isKw('DUAL')) {
+      this.i++;
+      return [];
+    }
+    if (this.isKw('JSON_TABLE') && this.isPunct('(', 1)) {
+      this.i++;
+      this.addFunction(['json_table'], true);
+      const info = this.scanParenExpr(scope);
+      const b: Binding = { alias: this.readAlias() ?? 'json_table', derived: [] };
+      scope.bindings.push(b);
+      void info;
+      return [b];
+    }
+    const parts = this.readQualified();
+    if (this.isPunct('(')) {
+      // A table function (MariaDB SEQUENCE engines aside, only JSON_TABLE is valid here).
+      this.addFunction(parts, true);
+      this.scanParenExpr(scope);
+      const b: Binding = { alias: this.readAlias() ?? parts[parts.length - 1], derived: [] };
+      scope.bindings.push(b);
+      return [b];
+    }
+    const rel = this.addRelation(parts, access);
+    if (this.acceptKw('PARTITION')) this.skipParens();
+    if (this.acceptKw('FOR', 'SYSTEM_TIME')) this.scanExpr(this.depth0Stop(new Set([...CLAUSE_STOP, 'AS', 'ON', 'USING', ...JOIN_WORDS]), true), scope);
+    const alias = this.readAlias();
+    this.skipIndexHints();
+    const table = parts[parts.length - 1];
+    const cte = parts.length === 1 ? findBinding(scope, table) : undefined;
+    const b: Binding = cte?.derived && !rel ? { alias: alias ?? table, derived: cte.derived } : { alias: alias ?? table, table, schema: parts.length > 1 ? parts[0] : this.currentDb, ...(rel ? { rel } : {}) };
+    scope.bindings.push(b);
+    return [b];
+  }
+
+  private scanParenExpr(scope: Scope): ExprInfo {
+    this.expectPunct('(');
+    const info = this.scanExpr(() => false, scope);
+    this.expectPunct(')');
+    return info;
+  }
+
+  private readAlias(): string | undefined {
+    if (this.acceptKw('AS')) {
+      const a = this.peek() ?? this.fail('expected an alias');
+      this.i++;
+      return this.name(a);
+    }
+    const t = this.peek();
+    if (t && (t.type === 'quoted' || (t.type === 'word' && !CLAUSE_WORDS.has(t.value) && !JOIN_WORDS.has(t.value) && !['USE', 'IGNORE', 'FORCE', 'SET', 'PARTITION', 'STRAIGHT_JOIN', 'ON', 'USING'].includes(t.value)))) {
+      this.i++;
+      return this.name(t);
+    }
+    return undefined;
+  }
+
+  private skipIndexHints(): void {
+    while ((this.isKw('USE') || this.isKw('IGNORE') || this.isKw('FORCE')) && (this.isKw('INDEX', 1) || this.isKw('KEY', 1))) {
+      this.i += 2;
+      if (this.acceptKw('FOR')) {
+        this.acceptKw('JOIN') || this.acceptKw('ORDER', 'BY') || this.acceptKw('GROUP', 'BY');
+      }
+      this.skipParens();
+    }
+  }
+
+  // ---- lineage -------------------------------------------------------------------------------
+
+  private resolve(ref: ColRef, scope: Scope): { sources: ColumnLineage['sources']; resolved: boolean } {
+    const q = ref.qualifier;
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      let candidates: Binding[];
+      if (q.length > 0) {
+        const alias = q[q.length - 1];
+        const schema = q.length > 1 ? q[q.length - 2] : undefined;
+        candidates = s.bindings.filter((b) => (b.alias === alias || b.table === alias) && (schema === undefined || b.schema === schema));
+      } else {
+        candidates = s.bindings.filter((b) => b.alias !== '' || b.derived);
+      }
+      if (candidates.length === 0) continue;
+      const sources: ColumnLineage['sources'] = [];
+      for (const b of candidates) {
+        if (b.derived) {
+          const cols = ref.column === '*' ? b.derived : b.derived.filter((c) => c.name.toLowerCase() === ref.column.toLowerCase());
+          for (const c of cols.length > 0 ? cols : b.derived) sources.push(...c.sources);
+        } else if (b.table !== undefined) {
+          sources.push({ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: ref.column });
+        }
+      }
+      return { sources: dedupeSources(sources), resolved: true };
+    }
+    return { sources: [], resolved: false };
+  }
+
+  private lineageOf(items: SelectItem[], scope: Scope): ColumnLineage[] {
+    const out: ColumnLineage[] = [];
+    for (const item of items) {
+      if (item.star) {
+        const bindings = item.star.qualifier === undefined ? scope.bindings : scope.bindings.filter((b) => b.alias === item.star!.qualifier || b.table === item.star!.qualifier);
+        for (const b of bindings) {
+          if (b.derived) for (const c of b.derived) out.push({ ...c, index: out.length });
+          else if (b.table !== undefined)
+            out.push({ index: out.length, name: '*', sources: [{ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: '*' }], opaque: false, direct: true });
+        }
+        continue;
+      }
+      const { expr } = item;
+      const sources: ColumnLineage['sources'] = [];
+      let opaque = false;
+      for (const r of expr.refs) {
+        const res = this.resolve(r, scope);
+        if (!res.resolved) opaque = true;
+        sources.push(...res.sources);
+      }
+      for (const sub of expr.subqueries) {
+        for (const c of sub) {
+          sources.push(...c.sources);
+          opaque ||= c.opaque;
+        }
+      }
+      const isPlainRef = expr.refs.length === 1 && expr.subqueries.length === 0 && expr.end - expr.start === 1 + 2 * expr.refs[0].qualifier.length;
+      const name = item.alias ?? (isPlainRef ? expr.refs[0].column : this.textOf(expr.start, expr.end));
+      out.push({ index: out.length, name, sources: dedupeSources(sources), opaque, direct: isPlainRef && sources.length === 1 });
+    }
+    return out;
+  }
+
+  // ---- statements ----------------------------------------------------------------------------
+
+  classify(): Classified {
+    const w = this.wordAt();
+    if (this.isPunct('(')) return this.selectStatement();
+    switch (w) {
+      case 'SELECT':
+      case 'TABLE':
+      case 'VALUES':
+        return this.selectStatement();
+      case 'WITH':
+        return this.withStatement();
+      case 'INSERT':
+      case 'REPLACE':
+        return this.insert();
+      case 'UPDATE':
+        return this.update();
+      case 'DELETE':
+        return this.delete();
+      case 'CREATE':
+        return this.create();
+      case 'ALTER':
+        return this.alter();
+      case 'DROP':
+        return this.drop();
+      case 'RENAME':
+        return this.rename();
+      case 'TRUNCATE':
+        this.i++;
+        this.acceptKw('TABLE');
+        this.addRelation(this.readQualified(), 'write');
+        this.rest();
+        return { kind: 'truncate', tag: 'TRUNCATE TABLE' };
+      case 'GRANT':
+      case 'REVOKE':
+        return this.grant(w);
+      case 'SET':
+        return this.set();
+      case 'USE': {
+        this.i++;
+        const db = this.readIdent();
+        this.rest();
+        return { kind: 'set', tag: 'USE', settings: [{ name: 'database', value: db, local: false }] };
+      }
+      case 'BEGIN':
+        if (this.isKw('NOT', 1)) return { kind: 'do', tag: 'BEGIN NOT ATOMIC', opaque: { reason: 'do-block', detail: 'anonymous compound statement (BEGIN NOT ATOMIC … END)' } };
+        return this.transaction('BEGIN');
+      case 'START':
+        if (this.isKw('TRANSACTION', 1)) return this.transaction('START TRANSACTION');
+        return this.admin('START');
+      case 'COMMIT':
+      case 'ROLLBACK':
+      case 'SAVEPOINT':
+      case 'RELEASE':
+      case 'XA':
+        return this.transaction(w);
+      case 'LOCK':
+        return this.lockTables();
+      case 'UNLOCK':
+        this.i = this.toks.length;
+        return { kind: 'utility', tag: 'UNLOCK TABLES' };
+      case 'SHOW':
+      case 'HELP':
+      case 'GET':
+      case 'SIGNAL':
+      case 'RESIGNAL':
+      case 'CHECKSUM':
+        this.i = this.toks.length;
+        return { kind: 'utility', tag: w };
+      case 'DESCRIBE':
+      case 'DESC':
+      case 'EXPLAIN':
+        return this.explain();
+      case 'ANALYZE':
+        if (this.isKw('TABLE', 1) || this.isKw('NO_WRITE_TO_BINLOG', 1) || this.isKw('LOCAL', 1)) return this.maintenance('ANALYZE TABLE');
+        return this.explain();
+      case 'OPTIMIZE':
+      case 'CHECK':
+      case 'REPAIR':
+        return this.maintenance(`${w} TABLE`);
+      case 'LOAD':
+        return this.load();
+      case 'HANDLER':
+        return this.handler();
+      case 'CALL': {
+        this.i++;
+        const parts = this.readQualified();
+        this.addFunction(parts);
+        this.rest();
+        return { kind: 'call', tag: 'CALL' };
+      }
+      case 'DO':
+        // MySQL's DO evaluates expressions and discards the result: a SELECT without rows.
+        this.i++;
+        this.rest();
+        return { kind: 'select', tag: 'DO' };
+      case 'PREPARE':
+        return this.prepare();
+      case 'EXECUTE':
+        return this.execute();
+      case 'DEALLOCATE':
+        this.i = this.toks.length;
+        return { kind: 'utility', tag: 'DEALLOCATE PREPARE' };
+      case 'KILL':
+        this.i = this.toks.length;
+        return { kind: 'admin', tag: 'KILL' };
+      case 'BINLOG':
+        // BINLOG '<base64>' replays raw replication events: arbitrary changes no parser can see.
+        this.i = this.toks.length;
+        return { kind: 'admin', tag: 'BINLOG', opaque: { reason: 'dynamic-sql', detail: 'BINLOG replays encoded row events' } };
+      case 'INSTALL':
+      case 'UNINSTALL':
+        this.i = this.toks.length;
+        // A plugin is a shared library loaded into the server: code execution.
+        this.functions.push({ name: `${w} PLUGIN`, risks: ['program', 'admin'] });
+        return { kind: 'admin', tag: `${w} PLUGIN` };
+      case 'FLUSH':
+      case 'RESET':
+      case 'PURGE':
+      case 'SHUTDOWN':
+      case 'RESTART':
+      case 'CHANGE':
+      case 'STOP':
+      case 'CACHE':
+      case 'BACKUP':
+        return this.admin(w);
+      default:
+        this.fail('unsupported statement');
+    }
+  }
+
+  private selectStatement(): Classified {
+    const lineage = this.parseQuery({ bindings: [] });
+    if (!this.atEnd()) this.fail('unexpected token after query');
+    return { kind: 'select', tag: 'SELECT', lineage };
+  }
+
+  /** WITH … SELECT, and MySQL 8's WITH … UPDATE / DELETE. */
+  private withStatement(): Classified {
+    const save = this.i;
+    const scope: Scope = { bindings: [] };
+    this.parseWith(scope);
+    if (this.isKw('UPDATE')) return this.update(scope);
+    if (this.isKw('DELETE')) return this.delete(scope);
+    this.i = save;
+    return this.selectStatement();
+  }
+
+  private insert(): Classified {
+    const tag = this.wordAt()!;
+    this.i++;
+    while (this.acceptKw('LOW_PRIORITY') || this.acceptKw('DELAYED') || this.acceptKw('HIGH_PRIORITY') || this.acceptKw('IGNORE'));
+    this.acceptKw('INTO');
+    const scope: Scope = { bindings: [] };
+    const parts = this.readQualified();
+    this.addRelation(parts, 'write');
+    scope.bindings.push({ alias: parts[parts.length - 1], table: parts[parts.length - 1], schema: parts.length > 1 ? parts[0] : this.currentDb });
+    if (this.acceptKw('PARTITION')) this.skipParens();
+    if (this.isPunct('(') && !this.startsQueryInParens(0)) this.skipParens();
+    if (this.isKw('SELECT') || this.isKw('WITH') || this.isKw('TABLE') || this.isPunct('(')) this.parseQuery({ bindings: [] });
+    else if (this.acceptKw('VALUES') || this.acceptKw('VALUE') || this.acceptKw('SET')) this.scanExpr(this.depth0Stop(new Set(['ON', 'AS', 'RETURNING'])), scope);
+    else this.fail('expected VALUES, SET or SELECT');
+    if (this.acceptKw('AS')) this.readQualified();
+    if (this.isPunct('(')) this.skipParens();
+    if (this.acceptKw('ON', 'DUPLICATE', 'KEY', 'UPDATE')) this.scanExpr(this.depth0Stop(new Set(['RETURNING'])), scope);
+    if (this.acceptKw('RETURNING')) this.scanExpr(() => false, scope);
+    if (!this.atEnd()) this.fail('unexpected token');
+    return { kind: 'insert', tag };
+  }
+
+  private update(scope: Scope = { bindings: [] }): Classified {
+    this.expectKw('UPDATE');
+    while (this.acceptKw('LOW_PRIORITY') || this.acceptKw('IGNORE'));
+    const bindings = this.parseTableRefs(scope, 'read');
+    this.expectKw('SET');
+    const written = new Set<Binding>();
+    let unknownTarget = false;
+    do {
+      const target = this.readQualified();
+      if (target.length > 1) {
+        const b = bindings.find((x) => x.alias === target[target.length - 2]);
+        if (b) written.add(b);
+        else unknownTarget = true;
+      } else if (bindings.filter((b) => b.rel).length === 1) written.add(bindings.find((b) => b.rel)!);
+      else unknownTarget = true;
+      if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
+      this.scanExpr(this.depth0Stop(new Set(['WHERE', 'ORDER', 'LIMIT', 'RETURNING']), true), scope);
+    } while (this.acceptPunct(','));
+    // When the written table is ambiguous, every table of the UPDATE counts as written.
+    for (const b of bindings) if (b.rel && (unknownTarget || written.has(b))) b.rel.access = 'write';
+    const hasWhere = this.whereTail(scope);
+    return { kind: 'update', tag: 'UPDATE', hasWhere };
+  }
+
+  private delete(scope: Scope = { bindings: [] }): Classified {
+    this.expectKw('DELETE');
+    while (this.acceptKw('LOW_PRIORITY') || this.acceptKw('QUICK') || this.acceptKw('IGNORE'));
+    let targets: string[][] = [];
+    let bindings: Binding[];
+    if (this.acceptKw('FROM')) {
+      const save = this.i;
+      targets = this.readTargetList();
+      if (this.acceptKw('USING')) {
+        bindings = this.parseTableRefs(scope, 'read');
+      } else {
+        this.i = save;
+        targets = [];
+        bindings = this.parseTableRefs(scope, 'write');
+      }
+    } else {
+      targets = this.readTargetList();
+      this.expectKw('FROM');
+      bindings = this.parseTableRefs(scope, 'read');
+    }
+    for (const t of targets) {
+      const name = t[t.length - 1];
+      const b = bindings.find((x) => x.alias === name && (t.length === 1 || x.schema === t[0]));
+      if (b?.rel) b.rel.access = 'write';
+      else this.addRelation(t, 'write');
+    }
+    const hasWhere = this.whereTail(scope);
+    return { kind: 'delete', tag: 'DELETE', hasWhere };
+  }
+
+  private readTargetList(): string[][] {
+    const out: string[][] = [];
+    do {
+      out.push(this.readQualified());
+      if (this.isPunct('.') && this.isPunct('*', 1)) this.i += 2;
+    } while (this.acceptPunct(','));
+    return out;
+  }
+
+  /** [WHERE expr] [ORDER BY …] [LIMIT …] [RETURNING …]; returns whether WHERE restricts rows. */
+  private whereTail(scope: Scope): boolean {
+    let hasWhere = false;
+    if (this.acceptKw('WHERE')) {
+      const info = this.predicate(scope);
+      hasWhere = !isTautology(this.toks.slice(info.start, info.end));
+    }
+    for (;;) {
+      if (this.acceptKw('ORDER', 'BY') || this.acceptKw('LIMIT') || this.acceptKw('RETURNING')) this.scanExpr(this.depth0Stop(new Set(['ORDER', 'LIMIT', 'RETURNING'])), scope);
+      else break;
+    }
+    if (!this.atEnd()) this.fail('unexpected token');
+    return hasWhere;
+  }
+
+  /** Skips CREATE's prefixes (OR REPLACE, DEFINER = …, ALGORITHM = …, TEMPORARY, …) up to the object type. */
+  private objectType(types: string[]): { type: string; temporary: boolean } {
+    let temporary = false;
+    for (let guard = 0; guard < 40 && !this.atEnd(); guard++) {
+      const w = this.wordAt();
+      if (w === 'TEMPORARY') temporary = true;
+      if (w !== undefined && types.includes(w)) {
+        this.i++;
+        return { type: w, temporary };
+      }
+      this.i++;
+    }
+    this.fail('unsupported object type');
+  }
+
+  private create(): Classified {
+    this.i++;
+    const { type, temporary } = this.objectType(['TABLE', 'VIEW', 'INDEX', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'PACKAGE']);
+    this.acceptKw('IF', 'NOT', 'EXISTS');
+    const tag = `CREATE ${type}`;
+    switch (type) {
+      case 'TABLE': {
+        this.addRelation(this.readQualified(), 'ddl');
+        const parenLike = this.isPunct('(') && this.isKw('LIKE', 1);
+        if (parenLike) this.i++;
+        if (this.acceptKw('LIKE')) {
+          this.addRelation(this.readQualified(), 'read', 'like');
+          if (parenLike) this.expectPunct(')');
+        }
+        if (this.isPunct('(') && !this.startsQueryInParens(0)) this.skipParens();
+        // Table options, then an optional [IGNORE|REPLACE] [AS] query.
+        while (!this.atEnd() && !this.isKw('SELECT') && !this.isKw('WITH') && !this.isPunct('(') && !this.isKw('TABLE') && !this.isKw('VALUES')) this.i++;
+        if (!this.atEnd()) this.parseQuery({ bindings: [] });
+        if (!this.atEnd()) this.fail('unexpected token');
+        return { kind: 'create', tag, ...(temporary ? { changesResolution: true } : {}) };
+      }
+      case 'VIEW': {
+        this.addRelation(this.readQualified(), 'ddl');
+        if (this.isPunct('(')) this.skipParens();
+        this.expectKw('AS');
+        this.parseQuery({ bindings: [] });
+        this.acceptKw('WITH');
+        this.i = this.toks.length;
+        return { kind: 'create', tag };
+      }
+      case 'INDEX': {
+        this.readIdent();
+        while (!this.atEnd() && !this.isKw('ON')) this.i++;
+        this.expectKw('ON');
+        this.addRelation(this.readQualified(), 'ddl');
+        this.rest();
+        return { kind: 'create', tag };
+      }
+      case 'DATABASE':
+      case 'SCHEMA':
+        this.addRelation([this.readIdent()], 'ddl', 'database');
+        this.i = this.toks.length;
+        return { kind: 'create', tag: 'CREATE DATABASE' };
+      case 'USER':
+      case 'ROLE':
+        this.i = this.toks.length;
+        return { kind: 'role', tag };
+      case 'TRIGGER': {
+        this.addRelation(this.readQualified(), 'ddl', 'trigger');
+        while (!this.atEnd() && !this.isKw('ON')) this.i++;
+        this.expectKw('ON');
+        this.addRelation(this.readQualified(), 'ddl');
+        this.i = this.toks.length;
+        return { kind: 'create', tag, changesResolution: true };
+      }
+      case 'FUNCTION': {
+        const parts = this.readQualified();
+        if (this.toks.some((t) => t.type === 'word' && t.value === 'SONAME')) {
+          // A UDF from a shared library runs native code inside the server (sys_exec and friends).
+          this.functions.push({ name: parts[parts.length - 1].toUpperCase(), risks: ['program'] });
+          this.i = this.toks.length;
+          return { kind: 'admin', tag: 'CREATE FUNCTION' };
+        }
+        this.addRelation(parts, 'ddl', 'routine');
+        this.i = this.toks.length;
+        return { kind: 'create', tag };
+      }
+      case 'PROCEDURE':
+      case 'EVENT':
+      case 'SEQUENCE':
+      case 'PACKAGE':
+        this.addRelation(this.readQualified(), 'ddl', type === 'SEQUENCE' ? undefined : 'routine');
+        this.i = this.toks.length;
+        return { kind: 'create', tag };
+      case 'SERVER':
+        this.i = this.toks.length;
+        this.functions.push({ name: 'CREATE SERVER', risks: ['remote'] });
+        return { kind: 'admin', tag };
+      case 'TABLESPACE':
+        this.i = this.toks.length;
+        return { kind: 'admin', tag };
+      default:
+        this.fail('unsupported object type');
+    }
+  }
+
+  private alter(): Classified {
+    this.i++;
+    const { type } = this.objectType(['TABLE', 'VIEW', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'INSTANCE', 'LOGFILE']);
+    const tag = `ALTER ${type}`;
+    switch (type) {
+      case 'TABLE': {
+        this.acceptKw('IF', 'EXISTS');
+        this.addRelation(this.readQualified(), 'ddl');
+        while (!this.atEnd()) {
+          if (this.acceptKw('RENAME')) {
+            if (this.acceptKw('TO') || this.acceptKw('AS') || !this.isKw('COLUMN') && !this.isKw('INDEX') && !this.isKw('KEY')) {
+              this.addRelation(this.readQualified(), 'ddl');
+            }
+            continue;
+          }
+          this.scanExpr(this.depth0Stop(new Set(['RENAME'])), { bindings: [] });
+          if (this.isPunct(')')) this.fail('unbalanced parenthesis');
+        }
+        return { kind: 'alter', tag };
+      }
+      case 'VIEW':
+        this.addRelation(this.readQualified(), 'ddl');
+        if (this.isPunct('(')) this.skipParens();
+        this.expectKw('AS');
+        this.parseQuery({ bindings: [] });
+        this.i = this.toks.length;
+        return { kind: 'alter', tag };
+      case 'USER':
+      case 'ROLE':
+        this.i = this.toks.length;
+        return { kind: 'role', tag };
+      case 'SERVER':
+      case 'INSTANCE':
+      case 'TABLESPACE':
+      case 'LOGFILE':
+        this.i = this.toks.length;
+        return { kind: 'admin', tag };
+      default:
+        this.acceptKw('IF', 'EXISTS');
+        if (!this.atEnd()) this.addRelation(this.readQualified(), 'ddl', type === 'DATABASE' || type === 'SCHEMA' ? 'database' : 'routine');
+        this.i = this.toks.length;
+        return { kind: 'alter', tag };
+    }
+  }
+
+  private drop(): Classified {
+    this.i++;
+    if (this.acceptKw('PREPARE')) {
+      this.i = this.toks.length;
+      return { kind: 'utility', tag: 'DEALLOCATE PREPARE' };
+    }
+    const { type } = this.objectType(['TABLE', 'TABLES', 'VIEW', 'INDEX', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'PACKAGE']);
+    this.acceptKw('IF', 'EXISTS');
+    const tag = `DROP ${type === 'TABLES' ? 'TABLE' : type}`;
+    switch (type) {
+      case 'TABLE':
+      case 'TABLES':
+      case 'VIEW':
+      case 'SEQUENCE':
+        do this.addRelation(this.readQualified(), 'ddl');
+        while (this.acceptPunct(','));
+        this.acceptKw('RESTRICT') || this.acceptKw('CASCADE');
+        if (!this.atEnd()) this.fail('unexpected token');
+        return { kind: 'drop', tag };
+      case 'INDEX':
+        this.readIdent();
+        this.expectKw('ON');
+        this.addRelation(this.readQualified(), 'ddl');
+        this.i = this.toks.length;
+        return { kind: 'drop', tag };
+      case 'DATABASE':
+      case 'SCHEMA':
+        this.addRelation([this.readIdent()], 'ddl', 'database');
+        this.i = this.toks.length;
+        return { kind: 'drop', tag: 'DROP DATABASE' };
+      case 'USER':
+      case 'ROLE':
+        this.i = this.toks.length;
+        return { kind: 'role', tag };
+      case 'SERVER':
+      case 'TABLESPACE':
+        this.i = this.toks.length;
+        return { kind: 'admin', tag };
+      default:
+        this.addRelation(this.readQualified(), 'ddl', 'routine');
+        this.i = this.toks.length;
+        return { kind: 'drop', tag };
+    }
+  }
+
+  private rename(): Classified {
+    this.i++;
+    if (this.acceptKw('USER')) {
+      this.i = this.toks.length;
+      return { kind: 'role', tag: 'RENAME USER' };
+    }
+    if (!this.acceptKw('TABLE') && !this.acceptKw('TABLES')) this.fail('expected TABLE');
+    do {
+      this.addRelation(this.readQualified(), 'ddl');
+      if (this.acceptKw('WAIT')) this.i++;
+      else this.acceptKw('NOWAIT');
+      this.expectKw('TO');
+      this.addRelation(this.readQualified(), 'ddl');
+    } while (this.acceptPunct(','));
+    if (!this.atEnd()) this.fail('unexpected token');
+    return { kind: 'alter', tag: 'RENAME TABLE' };
+  }
+
+  private grant(word: 'GRANT' | 'REVOKE'): Classified {
+    // GRANT priv ON obj TO …  is a privilege grant; GRANT role TO user is role membership.
+    const hasOn = this.toks.some((t) => t.type === 'word' && t.value === 'ON');
+    this.i = this.toks.length;
+    return hasOn ? { kind: 'grant', tag: word } : { kind: 'role', tag: `${word} ROLE` };
+  }
+
+  private set(): Classified {
+    this.i++;
+    if (this.acceptKw('STATEMENT')) return this.setStatement();
+    if (this.acceptKw('PASSWORD')) {
+      this.i = this.toks.length;
+      return { kind: 'role', tag: 'SET PASSWORD' };
+    }
+    if (this.acceptKw('DEFAULT', 'ROLE')) {
+      this.i = this.toks.length;
+      return { kind: 'role', tag: 'SET DEFAULT ROLE' };
+    }
+    if (this.acceptKw('ROLE')) {
+      const role = this.atEnd() ? null : this.name(this.peek()!);
+      this.i = this.toks.length;
+      return { kind: 'set', tag: 'SET ROLE', settings: [{ name: 'role', value: role, local: false }] };
+    }
+    const scopeWord = this.isKw('GLOBAL') || this.isKw('SESSION') || this.isKw('LOCAL') || this.isKw('PERSIST') || this.isKw('PERSIST_ONLY');
+    if (this.isKw('TRANSACTION') || (scopeWord && this.isKw('TRANSACTION', 1))) {
+      this.i = this.toks.length;
+      return { kind: 'transaction', tag: 'SET TRANSACTION' };
+    }
+    if (this.acceptKw('NAMES') || this.acceptKw('CHARACTER', 'SET') || this.acceptKw('CHARSET')) {
+      const value = this.atEnd() ? null : this.name(this.peek()!);
+      this.i = this.toks.length;
+      return { kind: 'set', tag: 'SET', settings: [{ name: 'names', value, local: false }] };
+    }
+    const settings: NonNullable<StatementFacts['settings']> = [];
+    let global = false;
+    do {
+      let scope: 'global' | 'session' | 'user' = 'session';
+      let name: string;
+      const t = this.peek();
+      if (this.acceptKw('GLOBAL') || this.acceptKw('PERSIST') || this.acceptKw('PERSIST_ONLY')) scope = 'global';
+      else this.acceptKw('SESSION') || this.acceptKw('LOCAL');
+      const v = this.peek();
+      if (v?.type === 'var') {
+        this.i++;
+        scope = 'user';
+        name = v.value;
+      } else if (v?.type === 'sysvar') {
+        this.i++;
+        const m = /^(global|session|local)\.(.*)$/.exec(v.value);
+        if (m?.[1] === 'global') scope = 'global';
+        name = m ? m[2] : v.value;
+      } else {
+        if (!t) this.fail('expected a variable');
+        name = this.readQualified().join('.').toLowerCase();
+      }
+      if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
+      const expr = this.scanExpr(this.depth0Stop(new Set(), true), { bindings: [] });
+      if (scope === 'global') global = true;
+      if (scope !== 'user') settings.push({ name, value: this.settingValue(expr), local: false });
+    } while (this.acceptPunct(','));
+    if (!this.atEnd()) this.fail('unexpected token');
+    // SET GLOBAL changes the server for every session: an administrative act.
+    return { kind: global ? 'admin' : 'set', tag: global ? 'SET GLOBAL' : 'SET', settings };
+  }
+
+  private settingValue(expr: ExprInfo): string | null {
+    const toks = this.toks.slice(expr.start, expr.end);
+    if (toks.length === 1) {
+      const t = toks[0];
+      if (t.type === 'string' || t.type === 'number') return t.value;
+      if (t.type === 'word' || t.type === 'quoted') return this.name(t);
+    }
+    // Computed at run time (CONCAT(@@sql_mode, …)): unknown to the analyser.
+    return null;
+  }
+
+  /** MariaDB `SET STATEMENT var = value [, …] FOR statement`: the inner statement is what runs. */
+  private setStatement(): Classified {
+    const settings: NonNullable<StatementFacts['settings']> = [];
+    do {
+      const name = this.readQualified().join('.').toLowerCase();
+      this.expectPunct('=');
+      const expr = this.scanExpr(this.depth0Stop(new Set(['FOR']), true), { bindings: [] });
+      settings.push({ name, value: this.settingValue(expr), local: true });
+    } while (this.acceptPunct(','));
+    this.expectKw('FOR');
+    const inner = this.classify();
+    return { ...inner, settings: [...settings, ...(inner.settings ?? [])] };
+  }
+
+  private transaction(tag: string): Classified {
+    this.i = this.toks.length;
+    return { kind: 'transaction', tag };
+  }
+
+  private lockTables(): Classified {
+    this.i++;
+    if (!this.acceptKw('TABLES') && !this.acceptKw('TABLE')) {
+      this.i = this.toks.length;
+      return { kind: 'utility', tag: 'LOCK' };
+    }
+    do {
+      const parts = this.readQualified();
+      this.readAlias();
+      const write = this.isKw('WRITE') || this.isKw('LOW_PRIORITY');
+      this.addRelation(parts, write ? 'write' : 'read', 'lock');
+      while (!this.atEnd() && !this.isPunct(',')) this.i++;
+    } while (this.acceptPunct(','));
+    return { kind: 'utility', tag: 'LOCK TABLES' };
+  }
+
+  private explain(): Classified {
+    const first = this.wordAt()!;
+    this.i++;
+    const analyze = first === 'ANALYZE' || this.acceptKw('ANALYZE');
+    while (this.acceptKw('EXTENDED') || this.acceptKw('PARTITIONS') || this.acceptKw('FORMAT')) {
+      if (this.acceptPunct('=')) this.i++;
+    }
+    const w = this.wordAt();
+    const explainable = ['SELECT', 'WITH', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'TABLE', 'VALUES'];
+    if (w !== undefined && explainable.includes(w)) {
+      const inner = this.classify();
+      // EXPLAIN ANALYZE (MySQL) and ANALYZE <stmt> (MariaDB) run the statement; plain EXPLAIN does not.
+      if (analyze) return { ...inner, explainAnalyze: true };
+      for (const r of this.relations) {
+        r.access = 'read';
+        r.via = 'explain';
+      }
+      return { kind: 'utility', tag: 'EXPLAIN' };
+    }
+    if (this.acceptKw('FOR', 'CONNECTION')) {
+      this.i = this.toks.length;
+      return { kind: 'utility', tag: 'EXPLAIN' };
+    }
+    // DESCRIBE t [col]
+    if (!this.atEnd()) {
+      this.addRelation(this.readQualified(), 'read', 'describe');
+      this.i = this.toks.length;
+    }
+    return { kind: 'utility', tag: 'DESCRIBE' };
+  }
+
+  private maintenance(tag: string): Classified {
+    this.i++;
+    this.acceptKw('NO_WRITE_TO_BINLOG') || this.acceptKw('LOCAL');
+    if (this.acceptKw('TABLE') || this.acceptKw('TABLES')) {
+      do this.addRelation(this.readQualified(), 'ddl', 'maintenance');
+      while (this.acceptPunct(','));
+    }
+    this.i = this.toks.length;
+    return { kind: 'admin', tag };
+  }
+
+  private admin(tag: string): Classified {
+    this.i = this.toks.length;
+    return { kind: 'admin', tag };
+  }
+
+  private load(): Classified {
+    this.i++;
+    if (!this.acceptKw('DATA') && !this.acceptKw('XML')) {
+      this.i = this.toks.length;
+      return { kind: 'admin', tag: 'LOAD INDEX' };
+    }
+    this.acceptKw('LOW_PRIORITY') || this.acceptKw('CONCURRENT');
+    const local = this.acceptKw('LOCAL');
+    this.expectKw('INFILE');
+    // Reads a file: from the database host (INFILE) or, with LOCAL, from whatever the client chooses to send.
+    this.addFileAccess(local ? 'LOAD DATA LOCAL INFILE' : 'LOAD DATA INFILE');
+    while (!this.atEnd() && !this.isKw('INTO')) this.i++;
+    this.expectKw('INTO');
+    this.acceptKw('TABLE');
+    this.addRelation(this.readQualified(), 'write');
+    this.i = this.toks.length;
+    return { kind: 'copy', tag: 'LOAD DATA' };
+  }
+
+  private handler(): Classified {
+    this.i++;
+    const parts = this.readQualified();
+    const op = this.wordAt();
+    this.i = this.toks.length;
+    if (op === 'READ') {
+      // HANDLER … READ returns rows straight from the storage engine: a read of the table.
+      this.addRelation(parts, 'read', 'handler');
+      return { kind: 'select', tag: 'HANDLER', lineage: [{ index: 0, name: '*', sources: [{ table: parts[parts.length - 1], column: '*' }], opaque: false, direct: true }] };
+    }
+    this.addRelation(parts, 'read', 'handler');
+    return { kind: 'utility', tag: `HANDLER ${op ?? ''}`.trim() };
+  }
+
+  private prepare(): Classified {
+    this.i++;
+    const name = this.readIdent();
+    this.expectKw('FROM');
+    const t = this.peek();
+    this.i = this.toks.length;
+    if (t?.type === 'string' && this.toks.length === this.toks.indexOf(t) + 1) {
+      const inner = this.nested(t.value);
+      this.relations.push(...inner.relations.map((r) => ({ ...r, via: 'prepare' })));
+      this.functions.push(...inner.functions);
+      return { kind: 'utility', tag: 'PREPARE', prepare: { name, inner }, ...(inner.opaque ? { opaque: inner.opaque } : {}) };
+    }
+    // PREPARE s FROM @sql: the text is only known at run time.
+    return { kind: 'utility', tag: 'PREPARE', opaque: { reason: 'dynamic-sql', detail: 'PREPARE from a variable or expression' } };
+  }
+
+  private execute(): Classified {
+    this.i++;
+    if (this.acceptKw('IMMEDIATE')) {
+      const t = this.peek();
+      if (t?.type === 'string' && this.toks.length === this.i + 1) {
+        this.i++;
+        const inner = this.nested(t.value);
+        this.relations.push(...inner.relations);
+        this.functions.push(...inner.functions);
+        const { kind, tag, hasWhere, opaque, settings, lineage } = inner;
+        return { kind, tag, hasWhere, ...(opaque ? { opaque } : {}), ...(settings ? { settings } : {}), ...(lineage ? { lineage } : {}) };
+      }
+      this.i = this.toks.length;
+      // EXECUTE IMMEDIATE @sql runs text built at run time.
+      return { kind: 'unknown', tag: 'EXECUTE IMMEDIATE', opaque: { reason: 'dynamic-sql', detail: 'EXECUTE IMMEDIATE of a variable or expression' } };
+    }
+    const name = this.readIdent();
+    this.i = this.toks.length;
+    return { kind: 'utility', tag: 'EXECUTE', execute: { name } };
+  }
+}
+
+function findBinding(scope: Scope, name: string): Binding | undefined {
+  for (let s: Scope | undefined = scope; s; s = s.parent) {
+    const b = s.bindings.find((x) => x.alias === name && x.derived);
+    if (b) return b;
+  }
+  return undefined;
+}
+
+function dedupeSources(sources: ColumnLineage['sources']): ColumnLineage['sources'] {
+  const seen = new Set<string>();
+  return sources.filter((s) => {
+    const k = `${s.schema ?? ''}.${s.table}.${s.column}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/**
+ * A WHERE that is true for every row does not restrict anything: `1`, `1=1`, `TRUE`, `'a'='a'`,
+ * `x = x`, or any of these OR-ed with something else. Everything else counts as a restriction.
+ */
+export function isTautology(toks: Token[]): boolean {
+  const disjuncts: Token[][] = [[]];
+  let depth = 0;
+  for (const t of toks) {
+    if (t.type === 'punct' && t.value === '(') depth++;
+    if (t.type === 'punct' && t.value === ')') depth--;
+    if (depth === 0 && ((t.type === 'word' && t.value === 'OR') || (t.type === 'punct' && t.value === '||'))) disjuncts.push([]);
+    else disjuncts[disjuncts.length - 1].push(t);
+  }
+  return disjuncts.some((d) => constantTruth(stripParens(d)) === true);
+}
+
+function stripParens(toks: Token[]): Token[] {
+  while (toks.length >= 2 && toks[0].value === '(' && toks[toks.length - 1].value === ')' && balancedInside(toks)) toks = toks.slice(1, -1);
+  return toks;
+}
+
+function balancedInside(toks: Token[]): boolean {
+  let depth = 0;
+  for (let k = 0; k < toks.length - 1; k++) {
+    if (toks[k].type === 'punct' && toks[k].value === '(') depth++;
+    if (toks[k].type === 'punct' && toks[k].value === ')') depth--;
+    if (depth === 0) return false;
+  }
+  return true;
+}
+
+function literal(t: Token): string | number | boolean | undefined {
+  if (t.type === 'number') return Number(t.text);
+  if (t.type === 'string') return t.value;
+  if (t.type === 'word' && t.value === 'TRUE') return true;
+  if (t.type === 'word' && t.value === 'FALSE') return false;
+  return undefined;
+}
+
+function truthy(v: string | number | boolean): boolean {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'number') return v !== 0;
+  return Number.parseFloat(v) !== 0 && !Number.isNaN(Number.parseFloat(v));
+}
+
+const COMPARISONS = new Set(['=', '<=>', '>=', '<=', 'LIKE']);
+
+function constantTruth(toks: Token[]): boolean | undefined {
+  if (toks.length === 0) return undefined;
+  if (toks.length === 2 && toks[0].type === 'word' && toks[0].value === 'NOT') {
+    const v = literal(toks[1]);
+    return v === undefined ? undefined : !truthy(v);
+  }
+  if (toks.length === 1) {
+    const v = literal(toks[0]);
+    return v === undefined ? undefined : truthy(v);
+  }
+  // IS TRUE / IS NOT NULL over a literal.
+  if (toks.length >= 3 && toks[1].value === 'IS') {
+    const v = literal(toks[0]);
+    const rest = toks.slice(2).map((t) => t.value).join(' ');
+    if (v !== undefined && (rest === 'NOT NULL' || (rest === 'TRUE' && truthy(v)))) return true;
+  }
+  const opIndex = toks.findIndex((t) => (t.type === 'punct' || t.type === 'word') && COMPARISONS.has(t.value));
+  if (opIndex > 0) {
+    const left = toks.slice(0, opIndex);
+    const right = toks.slice(opIndex + 1);
+    const same = left.length === right.length && left.every((t, k) => t.type === right[k].type && t.value === right[k].value);
+    // `x = x` holds for every non-NULL x, and `<=>` even for NULL: no restriction worth the name.
+    if (same && !left.some((t) => t.type === 'param' || t.type === 'var' || (t.type === 'word' && ['RAND', 'UUID', 'NOW'].includes(t.value)))) return true;
+    if (left.length === 1 && right.length === 1) {
+      const a = literal(left[0]);
+      const b = literal(right[0]);
+      if (a !== undefined && b !== undefined) {
+        // MySQL compares mixed types numerically and strings case-insensitively under default collations.
+        const norm = (v: string | number | boolean): string | number => (typeof v === 'string' && typeof (typeof a === 'string' ? b : a) !== 'string' ? Number.parseFloat(v) || 0 : typeof v === 'boolean' ? Number(v) : typeof v === 'string' ? v.toLowerCase() : v);
+        const op = toks[opIndex].value;
+        const x = norm(a);
+        const y = norm(b);
+        if (op === '=' || op === '<=>' || op === 'LIKE') return x === y;
+        if (op === '>=') return x >= y;
+        if (op === '<=') return x <= y;
+      }
+    }
+  }
+  return undefined;
+}

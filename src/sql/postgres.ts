@@ -1,0 +1,233 @@
+/**
+ * PostgreSQL statement analysis on the real parser (libpg-query, PostgreSQL 18 grammar).
+ * `analysePostgres` turns one protocol message's SQL into statement facts; it never throws for
+ * bad SQL: what it cannot understand comes back opaque, and protected environments block it.
+ */
+import { createHash } from 'node:crypto';
+import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
+import { DbgovError } from '../shared/errors.js';
+import type { MessageAnalysis, StatementFacts } from './facts.js';
+import { statementLineage } from './lineage.js';
+import { isObject, list, str, unwrap, type PgNode } from './postgres/ast.js';
+import { classify, explainRuns } from './postgres/classify.js';
+import { Walker, defaultAccessOf, type Setting } from './postgres/collect.js';
+import { fold } from './postgres/constant.js';
+import { UNREDACTABLE, redact } from './postgres/redact.js';
+
+let loading: Promise<void> | undefined;
+let loaded = false;
+
+/** Loads the WASM parser once (~130 ms). Safe to call any number of times. */
+export function loadSqlParser(): Promise<void> {
+  loading ??= loadModule().then(() => {
+    loaded = true;
+  });
+  return loading;
+}
+
+export function isSqlParserLoaded(): boolean {
+  return loaded;
+}
+
+export class SqlParserNotLoadedError extends DbgovError {
+  constructor() {
+    super('sql-parser-not-loaded', 'The SQL parser is not loaded yet.', {
+      actions: ['Call and await loadSqlParser() once at startup, before analysing statements.'],
+    });
+  }
+}
+
+export function analysePostgres(sql: string): MessageAnalysis {
+  if (!loaded) throw new SqlParserNotLoadedError();
+  let stmts;
+  try {
+    stmts = parseSync(sql).stmts ?? [];
+  } catch (e) {
+    return { statements: [parseFailure(sql, e)] };
+  }
+  const multi = stmts.length > 1;
+  // stmt_location / stmt_len are UTF-8 byte offsets; location is omitted when 0 and the last
+  // statement's length is 0, meaning "to the end".
+  const bytes = Buffer.from(sql, 'utf8');
+  const statements: StatementFacts[] = [];
+  for (const raw of stmts) {
+    const start = raw.stmt_location ?? 0;
+    const end = raw.stmt_len ? start + raw.stmt_len : bytes.length;
+    const text = multi ? bytes.subarray(start, end).toString('utf8').trim() : sql.trim();
+    statements.push(analyseStatement(raw.stmt, text, multi));
+  }
+  return { statements };
+}
+
+function parseFailure(sql: string, e: unknown): StatementFacts {
+  const redacted = redact(sql);
+  const message = e instanceof Error ? e.message : String(e);
+  return {
+    kind: 'unknown',
+    tag: 'UNKNOWN',
+    text: sql,
+    redacted,
+    fingerprint: unparsedFingerprint(redacted === UNREDACTABLE ? sql : redacted),
+    relations: [],
+    functions: [],
+    hasWhere: null,
+    modifyingCte: false,
+    multiStatement: false,
+    opaque: { reason: 'parse-error', detail: message },
+  };
+}
+
+function unparsedFingerprint(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+function fingerprintOf(text: string): string {
+  try {
+    return fingerprintSync(text);
+  } catch {
+    return unparsedFingerprint(text);
+  }
+}
+
+function analyseStatement(stmt: unknown, text: string, multi: boolean): StatementFacts {
+  const w = unwrap(stmt);
+  const base = { text, redacted: redact(text), fingerprint: fingerprintOf(text), multiStatement: multi };
+  const cls = w ? classify(w[0], w[1]) : undefined;
+  if (!w || !cls) {
+    return {
+      ...base,
+      kind: 'unknown',
+      tag: 'UNKNOWN',
+      relations: [],
+      functions: [],
+      hasWhere: null,
+      modifyingCte: false,
+      opaque: { reason: 'unclassified-statement', detail: `statement type ${w?.[0] ?? 'none'} is not classified` },
+    };
+  }
+  const [type, node] = w;
+  if (type === 'ExplainStmt' && explainRuns(node.options)) {
+    // EXPLAIN ANALYZE executes its statement: policy sees that statement.
+    const inner = analyseStatement(node.query, text, multi);
+    // Its result is the plan, one text column, whatever the inner statement returns.
+    return { ...inner, ...base, tag: 'EXPLAIN', explainAnalyze: true, lineage: [{ index: 0, name: 'QUERY PLAN', sources: [], opaque: false, direct: false }] };
+  }
+  if (type === 'PrepareStmt') {
+    // PREPARE carries its statement's kind, relations and risks so that policy judging the
+    // PREPARE judges what a later EXECUTE will run; `prepare.inner` keeps them for EXECUTE.
+    const inner = analyseStatement(node.query, text, multi);
+    const name = str(node.name) ?? '';
+    return { ...inner, ...base, tag: 'PREPARE', prepare: { name, inner } };
+  }
+  return facts(type, node, cls.kind, cls.tag, base);
+}
+
+function facts(
+  type: string,
+  node: PgNode,
+  kind: StatementFacts['kind'],
+  tag: string,
+  base: Pick<StatementFacts, 'text' | 'redacted' | 'fingerprint' | 'multiStatement'>,
+): StatementFacts {
+  const walker = new Walker();
+  if (type === 'DoStmt') walker.doBlock(node);
+  else if (type === 'ExplainStmt') {
+    // Plain EXPLAIN only plans: everything it names is read at most.
+    const inner = unwrap(node.query);
+    if (inner) walker.statement(inner[0], inner[1], 'read');
+    for (const r of walker.out.relations) r.access = 'read';
+  } else walker.statement(type, node, defaultAccessOf(type));
+  const out = walker.out;
+  const settings = [...settingsOf(type, node), ...out.settings];
+  const f: StatementFacts = {
+    ...base,
+    kind,
+    tag,
+    relations: out.relations,
+    functions: out.functions,
+    hasWhere: null,
+    modifyingCte: out.modifyingCte,
+  };
+  if (kind === 'update' || kind === 'delete' || kind === 'merge' || out.modifyingCte) {
+    // Every UPDATE/DELETE/MERGE in the statement counts, so a data-modifying CTE cannot hide an
+    // unrestricted DELETE behind a harmless SELECT.
+    f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);
+  }
+  if (out.opaque) f.opaque = out.opaque;
+  if (settings.length > 0) f.settings = settings;
+  if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
+  if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };
+  if (changesResolution(type, node, settings)) f.changesResolution = true;
+  const lineage = statementLineage(type, node);
+  if (lineage) f.lineage = lineage;
+  return f;
+}
+
+/** SET / RESET / SET ROLE / SET SESSION AUTHORIZATION / DISCARD ALL, as the session must track them. */
+function settingsOf(type: string, n: PgNode): Setting[] {
+  if (type === 'DiscardStmt' && n.target === 'DISCARD_ALL') return [{ name: 'all', value: null, local: false }];
+  if (type !== 'VariableSetStmt') return [];
+  const local = n.is_local === true;
+  const name = (str(n.name) ?? '').toLowerCase();
+  switch (n.kind) {
+    case 'VAR_SET_VALUE':
+      return [{ name, value: settingValue(name, list(n.args)), local }];
+    case 'VAR_SET_DEFAULT':
+    case 'VAR_SET_CURRENT':
+    case 'VAR_RESET':
+      return [{ name, value: null, local }];
+    case 'VAR_RESET_ALL':
+      return [{ name: 'all', value: null, local }];
+    case 'VAR_SET_MULTI':
+      return [{ name, value: null, local }];
+    default:
+      return [];
+  }
+}
+
+/** The value in the form the server reports it (search_path entries quoted as needed). */
+function settingValue(name: string, args: unknown[]): string {
+  const parts = args.map((a) => {
+    const v = fold(a);
+    const s = v === undefined || v === null ? '' : String(v);
+    if (name !== 'search_path') return s;
+    return isPlainIdentifier(s) ? s : `"${s.replaceAll('"', '""')}"`;
+  });
+  return parts.join(', ');
+}
+
+function isPlainIdentifier(s: string): boolean {
+  if (s === '$user') return true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const lower = c >= 97 && c <= 122;
+    const digit = c >= 48 && c <= 57;
+    if (!(lower || c === 95 || (i > 0 && (digit || c === 36)))) return false;
+  }
+  return s.length > 0;
+}
+
+/** Statements after which a name may resolve to a different object (new shadowing, new path). */
+const RESOLUTION_SETTINGS = new Set(['search_path', 'role', 'session_authorization', 'all']);
+
+function changesResolution(type: string, n: PgNode, settings: Setting[]): boolean {
+  if (settings.some((s) => RESOLUTION_SETTINGS.has(s.name))) return true;
+  switch (type) {
+    case 'RuleStmt':
+    case 'CreateTrigStmt':
+    case 'CreateStmt':
+    case 'CreateTableAsStmt':
+    case 'ViewStmt':
+    case 'CreateForeignTableStmt':
+    case 'RenameStmt':
+    case 'AlterObjectSchemaStmt':
+    case 'CreateSchemaStmt':
+    case 'CreateSeqStmt':
+    case 'DropStmt':
+      return true;
+    case 'SelectStmt':
+      return isObject(n.intoClause);
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,512 @@
+/**
+ * The facts walker: every relation, function, column and predicate column a statement touches,
+ * anywhere in its tree. Statement nodes with targets (INSERT's table, DROP's list, …) get their
+ * access from a rule; every other node is walked generically, so a relation inside a node type
+ * with no rule is still reported (as the statement's default access) instead of missed.
+ */
+import { parsePlPgSQLSync, parseSync } from 'libpg-query';
+import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
+import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
+import { fold, isConstantTrue } from './constant.js';
+import { functionRisks } from './functions.js';
+
+export interface Setting {
+  name: string;
+  value: string | null;
+  local: boolean;
+}
+
+/** Everything the walker found in one statement. */
+export class Collected {
+  readonly relations: RelationRef[] = [];
+  readonly functions: FunctionRef[] = [];
+  readonly predicateColumns: { schema?: string; table: string; column: string }[] = [];
+  readonly settings: Setting[] = [];
+  modifyingCte = false;
+  /** One entry per UPDATE/DELETE/MERGE anywhere in the statement: does a real WHERE/ON restrict it? */
+  readonly restricted: boolean[] = [];
+  opaque: { reason: OpaqueReason; detail: string } | undefined;
+  private readonly relIndex = new Map<string, RelationRef>();
+  private readonly fnIndex = new Map<string, FunctionRef>();
+  private readonly predIndex = new Set<string>();
+
+  relation(schema: string | undefined, name: string, access: RelationAccess, via: string | undefined): RelationRef {
+    const key = `${schema ?? ''}\u0000${name}\u0000${access}\u0000${via ?? ''}`;
+    let r = this.relIndex.get(key);
+    if (!r) {
+      r = { ...(schema === undefined ? {} : { schema }), name, access, ...(via === undefined ? {} : { via }) };
+      this.relIndex.set(key, r);
+      this.relations.push(r);
+    }
+    return r;
+  }
+
+  fn(schema: string | undefined, name: string, risks: FunctionRef['risks'], inFrom: boolean): void {
+    const key = `${schema ?? ''}\u0000${name}\u0000${inFrom}\u0000${risks.join(',')}`;
+    if (this.fnIndex.has(key)) return;
+    const f: FunctionRef = { ...(schema === undefined ? {} : { schema }), name, risks: [...risks], ...(inFrom ? { inFrom } : {}) };
+    this.fnIndex.set(key, f);
+    this.functions.push(f);
+  }
+
+  predicate(schema: string | undefined, table: string, column: string): void {
+    const key = `${schema ?? ''}\u0000${table}\u0000${column}`;
+    if (this.predIndex.has(key)) return;
+    this.predIndex.add(key);
+    this.predicateColumns.push({ ...(schema === undefined ? {} : { schema }), table, column });
+  }
+
+  markOpaque(reason: OpaqueReason, detail: string): void {
+    this.opaque ??= { reason, detail };
+  }
+}
+
+export function addColumn(r: RelationRef, column: string): void {
+  const cols = (r.columns ??= []);
+  if (!cols.includes(column)) cols.push(column);
+}
+
+/** Names visible at one query level: CTE names and FROM-item aliases. */
+class Scope {
+  readonly ctes = new Set<string>();
+  /** alias (or table name) → the base relation it reads; null for subqueries, CTEs, functions. */
+  readonly ranges = new Map<string, RelationRef | null>();
+  constructor(readonly parent: Scope | undefined) {}
+
+  isCte(name: string): boolean {
+    for (let s: Scope | undefined = this; s; s = s.parent) if (s.ctes.has(name)) return true;
+    return false;
+  }
+
+  range(name: string): RelationRef | null | undefined {
+    for (let s: Scope | undefined = this; s; s = s.parent) {
+      const r = s.ranges.get(name);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+}
+
+interface Ctx {
+  scope: Scope;
+  /** Access given to relations found generically below this point. */
+  access: RelationAccess;
+  via: string | undefined;
+  /** Inside WHERE / JOIN … ON / HAVING. */
+  predicate: boolean;
+}
+
+const QUERY_NODES = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+/** Relation kinds DROP / COMMENT name as plain name lists. */
+const RELATION_OBJECTS = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_VIEW',
+  'OBJECT_MATVIEW',
+  'OBJECT_INDEX',
+  'OBJECT_SEQUENCE',
+  'OBJECT_FOREIGN_TABLE',
+]);
+/** Objects named `table.object`: the table is the relation. */
+const ON_TABLE_OBJECTS = new Set(['OBJECT_RULE', 'OBJECT_TRIGGER', 'OBJECT_POLICY', 'OBJECT_TABCONSTRAINT', 'OBJECT_COLUMN']);
+
+/** LOCK modes above ROW SHARE block writers: they count as writes. */
+const ROW_SHARE_LOCK = 2;
+
+export class Walker {
+  readonly out = new Collected();
+
+  /** Walks one top-level statement with the access its kind implies. */
+  statement(type: string, node: PgNode, access: RelationAccess): void {
+    const ctx: Ctx = { scope: new Scope(undefined), access, via: undefined, predicate: false };
+    this.node(type, node, ctx);
+  }
+
+  private any(x: unknown, ctx: Ctx): void {
+    if (Array.isArray(x)) {
+      for (const item of x) this.any(item, ctx);
+      return;
+    }
+    if (!isObject(x)) return;
+    const w = unwrap(x);
+    if (w) {
+      this.node(w[0], w[1], ctx);
+      return;
+    }
+    // Fields typed as a bare RangeVar (InsertStmt.relation, IntoClause.rel, …) are unwrapped.
+    if (typeof x.relname === 'string') {
+      this.rangeVar(x, ctx);
+      return;
+    }
+    for (const key in x) this.any(x[key], ctx);
+  }
+
+  private fields(n: PgNode, ctx: Ctx, skip: ReadonlySet<string>): void {
+    for (const key in n) if (!skip.has(key)) this.any(n[key], ctx);
+  }
+
+  private node(type: string, n: PgNode, ctx: Ctx): void {
+    switch (type) {
+      case 'SelectStmt':
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt':
+        this.query(type, n, ctx);
+        return;
+      case 'RangeVar':
+        this.rangeVar(n, ctx);
+        return;
+      case 'FuncCall':
+        this.funcCall(n, ctx, false);
+        return;
+      case 'ColumnRef':
+        this.columnRef(n, ctx);
+        return;
+      case 'CopyStmt':
+        return this.copy(n, ctx);
+      case 'TruncateStmt':
+        this.any(n.relations, { ...ctx, access: 'write' });
+        return;
+      case 'LockStmt':
+        this.any(n.relations, { ...ctx, access: typeof n.mode === 'number' && n.mode <= ROW_SHARE_LOCK ? 'read' : 'write' });
+        return;
+      case 'DropStmt':
+        return this.nameLists(list(n.objects), str(n.removeType), ctx);
+      case 'CommentStmt':
+      case 'SecLabelStmt':
+        this.nameLists([n.object], str(n.objtype), ctx);
+        return;
+      case 'RuleStmt':
+        this.any(n.relation, { ...ctx, access: 'ddl', via: 'rule' });
+        this.any(n.whereClause, { ...ctx, access: 'read', via: 'rule' });
+        this.any(n.actions, { ...ctx, via: 'rule' });
+        return;
+      case 'CreateTrigStmt':
+        this.any(n.relation, { ...ctx, access: 'ddl', via: 'trigger' });
+        this.fields(n, { ...ctx, via: 'trigger' }, new Set(['relation', 'funcname']));
+        this.function(names(n.funcname), [], false);
+        return;
+      case 'CreateFunctionStmt':
+        return this.createFunction(n, ctx);
+      case 'CallStmt':
+        this.any(n.funccall, ctx);
+        return;
+      case 'ExplainStmt':
+      case 'PrepareStmt':
+        // Their inner statement is analysed separately and hoisted (see postgres.ts).
+        return;
+      case 'WithClause':
+        // Only reachable through query(); a stray one is walked for what it touches.
+        this.ctes(n, ctx.scope, ctx);
+        return;
+      case 'RangeFunction':
+        this.rangeFunction(n, ctx);
+        return;
+      default:
+        this.fields(n, ctx, NO_KEYS);
+    }
+  }
+
+  private query(type: string, n: PgNode, outer: Ctx): void {
+    const scope = new Scope(outer.scope);
+    const ctx: Ctx = { scope, access: 'read', via: outer.via, predicate: false };
+    if (isObject(n.withClause)) this.ctes(n.withClause, scope, ctx);
+    const handled = new Set(['withClause']);
+    const pred = { ...ctx, predicate: true };
+    switch (type) {
+      case 'SelectStmt': {
+        // SELECT … INTO creates a table: a DDL target, not a read.
+        if (isObject(n.intoClause)) this.any(n.intoClause, { ...ctx, access: 'ddl' });
+        // Set-operation branches are bare SelectStmt bodies: give them their own query level.
+        for (const arm of [n.larg, n.rarg]) if (isObject(arm)) this.query('SelectStmt', arm, ctx);
+        this.fromList(list(n.fromClause), ctx);
+        this.any(n.whereClause, pred);
+        this.any(n.havingClause, pred);
+        for (const k of ['intoClause', 'fromClause', 'whereClause', 'havingClause', 'larg', 'rarg']) handled.add(k);
+        break;
+      }
+      case 'InsertStmt': {
+        const target = this.target(n.relation, ctx);
+        for (const c of list(n.cols)) {
+          const name = str(as(c, 'ResTarget')?.name);
+          if (target && name) addColumn(target, name);
+        }
+        handled.add('relation').add('cols');
+        break;
+      }
+      case 'UpdateStmt': {
+        const target = this.target(n.relation, ctx);
+        for (const t of list(n.targetList)) {
+          const name = str(as(t, 'ResTarget')?.name);
+          if (target && name) addColumn(target, name);
+        }
+        this.fromList(list(n.fromClause), ctx);
+        this.any(n.whereClause, pred);
+        this.out.restricted.push(!isConstantTrue(n.whereClause));
+        handled.add('relation').add('fromClause').add('whereClause');
+        break;
+      }
+      case 'DeleteStmt': {
+        this.target(n.relation, ctx);
+        this.fromList(list(n.usingClause), ctx);
+        this.any(n.whereClause, pred);
+        this.out.restricted.push(!isConstantTrue(n.whereClause));
+        handled.add('relation').add('usingClause').add('whereClause');
+        break;
+      }
+      case 'MergeStmt': {
+        this.target(n.relation, ctx);
+        this.fromList([n.sourceRelation], ctx);
+        this.any(n.joinCondition, pred);
+        this.out.restricted.push(!isConstantTrue(n.joinCondition));
+        for (const w of list(n.mergeWhenClauses)) this.any(as(w, 'MergeWhenClause')?.condition, pred);
+        handled.add('relation').add('sourceRelation').add('joinCondition');
+        break;
+      }
+      default:
+        break;
+    }
+    this.fields(n, ctx, handled);
+  }
+
+  /** WITH: a non-recursive CTE sees only the CTEs before it, so `WITH t AS (SELECT * FROM t)` reads the real t. */
+  private ctes(w: PgNode, scope: Scope, ctx: Ctx): void {
+    const items = list(w.ctes).map((c) => as(c, 'CommonTableExpr')).filter((c): c is PgNode => c !== undefined);
+    if (w.recursive === true) for (const c of items) scope.ctes.add(str(c.ctename) ?? '');
+    for (const c of items) {
+      const inner = unwrap(c.ctequery);
+      if (inner && inner[0] !== 'SelectStmt') this.out.modifyingCte = true;
+      this.any(c.ctequery, { ...ctx, via: inner && inner[0] !== 'SelectStmt' ? 'cte' : ctx.via });
+      scope.ctes.add(str(c.ctename) ?? '');
+    }
+  }
+
+  private target(rel: unknown, ctx: Ctx): RelationRef | undefined {
+    if (!isObject(rel)) return undefined;
+    return this.rangeVar(rel, { ...ctx, access: 'write' });
+  }
+
+  private fromList(items: unknown[], ctx: Ctx): void {
+    for (const item of items) this.fromItem(item, ctx);
+  }
+
+  private fromItem(item: unknown, ctx: Ctx): void {
+    const w = unwrap(item);
+    if (!w) return;
+    const [type, n] = w;
+    switch (type) {
+      case 'JoinExpr':
+        this.fromItem(n.larg, ctx);
+        this.fromItem(n.rarg, ctx);
+        this.any(n.quals, { ...ctx, predicate: true });
+        if (isObject(n.alias)) ctx.scope.ranges.set(str(n.alias.aliasname) ?? '', null);
+        return;
+      case 'RangeSubselect':
+        this.any(n.subquery, ctx);
+        if (isObject(n.alias)) ctx.scope.ranges.set(str(n.alias.aliasname) ?? '', null);
+        return;
+      default:
+        this.node(type, n, ctx);
+    }
+  }
+
+  private rangeFunction(n: PgNode, ctx: Ctx): void {
+    for (const item of list(n.functions)) {
+      const [call, ...rest] = list(item);
+      const fc = as(call, 'FuncCall');
+      if (fc) this.funcCall(fc, ctx, true);
+      else this.any(call, ctx);
+      this.any(rest, ctx);
+    }
+    if (isObject(n.alias)) ctx.scope.ranges.set(str(n.alias.aliasname) ?? '', null);
+  }
+
+  private rangeVar(n: PgNode, ctx: Ctx): RelationRef | undefined {
+    const name = str(n.relname) ?? '';
+    const schema = str(n.schemaname);
+    const alias = isObject(n.alias) ? str(n.alias.aliasname) : undefined;
+    // Only an unqualified name can mean a CTE; `public.t` is the table even inside `WITH t AS …`.
+    if (schema === undefined && ctx.scope.isCte(name) && ctx.access === 'read') {
+      ctx.scope.ranges.set(alias ?? name, null);
+      return undefined;
+    }
+    const r = this.out.relation(schema, name, ctx.access, ctx.via);
+    ctx.scope.ranges.set(alias ?? name, r);
+    return r;
+  }
+
+  private funcCall(n: PgNode, ctx: Ctx, inFrom: boolean): void {
+    const args = list(n.args);
+    this.function(names(n.funcname), args, inFrom);
+    this.fields(n, ctx, FUNCNAME_KEY);
+  }
+
+  private function(parts: string[], args: unknown[], inFrom: boolean): void {
+    const { schema, name } = qualified(parts);
+    let settingName: string | null | undefined = null;
+    if (name === 'set_config') {
+      const [k, v, local] = args.map(fold);
+      settingName = typeof k === 'string' ? k : undefined;
+      if (settingName !== undefined) {
+        this.out.settings.push({
+          name: settingName.toLowerCase(),
+          value: typeof v === 'string' ? v : v === null || v === undefined ? null : String(v),
+          local: local === true,
+        });
+      }
+    }
+    this.out.fn(schema, name, functionRisks(name, settingName), inFrom);
+  }
+
+  private columnRef(n: PgNode, ctx: Ctx): void {
+    const fields = list(n.fields);
+    const parts = fields.map((f) => sval(f) ?? '*');
+    const column = parts[parts.length - 1] ?? '*';
+    let rel: RelationRef | null | undefined;
+    let tableName: string | undefined;
+    if (parts.length === 1) {
+      // Unqualified: attributable only when exactly one relation is in this level's FROM.
+      const here = [...ctx.scope.ranges.values()];
+      rel = here.length === 1 ? here[0] : undefined;
+      if (column === '*') for (const r of here) if (r) addColumn(r, '*');
+    } else {
+      tableName = parts[parts.length - 2];
+      rel = tableName === undefined ? undefined : ctx.scope.range(tableName);
+    }
+    if (rel) addColumn(rel, column);
+    if (ctx.predicate && column !== '*') {
+      if (rel) this.out.predicate(rel.schema, rel.name, column);
+      else if (tableName !== undefined) this.out.predicate(undefined, tableName, column);
+      else {
+        // Ambiguous without the catalog: every relation in reach may own it.
+        for (let s: Scope | undefined = ctx.scope; s; s = s.parent) for (const r of s.ranges.values()) if (r) this.out.predicate(r.schema, r.name, column);
+      }
+    }
+  }
+
+  private copy(n: PgNode, ctx: Ctx): void {
+    const target = isObject(n.relation) ? this.rangeVar(n.relation, { ...ctx, access: n.is_from === true ? 'write' : 'read' }) : undefined;
+    for (const a of list(n.attlist)) {
+      const c = sval(a);
+      if (target && c) addColumn(target, c);
+    }
+    this.any(n.query, { ...ctx, access: 'read' });
+    this.any(n.whereClause, { ...ctx, access: 'read', predicate: true });
+    // COPY … PROGRAM runs a shell command on the server; COPY to/from a path touches its files.
+    if (n.is_program === true) this.out.fn(undefined, 'copy_program', ['program'], false);
+    else if (typeof n.filename === 'string') this.out.fn(undefined, 'copy_file', ['file'], false);
+  }
+
+  private nameLists(objects: unknown[], objtype: string | undefined, ctx: Ctx): void {
+    for (const o of objects) {
+      const parts = names(o);
+      if (objtype !== undefined && RELATION_OBJECTS.has(objtype) && parts.length > 0) {
+        const q = qualified(parts);
+        this.out.relation(q.schema, q.name, ctx.access, ctx.via);
+      } else if (objtype !== undefined && ON_TABLE_OBJECTS.has(objtype) && parts.length > 1) {
+        const q = qualified(parts.slice(0, -1));
+        this.out.relation(q.schema, q.name, ctx.access, ctx.via);
+      } else {
+        this.any(o, ctx);
+      }
+    }
+  }
+
+  private createFunction(n: PgNode, ctx: Ctx): void {
+    let language = 'sql';
+    let body: string | undefined;
+    for (const o of list(n.options)) {
+      const d = as(o, 'DefElem');
+      if (!d) continue;
+      if (d.defname === 'language') language = (sval(d.arg) ?? language).toLowerCase();
+      if (d.defname === 'as') body = names(d.arg)[0] ?? sval(d.arg);
+    }
+    this.any(n.parameters, ctx);
+    // A SQL-standard body (BEGIN ATOMIC / RETURN) is parsed already: walk it as queries.
+    this.any(n.sql_body, { ...ctx, access: 'read', via: 'function-body' });
+    if (body === undefined) return;
+    if (language === 'sql') this.sqlBody(body, { ...ctx, access: 'read', via: 'function-body' });
+    else if (language === 'plpgsql') this.plpgsql(`CREATE FUNCTION dbgov_probe() RETURNS void LANGUAGE plpgsql AS $dbgov$${body}$dbgov$`, ctx, 'function-body');
+  }
+
+  /** A DO block: reported for what it references, but it stays opaque to policy. */
+  doBlock(n: PgNode): void {
+    let language = 'plpgsql';
+    let body: string | undefined;
+    for (const o of list(n.args)) {
+      const d = as(o, 'DefElem');
+      if (d?.defname === 'language') language = (sval(d.arg) ?? language).toLowerCase();
+      if (d?.defname === 'as') body = sval(d.arg);
+    }
+    this.out.markOpaque('do-block', `DO block in language ${language}`);
+    if (body !== undefined && language === 'plpgsql') {
+      const ctx: Ctx = { scope: new Scope(undefined), access: 'read', via: 'do-block', predicate: false };
+      this.plpgsql(`DO $dbgov$${body}$dbgov$`, ctx, 'do-block');
+    }
+  }
+
+  private sqlBody(sql: string, ctx: Ctx): void {
+    let parsed;
+    try {
+      parsed = parseSync(sql);
+    } catch {
+      return;
+    }
+    for (const s of parsed.stmts ?? []) {
+      const w = unwrap(s.stmt);
+      if (w) this.node(w[0], w[1], { ...ctx, scope: new Scope(undefined), access: defaultAccessOf(w[0]) });
+    }
+  }
+
+  private plpgsql(source: string, ctx: Ctx, via: string): void {
+    let tree: unknown;
+    try {
+      tree = parsePlPgSQLSync(source);
+    } catch {
+      return;
+    }
+    this.plNode(tree, { ...ctx, via });
+  }
+
+  /** Walks a PL/pgSQL tree: its SQL lives in PLpgSQL_expr strings; EXECUTE is dynamic SQL. */
+  private plNode(x: unknown, ctx: Ctx): void {
+    if (Array.isArray(x)) {
+      for (const i of x) this.plNode(i, ctx);
+      return;
+    }
+    if (!isObject(x)) return;
+    for (const key in x) {
+      const v = x[key];
+      if (key === 'PLpgSQL_stmt_dynexecute' || key === 'PLpgSQL_stmt_dynfors' || (key === 'PLpgSQL_stmt_open' && isObject(v) && v.dynquery)) {
+        // The SQL text is built at run time: nothing here can say what it touches.
+        this.out.fn(undefined, 'execute', ['dynamic-sql'], false);
+        this.out.markOpaque('dynamic-sql', 'PL/pgSQL EXECUTE of a run-time string');
+      }
+      if (key === 'PLpgSQL_expr' && isObject(v) && typeof v.query === 'string') {
+        // parseMode 0 is a whole statement; the others are expressions.
+        this.sqlBody(v.parseMode === 0 ? v.query : `SELECT ${v.query}`, ctx);
+        continue;
+      }
+      this.plNode(v, ctx);
+    }
+  }
+}
+
+const NO_KEYS: ReadonlySet<string> = new Set();
+const FUNCNAME_KEY: ReadonlySet<string> = new Set(['funcname']);
+
+/** Access for relations a statement reaches without a specific rule. */
+export function defaultAccessOf(type: string): RelationAccess {
+  if (QUERY_NODES.has(type) || type === 'ExplainStmt' || type === 'DeclareCursorStmt' || type === 'VariableSetStmt') return 'read';
+  switch (type) {
+    case 'TruncateStmt':
+    case 'VacuumStmt':
+    case 'ClusterStmt':
+    case 'RefreshMatViewStmt':
+    case 'ReindexStmt':
+      return 'write';
+    default:
+      return 'ddl';
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * Constant folding for WHERE clauses. `UPDATE t SET … WHERE 1=1` must count as an unrestricted
+ * update, so guardrails cannot be sidestepped by a tautology. Only what is provably constant is
+ * folded; anything else (columns, parameters, functions) is unknown and counts as a real filter.
+ */
+import { as, isObject, list, names, unwrap, type PgNode } from './ast.js';
+
+type Value = boolean | number | string | null;
+/** `undefined` means "not a known constant". */
+type Folded = Value | undefined;
+
+const TRUE_WORDS = new Set(['t', 'true', 'y', 'yes', 'on', '1']);
+const FALSE_WORDS = new Set(['f', 'false', 'n', 'no', 'off', '0']);
+const NUMERIC_TYPES = new Set(['int2', 'int4', 'int8', 'numeric', 'float4', 'float8']);
+const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar']);
+
+/** True when the expression is provably true for every row (or absent). */
+export function isConstantTrue(expr: unknown): boolean {
+  return expr === undefined || fold(expr) === true;
+}
+
+function constValue(c: PgNode): Folded {
+  if (c.isnull === true) return null;
+  // Zero and false are omitted from the tree: `{ ival: {} }`, `{ boolval: {} }`.
+  if (isObject(c.ival)) return typeof c.ival.ival === 'number' ? c.ival.ival : 0;
+  if (isObject(c.fval)) return Number(c.fval.fval);
+  if (isObject(c.boolval)) return c.boolval.boolval === true;
+  if (isObject(c.sval)) return typeof c.sval.sval === 'string' ? c.sval.sval : '';
+  return undefined;
+}
+
+function toBool(v: Folded): boolean | null | undefined {
+  if (v === undefined || v === null || typeof v === 'boolean') return v;
+  if (typeof v === 'string') {
+    const w = v.trim().toLowerCase();
+    if (TRUE_WORDS.has(w)) return true;
+    if (FALSE_WORDS.has(w)) return false;
+  }
+  return undefined;
+}
+
+function cast(v: Folded, typeName: unknown): Folded {
+  if (v === undefined || v === null) return v;
+  const type = names(isObject(typeName) ? typeName.names : undefined).pop() ?? '';
+  if (type === 'bool') return toBool(v);
+  if (NUMERIC_TYPES.has(type)) {
+    const n = typeof v === 'boolean' ? undefined : Number(v);
+    return n === undefined || Number.isNaN(n) ? undefined : n;
+  }
+  if (TEXT_TYPES.has(type)) return typeof v === 'string' ? v : undefined;
+  return undefined;
+}
+
+function compare(op: string, a: Folded, b: Folded): Folded {
+  if (a === undefined || b === undefined) return undefined;
+  if (a === null || b === null) return null;
+  if (typeof a !== typeof b) {
+    // '1' = 1: the server coerces the unknown-typed literal to the other side's type.
+    if (typeof a === 'string' && typeof b === 'number') a = Number(a);
+    else if (typeof b === 'string' && typeof a === 'number') b = Number(b);
+    else if (typeof a === 'string' && typeof b === 'boolean') a = toBool(a) ?? undefined;
+    else if (typeof b === 'string' && typeof a === 'boolean') b = toBool(b) ?? undefined;
+    if (a === undefined || b === undefined || typeof a !== typeof b || Number.isNaN(a) || Number.isNaN(b)) return undefined;
+  }
+  switch (op) {
+    case '=':
+      return a === b;
+    case '<>':
+    case '!=':
+      return a !== b;
+    case '<':
+      return a < b;
+    case '>':
+      return a > b;
+    case '<=':
+      return a <= b;
+    case '>=':
+      return a >= b;
+    case '+':
+      return typeof a === 'number' && typeof b === 'number' ? a + b : undefined;
+    case '-':
+      return typeof a === 'number' && typeof b === 'number' ? a - b : undefined;
+    case '*':
+      return typeof a === 'number' && typeof b === 'number' ? a * b : undefined;
+    case '||':
+      return typeof a === 'string' && typeof b === 'string' ? a + b : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function foldAExpr(e: PgNode): Folded {
+  const op = names(e.name).pop() ?? '';
+  switch (e.kind) {
+    case 'AEXPR_OP': {
+      if (e.lexpr === undefined) {
+        const r = fold(e.rexpr);
+        if (op === '-' && typeof r === 'number') return -r;
+        return op === '+' && typeof r === 'number' ? r : undefined;
+      }
+      return compare(op, fold(e.lexpr), fold(e.rexpr));
+    }
+    case 'AEXPR_DISTINCT':
+    case 'AEXPR_NOT_DISTINCT': {
+      const a = fold(e.lexpr);
+      const b = fold(e.rexpr);
+      if (a === undefined || b === undefined) return undefined;
+      const same = a === null || b === null ? a === b : compare('=', a, b);
+      if (same === undefined || same === null) return undefined;
+      return e.kind === 'AEXPR_DISTINCT' ? !same : same;
+    }
+    case 'AEXPR_IN': {
+      const a = fold(e.lexpr);
+      const items = list(e.rexpr).map(fold);
+      if (a === undefined || items.some((v) => v === undefined)) return undefined;
+      const hit = items.some((v) => compare('=', a, v) === true);
+      return op === '<>' ? !hit : hit;
+    }
+    case 'AEXPR_BETWEEN':
+    case 'AEXPR_NOT_BETWEEN': {
+      const [lo, hi] = list(e.rexpr).map(fold);
+      const v = fold(e.lexpr);
+      const inside = and(compare('>=', v, lo), compare('<=', v, hi));
+      if (inside === undefined || inside === null || typeof inside !== 'boolean') return undefined;
+      return e.kind === 'AEXPR_BETWEEN' ? inside : !inside;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function and(a: Folded, b: Folded): Folded {
+  const x = toBool(a);
+  const y = toBool(b);
+  if (x === false || y === false) return false;
+  if (x === true && y === true) return true;
+  if (x === undefined || y === undefined) return undefined;
+  return null;
+}
+
+function or(a: Folded, b: Folded): Folded {
+  const x = toBool(a);
+  const y = toBool(b);
+  if (x === true || y === true) return true;
+  if (x === false && y === false) return false;
+  if (x === undefined || y === undefined) return undefined;
+  return null;
+}
+
+/** Folds a scalar subquery with no FROM (`(SELECT true)`, `EXISTS (SELECT 1)`). */
+function foldSubLink(s: PgNode): Folded {
+  const sel = as(s.subselect, 'SelectStmt');
+  if (!sel || sel.fromClause || sel.whereClause || sel.havingClause || sel.limitCount || sel.op !== 'SETOP_NONE') {
+    return undefined;
+  }
+  if (s.subLinkType === 'EXISTS_SUBLINK') return true;
+  if (s.subLinkType !== 'EXPR_SUBLINK') return undefined;
+  const targets = list(sel.targetList);
+  if (targets.length !== 1) return undefined;
+  const rt = as(targets[0], 'ResTarget');
+  return rt ? fold(rt.val) : undefined;
+}
+
+export function fold(x: unknown): Folded {
+  const w = unwrap(x);
+  if (!w) return undefined;
+  const [type, n] = w;
+  switch (type) {
+    case 'A_Const':
+      return constValue(n);
+    case 'TypeCast':
+      return cast(fold(n.arg), n.typeName);
+    case 'BoolExpr': {
+      const args = list(n.args).map(fold);
+      if (n.boolop === 'NOT_EXPR') {
+        const v = toBool(args[0]);
+        return v === undefined || v === null ? v : !v;
+      }
+      return args.reduce(n.boolop === 'AND_EXPR' ? and : or);
+    }
+    case 'A_Expr':
+      return foldAExpr(n);
+    case 'BooleanTest': {
+      const v = toBool(fold(n.arg));
+      if (v === undefined) return undefined;
+      switch (n.booltesttype) {
+        case 'IS_TRUE':
+          return v === true;
+        case 'IS_NOT_TRUE':
+          return v !== true;
+        case 'IS_FALSE':
+          return v === false;
+        case 'IS_NOT_FALSE':
+          return v !== false;
+        case 'IS_UNKNOWN':
+          return v === null;
+        case 'IS_NOT_UNKNOWN':
+          return v !== null;
+        default:
+          return undefined;
+      }
+    }
+    case 'NullTest': {
+      const v = fold(n.arg);
+      if (v === undefined) return undefined;
+      return n.nulltesttype === 'IS_NULL' ? v === null : v !== null;
+    }
+    case 'CoalesceExpr': {
+      for (const a of list(n.args)) {
+        const v = fold(a);
+        if (v !== null) return v;
+      }
+      return null;
+    }
+    case 'SubLink':
+      return foldSubLink(n);
+    default:
+      return undefined;
+  }
+}

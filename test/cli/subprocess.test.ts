@@ -1,0 +1,91 @@
+/**
+ * The compiled CLI as a user and CI run it: `node bin/run.js …` in a child process with no TTY.
+ * Needs `npm run build` first (npm test does it).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { deadBrokerUrl, repoRoot, startFakeBroker, tempHome, type FakeBroker } from './helpers.js';
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function dbgov(args: string[], env: Record<string, string>): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'run.js'), ...args], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', HOME: env.DBGOV_HOME ?? '', DBGOV_LOG_LEVEL: 'silent', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('compiled CLI in a subprocess (fake broker)', () => {
+  let broker: FakeBroker;
+  let home: Awaited<ReturnType<typeof tempHome>>;
+  before(async () => {
+    home = await tempHome();
+    broker = await startFakeBroker({
+      'GET /v1/whoami': (req) =>
+        req.headers.authorization === 'Bearer sa'
+          ? { body: { identity: { id: 'ci-bot', kind: 'workload', groups: ['ci'], source: 'service-account' }, expiresAt: null } }
+          : { status: 401, body: { error: { code: 'invalid_token', message: 'the broker does not accept this token', actions: [] } } },
+    });
+  });
+  after(async () => {
+    await broker.close();
+    await home.cleanup();
+  });
+
+  it('whoami --json with DBGOV_TOKEN: exit 0 and exactly one envelope on stdout', async () => {
+    const r = await dbgov(['whoami', '--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir });
+    assert.equal(r.code, 0, r.stderr);
+    const env = JSON.parse(r.stdout);
+    assert.equal(env.status, 0);
+    assert.equal(env.result.identity.id, 'ci-bot');
+    assert.deepEqual(env.warnings, []);
+  });
+
+  it('broker down: exit 5, error envelope on stdout, nothing else', async () => {
+    const r = await dbgov(['whoami', '--json'], { DBGOV_BROKER: await deadBrokerUrl(), DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir });
+    assert.equal(r.code, 5);
+    const env = JSON.parse(r.stdout);
+    assert.equal(env.status, 5);
+    assert.match(env.message, /^dbgov: cannot reach the broker at http:\/\/127\.0\.0\.1:\d+/);
+    assert.equal(r.stderr, '');
+  });
+
+  it('a rejected token without --json: exit 3, the message and the next step on stderr', async () => {
+    const r = await dbgov(['whoami'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'nope', DBGOV_HOME: home.dir });
+    assert.equal(r.code, 3);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /✖ the broker does not accept this token/);
+    assert.match(r.stderr, /→ check DBGOV_TOKEN/);
+    assert.doesNotMatch(r.stderr, /\x1b\[/, 'no colour codes without a TTY');
+  });
+
+  it('deny without --reason and without a TTY exits 2 at once instead of waiting for input', async () => {
+    const r = await dbgov(['deny', 'ABC123'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /pass --reason/);
+  });
+
+  it('a parse error with --json is still one envelope with status 2', async () => {
+    const r = await dbgov(['audit', 'search', '--since', 'yesterday', '--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir });
+    assert.equal(r.code, 2);
+    const env = JSON.parse(r.stdout);
+    assert.equal(env.status, 2);
+    assert.equal(env.message, '--since: "yesterday" is not a time dbgov understands');
+    assert.match(env.actions[0], /30d/);
+  });
+});

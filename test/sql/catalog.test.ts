@@ -1,0 +1,89 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { loadSqlParser } from '../../src/sql/postgres.js';
+import { PostgresCatalog, parseSearchPath } from '../../src/sql/catalog.js';
+
+const dbName = `dbgov_catalog_${process.pid}_${Date.now()}`;
+const admin = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' });
+let client: pg.Client;
+let catalog: PostgresCatalog;
+
+before(async () => {
+  await loadSqlParser();
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: dbName });
+  await client.connect();
+  await client.query(`
+    CREATE SCHEMA a; CREATE SCHEMA b; CREATE SCHEMA postgres;
+    CREATE TABLE a.t (x int, y text); CREATE TABLE b.t (z int); CREATE TABLE b.only_b (q int);
+    CREATE TABLE postgres.mine (m int); CREATE TABLE public.pg_class (fake int);
+    CREATE TABLE public.users (id int, email text);
+    CREATE TEMP TABLE users (shadow int);
+    CREATE FUNCTION public.dyn() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'select 1'; END $$;
+    CREATE FUNCTION public.plain() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+  `);
+  catalog = await PostgresCatalog.load(client);
+});
+
+after(async () => {
+  await client?.end();
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
+});
+
+test('resolveRelation follows the server: explicit schema, temp first, pg_catalog, then search_path', () => {
+  const table: [{ schema?: string; name: string }, string[], string | undefined][] = [
+    [{ name: 't' }, ['a', 'b'], 'a.t'],
+    [{ name: 't' }, ['b', 'a'], 'b.t'],
+    [{ name: 'only_b' }, ['a', 'b'], 'b.only_b'],
+    [{ schema: 'b', name: 't' }, ['a'], 'b.t'],
+    [{ name: 't' }, ['public'], undefined],
+    [{ name: 'mine' }, ['$user', 'public'], 'postgres.mine'],
+    [{ name: 'pg_class' }, ['public'], 'pg_catalog.pg_class'],
+    [{ name: 'pg_class' }, ['public', 'pg_catalog'], 'public.pg_class'],
+    [{ name: 'users' }, ['public'], `${catalog.tempSchema}.users`],
+    [{ schema: 'pg_temp', name: 'users' }, ['public'], `${catalog.tempSchema}.users`],
+    [{ name: 'users' }, ['public', 'pg_temp'], 'public.users'],
+  ];
+  for (const [ref, searchPath, want] of table) {
+    const r = catalog.resolveRelation(ref, { searchPath, user: 'postgres' });
+    assert.equal(r ? `${r.schema}.${r.name}` : undefined, want, `${JSON.stringify(ref)} on ${searchPath.join(',')}`);
+  }
+});
+
+test('columnOf maps RowDescription (table OID, attnum) to a column', () => {
+  const t = catalog.resolveRelation({ schema: 'a', name: 't' }, { searchPath: [] });
+  assert.ok(t);
+  assert.deepEqual(catalog.columnOf(t.oid, 2), { schema: 'a', table: 't', column: 'y' });
+  assert.equal(catalog.columnOf(t.oid, 9), undefined);
+});
+
+test('refresh sees DDL; a renamed table keeps its oid', async () => {
+  const before = catalog.resolveRelation({ schema: 'a', name: 't' }, { searchPath: [] });
+  await client.query('ALTER TABLE a.t RENAME TO t2; ALTER TABLE a.t2 RENAME COLUMN y TO y2');
+  await catalog.refresh();
+  assert.equal(catalog.resolveRelation({ schema: 'a', name: 't' }, { searchPath: [] }), undefined);
+  const after = catalog.resolveRelation({ schema: 'a', name: 't2' }, { searchPath: [] });
+  assert.equal(after?.oid, before?.oid);
+  assert.equal(catalog.columnOf(after?.oid ?? 0, 2)?.column, 'y2');
+});
+
+test('functions whose PL/pgSQL bodies EXECUTE dynamic SQL are flagged', () => {
+  const dynamic = catalog.dynamicSqlFunctions().map((f) => `${f.schema}.${f.name}`);
+  assert.ok(dynamic.includes('public.dyn'), `dynamic: ${dynamic.join(',')}`);
+  assert.ok(!dynamic.includes('public.plain'));
+  assert.deepEqual(catalog.functions().find((f) => f.name === 'pg_read_file')?.risks, ['file']);
+  assert.equal(catalog.isUserFunction(undefined, 'plain', { searchPath: ['public'] }), true);
+  assert.equal(catalog.isUserFunction(undefined, 'upper', { searchPath: ['public'] }), false);
+});
+
+test('parseSearchPath reads the server format', () => {
+  const table: [string, string[]][] = [
+    ['"$user", public', ['$user', 'public']],
+    ['a, "B c", "x""y"', ['a', 'B c', 'x"y']],
+    ['  Public ', ['public']],
+  ];
+  for (const [value, want] of table) assert.deepEqual(parseSearchPath(value), want, value);
+});

@@ -1,0 +1,194 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+import type { StatementFacts } from '../../src/sql/facts.js';
+
+before(() => loadSqlParser());
+
+/** `schema.name:access`, sorted: compact enough to keep the table readable. */
+function rels(f: StatementFacts): string[] {
+  return f.relations.map((r) => `${r.schema ? `${r.schema}.` : ''}${r.name}:${r.access}`).sort();
+}
+function risks(f: StatementFacts): string[] {
+  return [...new Set(f.functions.flatMap((x) => x.risks))].sort();
+}
+
+interface Case {
+  sql: string;
+  kind: StatementFacts['kind'];
+  tag?: string;
+  rels?: string[];
+  risks?: string[];
+  hasWhere?: boolean | null;
+  opaque?: string;
+  modifyingCte?: boolean;
+  changesResolution?: boolean;
+}
+
+const cases: Case[] = [
+  { sql: 'SELECT abalance FROM pgbench_accounts WHERE aid = 5', kind: 'select', rels: ['pgbench_accounts:read'] },
+  { sql: 'select * from a join s.b on a.id = b.id left join (select 1 from c) x on true', kind: 'select', rels: ['a:read', 'c:read', 's.b:read'] },
+  { sql: 'SeLeCt/* hi */*/**/FrOm "Mixed"."Case" , lower_t', kind: 'select', rels: ['Mixed.Case:read', 'lower_t:read'] },
+  { sql: 'select * from U&"d\\0061t\\+000061"', kind: 'select', rels: ['data:read'] },
+  { sql: `select 'drop table x', $$ DELETE FROM y $$ from t`, kind: 'select', rels: ['t:read'] },
+  { sql: 'select * from t where id in (select id from u where exists (select 1 from v))', kind: 'select', rels: ['t:read', 'u:read', 'v:read'] },
+  { sql: 'with t as (select * from t) select * from t', kind: 'select', rels: ['t:read'] },
+  { sql: 'with x as (select 1) select * from x, public.x', kind: 'select', rels: ['public.x:read'] },
+  { sql: 'with recursive r as (select 1 union all select 1 from r) select * from r', kind: 'select', rels: [] },
+  { sql: 'with d as (delete from logs returning *) select * from d', kind: 'select', rels: ['logs:write'], modifyingCte: true, hasWhere: false },
+  { sql: 'with d as (update t set a = 1 where id = 2 returning *) select * from d', kind: 'select', rels: ['t:write'], modifyingCte: true, hasWhere: true },
+  { sql: 'insert into t (a) select b from u returning *', kind: 'insert', rels: ['t:write', 'u:read'] },
+  { sql: 'update t set a = u.b from u where t.id = u.id', kind: 'update', rels: ['t:write', 'u:read'], hasWhere: true },
+  { sql: 'delete from t using u where t.id = u.id', kind: 'delete', rels: ['t:write', 'u:read'], hasWhere: true },
+  { sql: 'merge into t using s on t.id = s.id when matched then delete', kind: 'merge', rels: ['s:read', 't:write'], hasWhere: true },
+  { sql: 'merge into t using s on true when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'copy t from stdin', kind: 'copy', rels: ['t:write'] },
+  { sql: 'copy (select * from secret) to stdout', kind: 'copy', rels: ['secret:read'] },
+  { sql: `copy t to program 'curl evil'`, kind: 'copy', risks: ['program'] },
+  { sql: `copy t from '/etc/passwd'`, kind: 'copy', risks: ['file'], rels: ['t:write'] },
+  { sql: 'truncate a, s.b', kind: 'truncate', rels: ['a:write', 's.b:write'] },
+  { sql: 'drop table a, s.b cascade', kind: 'drop', tag: 'DROP TABLE', rels: ['a:ddl', 's.b:ddl'], changesResolution: true },
+  { sql: 'drop trigger tr on t', kind: 'drop', rels: ['t:ddl'] },
+  { sql: 'alter table t add column c int', kind: 'alter', tag: 'ALTER TABLE', rels: ['t:ddl'] },
+  { sql: 'alter table t rename to u', kind: 'alter', rels: ['t:ddl'], changesResolution: true },
+  { sql: 'create table n as select * from secret', kind: 'create', rels: ['n:ddl', 'secret:read'] },
+  { sql: 'select * into n from secret', kind: 'create', tag: 'SELECT INTO', rels: ['n:ddl', 'secret:read'] },
+  { sql: 'create view v as select ssn from people', kind: 'create', rels: ['people:read', 'v:ddl'] },
+  { sql: 'create temp table tt (a int)', kind: 'create', rels: ['tt:ddl'], changesResolution: true },
+  { sql: 'lock table t in access exclusive mode', kind: 'utility', rels: ['t:write'] },
+  { sql: 'lock table t in access share mode', kind: 'utility', rels: ['t:read'] },
+  { sql: 'grant select on t, s.u to bob', kind: 'grant', rels: ['s.u:ddl', 't:ddl'] },
+  { sql: 'revoke all on t from bob', kind: 'grant', tag: 'REVOKE' },
+  { sql: 'create rule r as on select to t do instead select * from secret', kind: 'create', rels: ['secret:read', 't:ddl'], changesResolution: true },
+  { sql: 'create trigger tr before insert on t for each row execute function f()', kind: 'create', rels: ['t:ddl'], changesResolution: true },
+  { sql: 'update t set a = 1', kind: 'update', hasWhere: false },
+  { sql: 'update t set a = 1 where true', kind: 'update', hasWhere: false },
+  { sql: 'update t set a = 1 where 1=1', kind: 'update', hasWhere: false },
+  { sql: `delete from t where 'a'='a'`, kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where not false', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id = 5 or true', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where true and true', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where 2 > 1', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where true is true', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where coalesce(true)', kind: 'delete', hasWhere: false },
+  { sql: `delete from t where 't'::boolean`, kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where 1 in (1, 2)', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where exists (select 1)', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where 1 = 2', kind: 'delete', hasWhere: true },
+  { sql: 'delete from t where id = id', kind: 'delete', hasWhere: true },
+  { sql: 'delete from t where id = $1 and true', kind: 'delete', hasWhere: true },
+  { sql: `select pg_read_file('/etc/passwd')`, kind: 'select', risks: ['file'] },
+  { sql: `select PG_CATALOG.pg_ls_dir('.')`, kind: 'select', risks: ['file'] },
+  { sql: `select * from ext.dblink('host=x', 'select 1') as t(a int)`, kind: 'select', risks: ['remote'] },
+  { sql: `select query_to_xml('select * from secret', true, true, '')`, kind: 'select', risks: ['dynamic-sql'] },
+  { sql: 'select pg_terminate_backend(123)', kind: 'select', risks: ['admin'] },
+  { sql: `select set_config('role', 'admin', false)`, kind: 'select', risks: ['identity'], changesResolution: true },
+  { sql: `select set_config('work_mem', '1GB', true)`, kind: 'select', risks: ['admin'] },
+  { sql: `select set_config(x, 'y', false) from t`, kind: 'select', risks: ['admin', 'identity'] },
+  { sql: `select nextval('s'), pg_advisory_lock(1)`, kind: 'select', risks: ['side-effect'] },
+  { sql: `select 1 where exists (select lo_import('/x'))`, kind: 'select', risks: ['file'] },
+  { sql: 'explain select * from t', kind: 'utility', tag: 'EXPLAIN', rels: ['t:read'] },
+  { sql: 'explain delete from t', kind: 'utility', rels: ['t:read'] },
+  { sql: 'explain analyze delete from t', kind: 'delete', tag: 'EXPLAIN', rels: ['t:write'], hasWhere: false },
+  { sql: 'explain (analyze, format json) update t set a = 1 where id = 1', kind: 'update', rels: ['t:write'], hasWhere: true },
+  { sql: 'explain (analyze off) delete from t', kind: 'utility', rels: ['t:read'] },
+  { sql: 'prepare p (int) as delete from t where id = $1', kind: 'delete', tag: 'PREPARE', rels: ['t:write'], hasWhere: true },
+  { sql: 'execute p(1)', kind: 'utility', tag: 'EXECUTE' },
+  { sql: `do $$ begin execute 'drop table x'; delete from y; end $$`, kind: 'do', opaque: 'do-block', rels: ['y:write'], risks: ['dynamic-sql'] },
+  { sql: `create function f() returns void language plpgsql as $$ begin execute 'select 1'; end $$`, kind: 'create', opaque: 'dynamic-sql', risks: ['dynamic-sql'] },
+  { sql: `create function f() returns bigint language sql as 'select count(*) from secret'`, kind: 'create', rels: ['secret:read'] },
+  { sql: 'set search_path = evil, public', kind: 'set', changesResolution: true },
+  { sql: 'set role admin', kind: 'set' },
+  { sql: 'alter system set log_statement = none', kind: 'admin', tag: 'ALTER SYSTEM' },
+  { sql: 'create extension dblink', kind: 'admin' },
+  { sql: 'create role x login', kind: 'role' },
+  { sql: 'begin', kind: 'transaction', tag: 'BEGIN' },
+  { sql: 'vacuum full t', kind: 'admin', rels: ['t:write'] },
+  { sql: 'call p(1)', kind: 'call' },
+  { sql: 'show search_path', kind: 'utility' },
+  { sql: 'declare c cursor for select ssn from people', kind: 'select', rels: ['people:read'] },
+  { sql: 'selec * from t', kind: 'unknown', opaque: 'parse-error' },
+  { sql: `select 'unterminated`, kind: 'unknown', opaque: 'parse-error' },
+];
+
+test('statement facts: kinds, relations, risks, WHERE, opacity', () => {
+  for (const c of cases) {
+    const { statements } = analysePostgres(c.sql);
+    assert.equal(statements.length, 1, c.sql);
+    const f = statements[0] as StatementFacts;
+    assert.equal(f.kind, c.kind, `${c.sql}: kind`);
+    if (c.tag !== undefined) assert.equal(f.tag, c.tag, `${c.sql}: tag`);
+    if (c.rels !== undefined) assert.deepEqual(rels(f), [...c.rels].sort(), `${c.sql}: relations`);
+    if (c.risks !== undefined) assert.deepEqual(risks(f), c.risks, `${c.sql}: risks`);
+    if (c.hasWhere !== undefined) assert.equal(f.hasWhere, c.hasWhere, `${c.sql}: hasWhere`);
+    assert.equal(f.opaque?.reason, c.opaque, `${c.sql}: opaque`);
+    if (c.modifyingCte !== undefined) assert.equal(f.modifyingCte, c.modifyingCte, `${c.sql}: modifyingCte`);
+    if (c.changesResolution !== undefined) assert.equal(f.changesResolution ?? false, c.changesResolution, `${c.sql}: changesResolution`);
+  }
+});
+
+test('multi-statement messages: one facts per statement, sliced text', () => {
+  const sql = `SELECT 'é' FROM a; /* x */ DELETE FROM b WHERE 1=1;update c set x=1 where id=2`;
+  const { statements } = analysePostgres(sql);
+  assert.deepEqual(
+    statements.map((s) => [s.kind, s.text, s.multiStatement, s.hasWhere]),
+    [
+      ['select', `SELECT 'é' FROM a`, true, null],
+      ['delete', 'DELETE FROM b WHERE 1=1', true, false],
+      ['update', 'update c set x=1 where id=2', true, true],
+    ],
+  );
+});
+
+test('PREPARE hoists the inner statement; EXECUTE names it', () => {
+  const [p] = analysePostgres('prepare q as select ssn from people').statements;
+  assert.equal(p?.prepare?.name, 'q');
+  assert.equal(p?.prepare?.inner.kind, 'select');
+  assert.equal(p?.kind, 'select');
+  const [e] = analysePostgres('EXECUTE q').statements;
+  assert.deepEqual(e?.execute, { name: 'q' });
+});
+
+test('settings: SET, SET LOCAL, RESET, SET ROLE, SESSION AUTHORIZATION, set_config', () => {
+  const table: [string, StatementFacts['settings']][] = [
+    [`set search_path to a, "B", '$user'`, [{ name: 'search_path', value: 'a, "B", $user', local: false }]],
+    ['set local statement_timeout = 5', [{ name: 'statement_timeout', value: '5', local: true }]],
+    ['reset search_path', [{ name: 'search_path', value: null, local: false }]],
+    ['reset all', [{ name: 'all', value: null, local: false }]],
+    ['set role admin', [{ name: 'role', value: 'admin', local: false }]],
+    ['set session authorization bob', [{ name: 'session_authorization', value: 'bob', local: false }]],
+    [`select set_config('search_path', 'x', true)`, [{ name: 'search_path', value: 'x', local: true }]],
+  ];
+  for (const [sql, want] of table) assert.deepEqual(analysePostgres(sql).statements[0]?.settings, want, sql);
+});
+
+test('redaction leaves no literal, in any statement shape', () => {
+  const table: [string, string[]][] = [
+    [`select * from t where ssn = '123-45-6789' and n = 42`, ['123-45-6789', '42']],
+    [`prepare p as select 'secret-a'`, ['secret-a']],
+    [`copy t from '/tmp/secret-path'`, ['secret-path']],
+    [`set application_name = 'secret-b'`, ['secret-b']],
+    [`select $tag$secret-c$tag$; select E'secret-d', B'1011', X'ff', 3.14159`, ['secret-c', 'secret-d', '1011', "X'ff'", '3.14159']],
+    [`select 1 /* secret-e */ -- secret-f`, ['secret-e', 'secret-f']],
+    [`do $$ begin perform 'secret-g'; end $$`, ['secret-g']],
+    [`selec 'secret-h'`, ['secret-h']],
+  ];
+  for (const [sql, secrets] of table) {
+    for (const s of analysePostgres(sql).statements) {
+      for (const secret of secrets) assert.ok(!s.redacted.includes(secret), `${sql}: ${secret} survived in ${s.redacted}`);
+      assert.notEqual(s.fingerprint, '', sql);
+    }
+  }
+});
+
+test('fingerprints ignore literals and differ by shape', () => {
+  const fp = (sql: string): string | undefined => analysePostgres(sql).statements[0]?.fingerprint;
+  assert.equal(fp('select * from t where id = 1'), fp('SELECT * FROM t WHERE id = 999'));
+  assert.notEqual(fp('select * from t where id = 1'), fp('select * from u where id = 1'));
+});
+
+test('predicate columns come from WHERE, JOIN ON and HAVING', () => {
+  const [f] = analysePostgres('select count(*) from people p join orders o on o.pid = p.id where p.ssn = $1 group by o.x having max(o.total) > 5').statements;
+  const cols = (f?.predicateColumns ?? []).map((c) => `${c.table}.${c.column}`).sort();
+  assert.deepEqual(cols, ['orders.pid', 'orders.total', 'people.id', 'people.ssn']);
+});
