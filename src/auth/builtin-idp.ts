@@ -7,8 +7,7 @@
 import { createHash, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Provider, { type InteractionDetails, type KoaContextLike } from 'oidc-provider';
-import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import type { InteractionDetails, KoaContextLike } from 'oidc-provider';
 import { UsageError } from '../shared/errors.js';
 
 export interface BuiltinUser {
@@ -52,7 +51,21 @@ const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
  * In-memory state is what we want: the built-in IdP lives and dies with one process. Subclassing
  * only stops oidc-provider from warning about its own adapter on every `dbgov demo`.
  */
-class ProcessMemoryAdapter extends MemoryAdapter {}
+async function loadProvider() {
+  // oidc-provider warns at import that it wants Node 22; it runs correctly on Node 20 (measured),
+  // and that one line would only confuse a user running `dbgov demo`. Every other warning passes.
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].includes('Unsupported runtime')) return;
+    warn(...args);
+  };
+  try {
+    const [{ default: Provider }, { default: MemoryAdapter }] = await Promise.all([import('oidc-provider'), import('oidc-provider/lib/adapters/memory_adapter.js')]);
+    return { Provider, ProcessMemoryAdapter: class ProcessMemoryAdapter extends MemoryAdapter {} };
+  } finally {
+    console.warn = warn;
+  }
+}
 
 interface UserState extends BuiltinUser {
   disabled: boolean;
@@ -78,6 +91,7 @@ export async function startBuiltinIdp(options: BuiltinIdpOptions): Promise<Built
   const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const { Provider, ProcessMemoryAdapter } = await loadProvider();
   const provider = new Provider(issuer, {
     adapter: ProcessMemoryAdapter,
     clients: [

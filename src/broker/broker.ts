@@ -18,6 +18,7 @@ import { analyseMysql } from '../sql/mysql/analyse.js';
 import { createFactsCache } from '../sql/cache.js';
 import type { MessageAnalysis } from '../sql/facts.js';
 import { rootLogger, type Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
 import type { DbgovConfig, TargetConfig } from './config.js';
 import { BrokerCore } from './core.js';
 import { GatewayListener } from './gateway-listener.js';
@@ -34,6 +35,8 @@ export interface BrokerOptions {
   catalogFor?: (name: string, t: TargetConfig) => TargetCatalog | null;
   /** Test hook: the built-in IdP's device poll interval. */
   devicePollIntervalSec?: number;
+  /** Test hook: the clock credential checks use. */
+  clock?: Clock;
 }
 
 export interface RunningBroker {
@@ -105,6 +108,7 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
       configServiceAccounts: serviceAccountsFromConfig(config.identity.serviceAccounts, Date.now()),
       roles,
       log,
+      ...(opts.clock ? { clock: opts.clock } : {}),
     });
     cleanups.push(() => core.close());
     store.audit.appendSync({ kind: 'policy.loaded', identity: null, target: null, database: null, sessionId: null, detail: { file: config.source.file, rules: policy.statements.length, defaults: policy.defaults.length, access: policy.access.length } });

@@ -15,6 +15,7 @@ import type { EmbeddedStore } from '../store/embedded.js';
 import type { ServiceAccountRecord } from '../store/store.js';
 import { AuthError, DbgovError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { EngineName, Identity } from '../shared/types.js';
 import { targetInfo, type AccessDeps } from './access.js';
@@ -44,6 +45,8 @@ export interface CoreDeps {
   configServiceAccounts: ServiceAccountRecord[];
   roles: RoleManager;
   log: Logger;
+  /** Where time comes from for credential checks (tests move it). */
+  clock?: Clock;
 }
 
 export class BrokerCore {
@@ -168,7 +171,7 @@ export class BrokerCore {
   async authorize(hello: TunnelHello, binding: Buffer, remote: string): Promise<AuthorizedSession> {
     let record;
     try {
-      record = await verifyCredential(hello.credential, hello, binding, { brokerPublicKey: this.d.brokerKey.publicKey, now: Date.now(), lookup: (id) => this.store.getCredential(id) });
+      record = await verifyCredential(hello.credential, hello, binding, { brokerPublicKey: this.d.brokerKey.publicKey, now: (this.d.clock ?? systemClock).now(), lookup: (id) => this.store.getCredential(id) });
     } catch (e) {
       // Only to pick the protocol the refusal is spoken in; nothing here is trusted.
       const engine = this.targetEngineHint(hello.credential);

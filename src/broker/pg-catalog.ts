@@ -11,6 +11,12 @@ import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
 import type { TargetCatalog } from './target-runtime.js';
 
+interface PlanNode {
+  'Node Type': string;
+  'Plan Rows': number;
+  Plans?: PlanNode[];
+}
+
 /** The server's default search_path, used until a session says otherwise. */
 const DEFAULT_SEARCH_PATH = ['$user', 'public'];
 
@@ -53,8 +59,12 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
     async estimateRows(sql: string) {
       const { client: c } = await ensure();
       // EXPLAIN plans without executing; a statement with parameters cannot be planned here.
-      const res = await c.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`EXPLAIN (FORMAT JSON) ${sql}`);
-      return res.rows[0]?.['QUERY PLAN']?.[0]?.Plan?.['Plan Rows'] ?? null;
+      const res = await c.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`);
+      const top = res.rows[0]?.['QUERY PLAN']?.[0]?.Plan;
+      if (!top) return null;
+      // INSERT/UPDATE/DELETE plan as ModifyTable, which reports 0 rows: the rows it will touch
+      // are those of the scan beneath it.
+      return top['Node Type'] === 'ModifyTable' ? (top.Plans?.[0]?.['Plan Rows'] ?? null) : top['Plan Rows'];
     },
     async close() {
       await client?.end().catch(() => undefined);

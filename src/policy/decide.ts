@@ -16,11 +16,11 @@ export function severity(action: StatementAction): number {
 }
 
 /** Every rule in evaluation order: built-in, then dbgov.yaml, then the shipped defaults. */
-export function statementRules(policy: Policy): StatementRule[] {
+function statementRules(policy: Policy): StatementRule[] {
   return [...BUILTIN_RULES, ...policy.statements, ...policy.defaults];
 }
 
-export function ruleMatches(rule: StatementRule, ctx: StatementContext, f: StatementFacts, explain = false): Check {
+function ruleMatches(rule: StatementRule, ctx: StatementContext, f: StatementFacts, explain = false): Check {
   // Allow rules count only what a statement certainly is; block/review what it may be.
   const certainty: Certainty = rule.action === 'allow' ? 'must' : 'may';
   const m = statementMatches(rule.match, f, ctx, certainty, explain);
@@ -34,7 +34,7 @@ export function ruleMatches(rule: StatementRule, ctx: StatementContext, f: State
  * What to judge for one statement: itself, what a PREPARE prepares, and what an EXECUTE runs.
  * An EXECUTE of a name this session never prepared is opaque (it would run unseen SQL).
  */
-export function judged(f: StatementFacts, ctx: StatementContext): StatementFacts[] {
+function judged(f: StatementFacts, ctx: StatementContext): StatementFacts[] {
   const out = [f];
   if (f.prepare) out.push({ ...f.prepare.inner, multiStatement: f.multiStatement });
   if (f.execute) {
@@ -130,7 +130,7 @@ export function decideStatements(policy: Policy, ctx: StatementContext, facts: S
 
 const ACCESS_SEVERITY: Record<AccessAction, number> = { allow: 0, review: 1, deny: 2 };
 
-export function accessRules(policy: Policy): AccessRule[] {
+function accessRules(policy: Policy): AccessRule[] {
   return policy.access.length ? policy.access : defaultAccessRules(policy.approvers);
 }
 

@@ -183,7 +183,7 @@ function qualified(n: { schema?: string; name: string }): string {
   return n.schema ? `${n.schema}.${n.name}` : n.name;
 }
 
-export function nameMatches(p: NamePattern, n: { schema?: string; name: string }, certainty: Certainty): boolean {
+function nameMatches(p: NamePattern, n: { schema?: string; name: string }, certainty: Certainty): boolean {
   if (!p.name.re.test(n.name)) return false;
   if (!p.schema) return true;
   // Unqualified and unresolved: search_path decides the schema, so it may be any.
@@ -239,7 +239,7 @@ export function isMutating(f: StatementFacts): boolean {
   return (f.settings ?? []).some((s) => IDENTITY_SETTINGS.has(s.name.toLowerCase()));
 }
 
-export function classifiedPredicate(f: StatementFacts, classified: ReadonlySet<string> | undefined): string | undefined {
+function classifiedPredicate(f: StatementFacts, classified: ReadonlySet<string> | undefined): string | undefined {
   if (!classified || classified.size === 0) return undefined;
   for (const p of f.predicateColumns ?? []) {
     if (p.column === '*') continue;
@@ -374,7 +374,7 @@ function localTime(now: number, timezone: string): { day: number; minute: number
   return { day: DAY_INDEX[parts.weekday], minute: Number(parts.hour) * 60 + Number(parts.minute) };
 }
 
-export function inWindow(w: TimeWindow, now: number): boolean {
+function inWindow(w: TimeWindow, now: number): boolean {
   const { day, minute } = localTime(now, w.timezone);
   if (w.startMinute === w.endMinute) return w.days.includes(day);
   if (w.startMinute < w.endMinute) return w.days.includes(day) && minute >= w.startMinute && minute < w.endMinute;
@@ -389,7 +389,7 @@ function normaliseIp(ip: string): string {
   return m ? m[1] : ip;
 }
 
-export function inCidrs(cidrs: Cidr[], ip: string | undefined): Check {
+function inCidrs(cidrs: Cidr[], ip: string | undefined): Check {
   if (!ip) return fail('source address unknown');
   const addr = normaliseIp(ip);
   const family = isIP(addr) === 6 ? 'ipv6' : isIP(addr) === 4 ? 'ipv4' : undefined;

@@ -55,14 +55,15 @@ interface SelectItem {
 const CLAUSE_STOP = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'INTO', 'FOR', 'LOCK', 'WINDOW', 'UNION', 'EXCEPT', 'INTERSECT', 'PROCEDURE', 'RETURNING', 'MINUS', 'QUALIFY']);
 const JOIN_WORDS = new Set(['JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'NATURAL', 'STRAIGHT_JOIN', 'FULL', 'OUTER']);
 const SELECT_OPTIONS = new Set(['ALL', 'DISTINCT', 'DISTINCTROW', 'HIGH_PRIORITY', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_BUFFER_RESULT', 'SQL_NO_CACHE', 'SQL_CACHE', 'SQL_CALC_FOUND_ROWS']);
-/** Words inside expressions that are neither columns nor functions (types, units, constants). */
+/**
+ * Reserved words inside expressions that are neither columns nor functions (types, units,
+ * constants). Only reserved words: a non-reserved word may be a column name, and dropping a
+ * real column from lineage would leave it unmasked.
+ */
 const EXPR_WORDS = new Set([
-  'CHAR', 'SIGNED', 'UNSIGNED', 'INTEGER', 'INT', 'DECIMAL', 'DATE', 'DATETIME', 'TIME', 'TIMESTAMP', 'DAY', 'HOUR', 'MINUTE', 'SECOND', 'MONTH', 'YEAR',
-  'WEEK', 'QUARTER', 'MICROSECOND', 'DAY_HOUR', 'DAY_MINUTE', 'DAY_SECOND', 'HOUR_MINUTE', 'HOUR_SECOND', 'MINUTE_SECOND', 'YEAR_MONTH', 'SEPARATOR',
-  'CURRENT_TIMESTAMP', 'CURRENT_DATE', 'CURRENT_TIME', 'CURRENT_USER', 'LOCALTIME', 'LOCALTIMESTAMP', 'UTC_TIMESTAMP', 'UTC_DATE', 'UTC_TIME',
-  'BOTH', 'LEADING', 'TRAILING', 'CHARACTER', 'JSON', 'DOUBLE', 'FLOAT', 'NCHAR', 'MODE', 'BOOLEAN', 'LANGUAGE', 'EXPANSION', 'QUERY', 'SHARE',
-  'NOWAIT', 'SKIP', 'LOCKED', 'ROLLUP', 'PRECEDING', 'FOLLOWING', 'CURRENT', 'UNBOUNDED', 'RANGE', 'ROW', 'FIRST', 'LAST', 'NEXT', 'ONLY', 'DUPLICATE',
-  'REAL', 'UTF8', 'UTF8MB4', 'LATIN1', 'ASCII', 'BINARY', 'ARRAY', 'PATH', 'COLUMNS', 'ORDINALITY', 'NESTED', 'EMPTY', 'ERROR', 'ABSENT',
+  'CHAR', 'UNSIGNED', 'INTEGER', 'INT', 'DECIMAL', 'DOUBLE', 'FLOAT', 'REAL', 'BINARY', 'DAY_HOUR', 'DAY_MINUTE', 'DAY_SECOND', 'HOUR_MINUTE',
+  'HOUR_SECOND', 'MINUTE_SECOND', 'YEAR_MONTH', 'SEPARATOR', 'CURRENT_TIMESTAMP', 'CURRENT_DATE', 'CURRENT_TIME', 'CURRENT_USER', 'LOCALTIME',
+  'LOCALTIMESTAMP', 'UTC_TIMESTAMP', 'UTC_DATE', 'UTC_TIME', 'BOTH', 'LEADING', 'TRAILING', 'CHARACTER', 'NOWAIT', 'ROW',
 ]);
 
 export class MysqlStatementParser {
@@ -501,7 +502,7 @@ export class MysqlStatementParser {
       return this.name(a);
     }
     const t = this.peek();
-    if (t && (t.type === 'quoted' || (t.type === 'word' && !CLAUSE_WORDS.has(t.value) && !JOIN_WORDS.has(t.value) && !['USE', 'IGNORE', 'FORCE', 'SET', 'PARTITION', 'STRAIGHT_JOIN', 'ON', 'USING'].includes(t.value)))) {
+    if (t && (t.type === 'quoted' || (t.type === 'word' && !CLAUSE_WORDS.has(t.value) && !JOIN_WORDS.has(t.value) && !['USE', 'IGNORE', 'FORCE', 'SET', 'PARTITION', 'STRAIGHT_JOIN', 'ON', 'USING', 'READ', 'WRITE', 'LOW_PRIORITY'].includes(t.value)))) {
       this.i++;
       return this.name(t);
     }

@@ -107,8 +107,12 @@ describe('mysql engine against MariaDB', () => {
     const sleeping = c.query('SELECT SLEEP(30) AS s');
     await new Promise((r) => setTimeout(r, 300));
     await other.query(`KILL QUERY ${c.threadId}`);
-    const [r] = (await sleeping) as unknown as [{ s: number }[]];
-    assert.equal(r[0].s, 1);
+    // MariaDB reports the interrupted SLEEP as ER_QUERY_INTERRUPTED; MySQL returns 1.
+    const outcome = await sleeping.then(
+      ([rows]) => (rows as { s: number }[])[0].s,
+      (e: { errno: number }) => e.errno,
+    );
+    assert.ok(outcome === 1 || outcome === 1317, `unexpected outcome ${outcome}`);
     assert.ok(Date.now() - started < 10_000);
     await assert.rejects(other.query('KILL QUERY 999999'), /dbgov: blocked/);
     await c.end();
@@ -157,10 +161,10 @@ describe('mysql engine against MariaDB', () => {
           setTimeout(() => {
             s.destroy();
             resolve();
-          }, 2000).unref();
+          }, 300).unref();
         });
       }),
-      { numRuns: 15 },
+      { numRuns: 10 },
     );
     const [r] = await good.query('SELECT 1 AS ok');
     assert.deepEqual(r, [{ ok: 1 }]);

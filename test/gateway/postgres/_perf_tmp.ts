@@ -12,7 +12,7 @@ for (const mode of ['simple', 'extended']) {
   const via = bench(gw.port, ['-S', '-M', mode, '-c', '8', '-j', '2', '-T', '5', '-n']);
   const tps = (s: string) => Number(/tps = ([\d.]+)/.exec(s)?.[1]);
   const lat = (s: string) => Number(/latency average = ([\d.]+)/.exec(s)?.[1]);
-  console.log(mode, 'direct', tps(direct), lat(direct), 'via', tps(via), lat(via), 'ratio', (tps(via) / tps(direct)).toFixed(2));
+  console.log(via.slice(-600)); console.log(mode, 'direct', tps(direct), lat(direct), 'via', tps(via), lat(via), 'ratio', (tps(via) / tps(direct)).toFixed(2));
 }
 await gw.close();
 await dropDatabase(db);

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { analyseMysql, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+
+const MARIA: MysqlAnalyseOptions = { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
+const MYSQL8: MysqlAnalyseOptions = { serverVersion: 80036, mariadb: false, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
+const MYSQL57: MysqlAnalyseOptions = { serverVersion: 50744, mariadb: false, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
+const kinds = (sql: string, o: MysqlAnalyseOptions): string[] => analyseMysql(sql, o).statements.map((s) => s.kind);
+
+describe('executable comments run exactly when the server would run them', () => {
+  const table: [string, MysqlAnalyseOptions, string[]][] = [
+    ['SELECT 1 /*! ; DROP TABLE x */', MYSQL8, ['select', 'drop']],
+    ['SELECT 1 /*! ; DROP TABLE x */', MARIA, ['select', 'drop']],
+    ['SELECT 1 /*!50000 ; DROP TABLE x */', MYSQL57, ['select', 'drop']],
+    ['SELECT 1 /*!80000 ; DROP TABLE x */', MYSQL57, ['select']],
+    ['SELECT 1 /*!80000 ; DROP TABLE x */', MYSQL8, ['select', 'drop']],
+    // MariaDB ignores /*! versions 50700–99999 (MySQL-only syntax), verified against MariaDB 10.11.
+    ['SELECT 1 /*!80000 ; DROP TABLE x */', MARIA, ['select']],
+    ['SELECT 1 /*!50700 ; DROP TABLE x */', MARIA, ['select']],
+    ['SELECT 1 /*!50699 ; DROP TABLE x */', MARIA, ['select', 'drop']],
+    ['SELECT 1 /*!100100 ; DROP TABLE x */', MARIA, ['select', 'drop']],
+    ['SELECT 1 /*M! ; DROP TABLE x */', MARIA, ['select', 'drop']],
+    ['SELECT 1 /*M! ; DROP TABLE x */', MYSQL8, ['select']],
+    ['SELECT 1 /*M!50700 ; DROP TABLE x */', MARIA, ['select', 'drop']],
+    ['SELECT 1 /*M!100100 ; DROP TABLE x */', MARIA, ['select', 'drop']],
+    ['SELECT 1 /*M!110000 ; DROP TABLE x */', MARIA, ['select']],
+    ['SELECT 1 /* ; DROP TABLE x */', MARIA, ['select']],
+    ['/*!DROP TABLE x*/', MYSQL8, ['drop']],
+    ['SELECT 1 /*!', MARIA, ['unknown']],
+  ];
+  for (const [sql, o, want] of table) it(`${sql} on ${o.mariadb ? 'MariaDB' : 'MySQL'} ${o.serverVersion}`, () => assert.deepEqual(kinds(sql, o), want));
+});
+
+describe('quoting and sql_mode', () => {
+  const ansi = { ...MARIA, sqlMode: { noBackslashEscapes: false, ansiQuotes: true } };
+  const nbe = { ...MARIA, sqlMode: { noBackslashEscapes: true, ansiQuotes: false } };
+  const table: [string, MysqlAnalyseOptions, string[], string[]][] = [
+    ['SELECT * FROM `drop; table`', MARIA, ['select'], ['drop; table:read']],
+    ['SELECT * FROM `a``b`', MARIA, ['select'], ['a`b:read']],
+    ['SELECT "x; DROP TABLE t"', MARIA, ['select'], []],
+    ['SELECT * FROM "users"', ansi, ['select'], ['users:read']],
+    // Under ANSI_QUOTES this is a column named `; DROP TABLE t`, not a string and not a DROP.
+    ['SELECT "; DROP TABLE t"', ansi, ['select'], []],
+    // With backslash escapes, \' does not end the string; without them it does.
+    ["SELECT 'a\\'; DROP TABLE t; -- '", MARIA, ['select'], []],
+    ["SELECT 'a\\'; DROP TABLE t; -- '", nbe, ['select', 'drop'], ['t:ddl']],
+    ["SET sql_mode='ANSI_QUOTES'; SELECT * FROM \"t\"", MARIA, ['set', 'select'], ['t:read']],
+    ["SET sql_mode='NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE t; -- '", MARIA, ['set', 'select', 'drop'], ['t:ddl']],
+  ];
+  for (const [sql, o, wantKinds, wantRels] of table) {
+    it(sql, () => {
+      const { statements } = analyseMysql(sql, o);
+      assert.deepEqual(
+        statements.map((s) => s.kind),
+        wantKinds,
+      );
+      assert.deepEqual(
+        statements.flatMap((s) => s.relations.map((r) => `${r.name}:${r.access}`)),
+        wantRels,
+      );
+    });
+  }
+});
+
+describe('USE tracking, redaction, fingerprint, lineage', () => {
+  it('resolves unqualified names against the database chosen by USE in the same message', () => {
+    const { statements } = analyseMysql('SELECT * FROM t; USE b; SELECT * FROM t', { ...MARIA, currentDb: 'a' });
+    assert.deepEqual(
+      statements.map((s) => s.relations.map((r) => r.schema)),
+      [['a'], [], ['b']],
+    );
+    assert.deepEqual(statements[1].settings, [{ name: 'database', value: 'b', local: false }]);
+  });
+
+  it('redacts every literal and shares a fingerprint across literal values', () => {
+    const a = analyseMysql("SELECT * FROM users WHERE email = 'a@b.c' AND id IN (1, 2, 3) /* secret */", MARIA).statements[0];
+    const b = analyseMysql("select * from users where email = 'z@y.x' and id in (9)", MARIA).statements[0];
+    assert.equal(a.redacted, 'SELECT * FROM users WHERE email = ? AND id IN (?, ?, ?)');
+    assert.equal(a.fingerprint, b.fingerprint);
+    assert.doesNotMatch(a.redacted, /a@b|secret/);
+  });
+
+  const lineage: [string, string[]][] = [
+    ['SELECT email FROM users', ['email<-users.email=']],
+    ['SELECT u.email AS e FROM users u', ['e<-users.email=']],
+    ['SELECT CONCAT(first, last) AS n FROM users', ['n<-users.first,users.last']],
+    ['SELECT * FROM users', ['*<-users.*=']],
+    ['SELECT x FROM (SELECT email AS x FROM users) d', ['x<-users.email=']],
+    ['SELECT (SELECT email FROM users LIMIT 1) AS e', ['e<-users.email']],
+    ['SELECT a.id, b.ssn FROM a JOIN b ON a.id = b.id', ['id<-a.id=', 'ssn<-b.ssn=']],
+    ['SELECT email FROM users UNION SELECT phone FROM contacts', ['email<-users.email,contacts.phone']],
+  ];
+  for (const [sql, want] of lineage) {
+    it(`lineage: ${sql}`, () => {
+      const l = analyseMysql(sql, MARIA).statements[0].lineage ?? [];
+      assert.deepEqual(
+        l.map((c) => `${c.name}<-${c.sources.map((s) => `${s.table}.${s.column}`).join(',')}${c.opaque ? '!' : ''}${c.direct ? '=' : ''}`),
+        want,
+      );
+    });
+  }
+});
