@@ -25,6 +25,12 @@ export interface SessionState {
   /** SQL-level PREPARE name → what it runs. */
   prepared: Map<string, StatementFacts>;
   params: Map<string, string>;
+  /**
+   * Temp tables this session created. The broker's catalog connection cannot see another
+   * session's temp schema, so shadowing is tracked here: an unqualified name in this set
+   * resolves to the session's own pg_temp table, as the server resolves it.
+   */
+  tempTables: Set<string>;
 }
 
 /** What a target provides to its sessions (src/broker/target-runtime.ts). */
@@ -71,7 +77,7 @@ class Stmt implements StatementHandle {
 const BLOCK_SQLSTATE = '42501';
 
 export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
-  const state: SessionState = { searchPath: null, prepared: new Map(), params: new Map() };
+  const state: SessionState = { searchPath: null, prepared: new Map(), params: new Map(), tempTables: new Set() };
   const { session } = d;
   const identity = auditIdentity(session.identity);
 
@@ -369,6 +375,12 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
     if (f.kind === 'utility' && /^DEALLOCATE/i.test(f.tag)) {
       if (/ALL/i.test(f.text)) state.prepared.clear();
     }
+    for (const r of f.relations) {
+      if (r.schema === 'pg_temp' && f.kind === 'create') state.tempTables.add(r.name);
+      // DROP of an unqualified name drops the shadowing temp table first, as the server does.
+      if (f.kind === 'drop' && (r.schema === 'pg_temp' || r.schema === undefined)) state.tempTables.delete(r.name);
+    }
+    if (f.tag === 'DISCARD ALL' || f.tag === 'DISCARD TEMP') state.tempTables.clear();
   }
 }
 

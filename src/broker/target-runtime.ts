@@ -70,12 +70,13 @@ export class TargetRuntime implements TargetServices {
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
     const cat = this.d.catalog;
-    if (!cat?.loaded()) return facts;
+    if (!cat?.loaded() && state.tempTables.size === 0) return facts;
     // Facts are cached and shared between sessions: resolution goes on a per-session copy.
     return facts.map((f) => {
       if (f.relations.length === 0 && !f.prepare) return f;
       const relations = f.relations.map((r) => {
-        const resolved = cat.resolveRelation(r, state.searchPath);
+        if ((r.schema === undefined && state.tempTables.has(r.name)) || r.schema === 'pg_temp') return { ...r, resolved: { schema: 'pg_temp', name: r.name } };
+        const resolved = cat?.loaded() ? cat.resolveRelation(r, state.searchPath) : undefined;
         return resolved ? { ...r, resolved } : r;
       });
       return { ...f, relations };

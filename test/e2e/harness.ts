@@ -72,6 +72,8 @@ export interface TestBrokerOptions {
   masking?: Record<string, unknown>;
   broker?: Record<string, unknown>;
   builtinIdp?: boolean;
+  /** Users of the built-in IdP (default HUMANS). */
+  humans?: typeof HUMANS;
   clock?: Clock;
 }
 
@@ -121,7 +123,7 @@ export async function startTestBroker(o: TestBrokerOptions): Promise<TestBroker>
         { id: 'auditor-bot', token: '${env:T_AUDITOR}', groups: ['auditors'], kind: 'workload' },
         { id: 'admin-bot', token: '${env:T_ADMIN}', groups: ['admins'], kind: 'workload' },
       ],
-      ...(o.builtinIdp ? { builtin: { users: HUMANS } } : {}),
+      ...(o.builtinIdp ? { builtin: { users: o.humans ?? HUMANS } } : {}),
     },
     targets: o.targets,
     policy: o.policy ?? {},
@@ -138,7 +140,7 @@ export async function startTestBroker(o: TestBrokerOptions): Promise<TestBroker>
     env,
     client,
     async loginHuman(email) {
-      const user = HUMANS.find((h) => h.email === email);
+      const user = (o.humans ?? HUMANS).find((h) => h.email === email);
       if (!user || !broker.idp) throw new Error(`no test user ${email}`);
       const tokens = await deviceLogin({
         issuer: broker.idp.issuer,

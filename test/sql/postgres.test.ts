@@ -54,7 +54,7 @@ const cases: Case[] = [
   { sql: 'create table n as select * from secret', kind: 'create', rels: ['n:ddl', 'secret:read'] },
   { sql: 'select * into n from secret', kind: 'create', tag: 'SELECT INTO', rels: ['n:ddl', 'secret:read'] },
   { sql: 'create view v as select ssn from people', kind: 'create', rels: ['people:read', 'v:ddl'] },
-  { sql: 'create temp table tt (a int)', kind: 'create', rels: ['tt:ddl'], changesResolution: true },
+  { sql: 'create temp table tt (a int)', kind: 'create', rels: ['pg_temp.tt:ddl'], changesResolution: true },
   { sql: 'lock table t in access exclusive mode', kind: 'utility', rels: ['t:write'] },
   { sql: 'lock table t in access share mode', kind: 'utility', rels: ['t:read'] },
   { sql: 'grant select on t, s.u to bob', kind: 'grant', rels: ['s.u:ddl', 't:ddl'] },

@@ -324,7 +324,9 @@ export class Walker {
 
   private rangeVar(n: PgNode, ctx: Ctx): RelationRef | undefined {
     const name = str(n.relname) ?? '';
-    const schema = str(n.schemaname);
+    // CREATE TEMP TABLE x: the new relation lives in the session's temp schema and will shadow a
+    // real `x` for the rest of the session; naming it pg_temp lets the broker track that.
+    const schema = str(n.schemaname) ?? (str(n.relpersistence) === 't' ? 'pg_temp' : undefined);
     const alias = isObject(n.alias) ? str(n.alias.aliasname) : undefined;
     // Only an unqualified name can mean a CTE; `public.t` is the table even inside `WITH t AS …`.
     if (schema === undefined && ctx.scope.isCte(name) && ctx.access === 'read') {
