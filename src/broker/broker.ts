@@ -44,6 +44,8 @@ export interface RunningBroker {
   gateway: { host: string; port: number };
   core: BrokerCore;
   idp: BuiltinIdp | null;
+  /** Reloads every target's catalog now (after out-of-band DDL; otherwise it happens within 15 s). */
+  refreshCatalogs(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,6 +139,12 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
       gateway: gw,
       core,
       idp,
+      refreshCatalogs: async () => {
+        for (const t of targets.values()) {
+          t.schemaChanged();
+          await t.settled();
+        }
+      },
       close: async () => {
         for (const c of cleanups.reverse()) {
           try {

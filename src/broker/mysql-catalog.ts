@@ -49,6 +49,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     loaded: () => info.version > 0,
     resolveRelation: () => undefined,
     columnOf: () => undefined,
+    relations: () => [],
     resolveLineage: () => undefined,
     async estimateRows(sql: string) {
       const c = await ensure();

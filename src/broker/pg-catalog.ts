@@ -52,6 +52,9 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       return r ? { schema: r.schema, name: r.name, oid: r.oid } : undefined;
     },
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
+    *relations() {
+      for (const r of catalog?.allRelations() ?? []) yield { oid: r.oid, schema: r.schema, name: r.name };
+    },
     resolveLineage(facts: StatementFacts, searchPath) {
       if (!catalog || !facts.lineage) return undefined;
       return resolveLineage(facts, catalog, opts(searchPath));

@@ -24,10 +24,14 @@ export interface TargetCatalog {
   columnOf(tableOid: number, attnum: number): ColumnName | undefined;
   /** Output lineage with every source qualified and `*` expanded. */
   resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
+  /** Every relation's oid and current name (for following renames). */
+  relations(): Iterable<{ oid: number; schema: string; name: string }>;
   /** Row estimate for approvers (EXPLAIN, never executing). */
   estimateRows(sql: string): Promise<number | null>;
   close(): Promise<void>;
 }
+
+const CATALOG_REFRESH_MS = 15_000;
 
 export interface TargetRuntimeDeps {
   name: string;
@@ -41,6 +45,13 @@ export interface TargetRuntimeDeps {
 export class TargetRuntime implements TargetServices {
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  /**
+   * The name each relation had when this broker first saw it. Protection follows the table, not
+   * its name: after `ALTER TABLE model_weights RENAME TO w2`, statements on w2 are also judged
+   * as statements on model_weights.
+   */
+  private readonly firstNames = new Map<number, { schema: string; name: string }>();
+  private refreshInterval: NodeJS.Timeout | undefined;
   /** True when the masking config names any column: otherwise masking costs nothing. */
   private readonly maskingActive: boolean;
 
@@ -54,8 +65,13 @@ export class TargetRuntime implements TargetServices {
 
   async start(): Promise<void> {
     if (!this.d.catalog) return;
+    // Changes made outside the gateway (a DBA's migration) are picked up within this interval;
+    // changes made through it trigger a reload at once (schemaChanged).
+    this.refreshInterval = setInterval(() => this.schemaChanged(), CATALOG_REFRESH_MS);
+    this.refreshInterval.unref();
     try {
       await this.d.catalog.refresh();
+      this.rememberNames();
     } catch (e) {
       // The target may be down at broker start; sessions will fail with their own clear error,
       // and until the catalog loads, unqualified names resolve conservatively.
@@ -79,6 +95,12 @@ export class TargetRuntime implements TargetServices {
         const resolved = cat?.loaded() ? cat.resolveRelation(r, state.searchPath) : undefined;
         return resolved ? { ...r, resolved } : r;
       });
+      for (const r of [...relations]) {
+        const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
+        if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
+          relations.push({ schema: first.schema, name: first.name, access: r.access, resolved: { ...first, oid: r.resolved!.oid! }, via: 'renamed-from' });
+        }
+      }
       return { ...f, relations };
     });
   }
@@ -157,6 +179,7 @@ export class TargetRuntime implements TargetServices {
       this.refreshTimer = undefined;
       this.refreshing ??= this.d.catalog!
         .refresh()
+        .then(() => this.rememberNames())
         .catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'))
         .finally(() => {
           this.refreshing = undefined;
@@ -170,13 +193,21 @@ export class TargetRuntime implements TargetServices {
     if (this.refreshTimer) {
       clearTimeout(this.refreshTimer);
       this.refreshTimer = undefined;
-      this.refreshing ??= this.d.catalog?.refresh().finally(() => (this.refreshing = undefined));
+      this.refreshing ??= this.d.catalog
+        ?.refresh()
+        .then(() => this.rememberNames())
+        .finally(() => (this.refreshing = undefined));
     }
     await this.refreshing;
   }
 
+  private rememberNames(): void {
+    for (const r of this.d.catalog?.relations() ?? []) if (!this.firstNames.has(r.oid)) this.firstNames.set(r.oid, { schema: r.schema, name: r.name });
+  }
+
   async close(): Promise<void> {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    if (this.refreshInterval) clearInterval(this.refreshInterval);
     await this.d.catalog?.close();
   }
 }

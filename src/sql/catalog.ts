@@ -104,6 +104,11 @@ export class PostgresCatalog {
     return this.snap.tempSchema;
   }
 
+  /** Every relation in the snapshot. */
+  allRelations(): IterableIterator<CatalogRelation> {
+    return this.snap.relations.values();
+  }
+
   relation(oid: number): CatalogRelation | undefined {
     return this.snap.relations.get(oid);
   }

@@ -101,7 +101,6 @@ async function serveSession(client: Duplex, ctx: SessionContext, cancels: Cancel
     ctx.log.warn({ err }, 'upstream session failed');
     return fatal(client, e?.sqlstate ?? '08006', e?.message ?? 'dbgov: upstream connection failed', e?.actions.join(' ') ?? 'Try again; the broker log has the details.');
   }
-  upstream.socket.on('error', (err) => ctx.log.debug({ err }, 'upstream socket error'));
   if (client.destroyed) return void upstream.socket.destroy();
 
   const key = cancels.register({ upstream: ctx.upstream, pid: upstream.pid, key: upstream.key, identityId: ctx.identity.id });

@@ -121,6 +121,9 @@ class Outbox {
   }
 }
 
+/** ReadyForQuery status of a failed transaction block. */
+const TX_FAILED = 0x45; // 'E'
+
 /** What the client sees when the audit hook fails without a client-facing error of its own. */
 const AUDIT_FAILED: ClientError = {
   sqlstate: '58000',
@@ -140,6 +143,10 @@ export class PostgresSession {
   private skipToSync = false;
   /** The server reported an error in a batch whose Sync has not been forwarded yet. */
   private discardUntilSync = false;
+  /** The refused batch is answered by the gateway: its Sync gets a local ReadyForQuery. */
+  private answerSyncLocally = false;
+  /** Transaction status of the last ReadyForQuery ('I', 'T' or 'E'). */
+  private txStatus: number;
   private clientBusy = false;
   private upstreamBusy = false;
   private clientHeld = false;
@@ -161,6 +168,7 @@ export class PostgresSession {
   ) {
     this.clientReader = clientReader;
     this.upReader = upstream.reader;
+    this.txStatus = upstream.status;
     this.clientOut = new Outbox(client, () => this.syncFlow());
     this.upOut = new Outbox(upstream.socket, () => this.syncFlow());
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -230,7 +238,11 @@ export class PostgresSession {
       // The server would discard these after a failed message; Flush still asks for output.
       if (code === FrontendCode.sync) {
         this.skipToSync = false;
-        this.forward(msg, { kind: 'sync' });
+        if (this.answerSyncLocally) {
+          this.answerSyncLocally = false;
+          this.clientOut.add(ser.readyForQuery(TX_FAILED));
+          this.clientOut.flush();
+        } else this.forward(msg, { kind: 'sync' });
       } else if (code === FrontendCode.flush) this.upOut.add(msg);
       return undefined;
     }
@@ -411,18 +423,38 @@ export class PostgresSession {
    * real error and the client's view (ReadyForQuery status) stays in step with it.
    */
   private raiseSimple(err: ClientError): void {
+    if (this.answerLocally(err)) {
+      this.clientOut.add(ser.readyForQuery(TX_FAILED));
+      this.clientOut.flush();
+      return;
+    }
     this.forward(ser.query(raiseSql(err)), statementEntry('query', undefined, '', undefined));
   }
 
   /** Extended-protocol refusal: the error surfaces where a failing Parse would, then skip to Sync. */
   private raiseExtended(err: ClientError): void {
+    this.skipToSync = true;
+    if (this.answerLocally(err)) {
+      this.answerSyncLocally = true;
+      return;
+    }
     this.forward(ser.parse('', raiseSql(err)), { kind: 'parse', swallow: true });
     this.forward(ser.bind('', ''), { kind: 'bind', swallow: true });
     this.forward(ser.execute(''), statementEntry('execute', undefined, '', undefined));
     // The injected statement replaced the unnamed statement and portal on the server.
     this.statements.delete('');
     this.portals.delete('');
-    this.skipToSync = true;
+  }
+
+  /**
+   * In an already-aborted transaction the server would answer any statement with 25P02 and its
+   * state cannot change, so with nothing in flight the gateway answers itself and the client
+   * sees why the statement was refused.
+   */
+  private answerLocally(err: ClientError): boolean {
+    if (this.txStatus !== TX_FAILED || this.expected.peek() !== undefined || this.discardUntilSync) return false;
+    this.clientOut.add(ser.errorResponse({ severity: 'ERROR', sqlstate: err.sqlstate, message: err.message, detail: err.detail, hint: err.hint }));
+    return true;
   }
 
   private forward(msg: Buffer, expect: Expected): void {
@@ -529,6 +561,7 @@ export class PostgresSession {
         }
         return undefined;
       case BackendCode.readyForQuery:
+        this.txStatus = msg[5];
         this.clientOut.add(msg);
         for (let e = this.expected.shift(); e !== undefined; e = this.expected.shift()) {
           if (e.kind === 'query' || e.kind === 'execute') this.complete(e, outcomeOf(e));

@@ -108,6 +108,21 @@ describe('statement path', () => {
     });
   });
 
+  test('a block in an already-aborted transaction still says dbgov: blocked', async () => {
+    for (const extended of [false, true]) {
+      await withClient(clientFor(gw, db), async (c) => {
+        await c.query('BEGIN');
+        assert.equal((await errOf(c.query('SELECT 1/0'))).code, '22012');
+        const e = await errOf(extended ? c.query('DROP TABLE people -- $1', []) : c.query('DROP TABLE people'));
+        assert.equal(e.code, '42501');
+        assert.equal(e.message, BLOCKED.message);
+        assert.equal((await errOf(c.query('SELECT 1'))).code, '25P02', 'still aborted, as on the server');
+        assert.equal((await c.query('ROLLBACK')).command, 'ROLLBACK');
+        assert.equal((await c.query('SELECT 5 AS x')).rows[0].x, 5);
+      });
+    }
+  });
+
   test('an error in a transaction, then ROLLBACK, leaves the session usable', async () => {
     await withClient(clientFor(gw, db), async (c) => {
       await c.query('BEGIN');

@@ -7,6 +7,7 @@ import { connect as netConnect, createServer, type Server, type Socket } from 'n
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn, SessionContext, StatementHandle, StatementHooks, StatementOutcome, StatementRequest, UpstreamEndpoint, Verdict } from '../../../src/gateway/engine.js';
+import { CancelRegistry } from '../../../src/gateway/postgres/cancel.js';
 import { postgresEngine } from '../../../src/gateway/postgres/engine.js';
 import { silentLogger } from '../../../src/shared/logger.js';
 import type { DbgovError } from '../../../src/shared/errors.js';
@@ -35,8 +36,9 @@ export interface HarnessOptions {
   failExecuting?: (sql: string) => boolean;
   maxMessageBytes?: number;
   identityId?: string;
-  /** Aborted per session on demand: see Gateway.abortAll. */
   opaqueVerdict?: 'allow' | 'block';
+  /** A private cancel registry (the default is shared by every engine in the process). */
+  cancels?: CancelRegistry;
 }
 
 export interface Calls {
@@ -68,7 +70,7 @@ export const BLOCKED: ClientError = {
 };
 
 export async function startGateway(opts: HarnessOptions): Promise<Gateway> {
-  const engine = postgresEngine();
+  const engine = postgresEngine({ cancels: opts.cancels });
   const calls: Calls = { check: [], opaque: [], executing: [], completed: [], describe: [], describeCopy: [], parameter: [], scrub: [] };
   const sql = new Map<string, string>();
   let seq = 0;
@@ -235,8 +237,6 @@ export async function withClient<T>(client: pg.Client, fn: (c: pg.Client) => Pro
     await client.end().catch(() => undefined);
   }
 }
-
-export type { StatementOutcome };
 
 /** A bare protocol client for framing tests: sends raw bytes, reads whole server messages. */
 export class RawClient {

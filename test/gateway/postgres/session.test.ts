@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import pg from 'pg';
 import type { ClientError } from '../../../src/gateway/engine.js';
+import { CancelRegistry } from '../../../src/gateway/postgres/cancel.js';
 import * as ser from '../../../src/gateway/postgres/protocol/serializer.js';
 import { AuthError } from '../../../src/shared/errors.js';
 import { BLOCKED, clientFor, codes, createDatabase, dropDatabase, errorFields, RawClient, startGateway, withClient, type Gateway } from './harness.js';
@@ -133,6 +134,21 @@ describe('session lifecycle', () => {
       const e = await longer;
       assert.equal(e.code, '57014');
     });
+  });
+
+  test('cancel keys are registered per session and removed when it ends', async () => {
+    const cancels = new CancelRegistry();
+    const own = await startGateway({ database: db, cancels });
+    try {
+      const clients = [clientFor(own, db), clientFor(own, db)];
+      await Promise.all(clients.map((c) => c.connect()));
+      assert.equal(cancels.size, 2);
+      await Promise.all(clients.map((c) => c.end()));
+      while (own.sessions() > 0) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(cancels.size, 0);
+    } finally {
+      await own.close();
+    }
   });
 
   test('startup: database scope, default database, parameters', async () => {

@@ -45,11 +45,6 @@ export class FrameReader {
     this.partsBytes += chunk.length;
   }
 
-  /** Bytes received and not yet returned as messages. */
-  get buffered(): number {
-    return this.buf.length - this.off + this.partsBytes;
-  }
-
   /** The next whole typed message (type byte, length, body), or null until more bytes arrive. */
   next(): Buffer | null {
     if (!this.gather(HEADER_BYTES)) return null;

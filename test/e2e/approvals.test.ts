@@ -1,0 +1,208 @@
+/**
+ * Per-statement approvals end to end, with real identities from the built-in IdP: the
+ * requester's session waits, another process approves with the CLI, and the statement runs.
+ * Also deny, timeout, quorum, refused self-approval, and a block inside a transaction.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { adminQuery, createTestDatabase, pgTarget, psqlArgs, run, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
+import type { Connection } from '../../src/cli/connect.js';
+
+const PEOPLE = [
+  { id: 'alice', email: 'alice@example.com', name: 'Alice', password: 'alice-pw', groups: ['developers'] },
+  { id: 'bob', email: 'bob@example.com', name: 'Bob', password: 'bob-pw', groups: ['approvers'] },
+  { id: 'carol', email: 'carol@example.com', name: 'Carol', password: 'carol-pw', groups: ['approvers'] },
+  { id: 'erin', email: 'erin@example.com', name: 'Erin', password: 'erin-pw', groups: ['developers', 'approvers'] },
+];
+
+async function pendingRequest(tb: TestBroker, token: string, predicate: (sql: string) => boolean, timeoutMs = 10_000): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const { requests } = await tb.client(token).requests('pending');
+    const r = requests.find((x) => predicate(x.sql ?? ''));
+    if (r) return r.id;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('no pending request appeared');
+}
+
+describe('approvals', () => {
+  let db: TestDatabase;
+  let tb: TestBroker;
+  const tokens: Record<string, string> = {};
+  let aliceConn: Connection;
+
+  before(async () => {
+    db = await createTestDatabase(
+      'appr',
+      `CREATE TABLE model_weights (id int PRIMARY KEY, w float8);
+       INSERT INTO model_weights VALUES (1, 0.5), (2, 0.25), (3, 0.125);
+       CREATE TABLE ledger (id int PRIMARY KEY, amount int); INSERT INTO ledger VALUES (1, 100);
+       CREATE TABLE slow_table (id int PRIMARY KEY, v int); INSERT INTO slow_table VALUES (1, 1);
+       CREATE TABLE notes (id serial PRIMARY KEY, note text);`,
+    );
+    tb = await startTestBroker({
+      targets: { prod: pgTarget(db.name, { env: 'prod' }) },
+      builtinIdp: true,
+      humans: PEOPLE,
+      policy: {
+        access: [{ name: 'everyone-may-write', action: 'allow' }],
+        statements: [
+          { name: 'weights-review', match: { statement: { relations: { names: ['public.model_weights'], access: ['write', 'ddl'] } } }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '30s', window: '5m' } },
+          { name: 'ledger-two-approvers', match: { statement: { relations: { names: ['public.ledger'], access: ['write'] } } }, action: 'review', review: { approvers: { groups: ['approvers'], quorum: 2 }, hold: '30s' } },
+          { name: 'slow-review', match: { statement: { relations: { names: ['public.slow_table'], access: ['write'] } } }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '1s' } },
+        ],
+      },
+    });
+    for (const p of PEOPLE) tokens[p.id] = await tb.loginHuman(p.email);
+    aliceConn = await tb.connect(tokens.alice, { target: 'prod', access: 'write', reason: 'INC-1' });
+  });
+  after(async () => {
+    await aliceConn?.close();
+    await tb?.close();
+    await db?.drop();
+  });
+
+  test("the requester's psql waits, another process approves with the CLI, and the statement runs", async () => {
+    const psql = run('psql', psqlArgs(aliceConn, '-c', 'update model_weights set w = 0.9 where id = 1'), { timeoutMs: 40_000 });
+    const id = await pendingRequest(tb, tokens.bob, (sql) => sql.includes('model_weights'));
+    const view = await tb.client(tokens.bob).request(id);
+    assert.equal(view.requester.id, 'alice@example.com');
+    assert.equal(view.requester.kind, 'human');
+    assert.equal(view.reason, 'INC-1');
+    assert.deepEqual(view.tables, ['public.model_weights']);
+    assert.equal(view.estimatedRows, 1, 'EXPLAIN estimate of the rows the UPDATE touches');
+    assert.doesNotMatch(view.sql ?? '', /0\.9/, 'literal values are not shown to approvers by default');
+    const approve = await run(process.execPath, ['bin/run.js', 'approve', id, '--comment', 'looks right', '--json'], { env: { DBGOV_BROKER: tb.apiUrl, DBGOV_TOKEN: tokens.bob } });
+    assert.equal(approve.code, 0, approve.stdout + approve.stderr);
+    const r = await psql;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`dbgov: waiting for approval ${id}`));
+    assert.match(r.stdout, /UPDATE 1/);
+    const w = await adminQuery('select w from model_weights where id = 1', [], db.name);
+    assert.equal(w.rows[0].w, 0.9);
+    const kinds = (await tb.events((e) => JSON.stringify(e.detail ?? {}).includes(id) || e.statement?.requestId === id)).map((e) => e.kind);
+    for (const k of ['approval.requested', 'approval.vote', 'approval.decided', 'approval.released']) assert.ok(kinds.includes(k as never), `audit has ${k}`);
+  });
+
+  test('deny: the client gets "dbgov: approval denied" with the reason, and nothing changes', async () => {
+    const c = await tunnelClient(aliceConn);
+    try {
+      const pending = c.query('update model_weights set w = 7 where id = 2').then(() => undefined, (e: { code?: string; message?: string; detail?: string }) => e);
+      const id = await pendingRequest(tb, tokens.bob, (sql) => sql.includes('model_weights'));
+      await tb.client(tokens.carol).deny(id, 'not during the freeze');
+      const err = await pending;
+      assert.equal(err?.code, '42501');
+      assert.match(err?.message ?? '', /^dbgov: approval denied/);
+      assert.match(err?.detail ?? '', /not during the freeze/);
+      assert.equal((await adminQuery('select w from model_weights where id = 2', [], db.name)).rows[0].w, 0.25);
+      assert.equal((await c.query('select 1 as ok')).rows[0].ok, 1, 'session still usable');
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('timeout: after the hold time the client gets "dbgov: approval required (request <id>)"', async () => {
+    const c = await tunnelClient(aliceConn);
+    try {
+      const started = Date.now();
+      const err = await c.query('update slow_table set v = 2 where id = 1').then(() => undefined, (e: { code?: string; message?: string }) => e);
+      assert.equal(err?.code, '42501');
+      assert.match(err?.message ?? '', /^dbgov: approval required \(request [0-9A-Z]+\)/);
+      assert.ok(Date.now() - started >= 900);
+      assert.equal((await adminQuery('select v from slow_table where id = 1', [], db.name)).rows[0].v, 1);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('quorum 2: one approval is not enough, two distinct approvers release it', async () => {
+    const c = await tunnelClient(aliceConn);
+    try {
+      const pending = c.query('update ledger set amount = 50 where id = 1');
+      const id = await pendingRequest(tb, tokens.bob, (sql) => sql.includes('ledger'));
+      const first = await tb.client(tokens.bob).approve(id);
+      assert.equal(first.status, 'pending');
+      await assert.rejects(tb.client(tokens.bob).approve(id), /already voted/);
+      const second = await tb.client(tokens.carol).approve(id);
+      assert.equal(second.status, 'approved');
+      await pending;
+      assert.equal((await adminQuery('select amount from ledger where id = 1', [], db.name)).rows[0].amount, 50);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('nobody approves their own statement, directly or through their agent', async () => {
+    const erinConn = await tb.connect(tokens.erin, { target: 'prod', access: 'write' });
+    const agentConn = await tb.connect(tokens.erin, { target: 'prod', access: 'read', agent: 'helper' });
+    const c = await tunnelClient(erinConn);
+    try {
+      const pending = c.query('update model_weights set w = 1 where id = 3').then(() => 'ran', (e: { message?: string }) => e.message);
+      const id = await pendingRequest(tb, tokens.bob, (sql) => sql.includes('model_weights'));
+      await assert.rejects(tb.client(tokens.erin).approve(id), (e: { exitCode?: number; message?: string }) => e.exitCode === 4 && /your own request/.test(e.message ?? ''));
+      await tb.client(tokens.bob).deny(id, 'cleanup');
+      assert.match(String(await pending), /approval denied/);
+      assert.equal(agentConn.credential.identity.kind, 'agent');
+      assert.equal(agentConn.credential.identity.onBehalfOf?.id, 'erin@example.com');
+    } finally {
+      await c.end();
+      await erinConn.close();
+      await agentConn.close();
+    }
+  });
+
+  test('an approved statement may be re-run once in the window, and not twice', async () => {
+    const c = await tunnelClient(aliceConn);
+    try {
+      const sql = 'update model_weights set w = 0.3 where id = 3';
+      const pending = c.query(sql).then(() => 'ran', (e: { message?: string }) => e.message);
+      const id = await pendingRequest(tb, tokens.bob, (s) => s.includes('model_weights'));
+      await tb.client(tokens.bob).approve(id);
+      assert.equal(await pending, 'ran');
+      // The approval was spent on the held run; the same text needs a new approval.
+      const again = c.query(sql).then(() => 'ran', (e: { message?: string }) => e.message);
+      const id2 = await pendingRequest(tb, tokens.bob, (s) => s.includes('model_weights'));
+      assert.notEqual(id2, id);
+      await tb.client(tokens.bob).deny(id2, 'once is enough');
+      assert.match(String(await again), /approval denied/);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('a blocked statement inside a transaction keeps client and server in the same state', async () => {
+    const c = await tunnelClient(aliceConn);
+    try {
+      await c.query('begin');
+      await c.query("insert into notes(note) values ('in tx')");
+      await assert.rejects(c.query('drop table notes'), (e: { code?: string; message?: string }) => e.code === '42501' && e.message?.startsWith('dbgov: blocked') === true);
+      await assert.rejects(c.query('select 1'), (e: { code?: string }) => e.code === '25P02', 'the transaction is aborted on both sides');
+      const end = await c.query('commit');
+      assert.equal(end.command, 'ROLLBACK');
+      assert.equal((await adminQuery("select count(*)::int as n from notes where note = 'in tx'", [], db.name)).rows[0].n, 0);
+      assert.equal((await c.query('select 2 as two')).rows[0].two, 2);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('protection follows the table through a rename', async () => {
+    await adminQuery('alter table model_weights rename to mw_renamed', [], db.name);
+    try {
+      await tb.broker.refreshCatalogs();
+      const c = await tunnelClient(aliceConn);
+      try {
+        const pending = c.query('update mw_renamed set w = 5 where id = 2').then(() => 'ran', (e: { message?: string; detail?: string }) => `${e.message} ${e.detail}`);
+        const id = await pendingRequest(tb, tokens.bob, (s) => s.includes('mw_renamed'));
+        await tb.client(tokens.bob).deny(id, 'renamed but still protected');
+        assert.match(String(await pending), /approval denied/);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await adminQuery('alter table mw_renamed rename to model_weights', [], db.name);
+    }
+  });
+});
+
