@@ -31,6 +31,8 @@ export interface SessionState {
    * resolves to the session's own pg_temp table, as the server resolves it.
    */
   tempTables: Set<string>;
+  /** DECLAREd cursors → the query they return rows of (FETCH results are masked by it). */
+  cursors: Map<string, StatementFacts>;
 }
 
 /** What a target provides to its sessions (src/broker/target-runtime.ts). */
@@ -77,7 +79,7 @@ class Stmt implements StatementHandle {
 const BLOCK_SQLSTATE = '42501';
 
 export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
-  const state: SessionState = { searchPath: null, prepared: new Map(), params: new Map(), tempTables: new Set() };
+  const state: SessionState = { searchPath: null, prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
   const { session } = d;
   const identity = auditIdentity(session.identity);
 
@@ -381,6 +383,12 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       if (f.kind === 'drop' && (r.schema === 'pg_temp' || r.schema === undefined)) state.tempTables.delete(r.name);
     }
     if (f.tag === 'DISCARD ALL' || f.tag === 'DISCARD TEMP') state.tempTables.clear();
+    if (f.cursor?.op === 'declare') state.cursors.set(f.cursor.name, f);
+    if (f.cursor?.op === 'close') {
+      if (f.cursor.name === '') state.cursors.clear();
+      else state.cursors.delete(f.cursor.name);
+    }
+    if (f.tag === 'DISCARD ALL') state.cursors.clear();
   }
 }
 

@@ -8,6 +8,7 @@ import { classifyTable, contentScanOn, mayUnmask, type MaskingConfig } from '../
 import { buildMaskPlan, isMaskBlock, type ColumnName } from '../masking/plan.js';
 import { planCopy } from '../masking/copy.js';
 import { scrubMessage } from '../masking/scrub.js';
+import { planRelations, rowSource } from '../masking/row-source.js';
 import type { ColumnLineage, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
@@ -118,12 +119,13 @@ export class TargetRuntime implements TargetServices {
   maskPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): MaskPlan | ClientError | null {
     if (!this.maskingActive) return null;
     const cat = this.d.catalog;
+    facts = rowSource(facts, state);
     const withLineage = facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage);
     const lineage = withLineage && cat?.loaded() ? (cat.resolveLineage(withLineage, state.searchPath) ?? withLineage.lineage) : withLineage?.lineage;
     const plan = buildMaskPlan({
       columns,
       ...(lineage ? { lineage } : {}),
-      relations: facts.flatMap((f) => f.relations),
+      ...withRelations(planRelations(facts)),
       resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
       identity: identityRef(session),
       target: this.d.name,
@@ -136,13 +138,14 @@ export class TargetRuntime implements TargetServices {
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
     if (!this.maskingActive) return null;
     const cat = this.d.catalog;
+    facts = rowSource(facts, state);
     const f = facts.find((x) => x.kind === 'copy') ?? facts[0];
     const lineage = f && cat?.loaded() ? (cat.resolveLineage(f, state.searchPath) ?? f.lineage) : f?.lineage;
     const plan = planCopy({
       format,
       columnCount,
       ...(lineage ? { lineage } : {}),
-      relations: facts.flatMap((x) => x.relations),
+      ...withRelations(planRelations(facts)),
       resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
       identity: identityRef(session),
       target: this.d.name,
@@ -210,6 +213,16 @@ export class TargetRuntime implements TargetServices {
     if (this.refreshInterval) clearInterval(this.refreshInterval);
     await this.d.catalog?.close();
   }
+}
+
+/**
+ * The statement whose rows a result carries. FETCH returns the rows of a DECLAREd cursor and
+ * EXECUTE those of a PREPAREd statement: mask them by that query. A cursor or statement this
+ * session never declared through the gateway (one opened inside a function, say) has unknown
+ * rows: it is marked opaque so every derived column is masked (fail closed).
+ */
+function withRelations(relations: RelationRef[] | undefined): { relations?: RelationRef[] } {
+  return relations ? { relations } : {};
 }
 
 function identityRef(s: LiveSession): IdentityRef {

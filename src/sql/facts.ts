@@ -133,6 +133,8 @@ export interface StatementFacts {
    */
   prepare?: { name: string; inner: StatementFacts };
   execute?: { name: string };
+  /** DECLARE name CURSOR, FETCH/MOVE name, CLOSE name (an empty name with close means CLOSE ALL). */
+  cursor?: { name: string; op: 'declare' | 'fetch' | 'move' | 'close' };
   /**
    * Output-column lineage for statements returning rows (SELECT, RETURNING, COPY … TO, cursors).
    * Names as written, before catalog resolution: an entry named `*` whose sources have

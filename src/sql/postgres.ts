@@ -157,6 +157,10 @@ function facts(
   if (settings.length > 0) f.settings = settings;
   if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
   if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };
+  // Cursors: FETCH returns rows of the DECLAREd query, so masking needs to link the two.
+  if (type === 'DeclareCursorStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'declare' };
+  if (type === 'FetchStmt') f.cursor = { name: str(node.portalname) ?? '', op: node.ismove === true ? 'move' : 'fetch' };
+  if (type === 'ClosePortalStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'close' };
   if (changesResolution(type, node, settings)) f.changesResolution = true;
   const lineage = statementLineage(type, node);
   if (lineage) f.lineage = lineage;

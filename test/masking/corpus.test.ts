@@ -14,6 +14,7 @@ import { planCopy, type CopyFormat } from '../../src/masking/copy.js';
 import { buildMaskPlan, isMaskBlock } from '../../src/masking/plan.js';
 import { scrubMessage } from '../../src/masking/scrub.js';
 import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+import { rowSource, planRelations } from '../../src/masking/row-source.js';
 import { resolveLineage } from '../../src/sql/lineage.js';
 import { PostgresCatalog } from '../../src/sql/catalog.js';
 import type { StatementFacts } from '../../src/sql/facts.js';
@@ -78,9 +79,16 @@ function facts(sql: string): StatementFacts {
 
 /** Lineage the broker would use: EXECUTE and FETCH take it from the PREPARE / DECLARE they name. */
 function lineageFor(q: CorpusQuery): { lineage: ReturnType<typeof resolveLineage> | undefined; f: StatementFacts } {
-  const origin = [...(q.setup ?? [])].reverse().find((s) => /^(PREPARE|DECLARE)/i.test(s));
-  const f = origin ? facts(origin) : facts(q.sql);
-  const target = f.prepare?.inner ?? f;
+  // The same resolution the broker does: PREPARE and DECLARE seen earlier in the session.
+  const prepared = new Map<string, StatementFacts>();
+  const cursors = new Map<string, StatementFacts>();
+  for (const s of q.setup ?? []) {
+    const sf = facts(s);
+    if (sf.prepare) prepared.set(sf.prepare.name, sf.prepare.inner);
+    if (sf.cursor?.op === 'declare') cursors.set(sf.cursor.name, sf);
+  }
+  const target = rowSource([facts(q.sql)], { prepared, cursors })[0];
+  if (!planRelations([target])) return { lineage: undefined, f: target };
   try {
     return { lineage: resolveLineage(target, catalog, ['public']), f: target };
   } catch {
@@ -111,7 +119,8 @@ test('corpus: no seeded PII survives masking; clear columns unchanged', async (t
       }
       const res = await client.query({ text: q.sql, rowMode: 'array', types: raw });
       const columns: ResultColumn[] = res.fields.map((fd, index) => ({ index, name: fd.name, tableOid: fd.tableID, attnum: fd.columnID, typeId: fd.dataTypeID, format: 0 }));
-      const plan = buildMaskPlan({ columns, lineage, relations: f.relations, resolve: (o, a) => catalog.columnOf(o, a), identity, target: 'prod', config });
+      const relations = planRelations([f]);
+      const plan = buildMaskPlan({ columns, lineage, ...(relations ? { relations } : {}), resolve: (o, a) => catalog.columnOf(o, a), identity, target: 'prod', config });
       assert.ok(!isMaskBlock(plan), q.name);
       for (const row of res.rows as (string | null)[][]) {
         const out = row.map((v, i) => {
