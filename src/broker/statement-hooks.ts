@@ -83,6 +83,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
   const { session } = d;
   const identity = auditIdentity(session.identity);
 
+  /** Policy hints name `<target>` generically; the user needs the real name to paste. */
+  const hintFor = (hint: string): string => hint.replaceAll('<target>', session.target);
+
   const ctxFor = (): StatementContext => ({
     identity: session.identity,
     target: d.target,
@@ -231,9 +234,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
           rememberPrepared(state, facts);
           return { action: 'allow', stmt: s };
         case 'block':
-          return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: decision.hint }, 'block');
+          return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
         case 'review': {
-          if (!decision.review) return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: decision.hint }, 'block');
+          if (!decision.review) return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
           return hold(s, decision.review);
         }
         default: {
@@ -262,7 +265,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const decision = decideStatements(d.policy(), ctxFor(), facts);
       const s = new Stmt('', facts, decision);
       if (decision.action === 'allow') return { action: 'allow', stmt: s };
-      return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.action === 'block' ? decision.message : `dbgov: blocked: ${detail}`, detail: decision.detail, hint: decision.hint }, 'block');
+      return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.action === 'block' ? decision.message : `dbgov: blocked: ${detail}`, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
     },
 
     executing(stmt: StatementHandle): void {

@@ -619,7 +619,13 @@ export class PostgresSession {
   }
 
   private onUpstreamError(msg: Buffer, head: Expected | undefined): void {
-    const fields = decodeFields(msg);
+    let fields = decodeFields(msg);
+    // The refusal is raised by the gateway's own DO block; its CONTEXT line ("PL/pgSQL function
+    // inline_code_block … at RAISE") is an implementation detail the client should not see.
+    if (fieldValue(fields, ErrorField.message)?.startsWith('dbgov: ') && /^PL\/pgSQL function inline_code_block line \d+ at RAISE$/.test(fieldValue(fields, ErrorField.where) ?? '')) {
+      fields = fields.filter(([code]) => code !== ErrorField.where);
+      msg = ser.fieldsMessage(msg[0], fields);
+    }
     const out = this.scrub(msg, fields, statementOf(head));
     this.clientOut.add(out);
     if (head === undefined || head.kind === 'sync') return;
