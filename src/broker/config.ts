@@ -105,6 +105,87 @@ const REF = /\$\{(env|file):([^}]+)\}/g;
 
 const hostPort = { type: 'string', pattern: '^[^\\s:]+:\\d{1,5}$', description: 'host:port' };
 
+const durationText = { type: 'string', pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*$', description: 'A duration: 500ms, 90s, 30m, 8h, 90d, 2w.' };
+const sinkName = { type: 'string', pattern: '^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$', description: "Names the sink's delivery cursor (<store>/sinks/<name>.cursor.json). Default: derived from the type and destination. Renaming a sink resends the log from its start." };
+const sinkBatch = { type: 'integer', minimum: 1, maximum: 10_000, description: 'Most events per delivery (default 200).' };
+
+/** `audit:` — checkpoint signing, durability, retention and the sinks that stream events out. */
+const auditJsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Checkpoints, durability, retention and sinks of the audit log.',
+  properties: {
+    signingKey: { type: 'string', description: 'Ed25519 private key (PKCS#8 PEM) that signs checkpoints, e.g. "${file:/etc/dbgov/audit-key.pem}". Default: one generated once in the store folder (audit-signing-key.pem, mode 0600).' },
+    checkpointEvery: { type: 'integer', minimum: 1, description: 'Write a signed checkpoint after this many events (default 10000).' },
+    checkpointInterval: { ...durationText, description: 'Also write a signed checkpoint this often while there are new events (default 60s).' },
+    fsync: { enum: ['interval', 'always'], description: 'interval: group fsync every 50 ms (default, or broker.fsync); always: fsync every audit record before the statement runs.' },
+    retention: { ...durationText, description: 'Prune events older than this (e.g. 90d). Whole segments go; a signed checkpoint marks the new start so the log still verifies. Default: keep everything.' },
+    sinks: {
+      type: 'array',
+      description: 'Destinations that receive every event after it is written, at least once, from a durable cursor. A sink that is down never delays statements; its backlog drains when it returns.',
+      items: {
+        type: 'object',
+        required: ['type'],
+        properties: { type: { enum: ['webhook', 'syslog', 'nats'], description: 'webhook (HTTP POST, HMAC-signed), syslog (RFC 5424 over TCP or TLS) or nats (JetStream).' } },
+        allOf: [
+          {
+            if: { properties: { type: { const: 'webhook' } } },
+            then: {
+              additionalProperties: false,
+              required: ['type', 'url', 'secret'],
+              properties: {
+                type: { const: 'webhook' },
+                name: sinkName,
+                batchSize: sinkBatch,
+                url: { type: 'string', pattern: '^https?://', description: 'Receives POST {"events":[…]}.' },
+                secret: { type: 'string', description: 'HMAC-SHA256 key: X-Dbgov-Signature is sha256=hex(HMAC(secret, "<X-Dbgov-Timestamp>.<body>")). Use ${env:…} or ${file:…}.' },
+                timeout: { ...durationText, description: 'Per request (default 10s).' },
+              },
+            },
+          },
+          {
+            if: { properties: { type: { const: 'syslog' } } },
+            then: {
+              additionalProperties: false,
+              required: ['type', 'host', 'port'],
+              properties: {
+                type: { const: 'syslog' },
+                name: sinkName,
+                batchSize: sinkBatch,
+                host: { type: 'string' },
+                port: { type: 'integer', minimum: 1, maximum: 65535 },
+                tls: {
+                  description: 'true for TLS (RFC 5425) with the system CAs, or a mapping with a private CA.',
+                  oneOf: [
+                    { type: 'boolean' },
+                    { type: 'object', additionalProperties: false, properties: { ca: { type: 'string', description: 'PEM, e.g. "${file:/etc/ssl/syslog-ca.pem}".' }, servername: { type: 'string' } } },
+                  ],
+                },
+                appName: { type: 'string', description: 'APP-NAME field (default dbgov).' },
+              },
+            },
+          },
+          {
+            if: { properties: { type: { const: 'nats' } } },
+            then: {
+              additionalProperties: false,
+              required: ['type', 'servers'],
+              properties: {
+                type: { const: 'nats' },
+                name: sinkName,
+                batchSize: sinkBatch,
+                servers: { description: 'nats://host:port, or a list.', oneOf: [{ type: 'string' }, { type: 'array', minItems: 1, items: { type: 'string' } }] },
+                stream: { type: 'string', description: 'JetStream stream (default DBGOV_AUDIT; created when missing).' },
+                subjectPrefix: { type: 'string', description: 'Events go to <subjectPrefix>.<kind> (default dbgov.audit).' },
+              },
+            },
+          },
+        ],
+      },
+    },
+  },
+} as const;
+
 /** The published schema of the fixed keys. `schema/dbgov.schema.json` is generated from it. */
 export const configJsonSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -273,7 +354,7 @@ export const configJsonSchema = {
     },
     policy: { type: 'object', description: 'Guardrails and approvals; see schema/policy.schema.json.' },
     masking: { type: 'object', description: 'Data classification and masking; see schema/masking.schema.json.' },
-    audit: { type: 'object', description: 'Checkpoints, retention and sinks.' },
+    audit: auditJsonSchema,
   },
 } as const;
 
