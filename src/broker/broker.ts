@@ -19,7 +19,8 @@ import { createFactsCache } from '../sql/cache.js';
 import type { MessageAnalysis } from '../sql/facts.js';
 import { rootLogger, type Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
-import type { DbgovConfig, TargetConfig } from './config.js';
+import { auditConfigOf, type DbgovConfig, type TargetConfig } from './config.js';
+import { startAuditPipeline } from './audit-pipeline.js';
 import { BrokerCore } from './core.js';
 import { GatewayListener } from './gateway-listener.js';
 import { loadGatewayTls } from './gateway-tls.js';
@@ -58,9 +59,21 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
   const masking = compileMasking(config.masking, { file: config.source.file, lineOf: (p) => config.source.lineOf(['masking', ...p]) });
 
   const dir = config.broker.store.dir;
-  const store = await openEmbeddedStore({ dir, brokerId: config.broker.id, fsync: config.broker.fsync, log: log.child({ component: 'store' }) });
+  const audit = auditConfigOf(config);
+  const store = await openEmbeddedStore({
+    dir,
+    brokerId: config.broker.id,
+    fsync: audit.fsync,
+    ...(audit.signingKey ? { signingKey: audit.signingKey } : {}),
+    ...(audit.checkpointEvery !== undefined ? { checkpointEvery: audit.checkpointEvery } : {}),
+    ...(audit.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: audit.checkpointIntervalMs } : {}),
+    log: log.child({ component: 'store' }),
+  });
   const cleanups: (() => Promise<unknown> | unknown)[] = [() => store.close()];
   try {
+    // Sinks and retention read the log after the fact; stopped before the store closes.
+    const auditPipeline = startAuditPipeline({ store, config: audit, log: log.child({ component: 'audit' }) });
+    cleanups.push(() => auditPipeline.stop());
     const brokerKey = await loadOrCreateBrokerKey(dir);
     const tls = await loadGatewayTls(dir, config.broker.tls);
 

@@ -6,10 +6,12 @@
  * modules (policy, masking, audit) are validated by those modules' compile functions, which get
  * the same `lineOf` so their errors name the line too.
  */
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { parseDuration } from '../shared/clock.js';
 import { ConfigError } from '../shared/errors.js';
 import type { AccessLevel, EngineName, IdentityKind } from '../shared/types.js';
 
@@ -619,5 +621,112 @@ function normalise(raw: RawConfig, source: ConfigSource, baseDir: string): Dbgov
     policy: raw.policy ?? {},
     masking: raw.masking ?? {},
     audit: raw.audit ?? {},
+  };
+}
+
+/** A sink from `audit.sinks`, with defaults applied. */
+export type AuditSinkConfig =
+  | { type: 'webhook'; name: string; batchSize?: number; url: string; secret: string; timeoutMs: number }
+  | { type: 'syslog'; name: string; batchSize?: number; host: string; port: number; tls: false | { ca?: string; servername?: string }; appName?: string }
+  | { type: 'nats'; name: string; batchSize?: number; servers: string[]; stream?: string; subjectPrefix?: string };
+
+/** The `audit:` section, typed, with durations in ms and the signing key parsed. */
+export interface AuditConfig {
+  /** Absent: the store generates one in its folder. */
+  signingKey?: KeyObject;
+  checkpointEvery?: number;
+  checkpointIntervalMs?: number;
+  fsync: 'interval' | 'always';
+  /** null: keep everything. */
+  retentionMs: number | null;
+  sinks: AuditSinkConfig[];
+}
+
+interface RawAudit {
+  signingKey?: string;
+  checkpointEvery?: number;
+  checkpointInterval?: string;
+  fsync?: 'interval' | 'always';
+  retention?: string;
+  sinks?: ({ type: 'webhook'; name?: string; batchSize?: number; url: string; secret: string; timeout?: string } | { type: 'syslog'; name?: string; batchSize?: number; host: string; port: number; tls?: boolean | { ca?: string; servername?: string }; appName?: string } | { type: 'nats'; name?: string; batchSize?: number; servers: string | string[]; stream?: string; subjectPrefix?: string })[];
+}
+
+/**
+ * Reads `audit:` (already checked against the schema) into its typed form. Throws ConfigError
+ * with the line for what the schema cannot check: the key itself, URLs, durations, duplicate names.
+ */
+export function auditConfigOf(config: DbgovConfig): AuditConfig {
+  const raw = (config.audit ?? {}) as RawAudit;
+  const { source } = config;
+  const ms = (key: string, text: string | undefined, path: ConfigPath = ['audit', key]): number | undefined => {
+    if (text === undefined) return undefined;
+    const v = parseDuration(text);
+    if (v === undefined || v <= 0) throw new ConfigError(source.file, source.lineOf(path), `${path.join('.')} is not a positive duration: "${text}"`, 'write it like 90s, 30m, 8h or 90d');
+    return v;
+  };
+
+  let signingKey: KeyObject | undefined;
+  if (raw.signingKey !== undefined) {
+    const line = source.lineOf(['audit', 'signingKey']);
+    try {
+      signingKey = createPrivateKey(raw.signingKey);
+    } catch (e) {
+      throw new ConfigError(source.file, line, `audit.signingKey is not a PEM private key (${(e as Error).message})`, 'point it at an Ed25519 key: openssl genpkey -algorithm ed25519 -out audit-key.pem, then signingKey: "${file:audit-key.pem}"');
+    }
+    // Checkpoint signatures and `dbgov audit verify` are Ed25519 only; another key type would sign nothing verifiable.
+    if (signingKey.asymmetricKeyType !== 'ed25519') {
+      throw new ConfigError(source.file, line, `audit.signingKey is a ${signingKey.asymmetricKeyType ?? 'non-asymmetric'} key; checkpoints are signed with Ed25519`, 'generate one with: openssl genpkey -algorithm ed25519 -out audit-key.pem');
+    }
+  }
+
+  const names = new Set<string>();
+  const sinks = (raw.sinks ?? []).map((s, i): AuditSinkConfig => {
+    const path: ConfigPath = ['audit', 'sinks', i];
+    const named = (fallback: string): string => {
+      const name = s.name ?? `${s.type}-${createHash('sha256').update(fallback).digest('hex').slice(0, 8)}`;
+      // Two sinks sharing a cursor file would each skip what the other delivered.
+      if (names.has(name)) throw new ConfigError(source.file, source.lineOf([...path, 'name']), `two audit sinks are named "${name}"`, 'give each sink its own name: …');
+      names.add(name);
+      return name;
+    };
+    const batch = s.batchSize === undefined ? {} : { batchSize: s.batchSize };
+    switch (s.type) {
+      case 'webhook': {
+        try {
+          new URL(s.url);
+        } catch {
+          throw new ConfigError(source.file, source.lineOf([...path, 'url']), `audit.sinks[${i}].url is not a URL: "${s.url}"`, 'write it like https://siem.example.com/dbgov');
+        }
+        return { type: 'webhook', name: named(s.url), ...batch, url: s.url, secret: s.secret, timeoutMs: ms('timeout', s.timeout, [...path, 'timeout']) ?? 10_000 };
+      }
+      case 'syslog':
+        return {
+          type: 'syslog',
+          name: named(`${s.host}:${s.port}`),
+          ...batch,
+          host: s.host,
+          port: s.port,
+          tls: s.tls === undefined || s.tls === false ? false : s.tls === true ? {} : s.tls,
+          ...(s.appName ? { appName: s.appName } : {}),
+        };
+      case 'nats': {
+        const servers = Array.isArray(s.servers) ? s.servers : [s.servers];
+        return { type: 'nats', name: named(`${servers.join(',')}/${s.stream ?? ''}`), ...batch, servers, ...(s.stream ? { stream: s.stream } : {}), ...(s.subjectPrefix ? { subjectPrefix: s.subjectPrefix } : {}) };
+      }
+      default: {
+        const never: never = s;
+        throw new ConfigError(source.file, source.lineOf([...path, 'type']), `unknown audit sink type ${String((never as { type: unknown }).type)}`, 'use webhook, syslog or nats');
+      }
+    }
+  });
+
+  const checkpointIntervalMs = ms('checkpointInterval', raw.checkpointInterval);
+  return {
+    ...(signingKey ? { signingKey } : {}),
+    ...(raw.checkpointEvery !== undefined ? { checkpointEvery: raw.checkpointEvery } : {}),
+    ...(checkpointIntervalMs !== undefined ? { checkpointIntervalMs } : {}),
+    fsync: raw.fsync ?? config.broker.fsync,
+    retentionMs: ms('retention', raw.retention) ?? null,
+    sinks,
   };
 }
