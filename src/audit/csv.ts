@@ -4,7 +4,7 @@ import type { AuditEvent } from './event.js';
 export const CSV_COLUMNS = [
   'seq', 'id', 'time', 'kind', 'broker', 'identity_id', 'identity_kind', 'identity_groups', 'on_behalf_of', 'target', 'database',
   'session_id', 'access', 'statement_fingerprint', 'statement_text', 'statement_kind', 'statement_tables', 'statement_decision',
-  'statement_rule', 'statement_rows', 'statement_duration_ms', 'statement_masked_columns', 'statement_error', 'request_id', 'detail',
+  'statement_rule', 'statement_rows', 'statement_duration_ms', 'statement_masked_columns', 'statement_unmasked_columns', 'statement_error', 'request_id', 'detail',
   'prev_hash', 'hash',
 ] as const;
 
@@ -20,7 +20,7 @@ export function csvRow(e: AuditEvent): string {
   const values: (string | number | null | undefined)[] = [
     e.seq, e.id, e.time, e.kind, e.broker, e.identity?.id, e.identity?.kind, e.identity?.groups.join(';'), e.identity?.onBehalfOf?.id,
     e.target, e.database, e.sessionId, e.access, st?.fingerprint, st?.text, st?.kind, st?.tables.join(';'), st?.decision, st?.rule,
-    st?.rows, st?.durationMs, st?.maskedColumns.join(';'), st?.error ? `${st.error.sqlstate} ${st.error.message}` : undefined,
+    st?.rows, st?.durationMs, st?.maskedColumns.join(';'), st?.unmaskedColumns?.join(';'), st?.error ? `${st.error.sqlstate} ${st.error.message}` : undefined,
     st?.requestId, e.detail === undefined ? undefined : JSON.stringify(e.detail), e.prevHash, e.hash,
   ];
   return values.map(cell).join(',') + '\r\n';

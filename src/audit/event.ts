@@ -47,6 +47,12 @@ export interface StatementRecord {
   rows: number | null;
   durationMs: number | null;
   maskedColumns: string[];
+  /**
+   * Classified columns returned in clear because an unmask rule or an approval let this identity
+   * see them (`statement.result` only; absent when none). Who saw what in clear is what an access
+   * review asks first.
+   */
+  unmaskedColumns?: string[];
   /** Id of the `statement` event this `statement.result` completes. */
   ref?: string;
   /** Upstream error, SQLSTATE and message scrubbed of data. */

@@ -33,7 +33,7 @@ export function compileFilter(filter: AuditFilter): CompiledFilter {
     if (filter.sessionId !== undefined && e.sessionId !== filter.sessionId) return false;
     if (filter.decision !== undefined && e.statement?.decision !== filter.decision) return false;
     if (table !== undefined && !(e.statement?.tables ?? []).some((t) => nameMatches(t, table))) return false;
-    if (column !== undefined && !(e.statement?.maskedColumns ?? []).some((c) => nameMatches(c, column))) return false;
+    if (column !== undefined && !(e.statement?.maskedColumns ?? []).some((c) => nameMatches(c, column)) && !(e.statement?.unmaskedColumns ?? []).some((c) => nameMatches(c, column))) return false;
     if (text !== undefined) {
       const inText = e.statement?.text.toLowerCase().includes(text) ?? false;
       if (!inText && !(e.detail !== undefined && JSON.stringify(e.detail).toLowerCase().includes(text))) return false;

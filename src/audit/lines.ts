@@ -14,18 +14,28 @@ const CHUNK = 64 * 1024;
  * record still being written (or torn by a machine crash), not a record.
  */
 export async function* readLinesForward(path: string): AsyncGenerator<string> {
-  const input = createReadStream(path, { highWaterMark: CHUNK });
+  for await (const [line] of readLinesForwardFrom(path, 0)) yield line;
+}
+
+/**
+ * Complete lines from byte `from` (a line start), each with the byte offset just past its
+ * newline, so a reader can resume there later without rescanning the file.
+ */
+export async function* readLinesForwardFrom(path: string, from: number): AsyncGenerator<[line: string, end: number]> {
+  const input = createReadStream(path, { highWaterMark: CHUNK, start: from });
   let carry: Buffer | undefined;
+  let base = from;
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
       const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
       let start = 0;
       let nl = buf.indexOf(NL, start);
       while (nl !== -1) {
-        if (nl > start) yield buf.toString('utf8', start, nl);
+        if (nl > start) yield [buf.toString('utf8', start, nl), base + nl + 1];
         start = nl + 1;
         nl = buf.indexOf(NL, start);
       }
+      base += start;
       carry = start < buf.length ? buf.subarray(start) : undefined;
     }
   } finally {

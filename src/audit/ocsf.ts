@@ -120,7 +120,7 @@ export function toOcsf(e: AuditEvent, productVersion: string): Record<string, un
       ...(e.identity?.onBehalfOf ? { on_behalf_of: e.identity.onBehalfOf.id } : {}),
       ...(e.access ? { access: e.access } : {}),
       ...(st
-        ? { decision: st.decision, rule: st.rule, rows: st.rows, tables: st.tables, masked_columns: st.maskedColumns, ...(st.requestId ? { request_id: st.requestId } : {}) }
+        ? { decision: st.decision, rule: st.rule, rows: st.rows, tables: st.tables, masked_columns: st.maskedColumns, ...(st.unmaskedColumns ? { unmasked_columns: st.unmaskedColumns } : {}), ...(st.requestId ? { request_id: st.requestId } : {}) }
         : {}),
       ...(e.detail !== undefined ? { detail: e.detail } : {}),
     },

@@ -4,8 +4,13 @@
  * Built in one pass over the store's stream; memory grows with identities, targets and columns,
  * not with events (lists of blocked statements and approvals are capped).
  *
- * Clear access: the gateway lists classified columns it returned unmasked (an exemption rule) in
- * `detail.unmaskedColumns` of the statement event; masked ones are `statement.maskedColumns`.
+ * Decisions (allowed, blocked, held) come from `statement` events, written before a statement
+ * runs. What came back comes from `statement.result` events, written once the result went out:
+ * rows, the classified columns masked (`statement.maskedColumns`) and the classified columns an
+ * unmask rule or approval let through in clear (`statement.unmaskedColumns`).
+ *
+ * Approvals are the votes (`approval.vote`: approver, decision, comment, time) and requests that
+ * expired without a decision.
  */
 import type { Store } from '../store/store.js';
 import type { AuditFilter } from './event.js';
@@ -23,7 +28,7 @@ export interface AccessReport {
   sensitiveColumns: { column: string; masked: number; clear: number; clearBy: string[] }[];
   blocked: { time: string; identity: string; target: string; rule: string | null; text: string }[];
   blockedByRule: { rule: string; count: number }[];
-  approvals: { time: string; requestId: string; approver: string; decision: string; comment?: string }[];
+  approvals: { time: string; requestId: string; requester: string | null; approver: string | null; decision: string; comment?: string }[];
   perHour: { hour: string; statements: number; blocked: number }[];
   truncated: { blocked: boolean; approvals: boolean };
 }
@@ -48,22 +53,47 @@ export async function buildAccessReport(store: Pick<Store, 'audit'>, range: { si
     return c;
   };
 
+  // Request id → requester, to name both sides of an approval; bounded like the list it serves.
+  const requesters = new Map<string, string>();
+  const identity = (who: string, kind: string) => {
+    let id = ids.get(who);
+    if (!id) ids.set(who, (id = { kind, statements: 0, blocked: 0, rows: 0, targets: new Set(), sessions: new Set() }));
+    return id;
+  };
+
   for await (const e of store.audit.stream(filter)) {
     r.totals.events += 1;
     if (e.sessionId) sessions.add(e.sessionId);
-    if ((e.kind === 'approval.vote' || e.kind === 'approval.decided') && e.identity) {
+    const d = e.detail ?? {};
+    if (e.kind === 'approval.requested' && e.identity && requesters.size < LIST_CAP * 4) requesters.set(String(d.requestId ?? ''), e.identity.id);
+    // A refused vote (self-approval, wrong group) approved nothing; it stays in search, not here.
+    const vote = e.kind === 'approval.vote' && e.identity && d.refused === undefined;
+    const expired = e.kind === 'approval.decided' && d.status === 'expired';
+    if (vote || expired) {
       if (r.approvals.length < LIST_CAP) {
-        const d = e.detail ?? {};
+        const requestId = String(d.requestId ?? '');
         r.approvals.push({
           time: e.time,
-          requestId: String(d.requestId ?? ''),
-          approver: e.identity.id,
-          decision: String(d.decision ?? d.outcome ?? e.kind),
+          requestId,
+          requester: requesters.get(requestId) ?? (expired ? (e.identity?.id ?? null) : null),
+          approver: vote ? e.identity!.id : null,
+          decision: vote ? String(d.decision ?? 'vote') : 'expired',
           ...(typeof d.comment === 'string' ? { comment: d.comment } : {}),
         });
       } else r.truncated.approvals = true;
     }
     const st = e.statement;
+    if (e.kind === 'statement.result' && st) {
+      const who = e.identity?.id ?? 'unknown';
+      identity(who, e.identity?.kind ?? 'unknown').rows += st.rows ?? 0;
+      for (const c of st.maskedColumns) column(c).masked += 1;
+      for (const c of st.unmaskedColumns ?? []) {
+        const entry = column(c);
+        entry.clear += 1;
+        entry.clearBy.add(who);
+      }
+      continue;
+    }
     if (e.kind !== 'statement' || !st) continue;
     const who = e.identity?.id ?? 'unknown';
     const target = e.target ?? 'unknown';
@@ -72,11 +102,9 @@ export async function buildAccessReport(store: Pick<Store, 'audit'>, range: { si
     if (blocked) r.totals.blocked += 1;
     if (st.decision === 'review') r.totals.held += 1;
 
-    let id = ids.get(who);
-    if (!id) ids.set(who, (id = { kind: e.identity?.kind ?? 'unknown', statements: 0, blocked: 0, rows: 0, targets: new Set(), sessions: new Set() }));
+    const id = identity(who, e.identity?.kind ?? 'unknown');
     id.statements += 1;
     if (blocked) id.blocked += 1;
-    id.rows += st.rows ?? 0;
     id.targets.add(target);
     if (e.sessionId) id.sessions.add(e.sessionId);
 
@@ -86,15 +114,6 @@ export async function buildAccessReport(store: Pick<Store, 'audit'>, range: { si
     if (blocked) t.blocked += 1;
     t.identities.add(who);
 
-    for (const c of st.maskedColumns) column(c).masked += 1;
-    const clear = e.detail?.unmaskedColumns;
-    if (Array.isArray(clear)) {
-      for (const c of clear) {
-        const entry = column(String(c));
-        entry.clear += 1;
-        entry.clearBy.add(who);
-      }
-    }
 
     const hour = e.time.slice(0, 13) + ':00Z';
     let h = hours.get(hour);
@@ -164,7 +183,7 @@ function renderMarkdown(r: AccessReport): string {
     mdTable(['time', 'identity', 'target', 'rule', 'statement'], r.blocked.map((b) => [b.time, b.identity, b.target, b.rule ?? '', b.text])),
     r.truncated.blocked ? `_Only the first ${LIST_CAP} blocked statements are listed._\n` : '',
     '## Approvals',
-    mdTable(['time', 'request', 'approver', 'decision', 'comment'], r.approvals.map((a) => [a.time, a.requestId, a.approver, a.decision, a.comment ?? ''])),
+    mdTable(['time', 'request', 'requester', 'approver', 'decision', 'comment'], r.approvals.map((a) => [a.time, a.requestId, a.requester ?? '', a.approver ?? '', a.decision, a.comment ?? ''])),
   ].join('\n');
 }
 
@@ -208,7 +227,7 @@ ${barChart('Statements per hour (red: blocked)', r.perHour.map((h) => ({ label: 
 <h2>Access per target</h2>${barChart('Statements per target', r.targets.map((x) => ({ label: x.name, value: x.statements, alert: x.blocked })))}${htmlTable(['target', 'statements', 'blocked', 'identities'], r.targets.map((x) => [x.name, x.statements, x.blocked, x.identities.join(', ')]))}
 <h2>Sensitive columns</h2>${barChart('Reads in the clear per column', r.sensitiveColumns.filter((c) => c.clear > 0).map((c) => ({ label: c.column, value: c.clear })))}${htmlTable(['column', 'masked', 'in the clear', 'read in the clear by'], r.sensitiveColumns.map((c) => [c.column, c.masked, c.clear, c.clearBy.join(', ')]))}
 <h2>Blocked statements</h2>${htmlTable(['rule', 'count'], r.blockedByRule.map((b) => [b.rule, b.count]))}${htmlTable(['time', 'identity', 'target', 'rule', 'statement'], r.blocked.map((b) => [b.time, b.identity, b.target, b.rule ?? '', b.text]))}
-<h2>Approvals</h2>${htmlTable(['time', 'request', 'approver', 'decision', 'comment'], r.approvals.map((a) => [a.time, a.requestId, a.approver, a.decision, a.comment ?? '']))}
+<h2>Approvals</h2>${htmlTable(['time', 'request', 'requester', 'approver', 'decision', 'comment'], r.approvals.map((a) => [a.time, a.requestId, a.requester ?? '', a.approver ?? '', a.decision, a.comment ?? '']))}
 </body></html>
 `;
 }

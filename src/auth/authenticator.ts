@@ -2,6 +2,7 @@
  * The broker's one entry point for "who is calling": the login exchange (POST /v1/auth/exchange)
  * and the bearer check on every other API call. It composes the single-concern modules.
  */
+import { createHash } from 'node:crypto';
 import type { ExchangeRequest, ExchangeResponse } from '../broker/api-types.js';
 import { AuthError } from '../shared/errors.js';
 import type { Clock } from '../shared/clock.js';
@@ -20,7 +21,26 @@ export interface AuthenticatorDeps {
   serviceAccounts: readonly ServiceAccountRecord[];
   store?: Pick<Store, 'findServiceAccountByTokenHash'>;
   accessTokenTtlMs?: number;
+  /** How long a successful "still active at the IdP" check is trusted (default 5 s). */
+  idpRecheckMs?: number;
   clock?: Clock;
+}
+
+/** What the broker remembers of an SSO login, to ask the IdP again whether the user is active. */
+interface IdpSession {
+  accessToken: string;
+  sub: string;
+  /** The broker token's expiry: the entry is useless after it. */
+  expiresAt: number;
+  checkedAt: number;
+  /** Set once the IdP said no: the token stays refused until it expires. */
+  refused?: AuthError;
+}
+
+const DEFAULT_IDP_RECHECK_MS = 5_000;
+
+function tokenKey(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }
 
 export interface Caller {
@@ -37,10 +57,41 @@ export interface Authenticator {
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const clock = deps.clock ?? systemClock;
   const options = { clock, ...(deps.accessTokenTtlMs !== undefined ? { ttlMs: deps.accessTokenTtlMs } : {}) };
+  const recheckMs = deps.idpRecheckMs ?? DEFAULT_IDP_RECHECK_MS;
+  // Broker tokens of SSO logins whose IdP access token we hold, by token hash (never the token).
+  const idpSessions = new Map<string, IdpSession>();
+  const remember = (brokerToken: string, expiresAt: number, accessToken: string, sub: string): void => {
+    const now = clock.now();
+    for (const [k, v] of idpSessions) if (v.expiresAt <= now) idpSessions.delete(k);
+    idpSessions.set(tokenKey(brokerToken), { accessToken, sub, expiresAt, checkedAt: now });
+  };
+
+  /**
+   * A user disabled at the IdP must not get new credentials with a broker token that is still
+   * unexpired: the IdP is asked again (at most every `recheckMs`) while the token is in use.
+   * Tokens from another broker sharing the store are not known here and run out at their TTL.
+   */
+  const stillActive = async (brokerToken: string): Promise<void> => {
+    const key = tokenKey(brokerToken);
+    const s = idpSessions.get(key);
+    if (!s || !deps.oidc) return;
+    if (s.refused) throw s.refused;
+    if (clock.now() - s.checkedAt < recheckMs) return;
+    try {
+      await deps.oidc.checkStillActive(s.accessToken, s.sub);
+    } catch (e) {
+      // Only a definite "no" ends the token; an IdP that is down does not lock everyone out.
+      if (!(e instanceof AuthError)) return;
+      s.refused = e;
+      throw e;
+    }
+    s.checkedAt = clock.now();
+  };
 
   return {
     async exchange(req) {
       let identity: Identity;
+      let idp: { accessToken: string; sub: string } | undefined;
       switch (req.grant) {
         case 'oidc': {
           if (!deps.oidc) throw new AuthError('oidc_not_configured', 'this broker has no identity provider for human logins', { actions: ['set DBGOV_TOKEN to a service-account token, or ask your admin to configure identity.oidc'] });
@@ -49,6 +100,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
           if (req.accessToken !== undefined) {
             const sub = JSON.parse(Buffer.from(req.idToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub: string };
             await deps.oidc.checkStillActive(req.accessToken, sub.sub);
+            idp = { accessToken: req.accessToken, sub: sub.sub };
           }
           break;
         }
@@ -63,6 +115,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         }
       }
       const { token, expiresAt } = await issueBrokerToken(identity, deps.brokerKey, options);
+      if (idp) remember(token, expiresAt, idp.accessToken, idp.sub);
       return { accessToken: token, expiresAt, identity };
     },
 
@@ -74,7 +127,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       if (token.split('.').length !== 3) {
         return { identity: await authenticateServiceAccount(token, { config: deps.serviceAccounts, ...(deps.store ? { store: deps.store } : {}) }), expiresAt: null };
       }
-      return verifyBrokerToken(token, deps.brokerKey.publicKey, { clock });
+      const caller = await verifyBrokerToken(token, deps.brokerKey.publicKey, { clock });
+      await stillActive(token);
+      return caller;
     },
   };
 }

@@ -72,12 +72,13 @@ export function startAuditPipeline(o: { store: EmbeddedStore; config: AuditConfi
     return pruning;
   };
   let stopped = false;
-  const pruneQuietly = () =>
-    stopped ||
-    void pruneNow().catch((e: unknown) => {
+  const pruneQuietly = (): void => {
+    if (stopped) return;
+    pruneNow().catch((e: unknown) => {
       // Retention failing keeps more than policy says, never less: log it and try at the next tick.
       o.log.error({ err: e }, 'audit retention failed');
     });
+  };
   const timer = o.config.retentionMs === null ? undefined : setInterval(pruneQuietly, RETENTION_CHECK_MS).unref();
   if (timer) setImmediate(pruneQuietly);
 

@@ -44,6 +44,11 @@ export interface TargetServices {
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): Promise<CopyMaskPlan | null> | CopyMaskPlan | null;
   scrub(session: LiveSession, facts: StatementFacts[] | undefined, fields: { message: string; detail?: string; hint?: string; where?: string }): { message: string; detail?: string; hint?: string; where?: string };
   estimateRows(sql: string, facts: StatementFacts[]): Promise<number | null>;
+  /**
+   * Before execution: a refusal when masking is configured to block results it cannot prove
+   * safe (`masking.onUnprovable: block`) and this statement's lineage is such a result.
+   */
+  preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null;
   /** DDL or a resolution-changing statement ran: refresh the catalog. */
   schemaChanged(): void;
 }
@@ -230,9 +235,12 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const decision = decideStatements(d.policy(), ctxFor(), facts);
       const s = new Stmt(req.sql, facts, decision);
       switch (decision.action) {
-        case 'allow':
+        case 'allow': {
+          const refusal = d.services.preflight(session, facts, state);
+          if (refusal) return blockWith(s, refusal, 'block');
           rememberPrepared(state, facts);
           return { action: 'allow', stmt: s };
+        }
         case 'block':
           return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
         case 'review': {

@@ -135,6 +135,27 @@ export class TargetRuntime implements TargetServices {
     return plan;
   }
 
+  preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    if (!this.maskingActive || this.d.masking.onUnprovable !== 'block') return null;
+    const cat = this.d.catalog;
+    for (const f of rowSource(facts, state)) {
+      const relations = planRelations([f]);
+      const touches = relations === undefined || relations.some((r) => classifyTable(this.d.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.d.masking, identityRef(session), this.d.name, c.cls.name)));
+      if (!touches) continue;
+      const lineage = f.lineage && cat?.loaded() ? (cat.resolveLineage(f, state.searchPath) ?? f.lineage) : f.lineage;
+      const unprovable = relations === undefined ? ['(rows of unknown origin)'] : (lineage ?? []).filter((l) => l.opaque).map((l) => l.name);
+      if (unprovable.length > 0) {
+        return {
+          sqlstate: '42501',
+          message: 'dbgov: blocked: a result column may carry classified data that masking cannot follow',
+          detail: `rule: masking.onUnprovable = block; columns: ${unprovable.join(', ')}`,
+          hint: 'select the classified columns directly (they are masked), or ask for an approval to see them in clear',
+        };
+      }
+    }
+    return null;
+  }
+
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
     if (!this.maskingActive) return null;
     const cat = this.d.catalog;

@@ -25,9 +25,15 @@ function day(): { inputs: AuditEventInput[]; expect: { statements: number; block
     if (clear.includes('public.users.email')) expect.emailClear += 1;
     inputs.push({
       kind: 'statement', identity: who, target, database: 'app', sessionId, at,
-      statement: { fingerprint: text.slice(0, 12), text, kind, tables, decision, rule: decision === 'allow' ? null : decision === 'block' ? 'no-unbounded-delete' : 'prod-writes-need-approval', rows: decision === 'allow' ? 3 : null, durationMs: 1.2, maskedColumns: masked },
-      ...(clear.length ? { detail: { unmaskedColumns: clear } } : {}),
+      statement: { fingerprint: text.slice(0, 12), text, kind, tables, decision, rule: decision === 'allow' ? null : decision === 'block' ? 'no-unbounded-delete' : 'prod-writes-need-approval', rows: null, durationMs: null, maskedColumns: [] },
     });
+    // As the gateway writes it: what came back (rows, masked and clear columns) once the result went out.
+    if (decision === 'allow') {
+      inputs.push({
+        kind: 'statement.result', identity: who, target, database: 'app', sessionId, at: at + 5,
+        statement: { fingerprint: text.slice(0, 12), text, kind, tables, decision, rule: null, rows: 3, durationMs: 1.2, maskedColumns: masked, ...(clear.length ? { unmaskedColumns: clear } : {}) },
+      });
+    }
   };
   for (let h = 0; h < 24; h++) {
     const t = DAY + h * 3_600_000;
@@ -44,7 +50,10 @@ function day(): { inputs: AuditEventInput[]; expect: { statements: number; block
       stmt(t + 240_000, dba, 'prod', `ses_dba_${h}`, 'SELECT email FROM public.users', 'select', ['public.users'], 'allow', [], ['public.users.email']);
       if (h % 3 === 0) {
         stmt(t + 300_000, dev, 'prod', sid, 'UPDATE public.orders SET status = ? WHERE id = ?', 'update', ['public.orders'], 'review');
-        inputs.push({ kind: 'approval.decided', identity: dba, target: 'prod', database: 'app', sessionId: null, at: t + 360_000, detail: { requestId: `req_${h}`, decision: 'approved', comment: 'ticket OPS-1' } });
+        inputs.push({ kind: 'approval.requested', identity: dev, target: 'prod', database: 'app', sessionId: sid, at: t + 300_001, detail: { requestId: `req_${h}`, type: 'statement', rule: 'prod-writes-need-approval' } });
+        inputs.push({ kind: 'approval.vote', identity: dev, target: 'prod', database: 'app', sessionId: null, at: t + 330_000, detail: { requestId: `req_${h}`, decision: 'approve', refused: 'you cannot approve your own request' } });
+        inputs.push({ kind: 'approval.vote', identity: dba, target: 'prod', database: 'app', sessionId: null, at: t + 360_000, detail: { requestId: `req_${h}`, decision: 'approve', comment: 'ticket OPS-1', votes: 1, quorum: 1 } });
+        inputs.push({ kind: 'approval.decided', identity: dev, target: 'prod', database: 'app', sessionId: sid, at: t + 360_001, detail: { requestId: `req_${h}`, status: 'approved', by: [dba.id] } });
         expect.approvals += 1;
       }
     }
@@ -85,6 +94,8 @@ describe('auditReport', () => {
       ['blocked by rule', r.blockedByRule, [{ rule: 'no-unbounded-delete', count: expect.blocked }]],
       ['approvals', r.approvals.length, expect.approvals],
       ['approver', [...new Set(r.approvals.map((a) => a.approver))], [dba.id]],
+      ['requester', [...new Set(r.approvals.map((a) => a.requester))], [dev.id]],
+      ['rows read by the developer', r.identities.find((i) => i.id === dev.id)?.rows, 9 * 30 * 3],
       ['hours with activity', r.perHour.length, 10],
     ];
     for (const [name, got, want] of rows) assert.deepEqual(got, want, name);

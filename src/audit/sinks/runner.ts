@@ -31,6 +31,8 @@ export interface SinkRunnerOptions {
   batchSize?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Pause after each pass so appends batch up (default 50 ms). */
+  lingerMs?: number;
   log: Logger;
 }
 
@@ -42,9 +44,10 @@ export class SinkRunner {
   private loopDone: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
   private failures = 0;
+  private backingOff = false;
 
   constructor(opts: SinkRunnerOptions) {
-    this.opts = { batchSize: 200, minBackoffMs: 200, maxBackoffMs: 30_000, ...opts };
+    this.opts = { batchSize: 200, minBackoffMs: 200, maxBackoffMs: 30_000, lingerMs: 50, ...opts };
     this.delivered = readCursor(opts.cursorFile);
   }
 
@@ -60,7 +63,11 @@ export class SinkRunner {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.unsubscribe = this.opts.source.onAppend(() => this.wake?.());
+    // During a backoff an append must not cut the wait short: with a sink down, every statement
+    // would otherwise trigger a reconnect attempt.
+    this.unsubscribe = this.opts.source.onAppend(() => {
+      if (!this.backingOff) this.wake?.();
+    });
     this.loopDone = this.loop();
   }
 
@@ -85,6 +92,16 @@ export class SinkRunner {
     });
   }
 
+  /** Sleeps `ms`, woken early only by stop(). */
+  private async pause(ms: number): Promise<void> {
+    this.backingOff = true;
+    try {
+      await this.sleep(ms);
+    } finally {
+      this.backingOff = false;
+    }
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       if (this.opts.source.lastSeq <= this.delivered) {
@@ -103,11 +120,14 @@ export class SinkRunner {
         }
         if (batch.length > 0 && !this.stopped) await this.ship(batch);
         this.failures = 0;
+        // Let appends accumulate for a moment, so a busy log ships full batches instead of one
+        // read pass per statement.
+        if (!this.stopped && this.opts.lingerMs > 0) await this.pause(this.opts.lingerMs);
       } catch (e) {
         this.failures += 1;
         const wait = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** (this.failures - 1));
         this.opts.log.warn({ err: e, sink: this.opts.transport.name, retryInMs: wait, backlogFrom: this.delivered + 1 }, 'audit sink delivery failed; will retry');
-        if (!this.stopped) await this.sleep(wait);
+        if (!this.stopped) await this.pause(wait);
       }
     }
   }

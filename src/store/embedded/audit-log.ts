@@ -31,7 +31,7 @@ import type { Clock } from '../../shared/clock.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AuditLog } from '../store.js';
-import { firstLineSync, lastCompleteLineSync, readLinesBackward, readLinesForward } from '../../audit/lines.js';
+import { firstLineSync, lastCompleteLineSync, readLinesBackward, readLinesForwardFrom } from '../../audit/lines.js';
 
 const fdatasyncAsync = promisify(fdatasync);
 
@@ -55,6 +55,8 @@ export interface EmbeddedAuditLogOptions {
 export const CHECKPOINTS_FILE = 'checkpoints.jsonl';
 const SEGMENTS_DIR = 'segments';
 const SEG_DIGITS = 20;
+/** Byte positions remembered for readers that resume where they stopped (one per sink, a few spare). */
+const RESUME_HINTS = 64;
 
 interface Segment {
   firstSeq: number;
@@ -100,6 +102,8 @@ export class EmbeddedAuditLog implements AuditLog {
   private retired: number[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** Seq of the last line a stream read → where the line after it starts. */
+  private readonly resumeHints = new Map<number, { path: string; offset: number }>();
 
   private constructor(opts: EmbeddedAuditLogOptions) {
     this.opts = opts;
@@ -214,16 +218,33 @@ export class EmbeddedAuditLog implements AuditLog {
     const segments = [...this.segments];
     let startIdx = 0;
     for (let i = 0; i < segments.length; i++) if (segments[i].firstSeq <= afterSeq + 1) startIdx = i;
-    for (let i = startIdx; i < segments.length; i++) {
-      try {
-        for await (const line of readLinesForward(segments[i].path)) {
-          if (seqOfLine(line) <= afterSeq) continue;
-          const e = JSON.parse(line) as AuditEvent;
-          if (match(e)) yield e;
+    // A tailing reader (a sink) resumes at the byte where its last pass stopped instead of
+    // rescanning the active segment from its start on every pass.
+    const hint = this.resumeHints.get(afterSeq);
+    let offset = hint !== undefined && hint.path === segments[startIdx]?.path ? hint.offset : 0;
+    let last: { seq: number; path: string; offset: number } | undefined;
+    try {
+      for (let i = startIdx; i < segments.length; i++) {
+        const path = segments[i].path;
+        try {
+          for await (const [line, end] of readLinesForwardFrom(path, offset)) {
+            const seq = seqOfLine(line);
+            last = { seq, path, offset: end };
+            if (seq <= afterSeq) continue;
+            const e = JSON.parse(line) as AuditEvent;
+            if (match(e)) yield e;
+          }
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw e;
+        } finally {
+          offset = 0;
         }
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw e;
+      }
+    } finally {
+      if (last !== undefined) {
+        this.resumeHints.set(last.seq, { path: last.path, offset: last.offset });
+        if (this.resumeHints.size > RESUME_HINTS) this.resumeHints.delete(this.resumeHints.keys().next().value as number);
       }
     }
   }

@@ -153,6 +153,8 @@ export class PacketChannel {
   next(): Promise<Packet | null> {
     const p = this.take();
     if (p !== undefined) return Promise.resolve(p);
+    // The stream may arrive paused (the gateway pauses it after reading the tunnel preamble).
+    if (this.failure === undefined && !this.ended) this.socket.resume();
     return new Promise((resolve) => {
       this.waiter = resolve;
     });
