@@ -196,7 +196,7 @@ describe('workload identity and service accounts through the CLI', () => {
       const list = await cli(['admin', 'service-account', 'list', '--json'], admin);
       const accounts = envelope<{ accounts: { id: string; revokedAt?: number; tokenHash?: string }[] }>(list).result?.accounts ?? [];
       const mine = accounts.find((a) => a.id === 'deployer');
-      assert.ok(mine && mine.revokedAt === undefined && mine.tokenHash === undefined);
+      assert.ok(mine && mine.revokedAt === undefined && mine.tokenHash === undefined, list.stdout);
       assert.ok(accounts.some((a) => a.id === 'ci-bot'), 'config accounts are listed too');
       assert.ok(!list.stdout.includes(token));
 

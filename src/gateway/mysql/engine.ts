@@ -230,11 +230,12 @@ class MysqlSession {
         return false;
       case Command.QUERY: {
         const sql = p.payload.subarray(1).toString('utf8');
-        const kill = KILL_RE.exec(sql);
-        if (kill) return this.kill(Number(kill[2]), (kill[1] ?? 'CONNECTION').toUpperCase() as 'QUERY' | 'CONNECTION');
         const v = await this.decide(hooks.check({ sql, via: 'simple' }));
         if (v.action === 'block') return this.refuseStatement(v.error);
         if (!this.executing(v.stmt)) return true;
+        // KILL is checked and audited like any statement, then its id is translated: clients only know gateway ids.
+        const kill = KILL_RE.exec(sql);
+        if (kill) return this.kill(Number(kill[2]), (kill[1] ?? 'CONNECTION').toUpperCase() as 'QUERY' | 'CONNECTION', v.stmt);
         await this.toUpstream(p.payload);
         await this.relayResults(v.stmt, false);
         return true;
@@ -370,17 +371,19 @@ class MysqlSession {
     }
   }
 
-  private async kill(id: number, what: 'QUERY' | 'CONNECTION'): Promise<boolean> {
+  private async kill(id: number, what: 'QUERY' | 'CONNECTION', stmt?: StatementHandle): Promise<boolean> {
     const entry = connections.get(id);
     const here = `${this.ctx.upstream.host}:${this.ctx.upstream.port}`;
     // Only the identity that owns a gateway connection may cancel it; real thread ids are never accepted.
     if (!entry || entry.identityId !== this.ctx.identity.id || entry.upstream !== here) {
-      await this.toClient(errPacket(ErrorCode.SPECIFIC_ACCESS_DENIED, '42000', `dbgov: blocked: connection ${id} is not one of your dbgov connections.\nHINT: use the connection id your client reported when it connected through dbgov.`));
+      const message = `dbgov: blocked: connection ${id} is not one of your dbgov connections`;
+      await this.toClient(errPacket(ErrorCode.SPECIFIC_ACCESS_DENIED, '42000', `${message}\nHINT: use the connection id your client reported when it connected through dbgov.`));
+      this.finish(stmt, { rows: null, error: { sqlstate: '42000', message } });
       return true;
     }
     const sql = `KILL ${what} ${entry.upstreamThreadId}`;
     await this.toUpstream(Buffer.concat([Buffer.from([Command.QUERY]), Buffer.from(sql, 'utf8')]));
-    await this.relaySimple(undefined);
+    await this.relaySimple(stmt);
     return true;
   }
 
