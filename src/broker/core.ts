@@ -21,6 +21,7 @@ import type { EngineName, Identity } from '../shared/types.js';
 import { targetInfo, type AccessDeps } from './access.js';
 import type { ExchangeRequest, ExchangeResponse, InfoResponse, RevokeResponse } from './api-types.js';
 import { Approvals } from './approvals.js';
+import { AuditBatcher } from './audit-batcher.js';
 import { auditIdentity } from './audit-identity.js';
 import type { DbgovConfig } from './config.js';
 import type { AuthorizedSession } from './gateway-listener.js';
@@ -60,6 +61,8 @@ export class BrokerCore {
   private readonly log: Logger;
   private currentPolicy: Policy;
   private readonly auth: Authenticator;
+  /** One group-commit batcher for every session on this broker. */
+  private readonly batcher: AuditBatcher;
   private unwatch: () => void = () => undefined;
 
   constructor(private readonly d: CoreDeps) {
@@ -76,6 +79,7 @@ export class BrokerCore {
       store: d.store,
     });
     this.approvals = new Approvals(d.store, d.store.audit, d.log);
+    this.batcher = new AuditBatcher(d.store.audit, d.log);
     this.approvals.owners = (id) => this.configServiceAccounts.find((a) => a.id === id)?.owner;
     // Revocations made on another broker sharing the store reach live sessions here.
     this.unwatch = d.store.watch((c) => {
@@ -215,6 +219,7 @@ export class BrokerCore {
           target: targetInfo(record.target, t),
           services: runtime,
           audit: this.store.audit,
+          batcher: this.batcher,
           approvals: this.approvals,
           registry: this.sessions,
           holdMs: this.config.broker.approvalHoldMs,
@@ -262,6 +267,7 @@ export class BrokerCore {
   }
 
   close(): void {
+    this.batcher.flush();
     this.unwatch();
     this.sessions.abortAll(new DbgovError('broker-stopping', 'dbgov: the broker is shutting down', { actions: ['reconnect in a moment'] }));
   }

@@ -16,6 +16,7 @@ import { DbgovError } from '../shared/errors.js';
 import { newId, shortId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Approvals } from './approvals.js';
+import { AuditBatcher } from './audit-batcher.js';
 import { auditIdentity } from './audit-identity.js';
 import type { LiveSession, SessionRegistry } from './sessions.js';
 
@@ -59,6 +60,8 @@ export interface HooksDeps {
   target: StatementContext['target'];
   services: TargetServices;
   audit: AuditLog;
+  /** Group commit for statement records; defaults to writing each at once. */
+  batcher?: AuditBatcher;
   approvals: Approvals;
   registry: SessionRegistry;
   holdMs: number;
@@ -119,8 +122,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     };
   };
 
+  const batcher = d.batcher ?? new AuditBatcher(d.audit, d.log);
   const writeDecision = (s: Stmt): void => {
-    const ev = d.audit.appendSync({
+    const ev = batcher.now({
       kind: 'statement',
       identity,
       target: session.target,
@@ -322,7 +326,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const s = stmt as Stmt;
       const durationMs = s.startedAt ? Math.round((performance.now() - s.startedAt) * 1000) / 1000 : null;
       try {
-        d.audit.appendSync({
+        batcher.later({
           kind: 'statement.result',
           identity,
           target: session.target,

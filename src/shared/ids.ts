@@ -1,8 +1,16 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 
-/** Sortable-enough, URL-safe ids with a readable prefix: `ses_…`, `req_…`, `cred_…`. */
+/**
+ * Unique, roughly time-sortable, URL-safe ids with a readable prefix: `ses_…`, `cred_…`, `evt_…`.
+ * A random per-process part plus a counter: ids are unique across brokers and restarts without
+ * drawing random bytes per id (which cost ~3 µs on the statement path). Ids are not secrets.
+ */
+const PROCESS_PART = randomBytes(5).toString('hex');
+let counter = 0;
+
 export function newId(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
+  counter = (counter + 1) % 0x1000000;
+  return `${prefix}_${Date.now().toString(36)}${PROCESS_PART}${counter.toString(36).padStart(5, '0')}`;
 }
 
 /** Short ids that a person types: `dbgov approve 7KQ2MX`. Crockford base32, no I/L/O/U. */

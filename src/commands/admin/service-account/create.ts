@@ -1,6 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import type { CreateServiceAccountResponse } from '../../../broker/api-types.js';
 import { DbgovCommand } from '../../../cli/base-command.js';
+import { accountView } from './list.js';
 
 export type ServiceAccountCreateResult = CreateServiceAccountResponse;
 
@@ -22,7 +23,8 @@ export default class ServiceAccountCreate extends DbgovCommand<ServiceAccountCre
     const { args, flags } = await this.parse(ServiceAccountCreate);
     const { client } = await this.session(flags.broker);
     const groups = flags.groups.split(',').map((g) => g.trim()).filter((g) => g !== '');
-    const created = await client.createServiceAccount({ name: args.name, groups, kind: flags.kind as 'workload' | 'agent' });
+    const res = await client.createServiceAccount({ name: args.name, groups, kind: flags.kind as 'workload' | 'agent' });
+    const created = { account: accountView(res.account), token: res.token };
     this.warn('this token is shown only once and cannot be retrieved later: store it in your secret manager now');
     const s = this.style;
     this.log(`${s.ok('✔')} created service account ${s.bold(created.account.name)} (${created.account.id}, ${created.account.kind}; groups: ${groups.join(', ') || 'none'})`);

@@ -1,6 +1,7 @@
 import { Args } from '@oclif/core';
 import type { ServiceAccountView } from '../../../broker/api-types.js';
 import { DbgovCommand } from '../../../cli/base-command.js';
+import { accountView } from './list.js';
 
 export interface ServiceAccountRevokeResult {
   account: ServiceAccountView;
@@ -18,7 +19,7 @@ export default class ServiceAccountRevoke extends DbgovCommand<ServiceAccountRev
   async run(): Promise<ServiceAccountRevokeResult> {
     const { args, flags } = await this.parse(ServiceAccountRevoke);
     const { client } = await this.session(flags.broker);
-    const { account } = await client.revokeServiceAccount(args.id);
+    const account = accountView((await client.revokeServiceAccount(args.id)).account);
     this.log(`${this.style.ok('✔')} revoked service account ${account.name} (${account.id})`);
     return { account };
   }
