@@ -1,9 +1,17 @@
 /**
- * The TargetCatalog of a MySQL/MariaDB target. MySQL column definitions carry org_schema,
- * org_table and org_name, so masking needs no OID map; the catalog learns the server's version
- * and flavour (executable comments run by version) and estimates rows with EXPLAIN.
+ * The TargetCatalog of a MySQL/MariaDB target. The catalog learns the server's version and
+ * flavour (executable comments run by version), the columns of the target database's tables and
+ * views, and each view's lineage, and estimates rows with EXPLAIN.
+ *
+ * Lineage: the analyser leaves `SELECT *` as one placeholder and names views as sources. Here
+ * `*` is expanded to the real column list (so lineage lines up with the result, position by
+ * position) and a view's columns are followed to the base columns they read, so neither a star
+ * nor a view hides a classified column. Unqualified sources keep no schema: a session may have
+ * switched database, and a source without a schema is classified under any schema (fail closed).
  */
 import mysql from 'mysql2/promise';
+import type { ColumnLineage, StatementFacts } from '../sql/facts.js';
+import { analyseMysql } from '../sql/mysql/analyse.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
 import type { TargetCatalog } from './target-runtime.js';
@@ -19,8 +27,22 @@ export function parseServerVersion(v: string): { version: number; mariadb: boole
   return { version, mariadb: /mariadb/i.test(v) };
 }
 
+type Source = ColumnLineage['sources'][number];
+
+interface Snapshot {
+  /** Lower-cased relation name → its columns in order (tables and views of the target database). */
+  columns: Map<string, string[]>;
+  /** Lower-cased view name → its definition as the server stores it. */
+  views: Map<string, string>;
+}
+
+/** Views of views are followed this deep; deeper (or cyclic) definitions are treated as opaque. */
+const MAX_VIEW_DEPTH = 8;
+
 export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCatalog {
   let info = { version: 0, mariadb: true };
+  let snap: Snapshot = { columns: new Map(), views: new Map() };
+  const viewLineage = new Map<string, ColumnLineage[] | null>();
   let conn: mysql.Connection | undefined;
   const ensure = async (): Promise<mysql.Connection> => {
     if (conn) return conn;
@@ -39,18 +61,87 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     });
     return conn;
   };
+
+  const inTarget = (s: { schema?: string }): boolean => s.schema === undefined || s.schema.toLowerCase() === t.database.toLowerCase();
+
+  /** A view's output lineage, base columns resolved; null when it cannot be followed. */
+  const lineageOfView = (name: string, depth: number): ColumnLineage[] | null => {
+    const cached = viewLineage.get(name);
+    if (cached !== undefined) return cached;
+    const def = snap.views.get(name);
+    if (def === undefined || depth > MAX_VIEW_DEPTH) return null;
+    const a = analyseMysql(def, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: t.database });
+    const f = a.statements.length === 1 ? a.statements[0] : undefined;
+    const out = f?.lineage ? resolve(f.lineage, depth + 1) : null;
+    viewLineage.set(name, out ?? null);
+    return out ?? null;
+  };
+
+  /** One source, followed through views; `*` of a view stands for every source of the view. */
+  const followSource = (s: Source, depth: number): { sources: Source[]; direct: boolean; opaque: boolean } => {
+    const name = s.table.toLowerCase();
+    if (!inTarget(s) || !snap.views.has(name)) return { sources: [s], direct: true, opaque: false };
+    const view = lineageOfView(name, depth);
+    // A view we cannot follow: keep the view itself as the source and mark the column opaque.
+    if (!view) return { sources: [s], direct: false, opaque: true };
+    const cols = s.column === '*' ? view : view.filter((c) => c.name.toLowerCase() === s.column.toLowerCase());
+    if (cols.length === 0) return { sources: [s], direct: false, opaque: true };
+    return { sources: cols.flatMap((c) => c.sources), direct: cols.length === 1 && cols[0].direct, opaque: cols.some((c) => c.opaque) };
+  };
+
+  const resolve = (lineage: readonly ColumnLineage[], depth: number): ColumnLineage[] | undefined => {
+    const out: ColumnLineage[] = [];
+    for (const col of lineage) {
+      const star = col.name === '*' && col.sources.length === 1 && col.sources[0].column === '*';
+      if (star) {
+        const src = col.sources[0];
+        const names = inTarget(src) ? snap.columns.get(src.table.toLowerCase()) : undefined;
+        // An unknown relation: the result cannot be lined up with lineage; the caller falls back.
+        if (!names) return undefined;
+        for (const c of names) {
+          const f = followSource({ ...src, column: c }, depth);
+          out.push({ index: out.length, name: c, sources: f.sources, opaque: f.opaque, direct: f.direct });
+        }
+        continue;
+      }
+      const followed = col.sources.map((s) => followSource(s, depth));
+      out.push({
+        index: out.length,
+        name: col.name,
+        sources: followed.flatMap((f) => f.sources),
+        opaque: col.opaque || followed.some((f) => f.opaque),
+        direct: col.direct && followed.every((f) => f.direct),
+      });
+    }
+    return out;
+  };
+
   return {
     serverInfo: () => info,
     async refresh() {
       const c = await ensure();
       const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
       info = parseServerVersion(String(rows[0]?.v ?? ''));
+      const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
+      const [views] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, VIEW_DEFINITION AS d FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?', [t.database]);
+      const next: Snapshot = { columns: new Map(), views: new Map() };
+      for (const r of cols) {
+        const key = String(r.t).toLowerCase();
+        const list = next.columns.get(key) ?? [];
+        list.push(String(r.c));
+        next.columns.set(key, list);
+      }
+      for (const r of views) next.views.set(String(r.t).toLowerCase(), String(r.d));
+      snap = next;
+      viewLineage.clear();
     },
     loaded: () => info.version > 0,
     resolveRelation: () => undefined,
     columnOf: () => undefined,
     relations: () => [],
-    resolveLineage: () => undefined,
+    resolveLineage(facts: StatementFacts) {
+      return facts.lineage ? resolve(facts.lineage, 0) : undefined;
+    },
     async estimateRows(sql: string) {
       const c = await ensure();
       const [rows] = await c.query<mysql.RowDataPacket[]>(`EXPLAIN ${sql}`);

@@ -120,8 +120,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.maskingActive) return null;
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
-    const withLineage = facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage);
-    const lineage = withLineage && cat?.loaded() ? (cat.resolveLineage(withLineage, state.searchPath) ?? withLineage.lineage) : withLineage?.lineage;
+    const lineage = this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
     const plan = buildMaskPlan({
       columns,
       ...(lineage ? { lineage } : {}),
@@ -137,12 +136,10 @@ export class TargetRuntime implements TargetServices {
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     if (!this.maskingActive || this.d.masking.onUnprovable !== 'block') return null;
-    const cat = this.d.catalog;
     for (const f of rowSource(facts, state)) {
       const relations = planRelations([f]);
-      const touches = relations === undefined || relations.some((r) => classifyTable(this.d.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.d.masking, identityRef(session), this.d.name, c.cls.name)));
-      if (!touches) continue;
-      const lineage = f.lineage && cat?.loaded() ? (cat.resolveLineage(f, state.searchPath) ?? f.lineage) : f.lineage;
+      if (relations !== undefined && !this.touchesHidden(session, relations)) continue;
+      const lineage = this.lineageOf(f, state);
       const unprovable = relations === undefined ? ['(rows of unknown origin)'] : (lineage ?? []).filter((l) => l.opaque).map((l) => l.name);
       if (unprovable.length > 0) {
         return {
@@ -160,8 +157,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.maskingActive) return null;
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
-    const f = facts.find((x) => x.kind === 'copy') ?? facts[0];
-    const lineage = f && cat?.loaded() ? (cat.resolveLineage(f, state.searchPath) ?? f.lineage) : f?.lineage;
+    const lineage = this.lineageOf(facts.find((x) => x.kind === 'copy') ?? facts[0], state);
     const plan = planCopy({
       format,
       columnCount,
@@ -179,9 +175,22 @@ export class TargetRuntime implements TargetServices {
     return plan;
   }
 
+  /** Whether these relations hold a class this session's identity may not see. */
+  private touchesHidden(session: LiveSession, relations: readonly RelationRef[]): boolean {
+    const who = identityRef(session);
+    return relations.some((r) => classifyTable(this.d.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.d.masking, who, this.d.name, c.cls.name)));
+  }
+
+  /** Output lineage qualified against the catalog when it is loaded, else as parsed. */
+  private lineageOf(f: StatementFacts | undefined, state: SessionState): ColumnLineage[] | undefined {
+    if (!f?.lineage) return undefined;
+    const cat = this.d.catalog;
+    return cat?.loaded() ? (cat.resolveLineage(f, state.searchPath) ?? f.lineage) : f.lineage;
+  }
+
   scrub(session: LiveSession, facts: StatementFacts[] | undefined, fields: { message: string; detail?: string; hint?: string; where?: string }) {
     if (!this.maskingActive) return fields;
-    const touches = facts === undefined || facts.some((f) => f.relations.some((r) => classifyTable(this.d.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.d.masking, identityRef(session), this.d.name, c.cls.name))));
+    const touches = facts === undefined || this.touchesHidden(session, facts.flatMap((f) => f.relations));
     return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.d.masking, this.d.name) });
   }
 

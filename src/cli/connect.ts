@@ -3,6 +3,7 @@
  * (waiting for a just-in-time approval when policy asks for one), open the local tunnel with
  * the key the CLI holds, and follow the live activity of its sessions.
  */
+import { spawn } from 'node:child_process';
 import type { ClientKey } from '../auth/token-store.js';
 import type { AccessPending, ActivityEvent, CredentialResponse } from '../broker/api-types.js';
 import { DeniedError } from '../shared/errors.js';
@@ -117,4 +118,19 @@ export function connectionInfo(engine: 'postgres' | 'mysql', port: number, user:
     command: `mysql -h ${host} -P ${port} -u ${user} ${database}`,
     env: { MYSQL_HOST: host, MYSQL_TCP_PORT: String(port), MYSQL_PWD: '', DBGOV_MYSQL_USER: user, DBGOV_MYSQL_DATABASE: database },
   };
+}
+
+/**
+ * `--exec`: runs the user's command with the connection's environment and resolves with its
+ * exit code (127 when it cannot be started, 128 when killed by a signal), as a shell would.
+ */
+export function runCommand(command: string[], env: NodeJS.ProcessEnv, onSpawnError: (e: Error) => void): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: { ...process.env, ...env } });
+    child.on('error', (e) => {
+      onSpawnError(e);
+      resolve(127);
+    });
+    child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+  });
 }

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { Args, Flags } from '@oclif/core';
 import { DbgovCommand } from '../cli/base-command.js';
-import { connectionInfo, connectTunnel, followActivity, loadClientKey } from '../cli/connect.js';
+import { connectionInfo, connectTunnel, followActivity, loadClientKey, runCommand } from '../cli/connect.js';
 import { formatActivity, Spinner } from '../cli/render.js';
 import { parseDuration } from '../shared/clock.js';
 import { UsageError } from '../shared/errors.js';
@@ -94,14 +93,7 @@ With --exec, it runs a command with PGHOST/PGPORT/PGUSER/PGDATABASE (or the MySQ
     conn.tunnel.on('connection-error', (e: Error) => process.stderr.write(`${this.style.bad('✖')} ${e.message}\n`));
 
     if (flags.exec) {
-      const code = await new Promise<number>((resolve) => {
-        const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: { ...process.env, ...info.env } });
-        child.on('error', (e) => {
-          process.stderr.write(`${this.style.bad('✖')} cannot run ${command[0]}: ${e.message}\n`);
-          resolve(127);
-        });
-        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
-      });
+      const code = await runCommand(command, info.env, (e) => process.stderr.write(`${this.style.bad('✖')} cannot run ${command[0]}: ${e.message}\n`));
       await conn.close();
       result.exitCode = code;
       // The contract for --exec: dbgov exits with the command's exit code.

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { Flags } from '@oclif/core';
 import { DbgovCommand } from '../cli/base-command.js';
-import { connectionInfo, followActivity, loadClientKey } from '../cli/connect.js';
+import { connectionInfo, followActivity, loadClientKey, runCommand } from '../cli/connect.js';
 import { ApiClient } from '../cli/api-client.js';
 import { formatActivity } from '../cli/render.js';
 import { startDemo } from '../demo/demo.js';
@@ -57,14 +56,8 @@ With --exec, runs a command with PGHOST/PGPORT/PGUSER/PGDATABASE, DBGOV_BROKER a
     };
 
     if (flags.exec) {
-      const code = await new Promise<number>((resolve) => {
-        const child = spawn(command[0] ?? 'true', command.slice(1), {
-          stdio: 'inherit',
-          env: { ...process.env, ...info.env, DBGOV_BROKER: demo.broker.apiUrl, DBGOV_DEMO_APPROVER_TOKEN: result.tokens.approver, DBGOV_DEMO_AUDITOR_TOKEN: result.tokens.auditor, DBGOV_DEMO_DEVELOPER_TOKEN: result.tokens.developer },
-        });
-        child.on('error', () => resolve(127));
-        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
-      });
+      const env = { ...info.env, DBGOV_BROKER: demo.broker.apiUrl, DBGOV_DEMO_APPROVER_TOKEN: result.tokens.approver, DBGOV_DEMO_AUDITOR_TOKEN: result.tokens.auditor, DBGOV_DEMO_DEVELOPER_TOKEN: result.tokens.developer };
+      const code = await runCommand(command.length ? command : ['true'], env, (e) => process.stderr.write(`${this.style.bad('✖')} cannot run ${command[0]}: ${e.message}\n`));
       await demo.close();
       result.exitCode = code;
       process.exitCode = code;
