@@ -148,11 +148,16 @@ export function procMem(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number
 /** Samples VmRSS of the given pids every intervalMs; stop() returns each pid's peak. */
 export function sampleRss(pids: number[], intervalMs = 100): { stop(): number[] } {
   const peaks = pids.map((p) => procMem(p));
-  const t = setInterval(() => pids.forEach((p, i) => (peaks[i] = Math.max(peaks[i], procMem(p)))), intervalMs);
+  // A process that has exited reads as NaN: keep the peak seen so far.
+  const take = (p: number, i: number): void => {
+    const v = procMem(p);
+    if (Number.isFinite(v)) peaks[i] = Number.isFinite(peaks[i]) ? Math.max(peaks[i], v) : v;
+  };
+  const t = setInterval(() => pids.forEach(take), intervalMs);
   return {
     stop() {
       clearInterval(t);
-      pids.forEach((p, i) => (peaks[i] = Math.max(peaks[i], procMem(p))));
+      pids.forEach(take);
       return peaks;
     },
   };

@@ -113,6 +113,8 @@ export async function requestCredential(d: AccessDeps, caller: Identity, req: Cr
           throw new DeniedError('request-mismatch', `dbgov: request ${req.requestId} is not an access request for this identity, target and level`, { actions: [`ask again: \`dbgov connect ${req.target} --access ${access} --reason …\``] });
         }
         if (r.status === 'pending') return { status: 'pending', requestId: r.id, rule: r.rule, message: `waiting for approval of request ${r.id}` };
+        // An approval buys one credential; spending it twice is a refusal, not another wait.
+        if (r.status === 'used') throw new DeniedError('request-used', `dbgov: request ${r.id} was already used`, { actions: [`ask again: \`dbgov connect ${req.target} --access ${access} --reason …\``] });
         if (r.status !== 'approved') return { status: r.status === 'denied' ? 'denied' : 'expired', requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
         let won = false;
         await d.store.updateRequest(r.id, (cur) => {

@@ -14,7 +14,7 @@ import { compileMasking } from '../masking/config.js';
 import { compilePolicy } from '../policy/compile.js';
 import { openEmbeddedStore } from '../store/embedded.js';
 import { analysePostgres, loadSqlParser } from '../sql/postgres.js';
-import { analyseMysql } from '../sql/mysql/analyse.js';
+import { analyseMysql, sqlModeFlags } from '../sql/mysql/analyse.js';
 import { createFactsCache } from '../sql/cache.js';
 import type { MessageAnalysis } from '../sql/facts.js';
 import { rootLogger, type Logger } from '../shared/logger.js';
@@ -25,10 +25,12 @@ import { BrokerCore } from './core.js';
 import { GatewayListener } from './gateway-listener.js';
 import { loadGatewayTls } from './gateway-tls.js';
 import { buildApi } from './http.js';
-import { PostgresRoleManager } from './roles.js';
+import { PostgresRoleManager, engineRoleManager } from './roles.js';
+import { MysqlRoleManager } from './mysql-roles.js';
 import { TargetRuntime, type TargetCatalog } from './target-runtime.js';
 import { postgresTargetCatalog } from './pg-catalog.js';
-import { mysqlTargetCatalog } from './mysql-catalog.js';
+import { mysqlTargetCatalog, type MysqlTargetCatalog } from './mysql-catalog.js';
+import { UNKNOWN_SETTING } from './statement-hooks.js';
 
 export interface BrokerOptions {
   log?: Logger;
@@ -101,7 +103,10 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
     }
     await Promise.all([...targets.values()].map((t) => t.start()));
 
-    const roles = new PostgresRoleManager(config.targets, store, log);
+    const roles = engineRoleManager(config.targets, {
+      postgres: new PostgresRoleManager(config.targets, store, log),
+      mysql: new MysqlRoleManager(config.targets, store, log),
+    });
     const swept = await roles.sweep().catch((e: unknown) => {
       log.warn({ err: e }, 'leftover role sweep failed');
       return 0;
@@ -174,13 +179,30 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
   }
 }
 
-/** MySQL analysis depends on the server's version and flavour, learned by the catalog. */
-function mysqlAnalyser(catalog: TargetCatalog | null): (sql: string) => MessageAnalysis {
+/**
+ * MySQL analysis depends on the server's version and flavour (executable comments) and on the
+ * session's sql_mode (NO_BACKSLASH_ESCAPES changes where a string ends; ANSI_QUOTES makes "x" an
+ * identifier). The mode comes from the session's own SET statements, else the server default.
+ */
+function mysqlAnalyser(catalog: TargetCatalog | null): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
   const cache = createFactsCache(FACTS_CACHE_ENTRIES);
-  const server = (catalog as { serverInfo?: () => { version: number; mariadb: boolean } } | null)?.serverInfo;
-  return (sql) =>
-    cache.get(sql, (text) => {
-      const info = server?.() ?? { version: 101100, mariadb: true };
-      return analyseMysql(text, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } });
-    });
+  const server = (catalog as MysqlTargetCatalog | null)?.serverInfo;
+  const run = (sql: string, mode: { noBackslashEscapes: boolean; ansiQuotes: boolean }, db: string | undefined): MessageAnalysis => {
+    const info = server?.() ?? { version: 101100, mariadb: true, sqlMode: '' };
+    const key = `${Number(mode.noBackslashEscapes)}${Number(mode.ansiQuotes)}|${db ?? ''}|${sql}`;
+    return cache.get(key, () => analyseMysql(sql, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: mode, ...(db ? { currentDb: db } : {}) }));
+  };
+  return (sql, params) => {
+    const db = params.get('database');
+    const modeText = params.get('sql_mode') ?? server?.().sqlMode ?? '';
+    if (modeText !== UNKNOWN_SETTING) return run(sql, sqlModeFlags(modeText), db);
+    // The session set sql_mode to a value computed at run time: the text is only safe to judge
+    // if it means the same thing under every quoting mode.
+    const variants = [false, true].flatMap((nbe) => [false, true].map((aq) => run(sql, { noBackslashEscapes: nbe, ansiQuotes: aq }, db)));
+    const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings]));
+    if (variants.every((v) => shape(v) === shape(variants[0]))) return variants[0];
+    return {
+      statements: variants[0].statements.map((f) => ({ ...f, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
+    };
+  };
 }

@@ -124,6 +124,7 @@ export class BrokerCore {
       brokerKey: this.d.brokerKey,
       gateway: () => this.gatewayView(),
       ttl: this.config.broker.credentialTtl,
+      now: () => (this.d.clock ?? systemClock).now(),
     };
   }
 

@@ -13,7 +13,8 @@ import { AuthError, DbgovError, DeniedError, ExitCodes, NotFoundError, UsageErro
 import type { Logger } from '../shared/logger.js';
 import { IDENTITY_KINDS, type Identity, type IdentityKind } from '../shared/types.js';
 import { parseDuration } from '../shared/clock.js';
-import type { ActivityEvent, CredentialRequest, ExchangeRequest } from './api-types.js';
+import type { ActivityEvent, CredentialRequest, ExchangeRequest, ServiceAccountView } from './api-types.js';
+import type { ServiceAccountRecord } from '../store/store.js';
 import { auditIdentity } from './audit-identity.js';
 import type { BrokerCore } from './core.js';
 import { requestCredential, targetInfo } from './access.js';
@@ -222,15 +223,14 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     const account = { id: body.name, tokenHash: hashServiceAccountToken(token), groups: body.groups ?? [], kind: body.kind ?? 'workload', owner: identity.id, createdAt: Date.now(), origin: 'api' as const };
     await core.store.putServiceAccount(account);
     core.store.audit.appendSync({ kind: 'service-account.created', identity: auditIdentity(identity), target: null, database: null, sessionId: null, detail: { account: account.id, groups: account.groups, kind: account.kind } });
-    const { tokenHash: _hash, ...visible } = account;
-    return reply.status(201).send({ account: visible, token });
+    return reply.status(201).send({ account: accountView(account), token });
   });
 
   app.get('/v1/service-accounts', async (req) => {
     const identity = await authed(req);
     requireGroup(identity, ADMIN_GROUPS, 'list service accounts');
     const stored = await core.store.listServiceAccounts();
-    return { accounts: [...core.configServiceAccounts, ...stored].map(({ tokenHash: _h, ...a }) => a) };
+    return { accounts: [...core.configServiceAccounts, ...stored].map(accountView) };
   });
 
   app.delete('/v1/service-accounts/:id', async (req) => {
@@ -244,11 +244,15 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     await core.store.putServiceAccount(revoked);
     await core.revoke(identity, { identity: id });
     core.store.audit.appendSync({ kind: 'service-account.revoked', identity: auditIdentity(identity), target: null, database: null, sessionId: null, detail: { account: id } });
-    const { tokenHash: _h, ...visible } = revoked;
-    return { account: visible };
+    return { account: accountView(revoked) };
   });
 
   return app;
+}
+
+/** What the API shows of a service account: never its token hash. */
+function accountView(a: ServiceAccountRecord): ServiceAccountView {
+  return { id: a.id, name: a.id, groups: a.groups, kind: a.kind, createdAt: new Date(a.createdAt).toISOString(), revokedAt: a.revokedAt === undefined ? null : new Date(a.revokedAt).toISOString() };
 }
 
 function isIn(identity: Identity, groups: readonly string[]): boolean {

@@ -17,7 +17,8 @@ import type { TargetConfig } from './config.js';
 import type { TargetCatalog } from './target-runtime.js';
 
 export interface MysqlTargetCatalog extends TargetCatalog {
-  serverInfo(): { version: number; mariadb: boolean };
+  /** Version, flavour and the server's default sql_mode (a new session starts with it). */
+  serverInfo(): { version: number; mariadb: boolean; sqlMode: string };
 }
 
 /** `10.11.19-MariaDB-0+deb12u1` → 101119; `8.0.36` → 80036. */
@@ -40,7 +41,7 @@ interface Snapshot {
 const MAX_VIEW_DEPTH = 8;
 
 export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCatalog {
-  let info = { version: 0, mariadb: true };
+  let info = { version: 0, mariadb: true, sqlMode: '' };
   let snap: Snapshot = { columns: new Map(), views: new Map() };
   const viewLineage = new Map<string, ColumnLineage[] | null>();
   let conn: mysql.Connection | undefined;
@@ -120,8 +121,8 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     serverInfo: () => info,
     async refresh() {
       const c = await ensure();
-      const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
-      info = parseServerVersion(String(rows[0]?.v ?? ''));
+      const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v, @@GLOBAL.sql_mode AS m');
+      info = { ...parseServerVersion(String(rows[0]?.v ?? '')), sqlMode: String(rows[0]?.m ?? '') };
       const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
       const [views] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, VIEW_DEFINITION AS d FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?', [t.database]);
       const next: Snapshot = { columns: new Map(), views: new Map() };

@@ -87,7 +87,8 @@ export class PostgresRoleManager implements RoleManager {
     let dropped = 0;
     for (const r of await this.store.listDbRoles({ live: true })) {
       const t = this.targets[r.target];
-      if (!t) continue;
+      // MySQL targets' users belong to MysqlRoleManager.
+      if (!t || t.engine !== 'postgres') continue;
       try {
         await this.drop(t, r.role);
         await this.store.putDbRole({ ...r, droppedAt: Date.now() });
@@ -128,4 +129,21 @@ export class PostgresRoleManager implements RoleManager {
 
 function pgLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
+}
+
+/** Per-identity roles for every engine: each target's engine picks its manager. */
+export function engineRoleManager(targets: Record<string, TargetConfig>, byEngine: Record<TargetConfig['engine'], RoleManager>): RoleManager {
+  const pick = (name: string): RoleManager | undefined => {
+    const t = targets[name];
+    return t ? byEngine[t.engine] : undefined;
+  };
+  return {
+    upstreamFor: (name, t, session) => byEngine[t.engine].upstreamFor(name, t, session),
+    release: async (name, session) => pick(name)?.release(name, session),
+    sweep: async () => {
+      let n = 0;
+      for (const m of new Set(Object.values(byEngine))) n += await m.sweep();
+      return n;
+    },
+  };
 }

@@ -38,7 +38,8 @@ export interface SessionState {
 
 /** What a target provides to its sessions (src/broker/target-runtime.ts). */
 export interface TargetServices {
-  analyse(sql: string): MessageAnalysis;
+  /** Analysis in the target's dialect, under this session's settings (MySQL: sql_mode, database). */
+  analyse(sql: string, state: SessionState): MessageAnalysis;
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[];
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string>;
   maskPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): Promise<MaskPlan | ClientError | null> | MaskPlan | ClientError | null;
@@ -234,7 +235,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     state,
 
     check(req: StatementRequest): Verdict {
-      const analysis = d.services.analyse(req.sql);
+      const analysis = d.services.analyse(req.sql, state);
       const facts = d.services.resolve(analysis.statements, state);
       const decision = decideStatements(d.policy(), ctxFor(), facts);
       const s = new Stmt(req.sql, facts, decision);
@@ -388,6 +389,10 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
   for (const f of facts) {
     for (const s of f.settings ?? []) {
       if (s.name === 'search_path') state.searchPath = s.value === null ? null : splitSearchPath(s.value);
+      // MySQL: how later statements lex depends on sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES);
+      // a value computed at run time is unknown, and analysis then fails closed.
+      if (s.name === 'sql_mode' && !s.local) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
+      if (s.name === 'database' && s.value !== null) state.params.set('database', s.value);
     }
     if (f.kind === 'utility' && /^DEALLOCATE/i.test(f.tag)) {
       if (/ALL/i.test(f.text)) state.prepared.clear();
@@ -406,6 +411,9 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
     if (f.tag === 'DISCARD ALL') state.cursors.clear();
   }
 }
+
+/** A session setting changed to a value only known at run time. */
+export const UNKNOWN_SETTING = '\u0000unknown';
 
 export function splitSearchPath(value: string): string[] {
   return value

@@ -37,7 +37,7 @@ const CATALOG_REFRESH_MS = 15_000;
 export interface TargetRuntimeDeps {
   name: string;
   config: TargetConfig;
-  analyse: (sql: string) => MessageAnalysis;
+  analyse: (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis;
   catalog: TargetCatalog | null;
   masking: MaskingConfig;
   log: Logger;
@@ -81,8 +81,8 @@ export class TargetRuntime implements TargetServices {
     }
   }
 
-  analyse(sql: string): MessageAnalysis {
-    return this.d.analyse(sql);
+  analyse(sql: string, state: SessionState): MessageAnalysis {
+    return this.d.analyse(sql, state.params);
   }
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {

@@ -48,6 +48,13 @@ export const BUILTIN_RULES: readonly StatementRule[] = [
     'reconnect with write access: dbgov connect <target> --access write --reason <ticket>',
   ),
   builtin(
+    'database-scope',
+    'A credential is scoped to one database. On MySQL, where a schema is a database, a qualified name or USE could reach another one (mysql.user holds password hashes).',
+    { statement: { otherDatabase: true } },
+    'this statement reaches a database your credential is not for',
+    'connect to that database with its own credential: dbgov connect <target> --database <name>',
+  ),
+  builtin(
     'masked-predicate',
     'A WHERE, JOIN or HAVING on a column masked for this identity would reveal its values row by row (WHERE ssn LIKE \'1%\').',
     { statement: { predicateOnClassified: true } },
@@ -65,7 +72,8 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   [
     'block-alter-system',
     'ALTER SYSTEM changes server configuration; LOAD loads a shared library into the server.',
-    { ...PROTECTED, statement: { tags: [compileGlob('ALTER SYSTEM'), compileGlob('LOAD')] } },
+    // MySQL's SET GLOBAL / SET PERSIST / SET @@global.x change the server for every session.
+    { ...PROTECTED, statement: { tags: [compileGlob('ALTER SYSTEM'), compileGlob('LOAD'), compileGlob('SET GLOBAL')] } },
     'changing server configuration is not allowed on a protected target',
     'change server settings through your configuration management, not a session',
   ],

@@ -59,6 +59,7 @@ interface RawFacts {
   settings?: string[];
   predicateOnClassified?: boolean;
   mutating?: boolean;
+  otherDatabase?: boolean;
 }
 interface RawApprovers {
   groups?: string[];

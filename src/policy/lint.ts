@@ -169,6 +169,7 @@ function factsCover(a: FactsMatch | undefined, b: FactsMatch | undefined): boole
     sameValue(a.explainAnalyze, b.explainAnalyze) &&
     sameValue(a.predicateOnClassified, b.predicateOnClassified) &&
     sameValue(a.mutating, b.mutating) &&
+    sameValue(a.otherDatabase, b.otherDatabase) &&
     opaqueCovers
   );
 }

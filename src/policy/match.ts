@@ -356,6 +356,32 @@ function factsInto(m: FactsMatch, f: StatementFacts, ctx: StatementContext, cert
     if (mutating !== m.mutating) return x ? fail(mutating ? 'may change state' : 'read-only') : NO;
     r.add(() => (mutating ? 'may change state' : 'read-only'));
   }
+  if (m.otherDatabase !== undefined) {
+    const other = otherDatabase(f, ctx);
+    if ((other !== undefined) !== m.otherDatabase) return x ? fail(other ? `reaches database ${other}` : `stays in database ${ctx.database}`) : NO;
+    r.add(() => (other ? `reaches database ${other}, the credential is for ${ctx.database}` : `stays in database ${ctx.database}`));
+  }
+  return undefined;
+}
+
+/** Schemas every MySQL session may read: metadata the server already filters by privilege. */
+const SHARED_MYSQL_SCHEMAS = new Set(['information_schema']);
+
+/**
+ * The database a statement reaches outside the credential's scope, if any. PostgreSQL scopes a
+ * session to one database at connect time (its schemas are not databases); on MySQL a qualified
+ * name or USE can reach any database the server account can, so it is checked per statement.
+ */
+function otherDatabase(f: StatementFacts, ctx: StatementContext): string | undefined {
+  if (ctx.target.engine !== 'mysql') return undefined;
+  const own = ctx.database.toLowerCase();
+  for (const r of f.relations) {
+    const schema = (r.resolved?.schema ?? r.schema)?.toLowerCase();
+    if (schema !== undefined && schema !== own && !SHARED_MYSQL_SCHEMAS.has(schema)) return schema;
+  }
+  for (const s of f.settings ?? []) {
+    if (s.name === 'database' && (s.value === null || s.value.toLowerCase() !== own)) return s.value ?? '(computed)';
+  }
   return undefined;
 }
 

@@ -86,6 +86,7 @@ const statementFactsMatch = {
     settings: strings('Session settings changed by SET/RESET/set_config (globs): role, session_authorization, search_path.'),
     predicateOnClassified: { type: 'boolean', description: 'A WHERE/JOIN/HAVING refers to a classified column this identity may not see.' },
     mutating: { type: 'boolean', description: 'The statement may change data, schema, privileges or server state (true), or only reads (false).' },
+    otherDatabase: { type: 'boolean', description: 'The statement reaches a database other than the credential\'s (MySQL: a qualified name or USE of another database).' },
   },
 };
 

@@ -72,6 +72,11 @@ export interface FactsMatch {
   predicateOnClassified?: boolean;
   /** true: the statement may change data, schema, privileges or server state. */
   mutating?: boolean;
+  /**
+   * true: the statement reaches a database other than the one the credential is scoped to. On
+   * MySQL a schema is a database, so `mysql.user` or `USE other` leaves the credential's scope.
+   */
+  otherDatabase?: boolean;
 }
 
 export interface StatementMatch extends ContextMatch {

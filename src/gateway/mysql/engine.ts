@@ -16,6 +16,7 @@ import type { ClientError, Engine, MaskPlan, ResultColumn, SessionContext, State
 import { authenticateUpstream, connectSocket, readGreeting } from './protocol/auth.js';
 import { Command, ErrorCode, GATEWAY_CAPABILITIES, ServerStatus } from './protocol/constants.js';
 import { frame, PacketChannel, type Packet } from './protocol/framing.js';
+import { maskingTypeOf } from './protocol/types.js';
 import {
   encodeServerHandshake,
   eofStatus,
@@ -503,13 +504,15 @@ class MysqlSession {
       for (let k = 0; k < count; k++) {
         const def = await this.fromUpstream();
         const c = parseColumnDefinition(def.payload);
-        columns.push({ index: k, name: c.name, orgSchema: c.schema, orgTable: c.orgTable, orgName: c.orgName, typeId: c.type, format: binary ? 1 : 0 });
+        // typeId is given in the mask functions' vocabulary; the wire type stays in `types` for framing.
+        columns.push({ index: k, name: c.name, orgSchema: c.schema, orgTable: c.orgTable, orgName: c.orgName, typeId: maskingTypeOf(c, binary), format: binary ? 1 : 0 });
         types.push(c.type);
         await this.toClient(def.payload);
       }
       const eof = await this.fromUpstream();
       if (!isEof(eof.payload)) throw new ProtocolError('expected EOF after column definitions');
-      const plan = stmt ? await this.ctx.hooks.describe(stmt, columns) : null;
+      const described = stmt ? await this.ctx.hooks.describe(stmt, columns) : null;
+      const plan = described && withMaskingTypes(described, columns);
       await this.toClient(eof.payload);
       if (stmtId !== undefined && eofStatus(eof.payload) & ServerStatus.CURSOR_EXISTS) {
         // Rows come later through COM_STMT_FETCH: keep the plan for them.
@@ -567,6 +570,17 @@ class MysqlSession {
     this.upstreamSocket?.destroy();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
+}
+
+/** Masks are called with the column's type in their own vocabulary, not the MySQL wire code. */
+function withMaskingTypes(plan: MaskPlan, columns: ResultColumn[]): MaskPlan {
+  return {
+    maskedColumns: plan.maskedColumns,
+    columns: plan.columns.map((c) => {
+      const typeId = columns[c.index]?.typeId ?? 0;
+      return { index: c.index, mask: (value: Buffer | null, format: 0 | 1) => c.mask(value, format, typeId) };
+    }),
+  };
 }
 
 function randomScramble(): Buffer {

@@ -90,7 +90,8 @@ async function serveSession(client: Duplex, ctx: SessionContext, cancels: Cancel
   for (const [name, value] of first.params) ctx.hooks.parameter(name, value);
   if (ctx.signal.aborted) {
     const reason: unknown = ctx.signal.reason;
-    return fatal(client, '57P01', `dbgov: session ended: ${reason instanceof Error ? reason.message : 'credential no longer valid'}`, 'Run `dbgov connect` again.');
+    const text = reason instanceof Error ? reason.message : 'credential no longer valid';
+    return fatal(client, '57P01', text.startsWith('dbgov:') ? text : `dbgov: session ended: ${text}`, 'Run `dbgov connect` again.');
   }
 
   let upstream;

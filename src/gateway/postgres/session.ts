@@ -706,7 +706,7 @@ export class PostgresSession {
     const reason: unknown = this.ctx.signal.reason;
     const message = reason instanceof Error ? reason.message : 'the credential is no longer valid';
     const actions = isDbgovError(reason) ? reason.actions : [];
-    this.sendFatal('57P01', `dbgov: session ended: ${message}`, actions.length > 0 ? actions.join(' ') : 'Run `dbgov connect` again to get a new credential.');
+    this.sendFatal('57P01', message.startsWith('dbgov:') ? message : `dbgov: session ended: ${message}`, actions.length > 0 ? actions.join(' ') : 'Run `dbgov connect` again to get a new credential.');
     this.close();
   }
 

@@ -33,7 +33,8 @@ before(async () => {
           maskedColumns: masked.map((c) => c.name),
           columns: masked.map((c) => ({
             index: c.index,
-            mask: (v, format, typeId) => (v === null ? null : typeId === 3 && format === 1 ? Buffer.alloc(4) : Buffer.from(c.orgName === 'salary' ? '0' : '***')),
+            // Masks get types in the mask functions' vocabulary: text 25, text-protocol ints int8 20, binary ints 0.
+            mask: (v, format, typeId) => (v === null ? null : c.orgName === 'salary' && format === 1 ? (typeId === 0 ? Buffer.alloc(4) : null) : Buffer.from(c.orgName === 'salary' ? (typeId === 20 ? '0' : 'x') : typeId === 25 ? '***' : 'x')),
           })),
         };
       },
