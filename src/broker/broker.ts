@@ -25,6 +25,7 @@ import { BrokerCore } from './core.js';
 import { GatewayListener } from './gateway-listener.js';
 import { loadGatewayTls } from './gateway-tls.js';
 import { buildApi } from './http.js';
+import { notifyApprovers } from './approval-webhook.js';
 import { PostgresRoleManager, engineRoleManager } from './roles.js';
 import { MysqlRoleManager } from './mysql-roles.js';
 import { TargetRuntime, type TargetCatalog } from './target-runtime.js';
@@ -150,6 +151,8 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
     const addr = api.server.address();
     const apiPort = typeof addr === 'object' && addr ? addr.port : config.broker.api.port;
     const apiUrl = `http://${config.broker.api.host.includes(':') ? `[${config.broker.api.host}]` : config.broker.api.host}:${apiPort}`;
+    const webhook = policy.notify.webhook;
+    if (webhook) core.approvals.onRequest = (r) => notifyApprovers(webhook, r, apiUrl, log.child({ component: 'approval-webhook' }));
     log.info({ api: apiUrl, gateway: gw }, 'broker started');
 
     return {

@@ -227,6 +227,8 @@ export class BrokerCore {
           protocol: t.engine,
           log,
         });
+        // A MySQL session starts in its credential's database: unqualified names resolve there.
+        if (t.engine === 'mysql') hooks.state.params.set('database', record.database);
         this.store.audit.appendSync({ kind: 'session.start', identity: ident, target: record.target, database: record.database, sessionId, access: record.access, detail: { credentialId: record.id, client: remote, upstreamUser: upstream.user, reason: record.reason ?? null } });
         this.sessions.emitActivity(record.id, { time: new Date().toISOString(), sessionId, type: 'session.start' });
         const ctx: SessionContext = {

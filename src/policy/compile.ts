@@ -92,6 +92,7 @@ export interface RawPolicy {
   defaults?: boolean | { except?: { identity?: RawIdentity } };
   approvers?: RawApprovers;
   accessHelp?: string;
+  notify?: { webhook?: { url: string; secret?: string } };
   statements?: RawStatementRule[];
   access?: RawAccessRule[];
 }
@@ -167,7 +168,7 @@ class Compiler {
     });
     const d = raw.defaults ?? true;
     const defaults = d === false ? [] : defaultRules(d === true || !d.except?.identity ? undefined : this.identity(d.except.identity));
-    return { statements, defaults, access, approvers, accessHelp: raw.accessHelp ?? DEFAULT_ACCESS_HELP, file: this.source.file };
+    return { statements, defaults, access, approvers, accessHelp: raw.accessHelp ?? DEFAULT_ACCESS_HELP, notify: raw.notify ?? {}, file: this.source.file };
   }
 
   approvers(raw: RawApprovers | undefined, path: Path): Approvers | undefined {

@@ -197,6 +197,23 @@ export const policyJsonSchema = {
     },
     approvers: { ...approvers, description: 'Default approvers for review rules that name none and for built-in access elevation (default: group dbgov-approvers, quorum 1).' },
     accessHelp: { type: 'string', description: 'How to ask for access, shown in every access denial (a channel, a ticket queue, a command).' },
+    notify: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Tell approvers when a request is waiting.',
+      properties: {
+        webhook: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          description: 'POSTs a Slack-compatible JSON message (text + blocks) carrying the approve and deny commands. Point it at a Slack incoming webhook or your own receiver.',
+          properties: {
+            url: { type: 'string', description: 'Where to POST, e.g. "${env:SLACK_APPROVALS_WEBHOOK}".' },
+            secret: { type: 'string', description: 'HMAC-SHA256 key: the body is signed in the X-Dbgov-Signature header (sha256=<hex>).' },
+          },
+        },
+      },
+    },
     statements: { type: 'array', items: statementRule, description: 'Statement rules, checked on every statement.' },
     access: { type: 'array', items: accessRule, description: 'Access rules, checked before a credential is issued.' },
   },

@@ -166,6 +166,8 @@ export interface Policy {
   approvers: Approvers;
   /** Shown in access denials: how to ask for access (a channel, a ticket queue). */
   accessHelp: string;
+  /** Where to tell approvers that a request is waiting. */
+  notify: { webhook?: { url: string; secret?: string } };
   file: string;
 }
 

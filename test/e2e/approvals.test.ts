@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminQuery, createTestDatabase, pgTarget, psqlArgs, run, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
+import { SA_TOKENS, adminQuery, createTestDatabase, pgTarget, psqlArgs, run, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
 import type { Connection } from '../../src/cli/connect.js';
 
 const PEOPLE = [
@@ -206,3 +206,52 @@ describe('approvals', () => {
   });
 });
 
+
+describe('approval webhook', () => {
+  test('a held statement POSTs a signed, Slack-compatible message carrying the approve and deny commands', async () => {
+    const { createServer } = await import('node:http');
+    const { createHmac } = await import('node:crypto');
+    const received: { body: string; signature: string | undefined }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        received.push({ body, signature: req.headers['x-dbgov-signature'] as string | undefined });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const db = await createTestDatabase('hook', 'CREATE TABLE model_weights (id int PRIMARY KEY, w float8); INSERT INTO model_weights VALUES (1, 0.5);');
+    const tb = await startTestBroker({
+      targets: { prod: pgTarget(db.name, { env: 'prod' }) },
+      policy: {
+        access: [{ name: 'any', action: 'allow' }],
+        notify: { webhook: { url: `http://127.0.0.1:${port}/hook`, secret: '${env:T_MASK_KEY}' } },
+        statements: [{ name: 'weights-review', match: { statement: { relations: { names: ['public.model_weights'], access: ['write'] } } }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '0s' } }],
+      },
+    });
+    try {
+      const conn = await tb.connect(SA_TOKENS.ci, { target: 'prod', access: 'write', reason: 'CHG-7' });
+      const c = await tunnelClient(conn);
+      await assert.rejects(c.query('update model_weights set w = 1 where id = 1'), /approval required/);
+      await c.end();
+      await conn.close();
+      const until = Date.now() + 5000;
+      while (received.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(received.length, 1);
+      const msg = JSON.parse(received[0].body) as { text: string; blocks: unknown[]; dbgov: { requestId: string; approve: string; deny: string; tables: string[] } };
+      assert.match(msg.text, /approval needed/);
+      assert.ok(msg.blocks.length >= 3, 'Slack blocks');
+      assert.equal(msg.dbgov.approve, `dbgov approve ${msg.dbgov.requestId}`);
+      assert.match(msg.dbgov.deny, new RegExp(`^dbgov deny ${msg.dbgov.requestId} --reason`));
+      assert.deepEqual(msg.dbgov.tables, ['public.model_weights']);
+      assert.equal(received[0].signature, `sha256=${createHmac('sha256', tb.env.T_MASK_KEY as string).update(received[0].body).digest('hex')}`);
+      assert.doesNotMatch(received[0].body, /w = 1\b/, 'literals are not sent');
+    } finally {
+      server.close();
+      await tb.close();
+      await db.drop();
+    }
+  });
+});

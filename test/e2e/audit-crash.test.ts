@@ -29,7 +29,7 @@ function stopChild(b: ChildBroker, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-test('kill -9 under load: every row the database committed has its statement record, and the restarted log verifies', { timeout: 240_000 }, async () => {
+test('kill -9 under load: every row the database committed has its statement record, and the restarted log verifies', { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'dbgov-crash-e2e-'));
   const db = await createTestDatabase('auditcrash', 'CREATE TABLE crash_rows (id int PRIMARY KEY, worker int NOT NULL)');
   const { privateKey } = generateKeyPairSync('ed25519');
@@ -101,6 +101,7 @@ test('kill -9 under load: every row the database committed has its statement rec
     assert.equal(exp.code, 0, exp.stdout + exp.stderr);
     const events = readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as AuditEvent);
     const decided = events.filter((e) => e.kind === 'statement' && e.statement?.kind === 'insert' && e.statement.decision === 'allow');
+    t.diagnostic(`${acked} inserts acknowledged, ${rows} rows committed, ${decided.length} statement records`);
     assert.equal(new Set(decided.map((e) => e.statement!.fingerprint)).size, 1, 'one INSERT shape');
     assert.ok(decided.length >= rows, `each of the ${rows} committed rows has its statement record (found ${decided.length})`);
     assert.ok(decided.length <= rows + WORKERS, `at most one in-flight statement per client was recorded but not committed (${decided.length} records, ${rows} rows)`);

@@ -488,7 +488,8 @@ describe('audit config errors', () => {
         const yaml = `broker:\n  api: 127.0.0.1:0\n  gateway: 127.0.0.1:0\n  store: ${join(dir, 'store')}\ntargets:\n  prod: { engine: postgres, host: 127.0.0.1, database: postgres, user: postgres }\n${c.audit}`;
         writeFileSync(join(dir, 'dbgov.yaml'), yaml);
         const r = await run(process.execPath, [CLI, 'broker', 'start', '--config', join(dir, 'dbgov.yaml'), '--json'], { env: { HOOK: 'x', DBGOV_LOG_LEVEL: 'silent' }, timeoutMs: 30_000 });
-        assert.notEqual(r.code, 0);
+        assert.notEqual(r.code, 0, r.stdout + r.stderr);
+        assert.ok(r.stdout.trim().startsWith('{'), `the JSON envelope on stdout (code ${r.code}): ${r.stdout}${r.stderr}`);
         const out = JSON.parse(r.stdout) as { message: string };
         assert.ok(out.message.includes(`dbgov.yaml:${c.line}:`), out.message);
         assert.match(out.message, c.message);
