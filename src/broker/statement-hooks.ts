@@ -75,6 +75,7 @@ class Stmt implements StatementHandle {
   startedAt = 0;
   decisionLabel: Decision = 'allow';
   maskedColumns: string[] = [];
+  unmaskedColumns: string[] = [];
   requestId: string | undefined;
   auditId: string | undefined;
   executions = 0;
@@ -117,6 +118,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       rows: null,
       durationMs: null,
       maskedColumns: s.maskedColumns,
+      ...(s.unmaskedColumns.length ? { unmaskedColumns: s.unmaskedColumns } : {}),
       protocol: d.protocol,
       ...(s.requestId ? { requestId: s.requestId } : {}),
       ...overrides,
@@ -308,7 +310,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
           return { columns: columns.map((c) => ({ index: c.index, mask: () => null })), maskedColumns: columns.map((c) => c.name) };
         }
         s.maskedColumns = p.maskedColumns;
-        return p;
+        s.unmaskedColumns = p.unmaskedColumns ?? [];
+        // Nothing to rewrite: rows go out as zero-copy slices.
+        return p.columns.length > 0 ? p : null;
       };
       return out instanceof Promise ? out.then(take) : take(out);
     },
@@ -317,7 +321,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const s = stmt as Stmt;
       const out = d.services.copyMaskPlan(session, s.facts, format, columnCount, state);
       const take = (p: CopyMaskPlan | null): CopyMaskPlan | null => {
-        if (p) s.maskedColumns = p.maskedColumns;
+        if (p) {
+          s.maskedColumns = p.maskedColumns;
+          s.unmaskedColumns = p.unmaskedColumns ?? [];
+        }
         return p;
       };
       return out instanceof Promise ? out.then(take) : take(out);

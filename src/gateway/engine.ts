@@ -83,6 +83,8 @@ export interface MaskPlan {
   columns: { index: number; mask: (value: Buffer | null, format: 0 | 1, typeId: number) => Buffer | null }[];
   /** Names of masked columns, for the audit record. */
   maskedColumns: string[];
+  /** Classified columns this identity may see, sent in clear: the audit says who read what. */
+  unmaskedColumns?: string[];
 }
 
 export interface StatementOutcome {
@@ -136,6 +138,7 @@ export interface CopyMaskPlan {
   /** Flush anything held back at CopyDone. */
   end(): Buffer | null;
   maskedColumns: string[];
+  unmaskedColumns?: string[];
 }
 
 export interface SessionContext {

@@ -401,7 +401,11 @@ export function planCopy(input: CopyPlanInput): CopyMaskPlan | MaskBlock | null 
     any = true;
     return { mask, typeId: columns[i].typeId, label: d.kind === 'clear' ? null : d.label };
   });
-  return any ? buildCopyMaskPlan(input.format, copyColumns, input.options) : null;
+  const unmaskedColumns = decisions.flatMap((d) => (d.kind === 'clear' && d.unmasked ? [d.unmasked] : []));
+  const extra = unmaskedColumns.length ? { unmaskedColumns } : {};
+  if (any) return { ...buildCopyMaskPlan(input.format, copyColumns, input.options), ...extra };
+  // Nothing to rewrite, but the audit records the classified columns read in clear.
+  return unmaskedColumns.length ? { maskChunk: (chunk) => chunk, end: () => null, maskedColumns: [], ...extra } : null;
 }
 
 function blockForCopy(columns: string[]): MaskBlock {

@@ -46,7 +46,8 @@ export function isMaskBlock<T extends object>(x: T | MaskBlock | null): x is Mas
 
 /** How one output column is treated. */
 export type ColumnDecision =
-  | { kind: 'clear' }
+  /** `unmasked`: a classified source this identity may see in clear (recorded in the audit). */
+  | { kind: 'clear'; unmasked?: string }
   | { kind: 'mask'; spec: MaskSpec; label: string }
   | { kind: 'unprovable'; label: string };
 
@@ -92,9 +93,11 @@ export function decideColumn(input: MaskPlanInput, col: ResultColumn, lineage: C
   if (lineage) sources.push(...lineage.sources);
 
   const hidden: { c: ColumnClassification; s: Source }[] = [];
+  const visible: Source[] = [];
   for (const s of sources) {
     for (const c of classesOf(config, target, s)) {
       if (!mayUnmask(config, identity, target, c.cls.name, approvedClasses)) hidden.push({ c, s });
+      else visible.push(s);
     }
   }
 
@@ -118,7 +121,7 @@ export function decideColumn(input: MaskPlanInput, col: ResultColumn, lineage: C
   const originUnknown = col.tableOid !== undefined && col.tableOid !== 0 && origin === undefined;
   const lineageUnknown = lineage === undefined ? !col.tableOid : lineage.opaque;
   if ((originUnknown || lineageUnknown) && touchesMasked) return { kind: 'unprovable', label: `${col.name} (unprovable)` };
-  return { kind: 'clear' };
+  return visible.length > 0 ? { kind: 'clear', unmasked: [...new Set(visible.map(qualified))].join(', ') } : { kind: 'clear' };
 }
 
 /** Whether the statement touches a table holding a class this identity may not see. */
@@ -167,14 +170,18 @@ export function buildMaskPlan(input: MaskPlanInput): MaskPlan | MaskBlock | null
   const scan = contentScanOn(input.config, input.target) ? compileContentScan(input.config.contentScan!.detectors) : null;
   const columns: MaskPlan['columns'] = [];
   const maskedColumns: string[] = [];
+  const unmaskedColumns: string[] = [];
   for (const [i, d] of decisions.entries()) {
     const col = input.columns[i];
+    if (d.kind === 'clear' && d.unmasked) unmaskedColumns.push(d.unmasked);
     const mask = maskFor(d, input.config.key, scan, col.typeId);
     if (mask === null) continue;
     columns.push({ index: col.index, mask });
     if (d.kind !== 'clear') maskedColumns.push(d.label);
   }
-  return columns.length === 0 ? null : { columns, maskedColumns };
+  if (columns.length === 0 && unmaskedColumns.length === 0) return null;
+  // A plan with no columns only tells the audit what was read in clear; rows pass untouched.
+  return { columns, maskedColumns, ...(unmaskedColumns.length ? { unmaskedColumns } : {}) };
 }
 
 /** The mask for one decision; null when the column passes through untouched. */

@@ -81,3 +81,29 @@ describe('masking policies through the gateway', () => {
     }
   });
 });
+
+describe('who read classified columns in clear', () => {
+  test('the audit records unmasked columns for an identity allowed to see them, and masked ones for the rest', async () => {
+    const db = await createTestDatabase('unmask', "CREATE TABLE users (id int, email text); INSERT INTO users VALUES (1, 'ann@corp.example');");
+    const tb = await startTestBroker({ targets: { prod: pgTarget(db.name, { env: 'prod' }) }, masking: { key: '${env:T_MASK_KEY}', columns: { 'public.users.email': 'email' }, unmask: [{ groups: ['auditors'] }] }, policy: { access: [{ name: 'any', action: 'allow' }] } });
+    try {
+      for (const token of [SA_TOKENS.auditor, SA_TOKENS.ci]) {
+        const conn = await tb.connect(token, { target: 'prod' });
+        const c = await tunnelClient(conn);
+        await c.query('select id, email from users');
+        await c.end();
+        await conn.close();
+      }
+      const results = await tb.events((e) => e.kind === 'statement.result' && e.statement?.text.includes('email') === true);
+      const auditor = results.find((e) => e.identity?.id === 'auditor-bot');
+      const ci = results.find((e) => e.identity?.id === 'ci-bot');
+      assert.deepEqual(auditor?.statement?.unmaskedColumns, ['public.users.email']);
+      assert.deepEqual(auditor?.statement?.maskedColumns, []);
+      assert.equal(ci?.statement?.unmaskedColumns, undefined);
+      assert.equal(ci?.statement?.maskedColumns.length, 1);
+    } finally {
+      await tb.close();
+      await db.drop();
+    }
+  });
+});
