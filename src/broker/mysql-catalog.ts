@@ -139,6 +139,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     loaded: () => info.version > 0,
     resolveRelation: () => undefined,
     columnOf: () => undefined,
+    isBaseTable: () => false,
     relations: () => [],
     resolveLineage(facts: StatementFacts) {
       return facts.lineage ? resolve(facts.lineage, 0) : undefined;

@@ -52,6 +52,10 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       return r ? { schema: r.schema, name: r.name, oid: r.oid } : undefined;
     },
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
+    isBaseTable: (oid) => {
+      const kind = catalog?.relation(oid)?.relkind;
+      return kind === 'r' || kind === 'p';
+    },
     *relations() {
       for (const r of catalog?.allRelations() ?? []) yield { oid: r.oid, schema: r.schema, name: r.name };
     },

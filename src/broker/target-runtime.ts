@@ -23,6 +23,8 @@ export interface TargetCatalog {
   loaded(): boolean;
   resolveRelation(ref: RelationRef, searchPath: string[] | null): { schema: string; name: string; oid?: number } | undefined;
   columnOf(tableOid: number, attnum: number): ColumnName | undefined;
+  /** True when the OID is a table holding its own rows (not a view, whose columns need lineage). */
+  isBaseTable(tableOid: number): boolean;
   /** Output lineage with every source qualified and `*` expanded. */
   resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
   /** Every relation's oid and current name (for following renames). */
@@ -55,6 +57,17 @@ export class TargetRuntime implements TargetServices {
   private refreshInterval: NodeJS.Timeout | undefined;
   /** True when the masking config names any column: otherwise masking costs nothing. */
   private readonly maskingActive: boolean;
+  /**
+   * Bumped on every catalog reload. Everything cached below is keyed by it, so DDL (a rename, a
+   * new view, a temp table) can never leave a stale resolution or mask plan in use.
+   */
+  private generation = 0;
+  /** Resolution of one analysis (a cached, shared facts array) for one search_path. */
+  private readonly resolved = new WeakMap<StatementFacts[], { key: string; out: StatementFacts[] }>();
+  /** Lineage and mask plans for statement texts seen before (the extended protocol repeats them). */
+  private readonly lineageCache = new BoundedCache<ColumnLineage[] | undefined>(5000);
+  private readonly planCache = new BoundedCache<MaskPlan | ClientError | null>(5000);
+  private readonly classifiedFor = new WeakMap<LiveSession, ReadonlySet<string>>();
 
   constructor(private readonly d: TargetRuntimeDeps) {
     this.maskingActive = d.masking.columns.length > 0 || contentScanOn(d.masking, d.name);
@@ -88,8 +101,14 @@ export class TargetRuntime implements TargetServices {
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts;
-    // Facts are cached and shared between sessions: resolution goes on a per-session copy.
-    return facts.map((f) => {
+    // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
+    const key = state.tempTables.size === 0 ? `${this.generation}|${state.searchPath?.join(',') ?? ''}` : undefined;
+    if (key !== undefined) {
+      const hit = this.resolved.get(facts);
+      if (hit?.key === key) return hit.out;
+    }
+    // Facts are cached and shared between sessions: resolution goes on a copy.
+    const out = facts.map((f) => {
       if (f.relations.length === 0 && !f.prepare) return f;
       const relations = f.relations.map((r) => {
         if ((r.schema === undefined && state.tempTables.has(r.name)) || r.schema === 'pg_temp') return { ...r, resolved: { schema: 'pg_temp', name: r.name } };
@@ -104,10 +123,15 @@ export class TargetRuntime implements TargetServices {
       }
       return { ...f, relations };
     });
+    if (key !== undefined) this.resolved.set(facts, { key, out });
+    return out;
   }
 
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string> {
+    const cached = this.classifiedFor.get(session);
+    if (cached) return cached;
     const out = new Set<string>();
+    this.classifiedFor.set(session, out);
     if (!this.maskingActive) return out;
     for (const c of this.d.masking.columns) {
       if (c.targets && !c.targets.has(this.d.name)) continue;
@@ -120,27 +144,44 @@ export class TargetRuntime implements TargetServices {
     if (!this.maskingActive) return null;
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
-    const lineage = this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
-    const plan = buildMaskPlan({
+    // Same statement, same result shape, same identity and path: same plan. Temp tables and
+    // unknown row sources are per session and never cached.
+    const who = session.identity;
+    const rels = planRelations(facts);
+    // Every column a plain table column (RowDescription names its table and attribute): its
+    // origin decides and lineage adds nothing, so the plan depends on the columns, the relations
+    // and the identity, not on the text, and simple-protocol statements with fresh literals hit too.
+    const direct = cat !== null && columns.length > 0 && columns.every((c) => (c.tableOid ?? 0) !== 0 && cat.isBaseTable(c.tableOid!));
+    const cacheable = state.tempTables.size === 0 && rels !== undefined;
+    const shape = direct ? `d:${rels!.map((r) => `${r.resolved?.schema ?? r.schema ?? ''}.${r.resolved?.name ?? r.name}`).join(',')}` : `t:${facts.map((f) => f.text).join('\u0000')}`;
+    const key = cacheable ? `${this.generation}|${who.id}|${who.kind}|${who.groups.join(',')}|${state.searchPath?.join(',') ?? ''}|${shape}|${columnsKey(columns)}` : undefined;
+    if (key !== undefined) {
+      const hit = this.planCache.get(key);
+      if (hit !== undefined) return hit;
+    }
+    const lineage = direct ? undefined : this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
+    const built = buildMaskPlan({
       columns,
       ...(lineage ? { lineage } : {}),
-      ...withRelations(planRelations(facts)),
+      ...withRelations(relationsFor(facts, lineage)),
       resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
       identity: identityRef(session),
       target: this.d.name,
       config: this.d.masking,
     });
-    if (isMaskBlock(plan)) return plan.error;
+    const plan = isMaskBlock(built) ? built.error : built;
+    if (key !== undefined) this.planCache.set(key, plan);
     return plan;
   }
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     if (!this.maskingActive || this.d.masking.onUnprovable !== 'block') return null;
     for (const f of rowSource(facts, state)) {
-      const relations = planRelations([f]);
-      if (relations !== undefined && !this.touchesHidden(session, relations)) continue;
       const lineage = this.lineageOf(f, state);
-      const unprovable = relations === undefined ? ['(rows of unknown origin)'] : (lineage ?? []).filter((l) => l.opaque).map((l) => l.name);
+      const relations = relationsFor([f], lineage);
+      if (relations !== undefined && !this.touchesHidden(session, relations)) continue;
+      const opaque = (lineage ?? []).filter((l) => l.opaque).map((l) => l.name);
+      const unprovable = opaque.length > 0 ? opaque : relations === undefined ? ['(rows of unknown origin)'] : [];
       if (unprovable.length > 0) {
         return {
           sqlstate: '42501',
@@ -162,7 +203,7 @@ export class TargetRuntime implements TargetServices {
       format,
       columnCount,
       ...(lineage ? { lineage } : {}),
-      ...withRelations(planRelations(facts)),
+      ...withRelations(relationsFor(facts, lineage)),
       resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
       identity: identityRef(session),
       target: this.d.name,
@@ -185,7 +226,13 @@ export class TargetRuntime implements TargetServices {
   private lineageOf(f: StatementFacts | undefined, state: SessionState): ColumnLineage[] | undefined {
     if (!f?.lineage) return undefined;
     const cat = this.d.catalog;
-    return cat?.loaded() ? (cat.resolveLineage(f, state.searchPath) ?? f.lineage) : f.lineage;
+    if (!cat?.loaded()) return f.lineage;
+    // Resolving lineage re-parses the text against the catalog: do it once per text and path.
+    const key = state.tempTables.size === 0 ? `${this.generation}|${state.searchPath?.join(',') ?? ''}|${f.text}` : undefined;
+    if (key !== undefined && this.lineageCache.has(key)) return this.lineageCache.get(key);
+    const out = cat.resolveLineage(f, state.searchPath) ?? f.lineage;
+    if (key !== undefined) this.lineageCache.set(key, out);
+    return out;
   }
 
   scrub(session: LiveSession, facts: StatementFacts[] | undefined, fields: { message: string; detail?: string; hint?: string; where?: string }) {
@@ -235,6 +282,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   private rememberNames(): void {
+    this.generation++;
     for (const r of this.d.catalog?.relations() ?? []) if (!this.firstNames.has(r.oid)) this.firstNames.set(r.oid, { schema: r.schema, name: r.name });
   }
 
@@ -251,6 +299,38 @@ export class TargetRuntime implements TargetServices {
  * session never declared through the gateway (one opened inside a function, say) has unknown
  * rows: it is marked opaque so every derived column is masked (fail closed).
  */
+function columnsKey(columns: ResultColumn[]): string {
+  let k = '';
+  for (const c of columns) k += `${c.tableOid ?? ''}.${c.attnum ?? ''}.${c.orgSchema ?? ''}.${c.orgTable ?? ''}.${c.orgName ?? ''}.${c.typeId}.${c.format}.${c.name}|`;
+  return k;
+}
+
+/** A Map that forgets everything when full: hot entries come straight back. */
+class BoundedCache<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: V): void {
+    if (this.map.size >= this.max) this.map.clear();
+    this.map.set(key, value);
+  }
+}
+
+/**
+ * The relations a result may draw on. Opaque lineage means data flows through something the
+ * analyser cannot follow (a user-defined function, a view built on one): it could read any
+ * table, so the answer is "unknown" and the plan assumes the worst.
+ */
+function relationsFor(facts: StatementFacts[], lineage: readonly ColumnLineage[] | undefined): RelationRef[] | undefined {
+  if (lineage?.some((l) => l.opaque)) return undefined;
+  return planRelations(facts);
+}
+
 function withRelations(relations: RelationRef[] | undefined): { relations?: RelationRef[] } {
   return relations ? { relations } : {};
 }

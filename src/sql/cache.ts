@@ -1,6 +1,6 @@
 /**
  * Statement facts cached by exact text. The extended protocol sends the same text over and over;
- * a hit must cost no more than a Map lookup and a re-insert (LRU order is the Map's order).
+ * a hit must cost no more than a Map lookup. Eviction is first-in-first-out.
  */
 import type { MessageAnalysis } from './facts.js';
 
@@ -17,12 +17,9 @@ export function createFactsCache(maxEntries: number): FactsCache {
   return {
     get(text, analyse) {
       const hit = entries.get(text);
-      if (hit !== undefined) {
-        // Re-inserting moves the key to the end: the Map's insertion order is the LRU order.
-        entries.delete(text);
-        entries.set(text, hit);
-        return hit;
-      }
+      // A hit is a plain lookup (no LRU reordering, which cost more than the lookup itself);
+      // eviction is first-in-first-out, and a hot statement evicted is simply analysed again.
+      if (hit !== undefined) return hit;
       const fresh = analyse(text);
       entries.set(text, fresh);
       if (entries.size > maxEntries) {

@@ -107,3 +107,29 @@ describe('who read classified columns in clear', () => {
     }
   });
 });
+
+describe('functions that read classified data', () => {
+  test('a user-defined function returning a classified value does not unmask it', async () => {
+    const db = await createTestDatabase(
+      'udf',
+      `CREATE TABLE users (id int, email text); INSERT INTO users VALUES (1, 'ann@corp.example');
+       CREATE FUNCTION get_email(i int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT email FROM users WHERE id = i $$;
+       CREATE FUNCTION all_users() RETURNS SETOF users LANGUAGE sql STABLE AS $$ SELECT * FROM users $$;
+       CREATE VIEW v_emails AS SELECT get_email(id) AS e FROM users;`,
+    );
+    const tb = await startTestBroker({ targets: { prod: pgTarget(db.name, { env: 'staging' }) }, masking: { key: '${env:T_MASK_KEY}', columns: { 'public.users.email': 'email' } }, policy: { access: [{ name: 'any', action: 'allow' }] } });
+    try {
+      const conn = await tb.connect(SA_TOKENS.ci, { target: 'prod' });
+      const c = await tunnelClient(conn);
+      for (const sql of ['select get_email(1) as x', 'select public.get_email(1) || \'\' as x', 'select (all_users()).email as x', 'select email as x from all_users()', 'select e as x from v_emails', "select x from (select get_email(1) as x) s"]) {
+        const rows = (await c.query(sql)).rows as { x: string }[];
+        for (const r of rows) assert.doesNotMatch(String(r.x), /ann@corp\.example/, sql);
+      }
+      await c.end();
+      await conn.close();
+    } finally {
+      await tb.close();
+      await db.drop();
+    }
+  });
+});

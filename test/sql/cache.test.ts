@@ -5,7 +5,7 @@ import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
 
 before(() => loadSqlParser());
 
-test('facts cache: hits by exact text, evicts the least recently used', () => {
+test('facts cache: hits by exact text, evicts the oldest entry first', () => {
   const cache = createFactsCache(2);
   let calls = 0;
   const analyse = (sql: string) => {
@@ -16,10 +16,11 @@ test('facts cache: hits by exact text, evicts the least recently used', () => {
     ['select 1', 1],
     ['select 1', 1],
     ['SELECT 1', 2],
-    ['select 1', 2], // touched: now most recent
-    ['select 2', 3], // evicts 'SELECT 1'
-    ['select 1', 3],
-    ['SELECT 1', 4],
+    ['select 1', 2], // a hit does not reorder
+    ['select 2', 3], // evicts 'select 1', the oldest
+    ['SELECT 1', 3],
+    ['select 1', 4], // analysed again; evicts 'SELECT 1'
+    ['SELECT 1', 5],
   ];
   for (const [sql, want] of steps) {
     cache.get(sql, analyse);

@@ -88,9 +88,17 @@ class Fifo<T> {
  * Batches forwarded messages: consecutive slices of one received chunk go out as one write, so
  * a pass-through result costs what a pipe costs. Tracks backpressure of its socket.
  */
+/**
+ * Output to one socket, written once per flush. Consecutive messages that are adjacent slices
+ * of one input chunk merge into one run (zero copy); separate runs are gathered and written
+ * together, so a response of many messages (or many masked rows) costs one TLS record and one
+ * syscall instead of one per message.
+ */
 class Outbox {
   private first: Buffer | null = null;
   private len = 0;
+  private runs: Buffer[] = [];
+  private runsBytes = 0;
   full = false;
 
   constructor(private readonly sock: Duplex, private readonly onDrain: () => void) {}
@@ -101,17 +109,38 @@ class Outbox {
       this.len += msg.length;
       return;
     }
-    this.flush();
+    this.endRun();
     this.first = msg;
     this.len = msg.length;
   }
 
-  flush(): void {
+  private endRun(): void {
     const first = this.first;
     if (first === null) return;
     this.first = null;
-    const chunk = this.len === first.length ? first : Buffer.from(first.buffer, first.byteOffset, this.len);
-    if (!this.sock.write(chunk) && !this.full) {
+    const run = this.len === first.length ? first : Buffer.from(first.buffer, first.byteOffset, this.len);
+    this.runs.push(run);
+    this.runsBytes += run.length;
+  }
+
+  flush(): void {
+    this.endRun();
+    const runs = this.runs;
+    if (runs.length === 0) return;
+    this.runs = [];
+    const bytes = this.runsBytes;
+    this.runsBytes = 0;
+    let ok: boolean;
+    if (runs.length === 1) ok = this.sock.write(runs[0]);
+    else if (bytes <= COALESCE_LIMIT) ok = this.sock.write(Buffer.concat(runs, bytes));
+    else {
+      // Large output: no copy; corked writes leave as one writev.
+      this.sock.cork();
+      ok = true;
+      for (const r of runs) ok = this.sock.write(r) && ok;
+      this.sock.uncork();
+    }
+    if (!ok && !this.full) {
       this.full = true;
       this.sock.once('drain', () => {
         this.full = false;
@@ -120,6 +149,9 @@ class Outbox {
     }
   }
 }
+
+/** Up to this many bytes of separate runs are copied into one buffer: one TLS record, one write. */
+const COALESCE_LIMIT = 256 * 1024;
 
 /** ReadyForQuery status of a failed transaction block. */
 const TX_FAILED = 0x45; // 'E'
