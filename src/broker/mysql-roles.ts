@@ -16,7 +16,7 @@ import type { Store } from '../store/store.js';
 import { UpstreamError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
-import { baseEndpoint, type RoleManager } from './roles.js';
+import { baseEndpoint, sweepLeftovers, type RoleManager } from './roles.js';
 import type { LiveSession } from './sessions.js';
 
 /** MySQL 5.7/8 allow 32 characters in a user name (MariaDB 80): stay within both. */
@@ -80,20 +80,8 @@ export class MysqlRoleManager implements RoleManager {
     await this.store.putDbRole({ target: targetName, role: entry.user, identity: session.identity.id, sessionId: session.id, createdAt: 0, expiresAt: session.expiresAt, droppedAt: Date.now() });
   }
 
-  async sweep(): Promise<number> {
-    let dropped = 0;
-    for (const r of await this.store.listDbRoles({ live: true })) {
-      const t = this.targets[r.target];
-      if (!t || t.engine !== 'mysql') continue;
-      try {
-        await this.drop(t, r.role);
-        await this.store.putDbRole({ ...r, droppedAt: Date.now() });
-        dropped++;
-      } catch (e) {
-        this.log.warn({ err: e, user: r.role }, 'could not drop a leftover database user; will retry at next start');
-      }
-    }
-    return dropped;
+  sweep(): Promise<number> {
+    return sweepLeftovers(this.store, this.targets, 'mysql', (t, user) => this.drop(t, user), this.log);
   }
 
   private async drop(t: TargetConfig, user: string): Promise<void> {

@@ -10,6 +10,7 @@ import type { RelationRef, StatementFacts } from '../sql/facts.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
 import type { TargetCatalog } from './target-runtime.js';
+import { pgAdminConfig } from './roles.js';
 
 interface PlanNode {
   'Node Type': string;
@@ -82,15 +83,6 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
 }
 
 function openAdmin(t: TargetConfig): Promise<pg.Client> {
-  const c = new pg.Client({
-    host: t.host,
-    port: t.port,
-    database: t.database,
-    user: t.user,
-    ...(t.password !== undefined ? { password: t.password } : {}),
-    ...(t.tls.mode !== 'disable' ? { ssl: t.tls.mode === 'verify-full' ? { ca: t.tls.ca, servername: t.tls.servername } : { rejectUnauthorized: false } } : {}),
-    connectionTimeoutMillis: t.connectTimeoutMs,
-    application_name: 'dbgov-broker-catalog',
-  });
+  const c = new pg.Client(pgAdminConfig(t, 'dbgov-broker-catalog'));
   return c.connect().then(() => c);
 }

@@ -35,6 +35,37 @@ export function baseEndpoint(t: TargetConfig, database: string): UpstreamEndpoin
 }
 
 /** PostgreSQL identifiers: lower-case, [a-z0-9_], at most 63 bytes. */
+/** How the broker itself connects to a PostgreSQL target (catalog reads, role management). */
+export function pgAdminConfig(t: TargetConfig, applicationName: string): pg.ClientConfig {
+  return {
+    host: t.host,
+    port: t.port,
+    database: t.database,
+    user: t.user,
+    ...(t.password !== undefined ? { password: t.password } : {}),
+    ...(t.tls.mode !== 'disable' ? { ssl: t.tls.mode === 'verify-full' ? { ca: t.tls.ca, servername: t.tls.servername } : { rejectUnauthorized: false } } : {}),
+    connectionTimeoutMillis: t.connectTimeoutMs,
+    application_name: applicationName,
+  };
+}
+
+/** Drops the database users or roles that outlived their sessions (a crashed broker's), per engine. */
+export async function sweepLeftovers(store: Store, targets: Record<string, TargetConfig>, engine: TargetConfig['engine'], drop: (t: TargetConfig, name: string) => Promise<void>, log: Logger): Promise<number> {
+  let dropped = 0;
+  for (const r of await store.listDbRoles({ live: true })) {
+    const t = targets[r.target];
+    if (!t || t.engine !== engine) continue;
+    try {
+      await drop(t, r.role);
+      await store.putDbRole({ ...r, droppedAt: Date.now() });
+      dropped++;
+    } catch (e) {
+      log.warn({ err: e, role: r.role, target: r.target }, 'could not drop a leftover database role; will retry at next start');
+    }
+  }
+  return dropped;
+}
+
 export function roleNameFor(prefix: string, identityId: string, sessionId: string): string {
   const who = identityId.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
   const suffix = sessionId.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, '');
@@ -83,21 +114,8 @@ export class PostgresRoleManager implements RoleManager {
     await this.store.putDbRole({ target: targetName, role, identity: session.identity.id, sessionId: session.id, createdAt: 0, expiresAt: session.expiresAt, droppedAt: Date.now() });
   }
 
-  async sweep(): Promise<number> {
-    let dropped = 0;
-    for (const r of await this.store.listDbRoles({ live: true })) {
-      const t = this.targets[r.target];
-      // MySQL targets' users belong to MysqlRoleManager.
-      if (!t || t.engine !== 'postgres') continue;
-      try {
-        await this.drop(t, r.role);
-        await this.store.putDbRole({ ...r, droppedAt: Date.now() });
-        dropped++;
-      } catch (e) {
-        this.log.warn({ err: e, role: r.role }, 'could not drop a leftover role; will retry at next start');
-      }
-    }
-    return dropped;
+  sweep(): Promise<number> {
+    return sweepLeftovers(this.store, this.targets, 'postgres', (t, role) => this.drop(t, role), this.log);
   }
 
   private async drop(t: TargetConfig, role: string): Promise<void> {
@@ -108,16 +126,7 @@ export class PostgresRoleManager implements RoleManager {
   }
 
   private async admin(t: TargetConfig, fn: (c: pg.Client) => Promise<void>): Promise<void> {
-    const c = new pg.Client({
-      host: t.host,
-      port: t.port,
-      database: t.database,
-      user: t.user,
-      ...(t.password !== undefined ? { password: t.password } : {}),
-      ...(t.tls.mode !== 'disable' ? { ssl: t.tls.mode === 'verify-full' ? { ca: t.tls.ca, servername: t.tls.servername } : { rejectUnauthorized: false } } : {}),
-      connectionTimeoutMillis: t.connectTimeoutMs,
-      application_name: 'dbgov-broker',
-    });
+    const c = new pg.Client(pgAdminConfig(t, 'dbgov-broker'));
     await c.connect();
     try {
       await fn(c);
@@ -125,6 +134,7 @@ export class PostgresRoleManager implements RoleManager {
       await c.end().catch(() => undefined);
     }
   }
+
 }
 
 function pgLiteral(s: string): string {

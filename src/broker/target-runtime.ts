@@ -160,15 +160,7 @@ export class TargetRuntime implements TargetServices {
       if (hit !== undefined) return hit;
     }
     const lineage = direct ? undefined : this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
-    const built = buildMaskPlan({
-      columns,
-      ...(lineage ? { lineage } : {}),
-      ...withRelations(relationsFor(facts, lineage)),
-      resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
-      identity: identityRef(session),
-      target: this.d.name,
-      config: this.d.masking,
-    });
+    const built = buildMaskPlan({ columns, ...this.planInput(session, facts, lineage) });
     const plan = isMaskBlock(built) ? built.error : built;
     if (key !== undefined) this.planCache.set(key, plan);
     return plan;
@@ -196,24 +188,27 @@ export class TargetRuntime implements TargetServices {
 
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
     if (!this.maskingActive) return null;
-    const cat = this.d.catalog;
     facts = rowSource(facts, state);
     const lineage = this.lineageOf(facts.find((x) => x.kind === 'copy') ?? facts[0], state);
-    const plan = planCopy({
-      format,
-      columnCount,
-      ...(lineage ? { lineage } : {}),
-      ...withRelations(relationsFor(facts, lineage)),
-      resolve: (oid, attnum) => cat?.columnOf(oid, attnum),
-      identity: identityRef(session),
-      target: this.d.name,
-      config: this.d.masking,
-    });
+    const plan = planCopy({ format, columnCount, ...this.planInput(session, facts, lineage) });
     if (plan !== null && 'blocked' in plan) {
       // A COPY whose columns cannot be followed sends no row data at all (every field masked).
       return { maskChunk: () => Buffer.alloc(0), end: () => null, maskedColumns: plan.columns };
     }
     return plan;
+  }
+
+  /** What every mask plan needs besides its columns. */
+  private planInput(session: LiveSession, facts: StatementFacts[], lineage: ColumnLineage[] | undefined) {
+    const cat = this.d.catalog;
+    return {
+      ...(lineage ? { lineage } : {}),
+      ...withRelations(relationsFor(facts, lineage)),
+      resolve: (oid: number, attnum: number) => cat?.columnOf(oid, attnum),
+      identity: identityRef(session),
+      target: this.d.name,
+      config: this.d.masking,
+    };
   }
 
   /** Whether these relations hold a class this session's identity may not see. */

@@ -7,11 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import pg from 'pg';
 import { SA_TOKENS, adminQuery, createTestDatabase, pgTarget, run, startTestBroker, type TestBroker, type TestDatabase } from './harness.js';
+import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
 import type { Connection } from '../../src/cli/connect.js';
 
 interface Shape {
@@ -35,57 +35,7 @@ interface MaskingCorpus {
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
 
-/** A TCP proxy in front of the tunnel that keeps every byte sent back to the client. */
-class CaptureProxy {
-  private server!: Server;
-  private chunks: Buffer[] = [];
-  port = 0;
-  constructor(private readonly upstreamPort: number) {}
-  async start(): Promise<void> {
-    this.server = createServer((client: Socket) => {
-      const up = netConnect(this.upstreamPort, '127.0.0.1');
-      client.pipe(up);
-      up.on('data', (d: Buffer) => {
-        this.chunks.push(Buffer.from(d));
-        client.write(d);
-      });
-      up.on('end', () => client.end());
-      up.on('error', () => client.destroy());
-      client.on('error', () => up.destroy());
-      client.on('close', () => up.destroy());
-    });
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
-    const a = this.server.address();
-    this.port = typeof a === 'object' && a ? a.port : 0;
-  }
-  take(): Buffer {
-    const b = Buffer.concat(this.chunks);
-    this.chunks = [];
-    return b;
-  }
-  close(): Promise<void> {
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
-
-function forms(value: string): string[] {
-  const rev = [...value].reverse().join('');
-  return [...new Set([value, value.toUpperCase(), value.toLowerCase(), rev, rev.toUpperCase()])];
-}
-
-function leaks(bytes: Buffer): string[] {
-  const text = bytes.toString('latin1');
-  const utf = bytes.toString('utf8');
-  const out: string[] = [];
-  for (const v of corpus.pii) {
-    for (const f of forms(v)) {
-      // Binary COPY and bytea carry raw bytes: look for the value's bytes as well as its text.
-      const hex = /^[0-9a-f]{32}$/.test(v) ? Buffer.from(v, 'hex').toString('latin1') : undefined;
-      if (utf.includes(f) || text.includes(f) || (hex && text.includes(hex))) out.push(f);
-    }
-  }
-  return [...new Set(out)];
-}
+const leaks = (bytes: Buffer): string[] => leaksOf(corpus.pii, bytes);
 
 describe('masking corpus through the tunnel', () => {
   let db: TestDatabase;
