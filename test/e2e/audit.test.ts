@@ -404,8 +404,10 @@ describe('audit sinks from the broker: a webhook that goes down and comes back, 
     receiver = await listen(hookPort);
     await waitFor('the backlog at the receiver', async () => deliveredAll(await tb.events()), 60_000);
     assert.equal(badSignatures, 0);
-    const cursor = JSON.parse(readFileSync(join(tb.dir, 'sinks', 'siem.cursor.json'), 'utf8')) as { seq: number };
-    assert.ok(cursor.seq >= inserts.at(-1)!.seq, 'the durable cursor moved past the backlog');
+    // The cursor is saved after the receiver acknowledged the batch: wait for that write too.
+    const cursorSeq = (): number => (JSON.parse(readFileSync(join(tb.dir, 'sinks', 'siem.cursor.json'), 'utf8')) as { seq: number }).seq;
+    await waitFor('the durable cursor to move past the backlog', async () => cursorSeq() >= inserts.at(-1)!.seq, 10_000);
+    assert.ok(cursorSeq() >= inserts.at(-1)!.seq, 'the durable cursor moved past the backlog');
   });
 
   test('NATS JetStream: statement events arrive on <prefix>.statement, identical to the log', async () => {

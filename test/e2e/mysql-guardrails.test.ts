@@ -52,8 +52,10 @@ async function snapshot(db: string): Promise<string> {
     const [r] = await mysqlAdmin<{ Checksum: number | null }[]>(`CHECKSUM TABLE \`${db}\`.\`${t.TABLE_NAME.replace(/`/g, '``')}\``);
     sums.push(`${t.TABLE_NAME}=${r?.Checksum ?? 'null'}`);
   }
-  const users = await mysqlAdmin<{ u: string }[]>(`SELECT GROUP_CONCAT(CONCAT(User, '@', Host) ORDER BY User, Host) AS u FROM mysql.user`);
-  const dbs = await mysqlAdmin<{ d: string }[]>(`SELECT GROUP_CONCAT(SCHEMA_NAME ORDER BY SCHEMA_NAME) AS d FROM information_schema.SCHEMATA`);
+  // Other test files run at the same time and create their own dbgov_* databases and users on
+  // this shared server: those are not this corpus's state, so they are left out of the snapshot.
+  const users = await mysqlAdmin<{ u: string }[]>(`SELECT GROUP_CONCAT(CONCAT(User, '@', Host) ORDER BY User, Host) AS u FROM mysql.user WHERE User NOT LIKE 'dbgov\\_%'`);
+  const dbs = await mysqlAdmin<{ d: string }[]>(`SELECT GROUP_CONCAT(SCHEMA_NAME ORDER BY SCHEMA_NAME) AS d FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT LIKE 'dbgov\\_%' OR SCHEMA_NAME = '${db}'`);
   const cols = await mysqlAdmin<{ c: string }[]>(`SELECT GROUP_CONCAT(CONCAT(TABLE_NAME, '.', COLUMN_NAME) ORDER BY TABLE_NAME, ORDINAL_POSITION) AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '${db}'`);
   return JSON.stringify({ tables: tables.map((t) => t.TABLE_NAME), sums, cols: cols[0]?.c, users: users[0]?.u, dbs: dbs[0]?.d });
 }

@@ -105,14 +105,15 @@ describe('mysql engine against MariaDB', () => {
     const c = await connectVia(h.port);
     const other = await connectVia(h.port);
     const started = Date.now();
-    const sleeping = c.query('SELECT SLEEP(30) AS s');
-    await new Promise((r) => setTimeout(r, 300));
-    await other.query(`KILL QUERY ${c.threadId}`);
+    // The outcome handler is attached at once: the interruption may arrive before KILL's reply.
     // MariaDB reports the interrupted SLEEP as ER_QUERY_INTERRUPTED; MySQL returns 1.
-    const outcome = await sleeping.then(
+    const sleeping = c.query('SELECT SLEEP(30) AS s').then(
       ([rows]) => (rows as { s: number }[])[0].s,
       (e: { errno: number }) => e.errno,
     );
+    await new Promise((r) => setTimeout(r, 300));
+    await other.query(`KILL QUERY ${c.threadId}`);
+    const outcome = await sleeping;
     assert.ok(outcome === 1 || outcome === 1317, `unexpected outcome ${outcome}`);
     assert.ok(Date.now() - started < 10_000);
     await assert.rejects(other.query('KILL QUERY 999999'), /dbgov: blocked/);
