@@ -5,12 +5,28 @@
  */
 import pg from 'pg';
 import { PostgresCatalog } from '../sql/catalog.js';
+import { analysePostgres } from '../sql/postgres.js';
 import { resolveLineage } from '../sql/lineage.js';
 import type { RelationRef, StatementFacts } from '../sql/facts.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
 import type { TargetCatalog } from './target-runtime.js';
 import { pgAdminConfig } from './roles.js';
+
+const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
+
+/** A LANGUAGE sql body analysed once per function version. */
+const bodies = new Map<string, StatementFacts[]>();
+function bodyFacts(oid: number, body: string): StatementFacts[] {
+  const key = `${oid}:${body}`;
+  let facts = bodies.get(key);
+  if (!facts) {
+    facts = analysePostgres(body).statements;
+    if (bodies.size > 10_000) bodies.clear();
+    bodies.set(key, facts);
+  }
+  return facts;
+}
 
 interface PlanNode {
   'Node Type': string;
@@ -53,6 +69,18 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       return r ? { schema: r.schema, name: r.name, oid: r.oid } : undefined;
     },
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
+    callTarget(fn, searchPath) {
+      if (!catalog) return undefined;
+      const found = catalog.findFunctions(fn.schema, fn.name, opts(searchPath));
+      // Unknown to the catalog (a function created moments ago, before the reload): fail closed.
+      if (found.length === 0) return 'opaque';
+      if (found.every((f) => SYSTEM_SCHEMAS.has(f.schema))) return undefined;
+      const mayWrite = found.filter((f) => f.volatile);
+      if (mayWrite.length === 0) return undefined;
+      // Overloads cannot be told apart here: every one that may write is judged.
+      if (!mayWrite.every((f) => f.sqlBody !== undefined)) return 'opaque';
+      return mayWrite.flatMap((f) => bodyFacts(f.oid, f.sqlBody!));
+    },
     isBaseTable: (oid) => {
       const kind = catalog?.relation(oid)?.relkind;
       return kind === 'r' || kind === 'p';

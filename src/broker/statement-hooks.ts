@@ -106,8 +106,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
   });
 
   const record = (s: Stmt, overrides: Partial<StatementRecord> = {}): StatementRecord => {
-    const f = s.facts;
-    const tables = [...new Set(f.flatMap((x) => x.relations.map((r) => qualified(r))))];
+    // Function-body statements count for tables touched, not for the text the client sent.
+    const own = s.facts.filter((x) => !x.calledFrom);
+    const f = own.length > 0 ? own : s.facts;
+    const tables = [...new Set(s.facts.flatMap((x) => x.relations.map((r) => qualified(r))))];
     return {
       fingerprint: f.length === 1 ? f[0].fingerprint : f.map((x) => x.fingerprint).join(','),
       text: f.map((x) => x.redacted).join('; '),

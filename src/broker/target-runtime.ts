@@ -9,7 +9,7 @@ import { buildMaskPlan, isMaskBlock, type ColumnName } from '../masking/plan.js'
 import { planCopy } from '../masking/copy.js';
 import { scrubMessage } from '../masking/scrub.js';
 import { planRelations, rowSource } from '../masking/row-source.js';
-import type { ColumnLineage, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
+import type { ColumnLineage, FunctionRef, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
@@ -27,6 +27,13 @@ export interface TargetCatalog {
   isBaseTable(tableOid: number): boolean;
   /** Output lineage with every source qualified and `*` expanded. */
   resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
+  /**
+   * What calling this function runs, as far as policy needs to know: not a user function (or
+   * one that cannot write: STABLE/IMMUTABLE) → undefined; a VOLATILE LANGUAGE sql function or
+   * procedure → its body's statements; anything else that may write, or a function the catalog
+   * does not know (created a moment ago, say) → 'opaque'.
+   */
+  callTarget?(fn: FunctionRef, searchPath: string[] | null): StatementFacts[] | 'opaque' | undefined;
   /** Every relation's oid and current name (for following renames). */
   relations(): Iterable<{ oid: number; schema: string; name: string }>;
   /** Row estimate for approvers (EXPLAIN, never executing). */
@@ -35,6 +42,8 @@ export interface TargetCatalog {
 }
 
 const CATALOG_REFRESH_MS = 15_000;
+/** Function bodies calling functions: deeper than this is judged opaque rather than followed. */
+const MAX_CALL_DEPTH = 3;
 
 export interface TargetRuntimeDeps {
   name: string;
@@ -108,23 +117,52 @@ export class TargetRuntime implements TargetServices {
       if (hit?.key === key) return hit.out;
     }
     // Facts are cached and shared between sessions: resolution goes on a copy.
-    const out = facts.map((f) => {
-      if (f.relations.length === 0 && !f.prepare) return f;
-      const relations = f.relations.map((r) => {
-        if ((r.schema === undefined && state.tempTables.has(r.name)) || r.schema === 'pg_temp') return { ...r, resolved: { schema: 'pg_temp', name: r.name } };
-        const resolved = cat?.loaded() ? cat.resolveRelation(r, state.searchPath) : undefined;
-        return resolved ? { ...r, resolved } : r;
-      });
-      for (const r of [...relations]) {
-        const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
-        if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
-          relations.push({ schema: first.schema, name: first.name, access: r.access, resolved: { ...first, oid: r.resolved!.oid! }, via: 'renamed-from' });
-        }
-      }
-      return { ...f, relations };
-    });
+    const out = this.resolveAll(facts, state, 0);
     if (key !== undefined) this.resolved.set(facts, { key, out });
     return out;
+  }
+
+  private resolveAll(facts: StatementFacts[], state: SessionState, depth: number): StatementFacts[] {
+    const cat = this.d.catalog;
+    const out: StatementFacts[] = [];
+    for (const f of facts) {
+      out.push(this.resolveOne(f, state));
+      if (!cat?.loaded() || !cat.callTarget) continue;
+      // What the statement's function calls run is judged with it: a write hidden in a
+      // function body is still a write (and still needs its WHERE).
+      for (const fn of f.functions) {
+        // Functions with a policy risk class (file, program, remote, dynamic SQL, admin,
+        // identity) are judged by that class; COPY's pseudo-functions are among them.
+        if (fn.risks.some((r) => r !== 'side-effect')) continue;
+        const target = cat.callTarget(fn, state.searchPath);
+        if (target === undefined) continue;
+        const name = `${fn.schema ? `${fn.schema}.` : ''}${fn.name}`;
+        if (target === 'opaque' || depth >= MAX_CALL_DEPTH) {
+          const i = out.length - 1;
+          out[i] = out[i].opaque ? out[i] : { ...out[i], opaque: { reason: 'opaque-function', detail: `calls ${name}, which may change data in ways dbgov cannot see (mark read-only functions STABLE)` } };
+          continue;
+        }
+        for (const b of this.resolveAll(target, state, depth + 1)) out.push({ ...b, multiStatement: true, calledFrom: b.calledFrom ?? name });
+      }
+    }
+    return out;
+  }
+
+  private resolveOne(f: StatementFacts, state: SessionState): StatementFacts {
+    const cat = this.d.catalog;
+    if (f.relations.length === 0 && !f.prepare) return f;
+    const relations = f.relations.map((r) => {
+      if ((r.schema === undefined && state.tempTables.has(r.name)) || r.schema === 'pg_temp') return { ...r, resolved: { schema: 'pg_temp', name: r.name } };
+      const resolved = cat?.loaded() ? cat.resolveRelation(r, state.searchPath) : undefined;
+      return resolved ? { ...r, resolved } : r;
+    });
+    for (const r of [...relations]) {
+      const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
+      if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
+        relations.push({ schema: first.schema, name: first.name, access: r.access, resolved: { ...first, oid: r.resolved!.oid! }, via: 'renamed-from' });
+      }
+    }
+    return { ...f, relations };
   }
 
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string> {

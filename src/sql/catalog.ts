@@ -35,6 +35,13 @@ export interface CatalogFunction {
   /** The body runs SQL built at run time (PL/pgSQL EXECUTE). */
   dynamicSql: boolean;
   risks: FunctionRisk[];
+  /**
+   * May change data: VOLATILE functions and procedures. PostgreSQL itself refuses writes inside
+   * STABLE and IMMUTABLE functions, so only these can hide a write.
+   */
+  volatile: boolean;
+  /** LANGUAGE sql bodies (prosrc): the statements a call runs, which policy can judge. */
+  sqlBody?: string;
 }
 
 export interface ResolveOptions {
@@ -65,7 +72,9 @@ const COLUMNS_SQL = `
 
 const FUNCTIONS_SQL = `
   SELECT p.oid::int8 AS oid, n.nspname AS schema, p.proname AS name, l.lanname AS language,
-         CASE WHEN l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) END AS source
+         CASE WHEN l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) END AS source,
+         (p.provolatile = 'v' OR p.prokind = 'p') AS volatile,
+         CASE WHEN l.lanname = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS sql_body
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang`;
 
 interface Snapshot {
@@ -158,6 +167,21 @@ export class PostgresCatalog {
       if (hits.length > 0) return !SYSTEM_SCHEMAS.has(s);
     }
     return false;
+  }
+
+  /**
+   * The functions a call reaches, as the server picks them: an explicit schema, else the first
+   * schema on the path that holds the name. All overloads there are returned (the call's argument
+   * types are not known here). Empty when the catalog knows no such function.
+   */
+  findFunctions(schema: string | undefined, name: string, opts: ResolveOptions): CatalogFunction[] {
+    const candidates = this.snap.functionsByName.get(name) ?? [];
+    if (schema !== undefined) return candidates.filter((f) => f.schema === (schema === 'pg_temp' ? (opts.tempSchema ?? this.snap.tempSchema) : schema));
+    for (const s of effectivePath(opts, opts.tempSchema ?? this.snap.tempSchema)) {
+      const hits = candidates.filter((f) => f.schema === s);
+      if (hits.length > 0) return hits;
+    }
+    return [];
   }
 
   /** Functions whose bodies run dynamic SQL: calling one is as opaque as a DO block. */
@@ -258,8 +282,8 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
     }
     const functions: CatalogFunction[] = [];
     const functionsByName = new Map<string, CatalogFunction[]>();
-    for (const f of fns.rows as Record<string, string | null>[]) {
-      const dynamicSql = f.source ? bodyRunsDynamicSql(f.source) : false;
+    for (const f of fns.rows as Record<string, string | boolean | null>[]) {
+      const dynamicSql = typeof f.source === 'string' ? bodyRunsDynamicSql(f.source) : false;
       const risks = functionRisks(String(f.name), f.name === 'set_config' ? undefined : null);
       const fn: CatalogFunction = {
         oid: Number(f.oid),
@@ -268,6 +292,8 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
         language: String(f.language),
         dynamicSql,
         risks: dynamicSql && !risks.includes('dynamic-sql') ? [...risks, 'dynamic-sql'] : risks,
+        volatile: f.volatile === true,
+        ...(typeof f.sql_body === 'string' && f.sql_body.trim() !== '' ? { sqlBody: f.sql_body } : {}),
       };
       functions.push(fn);
       let l = functionsByName.get(fn.name);

@@ -76,6 +76,7 @@ export const OPAQUE_REASONS = [
   'unresolved-relation',
   'executable-comment',
   'unclassified-statement', // parsed, but a statement type the analyser has no rule for
+  'opaque-function', // calls a function whose body may change data and cannot be judged
 ] as const;
 export type OpaqueReason = (typeof OPAQUE_REASONS)[number];
 
@@ -146,6 +147,12 @@ export interface StatementFacts {
   predicateColumns?: { schema?: string; table: string; column: string }[];
   /** A statement that creates a temp table, rule or trigger: the session must re-resolve. */
   changesResolution?: boolean;
+  /**
+   * Set on the statements of a LANGUAGE sql function or procedure body that this message calls:
+   * policy judges them with the call (a hidden DELETE without WHERE is still one); they are not
+   * part of the message's own text.
+   */
+  calledFrom?: string;
 }
 
 /** Analysis of one protocol message (one simple Query, or one Parse). */

@@ -190,7 +190,9 @@ export class Walker {
       case 'CreateFunctionStmt':
         return this.createFunction(n, ctx);
       case 'CallStmt':
-        this.any(n.funccall, ctx);
+        // `funccall` is a bare FuncCall (a typed field): record the procedure itself, or CALL
+        // would run a body nobody judged.
+        if (isObject(n.funccall)) this.funcCall(n.funccall, ctx, false);
         return;
       case 'ExplainStmt':
       case 'PrepareStmt':
