@@ -270,7 +270,9 @@ export class TargetRuntime implements TargetServices {
 
   scrub(session: LiveSession, facts: StatementFacts[] | undefined, fields: { message: string; detail?: string; hint?: string; where?: string }) {
     if (!this.maskingActive) return fields;
-    const touches = facts === undefined || this.touchesHidden(session, facts.flatMap((f) => f.relations));
+    // An opaque statement (a DO block, dynamic SQL, a function dbgov cannot see into) may have read
+    // anything, so its errors and notices are scrubbed as if it touched classified data.
+    const touches = facts === undefined || facts.some((f) => f.opaque !== undefined) || this.touchesHidden(session, facts.flatMap((f) => f.relations));
     return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.d.masking, this.d.name) });
   }
 

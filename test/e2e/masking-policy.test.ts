@@ -133,3 +133,25 @@ describe('functions that read classified data', () => {
     }
   });
 });
+
+describe('notices from statements dbgov cannot see into', () => {
+  test('a DO block that reads PII through dynamic SQL cannot echo it in a NOTICE', async () => {
+    const db = await createTestDatabase('donotice', "CREATE TABLE users (id int, email text); INSERT INTO users VALUES (1, 'ann@corp.example');");
+    const tb = await startTestBroker({ targets: { dev: pgTarget(db.name, { env: 'staging' }) }, masking: { key: '${env:T_MASK_KEY}', columns: { 'public.users.email': 'email' } }, policy: { access: [{ name: 'any', action: 'allow' }] } });
+    try {
+      const conn = await tb.connect(SA_TOKENS.ci, { target: 'dev', access: 'write' });
+      const c = await tunnelClient(conn);
+      const notices: string[] = [];
+      c.on('notice', (n) => notices.push(`${n.message ?? ''} ${(n as { detail?: string }).detail ?? ''}`));
+      await c.query(`DO $$ DECLARE v text; BEGIN EXECUTE 'SELECT email FROM ' || 'users LIMIT 1' INTO v; RAISE NOTICE 'found %', v; END $$`);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(notices.length > 0, 'the notice arrived');
+      for (const n of notices) assert.doesNotMatch(n, /ann@corp\.example/);
+      await c.end();
+      await conn.close();
+    } finally {
+      await tb.close();
+      await db.drop();
+    }
+  });
+});
