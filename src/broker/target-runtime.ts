@@ -227,8 +227,14 @@ export class TargetRuntime implements TargetServices {
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
     if (!this.maskingActive) return null;
     facts = rowSource(facts, state);
-    const lineage = this.lineageOf(facts.find((x) => x.kind === 'copy') ?? facts[0], state);
-    const plan = planCopy({ format, columnCount, ...this.planInput(session, facts, lineage) });
+    const copy = facts.find((x) => x.kind === 'copy') ?? facts[0];
+    const lineage = this.lineageOf(copy, state);
+    // How rows split into fields comes from the statement's own options, not from a guess: a
+    // custom DELIMITER or QUOTE would otherwise move every column boundary past the mask.
+    const opts = copy?.copy;
+    const wireFormat = format === 'binary' ? 'binary' : (opts?.format ?? format);
+    const options = opts ? { ...(opts.delimiter !== undefined ? { delimiter: opts.delimiter } : {}), ...(opts.quote !== undefined ? { quote: opts.quote } : {}), ...(opts.escape !== undefined ? { escape: opts.escape } : {}), ...(opts.null !== undefined ? { null: opts.null } : {}), ...(opts.header ? { header: true } : {}) } : undefined;
+    const plan = planCopy({ format: wireFormat, columnCount, ...(options ? { options } : {}), ...this.planInput(session, facts, lineage) });
     if (plan !== null && 'blocked' in plan) {
       // A COPY whose columns cannot be followed sends no row data at all (every field masked).
       return { maskChunk: () => Buffer.alloc(0), end: () => null, maskedColumns: plan.columns };

@@ -134,6 +134,11 @@ export interface StatementFacts {
    */
   prepare?: { name: string; inner: StatementFacts };
   execute?: { name: string };
+  /**
+   * COPY's data format, as the statement sets it: how a row splits into fields depends on it, so
+   * masking COPY output must follow it (a custom DELIMITER moves every column boundary).
+   */
+  copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean };
   /** DECLARE name CURSOR, FETCH/MOVE name, CLOSE name (an empty name with close means CLOSE ALL). */
   cursor?: { name: string; op: 'declare' | 'fetch' | 'move' | 'close' };
   /**

@@ -8,7 +8,7 @@ import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 import { DbgovError } from '../shared/errors.js';
 import type { MessageAnalysis, StatementFacts } from './facts.js';
 import { statementLineage } from './lineage.js';
-import { isObject, list, str, unwrap, type PgNode } from './postgres/ast.js';
+import { as, isObject, list, str, sval, unwrap, type PgNode } from './postgres/ast.js';
 import { classify, explainRuns } from './postgres/classify.js';
 import { Walker, defaultAccessOf, type Setting } from './postgres/collect.js';
 import { fold } from './postgres/constant.js';
@@ -157,6 +157,7 @@ function facts(
   if (settings.length > 0) f.settings = settings;
   if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
   if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };
+  if (type === 'CopyStmt') f.copy = copyFormat(node);
   // Cursors: FETCH returns rows of the DECLAREd query, so masking needs to link the two.
   if (type === 'DeclareCursorStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'declare' };
   if (type === 'FetchStmt') f.cursor = { name: str(node.portalname) ?? '', op: node.ismove === true ? 'move' : 'fetch' };
@@ -234,4 +235,40 @@ function changesResolution(type: string, n: PgNode, settings: Setting[]): boolea
     default:
       return false;
   }
+}
+
+/** COPY's format options (WITH (FORMAT csv, DELIMITER '|', …) and the legacy `DELIMITER '|' CSV`). */
+function copyFormat(node: PgNode): NonNullable<StatementFacts['copy']> {
+  const out: NonNullable<StatementFacts['copy']> = { format: 'text' };
+  for (const o of list(node.options)) {
+    const d = as(o, 'DefElem');
+    if (!d) continue;
+    const name = str(d.defname);
+    const text = sval(d.arg);
+    const bool = as(d.arg, 'Boolean')?.boolval;
+    switch (name) {
+      case 'format':
+        if (text === 'csv' || text === 'binary' || text === 'text') out.format = text;
+        break;
+      case 'delimiter':
+        if (text !== undefined) out.delimiter = text;
+        break;
+      case 'quote':
+        if (text !== undefined) out.quote = text;
+        break;
+      case 'escape':
+        if (text !== undefined) out.escape = text;
+        break;
+      case 'null':
+        if (text !== undefined) out.null = text;
+        break;
+      case 'header':
+        // HEADER, HEADER true, HEADER MATCH (COPY FROM only): any of them means a header line.
+        out.header = bool !== false && text !== 'false' && text !== 'off';
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
 }
