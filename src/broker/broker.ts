@@ -11,6 +11,7 @@ import { createWorkloadVerifier } from '../auth/workload.js';
 import { postgresEngine } from '../gateway/postgres/engine.js';
 import { mysqlEngine } from '../gateway/mysql/engine.js';
 import { compileMasking } from '../masking/config.js';
+import { withStatisticsSamples } from '../masking/statistics.js';
 import { compilePolicy } from '../policy/compile.js';
 import { openEmbeddedStore } from '../store/embedded.js';
 import { analysePostgres, loadSqlParser } from '../sql/postgres.js';
@@ -59,7 +60,7 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
   const log = opts.log ?? rootLogger();
   await loadSqlParser();
   const policy = compilePolicy(config.policy, { file: config.source.file, lineOf: (p) => config.source.lineOf(['policy', ...p]) });
-  const masking = compileMasking(config.masking, { file: config.source.file, lineOf: (p) => config.source.lineOf(['masking', ...p]) });
+  const masking = compileMasking(withStatisticsSamples(config.masking), { file: config.source.file, lineOf: (p) => config.source.lineOf(['masking', ...p]) });
 
   const dir = config.broker.store.dir;
   const audit = auditConfigOf(config);

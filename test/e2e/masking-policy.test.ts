@@ -155,3 +155,28 @@ describe('notices from statements dbgov cannot see into', () => {
     }
   });
 });
+
+describe('values the planner keeps', () => {
+  test('pg_stats and pg_statistic do not hand back sampled values of classified columns', async () => {
+    const db = await createTestDatabase('stats', "CREATE TABLE users (id int, email text); INSERT INTO users SELECT g, 'user' || (g % 5) || '@corp.example' FROM generate_series(1, 500) g; ANALYZE users;");
+    const tb = await startTestBroker({ targets: { dev: pgTarget(db.name, { env: 'staging' }) }, masking: { key: '${env:T_MASK_KEY}', columns: { 'public.users.email': 'email' } }, policy: { access: [{ name: 'any', action: 'allow' }] } });
+    try {
+      const conn = await tb.connect(SA_TOKENS.ci, { target: 'dev' });
+      const c = await tunnelClient(conn);
+      for (const sql of [
+        "select most_common_vals::text as v from pg_stats where tablename = 'users' and attname = 'email'",
+        "select * from pg_stats where tablename = 'users'",
+        "select s.* from pg_statistic s join pg_class c on c.oid = s.starelid where c.relname = 'users'",
+        "select stavalues1::text || '' as v from pg_statistic s join pg_class c on c.oid = s.starelid where c.relname = 'users'",
+      ]) {
+        const rows = JSON.stringify((await c.query(sql)).rows);
+        assert.doesNotMatch(rows, /user\d@corp/, sql);
+      }
+      await c.end();
+      await conn.close();
+    } finally {
+      await tb.close();
+      await db.drop();
+    }
+  });
+});
