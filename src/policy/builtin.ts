@@ -94,6 +94,18 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
     'use COPY … TO STDOUT / FROM STDIN (psql \\copy) to move data through your own connection',
   ],
   [
+    'block-extensions-and-foreign-data',
+    'Installing or changing extensions and languages (code loaded into the server), foreign data wrappers, servers, user mappings and foreign tables (file_fdw reads server files; postgres_fdw reaches other servers), and event triggers (code run on every DDL).',
+    {
+      ...PROTECTED,
+      statement: {
+        tags: ['CREATE EXTENSION', 'ALTER EXTENSION', 'CREATE FOREIGN DATA WRAPPER', 'ALTER FOREIGN DATA WRAPPER', 'CREATE SERVER', 'ALTER SERVER', 'CREATE USER MAPPING', 'ALTER USER MAPPING', 'CREATE FOREIGN TABLE', 'IMPORT FOREIGN SCHEMA', 'CREATE EVENT TRIGGER', 'ALTER EVENT TRIGGER'].map(compileGlob),
+      },
+    },
+    'installing extensions, foreign data access or event triggers is not allowed on a protected target',
+    'ship it as a reviewed migration, or ask for approval with a ticket: dbgov connect <target> --reason <ticket>',
+  ],
+  [
     'block-identity-switch',
     'SET ROLE and SET SESSION AUTHORIZATION: the session must stay the identity dbgov authenticated.',
     { ...PROTECTED, statement: { settings: [compileGlob('role'), compileGlob('session_authorization')] } },

@@ -189,7 +189,7 @@ export const policyJsonSchema = {
   additionalProperties: false,
   properties: {
     defaults: {
-      description: 'The shipped guardrails for protected targets (block DROP, TRUNCATE, ALTER SYSTEM, GRANT/REVOKE, role management, UPDATE/DELETE without WHERE, COPY PROGRAM and server file access, identity switching; agents read-only). true (default), false, or { except } to exempt some identities.',
+      description: 'The shipped guardrails for protected targets (block DROP, TRUNCATE, ALTER SYSTEM, GRANT/REVOKE, role management, UPDATE/DELETE without WHERE, COPY PROGRAM and server file access, extensions/foreign data/event triggers, identity switching; agents read-only). true (default), false, or { except } to exempt some identities.',
       oneOf: [
         { type: 'boolean' },
         { type: 'object', additionalProperties: false, properties: { except: { type: 'object', additionalProperties: false, properties: { identity: identityMatch } } } },
