@@ -148,7 +148,8 @@ function facts(
     hasWhere: null,
     modifyingCte: out.modifyingCte,
   };
-  if (kind === 'update' || kind === 'delete' || kind === 'merge' || out.modifyingCte) {
+  // A rule's actions run on every matching write: an unrestricted DELETE there is one too.
+  if (kind === 'update' || kind === 'delete' || kind === 'merge' || out.modifyingCte || type === 'RuleStmt') {
     // Every UPDATE/DELETE/MERGE in the statement counts, so a data-modifying CTE cannot hide an
     // unrestricted DELETE behind a harmless SELECT.
     f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);

@@ -75,7 +75,10 @@ const cases: Case[] = [
   { sql: 'delete from t where 1 in (1, 2)', kind: 'delete', hasWhere: false },
   { sql: 'delete from t where exists (select 1)', kind: 'delete', hasWhere: false },
   { sql: 'delete from t where 1 = 2', kind: 'delete', hasWhere: true },
-  { sql: 'delete from t where id = id', kind: 'delete', hasWhere: true },
+  // A column compared with itself restricts nothing but NULLs: as good as no WHERE.
+  { sql: 'delete from t where id = id', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id = other_id', kind: 'delete', hasWhere: true },
+  { sql: "update t set a = 1 where b like '%'", kind: 'update', hasWhere: false },
   { sql: 'delete from t where id = $1 and true', kind: 'delete', hasWhere: true },
   { sql: `select pg_read_file('/etc/passwd')`, kind: 'select', risks: ['file'] },
   { sql: `select PG_CATALOG.pg_ls_dir('.')`, kind: 'select', risks: ['file'] },

@@ -89,8 +89,22 @@ function compare(op: string, a: Folded, b: Folded): Folded {
   }
 }
 
+/** The same column on both sides: `id = id` restricts nothing but NULLs. */
+function sameColumn(a: unknown, b: unknown): boolean {
+  const ca = as(a, 'ColumnRef');
+  const cb = as(b, 'ColumnRef');
+  return ca !== undefined && cb !== undefined && JSON.stringify(ca.fields) === JSON.stringify(cb.fields);
+}
+
+/** Patterns that match every non-NULL string. */
+const MATCH_ALL = new Set(['%', '%%']);
+
 function foldAExpr(e: PgNode): Folded {
   const op = names(e.name).pop() ?? '';
+  // A column compared with itself, or LIKE '%', is a tautology for every row that has a value:
+  // as a WHERE it restricts nothing that matters, so an UPDATE/DELETE with it is unbounded.
+  if ((e.kind === 'AEXPR_OP' && ['=', '>=', '<='].includes(op) && sameColumn(e.lexpr, e.rexpr)) || (e.kind === 'AEXPR_NOT_DISTINCT' && sameColumn(e.lexpr, e.rexpr))) return true;
+  if ((e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE') && (op === '~~' || op === '~~*') && typeof fold(e.rexpr) === 'string' && MATCH_ALL.has(fold(e.rexpr) as string)) return true;
   switch (e.kind) {
     case 'AEXPR_OP': {
       if (e.lexpr === undefined) {
