@@ -153,17 +153,20 @@ export async function startTestBroker(o: TestBrokerOptions): Promise<TestBroker>
       return ex.accessToken;
     },
     connect: (token, req) => connectTunnel(client(token), req, key, { pollMs: 100 }),
-    async events(filter) {
-      await broker.core.store.audit.sync();
-      const out: AuditEvent[] = [];
-      for await (const e of broker.core.store.audit.stream({})) if (!filter || filter(e)) out.push(e);
-      return out;
-    },
+    events: (filter) => auditEvents(broker, filter),
     async close() {
       await broker.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Every audit event the broker has written so far (synced first), optionally filtered. */
+export async function auditEvents(broker: RunningBroker, filter?: (e: AuditEvent) => boolean): Promise<AuditEvent[]> {
+  await broker.core.store.audit.sync();
+  const out: AuditEvent[] = [];
+  for await (const e of broker.core.store.audit.stream({})) if (!filter || filter(e)) out.push(e);
+  return out;
 }
 
 export function pgTarget(database: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -19,7 +19,7 @@ import { approveDeviceLogin } from '../../src/demo/form-browser.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import type { Clock } from '../../src/shared/clock.js';
-import { SA_TOKENS, run, testClientKey, type RunResult } from './harness.js';
+import { SA_TOKENS, auditEvents, run, testClientKey, type RunResult } from './harness.js';
 
 export const SERVICE_ACCOUNTS = [
   { id: 'ci-bot', token: '${env:T_CI}', groups: ['ci'], kind: 'workload' },
@@ -79,12 +79,7 @@ export async function startIdentityBroker(o: IdentityBrokerOptions): Promise<Ide
     dir,
     client,
     connect: (token, req) => connectTunnel(client(token), req, key, { pollMs: 100 }),
-    async events(filter) {
-      await broker.core.store.audit.sync();
-      const out: AuditEvent[] = [];
-      for await (const e of broker.core.store.audit.stream({})) if (!filter || filter(e)) out.push(e);
-      return out;
-    },
+    events: (filter) => auditEvents(broker, filter),
     async close() {
       await broker.close();
       if (ownDir) rmSync(dir, { recursive: true, force: true });
