@@ -13,10 +13,9 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import type { UpstreamEndpoint } from '../gateway/engine.js';
 import type { Store } from '../store/store.js';
-import { UpstreamError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
-import { baseEndpoint, sweepLeftovers, type RoleManager } from './roles.js';
+import { baseEndpoint, grantFor, sweepLeftovers, type RoleManager } from './roles.js';
 import type { LiveSession } from './sessions.js';
 
 /** MySQL 5.7/8 allow 32 characters in a user name (MariaDB 80): stay within both. */
@@ -50,8 +49,7 @@ export class MysqlRoleManager implements RoleManager {
   async upstreamFor(targetName: string, t: TargetConfig, session: LiveSession): Promise<UpstreamEndpoint> {
     const base = baseEndpoint(t, session.database);
     if (!t.roles || t.engine !== 'mysql') return base;
-    const grant = t.roles.grants[session.access];
-    if (!grant) throw new UpstreamError('role-not-configured', `dbgov: target ${targetName} has no role for access level ${session.access}`, { actions: [`add roles.grants.${session.access} to targets.${targetName} in dbgov.yaml`] });
+    const grant = grantFor(targetName, t.roles.grants, session.access);
     const user = mysqlUserFor(t.roles.prefix, session.identity.id, session.id);
     const password = randomBytes(24).toString('base64url');
     // Recorded before it exists, so a crash between the two still leaves a record to sweep.

@@ -35,6 +35,13 @@ export function baseEndpoint(t: TargetConfig, database: string): UpstreamEndpoin
 }
 
 /** PostgreSQL identifiers: lower-case, [a-z0-9_], at most 63 bytes. */
+/** The role a per-identity user is granted for this access level; a clear error when none is set. */
+export function grantFor(targetName: string, grants: Partial<Record<LiveSession['access'], string>>, access: LiveSession['access']): string {
+  const grant = grants[access];
+  if (!grant) throw new UpstreamError('role-not-configured', `dbgov: target ${targetName} has no role for access level ${access}`, { actions: [`add roles.grants.${access} to targets.${targetName} in dbgov.yaml`] });
+  return grant;
+}
+
 /** How the broker itself connects to a PostgreSQL target (catalog reads, role management). */
 export function pgAdminConfig(t: TargetConfig, applicationName: string): pg.ClientConfig {
   return {
@@ -88,8 +95,7 @@ export class PostgresRoleManager implements RoleManager {
   async upstreamFor(targetName: string, t: TargetConfig, session: LiveSession): Promise<UpstreamEndpoint> {
     const base = baseEndpoint(t, session.database);
     if (!t.roles || t.engine !== 'postgres') return base;
-    const grant = t.roles.grants[session.access];
-    if (!grant) throw new UpstreamError('role-not-configured', `dbgov: target ${targetName} has no role for access level ${session.access}`, { actions: [`add roles.grants.${session.access} to targets.${targetName} in dbgov.yaml`] });
+    const grant = grantFor(targetName, t.roles.grants, session.access);
     const role = roleNameFor(t.roles.prefix, session.identity.id, session.id);
     const password = randomBytes(24).toString('base64url');
     const validUntil = new Date(session.expiresAt).toISOString();
