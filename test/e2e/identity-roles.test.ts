@@ -64,8 +64,10 @@ describe('per-identity database roles', () => {
       assert.equal((start.at(-1)?.detail as { upstreamUser?: string }).upstreamUser, role);
       await c.end();
       await eventually(async () => !(await leftover()).includes(role), 5000, 'the role to be dropped');
-      const recs = await tb.broker.core.store.listDbRoles({ target: 'staging' });
-      assert.ok(recs.find((r) => r.role === role)?.droppedAt !== undefined, 'the store records the drop');
+      // The drop is recorded right after the role is gone: wait for that write too.
+      const dropped = async (): Promise<boolean> => (await tb.broker.core.store.listDbRoles({ target: 'staging' })).find((r) => r.role === role)?.droppedAt !== undefined;
+      await eventually(dropped, 5000, 'the store to record the drop');
+      assert.ok(await dropped(), 'the store records the drop');
     } finally {
       await conn.close();
     }
