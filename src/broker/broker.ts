@@ -21,6 +21,7 @@ import type { MessageAnalysis } from '../sql/facts.js';
 import { rootLogger, type Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { auditConfigOf, type DbgovConfig, type TargetConfig } from './config.js';
+import { ConfigError } from '../shared/errors.js';
 import { startAuditPipeline } from './audit-pipeline.js';
 import { BrokerCore } from './core.js';
 import { GatewayListener } from './gateway-listener.js';
@@ -142,12 +143,16 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
       refused: (err, remote, engine) => core.refused(err, remote, engine),
       log: log.child({ component: 'gateway' }),
     });
-    const gw = await gateway.listen(config.broker.gateway.host, config.broker.gateway.port);
+    const gw = await gateway.listen(config.broker.gateway.host, config.broker.gateway.port).catch((e: unknown) => {
+      throw listenError(e, config, 'gateway');
+    });
     cleanups.push(() => gateway.close());
     core.gatewayAddress = gw;
 
     const api = buildApi(core, log.child({ component: 'api' }));
-    await api.listen({ host: config.broker.api.host, port: config.broker.api.port });
+    await api.listen({ host: config.broker.api.host, port: config.broker.api.port }).catch((e: unknown) => {
+      throw listenError(e, config, 'api');
+    });
     cleanups.push(() => api.close());
     const addr = api.server.address();
     const apiPort = typeof addr === 'object' && addr ? addr.port : config.broker.api.port;
@@ -181,6 +186,15 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
     throw e;
   }
+}
+
+/** A port that cannot be bound is a configuration problem: name the key, its line and the fix. */
+function listenError(e: unknown, config: DbgovConfig, key: 'api' | 'gateway'): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  const addr = `${config.broker[key].host}:${config.broker[key].port}`;
+  const problem = code === 'EADDRINUSE' ? `broker.${key} ${addr} is already in use` : code === 'EADDRNOTAVAIL' ? `broker.${key} ${addr} is not an address of this machine` : code === 'EACCES' ? `broker.${key} ${addr} needs privileges to listen on` : undefined;
+  if (!problem) return e;
+  return new ConfigError(config.source.file, config.source.lineOf(['broker', key]), problem, `stop the process using it, or set broker.${key} to a free host:port`);
 }
 
 /**

@@ -78,6 +78,11 @@ export class SessionRegistry {
     return ended;
   }
 
+  /** Someone follows this credential's live view. */
+  watching(credentialId: string): boolean {
+    return this.activity.listenerCount(credentialId) > 0;
+  }
+
   emitActivity(credentialId: string, ev: ActivityEvent): void {
     if (this.activity.listenerCount(credentialId) > 0) this.activity.emit(credentialId, ev);
   }

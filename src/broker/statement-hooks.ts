@@ -106,15 +106,12 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
   });
 
   const record = (s: Stmt, overrides: Partial<StatementRecord> = {}): StatementRecord => {
-    // Function-body statements count for tables touched, not for the text the client sent.
-    const own = s.facts.filter((x) => !x.calledFrom);
-    const f = own.length > 0 ? own : s.facts;
-    const tables = [...new Set(s.facts.flatMap((x) => x.relations.map((r) => qualified(r))))];
+    const sum = summaryOf(s.facts);
     return {
-      fingerprint: f.length === 1 ? f[0].fingerprint : f.map((x) => x.fingerprint).join(','),
-      text: f.map((x) => x.redacted).join('; '),
-      kind: f.length === 1 ? f[0].kind : [...new Set(f.map((x) => x.kind))].join(','),
-      tables,
+      fingerprint: sum.fingerprint,
+      text: sum.text,
+      kind: sum.kind,
+      tables: sum.tables,
       decision: s.decisionLabel,
       rule: s.decision.rule === 'default' && s.decision.action === 'allow' ? null : s.decision.rule,
       rows: null,
@@ -141,6 +138,8 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
   };
 
   const activity = (s: Stmt, extra: { decision: 'allow' | 'block' | 'review' | 'approved' | 'denied' | 'timeout'; rows?: number | null; durationMs?: number | null; message?: string }): void => {
+    // Most sessions have nobody watching: build the event only for a live view.
+    if (!d.registry.watching(session.credentialId)) return;
     d.registry.emitActivity(session.credentialId, {
       time: new Date().toISOString(),
       sessionId: session.id,
@@ -167,7 +166,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
   const hold = (s: Stmt, review: NonNullable<StatementDecision['review']>): Verdict => {
     const holdMs = Math.min(review.holdMs, d.holdMs);
     const f = s.facts;
-    const tables = [...new Set(f.flatMap((x) => x.relations.map((r) => qualified(r))))];
+    const sum = summaryOf(f);
     // The notice goes out at once and names the request, so its id is reserved before the
     // (asynchronous) row estimate and store write.
     const requestId = shortId(8);
@@ -184,10 +183,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
           sessionId: session.id,
           ...(session.reason ? { reason: session.reason } : {}),
           sql: s.sql,
-          redacted: f.map((x) => x.redacted).join('; '),
-          fingerprint: f.map((x) => x.fingerprint).join(','),
-          kind: f.map((x) => x.kind).join(','),
-          tables,
+          redacted: sum.text,
+          fingerprint: sum.fingerprint,
+          kind: sum.kind,
+          tables: sum.tables,
           estimatedRows,
           rule: s.decision.rule,
           approvers: review.approvers,
@@ -371,6 +370,34 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     },
   };
   return hooks;
+}
+
+interface Summary {
+  fingerprint: string;
+  text: string;
+  kind: string;
+  tables: string[];
+}
+
+/**
+ * What audit records and approval requests say about a message's statements. Computed once per
+ * (cached, resolved) facts array: every execution of a prepared statement shares it.
+ */
+const summaries = new WeakMap<StatementFacts[], Summary>();
+function summaryOf(facts: StatementFacts[]): Summary {
+  let sum = summaries.get(facts);
+  if (sum) return sum;
+  // Function-body statements count for tables touched, not for the text the client sent.
+  const own = facts.filter((x) => !x.calledFrom);
+  const f = own.length > 0 ? own : facts;
+  sum = {
+    fingerprint: f.length === 1 ? f[0].fingerprint : f.map((x) => x.fingerprint).join(','),
+    text: f.map((x) => x.redacted).join('; '),
+    kind: f.length === 1 ? f[0].kind : [...new Set(f.map((x) => x.kind))].join(','),
+    tables: [...new Set(facts.flatMap((x) => x.relations.map((r) => qualified(r))))],
+  };
+  summaries.set(facts, sum);
+  return sum;
 }
 
 function requiredError(id: string, decision: StatementDecision): ClientError {

@@ -177,6 +177,8 @@ describe('approvals', () => {
       await c.query('begin');
       await c.query("insert into notes(note) values ('in tx')");
       await assert.rejects(c.query('drop table notes'), (e: { code?: string; message?: string }) => e.code === '42501' && e.message?.startsWith('dbgov: blocked') === true);
+      // Extended protocol too, and the refusal carries no trace of the gateway's injected statement.
+      await assert.rejects(c.query('delete from notes where $1::int = $1::int or true', [1]), (e: { code?: string; message?: string; where?: string }) => e.code === '42501' && e.message?.startsWith('dbgov: blocked') === true && e.where === undefined);
       await assert.rejects(c.query('select 1'), (e: { code?: string }) => e.code === '25P02', 'the transaction is aborted on both sides');
       const end = await c.query('commit');
       assert.equal(end.command, 'ROLLBACK');

@@ -652,9 +652,10 @@ export class PostgresSession {
 
   private onUpstreamError(msg: Buffer, head: Expected | undefined): void {
     let fields = decodeFields(msg);
-    // The refusal is raised by the gateway's own DO block; its CONTEXT line ("PL/pgSQL function
-    // inline_code_block … at RAISE") is an implementation detail the client should not see.
-    if (fieldValue(fields, ErrorField.message)?.startsWith('dbgov: ') && /^PL\/pgSQL function inline_code_block line \d+ at RAISE$/.test(fieldValue(fields, ErrorField.where) ?? '')) {
+    // A refusal raised by the gateway's own injected DO block: its CONTEXT line ("PL/pgSQL
+    // function inline_code_block … at RAISE") is an implementation detail the client should not see.
+    const injected = (head?.kind === 'query' || head?.kind === 'execute') && head.stmt === undefined;
+    if (injected && fieldValue(fields, ErrorField.where) !== undefined) {
       fields = fields.filter(([code]) => code !== ErrorField.where);
       msg = ser.fieldsMessage(msg[0], fields);
     }
