@@ -79,8 +79,24 @@ export interface ResultColumn {
  * How to mask one result. `mask` receives the raw field bytes (null for SQL NULL) exactly as
  * they would go to the client, and returns the bytes to send instead.
  */
+/** A mask that writes its output into a caller's buffer (see src/masking/functions.ts). */
+export interface ValueWriter {
+  /** The most bytes `write` produces for an input of `len` bytes. */
+  max(len: number): number;
+  /** Writes the masked form of src[start, start + len) to out at pos; returns the end, or -1 for SQL NULL. */
+  write(src: Buffer, start: number, len: number, out: Buffer, pos: number): number;
+}
+
+/**
+ * A mask over one value. `writer`, when present, gives a byte-level form for one (format,
+ * type) for the row path to write without allocating; null means use the function.
+ */
+export type ValueMask = ((value: Buffer | null, format: 0 | 1, typeId: number) => Buffer | null) & {
+  writer?: (format: 0 | 1, typeId: number) => ValueWriter | null;
+};
+
 export interface MaskPlan {
-  columns: { index: number; mask: (value: Buffer | null, format: 0 | 1, typeId: number) => Buffer | null }[];
+  columns: { index: number; mask: ValueMask }[];
   /** Names of masked columns, for the audit record. */
   maskedColumns: string[];
   /** Classified columns this identity may see, sent in clear: the audit says who read what. */
@@ -135,6 +151,8 @@ export interface StatementHooks {
 export interface CopyMaskPlan {
   /** Rewrites one CopyData payload (may hold several rows or a partial row for binary). */
   maskChunk(chunk: Buffer): Buffer;
+  /** PostgreSQL: the same for a whole CopyData message, returning a whole CopyData message (saves a copy). */
+  maskMessage?(msg: Buffer): Buffer;
   /** Flush anything held back at CopyDone. */
   end(): Buffer | null;
   maskedColumns: string[];

@@ -8,6 +8,7 @@
 import type { CopyMaskPlan } from '../gateway/engine.js';
 import { contentScanOn } from './config.js';
 import { compileContentScan, PgType, type MaskFn } from './functions.js';
+import { slab, writeInt32 } from './slab.js';
 import { decideColumns, maskFor, type MaskBlock, type MaskPlanInput } from './plan.js';
 
 export const COPY_FORMATS = ['text', 'csv', 'binary'] as const;
@@ -33,6 +34,9 @@ export interface CopyOptions {
 }
 
 const LF = 0x0a;
+/** CopyData message type. */
+const COPY_DATA = 0x64;
+const EMPTY = Buffer.alloc(0);
 const CR = 0x0d;
 const BACKSLASH = 0x5c;
 
@@ -44,7 +48,7 @@ export function buildCopyMaskPlan(format: CopyFormat, columns: readonly (CopyCol
   const maskedColumns = columns.flatMap((c) => (c?.label ? [c.label] : []));
   switch (format) {
     case 'text':
-      return lineMasker(maskedColumns, (row) => maskTextRow(row, columns, byteOf(options.delimiter, '\t'), Buffer.from(options.null ?? '\\N')), null, options.header === true);
+      return textMasker(maskedColumns, columns, byteOf(options.delimiter, '\t'), Buffer.from(options.null ?? '\\N'), options.header === true);
     case 'csv': {
       const csv = { delim: byteOf(options.delimiter, ','), quote: byteOf(options.quote, '"'), escape: byteOf(options.escape ?? options.quote, '"'), null: Buffer.from(options.null ?? '') };
       return lineMasker(maskedColumns, (row) => maskCsvRow(row, columns, csv), csv, options.header === true);
@@ -105,9 +109,113 @@ function lineMasker(maskedColumns: string[], rewrite: (row: Buffer) => Buffer, c
   };
 }
 
+/**
+ * Text format, written into the output slab: a chunk's rows come out as one slice. A row with
+ * no backslash holds no escapes, so its masked fields are the raw bytes and byte-level masks
+ * run on them in place; any other row (escapes, the end marker, a mask without a byte form, a
+ * mask output that would need escaping) takes maskTextRow.
+ */
+function textMasker(maskedColumns: string[], columns: readonly (CopyColumn | null)[], delim: number, nullText: Buffer, header: boolean): CopyMaskPlan {
+  const writers = columns.map((c) => (c ? (c.mask.writer?.(0, c.typeId ?? PgType.text) ?? undefined) : null));
+  const fast = !writers.includes(undefined);
+  let carry: Buffer = EMPTY;
+  let headerPending = header;
+  // Output positions in the slab of the unit (this chunk's rows), of the row being written, and the next byte.
+  let unitStart = 0;
+  let rowOut = 0;
+  let pos = 0;
+  const ensure = (n: number): Buffer => {
+    const moved = slab.room(unitStart, pos, n);
+    unitStart -= moved;
+    rowOut -= moved;
+    pos -= moved;
+    return slab.buf;
+  };
+  const copyIn = (bytes: Buffer): void => {
+    const out = ensure(bytes.length);
+    pos += bytes.copy(out, pos);
+  };
+
+  /** Writes row buf[start, lf] (lf is its LF); false when it needs the slow path (nothing kept). */
+  const fastRow = (buf: Buffer, start: number, lf: number): boolean => {
+    const body = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
+    let col = 0;
+    let fieldStart = start;
+    for (let i = start; i <= body; i++) {
+      if (i < body && buf[i] !== delim) {
+        if (buf[i] === BACKSLASH) return false;
+        continue;
+      }
+      const len = i - fieldStart;
+      const w = col < writers.length ? writers[col] : null;
+      let out = ensure(1 + (w ? Math.max(w.max(len), nullText.length) : len));
+      if (col > 0) out[pos++] = delim;
+      if (!w) {
+        for (let j = fieldStart; j < i; j++) out[pos++] = buf[j];
+      } else if (len === nullText.length && buf.compare(nullText, 0, len, fieldStart, i) === 0) {
+        pos += nullText.copy(out, pos);
+      } else {
+        const end = w.write(buf, fieldStart, len, out, pos);
+        if (end < 0) pos += nullText.copy(out, pos);
+        else {
+          // A configured replacement or prefix could hold bytes the text format escapes.
+          for (let j = pos; j < end; j++) if (ESCAPED[out[j]] === 1 || out[j] === delim) return false;
+          pos = end;
+        }
+      }
+      col++;
+      fieldStart = i + 1;
+    }
+    const out = ensure(lf + 1 - body);
+    for (let j = body; j <= lf; j++) out[pos++] = buf[j];
+    return true;
+  };
+
+  /** Masks the complete rows of buf[from…]; with `framed`, the output is a whole CopyData message. */
+  const take = (buf: Buffer, from: number, framed: boolean): Buffer => {
+    unitStart = pos = slab.pos;
+    if (framed) {
+      ensure(5)[pos] = COPY_DATA;
+      pos += 5;
+    }
+    let start = from;
+    for (let lf = buf.indexOf(LF, start); lf !== -1; lf = buf.indexOf(LF, start)) {
+      if (headerPending) {
+        headerPending = false;
+        copyIn(buf.subarray(start, lf + 1));
+      } else {
+        rowOut = pos;
+        if (!fast || !fastRow(buf, start, lf)) {
+          pos = rowOut;
+          copyIn(maskTextRow(buf.subarray(start, lf + 1), columns, delim, nullText));
+        }
+      }
+      start = lf + 1;
+    }
+    carry = start === buf.length ? EMPTY : buf.subarray(start);
+    if (framed) writeInt32(slab.buf, unitStart + 1, pos - unitStart - 1);
+    return slab.take(unitStart, pos);
+  };
+  return {
+    maskChunk: (chunk) => (carry.length === 0 ? take(chunk, 0, false) : take(Buffer.concat([carry, chunk]), 0, false)),
+    maskMessage: (msg) => (carry.length === 0 ? take(msg, 5, true) : take(Buffer.concat([carry, msg.subarray(5)]), 0, true)),
+    end: () => {
+      if (carry.length === 0) return null;
+      // A last row without its LF (never sent by the server, but a pipe must not pass it in clear).
+      const rest = maskTextRow(carry, columns, delim, nullText);
+      carry = EMPTY;
+      return rest;
+    },
+    maskedColumns,
+  };
+}
+
 /** Text format escapes: https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2 */
 const TEXT_UNESCAPE: Record<number, number> = { 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x76: 0x0b };
 const TEXT_ESCAPE: Record<number, number> = { 0x08: 0x62, 0x0c: 0x66, 0x0a: 0x6e, 0x0d: 0x72, 0x09: 0x74, 0x0b: 0x76, [BACKSLASH]: BACKSLASH };
+/** 1 for the bytes TEXT_ESCAPE escapes, as a table for the per-byte check. */
+const ESCAPED = new Uint8Array(256);
+for (const b of Object.keys(TEXT_ESCAPE)) ESCAPED[Number(b)] = 1;
 
 function splitFields(row: Buffer, delim: number, skipEscaped: boolean): Buffer[] {
   const fields: Buffer[] = [];
@@ -168,7 +276,8 @@ function lineEnd(row: Buffer): number {
   return end;
 }
 
-function maskTextRow(row: Buffer, columns: readonly (CopyColumn | null)[], delim: number, nullText: Buffer): Buffer {
+/** One text-format row, decoded, masked and re-encoded: the general path (exported for tests). */
+export function maskTextRow(row: Buffer, columns: readonly (CopyColumn | null)[], delim: number, nullText: Buffer): Buffer {
   const end = lineEnd(row);
   const body = row.subarray(0, end);
   // The end-of-data marker of protocol 2 clients; never a data row.

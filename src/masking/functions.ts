@@ -8,10 +8,14 @@
  * Clear bytes are never returned for a masked column.
  */
 import { createHash, createHmac } from 'node:crypto';
+import type { ValueMask, ValueWriter } from '../gateway/engine.js';
 import type { MaskFunctionName, MaskOptions, Shape } from './config.js';
 import { redactDetected, type DetectorName } from './detectors.js';
+import { sipHash, sipKey, sipOut, writeSipHex, type SipKey } from './siphash.js';
 
-export type MaskFn = (value: Buffer | null, format: 0 | 1, typeId: number) => Buffer | null;
+/** A mask over one value, with its byte-level form where one exists (the row path writes without allocating). */
+export type MaskFn = ValueMask;
+export type ByteWriter = ValueWriter;
 
 /** PostgreSQL type OIDs the masks distinguish (pg_type.dat). */
 export const PgType = {
@@ -120,10 +124,6 @@ function neutral(kind: TypeKind, format: 0 | 1, typeId: number): Buffer | null {
 class Keyed {
   constructor(private readonly key: Buffer) {}
 
-  mac(value: Buffer | string): Buffer {
-    return createHmac('sha256', this.key).update(value).digest();
-  }
-
   bytes(domain: string, value: Buffer | string, n: number): Buffer {
     let out = createHmac('sha256', this.key).update(`${domain}\0`).update(value).digest();
     while (out.length < n) out = Buffer.concat([out, createHash('sha256').update(out).digest()]);
@@ -139,9 +139,49 @@ function keyed(key: Buffer | null): Keyed {
   return k;
 }
 
-/** A deterministic token: `tok_` + hex of HMAC-SHA256(key, value). Same key and value, same token. */
+/** Token hex characters per SipHash block, and the most blocks a token can have (length ≤ 64). */
+const BLOCK_CHARS = 16;
+const MAX_BLOCKS = 4;
+
+const tokenKeysCache = new WeakMap<Buffer, SipKey[]>();
+/**
+ * One SipHash key per 16 hex characters of a token, each derived from the deployment key by
+ * HMAC-SHA256 with its own label, so blocks are independent and the deployment key is never
+ * used directly.
+ */
+function tokenKeys(key: Buffer | null): SipKey[] {
+  if (key === null) throw new Error('masking: hash and fake need a key; compileMasking enforces this');
+  let keys = tokenKeysCache.get(key);
+  if (!keys) {
+    keys = Array.from({ length: MAX_BLOCKS }, (_, i) => sipKey(createHmac('sha256', key).update(`dbgov mask token ${i}`).digest().subarray(0, 16)));
+    tokenKeysCache.set(key, keys);
+  }
+  return keys;
+}
+
+/** Writes prefix + `length` hex characters of the keyed token of src[start, start + len). */
+function writeToken(keys: SipKey[], prefix: Buffer, length: number, src: Buffer, start: number, len: number, out: Buffer, pos: number): number {
+  for (let i = 0; i < prefix.length; i++) out[pos++] = prefix[i];
+  for (let b = 0, left = length; left > 0; b++, left -= BLOCK_CHARS) {
+    sipHash(keys[b], src, start, len);
+    pos = writeSipHex(out, pos, Math.min(left, BLOCK_CHARS));
+  }
+  return pos;
+}
+
+function tokenOf(keys: SipKey[], prefix: Buffer, length: number, value: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(prefix.length + length);
+  writeToken(keys, prefix, length, value, 0, value.length, out, 0);
+  return out;
+}
+
+/**
+ * A deterministic token: prefix + hex of a keyed PRF (SipHash-2-4 under keys derived from the
+ * deployment key) of the value. Same key and value, same token, so joins and GROUP BY work.
+ */
 export function hashToken(key: Buffer, text: Buffer | string, options: Pick<MaskOptions, 'prefix' | 'length'>): string {
-  return options.prefix + keyed(key).mac(text).toString('hex').slice(0, options.length);
+  const value = typeof text === 'string' ? Buffer.from(text) : text;
+  return tokenOf(tokenKeys(key), Buffer.from(options.prefix), options.length, value).toString('latin1');
 }
 
 function isDigit(c: number): boolean {
@@ -296,7 +336,7 @@ function specialise(spec: MaskSpec, key: Buffer | null, format: 0 | 1, typeId: n
   const kind = typeKind(typeId);
   if (spec.function === 'null') return () => null;
   if (kind !== 'text' && kind !== 'json') {
-    if (spec.function === 'hash' && kind === 'int') return keyedInt(keyed(key), format, typeId);
+    if (spec.function === 'hash' && kind === 'int') return keyedInt(tokenKeys(key)[0], format, typeId);
     const replacement = neutral(kind, format, typeId);
     return () => replacement;
   }
@@ -312,9 +352,10 @@ function specialise(spec: MaskSpec, key: Buffer | null, format: 0 | 1, typeId: n
       return () => fixed;
     }
     case 'hash': {
-      const k = keyed(key);
-      const { prefix, length } = spec.options;
-      return (value) => wrap(Buffer.from(prefix + k.mac(textOf(value)).toString('hex').slice(0, length)));
+      const keys = tokenKeys(key);
+      const prefix = Buffer.from(spec.options.prefix);
+      const { length } = spec.options;
+      return (value) => wrap(tokenOf(keys, prefix, length, textOf(value)));
     }
     case 'partial':
       // Partial masking of JSON text could keep structure that carries the value: redact instead.
@@ -349,12 +390,16 @@ function jsonUnquote(text: Buffer): string {
 }
 
 /** hash on an integer column: a keyed integer of the same width, from the decimal text (so text and binary agree). */
-function keyedInt(k: Keyed, format: 0 | 1, typeId: number): Impl {
+function keyedInt(k: SipKey, format: 0 | 1, typeId: number): Impl {
   const width = INT_WIDTH[typeId];
   return (value) => {
     const decimal = format === 0 ? value.toString('latin1') : readInt(value, width);
     if (decimal === null) return format === 0 ? ZERO_TEXT : Buffer.alloc(width);
-    const mac = k.mac(`int:${decimal}`);
+    const input = Buffer.from(`int:${decimal}`, 'latin1');
+    sipHash(k, input, 0, input.length);
+    const mac = Buffer.allocUnsafe(8);
+    mac.writeInt32BE(sipOut.hi, 0);
+    mac.writeInt32BE(sipOut.lo, 4);
     // Keep it non-negative so an ORDER BY does not hint at the sign of the original.
     mac[0] &= 0x7f;
     const out = mac.subarray(0, width);
@@ -369,6 +414,90 @@ function readInt(value: Buffer, width: number): string | null {
 }
 
 /**
+ * The byte-level form of a mask for one (format, type), or null where only the function form
+ * exists (fakes, JSON, non-text types, shapes that work on characters). Each writer produces
+ * exactly the bytes the function form returns for the same value.
+ */
+export function byteWriter(spec: MaskSpec, key: Buffer | null, format: 0 | 1, typeId: number): ByteWriter | null {
+  if (spec.function === 'null') return { max: () => 0, write: () => -1 };
+  // Text-carrying types hold the same text bytes in both formats.
+  if (typeKind(typeId) !== 'text') return null;
+  switch (spec.function) {
+    case 'redact': {
+      const fixed = Buffer.from(spec.options.replacement);
+      return { max: () => fixed.length, write: (_src, _start, _len, out, pos) => pos + fixed.copy(out, pos) };
+    }
+    case 'hash': {
+      const keys = tokenKeys(key);
+      const prefix = Buffer.from(spec.options.prefix);
+      const { length } = spec.options;
+      return { max: () => prefix.length + length, write: (src, start, len, out, pos) => writeToken(keys, prefix, length, src, start, len, out, pos) };
+    }
+    case 'partial':
+      return partialWriter(spec.shape, spec.options);
+    case 'fake':
+      return null;
+    default: {
+      const never: never = spec.function;
+      return never;
+    }
+  }
+}
+
+/** partial as a writer, for the shapes that work on bytes (the same rules as partialText). */
+function partialWriter(shape: Shape, options: MaskOptions): ByteWriter | null {
+  switch (shape) {
+    case 'email': {
+      const replacement = Buffer.from(options.replacement);
+      return {
+        max: (len) => Math.max(replacement.length, 4 + len),
+        write: (src, start, len, out, pos) => {
+          let at = start + len - 1;
+          while (at >= start && src[at] !== 0x40) at--;
+          if (at <= start) return pos + replacement.copy(out, pos);
+          out[pos++] = STAR;
+          out[pos++] = STAR;
+          out[pos++] = STAR;
+          out[pos++] = STAR;
+          for (let i = at, end = start + len; i < end; i++) out[pos++] = src[i];
+          return pos;
+        },
+      };
+    }
+    case 'card':
+    case 'phone':
+    case 'ssn':
+    case 'iban': {
+      const iban = shape === 'iban';
+      const keep = options.keepLast;
+      return {
+        max: (len) => len,
+        write: (src, start, len, out, pos) => {
+          let kept = 0;
+          for (let i = len - 1; i >= 0; i--) {
+            const c = src[start + i];
+            const alnum = isDigit(c) || (iban && ((c >= 65 && c <= 90) || (c >= 97 && c <= 122)));
+            if (alnum && kept++ >= keep) out[pos + i] = STAR;
+            else out[pos + i] = c;
+          }
+          return pos + len;
+        },
+      };
+    }
+    case 'name':
+    case 'address':
+    case 'secret':
+    case 'ip':
+    case 'text':
+      return null;
+    default: {
+      const never: never = shape;
+      return never;
+    }
+  }
+}
+
+/**
  * Compiles one mask. The work that depends only on (format, type) is done once and reused
  * while consecutive values share them, which is every value of a result column.
  */
@@ -376,7 +505,7 @@ export function compileMask(spec: MaskSpec, key: Buffer | null): MaskFn {
   let lastFormat = -1;
   let lastType = -1;
   let impl: Impl = () => null;
-  return (value, format, typeId) => {
+  const fn: MaskFn = (value, format, typeId) => {
     if (spec.function === 'null') return null;
     if (value === null) return null;
     if (format !== lastFormat || typeId !== lastType) {
@@ -386,6 +515,8 @@ export function compileMask(spec: MaskSpec, key: Buffer | null): MaskFn {
     }
     return impl(value);
   };
+  fn.writer = (format, typeId) => byteWriter(spec, key, format, typeId);
+  return fn;
 }
 
 /**

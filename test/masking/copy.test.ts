@@ -126,3 +126,58 @@ test('planCopy: columns from lineage; unknown lineage on classified data is mask
   assert.ok(blind && !('blocked' in blind));
   assert.equal(run(blind, [Buffer.from('zed@example.com\n')]).toString(), '****\n');
 });
+
+test('text COPY: the in-place path equals decode + mask + encode per row, for any chunking', async () => {
+  const { maskTextRow } = await import('../../src/masking/copy.js');
+  const withTab = compileMasking({ key: 'copy-test-key-0123456789', classes: { secret: { function: 'redact', replacement: 'x\ty' } } });
+  const hashOpts = compileMasking({ key: 'copy-test-key-0123456789' }).classes.get('ssn')!.options;
+  const cols: (CopyColumn | null)[] = [
+    null,
+    partialEmail,
+    { mask: compileMask({ function: 'partial', shape: 'phone', options: opts }, null), typeId: PgType.text, label: 'phone' },
+    { mask: compileMask({ function: 'hash', shape: 'ssn', options: hashOpts }, config.key), typeId: PgType.text, label: 'ssn' },
+    null,
+  ];
+  const variants: { name: string; cols: (CopyColumn | null)[]; options: CopyOptions }[] = [
+    { name: 'writers', cols, options: {} },
+    { name: 'delimiter and null string', cols, options: { delimiter: ',', null: 'NULL' } },
+    { name: 'header', cols, options: { header: true } },
+    { name: 'a mask without a byte form', cols: [...cols.slice(0, 4), { mask: compileMask({ function: 'fake', shape: 'email', options: opts }, config.key), typeId: PgType.text, label: 'f' }], options: {} },
+    { name: 'replacement that needs escaping', cols: [null, { mask: compileMask({ function: 'redact', shape: 'text', options: withTab.classes.get('secret')!.options }, null), typeId: PgType.text, label: 's' }], options: {} },
+  ];
+  const pieces = ['alice@example.com', '+1 415-555-0199', '123-45-6789', 'plain', '', 'a\\tb', 'back\\\\slash', 'x@y', 'é@ü.de'];
+  for (const v of variants) {
+    const delim = v.options.delimiter ?? '\t';
+    const nul = v.options.null ?? '\\N';
+    const rows: string[] = [];
+    if (v.options.header) rows.push(['id', 'email', 'phone', 'ssn', 'plan'].join(delim) + '\n');
+    for (let r = 0; r < 300; r++) {
+      const n = 1 + (r % 6);
+      const fields = Array.from({ length: n }, () => (Math.random() < 0.15 ? nul : pieces[Math.floor(Math.random() * pieces.length)].replaceAll(delim, '')));
+      rows.push(fields.join(delim) + (r % 7 === 0 ? '\r\n' : '\n'));
+    }
+    const stream = Buffer.from(rows.join(''));
+    const delimByte = Buffer.from(delim)[0];
+    const expected = Buffer.concat(rows.map((row, i) => (v.options.header && i === 0 ? Buffer.from(row) : maskTextRow(Buffer.from(row), v.cols, delimByte, Buffer.from(nul)))));
+    for (let trial = 0; trial < 5; trial++) {
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < stream.length; ) {
+        const n = trial === 0 ? stream.length : 1 + Math.floor(Math.random() * 200);
+        chunks.push(stream.subarray(at, at + n));
+        at += n;
+      }
+      assert.deepEqual(run(buildCopyMaskPlan('text', v.cols, v.options), chunks), expected, `${v.name}, trial ${trial}`);
+      // The same through whole CopyData messages: each answer is one well-formed CopyData.
+      const plan = buildCopyMaskPlan('text', v.cols, v.options);
+      const payloads = chunks.map((c) => {
+        const msg = Buffer.concat([Buffer.from([0x64, 0, 0, 0, 0]), c]);
+        msg.writeInt32BE(msg.length - 1, 1);
+        const out = plan.maskMessage!(msg);
+        assert.equal(out[0], 0x64);
+        assert.equal(out.readInt32BE(1), out.length - 1);
+        return out.subarray(5);
+      });
+      assert.deepEqual(Buffer.concat(payloads), expected, `${v.name}, framed, trial ${trial}`);
+    }
+  }
+});

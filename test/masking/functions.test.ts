@@ -112,3 +112,51 @@ test('content scan: replaces hits, passes clean values as the same buffer', () =
   const int = Buffer.from('123456789');
   assert.equal(scan(int, 0, PgType.int4), int);
 });
+
+test('byte writers produce exactly what the mask functions return, at any offset', () => {
+  const specs: [MaskFunctionName, Shape][] = [
+    ['redact', 'text'], ['null', 'email'], ['hash', 'email'], ['partial', 'email'], ['partial', 'card'],
+    ['partial', 'phone'], ['partial', 'ssn'], ['partial', 'iban'],
+  ];
+  const long = compileMasking({ key: 'test-key-0123456789abcdef', classes: { ssn: { function: 'hash', length: 64, prefix: 'h:' } } });
+  const samples = ['alice@example.com', '@x', 'x@', '', 'no-at', 'a@b@c.io', '4111-1111-1111-1234', '+1 (555) 123-4567', 'DE89 3704 0044 0532 0130 00', 'naïve@exämple.com', '12', 'x'.repeat(300)];
+  for (let i = 0; i < 200; i++) samples.push(Buffer.from(Array.from({ length: i % 40 }, () => 32 + Math.floor(Math.random() * 95))).toString('latin1'));
+  const cases: [string, ReturnType<typeof compileMask>][] = specs.map(([fn, shape]) => [`${fn}/${shape}`, mask(fn, shape)]);
+  cases.push(['hash length 64', compileMask({ function: 'hash', shape: 'ssn', options: long.classes.get('ssn')!.options }, long.key)]);
+  for (const [name, m] of cases) {
+    for (const typeId of [PgType.text, PgType.varchar, PgType.bpchar, PgType.name]) {
+      for (const format of [0, 1] as const) {
+        const w = m.writer!(format, typeId);
+        assert.ok(w, `${name}: a text column has a writer`);
+        for (const s of samples) {
+          const value = Buffer.from(s);
+          const expected = m(value, format, typeId);
+          const src = Buffer.concat([Buffer.from('xyz'), value, Buffer.from('!')]);
+          const out = Buffer.alloc(3 + w.max(value.length) + 2, 0xee);
+          const end = w.write(src, 3, value.length, out, 3);
+          if (expected === null) {
+            assert.equal(end, -1, `${name} ${JSON.stringify(s)}: NULL`);
+            continue;
+          }
+          assert.deepEqual(out.subarray(3, end), expected, `${name} ${JSON.stringify(s)}`);
+          assert.ok(end - 3 <= w.max(value.length), `${name}: max() bounds the output`);
+          assert.equal(out[end], 0xee, `${name}: nothing written past the end`);
+        }
+      }
+    }
+  }
+  // Shapes that work on characters, fakes, JSON and non-text types keep the function form.
+  assert.equal(mask('partial', 'name').writer!(0, PgType.text), null);
+  assert.equal(mask('fake', 'email').writer!(0, PgType.text), null);
+  assert.equal(mask('hash', 'email').writer!(0, PgType.json), null);
+  assert.equal(mask('redact', 'text').writer!(1, PgType.int4), null);
+});
+
+test('hash tokens: 64 hex characters are four independent blocks; the prefix is kept', () => {
+  const long = compileMasking({ key: 'test-key-0123456789abcdef', classes: { ssn: { function: 'hash', length: 64, prefix: 'h:' } } });
+  const t = hashToken(long.key!, '123-45-6789', long.classes.get('ssn')!.options);
+  assert.match(t, /^h:[0-9a-f]{64}$/);
+  const blocks = t.slice(2).match(/.{16}/g)!;
+  assert.equal(new Set(blocks).size, 4, 'each 16-character block comes from its own key');
+  assert.equal(hashToken(long.key!, '123-45-6789', { prefix: 'h:', length: 16 }), `h:${blocks[0]}`, 'a shorter token is a prefix of a longer one');
+});

@@ -9,20 +9,16 @@
  */
 import type { Duplex } from 'node:stream';
 import { isDbgovError, ProtocolError } from '../../shared/errors.js';
-import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn, SessionContext, StatementHandle, StatementOutcome, Verdict } from '../engine.js';
+import type { ClientError, CopyMaskPlan, SessionContext, StatementHandle, StatementOutcome, Verdict } from '../engine.js';
 import type { CancelRegistry } from './cancel.js';
-import { BackendCode, decodeCommandComplete, decodeCopyOutResponse, decodeDataRow, decodeFields, decodeParameterStatus, decodeRowDescription, ErrorField, fieldValue, tagRows } from './protocol/backend.js';
+import { BackendCode, decodeCommandComplete, decodeCopyOutResponse, decodeFields, decodeParameterStatus, decodeRowDescription, ErrorField, fieldValue, tagRows } from './protocol/backend.js';
 import { decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, FrontendCode } from './protocol/frontend.js';
 import { FrameReader, MessageTooLargeError } from './protocol/reader.js';
 import * as ser from './protocol/serializer.js';
 import { raiseSql } from './raise.js';
 import type { UpstreamSession } from './upstream.js';
+import { RowMasker } from './mask-row.js';
 
-/** A result's masking: the plan and the columns it applies to (for format and type). */
-interface RowMask {
-  plan: MaskPlan;
-  columns: ResultColumn[];
-}
 
 interface Prepared {
   stmt: StatementHandle;
@@ -32,7 +28,7 @@ interface Prepared {
 interface Portal {
   stmt: StatementHandle | undefined;
   sql: string;
-  mask: RowMask | null;
+  mask: RowMasker | null;
   /** A Describe of this portal was sent upstream, so its RowDescription will set `mask`. */
   described: boolean;
 }
@@ -46,7 +42,7 @@ interface StatementEntry {
   /** Execute only: the portal whose mask applies. */
   portal: Portal | undefined;
   /** Query only: the mask of the result in progress. */
-  mask: RowMask | null;
+  mask: RowMasker | null;
   copyPlan: CopyMaskPlan | null;
   rows: number;
   resultRows: number;
@@ -546,7 +542,7 @@ export class PostgresSession {
         if (head === undefined || (head.kind !== 'query' && head.kind !== 'execute')) throw new ProtocolError('DataRow outside a statement');
         head.resultRows++;
         const mask = head.kind === 'query' ? head.mask : (head.portal?.mask ?? null);
-        this.clientOut.add(mask === null ? msg : maskRow(msg, mask));
+        this.clientOut.add(mask === null ? msg : mask.mask(msg));
         return undefined;
       }
       case BackendCode.rowDescription:
@@ -556,12 +552,12 @@ export class PostgresSession {
           const portal = head.portal;
           if (portal === undefined || portal.stmt === undefined) return undefined;
           const columns = decodeRowDescription(msg);
-          return settle(this.ctx.hooks.describe(portal.stmt, columns), (plan) => (portal.mask = plan === null ? null : { plan, columns }));
+          return settle(this.ctx.hooks.describe(portal.stmt, columns), (plan) => (portal.mask = plan === null ? null : new RowMasker(plan, columns)));
         }
         this.clientOut.add(msg);
         if (head?.kind === 'query' && head.stmt !== undefined) {
           const columns = decodeRowDescription(msg);
-          return settle(this.ctx.hooks.describe(head.stmt, columns), (plan) => (head.mask = plan === null ? null : { plan, columns }));
+          return settle(this.ctx.hooks.describe(head.stmt, columns), (plan) => (head.mask = plan === null ? null : new RowMasker(plan, columns)));
         }
         return undefined;
       case BackendCode.noData:
@@ -633,7 +629,7 @@ export class PostgresSession {
       }
       case BackendCode.copyData: {
         const plan = head?.kind === 'query' || head?.kind === 'execute' ? head.copyPlan : null;
-        this.clientOut.add(plan === null ? msg : ser.copyData(plan.maskChunk(msg.subarray(5))));
+        this.clientOut.add(plan === null ? msg : plan.maskMessage ? plan.maskMessage(msg) : ser.copyData(plan.maskChunk(msg.subarray(5))));
         return undefined;
       }
       case BackendCode.copyDone: {
@@ -806,12 +802,3 @@ function settle<T>(result: T | Promise<T>, apply: (value: T) => void): Promise<v
   return undefined;
 }
 
-function maskRow(msg: Buffer, mask: RowMask): Buffer {
-  const fields = decodeDataRow(msg);
-  for (const c of mask.plan.columns) {
-    if (c.index >= fields.length) continue;
-    const col = mask.columns[c.index];
-    fields[c.index] = c.mask(fields[c.index], col.format, col.typeId);
-  }
-  return ser.dataRow(fields);
-}
