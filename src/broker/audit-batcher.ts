@@ -12,6 +12,8 @@ type ManyLog = AuditLog & { appendManySync?(inputs: AuditEventInput[]): AuditEve
 
 export class AuditBatcher {
   private pending: AuditEventInput[] = [];
+  /** Decision records whose statements wait for this turn's write (see `soon`). */
+  private waiting: { input: AuditEventInput; done: (event: AuditEvent | undefined, err?: unknown) => void }[] = [];
   private scheduled = false;
 
   constructor(
@@ -31,6 +33,20 @@ export class AuditBatcher {
   /** Written with the next write, at the latest at the end of this event-loop turn. */
   later(input: AuditEventInput): void {
     this.pending.push(input);
+    this.schedule();
+  }
+
+  /**
+   * A decision record, written at the end of this event-loop turn in one write with every
+   * record queued by then; `done` gets the event once it reached the OS, or the error (the
+   * statement must then not run). Sessions that wait for it share one write per turn.
+   */
+  soon(input: AuditEventInput, done: (event: AuditEvent | undefined, err?: unknown) => void): void {
+    this.waiting.push({ input, done });
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
@@ -38,15 +54,22 @@ export class AuditBatcher {
 
   flush(): void {
     this.scheduled = false;
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 && this.waiting.length === 0) return;
     const batch = this.pending;
+    const waiting = this.waiting;
     this.pending = [];
+    this.waiting = [];
+    let events: AuditEvent[] | undefined;
     try {
-      if (this.log.appendManySync) this.log.appendManySync(batch);
-      else for (const e of batch) this.log.appendSync(e);
+      const inputs = waiting.length === 0 ? batch : [...batch, ...waiting.map((w) => w.input)];
+      if (this.log.appendManySync) events = this.log.appendManySync(inputs);
+      else events = inputs.map((e) => this.log.appendSync(e));
     } catch (e) {
       // Outcomes of statements that already ran: nothing to refuse any more, so say it loudly.
-      this.logger.error({ err: e, lost: batch.length }, 'audit: outcome records could not be written');
+      if (batch.length > 0) this.logger.error({ err: e, lost: batch.length }, 'audit: outcome records could not be written');
+      for (const w of waiting) w.done(undefined, e);
+      return;
     }
+    for (let i = 0; i < waiting.length; i++) waiting[i].done(events[batch.length + i]);
   }
 }

@@ -15,9 +15,7 @@ import { withStatisticsSamples } from '../masking/statistics.js';
 import { compilePolicy } from '../policy/compile.js';
 import { openEmbeddedStore } from '../store/embedded.js';
 import { analysePostgres, loadSqlParser } from '../sql/postgres.js';
-import { analyseMysql, sqlModeFlags } from '../sql/mysql/analyse.js';
-import { createFactsCache } from '../sql/cache.js';
-import type { MessageAnalysis } from '../sql/facts.js';
+import { createShapeAnalyser } from '../sql/postgres/normalise.js';
 import { rootLogger, type Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { auditConfigOf, type DbgovConfig, type TargetConfig } from './config.js';
@@ -32,8 +30,8 @@ import { PostgresRoleManager, engineRoleManager } from './roles.js';
 import { MysqlRoleManager } from './mysql-roles.js';
 import { TargetRuntime, type TargetCatalog } from './target-runtime.js';
 import { postgresTargetCatalog } from './pg-catalog.js';
-import { mysqlTargetCatalog, type MysqlTargetCatalog } from './mysql-catalog.js';
-import { UNKNOWN_SETTING } from './statement-hooks.js';
+import { mysqlTargetCatalog } from './mysql-catalog.js';
+import { mysqlAnalyser } from './mysql-analyser.js';
 
 export interface BrokerOptions {
   log?: Logger;
@@ -94,12 +92,12 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
     }
     const workload = config.identity.workload.length ? createWorkloadVerifier(config.identity.workload) : null;
 
-    const pgCache = createFactsCache(FACTS_CACHE_ENTRIES);
-    const analysePg = (sql: string): MessageAnalysis => pgCache.get(sql, analysePostgres);
+    // By exact text, and by shape for texts with inlined values (src/sql/postgres/normalise.ts).
+    const analysePg = createShapeAnalyser(analysePostgres, FACTS_CACHE_ENTRIES);
     const targets = new Map<string, TargetRuntime>();
     for (const [name, t] of Object.entries(config.targets)) {
       const catalog = opts.catalogFor ? opts.catalogFor(name, t) : t.engine === 'postgres' ? postgresTargetCatalog(t, log) : mysqlTargetCatalog(t, log);
-      const analyse = t.engine === 'postgres' ? analysePg : mysqlAnalyser(catalog);
+      const analyse = t.engine === 'postgres' ? analysePg : mysqlAnalyser(catalog, FACTS_CACHE_ENTRIES);
       const rt = new TargetRuntime({ name, config: t, analyse, catalog, masking, log: log.child({ target: name }) });
       targets.set(name, rt);
       cleanups.push(() => rt.close());
@@ -195,32 +193,4 @@ function listenError(e: unknown, config: DbgovConfig, key: 'api' | 'gateway'): u
   const problem = code === 'EADDRINUSE' ? `broker.${key} ${addr} is already in use` : code === 'EADDRNOTAVAIL' ? `broker.${key} ${addr} is not an address of this machine` : code === 'EACCES' ? `broker.${key} ${addr} needs privileges to listen on` : undefined;
   if (!problem) return e;
   return new ConfigError(config.source.file, config.source.lineOf(['broker', key]), problem, `stop the process using it, or set broker.${key} to a free host:port`);
-}
-
-/**
- * MySQL analysis depends on the server's version and flavour (executable comments) and on the
- * session's sql_mode (NO_BACKSLASH_ESCAPES changes where a string ends; ANSI_QUOTES makes "x" an
- * identifier). The mode comes from the session's own SET statements, else the server default.
- */
-function mysqlAnalyser(catalog: TargetCatalog | null): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
-  const cache = createFactsCache(FACTS_CACHE_ENTRIES);
-  const server = (catalog as MysqlTargetCatalog | null)?.serverInfo;
-  const run = (sql: string, mode: { noBackslashEscapes: boolean; ansiQuotes: boolean }, db: string | undefined): MessageAnalysis => {
-    const info = server?.() ?? { version: 101100, mariadb: true, sqlMode: '' };
-    const key = `${Number(mode.noBackslashEscapes)}${Number(mode.ansiQuotes)}|${db ?? ''}|${sql}`;
-    return cache.get(key, () => analyseMysql(sql, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: mode, ...(db ? { currentDb: db } : {}) }));
-  };
-  return (sql, params) => {
-    const db = params.get('database');
-    const modeText = params.get('sql_mode') ?? server?.().sqlMode ?? '';
-    if (modeText !== UNKNOWN_SETTING) return run(sql, sqlModeFlags(modeText), db);
-    // The session set sql_mode to a value computed at run time: the text is only safe to judge
-    // if it means the same thing under every quoting mode.
-    const variants = [false, true].flatMap((nbe) => [false, true].map((aq) => run(sql, { noBackslashEscapes: nbe, ansiQuotes: aq }, db)));
-    const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings]));
-    if (variants.every((v) => shape(v) === shape(variants[0]))) return variants[0];
-    return {
-      statements: variants[0].statements.map((f) => ({ ...f, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
-    };
-  };
 }

@@ -6,7 +6,7 @@
  *   describe ─► mask plan from column origins and lineage
  *   completed ─► audit outcome (rows, time), live activity
  */
-import type { Decision, StatementRecord } from '../audit/event.js';
+import type { AuditEventInput, Decision, StatementRecord } from '../audit/event.js';
 import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn, StatementHandle, StatementHooks, StatementOutcome, StatementRequest, Verdict } from '../gateway/engine.js';
 import { decideStatements } from '../policy/decide.js';
 import type { Policy, StatementContext, StatementDecision } from '../policy/types.js';
@@ -125,16 +125,24 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
   };
 
   const batcher = d.batcher ?? new AuditBatcher(d.audit, d.log);
+  const decisionInput = (s: Stmt): AuditEventInput => ({
+    kind: 'statement',
+    identity,
+    target: session.target,
+    database: session.database,
+    sessionId: session.id,
+    statement: record(s),
+  });
   const writeDecision = (s: Stmt): void => {
-    const ev = batcher.now({
-      kind: 'statement',
-      identity,
-      target: session.target,
-      database: session.database,
-      sessionId: session.id,
-      statement: record(s),
-    });
-    s.auditId = ev.id;
+    s.auditId = batcher.now(decisionInput(s)).id;
+  };
+
+  /** DESIGN: an audit record that cannot be made durable blocks the statement. */
+  const auditUnavailable = (e: unknown): DbgovError => {
+    const err = new DbgovError('audit-unavailable', 'dbgov: blocked: the audit record could not be written', { cause: e });
+    (err as DbgovError & { clientError?: ClientError }).clientError = { sqlstate: '58030', message: 'dbgov: blocked: the audit log is unavailable, so the statement was not run', hint: 'try again shortly; the platform team has been alerted in the broker log' };
+    d.log.error({ err: e }, 'audit append failed: refusing statement');
+    return err;
   };
 
   const activity = (s: Stmt, extra: { decision: 'allow' | 'block' | 'review' | 'approved' | 'denied' | 'timeout'; rows?: number | null; durationMs?: number | null; message?: string }): void => {
@@ -234,13 +242,28 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     };
   };
 
+  /**
+   * Decisions already made in this session, by (cached, resolved) facts array: policy is pure,
+   * so a statement seen again is decided once per policy. EXECUTE is judged by what this session
+   * has prepared since, so it is always decided afresh.
+   */
+  const decisions = new WeakMap<StatementFacts[], { policy: Policy; decision: StatementDecision }>();
+  const decide = (facts: StatementFacts[]): StatementDecision => {
+    const policy = d.policy();
+    const hit = decisions.get(facts);
+    if (hit !== undefined && hit.policy === policy) return hit.decision;
+    const decision = decideStatements(policy, ctxFor(), facts);
+    if (!facts.some((f) => f.execute)) decisions.set(facts, { policy, decision });
+    return decision;
+  };
+
   const hooks: StatementHooks & { state: SessionState } = {
     state,
 
     check(req: StatementRequest): Verdict {
       const analysis = d.services.analyse(req.sql, state);
       const facts = d.services.resolve(analysis.statements, state);
-      const decision = decideStatements(d.policy(), ctxFor(), facts);
+      const decision = decide(facts);
       const s = new Stmt(req.sql, facts, decision);
       switch (decision.action) {
         case 'allow': {
@@ -292,13 +315,25 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       try {
         writeDecision(s);
       } catch (e) {
-        // DESIGN: an audit record that cannot be made durable blocks the statement.
-        const err = new DbgovError('audit-unavailable', 'dbgov: blocked: the audit record could not be written', { cause: e });
-        (err as DbgovError & { clientError?: ClientError }).clientError = { sqlstate: '58030', message: 'dbgov: blocked: the audit log is unavailable, so the statement was not run', hint: 'try again shortly; the platform team has been alerted in the broker log' };
-        d.log.error({ err: e }, 'audit append failed: refusing statement');
-        throw err;
+        throw auditUnavailable(e);
       }
       applySettings(state, s.facts);
+    },
+
+    executingBatched(stmt: StatementHandle): Promise<void> {
+      const s = stmt as Stmt;
+      return new Promise((resolve, reject) => {
+        batcher.soon(decisionInput(s), (ev, err) => {
+          if (ev === undefined) return reject(auditUnavailable(err));
+          s.auditId = ev.id;
+          // The statement starts now that its record is durable, as with `executing`.
+          s.startedAt = performance.now();
+          s.executions++;
+          session.statements++;
+          applySettings(state, s.facts);
+          resolve();
+        });
+      });
     },
 
     describe(stmt: StatementHandle, columns: ResultColumn[]) {

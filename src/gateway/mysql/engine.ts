@@ -15,7 +15,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { ClientError, Engine, MaskPlan, ResultColumn, SessionContext, StatementHandle, Verdict } from '../engine.js';
 import { authenticateUpstream, connectSocket, readGreeting } from './protocol/auth.js';
 import { Command, ErrorCode, GATEWAY_CAPABILITIES, ServerStatus } from './protocol/constants.js';
-import { frame, PacketChannel, type Packet } from './protocol/framing.js';
+import { PacketChannel, type Packet } from './protocol/framing.js';
 import { maskingTypeOf } from './protocol/types.js';
 import {
   encodeServerHandshake,
@@ -199,7 +199,7 @@ class MysqlSession {
     this.upstreamSocket = session.socket;
     this.status = session.status;
     connections.set(this.connectionId, { identityId: this.ctx.identity.id, upstreamThreadId: greeting.connectionId, upstream: `${upstream.host}:${upstream.port}` });
-    await this.toClient(okPacket(this.status));
+    this.toClient(okPacket(this.status));
     this.ctx.onUpstreamReady?.({ backendPid: greeting.connectionId, serverVersion: greeting.serverVersion });
     return true;
   }
@@ -208,7 +208,13 @@ class MysqlSession {
 
   private async commandLoop(): Promise<void> {
     for (;;) {
-      const p = await this.client.next();
+      // The answer to the last command leaves in one write before waiting for the next; a
+      // database slow to take what was forwarded holds the next command back.
+      const toClient = this.client.flush();
+      if (toClient) await toClient;
+      const toUpstream = this.upstream?.backpressure();
+      if (toUpstream) await toUpstream;
+      const p = this.client.poll() ?? (await this.client.next());
       if (!p) {
         const err = this.client.error;
         if (err instanceof ProtocolError) throw new ProtocolError(err.message);
@@ -230,22 +236,22 @@ class MysqlSession {
       case Command.QUIT:
         return false;
       case Command.QUERY: {
-        const sql = p.payload.subarray(1).toString('utf8');
+        const sql = p.payload.toString('utf8', 1);
         const v = await this.decide(hooks.check({ sql, via: 'simple' }));
         if (v.action === 'block') return this.refuseStatement(v.error);
-        if (!this.executing(v.stmt)) return true;
+        if (!(await this.executing(v.stmt))) return true;
         // KILL is checked and audited like any statement, then its id is translated: clients only know gateway ids.
         const kill = KILL_RE.exec(sql);
         if (kill) return this.kill(Number(kill[2]), (kill[1] ?? 'CONNECTION').toUpperCase() as 'QUERY' | 'CONNECTION', v.stmt);
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         await this.relayResults(v.stmt, false);
         return true;
       }
       case Command.STMT_PREPARE: {
-        const sql = p.payload.subarray(1).toString('utf8');
+        const sql = p.payload.toString('utf8', 1);
         const v = await this.decide(hooks.check({ sql, via: 'prepare' }));
         if (v.action === 'block') return this.refuseStatement(v.error);
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         await this.relayPrepare(v.stmt);
         return true;
       }
@@ -260,8 +266,8 @@ class MysqlSession {
           if (v.action === 'block') return this.refuseStatement(v.error);
           stmt = v.stmt;
         }
-        if (!this.executing(stmt)) return true;
-        await this.toUpstream(p.payload);
+        if (!(await this.executing(stmt))) return true;
+        this.toUpstream(p.payload);
         await this.relayResults(stmt, true, id);
         return true;
       }
@@ -269,46 +275,46 @@ class MysqlSession {
         const id = new PayloadReader(p.payload, 1).u32();
         const known = this.statements.get(id);
         if (!known) {
-          await this.toClient(errPacket(ErrorCode.UNKNOWN_STMT_HANDLER, 'HY000', `Unknown prepared statement handler (${id}) given to mysqld_stmt_fetch`));
+          this.toClient(errPacket(ErrorCode.UNKNOWN_STMT_HANDLER, 'HY000', `Unknown prepared statement handler (${id}) given to mysqld_stmt_fetch`));
           return true;
         }
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         await this.relayRows(known.stmt, true, known.types ?? [], known.cursorMasks ?? null);
         return true;
       }
       case Command.STMT_CLOSE: {
         this.statements.delete(new PayloadReader(p.payload, 1).u32());
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         return true;
       }
       case Command.STMT_SEND_LONG_DATA:
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         return true;
       case Command.STMT_RESET:
       case Command.PING:
       case Command.SET_OPTION:
       case Command.STATISTICS:
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         await this.relaySimple(undefined);
         return true;
       case Command.RESET_CONNECTION:
         this.statements.clear();
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         await this.relaySimple(undefined);
         return true;
       case Command.FIELD_LIST:
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         await this.relayUntilEof();
         return true;
       case Command.PROCESS_INFO:
-        await this.toUpstream(p.payload);
+        this.toUpstream(p.payload);
         await this.relayResults(undefined, false);
         return true;
       case Command.INIT_DB: {
         const db = p.payload.subarray(1).toString('utf8');
         if (db !== this.ctx.database) {
           // COM_INIT_DB to another database would step outside the credential's scope.
-          await this.toClient(errPacket(ErrorCode.DBACCESS_DENIED, '42000', `dbgov: blocked: this connection's credential is for database '${this.ctx.database}', not '${db}'.\nHINT: run dbgov connect <target> --database ${db}`));
+          this.toClient(errPacket(ErrorCode.DBACCESS_DENIED, '42000', `dbgov: blocked: this connection's credential is for database '${this.ctx.database}', not '${db}'.\nHINT: run dbgov connect <target> --database ${db}`));
           return true;
         }
         return this.synthesizedStatement(`USE \`${db.replace(/`/g, '``')}\``, p.payload);
@@ -323,7 +329,7 @@ class MysqlSession {
         return this.kill(new PayloadReader(p.payload, 1).u32(), 'CONNECTION');
       case Command.CHANGE_USER:
         // Switching users in-band would bypass the credential check; re-authorisation goes through dbgov.
-        await this.toClient(
+        this.toClient(
           errPacket(ErrorCode.SPECIFIC_ACCESS_DENIED, '42000', 'dbgov: blocked: COM_CHANGE_USER is not allowed through dbgov.\nHINT: open a new connection with dbgov connect for the other user or database.'),
         );
         return true;
@@ -331,7 +337,7 @@ class MysqlSession {
         const v = await this.decide(hooks.opaque('unsupported-message', `MySQL command 0x${cmd.toString(16).padStart(2, '0')}`));
         if (v.action === 'block') return this.refuseStatement(v.error);
         // Replication, debug and shutdown commands are never relayed, even when policy allows opaque messages.
-        await this.toClient(errPacket(ErrorCode.UNKNOWN_COM_ERROR, '08S01', `dbgov: command 0x${cmd.toString(16).padStart(2, '0')} is not supported through the gateway`));
+        this.toClient(errPacket(ErrorCode.UNKNOWN_COM_ERROR, '08S01', `dbgov: command 0x${cmd.toString(16).padStart(2, '0')} is not supported through the gateway`));
         return true;
       }
     }
@@ -340,36 +346,58 @@ class MysqlSession {
   private async synthesizedStatement(sql: string, payload: Buffer): Promise<boolean> {
     const v = await this.decide(this.ctx.hooks.check({ sql, via: 'simple' }));
     if (v.action === 'block') return this.refuseStatement(v.error);
-    if (!this.executing(v.stmt)) return true;
-    await this.toUpstream(payload);
+    if (!(await this.executing(v.stmt))) return true;
+    this.toUpstream(payload);
     await this.relaySimple(v.stmt);
     return true;
   }
 
-  /** Held statements wait silently: MySQL has no channel to tell the client while a query runs. */
-  private async decide(v: Verdict): Promise<FinalVerdict> {
+  /**
+   * Held statements wait silently: MySQL has no channel to tell the client while a query runs.
+   * A verdict decided at once is returned as is: no promise on the statement path.
+   */
+  private decide(v: Verdict): FinalVerdict | Promise<FinalVerdict> {
     if (v.action !== 'hold') return v;
     this.log.info({ stmt: v.stmt.id }, v.notice);
-    return v.decided;
+    return this.flushClient().then(() => v.decided);
   }
 
-  private async refuseStatement(error: ClientError): Promise<true> {
-    await this.toClient(clientErrPacket(error));
+  private refuseStatement(error: ClientError): true {
+    this.toClient(clientErrPacket(error));
     return true;
   }
 
-  /** The audit record must be durable before the statement goes upstream; if not, refuse it. */
-  private executing(stmt: StatementHandle): boolean {
-    try {
-      this.ctx.hooks.executing(stmt);
-      this.inflight = stmt;
-      return true;
-    } catch (e) {
-      const ce = (e as { clientError?: ClientError }).clientError;
-      this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'statement refused before execution');
-      void this.toClient(ce ? clientErrPacket(ce) : errPacket(1105, 'HY000', 'dbgov: blocked: the statement could not be recorded in the audit log, so it was not run. Try again; if it persists, tell the platform team.'));
-      return false;
+  /**
+   * The audit record must be durable before the statement goes upstream; if not, refuse it.
+   * With batched hooks the record is written at the end of this event-loop turn, in one write
+   * with the other sessions' records, and the statement waits for it.
+   */
+  private executing(stmt: StatementHandle): boolean | Promise<boolean> {
+    const hooks = this.ctx.hooks;
+    if (hooks.executingBatched) {
+      return hooks.executingBatched(stmt).then(
+        () => this.started(stmt),
+        (e: unknown) => this.notRecorded(e),
+      );
     }
+    try {
+      hooks.executing(stmt);
+    } catch (e) {
+      return this.notRecorded(e);
+    }
+    return this.started(stmt);
+  }
+
+  private started(stmt: StatementHandle): true {
+    this.inflight = stmt;
+    return true;
+  }
+
+  private notRecorded(e: unknown): false {
+    const ce = (e as { clientError?: ClientError }).clientError;
+    this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'statement refused before execution');
+    if (!this.closed) this.toClient(ce ? clientErrPacket(ce) : errPacket(1105, 'HY000', 'dbgov: blocked: the statement could not be recorded in the audit log, so it was not run. Try again; if it persists, tell the platform team.'));
+    return false;
   }
 
   private async kill(id: number, what: 'QUERY' | 'CONNECTION', stmt?: StatementHandle): Promise<boolean> {
@@ -378,38 +406,54 @@ class MysqlSession {
     // Only the identity that owns a gateway connection may cancel it; real thread ids are never accepted.
     if (!entry || entry.identityId !== this.ctx.identity.id || entry.upstream !== here) {
       const message = `dbgov: blocked: connection ${id} is not one of your dbgov connections`;
-      await this.toClient(errPacket(ErrorCode.SPECIFIC_ACCESS_DENIED, '42000', `${message}\nHINT: use the connection id your client reported when it connected through dbgov.`));
+      this.toClient(errPacket(ErrorCode.SPECIFIC_ACCESS_DENIED, '42000', `${message}\nHINT: use the connection id your client reported when it connected through dbgov.`));
       this.finish(stmt, { rows: null, error: { sqlstate: '42000', message } });
       return true;
     }
     const sql = `KILL ${what} ${entry.upstreamThreadId}`;
-    await this.toUpstream(Buffer.concat([Buffer.from([Command.QUERY]), Buffer.from(sql, 'utf8')]));
+    this.toUpstream(Buffer.concat([Buffer.from([Command.QUERY]), Buffer.from(sql, 'utf8')]));
     await this.relaySimple(stmt);
     return true;
   }
 
   // ---- responses -----------------------------------------------------------------------------
 
-  private async fromUpstream(): Promise<Packet> {
+  /**
+   * The next packet from the database when none has arrived yet (callers first take what
+   * already did, `upstream.poll()`): what the client is owed leaves first, so each upstream
+   * chunk goes to the client as one write.
+   */
+  private async waitUpstream(): Promise<Packet> {
+    const drained = this.closed ? undefined : this.client.flush();
+    if (drained) await drained;
     const p = await this.upstream!.next();
     if (!p) throw new UpstreamError('mysql-upstream-closed', 'the database closed the connection');
     return p;
   }
 
-  private async toUpstream(payload: Buffer): Promise<void> {
-    await this.upstream!.write(payload, 0);
+  /** Commands go to the database at once: the gateway never holds one back once it was allowed. */
+  private toUpstream(payload: Buffer): void {
+    this.upstream!.send(payload, 0);
+    void this.upstream!.flush();
   }
 
-  private async toClient(payload: Buffer): Promise<void> {
+  /** Queues a packet for the client; it leaves with the next flush (before any wait). */
+  private toClient(payload: Buffer): void {
     if (this.closed) throw new SessionClosed();
-    this.cseq = await this.client.write(payload, this.cseq);
+    this.cseq = this.client.send(payload, this.cseq);
   }
 
-  private async forwardErr(stmt: StatementHandle | undefined, payload: Buffer): Promise<{ sqlstate: string; message: string }> {
+  private async flushClient(): Promise<void> {
+    if (this.closed) return;
+    const wait = this.client.flush();
+    if (wait) await wait;
+  }
+
+  private forwardErr(stmt: StatementHandle | undefined, payload: Buffer): { sqlstate: string; message: string } {
     const e = parseErr(payload);
     // Server errors can quote data (a duplicate key shows the value): scrub before the client sees it.
     const scrubbed = this.ctx.hooks.scrub(stmt, { message: e.message });
-    await this.toClient(errPacket(e.code, e.sqlstate, scrubbed.message));
+    this.toClient(errPacket(e.code, e.sqlstate, scrubbed.message));
     return { sqlstate: e.sqlstate, message: scrubbed.message };
   }
 
@@ -421,33 +465,33 @@ class MysqlSession {
 
   /** One OK, ERR or EOF (or a COM_STATISTICS string). */
   private async relaySimple(stmt: StatementHandle | undefined): Promise<void> {
-    const p = await this.fromUpstream();
+    const p = this.upstream!.poll() ?? (await this.waitUpstream());
     if (p.payload[0] === 0xff) {
-      const error = await this.forwardErr(stmt, p.payload);
+      const error = this.forwardErr(stmt, p.payload);
       this.finish(stmt, { rows: null, error });
       return;
     }
     if (p.payload[0] === 0x00) this.status = parseOk(p.payload).status;
-    await this.toClient(p.payload);
+    this.toClient(p.payload);
     this.finish(stmt, { rows: 0, tag: 'OK' });
   }
 
   private async relayUntilEof(): Promise<void> {
     for (;;) {
-      const p = await this.fromUpstream();
+      const p = this.upstream!.poll() ?? (await this.waitUpstream());
       if (p.payload[0] === 0xff) {
-        await this.forwardErr(undefined, p.payload);
+        this.forwardErr(undefined, p.payload);
         return;
       }
-      await this.toClient(p.payload);
+      this.toClient(p.payload);
       if (isEof(p.payload)) return;
     }
   }
 
   private async relayPrepare(stmt: StatementHandle): Promise<void> {
-    const p = await this.fromUpstream();
+    const p = this.upstream!.poll() ?? (await this.waitUpstream());
     if (p.payload[0] === 0xff) {
-      await this.forwardErr(stmt, p.payload);
+      this.forwardErr(stmt, p.payload);
       return;
     }
     if (p.payload[0] !== 0x00) throw new ProtocolError('unexpected COM_STMT_PREPARE response');
@@ -455,65 +499,67 @@ class MysqlSession {
     const id = r.u32();
     const columns = r.u16();
     const params = r.u16();
-    await this.toClient(p.payload);
+    this.toClient(p.payload);
     for (const n of [params, columns]) {
       if (n === 0) continue;
-      for (let k = 0; k < n; k++) await this.toClient((await this.fromUpstream()).payload);
-      const eof = await this.fromUpstream();
+      for (let k = 0; k < n; k++) this.toClient((this.upstream!.poll() ?? (await this.waitUpstream())).payload);
+      const eof = this.upstream!.poll() ?? (await this.waitUpstream());
       if (!isEof(eof.payload)) throw new ProtocolError('expected EOF after prepared statement definitions');
-      await this.toClient(eof.payload);
+      this.toClient(eof.payload);
     }
     this.statements.set(id, { stmt });
   }
 
   /**
    * The response to COM_QUERY / COM_STMT_EXECUTE: OK, ERR, or result sets, possibly several
-   * (multi-statements, CALL). Rows stream through one at a time; nothing buffers a whole result.
+   * (multi-statements, CALL). Rows stream through; nothing buffers more than a received chunk.
    */
   private async relayResults(stmt: StatementHandle | undefined, binary: boolean, stmtId?: number): Promise<void> {
     let rows = 0;
     let affected = 0;
     let sawResultSet = false;
     for (;;) {
-      const p = await this.fromUpstream();
+      const p = this.upstream!.poll() ?? (await this.waitUpstream());
       const tag = p.payload[0];
       if (tag === 0x00) {
         const ok = parseOk(p.payload);
         this.status = ok.status;
         affected += ok.affectedRows;
-        await this.toClient(p.payload);
+        this.toClient(p.payload);
         if (ok.status & ServerStatus.MORE_RESULTS_EXISTS) continue;
         break;
       }
       if (tag === 0xff) {
-        const error = await this.forwardErr(stmt, p.payload);
+        const error = this.forwardErr(stmt, p.payload);
         this.finish(stmt, { rows: null, error });
         return;
       }
       if (tag === 0xfb) {
         // LOCAL INFILE request: never let the server pull a file from the client; send an empty one.
-        await this.upstream!.write(Buffer.alloc(0), (p.lastSeq + 1) & 0xff);
+        this.upstream!.send(Buffer.alloc(0), (p.lastSeq + 1) & 0xff);
+        void this.upstream!.flush();
         continue;
       }
       sawResultSet = true;
       const count = new PayloadReader(p.payload).lenenc();
       if (count === null || count === 0) throw new ProtocolError('invalid column count');
-      await this.toClient(p.payload);
+      this.toClient(p.payload);
       const columns: ResultColumn[] = [];
       const types: number[] = [];
       for (let k = 0; k < count; k++) {
-        const def = await this.fromUpstream();
+        const def = this.upstream!.poll() ?? (await this.waitUpstream());
         const c = parseColumnDefinition(def.payload);
         // typeId is given in the mask functions' vocabulary; the wire type stays in `types` for framing.
         columns.push({ index: k, name: c.name, orgSchema: c.schema, orgTable: c.orgTable, orgName: c.orgName, typeId: maskingTypeOf(c, binary), format: binary ? 1 : 0 });
         types.push(c.type);
-        await this.toClient(def.payload);
+        this.toClient(def.payload);
       }
-      const eof = await this.fromUpstream();
+      const eof = this.upstream!.poll() ?? (await this.waitUpstream());
       if (!isEof(eof.payload)) throw new ProtocolError('expected EOF after column definitions');
-      const described = stmt ? await this.ctx.hooks.describe(stmt, columns) : null;
+      let described: MaskPlan | null | Promise<MaskPlan | null> = stmt ? this.ctx.hooks.describe(stmt, columns) : null;
+      if (described instanceof Promise) described = await described;
       const plan = described && withMaskingTypes(described, columns);
-      await this.toClient(eof.payload);
+      this.toClient(eof.payload);
       if (stmtId !== undefined && eofStatus(eof.payload) & ServerStatus.CURSOR_EXISTS) {
         // Rows come later through COM_STMT_FETCH: keep the plan for them.
         const known = this.statements.get(stmtId);
@@ -530,22 +576,22 @@ class MysqlSession {
   }
 
   private async relayRows(stmt: StatementHandle | undefined, binary: boolean, types: number[], plan: MaskPlan | null): Promise<{ rows: number; status: number; error?: true }> {
-    const masks = new Map((plan?.columns ?? []).map((c) => [c.index, c.mask] as const));
+    const masks = plan !== null && plan.columns.length > 0 ? new Map(plan.columns.map((c) => [c.index, c.mask] as const)) : null;
     let rows = 0;
     for (;;) {
-      const row = await this.fromUpstream();
+      const row = this.upstream!.poll() ?? (await this.waitUpstream());
       if (isEof(row.payload)) {
         this.status = eofStatus(row.payload);
-        await this.toClient(row.payload);
+        this.toClient(row.payload);
         return { rows, status: this.status };
       }
       if (row.payload[0] === 0xff) {
-        const error = await this.forwardErr(stmt, row.payload);
+        const error = this.forwardErr(stmt, row.payload);
         this.finish(stmt, { rows: null, error });
         return { rows, status: 0, error: true };
       }
       rows++;
-      await this.toClient(masks.size === 0 ? row.payload : binary ? maskBinaryRow(row.payload, types, masks) : maskTextRow(row.payload, types, masks));
+      this.toClient(masks === null ? row.payload : binary ? maskBinaryRow(row.payload, types, masks) : maskTextRow(row.payload, types, masks));
     }
   }
 
@@ -555,7 +601,9 @@ class MysqlSession {
   private async fatal(err: Buffer): Promise<void> {
     if (this.closed) return;
     try {
-      for (const f of frame(err, this.cseq).frames) this.socket.write(f);
+      // Whatever the client is still owed goes first, in order, then the error.
+      this.cseq = this.client.send(err, this.cseq);
+      void this.client.flush();
     } catch {
       // The client may already be gone; closing is all that is left to do.
     }

@@ -142,6 +142,39 @@ describe('mysql engine against MariaDB', () => {
     await held.close();
   });
 
+  it('waits for the batched audit write before forwarding, and refuses when it fails', async () => {
+    const written: string[] = [];
+    let fail = false;
+    const batched = await startHarness({
+      database: DB,
+      hooks: {
+        check: (req) => ({ action: 'allow', stmt: { id: req.sql } }),
+        executing: () => assert.fail('the batched hook is used when present'),
+        executingBatched: (stmt) =>
+          new Promise((resolve, reject) =>
+            setImmediate(() => {
+              if (!fail) {
+                written.push(stmt.id);
+                return resolve();
+              }
+              const e = Object.assign(new Error('disk full'), { clientError: { sqlstate: '58030', message: 'dbgov: blocked: the audit log is unavailable, so the statement was not run' } });
+              reject(e);
+            }),
+          ),
+      },
+    });
+    const c = await connectVia(batched.port);
+    assert.deepEqual((await c.query('SELECT 8 AS v'))[0], [{ v: 8 }]);
+    assert.deepEqual(written, ['SELECT 8 AS v']);
+    fail = true;
+    await assert.rejects(c.query(`INSERT INTO users VALUES (9, 'z@x.io', 900)`), /audit log is unavailable/);
+    fail = false;
+    // Not forwarded: the row is not there, and the session still works.
+    assert.deepEqual((await c.query('SELECT COUNT(*) AS n FROM users WHERE id = 9'))[0], [{ n: 0 }]);
+    await c.end();
+    await batched.close();
+  });
+
   it('reports an unreachable database with an ERR, not a hang', async () => {
     const down = await startHarness({ database: DB, upstreamPort: 1 });
     await assert.rejects(connectVia(down.port), /dbgov: cannot reach the database/);

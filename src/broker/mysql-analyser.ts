@@ -1,0 +1,73 @@
+/**
+ * The analysis a MySQL/MariaDB target gives its sessions: src/sql/mysql analysis, cached.
+ *
+ * MySQL analysis depends on the server's version and flavour (executable comments) and on the
+ * session's sql_mode (NO_BACKSLASH_ESCAPES changes where a string ends; ANSI_QUOTES makes "x" an
+ * identifier) and database. The mode comes from the session's own SET statements, else the
+ * server default.
+ *
+ * Cache entries are keyed by mode, database and text, and an entry always holds the analysis of
+ * exactly its key's text. COM_QUERY texts in the plain subset of src/sql/mysql/normalise.ts are
+ * looked up by their literal-normalised text (`… WHERE id = ?`), so a point query with a new
+ * literal costs a scan and a lookup instead of a parse; their facts' `text` is that normalised
+ * text. Every statement is still decided and audited: only the analysis is shared.
+ */
+import type { MessageAnalysis } from '../sql/facts.js';
+import { createFactsCache } from '../sql/cache.js';
+import { analyseMysql, sqlModeFlags } from '../sql/mysql/analyse.js';
+import type { MysqlDialect } from '../sql/mysql/lexer.js';
+import { normaliseLiterals } from '../sql/mysql/normalise.js';
+import type { MysqlTargetCatalog } from './mysql-catalog.js';
+import { UNKNOWN_SETTING } from './statement-hooks.js';
+import type { TargetCatalog } from './target-runtime.js';
+
+type SqlMode = MysqlDialect['sqlMode'];
+
+/** A server we have not read yet is assumed to be a recent MariaDB (the widest executable-comment rules). */
+const UNKNOWN_SERVER = { version: 101100, mariadb: true, sqlMode: '' };
+/** Distinct sql_mode texts remembered; sessions use a handful. */
+const MODE_CACHE_ENTRIES = 64;
+
+export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
+  const cache = createFactsCache(maxEntries);
+  const server = (catalog as MysqlTargetCatalog | null)?.serverInfo;
+  const modes = new Map<string, SqlMode>();
+  const flagsOf = (modeText: string): SqlMode => {
+    let m = modes.get(modeText);
+    if (m === undefined) {
+      if (modes.size >= MODE_CACHE_ENTRIES) modes.clear();
+      m = sqlModeFlags(modeText);
+      modes.set(modeText, m);
+    }
+    return m;
+  };
+
+  const run = (sql: string, mode: SqlMode, db: string | undefined): MessageAnalysis => {
+    const prefix = `${mode.noBackslashEscapes ? 1 : 0}${mode.ansiQuotes ? 1 : 0}|${db ?? ''}|`;
+    const analyse = (text: string): MessageAnalysis => {
+      const info = server?.() ?? UNKNOWN_SERVER;
+      return analyseMysql(text, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { ...mode }, ...(db ? { currentDb: db } : {}) });
+    };
+    const shape = normaliseLiterals(sql);
+    if (shape !== undefined) {
+      const shared = cache.get(prefix + shape, () => analyse(shape));
+      // A shape that does not parse is reported with the client's own text (the error names offsets and tokens).
+      if (!shared.statements.some((f) => f.opaque)) return shared;
+    }
+    return cache.get(prefix + sql, () => analyse(sql));
+  };
+
+  return (sql, params) => {
+    const db = params.get('database');
+    const modeText = params.get('sql_mode') ?? server?.().sqlMode ?? '';
+    if (modeText !== UNKNOWN_SETTING) return run(sql, flagsOf(modeText), db);
+    // The session set sql_mode to a value computed at run time: the text is only safe to judge
+    // if it means the same thing under every quoting mode.
+    const variants = [false, true].flatMap((nbe) => [false, true].map((aq) => run(sql, { noBackslashEscapes: nbe, ansiQuotes: aq }, db)));
+    const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings]));
+    if (variants.every((v) => shape(v) === shape(variants[0]))) return variants[0];
+    return {
+      statements: variants[0].statements.map((f) => ({ ...f, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
+    };
+  };
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { mysqlAnalyser } from '../../src/broker/mysql-analyser.js';
+import { UNKNOWN_SETTING } from '../../src/broker/statement-hooks.js';
+
+const params = (p: Record<string, string> = {}): ReadonlyMap<string, string> => new Map(Object.entries({ database: 'app', ...p }));
+
+describe('mysql analyser cache', () => {
+  it('shares one analysis between point queries that differ only in WHERE literals', () => {
+    const analyse = mysqlAnalyser(null, 100);
+    const a = analyse('SELECT v FROM kv WHERE id = 1', params());
+    const b = analyse('SELECT v FROM kv WHERE id = 2', params());
+    assert.equal(a, b);
+    assert.equal(a.statements[0].redacted, 'SELECT v FROM kv WHERE id = ?');
+    assert.deepEqual(
+      a.statements[0].relations.map((r) => `${r.schema}.${r.name}`),
+      ['app.kv'],
+    );
+    // The database is part of the key: the same text in another database is another analysis.
+    const c = analyse('SELECT v FROM kv WHERE id = 3', params({ database: 'other' }));
+    assert.notEqual(c, a);
+    assert.equal(c.statements[0].relations[0].schema, 'other');
+  });
+
+  it('judges tautologies and exotic texts by their own text', () => {
+    const analyse = mysqlAnalyser(null, 100);
+    assert.equal(analyse('DELETE FROM kv WHERE id = 1', params()).statements[0].hasWhere, true);
+    assert.equal(analyse('DELETE FROM kv WHERE 1 = 1', params()).statements[0].hasWhere, false);
+    assert.equal(analyse("DELETE FROM kv WHERE id = 1 OR 'a' = 'a'", params()).statements[0].hasWhere, false);
+    const exec = analyse('SELECT v FROM kv WHERE id = 1 /*!50000 ; DROP TABLE kv */', params());
+    assert.deepEqual(
+      exec.statements.map((s) => s.kind),
+      ['select', 'drop'],
+    );
+  });
+
+  it('reports a shape that does not parse with the text the client sent', () => {
+    const analyse = mysqlAnalyser(null, 100);
+    const sql = 'UPDATE kv SET v = 1 WHERE id = 12345 GROUP BY v';
+    const [f] = analyse(sql, params()).statements;
+    assert.equal(f.kind, 'unknown');
+    assert.equal(f.text, sql);
+  });
+
+  it('still checks every quoting mode when sql_mode is unknown', () => {
+    const analyse = mysqlAnalyser(null, 100);
+    assert.equal(analyse('SELECT v FROM kv WHERE id = 1', params({ sql_mode: UNKNOWN_SETTING })).statements[0].opaque, undefined);
+    assert.equal(analyse('SELECT "a\\" FROM kv WHERE id = 1', params({ sql_mode: UNKNOWN_SETTING })).statements[0].opaque?.reason, 'parse-error');
+  });
+});
