@@ -30,6 +30,8 @@ const MODE_CACHE_ENTRIES = 64;
 
 export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
   const cache = createFactsCache(maxEntries);
+  /** Per normalised text: whether it may stand for its texts (see `run`). */
+  const verdicts = new Map<string, boolean>();
   const server = (catalog as MysqlTargetCatalog | null)?.serverInfo;
   const modes = new Map<string, SqlMode>();
   const flagsOf = (modeText: string): SqlMode => {
@@ -50,9 +52,19 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
     };
     const shape = normaliseLiterals(sql);
     if (shape !== undefined) {
-      const shared = cache.get(prefix + shape, () => analyse(shape));
-      // A shape that does not parse is reported with the client's own text (the error names offsets and tokens).
-      if (!shared.statements.some((f) => f.opaque)) return shared;
+      const key = prefix + shape;
+      let usable = verdicts.get(key);
+      if (usable === undefined) {
+        // First text of this shape: analysed both ways, and the shape stands for its texts only
+        // if it parses and every fact agrees (the argument above, checked for each shape).
+        const sent = analyse(sql);
+        const shared = cache.get(key, () => analyse(shape));
+        usable = !shared.statements.some((f) => f.opaque) && sameFacts(shared, sent);
+        verdicts.set(key, usable);
+        if (verdicts.size > maxEntries) verdicts.delete(verdicts.keys().next().value as string);
+        return usable ? shared : cache.get(prefix + sql, () => sent);
+      }
+      if (usable) return cache.get(key, () => analyse(shape));
     }
     return cache.get(prefix + sql, () => analyse(sql));
   };
@@ -70,4 +82,10 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
       statements: variants[0].statements.map((f) => ({ ...f, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
     };
   };
+}
+
+/** The facts of two analyses, apart from the text each was made from. */
+function sameFacts(a: MessageAnalysis, b: MessageAnalysis): boolean {
+  const view = (x: MessageAnalysis): string => JSON.stringify(x.statements.map(({ text: _t, ...rest }) => rest));
+  return view(a) === view(b);
 }
