@@ -14,7 +14,8 @@
  * Prints a report and writes it to /tmp/bench-results.md. Every child process, database and
  * temporary folder it creates is removed at the end, also on failure or Ctrl-C.
  *
- * Knobs (for a quick try, not for the published numbers): BENCH_SECS (pgbench/mysql seconds,
+ * Knobs (for a quick try, not for the published numbers): BENCH_PG_RUNS (comma list of
+ * "select-only simple", "select-only extended", "TPC-B simple", "TPC-B extended"), BENCH_SECS (pgbench/mysql seconds,
  * default 15), BENCH_ONLY (comma list of: pg,mem,mask,sql,audit,mysql), BENCH_AUDIT_EVENTS, and
  * BENCH_BROKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the broker).
  */
@@ -316,11 +317,14 @@ async function benchPostgresPath(api: string, tunnel: TunnelInfo): Promise<void>
   // Warm-up through dbgov (first statements pay parser loading and catalog reads).
   await pgbench(endpoints[endpoints.length - 1], ['-S', '-c', '2', '-T', '2'], {});
   const rows: (string | number)[][] = [];
+  // BENCH_PG_RUNS narrows the runs for a quick try, e.g. "select-only extended" (not for published numbers).
+  const only = process.env.BENCH_PG_RUNS;
   for (const script of [
     { name: 'select-only', args: ['-S'], stmts: 1 },
     { name: 'TPC-B', args: ['-b', 'tpcb-like'], stmts: 7 },
   ]) {
     for (const mode of ['simple', 'extended']) {
+      if (only && !only.split(',').some((r) => r.trim() === `${script.name} ${mode}`)) continue;
       await adminPg('VACUUM pgbench_branches, pgbench_tellers', PG_DB).catch(() => undefined);
       let direct = NaN;
       for (const ep of endpoints) {

@@ -6,7 +6,6 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 
 export interface GatewayTls {
   cert: string;
@@ -21,6 +20,8 @@ export async function loadGatewayTls(dir: string, configured?: { cert: string; k
   const certPath = join(dir, 'gateway-cert.pem');
   const keyPath = join(dir, 'gateway-key.pem');
   if (!existsSync(certPath) || !existsSync(keyPath)) {
+    // Loaded only here, on a broker's first start: its X.509 stack is ~3 MB of heap for good.
+    const { generate } = await import('selfsigned');
     const pems = await generate([{ name: 'commonName', value: 'dbgov-gateway' }], {
       keySize: 2048,
       days: 825,

@@ -81,14 +81,14 @@ class Fifo<T> {
 }
 
 /**
- * Batches forwarded messages: consecutive slices of one received chunk go out as one write, so
- * a pass-through result costs what a pipe costs. Tracks backpressure of its socket.
- */
-/**
  * Output to one socket, written once per flush. Consecutive messages that are adjacent slices
  * of one input chunk merge into one run (zero copy); separate runs are gathered and written
  * together, so a response of many messages (or many masked rows) costs one TLS record and one
  * syscall instead of one per message.
+ *
+ * `full` is the socket's backpressure: set when a write returns false, cleared on 'drain'.
+ * Both edges call `onFlowChange`, so the session pauses the sending side at once; without
+ * that, a fast server and a slow client leave the whole result queued in this process.
  */
 class Outbox {
   private first: Buffer | null = null;
@@ -97,7 +97,7 @@ class Outbox {
   private runsBytes = 0;
   full = false;
 
-  constructor(private readonly sock: Duplex, private readonly onDrain: () => void) {}
+  constructor(private readonly sock: Duplex, private readonly onFlowChange: () => void) {}
 
   add(msg: Buffer): void {
     const first = this.first;
@@ -140,8 +140,9 @@ class Outbox {
       this.full = true;
       this.sock.once('drain', () => {
         this.full = false;
-        this.onDrain();
+        this.onFlowChange();
       });
+      this.onFlowChange();
     }
   }
 }
