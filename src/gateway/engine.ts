@@ -85,6 +85,8 @@ export interface ValueWriter {
   max(len: number): number;
   /** Writes the masked form of src[start, start + len) to out at pos; returns the end, or -1 for SQL NULL. */
   write(src: Buffer, start: number, len: number, out: Buffer, pos: number): number;
+  /** Every byte the output can hold that is not copied from the input (formats that escape bytes check these once). */
+  emits: Buffer;
 }
 
 /**
@@ -160,6 +162,8 @@ export interface CopyMaskPlan {
   maskChunk(chunk: Buffer): Buffer;
   /** PostgreSQL: the same for a whole CopyData message, returning a whole CopyData message (saves a copy). */
   maskMessage?(msg: Buffer): Buffer;
+  /** The same, handed to `sink` as a range of one buffer (no Buffer per message while output stays adjacent). */
+  maskMessageInto?(msg: Buffer, sink: { addRange(buf: Buffer, offset: number, len: number): void }): void;
   /** Flush anything held back at CopyDone. */
   end(): Buffer | null;
   maskedColumns: string[];

@@ -34,6 +34,12 @@ export interface CopyOptions {
 }
 
 const LF = 0x0a;
+/** Where rewritten output goes as ranges of the slab (the session's outbox). */
+type RangeSink = { addRange(buf: Buffer, offset: number, len: number): void };
+
+/** fastRow's answers other than an LF index. */
+const NO_ROW = -1;
+const SLOW = -2;
 /** CopyData message type. */
 const COPY_DATA = 0x64;
 const EMPTY = Buffer.alloc(0);
@@ -117,7 +123,13 @@ function lineMasker(maskedColumns: string[], rewrite: (row: Buffer) => Buffer, c
  */
 function textMasker(maskedColumns: string[], columns: readonly (CopyColumn | null)[], delim: number, nullText: Buffer, header: boolean): CopyMaskPlan {
   const writers = columns.map((c) => (c ? (c.mask.writer?.(0, c.typeId ?? PgType.text) ?? undefined) : null));
-  const fast = !writers.includes(undefined);
+  // In a row without a backslash no byte needs escaping, so a writer's output is safe as is when
+  // the bytes it adds (a configured replacement or prefix) need none either.
+  const needsEscape = (b: Buffer): boolean => b.some((c) => ESCAPED[c] === 1 || c === delim);
+  const fast = !writers.includes(undefined) && !writers.some((w) => w && needsEscape(w.emits));
+  // The bytes fastRow stops at: field and row ends, and the escape byte.
+  const special = new Uint8Array(256);
+  for (const b of [delim, LF, CR, BACKSLASH]) special[b] = 1;
   let carry: Buffer = EMPTY;
   let headerPending = header;
   // Output positions in the slab of the unit (this chunk's rows), of the row being written, and the next byte.
@@ -136,69 +148,104 @@ function textMasker(maskedColumns: string[], columns: readonly (CopyColumn | nul
     pos += bytes.copy(out, pos);
   };
 
-  /** Writes row buf[start, lf] (lf is its LF); false when it needs the slow path (nothing kept). */
-  const fastRow = (buf: Buffer, start: number, lf: number): boolean => {
-    const body = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
+  /**
+   * Writes the row that starts at `start` and returns the index of its LF; NO_ROW when no LF
+   * follows yet, SLOW when the row needs the general path (in both cases nothing is kept).
+   */
+  const fastRow = (buf: Buffer, start: number): number => {
+    const n = buf.length;
     let col = 0;
     let fieldStart = start;
-    for (let i = start; i <= body; i++) {
-      if (i < body && buf[i] !== delim) {
-        if (buf[i] === BACKSLASH) return false;
-        continue;
+    // The output position lives in a local while the row is written (closure variables cost
+    // more per byte); `pos` is brought up to date around every `ensure`, which may move the unit.
+    let p = pos;
+    let out: Buffer = slab.buf;
+    for (let i = start; ; i++) {
+      if (i >= n) return NO_ROW;
+      const c = buf[i];
+      if (special[c] === 0) continue;
+      if (c === BACKSLASH) return SLOW;
+      // A CR ends the row only as part of CR LF.
+      if (c === CR) {
+        if (i + 1 >= n) return NO_ROW;
+        if (buf[i + 1] !== LF) continue;
       }
       const len = i - fieldStart;
       const w = col < writers.length ? writers[col] : null;
-      let out = ensure(1 + (w ? Math.max(w.max(len), nullText.length) : len));
-      if (col > 0) out[pos++] = delim;
+      // The field, a delimiter before it, and the row's line end after it.
+      const need = 3 + (w ? Math.max(w.max(len), nullText.length) : len);
+      if (p + need > out.length) {
+        pos = p;
+        out = ensure(need);
+        p = pos;
+      }
+      if (col > 0) out[p++] = delim;
       if (!w) {
-        for (let j = fieldStart; j < i; j++) out[pos++] = buf[j];
+        for (let j = fieldStart; j < i; j++) out[p++] = buf[j];
       } else if (len === nullText.length && buf.compare(nullText, 0, len, fieldStart, i) === 0) {
-        pos += nullText.copy(out, pos);
+        p += nullText.copy(out, p);
       } else {
-        const end = w.write(buf, fieldStart, len, out, pos);
-        if (end < 0) pos += nullText.copy(out, pos);
-        else {
-          // A configured replacement or prefix could hold bytes the text format escapes.
-          for (let j = pos; j < end; j++) if (ESCAPED[out[j]] === 1 || out[j] === delim) return false;
-          pos = end;
-        }
+        const end = w.write(buf, fieldStart, len, out, p);
+        p = end < 0 ? p + nullText.copy(out, p) : end;
+      }
+      if (c !== delim) {
+        if (c === CR) out[p++] = CR;
+        out[p++] = LF;
+        pos = p;
+        return c === CR ? i + 1 : i;
       }
       col++;
       fieldStart = i + 1;
     }
-    const out = ensure(lf + 1 - body);
-    for (let j = body; j <= lf; j++) out[pos++] = buf[j];
-    return true;
   };
 
   /** Masks the complete rows of buf[from…]; with `framed`, the output is a whole CopyData message. */
-  const take = (buf: Buffer, from: number, framed: boolean): Buffer => {
+  const take = (buf: Buffer, from: number, framed: boolean, sink?: RangeSink): Buffer | undefined => {
     unitStart = pos = slab.pos;
     if (framed) {
       ensure(5)[pos] = COPY_DATA;
       pos += 5;
     }
     let start = from;
-    for (let lf = buf.indexOf(LF, start); lf !== -1; lf = buf.indexOf(LF, start)) {
-      if (headerPending) {
-        headerPending = false;
-        copyIn(buf.subarray(start, lf + 1));
-      } else {
+    while (start < buf.length) {
+      let lf: number;
+      if (fast && !headerPending) {
         rowOut = pos;
-        if (!fast || !fastRow(buf, start, lf)) {
+        lf = fastRow(buf, start);
+        if (lf === NO_ROW) {
           pos = rowOut;
+          break;
+        }
+        if (lf === SLOW) {
+          pos = rowOut;
+          lf = nextLF(buf, start);
+          if (lf === -1) break;
           copyIn(maskTextRow(buf.subarray(start, lf + 1), columns, delim, nullText));
         }
+      } else {
+        lf = nextLF(buf, start);
+        if (lf === -1) break;
+        if (headerPending) {
+          headerPending = false;
+          copyIn(buf.subarray(start, lf + 1));
+        } else copyIn(maskTextRow(buf.subarray(start, lf + 1), columns, delim, nullText));
       }
       start = lf + 1;
     }
     carry = start === buf.length ? EMPTY : buf.subarray(start);
     if (framed) writeInt32(slab.buf, unitStart + 1, pos - unitStart - 1);
-    return slab.take(unitStart, pos);
+    if (sink === undefined) return slab.take(unitStart, pos);
+    slab.pos = pos;
+    sink.addRange(slab.buf, unitStart, pos - unitStart);
+    return undefined;
   };
   return {
-    maskChunk: (chunk) => (carry.length === 0 ? take(chunk, 0, false) : take(Buffer.concat([carry, chunk]), 0, false)),
-    maskMessage: (msg) => (carry.length === 0 ? take(msg, 5, true) : take(Buffer.concat([carry, msg.subarray(5)]), 0, true)),
+    maskChunk: (chunk) => (carry.length === 0 ? take(chunk, 0, false) : take(Buffer.concat([carry, chunk]), 0, false))!,
+    maskMessage: (msg) => (carry.length === 0 ? take(msg, 5, true) : take(Buffer.concat([carry, msg.subarray(5)]), 0, true))!,
+    maskMessageInto: (msg, sink) => {
+      if (carry.length === 0) take(msg, 5, true, sink);
+      else take(Buffer.concat([carry, msg.subarray(5)]), 0, true, sink);
+    },
     end: () => {
       if (carry.length === 0) return null;
       // A last row without its LF (never sent by the server, but a pipe must not pass it in clear).
@@ -208,6 +255,12 @@ function textMasker(maskedColumns: string[], columns: readonly (CopyColumn | nul
     },
     maskedColumns,
   };
+}
+
+/** The next LF at or after `from`, or -1. A loop: rows are short, and Buffer#indexOf's native call costs more. */
+function nextLF(buf: Buffer, from: number): number {
+  for (let i = from; i < buf.length; i++) if (buf[i] === LF) return i;
+  return -1;
 }
 
 /** Text format escapes: https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2 */

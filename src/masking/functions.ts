@@ -419,19 +419,23 @@ function readInt(value: Buffer, width: number): string | null {
  * exactly the bytes the function form returns for the same value.
  */
 export function byteWriter(spec: MaskSpec, key: Buffer | null, format: 0 | 1, typeId: number): ByteWriter | null {
-  if (spec.function === 'null') return { max: () => 0, write: () => -1 };
+  if (spec.function === 'null') return { max: () => 0, write: () => -1, emits: EMPTY };
   // Text-carrying types hold the same text bytes in both formats.
   if (typeKind(typeId) !== 'text') return null;
   switch (spec.function) {
     case 'redact': {
       const fixed = Buffer.from(spec.options.replacement);
-      return { max: () => fixed.length, write: (_src, _start, _len, out, pos) => pos + fixed.copy(out, pos) };
+      return { max: () => fixed.length, write: (_src, _start, _len, out, pos) => pos + fixed.copy(out, pos), emits: fixed };
     }
     case 'hash': {
       const keys = tokenKeys(key);
       const prefix = Buffer.from(spec.options.prefix);
       const { length } = spec.options;
-      return { max: () => prefix.length + length, write: (src, start, len, out, pos) => writeToken(keys, prefix, length, src, start, len, out, pos) };
+      return {
+        max: () => prefix.length + length,
+        write: (src, start, len, out, pos) => writeToken(keys, prefix, length, src, start, len, out, pos),
+        emits: Buffer.concat([prefix, Buffer.from('0123456789abcdef')]),
+      };
     }
     case 'partial':
       return partialWriter(spec.shape, spec.options);
@@ -450,6 +454,7 @@ function partialWriter(shape: Shape, options: MaskOptions): ByteWriter | null {
     case 'email': {
       const replacement = Buffer.from(options.replacement);
       return {
+        emits: Buffer.concat([replacement, Buffer.from([STAR])]),
         max: (len) => Math.max(replacement.length, 4 + len),
         write: (src, start, len, out, pos) => {
           let at = start + len - 1;
@@ -471,6 +476,7 @@ function partialWriter(shape: Shape, options: MaskOptions): ByteWriter | null {
       const iban = shape === 'iban';
       const keep = options.keepLast;
       return {
+        emits: Buffer.from([STAR]),
         max: (len) => len,
         write: (src, start, len, out, pos) => {
           let kept = 0;

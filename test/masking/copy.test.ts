@@ -178,6 +178,15 @@ test('text COPY: the in-place path equals decode + mask + encode per row, for an
         return out.subarray(5);
       });
       assert.deepEqual(Buffer.concat(payloads), expected, `${v.name}, framed, trial ${trial}`);
+      // And as ranges handed to a sink, which is how the session takes them.
+      const ranged = buildCopyMaskPlan('text', v.cols, v.options);
+      const got: Buffer[] = [];
+      for (const c of chunks) {
+        const msg = Buffer.concat([Buffer.from([0x64, 0, 0, 0, 0]), c]);
+        msg.writeInt32BE(msg.length - 1, 1);
+        ranged.maskMessageInto!(msg, { addRange: (buf, offset, len) => void got.push(Buffer.from(buf.subarray(offset + 5, offset + len))) });
+      }
+      assert.deepEqual(Buffer.concat(got), expected, `${v.name}, ranges, trial ${trial}`);
     }
   }
 });

@@ -141,6 +141,7 @@ test('byte writers produce exactly what the mask functions return, at any offset
           assert.deepEqual(out.subarray(3, end), expected, `${name} ${JSON.stringify(s)}`);
           assert.ok(end - 3 <= w.max(value.length), `${name}: max() bounds the output`);
           assert.equal(out[end], 0xee, `${name}: nothing written past the end`);
+          for (const b of out.subarray(3, end)) assert.ok(value.includes(b) || w.emits.includes(b), `${name}: byte ${b} is from the input or listed in emits`);
         }
       }
     }

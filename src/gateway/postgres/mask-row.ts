@@ -36,8 +36,21 @@ export class RowMasker {
 
   /** The DataRow with masked fields rewritten; the same message when nothing is masked. */
   mask(msg: Buffer): Buffer {
-    const ops = this.ops;
     if (this.plan.columns.length === 0) return msg;
+    const start = this.write(msg);
+    return slab.take(start, slab.pos);
+  }
+
+  /** The same, handed to `out` as a range of the slab (no Buffer per row while rows stay adjacent). */
+  maskInto(msg: Buffer, out: { add(msg: Buffer): void; addRange(buf: Buffer, offset: number, len: number): void }): void {
+    if (this.plan.columns.length === 0) return out.add(msg);
+    const start = this.write(msg);
+    out.addRange(slab.buf, start, slab.pos - start);
+  }
+
+  /** Writes the masked row into the slab; returns where it starts (it ends at slab.pos). */
+  private write(msg: Buffer): number {
+    const ops = this.ops;
     if (msg.length < HEADER_BYTES + 2) throw new ProtocolError('DataRow truncated');
     const count = (msg[HEADER_BYTES] << 8) | msg[HEADER_BYTES + 1];
     let rowStart = slab.pos;
@@ -91,6 +104,7 @@ export class RowMasker {
       if (len > 0) off += len;
     }
     writeInt32(out, rowStart + 1, pos - rowStart - 1);
-    return slab.take(rowStart, pos);
+    slab.pos = pos;
+    return rowStart;
   }
 }

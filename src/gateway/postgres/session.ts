@@ -110,6 +110,16 @@ class Outbox {
     this.len = msg.length;
   }
 
+  /** buf[offset, offset + len), without making a Buffer for it when it continues the current run. */
+  addRange(buf: Buffer, offset: number, len: number): void {
+    const first = this.first;
+    if (first !== null && buf.buffer === first.buffer && buf.byteOffset + offset === first.byteOffset + this.len) {
+      this.len += len;
+      return;
+    }
+    this.add(buf.subarray(offset, offset + len));
+  }
+
   private endRun(): void {
     const first = this.first;
     if (first === null) return;
@@ -543,7 +553,8 @@ export class PostgresSession {
         if (head === undefined || (head.kind !== 'query' && head.kind !== 'execute')) throw new ProtocolError('DataRow outside a statement');
         head.resultRows++;
         const mask = head.kind === 'query' ? head.mask : (head.portal?.mask ?? null);
-        this.clientOut.add(mask === null ? msg : mask.mask(msg));
+        if (mask === null) this.clientOut.add(msg);
+        else mask.maskInto(msg, this.clientOut);
         return undefined;
       }
       case BackendCode.rowDescription:
@@ -630,7 +641,9 @@ export class PostgresSession {
       }
       case BackendCode.copyData: {
         const plan = head?.kind === 'query' || head?.kind === 'execute' ? head.copyPlan : null;
-        this.clientOut.add(plan === null ? msg : plan.maskMessage ? plan.maskMessage(msg) : ser.copyData(plan.maskChunk(msg.subarray(5))));
+        if (plan === null) this.clientOut.add(msg);
+        else if (plan.maskMessageInto) plan.maskMessageInto(msg, this.clientOut);
+        else this.clientOut.add(plan.maskMessage ? plan.maskMessage(msg) : ser.copyData(plan.maskChunk(msg.subarray(5))));
         return undefined;
       }
       case BackendCode.copyDone: {

@@ -86,3 +86,24 @@ test('truncated or lying DataRows are protocol errors, never out-of-bounds reads
   lying.writeInt32BE(1_000_000, 7); // first field claims a megabyte
   assert.throws(() => masker.mask(lying), /DataRow truncated/);
 });
+
+test('maskInto hands the outbox the same bytes as mask, as ranges that continue one run', () => {
+  const columns = [col(0, PgType.int4), col(1, PgType.text), col(2, PgType.text)];
+  const plan: MaskPlan = { columns: [{ index: 1, mask: masks[0] }, { index: 2, mask: masks[2] }], maskedColumns: ['email', 'ssn'] };
+  const masker = new RowMasker(plan, columns);
+  const rows = Array.from({ length: 3000 }, (_, i) => ser.dataRow([Buffer.from(String(i)), Buffer.from(`u${i}@x.io`), i % 9 === 0 ? null : Buffer.from(`${i}-45-6789`)]));
+  const ranges: Buffer[] = [];
+  let continued = 0;
+  let last: { buf: Buffer; end: number } | undefined;
+  const sink = {
+    add: (m: Buffer) => void ranges.push(Buffer.from(m)),
+    addRange: (buf: Buffer, offset: number, len: number) => {
+      if (last && last.buf === buf && last.end === offset) continued++;
+      last = { buf, end: offset + len };
+      ranges.push(Buffer.from(buf.subarray(offset, offset + len)));
+    },
+  };
+  for (const r of rows) masker.maskInto(r, sink);
+  assert.deepEqual(Buffer.concat(ranges), Buffer.concat(rows.map((r) => expected(r, plan, columns))));
+  assert.ok(continued > 2900, `consecutive rows are adjacent in one buffer (${continued})`);
+});
