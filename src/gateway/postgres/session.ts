@@ -193,6 +193,8 @@ export class PostgresSession {
   private clientPaused = false;
   private upstreamPaused = false;
   private closed = false;
+  /** The promise onClientMessage returned is a wait for an audit record (see executing). */
+  private awaitingRecord = false;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
   private readonly onAbort = (): void => this.endByAbort();
@@ -252,7 +254,10 @@ export class PostgresSession {
         const wait = this.onClientMessage(msg);
         if (this.closed) return;
         if (wait !== undefined) {
-          this.upOut.flush();
+          // Waiting for a statement's audit record takes one event-loop turn and needs nothing
+          // from the server: what is queued goes out with the statement, in one write.
+          if (!this.awaitingRecord) this.upOut.flush();
+          this.awaitingRecord = false;
           wait.then(
             () => {
               this.clientBusy = false;
@@ -349,10 +354,12 @@ export class PostgresSession {
     );
   }
 
-  private runSimple(stmt: StatementHandle, sql: string, msg: Buffer): void {
-    const failed = this.executing(stmt);
-    if (failed !== undefined) return this.raiseSimple(failed);
-    this.forward(msg, statementEntry('query', stmt, sql, undefined));
+  private runSimple(stmt: StatementHandle, sql: string, msg: Buffer): Promise<void> | undefined {
+    return this.executing(
+      stmt,
+      () => this.forward(msg, statementEntry('query', stmt, sql, undefined)),
+      (err) => this.raiseSimple(err),
+    );
   }
 
   private onParse(msg: Buffer): Promise<void> | undefined {
@@ -389,40 +396,35 @@ export class PostgresSession {
   private onExecute(msg: Buffer): Promise<void> | undefined {
     const { portal: name } = decodeExecute(msg);
     const portal = this.portals.get(name);
-    if (portal !== undefined) {
-      this.executePortal(name, portal, msg);
-      return undefined;
-    }
+    if (portal !== undefined) return this.executePortal(name, portal, msg);
     // A portal this gateway never bound (a DECLAREd cursor) runs SQL it did not see parsed.
     return this.decide(
       this.ctx.hooks.opaque('unprepared-execute', `Execute of portal "${name}"`),
       (stmt) => {
         const p: Portal = { stmt, sql: '', mask: null, described: false };
         this.portals.set(name, p);
-        this.executePortal(name, p, msg);
+        return this.executePortal(name, p, msg);
       },
       (err) => this.raiseExtended(err),
     );
   }
 
-  private executePortal(name: string, portal: Portal, msg: Buffer): void {
+  private executePortal(name: string, portal: Portal, msg: Buffer): Promise<void> | undefined {
     if (!portal.described) {
       // Without a RowDescription the gateway cannot know which columns to mask: ask for one.
       portal.described = true;
       this.forward(ser.describePortal(name), { kind: 'describe', portal, swallow: true });
     }
-    if (portal.stmt !== undefined) {
-      const failed = this.executing(portal.stmt);
-      if (failed !== undefined) return this.raiseExtended(failed);
-    }
-    this.forward(msg, statementEntry('execute', portal.stmt, portal.sql, portal));
+    const run = (): void => this.forward(msg, statementEntry('execute', portal.stmt, portal.sql, portal));
+    if (portal.stmt !== undefined) return this.executing(portal.stmt, run, (err) => this.raiseExtended(err));
+    run();
+    return undefined;
   }
 
-  private decide(verdict: Verdict, allow: (stmt: StatementHandle) => void, block: (err: ClientError) => void): Promise<void> | undefined {
+  private decide(verdict: Verdict, allow: (stmt: StatementHandle) => Promise<void> | void, block: (err: ClientError) => void): Promise<void> | undefined {
     switch (verdict.action) {
       case 'allow':
-        allow(verdict.stmt);
-        return undefined;
+        return allow(verdict.stmt) ?? undefined;
       case 'block':
         block(verdict.error);
         return undefined;
@@ -432,10 +434,10 @@ export class PostgresSession {
         // Later messages stay queued in the socket and reader until the decision.
         this.clientHeld = true;
         this.syncFlow();
-        return verdict.decided.then((final) => {
+        return verdict.decided.then(async (final) => {
           this.clientHeld = false;
           if (this.closed) return;
-          this.decide(final, allow, block);
+          await this.decide(final, allow, block);
           this.syncFlow();
         });
       default: {
@@ -445,16 +447,39 @@ export class PostgresSession {
     }
   }
 
-  /** Runs the audit hook; returns the error to show when the statement must not run. */
-  private executing(stmt: StatementHandle): ClientError | undefined {
+  /**
+   * Runs the audit hook, then `run` once the statement's record is written, or `refuse` with the
+   * error to show when it must not run. With hooks that group records (`executingBatched`), the
+   * record goes out with every other session's at the end of this event-loop turn, and the
+   * statement waits for it: a promise is returned and later messages wait behind it.
+   */
+  private executing(stmt: StatementHandle, run: () => void, refuse: (err: ClientError) => void): Promise<void> | undefined {
+    const batched = this.ctx.hooks.executingBatched;
+    if (batched !== undefined) {
+      this.awaitingRecord = true;
+      return batched.call(this.ctx.hooks, stmt).then(
+        () => {
+          if (!this.closed) run();
+        },
+        (err: unknown) => {
+          if (!this.closed) refuse(this.auditFailure(err, stmt));
+        },
+      );
+    }
     try {
       this.ctx.hooks.executing(stmt);
-      return undefined;
     } catch (err) {
-      this.ctx.log.error({ err, stmt: stmt.id }, 'executing hook failed; statement not forwarded');
-      const clientError = (err as { clientError?: ClientError } | null)?.clientError;
-      return clientError !== undefined && typeof clientError.message === 'string' ? clientError : AUDIT_FAILED;
+      refuse(this.auditFailure(err, stmt));
+      return undefined;
     }
+    run();
+    return undefined;
+  }
+
+  private auditFailure(err: unknown, stmt: StatementHandle): ClientError {
+    this.ctx.log.error({ err, stmt: stmt.id }, 'executing hook failed; statement not forwarded');
+    const clientError = (err as { clientError?: ClientError } | null)?.clientError;
+    return clientError !== undefined && typeof clientError.message === 'string' ? clientError : AUDIT_FAILED;
   }
 
   /**

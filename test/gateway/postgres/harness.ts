@@ -34,6 +34,8 @@ export interface HarnessOptions {
   asyncDescribe?: boolean;
   /** Fail the executing hook for matching statements. */
   failExecuting?: (sql: string) => boolean;
+  /** Offer `executingBatched` (records written at the end of the event-loop turn), as the broker does. */
+  batched?: boolean;
   maxMessageBytes?: number;
   identityId?: string;
   opaqueVerdict?: 'allow' | 'block';
@@ -123,6 +125,21 @@ export async function startGateway(opts: HarnessOptions): Promise<Gateway> {
       if (opts.failExecuting?.(sql.get(stmt.id) ?? '')) throw Object.assign(new Error('disk full'), { clientError: { sqlstate: '58030', message: 'dbgov: audit log unavailable; statement not run' } });
       calls.executing.push(stmt.id);
     },
+    ...(opts.batched
+      ? {
+          executingBatched(stmt: StatementHandle): Promise<void> {
+            return new Promise((resolve, reject) =>
+              setImmediate(() => {
+                if (opts.failExecuting?.(sql.get(stmt.id) ?? '')) reject(Object.assign(new Error('disk full'), { clientError: { sqlstate: '58030', message: 'dbgov: audit log unavailable; statement not run' } }));
+                else {
+                  calls.executing.push(stmt.id);
+                  resolve();
+                }
+              }),
+            );
+          },
+        }
+      : {}),
     describe(stmt, columns) {
       calls.describe.push({ id: stmt.id, columns });
       const plan = maskPlan(columns);

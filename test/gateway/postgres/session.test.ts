@@ -191,6 +191,30 @@ describe('session lifecycle', () => {
     });
   });
 
+  test('with records grouped per event-loop turn, statements wait for theirs, and a failed write refuses them', async () => {
+    const batched = await startGateway({ database: db, batched: true, failExecuting: (sql) => sql.includes('audit_fail') });
+    try {
+      await withClient(clientFor(batched, db), async (c) => {
+        for (const run of [() => c.query('SELECT 1 AS audit_fail'), () => c.query('SELECT $1::int AS audit_fail', [1])]) {
+          const e = await errOf(run());
+          assert.equal(e.code, '58030');
+          assert.equal((await c.query('SELECT 3 AS x')).rows[0].x, 3);
+        }
+        // Several statements in one message, and many sessions at once, each waiting a turn.
+        const r = (await c.query('SELECT 1 AS a; SELECT 2 AS b')) as unknown as { rows: Record<string, number>[] }[];
+        assert.deepEqual(r.map((x) => x.rows[0]), [{ a: 1 }, { b: 2 }]);
+      });
+      const many = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => withClient(clientFor(batched, db), async (c) => (await c.query('SELECT $1::int AS v', [i])).rows[0].v as number)),
+      );
+      assert.deepEqual(many, [0, 1, 2, 3, 4, 5, 6, 7]);
+      const failed = batched.calls.check.filter((k) => k.sql.includes('audit_fail')).map((k) => k.id);
+      assert.ok(failed.length >= 2 && failed.every((id) => !batched.calls.executing.includes(id)), 'a statement whose record failed never counts as executing');
+    } finally {
+      await batched.close();
+    }
+  });
+
   test('revocation ends the session with 57P01 and completes the in-flight statement', async () => {
     await withClient(clientFor(gw, db), async (c) => {
       c.on('error', () => undefined);
