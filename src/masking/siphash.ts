@@ -26,8 +26,8 @@ export const sipOut = { hi: 0, lo: 0 };
 
 /**
  * SipHash-2-4 of src[start, start + len); the 64-bit result is left in `sipOut`. The state
- * lives in locals and the rounds are written out (once for compression, once for
- * finalisation) so V8 keeps all of it in registers.
+ * lives in locals, and one loop runs every round (two per block, then four to finish), so V8
+ * keeps all of it in registers.
  */
 export function sipHash(k: SipKey, src: Uint8Array, start: number, len: number): void {
   let v0h = k.k0h ^ 0x736f6d65;
@@ -38,73 +38,43 @@ export function sipHash(k: SipKey, src: Uint8Array, start: number, len: number):
   let v2l = k.k0l ^ 0x6e657261;
   let v3h = k.k1h ^ 0x74656462;
   let v3l = k.k1l ^ 0x79746573;
-  let l = 0;
-  let th = 0;
-  let tl = 0;
   const end = start + len;
-  const blocks = start + (len & ~7);
-  // Every 8-byte block, then the last block: the remaining 0–7 bytes with the length's low byte on top.
-  for (let i = start; i <= blocks; i += 8) {
-    let ml = 0;
-    let mh = 0;
-    if (i < blocks) {
-      ml = src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24);
-      mh = src[i + 4] | (src[i + 5] << 8) | (src[i + 6] << 16) | (src[i + 7] << 24);
-    } else {
-      mh = (len & 0xff) << 24;
-      for (let j = 0; i + j < end; j++) {
-        if (j < 4) ml |= src[i + j] << (8 * j);
-        else mh |= src[i + j] << (8 * (j - 4));
+  // Where the last block starts: the remaining 0–7 bytes, with the length's low byte on top.
+  const last = start + (len & ~7);
+  let i = start;
+  let ml = 0;
+  let mh = 0;
+  let finishing = false;
+  for (let rounds = 0; ; ) {
+    if (rounds === 0) {
+      if (i <= last) {
+        if (i < last) {
+          ml = src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24);
+          mh = src[i + 4] | (src[i + 5] << 8) | (src[i + 6] << 16) | (src[i + 7] << 24);
+        } else {
+          ml = 0;
+          mh = (len & 0xff) << 24;
+          for (let j = 0; i + j < end; j++) {
+            if (j < 4) ml |= src[i + j] << (8 * j);
+            else mh |= src[i + j] << (8 * (j - 4));
+          }
+        }
+        i += 8;
+        v3h ^= mh;
+        v3l ^= ml;
+        rounds = 2;
+      } else {
+        v2l ^= 0xff;
+        rounds = 4;
+        finishing = true;
       }
     }
-    v3h ^= mh;
-    v3l ^= ml;
-    for (let r = 0; r < 2; r++) {
-      l = (v0l >>> 0) + (v1l >>> 0);
-      v0h = (v0h + v1h + (l > 0xffffffff ? 1 : 0)) | 0;
-      v0l = l | 0;
-      th = (v1h << 13) | (v1l >>> 19);
-      tl = (v1l << 13) | (v1h >>> 19);
-      v1h = th ^ v0h;
-      v1l = tl ^ v0l;
-      th = v0h;
-      v0h = v0l;
-      v0l = th;
-      l = (v2l >>> 0) + (v3l >>> 0);
-      v2h = (v2h + v3h + (l > 0xffffffff ? 1 : 0)) | 0;
-      v2l = l | 0;
-      th = (v3h << 16) | (v3l >>> 16);
-      tl = (v3l << 16) | (v3h >>> 16);
-      v3h = th ^ v2h;
-      v3l = tl ^ v2l;
-      l = (v0l >>> 0) + (v3l >>> 0);
-      v0h = (v0h + v3h + (l > 0xffffffff ? 1 : 0)) | 0;
-      v0l = l | 0;
-      th = (v3h << 21) | (v3l >>> 11);
-      tl = (v3l << 21) | (v3h >>> 11);
-      v3h = th ^ v0h;
-      v3l = tl ^ v0l;
-      l = (v2l >>> 0) + (v1l >>> 0);
-      v2h = (v2h + v1h + (l > 0xffffffff ? 1 : 0)) | 0;
-      v2l = l | 0;
-      th = (v1h << 17) | (v1l >>> 15);
-      tl = (v1l << 17) | (v1h >>> 15);
-      v1h = th ^ v2h;
-      v1l = tl ^ v2l;
-      th = v2h;
-      v2h = v2l;
-      v2l = th;
-    }
-    v0h ^= mh;
-    v0l ^= ml;
-  }
-  v2l ^= 0xff;
-  for (let r = 0; r < 4; r++) {
-    l = (v0l >>> 0) + (v1l >>> 0);
+    // SipRound on 64-bit lanes kept as (high, low) 32-bit halves.
+    let l = (v0l >>> 0) + (v1l >>> 0);
     v0h = (v0h + v1h + (l > 0xffffffff ? 1 : 0)) | 0;
     v0l = l | 0;
-    th = (v1h << 13) | (v1l >>> 19);
-    tl = (v1l << 13) | (v1h >>> 19);
+    let th = (v1h << 13) | (v1l >>> 19);
+    let tl = (v1l << 13) | (v1h >>> 19);
     v1h = th ^ v0h;
     v1l = tl ^ v0l;
     th = v0h;
@@ -134,6 +104,11 @@ export function sipHash(k: SipKey, src: Uint8Array, start: number, len: number):
     th = v2h;
     v2h = v2l;
     v2l = th;
+    if (--rounds === 0) {
+      if (finishing) break;
+      v0h ^= mh;
+      v0l ^= ml;
+    }
   }
   sipOut.hi = v0h ^ v1h ^ v2h ^ v3h;
   sipOut.lo = v0l ^ v1l ^ v2l ^ v3l;
