@@ -456,12 +456,16 @@ export class PostgresSession {
   private executing(stmt: StatementHandle, run: () => void, refuse: (err: ClientError) => void): Promise<void> | undefined {
     const batched = this.ctx.hooks.executingBatched;
     if (batched !== undefined) {
+      // Read by pumpClient at once; cleared again when the record is written, in case this wait
+      // runs inside another (an approval hold), where pumpClient does not see it.
       this.awaitingRecord = true;
       return batched.call(this.ctx.hooks, stmt).then(
         () => {
+          this.awaitingRecord = false;
           if (!this.closed) run();
         },
         (err: unknown) => {
+          this.awaitingRecord = false;
           if (!this.closed) refuse(this.auditFailure(err, stmt));
         },
       );
