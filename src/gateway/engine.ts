@@ -160,9 +160,10 @@ export interface StatementHooks {
 export interface CopyMaskPlan {
   /** Rewrites one CopyData payload (may hold several rows or a partial row for binary). */
   maskChunk(chunk: Buffer): Buffer;
-  /** PostgreSQL: the same for a whole CopyData message, returning a whole CopyData message (saves a copy). */
-  maskMessage?(msg: Buffer): Buffer;
-  /** The same, handed to `sink` as a range of one buffer (no Buffer per message while output stays adjacent). */
+  /**
+   * PostgreSQL: the same for a whole CopyData message, handed to `sink` as one whole CopyData
+   * message in a range of one buffer (no copy, and no Buffer per message while output stays adjacent).
+   */
   maskMessageInto?(msg: Buffer, sink: { addRange(buf: Buffer, offset: number, len: number): void }): void;
   /** Flush anything held back at CopyDone. */
   end(): Buffer | null;

@@ -241,7 +241,6 @@ function textMasker(maskedColumns: string[], columns: readonly (CopyColumn | nul
   };
   return {
     maskChunk: (chunk) => (carry.length === 0 ? take(chunk, 0, false) : take(Buffer.concat([carry, chunk]), 0, false))!,
-    maskMessage: (msg) => (carry.length === 0 ? take(msg, 5, true) : take(Buffer.concat([carry, msg.subarray(5)]), 0, true))!,
     maskMessageInto: (msg, sink) => {
       if (carry.length === 0) take(msg, 5, true, sink);
       else take(Buffer.concat([carry, msg.subarray(5)]), 0, true, sink);

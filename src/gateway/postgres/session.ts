@@ -672,7 +672,7 @@ export class PostgresSession {
         const plan = head?.kind === 'query' || head?.kind === 'execute' ? head.copyPlan : null;
         if (plan === null) this.clientOut.add(msg);
         else if (plan.maskMessageInto) plan.maskMessageInto(msg, this.clientOut);
-        else this.clientOut.add(plan.maskMessage ? plan.maskMessage(msg) : ser.copyData(plan.maskChunk(msg.subarray(5))));
+        else this.clientOut.add(ser.copyData(plan.maskChunk(msg.subarray(5))));
         return undefined;
       }
       case BackendCode.copyDone: {
