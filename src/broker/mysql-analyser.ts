@@ -13,7 +13,7 @@
  * text. Every statement is still decided and audited: only the analysis is shared.
  */
 import type { MessageAnalysis } from '../sql/facts.js';
-import { createFactsCache } from '../sql/cache.js';
+import { createFactsCache, sameFacts } from '../sql/cache.js';
 import { analyseMysql, sqlModeFlags } from '../sql/mysql/analyse.js';
 import type { MysqlDialect } from '../sql/mysql/lexer.js';
 import { normaliseLiterals } from '../sql/mysql/normalise.js';
@@ -82,10 +82,4 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
       statements: variants[0].statements.map((f) => ({ ...f, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
     };
   };
-}
-
-/** The facts of two analyses, apart from the text each was made from. */
-function sameFacts(a: MessageAnalysis, b: MessageAnalysis): boolean {
-  const view = (x: MessageAnalysis): string => JSON.stringify(x.statements.map(({ text: _t, ...rest }) => rest));
-  return view(a) === view(b);
 }

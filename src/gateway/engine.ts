@@ -79,6 +79,12 @@ export interface ResultColumn {
  * How to mask one result. `mask` receives the raw field bytes (null for SQL NULL) exactly as
  * they would go to the client, and returns the bytes to send instead.
  */
+/** Takes output as ranges of a buffer, so rewritten rows need no Buffer each while they stay adjacent (the session's outbox). */
+export interface RangeSink {
+  add(msg: Buffer): void;
+  addRange(buf: Buffer, offset: number, len: number): void;
+}
+
 /** A mask that writes its output into a caller's buffer (see src/masking/functions.ts). */
 export interface ValueWriter {
   /** The most bytes `write` produces for an input of `len` bytes. */
@@ -164,7 +170,7 @@ export interface CopyMaskPlan {
    * PostgreSQL: the same for a whole CopyData message, handed to `sink` as one whole CopyData
    * message in a range of one buffer (no copy, and no Buffer per message while output stays adjacent).
    */
-  maskMessageInto?(msg: Buffer, sink: { addRange(buf: Buffer, offset: number, len: number): void }): void;
+  maskMessageInto?(msg: Buffer, sink: RangeSink): void;
   /** Flush anything held back at CopyDone. */
   end(): Buffer | null;
   maskedColumns: string[];

@@ -34,9 +34,6 @@ export interface CopyOptions {
 }
 
 const LF = 0x0a;
-/** Where rewritten output goes as ranges of the slab (the session's outbox). */
-type RangeSink = { addRange(buf: Buffer, offset: number, len: number): void };
-
 /** fastRow's answers other than an LF index. */
 const NO_ROW = -1;
 const SLOW = -2;
@@ -199,8 +196,11 @@ function textMasker(maskedColumns: string[], columns: readonly (CopyColumn | nul
     }
   };
 
-  /** Masks the complete rows of buf[from…]; with `framed`, the output is a whole CopyData message. */
-  const take = (buf: Buffer, from: number, framed: boolean, sink?: RangeSink): Buffer | undefined => {
+  /**
+   * Masks the complete rows of buf[from…] into the slab; returns where the output starts (it
+   * ends at slab.pos). With `framed`, the output is a whole CopyData message.
+   */
+  const take = (buf: Buffer, from: number, framed: boolean): number => {
     unitStart = pos = slab.pos;
     if (framed) {
       ensure(5)[pos] = COPY_DATA;
@@ -234,16 +234,17 @@ function textMasker(maskedColumns: string[], columns: readonly (CopyColumn | nul
     }
     carry = start === buf.length ? EMPTY : buf.subarray(start);
     if (framed) writeInt32(slab.buf, unitStart + 1, pos - unitStart - 1);
-    if (sink === undefined) return slab.take(unitStart, pos);
     slab.pos = pos;
-    sink.addRange(slab.buf, unitStart, pos - unitStart);
-    return undefined;
+    return unitStart;
   };
   return {
-    maskChunk: (chunk) => (carry.length === 0 ? take(chunk, 0, false) : take(Buffer.concat([carry, chunk]), 0, false))!,
+    maskChunk: (chunk) => {
+      const start = carry.length === 0 ? take(chunk, 0, false) : take(Buffer.concat([carry, chunk]), 0, false);
+      return slab.take(start, slab.pos);
+    },
     maskMessageInto: (msg, sink) => {
-      if (carry.length === 0) take(msg, 5, true, sink);
-      else take(Buffer.concat([carry, msg.subarray(5)]), 0, true, sink);
+      const start = carry.length === 0 ? take(msg, 5, true) : take(Buffer.concat([carry, msg.subarray(5)]), 0, true);
+      sink.addRange(slab.buf, start, slab.pos - start);
     },
     end: () => {
       if (carry.length === 0) return null;

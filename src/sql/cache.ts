@@ -2,7 +2,7 @@
  * Statement facts cached by exact text. The extended protocol sends the same text over and over;
  * a hit must cost no more than a Map lookup. Eviction is first-in-first-out.
  */
-import type { MessageAnalysis } from './facts.js';
+import type { MessageAnalysis, StatementFacts } from './facts.js';
 
 export interface FactsCache {
   /** Cached analysis for `text`, or the result of `analyse(text)`, which is then cached. */
@@ -35,4 +35,20 @@ export function createFactsCache(maxEntries: number): FactsCache {
       return entries.size;
     },
   };
+}
+
+/**
+ * Whether two analyses report the same facts, apart from `text` and the other given members of
+ * each statement: how a literal-normalised shape is checked against a text it stands for.
+ */
+export function sameFacts(a: MessageAnalysis, b: MessageAnalysis, ignore: readonly (keyof StatementFacts)[] = ['text']): boolean {
+  const view = (x: MessageAnalysis): string =>
+    JSON.stringify(
+      x.statements.map((f) => {
+        const rest: Partial<StatementFacts> = { ...f };
+        for (const k of ignore) delete rest[k];
+        return rest;
+      }),
+    );
+  return view(a) === view(b);
 }

@@ -7,7 +7,7 @@
  * the session's Outbox sends them as one run.
  */
 import { ProtocolError } from '../../shared/errors.js';
-import type { MaskPlan, ResultColumn, ValueMask, ValueWriter } from '../engine.js';
+import type { MaskPlan, RangeSink, ResultColumn, ValueMask, ValueWriter } from '../engine.js';
 import { slab, writeInt32 } from '../../masking/slab.js';
 import { HEADER_BYTES } from './protocol/reader.js';
 
@@ -42,7 +42,7 @@ export class RowMasker {
   }
 
   /** The same, handed to `out` as a range of the slab (no Buffer per row while rows stay adjacent). */
-  maskInto(msg: Buffer, out: { add(msg: Buffer): void; addRange(buf: Buffer, offset: number, len: number): void }): void {
+  maskInto(msg: Buffer, out: RangeSink): void {
     if (this.plan.columns.length === 0) return out.add(msg);
     const start = this.write(msg);
     out.addRange(slab.buf, start, slab.pos - start);

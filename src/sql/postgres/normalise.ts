@@ -17,7 +17,8 @@
  *   on it; the check makes sure of it for each shape rather than trusting the argument.
  */
 import { parseSync } from 'libpg-query';
-import type { MessageAnalysis, StatementFacts } from '../facts.js';
+import { sameFacts } from '../cache.js';
+import type { MessageAnalysis } from '../facts.js';
 import { as, isObject, names, str } from './ast.js';
 
 const COMPARISONS = new Set(['=', '<', '>', '<=', '>=', '<>', '!=']);
@@ -185,12 +186,6 @@ function placeholdersCompareColumns(shape: Shape): boolean {
   return ok && seen === shape.placeholders;
 }
 
-/** The facts of one statement without what depends on the text itself. */
-function comparable(f: StatementFacts): string {
-  const { text: _t, redacted: _r, fingerprint: _f, ...rest } = f;
-  return JSON.stringify(rest);
-}
-
 /**
  * The shared analysis for a shape, given the analysis of its first text as sent; null when
  * the shape cannot stand for its texts (then every text of it takes the full path).
@@ -199,7 +194,7 @@ export function verifyShape(shape: Shape, sent: MessageAnalysis, analyse: (sql: 
   if (sent.statements.length !== 1 || sent.statements[0].opaque) return null;
   if (!placeholdersCompareColumns(shape)) return null;
   const asShape = analyse(shape.text);
-  if (asShape.statements.length !== 1 || comparable(asShape.statements[0]) !== comparable(sent.statements[0])) return null;
+  if (!sameFacts(asShape, sent, ['text', 'redacted', 'fingerprint'])) return null;
   const s = sent.statements[0];
   // The shape's text (no values in it), with the redaction and fingerprint every text of the shape has.
   return { statements: [{ ...asShape.statements[0], redacted: s.redacted, fingerprint: s.fingerprint }] };
