@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { PostgresCatalog } from '../sql/catalog.js';
 import { analysePostgres } from '../sql/postgres.js';
-import { resolveLineage } from '../sql/lineage.js';
+import { resolveLineage, resolveWriteFlows } from '../sql/lineage.js';
 import type { RelationRef, StatementFacts } from '../sql/facts.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
@@ -91,6 +91,10 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
     resolveLineage(facts: StatementFacts, searchPath) {
       if (!catalog || !facts.lineage) return undefined;
       return resolveLineage(facts, catalog, opts(searchPath));
+    },
+    resolveWriteFlows(facts: StatementFacts, searchPath) {
+      if (!catalog) return undefined;
+      return resolveWriteFlows(facts, catalog, opts(searchPath));
     },
     async estimateRows(sql: string) {
       const { client: c } = await ensure();

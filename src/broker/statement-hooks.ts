@@ -105,23 +105,30 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     prepared: state.prepared,
   });
 
-  const record = (s: Stmt, overrides: Partial<StatementRecord> = {}): StatementRecord => {
+  /**
+   * The statement's audit record. Members are written in sorted key order, so the audit log
+   * serialises it natively (src/audit/canonical.ts, sealEvent); the outcome adds rows, time, the
+   * decision record's id and any error.
+   */
+  const record = (s: Stmt, outcome?: { rows: number | null; durationMs: number | null; ref?: string; error?: StatementRecord['error'] }): StatementRecord => {
     const sum = summaryOf(s.facts);
-    return {
-      fingerprint: sum.fingerprint,
-      text: sum.text,
-      kind: sum.kind,
-      tables: sum.tables,
+    const rec: StatementRecord = {
       decision: s.decisionLabel,
-      rule: s.decision.rule === 'default' && s.decision.action === 'allow' ? null : s.decision.rule,
-      rows: null,
-      durationMs: null,
+      durationMs: outcome ? outcome.durationMs : null,
+      ...(outcome?.error ? { error: outcome.error } : {}),
+      fingerprint: sum.fingerprint,
+      kind: sum.kind,
       maskedColumns: s.maskedColumns,
-      ...(s.unmaskedColumns.length ? { unmaskedColumns: s.unmaskedColumns } : {}),
       protocol: d.protocol,
+      ...(outcome?.ref ? { ref: outcome.ref } : {}),
       ...(s.requestId ? { requestId: s.requestId } : {}),
-      ...overrides,
+      rows: outcome ? outcome.rows : null,
+      rule: s.decision.rule === 'default' && s.decision.action === 'allow' ? null : s.decision.rule,
+      tables: sum.tables,
+      text: sum.text,
+      ...(s.unmaskedColumns.length ? { unmaskedColumns: s.unmaskedColumns } : {}),
     };
+    return rec;
   };
 
   const batcher = d.batcher ?? new AuditBatcher(d.audit, d.log);
@@ -380,7 +387,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
             rows: outcome.rows,
             durationMs,
             ...(s.auditId ? { ref: s.auditId } : {}),
-            ...(outcome.error ? { error: { sqlstate: outcome.error.sqlstate, message: d.services.scrub(session, s.facts, { message: outcome.error.message }).message } } : {}),
+            ...(outcome.error ? { error: { message: d.services.scrub(session, s.facts, { message: outcome.error.message }).message, sqlstate: outcome.error.sqlstate } } : {}),
           }),
         });
       } catch (e) {

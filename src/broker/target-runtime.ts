@@ -4,12 +4,14 @@
  * The catalog is read through the broker's own admin connection, never the client's session.
  */
 import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn } from '../gateway/engine.js';
-import { classifyTable, contentScanOn, mayUnmask, type MaskingConfig } from '../masking/config.js';
+import { classifyColumn, classifyTable, contentScanOn, mayUnmask, type MaskingConfig } from '../masking/config.js';
 import { buildMaskPlan, isMaskBlock, type ColumnName } from '../masking/plan.js';
 import { planCopy } from '../masking/copy.js';
 import { scrubMessage } from '../masking/scrub.js';
 import { planRelations, rowSource } from '../masking/row-source.js';
 import type { ColumnLineage, FunctionRef, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
+import type { WriteFlow } from '../sql/lineage.js';
+import { STORING_FUNCTIONS } from '../sql/postgres/functions.js';
 import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
@@ -27,6 +29,8 @@ export interface TargetCatalog {
   isBaseTable(tableOid: number): boolean;
   /** Output lineage with every source qualified and `*` expanded. */
   resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
+  /** Values the statement stores, and what they carry (src/sql/lineage.ts, resolveWriteFlows). */
+  resolveWriteFlows?(facts: StatementFacts, searchPath: string[] | null): WriteFlow[] | undefined;
   /**
    * What calling this function runs, as far as policy needs to know: not a user function (or
    * one that cannot write: STABLE/IMMUTABLE) → undefined; a VOLATILE LANGUAGE sql function or
@@ -71,6 +75,10 @@ export class TargetRuntime implements TargetServices {
    * new view, a temp table) can never leave a stale resolution or mask plan in use.
    */
   private generation = 0;
+  /** The last store check per (cached) facts array, for the session that asked (see storesHidden). */
+  private readonly recentStores = new WeakMap<StatementFacts[], { session: LiveSession; generation: number; searchPath: string[] | null; result: ClientError | null }>();
+  /** The last plan per (cached) facts array, for the session that asked (see maskPlan). */
+  private readonly recentPlans = new WeakMap<StatementFacts[], { session: LiveSession; generation: number; searchPath: string[] | null; columns: ResultColumn[]; plan: MaskPlan | ClientError | null }>();
   /** Resolution of one analysis (a cached, shared facts array) for one search_path. */
   private readonly resolved = new WeakMap<StatementFacts[], { key: string; out: StatementFacts[] }>();
   /** Lineage and mask plans for statement texts seen before (the extended protocol repeats them). */
@@ -180,6 +188,16 @@ export class TargetRuntime implements TargetServices {
 
   maskPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): MaskPlan | ClientError | null {
     if (!this.maskingActive) return null;
+    // A prepared statement run again in the same session: the same (cached) facts array, the
+    // same columns, nothing changed since. Skips building the shared cache's key.
+    const recent = this.recentPlans.get(facts);
+    if (recent !== undefined && recent.session === session && recent.generation === this.generation && recent.searchPath === state.searchPath && state.tempTables.size === 0 && sameColumns(recent.columns, columns)) return recent.plan;
+    const plan = this.buildPlan(session, facts, columns, state);
+    if (plan.cacheable) this.recentPlans.set(facts, { session, generation: this.generation, searchPath: state.searchPath, columns, plan: plan.plan });
+    return plan.plan;
+  }
+
+  private buildPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): { plan: MaskPlan | ClientError | null; cacheable: boolean } {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
     // Same statement, same result shape, same identity and path: same plan. Temp tables and
@@ -189,23 +207,28 @@ export class TargetRuntime implements TargetServices {
     // Every column a plain table column (RowDescription names its table and attribute): its
     // origin decides and lineage adds nothing, so the plan depends on the columns, the relations
     // and the identity, not on the text, and simple-protocol statements with fresh literals hit too.
-    const direct = cat !== null && columns.length > 0 && columns.every((c) => (c.tableOid ?? 0) !== 0 && cat.isBaseTable(c.tableOid!));
+    // Not for RETURNING of written rows: RowDescription names the target column, but the value
+    // returned is the one written, which may come from anywhere (INSERT … SELECT ssn … RETURNING).
+    const direct = cat !== null && columns.length > 0 && !facts.some(writesRows) && columns.every((c) => (c.tableOid ?? 0) !== 0 && cat.isBaseTable(c.tableOid!));
     const cacheable = state.tempTables.size === 0 && rels !== undefined;
     const shape = direct ? `d:${rels!.map((r) => `${r.resolved?.schema ?? r.schema ?? ''}.${r.resolved?.name ?? r.name}`).join(',')}` : `t:${facts.map((f) => f.text).join('\u0000')}`;
     const key = cacheable ? `${this.generation}|${who.id}|${who.kind}|${who.groups.join(',')}|${state.searchPath?.join(',') ?? ''}|${shape}|${columnsKey(columns)}` : undefined;
     if (key !== undefined) {
       const hit = this.planCache.get(key);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return { plan: hit, cacheable: true };
     }
     const lineage = direct ? undefined : this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
     const built = buildMaskPlan({ columns, ...this.planInput(session, facts, lineage) });
     const plan = isMaskBlock(built) ? built.error : built;
     if (key !== undefined) this.planCache.set(key, plan);
-    return plan;
+    return { plan, cacheable: key !== undefined };
   }
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
-    if (!this.maskingActive || this.d.masking.onUnprovable !== 'block') return null;
+    if (!this.maskingActive) return null;
+    const stored = this.storesHidden(session, facts, state);
+    if (stored) return stored;
+    if (this.d.masking.onUnprovable !== 'block') return null;
     for (const f of rowSource(facts, state)) {
       const lineage = this.lineageOf(f, state);
       const relations = relationsFor([f], lineage);
@@ -222,6 +245,53 @@ export class TargetRuntime implements TargetServices {
       }
     }
     return null;
+  }
+
+  /**
+   * A statement that would store classified data, which this identity sees only masked, where
+   * masking does not reach: into a column that is not classified (INSERT … SELECT, UPDATE … SET,
+   * MERGE, CREATE TABLE AS, SELECT INTO), or into a notification, a setting or a large object.
+   * Read back later, it would come out in clear, so the statement is refused. Storing it in a
+   * column that is itself masked for this identity (UPDATE users SET email = lower(email)) is
+   * fine. Values whose origin cannot be followed count as classified when the statement reads
+   * a table holding classified columns. Checked per (cached) facts array, as plans are.
+   */
+  private storesHidden(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    const recent = this.recentStores.get(facts);
+    if (recent !== undefined && recent.session === session && recent.generation === this.generation && recent.searchPath === state.searchPath && state.tempTables.size === 0) return recent.result;
+    let result: ClientError | null = null;
+    for (const f of facts) {
+      if (!mayStore(f) || !this.touchesHidden(session, f.relations)) continue;
+      const flows = this.d.catalog?.resolveWriteFlows?.(f, state.searchPath);
+      if (flows === undefined) continue;
+      const leak = flows.map((flow) => this.hiddenFlow(session, flow)).find((x) => x !== undefined);
+      if (leak) {
+        result = {
+          sqlstate: '42501',
+          message: `dbgov: blocked: this statement stores classified data (${leak.from}) in ${leak.into}, where masking does not reach`,
+          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column, a notification, a setting or a large object)',
+          hint: 'classify the destination column too (masking.columns), or ask for an approval to work with the data in clear',
+        };
+        break;
+      }
+    }
+    if (state.tempTables.size === 0) this.recentStores.set(facts, { session, generation: this.generation, searchPath: state.searchPath, result });
+    return result;
+  }
+
+  /** What a stored value carries that this identity may not see, unless its destination masks it too. */
+  private hiddenFlow(session: LiveSession, flow: WriteFlow): { from: string; into: string } | undefined {
+    const who = identityRef(session);
+    const target = this.d.name;
+    const hidden = (schema: string | undefined, table: string, column: string): boolean => {
+      const c = column === '*' ? undefined : classifyColumn(this.d.masking, target, schema, table, column);
+      return c !== undefined && c !== null && !mayUnmask(this.d.masking, who, target, c.cls.name);
+    };
+    const from = flow.value.sources.filter((s) => hidden(s.schema, s.table, s.column)).map((s) => `${s.schema ? `${s.schema}.` : ''}${s.table}.${s.column}`);
+    if (from.length === 0 && !flow.value.opaque) return undefined;
+    if (hidden(flow.dest.schema, flow.dest.table, flow.column)) return undefined;
+    const into = flow.dest.table.endsWith('()') ? flow.dest.table : `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
+    return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
   }
 
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
@@ -340,6 +410,27 @@ export class TargetRuntime implements TargetServices {
  * session never declared through the gateway (one opened inside a function, say) has unknown
  * rows: it is marked opaque so every derived column is masked (fail closed).
  */
+/** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
+function mayStore(f: StatementFacts): boolean {
+  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.modifyingCte || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
+}
+
+/** Statements whose rows carry newly written values: INSERT, UPDATE, MERGE, data-modifying CTEs. */
+function writesRows(f: StatementFacts): boolean {
+  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.modifyingCte;
+}
+
+function sameColumns(a: ResultColumn[], b: ResultColumn[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x.name !== y.name || x.tableOid !== y.tableOid || x.attnum !== y.attnum || x.typeId !== y.typeId || x.format !== y.format || x.orgSchema !== y.orgSchema || x.orgTable !== y.orgTable || x.orgName !== y.orgName) return false;
+  }
+  return true;
+}
+
 function columnsKey(columns: ResultColumn[]): string {
   let k = '';
   for (const c of columns) k += `${c.tableOid ?? ''}.${c.attnum ?? ''}.${c.orgSchema ?? ''}.${c.orgTable ?? ''}.${c.orgName ?? ''}.${c.typeId}.${c.format}.${c.name}|`;

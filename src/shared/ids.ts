@@ -8,9 +8,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 const PROCESS_PART = randomBytes(5).toString('hex');
 let counter = 0;
 
+let lastMs = -1;
+let lastMs36 = '';
+
 export function newId(prefix: string): string {
   counter = (counter + 1) % 0x1000000;
-  return `${prefix}_${Date.now().toString(36)}${PROCESS_PART}${counter.toString(36).padStart(5, '0')}`;
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastMs36 = ms.toString(36);
+  }
+  return `${prefix}_${lastMs36}${PROCESS_PART}${counter.toString(36).padStart(5, '0')}`;
 }
 
 /** Short ids that a person types: `dbgov approve 7KQ2MX`. Crockford base32, no I/L/O/U. */

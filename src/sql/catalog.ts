@@ -157,17 +157,22 @@ export class PostgresCatalog {
   }
 
   /** Whether `name` (as called) reaches a function outside the system schemas. */
-  isUserFunction(schema: string | undefined, name: string, opts: ResolveOptions): boolean {
+  /**
+   * Whether a call resolves to a built-in function (pg_catalog, information_schema). A function
+   * the catalog does not know (a temp function, or one created since the last refresh) is not:
+   * its body could read any table, so lineage treats its output as unknown.
+   */
+  callsSystemFunction(schema: string | undefined, name: string, opts: ResolveOptions): boolean {
     const candidates = this.snap.functionsByName.get(name) ?? [];
-    if (schema !== undefined) return candidates.some((f) => f.schema === schema && !SYSTEM_SCHEMAS.has(f.schema));
+    if (schema !== undefined) return SYSTEM_SCHEMAS.has(schema) && candidates.some((f) => f.schema === schema);
     const path = effectivePath(opts, opts.tempSchema ?? this.snap.tempSchema);
     for (const s of path) {
-      const hits = candidates.filter((f) => f.schema === s);
       // Overloads live in one schema; the first schema on the path holding the name is the one called.
-      if (hits.length > 0) return !SYSTEM_SCHEMAS.has(s);
+      if (candidates.some((f) => f.schema === s)) return SYSTEM_SCHEMAS.has(s);
     }
     return false;
   }
+
 
   /**
    * The functions a call reaches, as the server picks them: an explicit schema, else the first

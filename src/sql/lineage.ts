@@ -13,7 +13,7 @@ import { parseSync } from 'libpg-query';
 import type { ColumnLineage, StatementFacts } from './facts.js';
 import type { PostgresCatalog, ResolveOptions } from './catalog.js';
 import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './postgres/ast.js';
-import { functionRisks, hidesLineage } from './postgres/functions.js';
+import { STORING_FUNCTIONS, functionRisks, hidesLineage } from './postgres/functions.js';
 
 export interface Source {
   schema?: string;
@@ -31,6 +31,15 @@ interface Col {
   star: boolean;
   /** Functions applied on the way (names as written), for the catalog's user-function check. */
   functions: string[];
+}
+
+/** A value a statement stores: the destination column, and the lineage of the value. */
+interface Flow {
+  dest: { schema?: string; table: string };
+  column: string;
+  value: Col;
+  /** The destination is a table the statement creates (CREATE TABLE AS, SELECT INTO). */
+  created?: boolean;
 }
 
 /** Gives a base relation's column names in order, or undefined when not known. */
@@ -441,6 +450,59 @@ class Lineage {
     return all ? out.map((c) => ({ ...merge(c.name, [c, all]), direct: false })) : out;
   }
 
+  /**
+   * Where a statement stores values, and what they carry: INSERT, UPDATE and MERGE into their
+   * target's columns, CREATE TABLE AS / SELECT INTO into a new table, including those inside
+   * data-modifying CTEs. Values that cannot be matched to a column go to `*`.
+   */
+  writes(x: unknown, scope: Scope, out: Flow[] = []): Flow[] {
+    const w = unwrap(x);
+    if (!w) return out;
+    const [type, n] = w;
+    if (isObject(n.withClause)) {
+      for (const c of list(n.withClause.ctes)) this.writes(as(c, 'CommonTableExpr')?.ctequery, new Scope(scope), out);
+    }
+    switch (type) {
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'MergeStmt': {
+        const rel = isObject(n.relation) ? n.relation : undefined;
+        if (!rel) return out;
+        if (isObject(n.withClause)) this.ctes(n.withClause, scope);
+        const dest = { ...sch(str(rel.schemaname)), table: str(rel.relname) ?? '' };
+        if (type === 'InsertStmt') {
+          const listed = list(n.cols).map((c) => str(as(c, 'ResTarget')?.name) ?? '*');
+          const columns = listed.length > 0 ? listed : (this.provider?.(dest.schema, dest.table) ?? []);
+          const values = n.selectStmt ? this.select(n.selectStmt, new Scope(scope)) : [];
+          values.forEach((v, i) => out.push({ dest, column: columns[i] ?? '*', value: v }));
+          return out;
+        }
+        const alias = isObject(rel.alias) ? rel.alias : undefined;
+        scope.ranges.push(this.baseRange(dest.schema, dest.table, alias));
+        for (const [column, value] of this.writtenValues(type, n, scope)) out.push({ dest, column, value });
+        return out;
+      }
+      case 'CreateTableAsStmt': {
+        const into = isObject(n.into) ? n.into : undefined;
+        const rel = isObject(into?.rel) ? into.rel : undefined;
+        return this.intoNewTable(rel, names(into?.colNames), this.statement(n.query, scope), out);
+      }
+      case 'SelectStmt': {
+        const into = isObject(n.intoClause) ? n.intoClause : undefined;
+        if (!into) return out;
+        return this.intoNewTable(isObject(into.rel) ? into.rel : undefined, names(into.colNames), this.select({ SelectStmt: { ...n, intoClause: undefined } }, scope), out);
+      }
+      default:
+        return out;
+    }
+  }
+
+  private intoNewTable(rel: PgNode | undefined, renamed: string[], values: Col[] | undefined, out: Flow[]): Flow[] {
+    const dest = { ...sch(str(rel?.schemaname)), table: str(rel?.relname) ?? '' };
+    (values ?? [col('*', { opaque: true })]).forEach((v, i) => out.push({ dest, column: renamed[i] ?? v.name, value: v, created: true }));
+    return out;
+  }
+
   /** UPDATE SET / MERGE / INSERT values per column; `*` when they cannot be matched to columns. */
   private writtenValues(type: string, n: PgNode, scope: Scope): Map<string, Col> {
     const out = new Map<string, Col>();
@@ -590,8 +652,8 @@ const MAX_VIEW_DEPTH = 16;
 
 /**
  * Lineage with every source qualified to the real schema.table.column, `*` expanded from the
- * catalog, views followed to their base columns, and outputs computed by user-defined functions
- * marked opaque (their bodies can read any table).
+ * catalog, views followed to their base columns, and outputs computed by any function that is
+ * not a built-in marked opaque (user-defined or unknown ones: their bodies can read any table).
  */
 export function resolveLineage(facts: StatementFacts, catalog: PostgresCatalog, searchPath: string[] | ResolveOptions, depth = 0): ColumnLineage[] {
   const opts: ResolveOptions = Array.isArray(searchPath) ? { searchPath } : searchPath;
@@ -610,6 +672,68 @@ export function resolveLineage(facts: StatementFacts, catalog: PostgresCatalog, 
   return cols.map((c, index) => qualify(c, index, catalog, opts, depth));
 }
 
+/** A value a statement stores, with its lineage qualified as `resolveLineage` qualifies outputs. */
+export interface WriteFlow {
+  /** Destination as written (a created table does not exist yet), schema-qualified when the catalog knows it. */
+  dest: { schema?: string; table: string };
+  column: string;
+  created: boolean;
+  value: ColumnLineage;
+}
+
+/**
+ * Values a data-modifying statement stores (INSERT, UPDATE, MERGE, CREATE TABLE AS, SELECT
+ * INTO, and those in data-modifying CTEs), and the source columns each may carry. A value
+ * stored where masking does not reach can be read back in clear, so masking checks these.
+ */
+export function resolveWriteFlows(facts: StatementFacts, catalog: PostgresCatalog, searchPath: string[] | ResolveOptions): WriteFlow[] {
+  const opts: ResolveOptions = Array.isArray(searchPath) ? { searchPath } : searchPath;
+  let stmt: unknown;
+  try {
+    stmt = parseSync(facts.text).stmts?.[0]?.stmt;
+  } catch {
+    return [{ dest: { table: '?' }, column: '*', created: false, value: { index: 0, name: '*', sources: [], opaque: true, direct: false } }];
+  }
+  const provider: ColumnProvider = (schema, table) => {
+    const rel = catalog.resolveRelation({ ...sch(schema), name: table }, opts);
+    return rel ? catalog.columns(rel.oid).map((c) => c.name) : undefined;
+  };
+  const flows = new Lineage(provider).writes(stmt, new Scope(undefined)).map((f, i): WriteFlow => {
+    const rel = f.created ? undefined : catalog.resolveRelation({ ...sch(f.dest.schema), name: f.dest.table }, opts);
+    return { dest: rel ? { schema: rel.schema, table: rel.name } : f.dest, column: f.column, created: f.created === true, value: qualify(f.value, i, catalog, opts, 0) };
+  });
+  // Functions that keep a value outside any table (a notification, a setting, a large object):
+  // one given anything read from a row stores data the result masks never see. Its lineage is
+  // not worked out per argument: it counts as unknown.
+  for (const name of storingCalls(stmt)) flows.push({ dest: { table: `${name}()` }, column: '*', created: false, value: { index: flows.length, name, sources: [], opaque: true, direct: false } });
+  return flows;
+}
+
+/** Calls anywhere in a statement to functions that store their arguments, with an argument that reads data. */
+function storingCalls(node: unknown, out: string[] = []): string[] {
+  if (Array.isArray(node)) {
+    for (const x of node) storingCalls(x, out);
+    return out;
+  }
+  if (!isObject(node)) return out;
+  const call = as(node, 'FuncCall');
+  if (call) {
+    const { name } = qualified(names(call.funcname));
+    if (STORING_FUNCTIONS.has(name) && list(call.args).some(readsData)) out.push(name);
+  }
+  for (const k in node) storingCalls(node[k], out);
+  return out;
+}
+
+/** Whether an expression refers to a column or a subquery (anything but constants and parameters). */
+function readsData(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(readsData);
+  if (!isObject(x)) return false;
+  if (as(x, 'ColumnRef') || as(x, 'SubLink') || as(x, 'SelectStmt')) return true;
+  for (const k in x) if (readsData(x[k])) return true;
+  return false;
+}
+
 function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveOptions, depth: number): ColumnLineage {
   let opaque = c.opaque || c.star;
   let direct = c.direct;
@@ -624,7 +748,7 @@ function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveO
   };
   for (const f of c.functions) {
     const { schema, name } = qualified(f.split('.'));
-    if (catalog.isUserFunction(schema, name, opts)) opaque = true;
+    if (!catalog.callsSystemFunction(schema, name, opts)) opaque = true;
   }
   for (const s of c.sources) {
     const rel = catalog.resolveRelation({ ...sch(s.schema), name: s.table }, opts);

@@ -2,6 +2,7 @@
  * The governed PostgreSQL path, end to end: real psql, pg and pgbench through a real tunnel and
  * gateway to the real server, with every statement tied to the identity in the audit log.
  */
+import { stringifiesCanonically } from '../../src/audit/canonical.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
@@ -189,5 +190,10 @@ describe('governed PostgreSQL path', () => {
     assert.ok(results.filter((r) => r.statement?.ref && refs.has(r.statement.ref)).length >= statements.length * 0.99);
     const kinds = new Set(events.map((e) => e.kind));
     for (const k of ['credential.issued', 'session.start', 'session.end', 'statement', 'statement.result']) assert.ok(kinds.has(k as never), `missing ${k}`);
+    // The statement path builds its records with sorted members, so the log serialises each
+    // event once, natively (sealEvent); the lines keep that order when read back.
+    for (const e of [...statements, ...results]) {
+      assert.ok(stringifiesCanonically(e.statement) && stringifiesCanonically(e.identity), `unsorted record: ${JSON.stringify(e.statement)}`);
+    }
   });
 });

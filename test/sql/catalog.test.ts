@@ -75,8 +75,12 @@ test('functions whose PL/pgSQL bodies EXECUTE dynamic SQL are flagged', () => {
   assert.ok(dynamic.includes('public.dyn'), `dynamic: ${dynamic.join(',')}`);
   assert.ok(!dynamic.includes('public.plain'));
   assert.deepEqual(catalog.functions().find((f) => f.name === 'pg_read_file')?.risks, ['file']);
-  assert.equal(catalog.isUserFunction(undefined, 'plain', { searchPath: ['public'] }), true);
-  assert.equal(catalog.isUserFunction(undefined, 'upper', { searchPath: ['public'] }), false);
+  assert.equal(catalog.callsSystemFunction(undefined, 'plain', { searchPath: ['public'] }), false);
+  assert.equal(catalog.callsSystemFunction(undefined, 'upper', { searchPath: ['public'] }), true);
+  assert.equal(catalog.callsSystemFunction('pg_catalog', 'upper', { searchPath: ['public'] }), true);
+  // Unknown to the catalog (a temp function, or one created since the last refresh): not built in.
+  assert.equal(catalog.callsSystemFunction(undefined, 'no_such_function_here', { searchPath: ['public'] }), false);
+  assert.equal(catalog.callsSystemFunction('pg_temp', 'f', { searchPath: ['public'] }), false);
 });
 
 test('parseSearchPath reads the server format', () => {

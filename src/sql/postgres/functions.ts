@@ -66,6 +66,12 @@ const table: [FunctionRisk[], string[]][] = [
 const risksByName = new Map<string, FunctionRisk[]>();
 for (const [risks, fnames] of table) for (const n of fnames) risksByName.set(n, risks);
 
+/**
+ * Functions that keep what they are given outside any table the gateway reads results from: a
+ * notification payload, a session setting, a large object, a logical decoding message.
+ */
+export const STORING_FUNCTIONS: ReadonlySet<string> = new Set(['pg_notify', 'set_config', 'lo_from_bytea', 'lo_put', 'lowrite', 'pg_logical_emit_message']);
+
 /** Settings whose change switches the session's identity (SET ROLE in function form). */
 export const IDENTITY_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization']);
 

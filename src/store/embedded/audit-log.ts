@@ -22,7 +22,7 @@ import {
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { GENESIS_HASH, eventHash } from '../../audit/canonical.js';
+import { GENESIS_HASH, sealEvent } from '../../audit/canonical.js';
 import { keyIdOf, publicKeyPemOf, signClaim, type CheckpointClaim, type CheckpointDetail, type CheckpointRecord } from '../../audit/checkpoint.js';
 import { AuditStoreError, AuditWriteError } from '../../audit/errors.js';
 import type { AuditEvent, AuditEventInput, AuditFilter } from '../../audit/event.js';
@@ -61,6 +61,17 @@ const RESUME_HINTS = 64;
 interface Segment {
   firstSeq: number;
   path: string;
+}
+
+/** ISO 8601 of a time in ms; a batch's events share one clock reading, so the last is kept. */
+let lastIsoMs = Number.NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
 }
 
 /** The line always starts with the seq, so scans can skip lines without parsing them. */
@@ -322,10 +333,10 @@ export class EmbeddedAuditLog implements AuditLog {
     const now = this.opts.clock.now();
     for (const input of inputs) {
       seq += 1;
-      const event = {
+      const event: Omit<AuditEvent, 'hash'> & { hash?: string } = {
         seq,
         id: newId('evt'),
-        time: new Date(input.at ?? now).toISOString(),
+        time: isoTime(input.at ?? now),
         kind: input.kind,
         broker: this.opts.brokerId,
         identity: input.identity,
@@ -336,12 +347,12 @@ export class EmbeddedAuditLog implements AuditLog {
         ...(input.statement !== undefined ? { statement: input.statement } : {}),
         ...(input.detail !== undefined ? { detail: input.detail } : {}),
         prevHash,
-        hash: '',
-      } satisfies AuditEvent;
-      event.hash = eventHash(event);
-      prevHash = event.hash;
-      text += JSON.stringify(event) + '\n';
-      events.push(event);
+      };
+      const sealed = sealEvent(event);
+      event.hash = sealed.hash;
+      prevHash = sealed.hash;
+      text += sealed.line + '\n';
+      events.push(event as AuditEvent);
     }
     const buf = Buffer.from(text);
     let written = 0;

@@ -1,0 +1,101 @@
+/**
+ * Classified values moved somewhere the result-column masks do not reach, then read back:
+ * notifications, session settings, large objects, other tables (temp or not), function bodies,
+ * planner statistics. Each probe runs its statements in one session through the tunnel (psql),
+ * a capturing proxy records every byte the client receives, and no seeded PII value may appear.
+ * The corpus (postgres-masking.yaml) covers single statements; these are the multi-step shapes.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { SA_TOKENS, createTestDatabase, pgTarget, run, startTestBroker, type TestBroker, type TestDatabase } from './harness.js';
+import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
+import type { Connection } from '../../src/cli/connect.js';
+
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
+
+/**
+ * `stores`: the statement that would put a classified value where masking does not reach is
+ * refused with a dbgov error. Every probe must also leak nothing, refused or not.
+ */
+const probes: { name: string; sql: string[]; stores?: true }[] = [
+  { name: 'pg_notify payload', sql: ['LISTEN c', "SELECT pg_notify('c', email) FROM users", 'SELECT 1'], stores: true },
+  { name: 'set_config then current_setting', sql: ["SELECT set_config('dbgov.x', email, false) FROM users WHERE id = 1", "SELECT current_setting('dbgov.x')", 'SHOW dbgov.x'], stores: true },
+  { name: 'CREATE TEMP TABLE AS', sql: ['CREATE TEMP TABLE t1 AS SELECT email AS x, ssn AS y FROM users', 'SELECT * FROM t1', 'SELECT x || y FROM t1'], stores: true },
+  { name: 'SELECT INTO', sql: ['SELECT ssn AS x INTO TEMP t2 FROM users', 'TABLE t2'], stores: true },
+  { name: 'CREATE TABLE AS, committed, read after the catalog refresh', sql: ['CREATE TABLE t4 AS SELECT upper(full_name) AS n FROM users', 'SELECT pg_sleep(0.5)', 'SELECT n FROM t4', 'DROP TABLE IF EXISTS t4'], stores: true },
+  { name: 'INSERT … SELECT into a new table', sql: ['BEGIN', 'CREATE TABLE t3 (x text)', 'INSERT INTO t3 SELECT card FROM users', 'SELECT x FROM t3', 'ROLLBACK'], stores: true },
+  { name: 'UPDATE another table from a classified column', sql: ['BEGIN', 'UPDATE orders SET status = (SELECT email FROM users WHERE id = 1) WHERE id = 13 RETURNING status', 'SELECT status FROM orders WHERE id = 13', 'ROLLBACK'], stores: true },
+  { name: 'UPDATE … FROM a classified table', sql: ['BEGIN', 'UPDATE orders o SET status = u.phone FROM users u WHERE u.id = o.user_id', 'SELECT status FROM orders', 'ROLLBACK'], stores: true },
+  { name: 'INSERT … SELECT … RETURNING', sql: ['BEGIN', 'INSERT INTO orders (id, user_id, amount, status) SELECT 100 + id, id, 0, ssn FROM users RETURNING status', 'ROLLBACK'], stores: true },
+  { name: 'data-modifying CTE into another table', sql: ['BEGIN', 'WITH w AS (INSERT INTO orders (id, user_id, amount, status) SELECT 300 + id, id, 0, address FROM users RETURNING id) SELECT count(*) FROM w', 'SELECT status FROM orders', 'ROLLBACK'], stores: true },
+  { name: 'large object', sql: ["SELECT lo_from_bytea(424242, convert_to(ssn, 'UTF8')) FROM users WHERE id = 1", "SELECT convert_from(lo_get(424242), 'UTF8')", 'SELECT lo_unlink(424242)'], stores: true },
+  { name: 'view created in the session', sql: ['CREATE TEMP VIEW v1 AS SELECT email FROM users', 'SELECT * FROM v1'] },
+  { name: 'SQL function body', sql: ['CREATE FUNCTION pg_temp.f() RETURNS SETOF text LANGUAGE sql AS $$ SELECT email FROM users $$', 'SELECT pg_temp.f()', 'SELECT * FROM pg_temp.f()'] },
+  { name: 'planner statistics', sql: ['ANALYZE users', "SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE tablename = 'users'"] },
+  { name: 'query_to_xml', sql: ["SELECT query_to_xml('SELECT email FROM users', true, false, '')"] },
+  { name: 'field of a whole-row value', sql: ['SELECT (u).email FROM users u', 'SELECT (u.*).ssn FROM users u'] },
+  { name: 'array subscript', sql: ['SELECT (ARRAY[email, phone])[1] FROM users', 'SELECT (SELECT array_agg(ssn) FROM users)[1]'] },
+  { name: 'jsonpath', sql: ["SELECT jsonb_path_query(to_jsonb(u), '$.email') FROM users u"] },
+  { name: 'tablesample and ONLY', sql: ['SELECT email FROM ONLY users', 'SELECT ssn FROM users TABLESAMPLE SYSTEM (100)'] },
+  { name: 'cursor WITH HOLD', sql: ['DECLARE h CURSOR WITH HOLD FOR SELECT card FROM users', 'FETCH ALL FROM h', 'CLOSE h'] },
+];
+
+/** Ordinary work on the same tables that must still run: nothing classified moves anywhere unmasked. */
+const allowed: { name: string; sql: string[] }[] = [
+  { name: 'a write that reads a classified table for its rows, not its values', sql: ['BEGIN', "UPDATE orders SET status = 'vip' WHERE user_id IN (SELECT id FROM users WHERE plan = 'pro')", "UPDATE users SET plan = 'gold' WHERE id = 1", 'ROLLBACK'] },
+  { name: 'rewriting a classified column in place', sql: ['BEGIN', 'UPDATE users SET email = lower(email), ssn = ssn', 'ROLLBACK'] },
+  { name: 'copying into a column of the same class', sql: ['BEGIN', "INSERT INTO orders (id, user_id, amount, status, card) SELECT 200 + id, id, 1, 'new', card FROM users", 'ROLLBACK'] },
+  { name: 'unclassified columns into a new table', sql: ['CREATE TEMP TABLE t5 AS SELECT id, plan, created FROM users', 'SELECT count(*) FROM t5'] },
+  { name: 'settings and notifications with constants', sql: ["SELECT set_config('statement_timeout', '5s', false), email FROM users", "SELECT pg_notify('c', 'hello') FROM users WHERE id = 1"] },
+];
+
+describe('masking: classified values moved to other sinks', () => {
+  let db: TestDatabase;
+  let tb: TestBroker;
+  let conn: Connection;
+  let proxy: CaptureProxy;
+
+  before(async () => {
+    db = await createTestDatabase('sink', `${corpus.schema}\n${corpus.seed}`);
+    const masking = { ...corpus.masking, key: '${env:T_MASK_KEY}' };
+    tb = await startTestBroker({ targets: { staging: pgTarget(db.name, { env: 'staging' }) }, masking, policy: { access: [{ name: 'any', action: 'allow' }] } });
+    conn = await tb.connect(SA_TOKENS.ci, { target: 'staging', access: 'write' });
+    proxy = new CaptureProxy(conn.tunnel.port);
+    await proxy.start();
+  });
+  after(async () => {
+    await proxy?.close();
+    await conn?.close();
+    await tb?.close();
+    await db?.drop();
+  });
+
+  const psql = (sql: string[], stopOnError: boolean) => {
+    const args = ['-X', '-h', '127.0.0.1', '-p', String(proxy.port), '-U', 'ci-bot', '-d', db.name, ...(stopOnError ? ['-v', 'ON_ERROR_STOP=1'] : [])];
+    for (const s of sql) args.push('-c', s);
+    return run('psql', args);
+  };
+
+  for (const p of probes) {
+    test(p.name, async () => {
+      proxy.take();
+      const r = await psql(p.sql, false);
+      const bytes = proxy.take();
+      assert.deepEqual(leaksOf(corpus.pii, bytes), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      if (p.stores) assert.match(r.stderr, /dbgov: blocked: this statement stores classified data \(public\.users\.\w+|values of unknown origin/, r.stderr);
+      else assert.doesNotMatch(r.stderr, /stores classified data/);
+    });
+  }
+
+  for (const a of allowed) {
+    test(`still runs: ${a.name}`, async () => {
+      proxy.take();
+      const r = await psql(a.sql, true);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), []);
+    });
+  }
+});
