@@ -11,6 +11,7 @@
  */
 import mysql from 'mysql2/promise';
 import type { ColumnLineage, StatementFacts } from '../sql/facts.js';
+import type { WriteFlow } from '../sql/lineage.js';
 import { analyseMysql } from '../sql/mysql/analyse.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
@@ -143,6 +144,29 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     relations: () => [],
     resolveLineage(facts: StatementFacts) {
       return facts.lineage ? resolve(facts.lineage, 0) : undefined;
+    },
+    resolveWriteFlows(facts: StatementFacts): WriteFlow[] {
+      // The analyser found what is stored where (facts.stores); here `*` sources expand to the
+      // table's columns and views are followed to their base columns.
+      return (facts.stores ?? []).map((st, index): WriteFlow => {
+        const sources: Source[] = [];
+        let opaque = st.opaque;
+        for (const src of st.sources) {
+          const columns = src.column === '*' ? (inTarget(src) ? snap.columns.get(src.table.toLowerCase()) : undefined) : [src.column];
+          if (!columns) {
+            opaque = true;
+            continue;
+          }
+          for (const c of columns) {
+            const f = followSource({ ...src, column: c }, 0);
+            sources.push(...f.sources);
+            opaque ||= f.opaque;
+          }
+        }
+        const value = { index, name: st.into === 'variable' ? '@' : (st.into.column ?? '*'), sources, opaque, direct: false };
+        if (st.into === 'variable') return { dest: { table: '' }, column: '*', created: false, place: 'a user variable or setting', value };
+        return { dest: { ...(st.into.schema !== undefined ? { schema: st.into.schema } : {}), table: st.into.table }, column: st.into.column ?? '*', created: false, value };
+      });
     },
     async estimateRows(sql: string) {
       const c = await ensure();

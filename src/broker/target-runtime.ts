@@ -255,16 +255,21 @@ export class TargetRuntime implements TargetServices {
    * column that is itself masked for this identity (UPDATE users SET email = lower(email)) is
    * fine. Values whose origin cannot be followed count as classified when the statement reads
    * a table holding classified columns. Checked per (cached) facts array, as plans are.
+   * PostgreSQL works the stored values out from the parse tree; MySQL's analyser lists them.
    */
   private storesHidden(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     const recent = this.recentStores.get(facts);
     if (recent !== undefined && recent.session === session && recent.generation === this.generation && recent.searchPath === state.searchPath && state.tempTables.size === 0) return recent.result;
     let result: ClientError | null = null;
     for (const f of facts) {
-      if (!mayStore(f) || !this.touchesHidden(session, f.relations)) continue;
+      if (!mayStore(f)) continue;
       const flows = this.d.catalog?.resolveWriteFlows?.(f, state.searchPath);
-      if (flows === undefined) continue;
-      const leak = flows.map((flow) => this.hiddenFlow(session, flow)).find((x) => x !== undefined);
+      if (flows === undefined || flows.length === 0) continue;
+      // Values of unknown origin count as classified only where the statement reads a table that
+      // holds classified columns; a known source is judged by its own class (views followed).
+      let touches: boolean | undefined;
+      const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, f.relations));
+      const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden)).find((x) => x !== undefined);
       if (leak) {
         result = {
           sqlstate: '42501',
@@ -280,7 +285,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it too. */
-  private hiddenFlow(session: LiveSession, flow: WriteFlow): { from: string; into: string } | undefined {
+  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
     const hidden = (schema: string | undefined, table: string, column: string): boolean => {
@@ -288,9 +293,9 @@ export class TargetRuntime implements TargetServices {
       return c !== undefined && c !== null && !mayUnmask(this.d.masking, who, target, c.cls.name);
     };
     const from = flow.value.sources.filter((s) => hidden(s.schema, s.table, s.column)).map((s) => `${s.schema ? `${s.schema}.` : ''}${s.table}.${s.column}`);
-    if (from.length === 0 && !flow.value.opaque) return undefined;
-    if (hidden(flow.dest.schema, flow.dest.table, flow.column)) return undefined;
-    const into = flow.dest.table.endsWith('()') ? flow.dest.table : `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
+    if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
+    if (flow.place === undefined && hidden(flow.dest.schema, flow.dest.table, flow.column)) return undefined;
+    const into = flow.place ?? `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
     return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
   }
 
@@ -412,7 +417,7 @@ export class TargetRuntime implements TargetServices {
  */
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {
-  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.modifyingCte || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
+  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
 }
 
 /** Statements whose rows carry newly written values: INSERT, UPDATE, MERGE, data-modifying CTEs. */

@@ -97,6 +97,15 @@ export interface ColumnLineage {
   direct: boolean;
 }
 
+/** A value a statement stores (see StatementFacts.stores). */
+export interface StoredValue {
+  into: { schema?: string; table: string; column?: string } | 'variable';
+  /** Source columns the value may carry, as in ColumnLineage. */
+  sources: ColumnLineage['sources'];
+  /** Its origin could not be followed. */
+  opaque: boolean;
+}
+
 export interface StatementFacts {
   kind: StatementKind;
   /** Command tag style name: `SELECT`, `DROP TABLE`, `ALTER SYSTEM`, … */
@@ -150,6 +159,13 @@ export interface StatementFacts {
   lineage?: ColumnLineage[];
   /** Columns referenced in predicates (WHERE/JOIN/HAVING), for the predicate-inference rule. */
   predicateColumns?: { schema?: string; table: string; column: string }[];
+  /**
+   * Values the statement stores and where: a table's column (INSERT/UPDATE/CREATE … SELECT; no
+   * `column` when it cannot be told which) or `variable` (a user variable or session setting).
+   * Set by analysers that work these out while parsing (MySQL); for PostgreSQL the broker works
+   * them out from the parse tree when it needs them (src/sql/lineage.ts, resolveWriteFlows).
+   */
+  stores?: StoredValue[];
   /** A statement that creates a temp table, rule or trigger: the session must re-resolve. */
   changesResolution?: boolean;
   /**

@@ -678,6 +678,8 @@ export interface WriteFlow {
   dest: { schema?: string; table: string };
   column: string;
   created: boolean;
+  /** Not a table: where the value goes instead (`pg_notify()`, a user variable). Never masked. */
+  place?: string;
   value: ColumnLineage;
 }
 
@@ -705,7 +707,7 @@ export function resolveWriteFlows(facts: StatementFacts, catalog: PostgresCatalo
   // Functions that keep a value outside any table (a notification, a setting, a large object):
   // one given anything read from a row stores data the result masks never see. Its lineage is
   // not worked out per argument: it counts as unknown.
-  for (const name of storingCalls(stmt)) flows.push({ dest: { table: `${name}()` }, column: '*', created: false, value: { index: flows.length, name, sources: [], opaque: true, direct: false } });
+  for (const name of storingCalls(stmt)) flows.push({ dest: { table: '' }, column: '*', created: false, place: `${name}()`, value: { index: flows.length, name, sources: [], opaque: true, direct: false } });
   return flows;
 }
 

@@ -31,6 +31,7 @@ const probes: { name: string; sql: string[]; stores?: true }[] = [
   { name: 'UPDATE … FROM a classified table', sql: ['BEGIN', 'UPDATE orders o SET status = u.phone FROM users u WHERE u.id = o.user_id', 'SELECT status FROM orders', 'ROLLBACK'], stores: true },
   { name: 'INSERT … SELECT … RETURNING', sql: ['BEGIN', 'INSERT INTO orders (id, user_id, amount, status) SELECT 100 + id, id, 0, ssn FROM users RETURNING status', 'ROLLBACK'], stores: true },
   { name: 'data-modifying CTE into another table', sql: ['BEGIN', 'WITH w AS (INSERT INTO orders (id, user_id, amount, status) SELECT 300 + id, id, 0, address FROM users RETURNING id) SELECT count(*) FROM w', 'SELECT status FROM orders', 'ROLLBACK'], stores: true },
+  { name: 'through a view', sql: ['CREATE TEMP TABLE t6 (x text)', 'INSERT INTO t6 SELECT email FROM user_contacts', 'SELECT x FROM t6'], stores: true },
   { name: 'large object', sql: ["SELECT lo_from_bytea(424242, convert_to(ssn, 'UTF8')) FROM users WHERE id = 1", "SELECT convert_from(lo_get(424242), 'UTF8')", 'SELECT lo_unlink(424242)'], stores: true },
   { name: 'view created in the session', sql: ['CREATE TEMP VIEW v1 AS SELECT email FROM users', 'SELECT * FROM v1'] },
   { name: 'SQL function body', sql: ['CREATE FUNCTION pg_temp.f() RETURNS SETOF text LANGUAGE sql AS $$ SELECT email FROM users $$', 'SELECT pg_temp.f()', 'SELECT * FROM pg_temp.f()'] },

@@ -90,6 +90,8 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (c.execute) facts.execute = c.execute;
     if (c.lineage && (c.kind === 'select' || c.explainAnalyze)) facts.lineage = c.lineage;
     if (parser.predicateColumns.length > 0) facts.predicateColumns = parser.predicateColumns;
+    const stores = parser.storedValues();
+    if (stores.length > 0) facts.stores = stores;
     if (c.changesResolution) facts.changesResolution = true;
     if (c.explainAnalyze) facts.explainAnalyze = true;
     return facts;

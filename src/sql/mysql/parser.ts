@@ -4,7 +4,7 @@
  * how it is touched, the functions called, WHERE presence and output lineage. Anything it cannot
  * follow throws MysqlParseError, which the analyser turns into kind 'unknown' (fail closed).
  */
-import type { ColumnLineage, FunctionRef, RelationAccess, RelationRef, StatementFacts } from '../facts.js';
+import type { ColumnLineage, FunctionRef, RelationAccess, RelationRef, StatementFacts, StoredValue } from '../facts.js';
 import { CLAUSE_WORDS, NOT_FUNCTIONS, functionRisks } from './functions.js';
 import type { Token } from './lexer.js';
 
@@ -44,6 +44,8 @@ interface ExprInfo {
   subqueries: ColumnLineage[][];
   /** Anything that is not a literal or an operator: columns, functions, variables, subqueries. */
   nonConstant: boolean;
+  /** Assigns a user variable (`@v := …`). */
+  assigns?: boolean;
 }
 
 interface SelectItem {
@@ -71,6 +73,11 @@ export class MysqlStatementParser {
   readonly relations: RelationRef[] = [];
   readonly functions: FunctionRef[] = [];
   readonly predicateColumns: { schema?: string; table: string; column: string }[] = [];
+  /** Values the statement stores (StatementFacts.stores); `pending` ones resolve once the statement is read. */
+  readonly stores: StoredValue[] = [];
+  private readonly pending: { into: StoredValue['into']; expr: ExprInfo; scope: Scope }[] = [];
+  /** A query's INTO names variables: its rows' values are stored there. */
+  private intoVariables = false;
   private readonly cteNames = new Set<string>();
 
   constructor(
@@ -225,6 +232,7 @@ export class MysqlStatementParser {
         continue;
       }
       if (t.type === 'var' || t.type === 'sysvar' || t.type === 'param') info.nonConstant = true;
+      if (t.type === 'var' && this.isPunct(':=', 1)) info.assigns = true;
       if (t.type === 'word' && t.value === 'REFERENCES' && (this.peek(1)?.type === 'word' || this.peek(1)?.type === 'quoted')) {
         this.i++;
         this.addRelation(this.readQualified(), 'read', 'foreign key');
@@ -260,7 +268,25 @@ export class MysqlStatementParser {
       this.i++;
     }
     info.end = this.i;
+    // Coarse but safe: the whole expression counts as what the variable receives.
+    if (info.assigns) this.pending.push({ into: 'variable', expr: info, scope });
     return info;
+  }
+
+  /** Stored values, with lineage now that every FROM of the statement has been read. */
+  storedValues(): StoredValue[] {
+    for (const p of this.pending.splice(0)) this.stores.push(this.storedFrom(p.into, p.expr, p.scope));
+    return this.stores;
+  }
+
+  private storedFrom(into: StoredValue['into'], expr: ExprInfo, scope: Scope): StoredValue {
+    const [l] = this.lineageOf([{ expr }], scope);
+    return { into, sources: l?.sources ?? [], opaque: l?.opaque ?? true };
+  }
+
+  /** Every output of a query stored into `into` (a table's columns in order, or variables). */
+  private storeRows(lineage: ColumnLineage[], into: (k: number, name: string) => StoredValue['into']): void {
+    lineage.forEach((c, k) => this.stores.push({ into: into(k, c.name), sources: c.sources, opaque: c.opaque }));
   }
 
   private startsQueryInParens(k: number): boolean {
@@ -292,7 +318,15 @@ export class MysqlStatementParser {
       }));
     }
     this.parseQueryTail(scope);
+    this.takeInto(lineage);
     return lineage;
+  }
+
+  /** `… INTO @a, @b`: the query's values are stored in variables. */
+  private takeInto(lineage: ColumnLineage[]): void {
+    if (!this.intoVariables) return;
+    this.intoVariables = false;
+    this.storeRows(lineage, () => 'variable');
   }
 
   private parseWith(scope: Scope): void {
@@ -352,6 +386,7 @@ export class MysqlStatementParser {
     // Writes a file on the database host: the classic exfiltration and web-shell path.
     if (this.acceptKw('OUTFILE')) this.addFileAccess('INTO OUTFILE');
     else if (this.acceptKw('DUMPFILE')) this.addFileAccess('INTO DUMPFILE');
+    else this.intoVariables = true;
     this.scanExpr(this.depth0Stop(new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'FOR', 'LOCK', 'UNION', 'EXCEPT', 'INTERSECT', 'WINDOW'])), scope);
   }
 
@@ -380,7 +415,9 @@ export class MysqlStatementParser {
       else break;
     }
     this.parseQueryTail(scope);
-    return this.lineageOf(items, scope);
+    const lineage = this.lineageOf(items, scope);
+    this.takeInto(lineage);
+    return lineage;
   }
 
   private selectItem(expr: ExprInfo): SelectItem {
@@ -738,13 +775,33 @@ export class MysqlStatementParser {
     this.addRelation(parts, 'write');
     scope.bindings.push({ alias: parts[parts.length - 1], table: parts[parts.length - 1], schema: parts.length > 1 ? parts[0] : this.currentDb });
     if (this.acceptKw('PARTITION')) this.skipParens();
-    if (this.isPunct('(') && !this.startsQueryInParens(0)) this.skipParens();
-    if (this.isKw('SELECT') || this.isKw('WITH') || this.isKw('TABLE') || this.isPunct('(')) this.parseQuery({ bindings: [] });
-    else if (this.acceptKw('VALUES') || this.acceptKw('VALUE') || this.acceptKw('SET')) this.scanExpr(this.depth0Stop(new Set(['ON', 'AS', 'RETURNING'])), scope);
-    else this.fail('expected VALUES, SET or SELECT');
+    const dest = { ...(parts.length > 1 ? { schema: parts[0] } : this.currentDb !== undefined ? { schema: this.currentDb } : {}), table: parts[parts.length - 1] };
+    const columns: string[] = [];
+    if (this.isPunct('(') && !this.startsQueryInParens(0)) {
+      this.i++;
+      while (!this.atEnd() && !this.isPunct(')')) {
+        const t = this.peek()!;
+        if (this.isIdent(t)) columns.push(this.name(t).toLowerCase());
+        this.i++;
+      }
+      this.expectPunct(')');
+    }
+    if (this.isKw('SELECT') || this.isKw('WITH') || this.isKw('TABLE') || this.isPunct('(')) {
+      this.storeRows(this.parseQuery({ bindings: [] }), (k) => ({ ...dest, ...(columns[k] !== undefined ? { column: columns[k] } : {}) }));
+    } else if (this.acceptKw('VALUES') || this.acceptKw('VALUE') || this.acceptKw('SET')) {
+      // Which value lands in which column is not followed here: any of them may land in any column.
+      this.pending.push({ into: dest, expr: this.scanExpr(this.depth0Stop(new Set(['ON', 'AS', 'RETURNING'])), scope), scope });
+    } else this.fail('expected VALUES, SET or SELECT');
     if (this.acceptKw('AS')) this.readQualified();
     if (this.isPunct('(')) this.skipParens();
-    if (this.acceptKw('ON', 'DUPLICATE', 'KEY', 'UPDATE')) this.scanExpr(this.depth0Stop(new Set(['RETURNING'])), scope);
+    if (this.acceptKw('ON', 'DUPLICATE', 'KEY', 'UPDATE')) {
+      do {
+        const target = this.readQualified();
+        if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
+        const value = this.scanExpr(this.depth0Stop(new Set(['RETURNING']), true), scope);
+        this.pending.push({ into: { ...dest, column: target[target.length - 1].toLowerCase() }, expr: value, scope });
+      } while (this.acceptPunct(','));
+    }
     if (this.acceptKw('RETURNING')) this.scanExpr(() => false, scope);
     if (!this.atEnd()) this.fail('unexpected token');
     return { kind: 'insert', tag };
@@ -759,14 +816,19 @@ export class MysqlStatementParser {
     let unknownTarget = false;
     do {
       const target = this.readQualified();
+      let b: Binding | undefined;
       if (target.length > 1) {
-        const b = bindings.find((x) => x.alias === target[target.length - 2]);
+        b = bindings.find((x) => x.alias === target[target.length - 2]);
         if (b) written.add(b);
         else unknownTarget = true;
-      } else if (bindings.filter((b) => b.rel).length === 1) written.add(bindings.find((b) => b.rel)!);
+      } else if (bindings.filter((x) => x.rel).length === 1) written.add((b = bindings.find((x) => x.rel)!));
       else unknownTarget = true;
       if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
-      this.scanExpr(this.depth0Stop(new Set(['WHERE', 'ORDER', 'LIMIT', 'RETURNING']), true), scope);
+      const value = this.scanExpr(this.depth0Stop(new Set(['WHERE', 'ORDER', 'LIMIT', 'RETURNING']), true), scope);
+      const column = target[target.length - 1].toLowerCase();
+      // An assignment to a column of a table the UPDATE cannot name stores into an unknown place.
+      const into = b?.table !== undefined ? { ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column } : { table: '?', column };
+      this.pending.push({ into, expr: value, scope });
     } while (this.acceptPunct(','));
     // When the written table is ambiguous, every table of the UPDATE counts as written.
     for (const b of bindings) if (b.rel && (unknownTarget || written.has(b))) b.rel.access = 'write';
@@ -860,7 +922,11 @@ export class MysqlStatementParser {
         if (this.isPunct('(') && !this.startsQueryInParens(0)) this.skipParens();
         // Table options, then an optional [IGNORE|REPLACE] [AS] query.
         while (!this.atEnd() && !this.isKw('SELECT') && !this.isKw('WITH') && !this.isPunct('(') && !this.isKw('TABLE') && !this.isKw('VALUES')) this.i++;
-        if (!this.atEnd()) this.parseQuery({ bindings: [] });
+        if (!this.atEnd()) {
+          const rel = this.relations.find((r) => r.access === 'ddl');
+          const dest = { ...(rel?.schema !== undefined ? { schema: rel.schema } : {}), table: rel?.name ?? '?' };
+          this.storeRows(this.parseQuery({ bindings: [] }), (_k, name) => ({ ...dest, column: name.toLowerCase() }));
+        }
         if (!this.atEnd()) this.fail('unexpected token');
         return { kind: 'create', tag, ...(temporary ? { changesResolution: true } : {}) };
       }
@@ -1094,6 +1160,7 @@ export class MysqlStatementParser {
       }
       if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
       const expr = this.scanExpr(this.depth0Stop(new Set(), true), { bindings: [] });
+      if (expr.nonConstant) this.pending.push({ into: 'variable', expr, scope: { bindings: [] } });
       if (scope === 'global') global = true;
       if (scope !== 'user') settings.push({ name, value: this.settingValue(expr), local: false });
     } while (this.acceptPunct(','));
