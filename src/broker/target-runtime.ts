@@ -226,6 +226,8 @@ export class TargetRuntime implements TargetServices {
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     if (!this.maskingActive) return null;
+    const code = this.unfollowableCode(session, facts);
+    if (code) return code;
     const stored = this.storesHidden(session, facts, state);
     if (stored) return stored;
     if (this.d.masking.onUnprovable !== 'block') return null;
@@ -248,6 +250,26 @@ export class TargetRuntime implements TargetServices {
   }
 
   /**
+   * Code whose data movement dbgov cannot see (a DO block, dynamic SQL, a function whose body
+   * may write and cannot be analysed) or code attached to run later on others' statements
+   * (triggers, rules): it could copy classified data anywhere, unseen. Refused for an identity
+   * that sees any classified column of this target masked; everyone else is judged by policy.
+   */
+  private unfollowableCode(session: LiveSession, facts: StatementFacts[]): ClientError | null {
+    // A CALL whose body was not analysed (MySQL procedures; PostgreSQL SQL procedures bring their
+    // body's statements, marked calledFrom) runs unseen too.
+    const unseenCall = (x: StatementFacts): boolean => x.kind === 'call' && !facts.some((b) => b.calledFrom !== undefined);
+    const f = facts.find((x) => (x.opaque !== undefined && UNFOLLOWABLE.has(x.opaque.reason)) || ATTACHES_CODE.has(x.tag) || unseenCall(x));
+    if (f === undefined || this.classifiedColumnsFor(session).size === 0) return null;
+    return {
+      sqlstate: '42501',
+      message: `dbgov: blocked: ${ATTACHES_CODE.has(f.tag) ? `${f.tag} attaches code` : 'this statement runs code'} whose data access dbgov cannot follow, while classified data is masked for you`,
+      detail: `rule: masking (${f.opaque ? f.opaque.detail : ATTACHES_CODE.has(f.tag) ? 'it would run unseen on later statements' : 'the procedure body is not analysed'})`,
+      hint: 'write it as plain SQL (or a LANGUAGE sql function), or ask an identity that may see the data in clear',
+    };
+  }
+
+  /**
    * A statement that would store classified data, which this identity sees only masked, where
    * masking does not reach: into a column that is not classified (INSERT … SELECT, UPDATE … SET,
    * MERGE, CREATE TABLE AS, SELECT INTO), or into a notification, a setting or a large object.
@@ -262,7 +284,7 @@ export class TargetRuntime implements TargetServices {
     if (recent !== undefined && recent.session === session && recent.generation === this.generation && recent.searchPath === state.searchPath && state.tempTables.size === 0) return recent.result;
     let result: ClientError | null = null;
     for (const f of facts) {
-      if (!mayStore(f)) continue;
+      if (!mayStore(f) || !this.mayCarryHidden(session, f)) continue;
       const flows = this.d.catalog?.resolveWriteFlows?.(f, state.searchPath);
       if (flows === undefined || flows.length === 0) continue;
       // Values of unknown origin count as classified only where the statement reads a table that
@@ -282,6 +304,17 @@ export class TargetRuntime implements TargetServices {
     }
     if (state.tempTables.size === 0) this.recentStores.set(facts, { session, generation: this.generation, searchPath: state.searchPath, result });
     return result;
+  }
+
+  /**
+   * Whether anything the statement reads could hold a value hidden from this identity: a table
+   * with such a classified column, or a relation that is not a known base table (a view, a temp
+   * table, one not in the catalog yet). Writes among unclassified tables (pgbench's) skip the
+   * stored-value analysis, which re-parses the statement.
+   */
+  private mayCarryHidden(session: LiveSession, f: StatementFacts): boolean {
+    const cat = this.d.catalog;
+    return this.touchesHidden(session, f.relations) || f.relations.some((r) => r.resolved?.oid === undefined || !cat?.isBaseTable(r.resolved.oid));
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it too. */
@@ -415,6 +448,11 @@ export class TargetRuntime implements TargetServices {
  * session never declared through the gateway (one opened inside a function, say) has unknown
  * rows: it is marked opaque so every derived column is masked (fail closed).
  */
+/** Opaque reasons that mean code runs whose reads and writes are not known. */
+const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);
+/** Statements that attach code to run on later statements. */
+const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT TRIGGER', 'CREATE EVENT', 'ALTER EVENT']);
+
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {
   return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));

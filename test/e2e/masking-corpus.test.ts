@@ -21,6 +21,7 @@ interface Shape {
   clear?: string[];
   setup?: string[];
   error?: boolean;
+  refused?: boolean;
   writes?: boolean;
   copy?: 'text' | 'csv' | 'binary';
   todo?: string;
@@ -83,8 +84,9 @@ describe('masking corpus through the tunnel', () => {
         } else {
           try {
             rows = (await c.query(q.sql)).rows;
-          } catch {
+          } catch (e) {
             failed = true;
+            if (q.refused) assert.match((e as Error).message, /^dbgov: blocked/, q.sql);
           }
         }
         if (q.writes || q.setup?.includes('BEGIN')) await c.query('ROLLBACK').catch(() => undefined);
@@ -93,7 +95,7 @@ describe('masking corpus through the tunnel', () => {
       }
       const bytes = proxy.take();
       assert.deepEqual(leaks(bytes), [], `${q.sql}: clear PII reached the client`);
-      if (q.error) assert.ok(failed, `${q.sql} should fail`);
+      if (q.error || q.refused) assert.ok(failed, `${q.sql} should fail`);
       if (!q.error && !q.copy && q.clear?.length && !q.todo) {
         // Non-PII columns come back exactly as the server sends them.
         const direct = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: db.name });

@@ -18,9 +18,10 @@ const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-m
 
 /**
  * `stores`: the statement that would put a classified value where masking does not reach is
- * refused with a dbgov error. Every probe must also leak nothing, refused or not.
+ * refused with a dbgov error. `code`: code whose data access cannot be followed (PL/pgSQL, DO,
+ * triggers, rules) is refused. Every probe must also leak nothing, refused or not.
  */
-const probes: { name: string; sql: string[]; stores?: true }[] = [
+const probes: { name: string; sql: string[]; stores?: true; code?: true }[] = [
   { name: 'pg_notify payload', sql: ['LISTEN c', "SELECT pg_notify('c', email) FROM users", 'SELECT 1'], stores: true },
   { name: 'set_config then current_setting', sql: ["SELECT set_config('dbgov.x', email, false) FROM users WHERE id = 1", "SELECT current_setting('dbgov.x')", 'SHOW dbgov.x'], stores: true },
   { name: 'CREATE TEMP TABLE AS', sql: ['CREATE TEMP TABLE t1 AS SELECT email AS x, ssn AS y FROM users', 'SELECT * FROM t1', 'SELECT x || y FROM t1'], stores: true },
@@ -33,6 +34,13 @@ const probes: { name: string; sql: string[]; stores?: true }[] = [
   { name: 'data-modifying CTE into another table', sql: ['BEGIN', 'WITH w AS (INSERT INTO orders (id, user_id, amount, status) SELECT 300 + id, id, 0, address FROM users RETURNING id) SELECT count(*) FROM w', 'SELECT status FROM orders', 'ROLLBACK'], stores: true },
   { name: 'through a view', sql: ['CREATE TEMP TABLE t6 (x text)', 'INSERT INTO t6 SELECT email FROM user_contacts', 'SELECT x FROM t6'], stores: true },
   { name: 'large object', sql: ["SELECT lo_from_bytea(424242, convert_to(ssn, 'UTF8')) FROM users WHERE id = 1", "SELECT convert_from(lo_get(424242), 'UTF8')", 'SELECT lo_unlink(424242)'], stores: true },
+  { name: 'a trigger that copies rows', sql: ['CREATE TABLE IF NOT EXISTS trig_sink (x text)', 'CREATE OR REPLACE FUNCTION trig_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO trig_sink VALUES (NEW.email); RETURN NEW; END $$', 'CREATE TRIGGER trig_t AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION trig_f()', 'UPDATE users SET plan = plan', 'SELECT x FROM trig_sink', 'DROP TRIGGER IF EXISTS trig_t ON users', 'DROP TABLE trig_sink', 'DROP FUNCTION trig_f()'], code: true },
+  { name: 'a rule that copies rows', sql: ['CREATE TABLE IF NOT EXISTS rule_sink (x text)', 'CREATE RULE r AS ON UPDATE TO users DO ALSO INSERT INTO rule_sink VALUES (NEW.card)', 'UPDATE users SET plan = plan', 'SELECT x FROM rule_sink', 'DROP RULE IF EXISTS r ON users', 'DROP TABLE rule_sink'], code: true },
+  { name: 'a PL/pgSQL function that copies rows', sql: ['CREATE TEMP TABLE t7 (x text)', 'CREATE FUNCTION pg_temp.w() RETURNS void LANGUAGE plpgsql AS $$ BEGIN INSERT INTO t7 SELECT email FROM users; END $$', 'SELECT pg_temp.w()', 'SELECT x FROM t7'], code: true },
+  { name: 'a DO block that copies rows', sql: ['CREATE TEMP TABLE t8 (x text)', 'DO $$ BEGIN INSERT INTO t8 SELECT ssn FROM users; END $$', 'SELECT x FROM t8'], code: true },
+  { name: 'PL/pgSQL notices and errors carrying a value', sql: ["CREATE FUNCTION pg_temp.g(t text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE 'v=%', t; RETURN 1; END $$", 'SELECT pg_temp.g(email) FROM users', "CREATE FUNCTION pg_temp.h(t text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'v=%', t; END $$", 'SELECT pg_temp.h(ssn) FROM users'] },
+  { name: 'a generated column over a classified one', sql: ['BEGIN', "ALTER TABLE users ADD COLUMN leak text GENERATED ALWAYS AS (email || '') STORED", 'SELECT leak FROM users', 'ROLLBACK'] },
+  { name: 'renaming a classified column', sql: ['BEGIN', 'ALTER TABLE users RENAME COLUMN ssn TO notes', 'SELECT notes FROM users', 'ROLLBACK'] },
   { name: 'view created in the session', sql: ['CREATE TEMP VIEW v1 AS SELECT email FROM users', 'SELECT * FROM v1'] },
   { name: 'SQL function body', sql: ['CREATE FUNCTION pg_temp.f() RETURNS SETOF text LANGUAGE sql AS $$ SELECT email FROM users $$', 'SELECT pg_temp.f()', 'SELECT * FROM pg_temp.f()'] },
   { name: 'planner statistics', sql: ['ANALYZE users', "SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE tablename = 'users'"] },
@@ -88,6 +96,7 @@ describe('masking: classified values moved to other sinks', () => {
       assert.deepEqual(leaksOf(corpus.pii, bytes), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
       if (p.stores) assert.match(r.stderr, /dbgov: blocked: this statement stores classified data \(public\.users\.\w+|values of unknown origin/, r.stderr);
       else assert.doesNotMatch(r.stderr, /stores classified data/);
+      if (p.code) assert.match(r.stderr, /dbgov: blocked: .*code whose data access dbgov cannot follow/, r.stderr);
     });
   }
 

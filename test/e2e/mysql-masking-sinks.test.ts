@@ -31,6 +31,12 @@ const probes: { name: string; sql: string[] }[] = [
   { name: 'through a view', sql: ['CREATE TEMPORARY TABLE t6 (x VARCHAR(200))', 'INSERT INTO t6 SELECT email FROM user_contacts', 'SELECT x FROM t6'] },
 ];
 
+/** Code whose data access the analyser cannot follow: refused for an identity that sees masked data. */
+const code: { name: string; sql: string[] }[] = [
+  { name: 'a procedure that copies rows', sql: ['CREATE TABLE IF NOT EXISTS p_sink (x VARCHAR(200))', 'CREATE PROCEDURE p_copy() INSERT INTO p_sink SELECT email FROM users', 'CALL p_copy()', 'SELECT x FROM p_sink', 'DROP PROCEDURE IF EXISTS p_copy', 'DROP TABLE p_sink'] },
+  { name: 'a trigger that copies rows', sql: ['CREATE TABLE IF NOT EXISTS t_sink (x VARCHAR(200))', 'CREATE TRIGGER t_copy AFTER UPDATE ON users FOR EACH ROW INSERT INTO t_sink VALUES (NEW.ssn)', 'UPDATE users SET plan = plan', 'SELECT x FROM t_sink', 'DROP TRIGGER IF EXISTS t_copy', 'DROP TABLE t_sink'] },
+];
+
 /** Ordinary work on the same tables that must still run. */
 const allowed: { name: string; sql: string[] }[] = [
   { name: 'variables from unclassified columns and constants', sql: ['SET @n = (SELECT COUNT(*) FROM users)', 'SELECT @p := plan FROM users WHERE id = 1', 'SET @k = 5', 'SELECT @n, @p, @k'] },
@@ -69,6 +75,15 @@ describe('mysql masking: classified values moved to other sinks', () => {
       const bytes = proxy.take();
       assert.deepEqual(leaksOf(corpus.pii, bytes), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /dbgov: blocked: this statement stores classified data \(\S*users\.\w+/, r.stderr);
+    });
+  }
+
+  for (const p of code) {
+    test(p.name, async () => {
+      proxy.take();
+      const r = await mariadb(p.sql, true);
+      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /dbgov: blocked: .*code whose data access dbgov cannot follow/, r.stderr);
     });
   }
 
