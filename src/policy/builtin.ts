@@ -95,15 +95,22 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   ],
   [
     'block-extensions-and-foreign-data',
-    'Installing or changing extensions and languages (code loaded into the server), foreign data wrappers, servers, user mappings and foreign tables (file_fdw reads server files; postgres_fdw reaches other servers), and event triggers (code run on every DDL).',
+    'Installing or changing extensions and languages (code loaded into the server), foreign data wrappers, servers, user mappings and foreign tables (file_fdw reads server files; postgres_fdw reaches other servers), event triggers (code run on every DDL), and logical replication (a publication or subscription moves table data outside any session).',
     {
       ...PROTECTED,
       statement: {
-        tags: ['CREATE EXTENSION', 'ALTER EXTENSION', 'CREATE FOREIGN DATA WRAPPER', 'ALTER FOREIGN DATA WRAPPER', 'CREATE SERVER', 'ALTER SERVER', 'CREATE USER MAPPING', 'ALTER USER MAPPING', 'CREATE FOREIGN TABLE', 'IMPORT FOREIGN SCHEMA', 'CREATE EVENT TRIGGER', 'ALTER EVENT TRIGGER'].map(compileGlob),
+        tags: ['CREATE EXTENSION', 'ALTER EXTENSION', 'CREATE FOREIGN DATA WRAPPER', 'ALTER FOREIGN DATA WRAPPER', 'CREATE SERVER', 'ALTER SERVER', 'CREATE USER MAPPING', 'ALTER USER MAPPING', 'CREATE FOREIGN TABLE', 'IMPORT FOREIGN SCHEMA', 'CREATE EVENT TRIGGER', 'ALTER EVENT TRIGGER', 'CREATE PUBLICATION', 'ALTER PUBLICATION', 'CREATE SUBSCRIPTION', 'ALTER SUBSCRIPTION'].map(compileGlob),
       },
     },
-    'installing extensions, foreign data access or event triggers is not allowed on a protected target',
+    'installing extensions, foreign data access, event triggers or replication is not allowed on a protected target',
     'ship it as a reviewed migration, or ask for approval with a ticket: dbgov connect <target> --reason <ticket>',
+  ],
+  [
+    'admin-functions-need-admin-access',
+    'Administrative functions (pg_terminate_backend, pg_cancel_backend, pg_reload_conf, replication slots, statistics resets, …) need the admin access level on a protected target.',
+    { ...PROTECTED, access: ['read', 'write'], statement: { functionRisks: ['admin'] } },
+    'this statement calls an administrative function, which needs admin access on a protected target',
+    'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
   ],
   [
     'block-identity-switch',

@@ -86,7 +86,10 @@ const cases: Case[] = [
   { sql: `select query_to_xml('select * from secret', true, true, '')`, kind: 'select', risks: ['dynamic-sql'] },
   { sql: 'select pg_terminate_backend(123)', kind: 'select', risks: ['admin'] },
   { sql: `select set_config('role', 'admin', false)`, kind: 'select', risks: ['identity'], changesResolution: true },
-  { sql: `select set_config('work_mem', '1GB', true)`, kind: 'select', risks: ['admin'] },
+  // An ordinary setting is what SET does in any session; one that switches off checks is admin.
+  { sql: `select set_config('work_mem', '1GB', true)`, kind: 'select', risks: [] },
+  { sql: `select set_config('session_replication_role', 'replica', false)`, kind: 'select', risks: ['admin'] },
+  { sql: `select set_config('log_statement', 'none', false)`, kind: 'select', risks: ['admin'] },
   { sql: `select set_config(x, 'y', false) from t`, kind: 'select', risks: ['admin', 'identity'] },
   { sql: `select nextval('s'), pg_advisory_lock(1)`, kind: 'select', risks: ['side-effect'] },
   { sql: `select 1 where exists (select lo_import('/x'))`, kind: 'select', risks: ['file'] },

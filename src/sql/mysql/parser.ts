@@ -875,12 +875,29 @@ export class MysqlStatementParser {
     return out;
   }
 
+  /**
+   * Whether a WHERE names a column, directly or from a correlated subquery (`t.col` of a table
+   * of this statement). One that names none (`NOW() > 0`, `?`, `EXISTS (SELECT 1)`) holds for
+   * every row or for none: it restricts nothing.
+   */
+  private namesRows(info: ExprInfo, scope: Scope): boolean {
+    // Provably false (`WHERE 1=0`): no row at all, which is as restricted as it gets.
+    if (info.refs.length > 0 || constantTruth(stripParens(this.toks.slice(info.start, info.end))) === false) return true;
+    const names = new Set(scope.bindings.flatMap((b) => [b.alias, b.table ?? '']).filter(Boolean).map((n) => n.toLowerCase()));
+    for (let k = info.start; k < info.end - 1; k++) {
+      const t = this.toks[k];
+      const next = this.toks[k + 1];
+      if ((t.type === 'word' || t.type === 'quoted') && next.type === 'punct' && next.value === '.' && names.has(this.name(t).toLowerCase())) return true;
+    }
+    return false;
+  }
+
   /** [WHERE expr] [ORDER BY …] [LIMIT …] [RETURNING …]; returns whether WHERE restricts rows. */
   private whereTail(scope: Scope): boolean {
     let hasWhere = false;
     if (this.acceptKw('WHERE')) {
       const info = this.predicate(scope);
-      hasWhere = !isTautology(this.toks.slice(info.start, info.end));
+      hasWhere = !isTautology(this.toks.slice(info.start, info.end)) && this.namesRows(info, scope);
     }
     for (;;) {
       if (this.acceptKw('ORDER', 'BY') || this.acceptKw('LIMIT') || this.acceptKw('RETURNING')) this.scanExpr(this.depth0Stop(new Set(['ORDER', 'LIMIT', 'RETURNING'])), scope);

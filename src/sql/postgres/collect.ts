@@ -7,7 +7,7 @@
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
 import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
-import { fold, isConstantTrue } from './constant.js';
+import { fold, selectsRows } from './constant.js';
 import { functionRisks } from './functions.js';
 
 export interface Setting {
@@ -245,7 +245,7 @@ export class Walker {
         }
         this.fromList(list(n.fromClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(!isConstantTrue(n.whereClause));
+        this.out.restricted.push(selectsRows(n.whereClause, targetNames(n.relation)));
         handled.add('relation').add('fromClause').add('whereClause');
         break;
       }
@@ -253,7 +253,7 @@ export class Walker {
         this.target(n.relation, ctx);
         this.fromList(list(n.usingClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(!isConstantTrue(n.whereClause));
+        this.out.restricted.push(selectsRows(n.whereClause, targetNames(n.relation)));
         handled.add('relation').add('usingClause').add('whereClause');
         break;
       }
@@ -261,7 +261,7 @@ export class Walker {
         this.target(n.relation, ctx);
         this.fromList([n.sourceRelation], ctx);
         this.any(n.joinCondition, pred);
-        this.out.restricted.push(!isConstantTrue(n.joinCondition));
+        this.out.restricted.push(selectsRows(n.joinCondition, targetNames(n.relation)));
         for (const w of list(n.mergeWhenClauses)) this.any(as(w, 'MergeWhenClause')?.condition, pred);
         handled.add('relation').add('sourceRelation').add('joinCondition');
         break;
@@ -513,4 +513,12 @@ export function defaultAccessOf(type: string): RelationAccess {
     default:
       return 'ddl';
   }
+}
+
+/** Names a statement's target table goes by in its conditions: the alias, else the table name. */
+function targetNames(rel: unknown): string[] {
+  const r = as(rel, 'RangeVar') ?? (isObject(rel) ? rel : undefined);
+  const alias = isObject(r?.alias) ? str(r.alias.aliasname) : undefined;
+  const name = str(r?.relname);
+  return [alias ?? name].filter((x): x is string => x !== undefined);
 }

@@ -19,6 +19,45 @@ export function isConstantTrue(expr: unknown): boolean {
   return expr === undefined || fold(expr) === true;
 }
 
+/**
+ * Whether a WHERE (or MERGE ON) can pick out particular rows: it is provably false, or it is
+ * not provably true and names a column (or is WHERE CURRENT OF a cursor). Inside a subquery only
+ * a column qualified by one of `targets` (the written table's name or alias: a correlated
+ * subquery) counts. A condition that names no such column, such as `(1)::bool`,
+ * `now() > '2000-01-01'`, `$1` or `EXISTS (SELECT 1 FROM t WHERE t.id = 1)`, holds for every row
+ * or for none, so it restricts nothing.
+ */
+export function selectsRows(expr: unknown, targets: readonly string[]): boolean {
+  if (expr === undefined) return false;
+  const v = fold(expr);
+  // Provably false (or NULL): no row at all, which is as restricted as it gets.
+  if (v === false || v === null) return true;
+  return v !== true && namesRow(expr, new Set(targets), false);
+}
+
+function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean): boolean {
+  if (Array.isArray(x)) return x.some((v) => namesRow(v, targets, inSubquery));
+  if (!isObject(x)) return false;
+  for (const k in x) {
+    const v = x[k];
+    if (k === 'CurrentOfExpr') return true;
+    if (k === 'ColumnRef' && isObject(v)) {
+      if (!inSubquery) return true;
+      const fields = list(v.fields);
+      const qualifier = fields.length > 1 ? as(fields[fields.length - 2], 'String')?.sval : undefined;
+      if (typeof qualifier === 'string' && targets.has(qualifier)) return true;
+      continue;
+    }
+    if (k === 'SubLink' && isObject(v)) {
+      // `x IN (SELECT …)`: x is in this query; the subquery's own columns are not.
+      if (namesRow(v.testexpr, targets, inSubquery) || namesRow(v.subselect, targets, true)) return true;
+      continue;
+    }
+    if (namesRow(v, targets, inSubquery)) return true;
+  }
+  return false;
+}
+
 function constValue(c: PgNode): Folded {
   if (c.isnull === true) return null;
   // Zero and false are omitted from the tree: `{ ival: {} }`, `{ boolval: {} }`.

@@ -72,6 +72,9 @@ for (const [risks, fnames] of table) for (const n of fnames) risksByName.set(n, 
  */
 export const STORING_FUNCTIONS: ReadonlySet<string> = new Set(['pg_notify', 'set_config', 'lo_from_bytea', 'lo_put', 'lowrite', 'pg_logical_emit_message']);
 
+/** Settings whose change is an administrative act: replica mode skips triggers and foreign keys. */
+const ADMIN_SETTINGS: ReadonlySet<string> = new Set(['session_replication_role', 'ignore_system_indexes', 'zero_damaged_pages', 'ignore_checksum_failure', 'allow_system_table_mods']);
+
 /** Settings whose change switches the session's identity (SET ROLE in function form). */
 export const IDENTITY_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization']);
 
@@ -83,7 +86,11 @@ export function functionRisks(name: string, settingName?: string | null): Functi
   if (name === 'set_config') {
     // A computed name could be 'role': treat it as both, so policy cannot be steered around.
     if (settingName === undefined || settingName === null) return ['identity', 'admin'];
-    return IDENTITY_SETTINGS.has(settingName.toLowerCase()) ? ['identity'] : ['admin'];
+    const setting = settingName.toLowerCase();
+    if (IDENTITY_SETTINGS.has(setting)) return ['identity'];
+    // Settings that switch off integrity checks or what the server records are administrative;
+    // the rest (search_path, statement_timeout, …) are what SET does in any session.
+    return ADMIN_SETTINGS.has(setting) || /^(log|debug|track)_/.test(setting) ? ['admin'] : [];
   }
   return risksByName.get(name) ?? [];
 }
