@@ -54,6 +54,8 @@ interface SelectItem {
   star?: { qualifier?: string };
 }
 
+/** Words that make the string after them a typed literal: date/time types, charset introducers, N. */
+const TYPED_LITERAL = /^(DATE|TIME|TIMESTAMP|N|_[A-Z0-9]+)$/i;
 const CLAUSE_STOP = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'INTO', 'FOR', 'LOCK', 'WINDOW', 'UNION', 'EXCEPT', 'INTERSECT', 'PROCEDURE', 'RETURNING', 'MINUS', 'QUALIFY']);
 const JOIN_WORDS = new Set(['JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'NATURAL', 'STRAIGHT_JOIN', 'FULL', 'OUTER']);
 const SELECT_OPTIONS = new Set(['ALL', 'DISTINCT', 'DISTINCTROW', 'HIGH_PRIORITY', 'STRAIGHT_JOIN', 'SQL_SMALL_RESULT', 'SQL_BIG_RESULT', 'SQL_BUFFER_RESULT', 'SQL_NO_CACHE', 'SQL_CACHE', 'SQL_CALC_FOUND_ROWS']);
@@ -260,7 +262,9 @@ export class MysqlStatementParser {
         }
         const single = parts.length === 1 && t.type === 'word';
         if (single && (CLAUSE_WORDS.has(t.value) || EXPR_WORDS.has(t.value))) continue;
-        if (single && this.toks[chainStart + 1]?.type === 'string') continue; // DATE '2024-01-01', _utf8 'x'
+        // DATE '2024-01-01', _utf8mb4 'x', N'x': a typed literal, not a column. Any other word
+        // before a string is a column with a string alias (`SELECT email 'e'`), and counts.
+        if (single && this.toks[chainStart + 1]?.type === 'string' && TYPED_LITERAL.test(t.value)) continue;
         info.refs.push({ qualifier: parts.slice(0, -1), column: parts[parts.length - 1] });
         info.nonConstant = true;
         continue;

@@ -89,6 +89,9 @@ describe('USE tracking, redaction, fingerprint, lineage', () => {
     ['SELECT (SELECT email FROM users LIMIT 1) AS e', ['e<-users.email']],
     ['SELECT a.id, b.ssn FROM a JOIN b ON a.id = b.id', ['id<-a.id=', 'ssn<-b.ssn=']],
     ['SELECT email FROM users UNION SELECT phone FROM contacts', ['email<-users.email,contacts.phone']],
+    // A string after a column is its alias, not a typed literal (DATE '…', _utf8mb4 '…', N'…').
+    ["SELECT email 'e', ssn \"s\" FROM users", ['e<-users.email=', 's<-users.ssn=']],
+    ["SELECT DATE '2024-01-01' AS d, _utf8mb4 'x' AS c FROM users", ['d<-', 'c<-']],
   ];
   for (const [sql, want] of lineage) {
     it(`lineage: ${sql}`, () => {
