@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { SA_TOKENS, createTestDatabase, pgTarget, run, startTestBroker, type TestBroker, type TestDatabase } from './harness.js';
+import { SA_TOKENS, createTestDatabase, pgTarget, run, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
 import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
 import type { Connection } from '../../src/cli/connect.js';
 
@@ -146,6 +146,20 @@ describe('masking: classified values moved to other sinks', () => {
       if (p.code) assert.match(r.stderr, /dbgov: blocked: .*code whose data access dbgov cannot follow/, r.stderr);
     });
   }
+
+  test('the extended protocol and pipelined batches are judged the same way', async () => {
+    const c = await tunnelClient(conn);
+    try {
+      await c.query('CREATE TEMP TABLE tp (x text)');
+      await assert.rejects(c.query('INSERT INTO tp SELECT email FROM users WHERE id > $1', [0]), /dbgov: blocked: this statement stores classified data/);
+      await assert.rejects(c.query({ text: 'SELECT pg_notify($1, ssn) FROM users WHERE id = $2', values: ['c', 1] }), /dbgov: blocked: this statement stores classified data/);
+      // Several statements in one simple-protocol message: the storing one is refused, so none run.
+      await assert.rejects(c.query("INSERT INTO tp VALUES ('ok'); INSERT INTO tp SELECT card FROM users"), /dbgov: blocked: this statement stores classified data/);
+      assert.deepEqual((await c.query('SELECT count(*)::int AS n FROM tp')).rows, [{ n: 0 }]);
+    } finally {
+      await c.end();
+    }
+  });
 
   test('reshaped single statements', async () => {
     for (const sql of reshaped) {

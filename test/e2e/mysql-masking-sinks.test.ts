@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { SA_TOKENS, run, startTestBroker, type TestBroker } from './harness.js';
 import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
-import { createMysqlDatabase, mysqlTarget, type MysqlTestDatabase } from './mysql-harness.js';
+import { createMysqlDatabase, mysqlTarget, mysqlTunnelClient, type MysqlTestDatabase } from './mysql-harness.js';
 import type { Connection } from '../../src/cli/connect.js';
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
@@ -144,6 +144,21 @@ describe('mysql masking: classified values moved to other sinks', () => {
       assert.match(r.stderr, /dbgov: blocked: .*code whose data access dbgov cannot follow/, r.stderr);
     });
   }
+
+  test('the prepared-statement protocol is judged the same way', async () => {
+    const c = await mysqlTunnelClient(conn, {}, proxy.port);
+    try {
+      await c.query('CREATE TEMPORARY TABLE tp (x VARCHAR(200))');
+      proxy.take();
+      await assert.rejects(c.execute('INSERT INTO tp SELECT email FROM users WHERE id > ?', [0]), /dbgov: blocked: this statement stores classified data/);
+      await assert.rejects(c.execute('SELECT @pv := ssn FROM users WHERE id = ?', [1]), /dbgov: blocked: this statement stores classified data/);
+      const [rows] = await c.execute('SELECT x FROM tp');
+      assert.deepEqual(rows, []);
+      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), []);
+    } finally {
+      await c.end();
+    }
+  });
 
   test('reshaped single statements', async () => {
     for (const sql of reshaped) {
