@@ -68,6 +68,9 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       const r = catalog?.resolveRelation(ref, opts(searchPath));
       return r ? { schema: r.schema, name: r.name, oid: r.oid } : undefined;
     },
+    viewBaseRelations(oid: number) {
+      return (catalog?.viewBaseRelations(oid) ?? []).map((r) => ({ schema: r.schema, name: r.name, oid: r.oid }));
+    },
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
     callTarget(fn, searchPath) {
       if (!catalog) return undefined;

@@ -90,6 +90,7 @@ interface Snapshot {
 export class PostgresCatalog {
   private snap: Snapshot;
   private readonly views = new Map<number, ColumnLineage[] | undefined>();
+  private readonly viewBases = new Map<number, CatalogRelation[]>();
 
   private constructor(
     private readonly client: ClientBase,
@@ -106,6 +107,7 @@ export class PostgresCatalog {
   async refresh(): Promise<void> {
     this.snap = await readSnapshot(this.client);
     this.views.clear();
+    this.viewBases.clear();
   }
 
   /** The temp schema of the session that loaded the snapshot, if it has created one. */
@@ -192,6 +194,30 @@ export class PostgresCatalog {
   /** Functions whose bodies run dynamic SQL: calling one is as opaque as a DO block. */
   dynamicSqlFunctions(): CatalogFunction[] {
     return this.snap.functions.filter((f) => f.dynamicSql);
+  }
+
+  /**
+   * The tables a view reads, through views of views: what a write through an updatable view
+   * changes. Empty for anything that is not a view, or a definition that cannot be read.
+   */
+  viewBaseRelations(oid: number, depth = 0): CatalogRelation[] {
+    const cached = this.viewBases.get(oid);
+    if (cached !== undefined) return cached;
+    const rel = this.snap.relations.get(oid);
+    if (rel?.relkind !== 'v' || rel.definition === undefined || depth > 16) return [];
+    this.viewBases.set(oid, []);
+    const out: CatalogRelation[] = [];
+    for (const f of analysePostgres(rel.definition).statements) {
+      for (const r of f.relations) {
+        // Definitions name every schema (they are read with only pg_catalog on the path).
+        const base = this.resolveRelation(r, { searchPath: [] });
+        if (!base) continue;
+        if (base.relkind === 'v') out.push(...this.viewBaseRelations(base.oid, depth + 1));
+        else out.push(base);
+      }
+    }
+    this.viewBases.set(oid, out);
+    return out;
   }
 
   /** A view's output lineage, computed once per snapshot by `compute` from its definition. */
