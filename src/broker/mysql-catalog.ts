@@ -10,7 +10,7 @@
  * switched database, and a source without a schema is classified under any schema (fail closed).
  */
 import mysql from 'mysql2/promise';
-import type { ColumnLineage, StatementFacts } from '../sql/facts.js';
+import type { ColumnLineage, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { WriteFlow } from '../sql/lineage.js';
 import { analyseMysql } from '../sql/mysql/analyse.js';
 import type { Logger } from '../shared/logger.js';
@@ -144,6 +144,17 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     relations: () => [],
     resolveLineage(facts: StatementFacts) {
       return facts.lineage ? resolve(facts.lineage, 0) : undefined;
+    },
+    viewBaseRelations(ref: RelationRef) {
+      const bases = (schema: string | undefined, name: string, depth: number): { schema: string; name: string }[] => {
+        const key = name.toLowerCase();
+        const def = inTarget({ ...(schema !== undefined ? { schema } : {}) }) ? snap.views.get(key) : undefined;
+        if (def === undefined) return depth === 0 ? [] : [{ schema: schema ?? t.database, name }];
+        if (depth > MAX_VIEW_DEPTH) return [];
+        const a = analyseMysql(def, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: t.database });
+        return a.statements.flatMap((f) => f.relations.flatMap((r) => bases(r.schema, r.name, depth + 1)));
+      };
+      return bases(ref.schema, ref.name, 0);
     },
     resolveWriteFlows(facts: StatementFacts): WriteFlow[] {
       // The analyser found what is stored where (facts.stores); here `*` sources expand to the

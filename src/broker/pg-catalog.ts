@@ -68,7 +68,9 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       const r = catalog?.resolveRelation(ref, opts(searchPath));
       return r ? { schema: r.schema, name: r.name, oid: r.oid } : undefined;
     },
-    viewBaseRelations(oid: number) {
+    viewBaseRelations(ref: RelationRef, searchPath) {
+      const oid = ref.resolved?.oid ?? catalog?.resolveRelation(ref, opts(searchPath))?.oid;
+      if (oid === undefined) return [];
       return (catalog?.viewBaseRelations(oid) ?? []).map((r) => ({ schema: r.schema, name: r.name, oid: r.oid }));
     },
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),

@@ -27,8 +27,8 @@ export interface TargetCatalog {
   columnOf(tableOid: number, attnum: number): ColumnName | undefined;
   /** True when the OID is a table holding its own rows (not a view, whose columns need lineage). */
   isBaseTable(tableOid: number): boolean;
-  /** The tables a view reads (through views of views): what writing through it changes. */
-  viewBaseRelations?(oid: number): { schema: string; name: string; oid: number }[];
+  /** The tables a view reads (through views of views): what writing through it changes. Empty when `ref` is not a view. */
+  viewBaseRelations?(ref: RelationRef, searchPath: string[] | null): { schema: string; name: string; oid?: number }[];
   /** Output lineage with every source qualified and `*` expanded. */
   resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
   /** Values the statement stores, and what they carry (src/sql/lineage.ts, resolveWriteFlows). */
@@ -168,8 +168,8 @@ export class TargetRuntime implements TargetServices {
     });
     // A write through an updatable view writes its base table: policy on that table applies.
     for (const r of [...relations]) {
-      if (r.access !== 'write' || r.resolved?.oid === undefined || cat?.isBaseTable(r.resolved.oid)) continue;
-      for (const b of cat?.viewBaseRelations?.(r.resolved.oid) ?? []) relations.push({ schema: b.schema, name: b.name, access: 'write', resolved: b, via: 'view' });
+      if (r.access !== 'write' || (r.resolved?.oid !== undefined && cat?.isBaseTable(r.resolved.oid))) continue;
+      for (const b of cat?.viewBaseRelations?.(r, state.searchPath) ?? []) relations.push({ schema: b.schema, name: b.name, access: 'write', resolved: b, via: 'view' });
     }
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;

@@ -116,3 +116,38 @@ describe('mysql guardrail corpus through the tunnel', () => {
     });
   }
 });
+
+describe('mysql: a table rule follows writes through updatable views', () => {
+  const db = `dbgov_myview_${Date.now().toString(36)}`;
+  let tb: TestBroker;
+  let conn: Connection;
+
+  before(async () => {
+    await mysqlAdmin(`CREATE DATABASE \`${db}\``);
+    await mysqlAdmin('CREATE TABLE model_weights (id INT PRIMARY KEY, w DOUBLE)', db);
+    await mysqlAdmin('INSERT INTO model_weights VALUES (1, 0.5), (2, 0.25)', db);
+    await mysqlAdmin('CREATE VIEW mw AS SELECT * FROM model_weights', db);
+    await mysqlAdmin('CREATE VIEW mw2 AS SELECT id, w FROM mw WHERE id > 0', db);
+    const rule = { name: 'weights-frozen', match: { statement: { relations: { names: [`${db}.model_weights`], access: ['write'] } } }, action: 'block', message: 'model weights are frozen' };
+    tb = await startTestBroker({ targets: { prod: mysqlTarget(db, { env: 'prod' }) }, policy: { statements: [rule], access: [{ name: 'any', action: 'allow' }] } });
+    conn = await tb.connect(SA_TOKENS.ci, { target: 'prod', access: 'write' });
+  });
+  after(async () => {
+    await conn?.close();
+    await tb?.close();
+    await mysqlAdmin(`DROP DATABASE IF EXISTS \`${db}\``);
+  });
+
+  for (const sql of ['UPDATE model_weights SET w = 0 WHERE id = 1', 'UPDATE mw SET w = 0 WHERE id = 1', 'DELETE FROM mw2 WHERE id = 2', 'INSERT INTO mw VALUES (3, 1)']) {
+    test(sql, async () => {
+      const c = await mysqlTunnelClient(conn);
+      try {
+        await assert.rejects(c.query(sql), /dbgov: blocked: model weights are frozen/);
+      } finally {
+        await c.end();
+      }
+      const rows = await mysqlAdmin<{ n: number; s: number }[]>('SELECT COUNT(*) AS n, SUM(w) AS s FROM model_weights', db);
+      assert.deepEqual([Number(rows[0].n), Number(rows[0].s)], [2, 0.75]);
+    });
+  }
+});
