@@ -78,9 +78,9 @@ export class TargetRuntime implements TargetServices {
    */
   private generation = 0;
   /** The last store check per (cached) facts array, for the session that asked (see storesHidden). */
-  private readonly recentStores = new WeakMap<StatementFacts[], { session: LiveSession; generation: number; searchPath: string[] | null; result: ClientError | null }>();
+  private readonly recentStores = new WeakMap<StatementFacts[], SessionMemo & { result: ClientError | null }>();
   /** The last plan per (cached) facts array, for the session that asked (see maskPlan). */
-  private readonly recentPlans = new WeakMap<StatementFacts[], { session: LiveSession; generation: number; searchPath: string[] | null; columns: ResultColumn[]; plan: MaskPlan | ClientError | null }>();
+  private readonly recentPlans = new WeakMap<StatementFacts[], SessionMemo & { columns: ResultColumn[]; plan: MaskPlan | ClientError | null }>();
   /** Resolution of one analysis (a cached, shared facts array) for one search_path. */
   private readonly resolved = new WeakMap<StatementFacts[], { key: string; out: StatementFacts[] }>();
   /** Lineage and mask plans for statement texts seen before (the extended protocol repeats them). */
@@ -198,10 +198,15 @@ export class TargetRuntime implements TargetServices {
     // A prepared statement run again in the same session: the same (cached) facts array, the
     // same columns, nothing changed since. Skips building the shared cache's key.
     const recent = this.recentPlans.get(facts);
-    if (recent !== undefined && recent.session === session && recent.generation === this.generation && recent.searchPath === state.searchPath && state.tempTables.size === 0 && sameColumns(recent.columns, columns)) return recent.plan;
+    if (recent !== undefined && this.stillValid(recent, session, state) && sameColumns(recent.columns, columns)) return recent.plan;
     const plan = this.buildPlan(session, facts, columns, state);
     if (plan.cacheable) this.recentPlans.set(facts, { session, generation: this.generation, searchPath: state.searchPath, columns, plan: plan.plan });
     return plan.plan;
+  }
+
+  /** A per-facts memo holds for the session that made it, while the catalog and search_path are unchanged and no temp table shadows names. */
+  private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
+    return memo.session === session && memo.generation === this.generation && memo.searchPath === state.searchPath && state.tempTables.size === 0;
   }
 
   private buildPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): { plan: MaskPlan | ClientError | null; cacheable: boolean } {
@@ -288,7 +293,7 @@ export class TargetRuntime implements TargetServices {
    */
   private storesHidden(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     const recent = this.recentStores.get(facts);
-    if (recent !== undefined && recent.session === session && recent.generation === this.generation && recent.searchPath === state.searchPath && state.tempTables.size === 0) return recent.result;
+    if (recent !== undefined && this.stillValid(recent, session, state)) return recent.result;
     let result: ClientError | null = null;
     for (const f of facts) {
       if (!mayStore(f) || !this.mayCarryHidden(session, f)) continue;
@@ -449,12 +454,13 @@ export class TargetRuntime implements TargetServices {
   }
 }
 
-/**
- * The statement whose rows a result carries. FETCH returns the rows of a DECLAREd cursor and
- * EXECUTE those of a PREPAREd statement: mask them by that query. A cursor or statement this
- * session never declared through the gateway (one opened inside a function, say) has unknown
- * rows: it is marked opaque so every derived column is masked (fail closed).
- */
+/** What a per-session memo was made under (see TargetRuntime.stillValid). */
+interface SessionMemo {
+  session: LiveSession;
+  generation: number;
+  searchPath: string[] | null;
+}
+
 /** Opaque reasons that mean code runs whose reads and writes are not known. */
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);
 /** Statements that attach code to run on later statements. */
