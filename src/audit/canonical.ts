@@ -137,8 +137,8 @@ export function sealEvent(event: Omit<AuditEvent, 'hash'>): { hash: string; line
   const after = JSON.stringify({ sessionId: event.sessionId, statement: event.statement, target: event.target, time: event.time });
   const head = before.slice(1, -1);
   const tail = after.slice(1, -1);
-  const hash = hashHex(prevHash + '{' + head + ',"seq":' + seq + ',' + tail + '}');
-  return { hash, line: '{"seq":' + seq + ',' + head + ',' + tail + ',"hash":"' + hash + '"}' };
+  const digest = hash('sha256', prevHash + '{' + head + ',"seq":' + seq + ',' + tail + '}', 'hex');
+  return { hash: digest, line: '{"seq":' + seq + ',' + head + ',' + tail + ',"hash":"' + digest + '"}' };
 }
 
 const EVENT_MEMBER_NAMES = new Set(['seq', 'id', 'time', 'kind', 'broker', 'identity', 'target', 'database', 'sessionId', 'access', 'statement', 'detail', 'prevHash']);
@@ -147,8 +147,4 @@ const EVENT_MEMBER_NAMES = new Set(['seq', 'id', 'time', 'kind', 'broker', 'iden
 function onlyEventMembers(event: object): boolean {
   for (const k of Object.keys(event)) if (!EVENT_MEMBER_NAMES.has(k)) return false;
   return true;
-}
-
-function hashHex(text: string): string {
-  return hash('sha256', text, 'hex');
 }

@@ -66,13 +66,16 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
 
   const inTarget = (s: { schema?: string }): boolean => s.schema === undefined || s.schema.toLowerCase() === t.database.toLowerCase();
 
+  /** A view definition as the server stores it (fully qualified, default sql_mode). */
+  const analyseDefinition = (def: string) => analyseMysql(def, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: t.database });
+
   /** A view's output lineage, base columns resolved; null when it cannot be followed. */
   const lineageOfView = (name: string, depth: number): ColumnLineage[] | null => {
     const cached = viewLineage.get(name);
     if (cached !== undefined) return cached;
     const def = snap.views.get(name);
     if (def === undefined || depth > MAX_VIEW_DEPTH) return null;
-    const a = analyseMysql(def, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: t.database });
+    const a = analyseDefinition(def);
     const f = a.statements.length === 1 ? a.statements[0] : undefined;
     const out = f?.lineage ? resolve(f.lineage, depth + 1) : null;
     viewLineage.set(name, out ?? null);
@@ -148,10 +151,10 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     viewBaseRelations(ref: RelationRef) {
       const bases = (schema: string | undefined, name: string, depth: number): { schema: string; name: string }[] => {
         const key = name.toLowerCase();
-        const def = inTarget({ ...(schema !== undefined ? { schema } : {}) }) ? snap.views.get(key) : undefined;
+        const def = inTarget({ schema }) ? snap.views.get(key) : undefined;
         if (def === undefined) return depth === 0 ? [] : [{ schema: schema ?? t.database, name }];
         if (depth > MAX_VIEW_DEPTH) return [];
-        const a = analyseMysql(def, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: t.database });
+        const a = analyseDefinition(def);
         return a.statements.flatMap((f) => f.relations.flatMap((r) => bases(r.schema, r.name, depth + 1)));
       };
       return bases(ref.schema, ref.name, 0);

@@ -112,7 +112,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
    */
   const record = (s: Stmt, outcome?: { rows: number | null; durationMs: number | null; ref?: string; error?: StatementRecord['error'] }): StatementRecord => {
     const sum = summaryOf(s.facts);
-    const rec: StatementRecord = {
+    return {
       decision: s.decisionLabel,
       durationMs: outcome ? outcome.durationMs : null,
       ...(outcome?.error ? { error: outcome.error } : {}),
@@ -128,7 +128,6 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       text: sum.text,
       ...(s.unmaskedColumns.length ? { unmaskedColumns: s.unmaskedColumns } : {}),
     };
-    return rec;
   };
 
   const batcher = d.batcher ?? new AuditBatcher(d.audit, d.log);

@@ -4,6 +4,7 @@
  * expects on production; `defaults: false` removes them, `defaults: { except }` exempts some
  * identities (a break-glass DBA group).
  */
+import { ADMIN_SETTINGS } from '../sql/postgres/functions.js';
 import { compileGlob } from './match.js';
 import type { AccessAction, AccessRule, Approvers, IdentityMatch, StatementMatch, StatementRule } from './types.js';
 
@@ -110,6 +111,13 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
     'Administrative functions (pg_terminate_backend, pg_cancel_backend, pg_reload_conf, replication slots, statistics resets, …) need the admin access level on a protected target.',
     { ...PROTECTED, access: ['read', 'write'], statement: { functionRisks: ['admin'] } },
     'this statement calls an administrative function, which needs admin access on a protected target',
+    'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
+  ],
+  [
+    'admin-settings-need-admin-access',
+    'SET of a setting that switches off integrity checks or what the server records (session_replication_role, log_*, …): the same settings as set_config above, in statement form.',
+    { ...PROTECTED, access: ['read', 'write'], statement: { settings: ADMIN_SETTINGS.map(compileGlob) } },
+    'this statement changes an administrative setting, which needs admin access on a protected target',
     'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
   ],
   [

@@ -4,6 +4,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import type { RelationRef, StatementFacts, StatementKind } from '../sql/facts.js';
+import { IDENTITY_SETTINGS } from '../sql/postgres/functions.js';
 import type { Identity, IdentityRef } from '../shared/types.js';
 import type {
   AccessContext,
@@ -227,7 +228,6 @@ function columnsOf(f: StatementFacts): ColumnRef[] {
 /** Kinds that never change anything by themselves (their relations and functions still count). */
 const READ_ONLY_KINDS: ReadonlySet<StatementKind> = new Set(['select', 'utility', 'transaction', 'set', 'copy']);
 const MUTATING_RISKS = new Set(['side-effect', 'file', 'program', 'admin', 'identity', 'remote', 'dynamic-sql']);
-const IDENTITY_SETTINGS = new Set(['role', 'session_authorization']);
 
 /** May this statement change data, schema, privileges, identity or server state? */
 export function isMutating(f: StatementFacts): boolean {

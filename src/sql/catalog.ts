@@ -158,7 +158,6 @@ export class PostgresCatalog {
     return undefined;
   }
 
-  /** Whether `name` (as called) reaches a function outside the system schemas. */
   /**
    * Whether a call resolves to a built-in function (pg_catalog, information_schema). A function
    * the catalog does not know (a temp function, or one created since the last refresh) is not:
@@ -174,7 +173,6 @@ export class PostgresCatalog {
     }
     return false;
   }
-
 
   /**
    * The functions a call reaches, as the server picks them: an explicit schema, else the first

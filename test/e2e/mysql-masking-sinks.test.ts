@@ -22,6 +22,7 @@ const probes: { name: string; sql: string[] }[] = [
   { name: 'user variable by SET', sql: ['SET @w = (SELECT ssn FROM users WHERE id = 1)', 'SELECT @w', 'SELECT CONCAT(@w, "")'] },
   { name: 'SELECT … INTO a variable', sql: ['SELECT card INTO @x FROM users WHERE id = 1', 'SELECT @x'] },
   { name: 'SELECT … INTO after ORDER BY / LIMIT', sql: ['SELECT full_name FROM users ORDER BY id LIMIT 1 INTO @y', 'SELECT @y'] },
+  { name: 'UNION … INTO: every branch is stored', sql: ["SELECT email FROM users WHERE id = 1 UNION SELECT 'x' LIMIT 1 INTO @u", 'SELECT @u'] },
   { name: 'user variable in a WHERE clause', sql: ['SELECT id FROM users WHERE (@z := address) IS NOT NULL AND id = 1', 'SELECT @z'] },
   { name: 'CREATE TABLE … AS SELECT', sql: ['CREATE TEMPORARY TABLE t1 AS SELECT email AS x, ssn AS y FROM users', 'SELECT * FROM t1'] },
   { name: 'INSERT … SELECT into another table', sql: ['CREATE TEMPORARY TABLE t2 (x VARCHAR(200))', 'INSERT INTO t2 SELECT email FROM users', 'INSERT INTO t2 (x) SELECT * FROM (SELECT ssn FROM users) d', 'SELECT x FROM t2'] },

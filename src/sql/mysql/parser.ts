@@ -326,7 +326,10 @@ export class MysqlStatementParser {
     return lineage;
   }
 
-  /** `… INTO @a, @b`: the query's values are stored in variables. */
+  /**
+   * `… INTO @a, @b`: the query's values are stored in variables. Taken here, once the whole query
+   * expression is read, so a UNION's every branch counts (INTO may follow the last one).
+   */
   private takeInto(lineage: ColumnLineage[]): void {
     if (!this.intoVariables) return;
     this.intoVariables = false;
@@ -419,9 +422,7 @@ export class MysqlStatementParser {
       else break;
     }
     this.parseQueryTail(scope);
-    const lineage = this.lineageOf(items, scope);
-    this.takeInto(lineage);
-    return lineage;
+    return this.lineageOf(items, scope);
   }
 
   private selectItem(expr: ExprInfo): SelectItem {
@@ -777,9 +778,10 @@ export class MysqlStatementParser {
     const scope: Scope = { bindings: [] };
     const parts = this.readQualified();
     this.addRelation(parts, 'write');
-    scope.bindings.push({ alias: parts[parts.length - 1], table: parts[parts.length - 1], schema: parts.length > 1 ? parts[0] : this.currentDb });
+    const target: Binding = { alias: parts[parts.length - 1], table: parts[parts.length - 1], schema: parts.length > 1 ? parts[0] : this.currentDb };
+    scope.bindings.push(target);
     if (this.acceptKw('PARTITION')) this.skipParens();
-    const dest = { ...(parts.length > 1 ? { schema: parts[0] } : this.currentDb !== undefined ? { schema: this.currentDb } : {}), table: parts[parts.length - 1] };
+    const dest = tableOf(target);
     const columns: string[] = [];
     if (this.isPunct('(') && !this.startsQueryInParens(0)) {
       this.i++;
@@ -831,7 +833,7 @@ export class MysqlStatementParser {
       const value = this.scanExpr(this.depth0Stop(new Set(['WHERE', 'ORDER', 'LIMIT', 'RETURNING']), true), scope);
       const column = target[target.length - 1].toLowerCase();
       // An assignment to a column of a table the UPDATE cannot name stores into an unknown place.
-      const into = b?.table !== undefined ? { ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column } : { table: '?', column };
+      const into = b?.table !== undefined ? { ...tableOf(b), column } : { table: '?', column };
       this.pending.push({ into, expr: value, scope });
     } while (this.acceptPunct(','));
     // When the written table is ambiguous, every table of the UPDATE counts as written.
@@ -1352,6 +1354,11 @@ export class MysqlStatementParser {
     this.i = this.toks.length;
     return { kind: 'utility', tag: 'EXECUTE', execute: { name } };
   }
+}
+
+/** A base-table binding as a stored value's destination. */
+function tableOf(b: Binding): { schema?: string; table: string } {
+  return { ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table ?? '?' };
 }
 
 function findBinding(scope: Scope, name: string): Binding | undefined {

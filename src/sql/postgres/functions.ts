@@ -72,8 +72,16 @@ for (const [risks, fnames] of table) for (const n of fnames) risksByName.set(n, 
  */
 export const STORING_FUNCTIONS: ReadonlySet<string> = new Set(['pg_notify', 'set_config', 'lo_from_bytea', 'lo_put', 'lowrite', 'pg_logical_emit_message']);
 
-/** Settings whose change is an administrative act: replica mode skips triggers and foreign keys. */
-const ADMIN_SETTINGS: ReadonlySet<string> = new Set(['session_replication_role', 'ignore_system_indexes', 'zero_damaged_pages', 'ignore_checksum_failure', 'allow_system_table_mods']);
+/**
+ * Settings whose change is an administrative act, as names or `prefix*` globs: replica mode skips
+ * triggers and foreign keys, the others switch off integrity checks or what the server records.
+ * The same list judges `SET name = …` (policy's settings match) and `set_config('name', …)`.
+ */
+export const ADMIN_SETTINGS: readonly string[] = ['session_replication_role', 'ignore_system_indexes', 'zero_damaged_pages', 'ignore_checksum_failure', 'allow_system_table_mods', 'log_*', 'debug_*', 'track_*'];
+
+function isAdminSetting(name: string): boolean {
+  return ADMIN_SETTINGS.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+}
 
 /** Settings whose change switches the session's identity (SET ROLE in function form). */
 export const IDENTITY_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization']);
@@ -88,9 +96,8 @@ export function functionRisks(name: string, settingName?: string | null): Functi
     if (settingName === undefined || settingName === null) return ['identity', 'admin'];
     const setting = settingName.toLowerCase();
     if (IDENTITY_SETTINGS.has(setting)) return ['identity'];
-    // Settings that switch off integrity checks or what the server records are administrative;
-    // the rest (search_path, statement_timeout, …) are what SET does in any session.
-    return ADMIN_SETTINGS.has(setting) || /^(log|debug|track)_/.test(setting) ? ['admin'] : [];
+    // The rest (search_path, statement_timeout, …) are what SET does in any session.
+    return isAdminSetting(setting) ? ['admin'] : [];
   }
   return risksByName.get(name) ?? [];
 }

@@ -93,6 +93,11 @@ describe('USE tracking, redaction, fingerprint, lineage', () => {
     ["SELECT email 'e', ssn \"s\" FROM users", ['e<-users.email=', 's<-users.ssn=']],
     ["SELECT DATE '2024-01-01' AS d, _utf8mb4 'x' AS c FROM users", ['d<-', 'c<-']],
   ];
+
+  it('INTO after a UNION stores what every branch carries', () => {
+    const f = analyseMysql("SELECT email FROM users WHERE id = 1 UNION SELECT phone FROM contacts LIMIT 1 INTO @v", MARIA).statements[0];
+    assert.deepEqual(f.stores?.map((st) => [st.into, st.sources.map((s) => `${s.table}.${s.column}`)]), [['variable', ['users.email', 'contacts.phone']]]);
+  });
   for (const [sql, want] of lineage) {
     it(`lineage: ${sql}`, () => {
       const l = analyseMysql(sql, MARIA).statements[0].lineage ?? [];
