@@ -16,7 +16,8 @@
  *
  * Knobs (for a quick try, not for the published numbers): BENCH_PG_RUNS (comma list of
  * "select-only simple", "select-only extended", "TPC-B simple", "TPC-B extended"), BENCH_SECS (pgbench/mysql seconds,
- * default 15), BENCH_ONLY (comma list of: pg,mem,mask,sql,audit,mysql), BENCH_AUDIT_EVENTS, and
+ * default 15), BENCH_ONLY (comma list of: pg,mem,mask,sql,audit,mysql), BENCH_AUDIT_EVENTS, BENCH_PG_RATE
+ * (pgbench -R for the 8-client runs: compare CPU per statement between builds at one rate), and
  * BENCH_BROKER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the broker).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,8 @@ const BIN = join(ROOT, 'bin', 'run.js');
 const SECS = Number(process.env.BENCH_SECS ?? 15);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'pg,mem,mask,sql,audit,mysql').split(',').map((s) => s.trim()));
 const AUDIT_EVENTS = Number(process.env.BENCH_AUDIT_EVENTS ?? 1_000_000);
+/** pgbench -R for the 8-client runs: the same statement rate for every path, so CPU per statement compares across builds on a busy machine. */
+const PG_RATE = process.env.BENCH_PG_RATE;
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const MY = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
 const t00 = performance.now();
@@ -329,7 +332,7 @@ async function benchPostgresPath(api: string, tunnel: TunnelInfo): Promise<void>
       let direct = NaN;
       for (const ep of endpoints) {
         progress(`pgbench ${script.name} -M ${mode} via ${ep.name}`);
-        const r = await pgbench(ep, [...script.args, '-M', mode, '-c', '8', '-j', '2', '-T', String(SECS)], ep.pids);
+        const r = await pgbench(ep, [...script.args, '-M', mode, '-c', '8', '-j', '2', '-T', String(SECS), ...(PG_RATE ? ['-R', PG_RATE] : [])], ep.pids);
         if (ep.name === 'direct') direct = r.tps;
         const stmts = r.tx * script.stmts;
         const per = (label: string): number => (ep.pids[label] !== undefined ? r.cpu[label] / stmts : NaN);

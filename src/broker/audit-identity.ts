@@ -3,11 +3,13 @@ import type { Identity } from '../shared/types.js';
 
 /** The identity as audit records carry it: id, kind, groups, and the human behind an agent. */
 export function auditIdentity(i: Identity): AuditIdentity {
-  // Keys in sorted order: the audit log then serialises records natively (see sealEvent).
-  return {
-    groups: i.groups,
+  // Keys in sorted order, and frozen all the way down: the audit log then writes a session's
+  // identity once and reuses the text for every record (see fastJson in src/audit/canonical.ts).
+  const behalf = i.onBehalfOf;
+  return Object.freeze({
+    groups: Object.freeze([...i.groups]),
     id: i.id,
     kind: i.kind,
-    ...(i.onBehalfOf ? { onBehalfOf: { groups: i.onBehalfOf.groups, id: i.onBehalfOf.id, kind: i.onBehalfOf.kind } } : {}),
-  };
+    ...(behalf ? { onBehalfOf: Object.freeze({ groups: Object.freeze([...behalf.groups]), id: behalf.id, kind: behalf.kind }) } : {}),
+  }) as AuditIdentity;
 }

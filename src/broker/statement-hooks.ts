@@ -106,9 +106,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
   });
 
   /**
-   * The statement's audit record. Members are written in sorted key order, so the audit log
-   * serialises it natively (src/audit/canonical.ts, sealEvent); the outcome adds rows, time, the
-   * decision record's id and any error.
+   * The statement's audit record. Members are written in sorted key order, and absent ones are
+   * left out, so the event the log returns is the one its stored line parses back to. The
+   * outcome adds rows, time, the decision record's id and any error.
    */
   const record = (s: Stmt, outcome?: { rows: number | null; durationMs: number | null; ref?: string; error?: StatementRecord['error'] }): StatementRecord => {
     const sum = summaryOf(s.facts);
@@ -435,7 +435,8 @@ function summaryOf(facts: StatementFacts[]): Summary {
     fingerprint: f.length === 1 ? f[0].fingerprint : f.map((x) => x.fingerprint).join(','),
     text: f.map((x) => x.redacted).join('; '),
     kind: f.length === 1 ? f[0].kind : [...new Set(f.map((x) => x.kind))].join(','),
-    tables: [...new Set(facts.flatMap((x) => x.relations.map((r) => qualified(r))))],
+    // Frozen: every record of these facts shares the list, and the audit log writes it once.
+    tables: Object.freeze([...new Set(facts.flatMap((x) => x.relations.map((r) => qualified(r))))]) as string[],
   };
   summaries.set(facts, sum);
   return sum;

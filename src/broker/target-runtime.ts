@@ -200,13 +200,18 @@ export class TargetRuntime implements TargetServices {
     const recent = this.recentPlans.get(facts);
     if (recent !== undefined && this.stillValid(recent, session, state) && sameColumns(recent.columns, columns)) return recent.plan;
     const plan = this.buildPlan(session, facts, columns, state);
-    if (plan.cacheable) this.recentPlans.set(facts, { session, generation: this.generation, searchPath: state.searchPath, columns, plan: plan.plan });
+    if (plan.cacheable) this.recentPlans.set(facts, { who: whoKey(session), generation: this.generation, searchPath: state.searchPath, columns, plan: plan.plan });
     return plan.plan;
   }
 
-  /** A per-facts memo holds for the session that made it, while the catalog and search_path are unchanged and no temp table shadows names. */
+  /**
+   * A per-facts memo holds for sessions of the identity that made it (what a plan depends on:
+   * id, kind, groups), while the catalog and search_path are unchanged and no temp table
+   * shadows names. A session's search_path array changes only when it is SET, so sessions that
+   * never set it share the memo.
+   */
   private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
-    return memo.session === session && memo.generation === this.generation && memo.searchPath === state.searchPath && state.tempTables.size === 0;
+    return memo.who === whoKey(session) && memo.generation === this.generation && sameSearchPath(memo.searchPath, state.searchPath) && state.tempTables.size === 0;
   }
 
   private buildPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): { plan: MaskPlan | ClientError | null; cacheable: boolean } {
@@ -314,7 +319,7 @@ export class TargetRuntime implements TargetServices {
         break;
       }
     }
-    if (state.tempTables.size === 0) this.recentStores.set(facts, { session, generation: this.generation, searchPath: state.searchPath, result });
+    if (state.tempTables.size === 0) this.recentStores.set(facts, { who: whoKey(session), generation: this.generation, searchPath: state.searchPath, result });
     return result;
   }
 
@@ -454,11 +459,30 @@ export class TargetRuntime implements TargetServices {
   }
 }
 
-/** What a per-session memo was made under (see TargetRuntime.stillValid). */
+/** What a per-identity memo was made under (see TargetRuntime.stillValid). */
 interface SessionMemo {
-  session: LiveSession;
+  who: string;
   generation: number;
   searchPath: string[] | null;
+}
+
+/** What masking decisions depend on about a session's identity, as one string (made once per session). */
+const whoKeys = new WeakMap<LiveSession, string>();
+function whoKey(session: LiveSession): string {
+  let key = whoKeys.get(session);
+  if (key === undefined) {
+    const i = session.identity;
+    key = JSON.stringify([i.id, i.kind, i.groups]);
+    whoKeys.set(session, key);
+  }
+  return key;
+}
+
+function sameSearchPath(a: string[] | null, b: string[] | null): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Opaque reasons that mean code runs whose reads and writes are not known. */

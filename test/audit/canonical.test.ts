@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { canonicalJson, eventHash, sealEvent, stringifiesCanonically } from '../../src/audit/canonical.js';
+import { canonicalJson, eventHash, fastJson, sealEvent, stringifiesCanonically } from '../../src/audit/canonical.js';
 import { auditIdentity } from '../../src/broker/audit-identity.js';
 
 /** The canonical form as first specified: verification of old logs depends on it, byte for byte. */
@@ -27,6 +27,13 @@ const leaf = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.c
 const value = fc.letrec<{ v: unknown }>((tie) => ({
   v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(key, tie('v'), { maxKeys: 8 })),
 })).v;
+
+/** No class instances (dates) anywhere: what fastJson always writes once keys are sorted. */
+function candidateIsPlain(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return typeof v !== 'function' && typeof v !== 'symbol' && typeof v !== 'bigint';
+  if (v instanceof Date) return false;
+  return Object.values(v).every(candidateIsPlain);
+}
 
 describe('canonical JSON', () => {
   it('matches the reference form on generated values', () => {
@@ -61,6 +68,47 @@ describe('canonical JSON', () => {
     assert.equal(stringifiesCanonically({ a: new Date(0) }), false);
     assert.equal(stringifiesCanonically({ a: () => 1 }), false);
     assert.equal(stringifiesCanonically([Symbol('s')]), false);
+  });
+
+  /** Freezes some objects of a value (shallow, so some frozen objects hold unfrozen ones). */
+  const freezeSome = (v: unknown, pick: () => boolean): unknown => {
+    if (v === null || typeof v !== 'object' || v instanceof Date) return v;
+    for (const k of Object.keys(v)) freezeSome((v as Record<string, unknown>)[k], pick);
+    if (pick()) Object.freeze(v);
+    return v;
+  };
+
+  it('fastJson writes the canonical form wherever it answers, also for frozen values it remembers', () => {
+    fc.assert(
+      fc.property(value, fc.infiniteStream(fc.boolean()), (v, coins) => {
+        const it = coins[Symbol.iterator]();
+        const sorted = sortedDeep(v);
+        for (const candidate of [v, sorted, freezeSome(sortedDeep(v), () => it.next().value as boolean)]) {
+          const j = fastJson(candidate);
+          if (j !== undefined) assert.equal(j, reference(candidate));
+          // Asked twice (the second answer may come from its memory): the same text.
+          assert.equal(fastJson(candidate), j);
+        }
+        // Plain sorted data without dates always takes the fast form.
+        if (sorted !== undefined && candidateIsPlain(sorted) && stringifiesCanonically(sorted)) assert.notEqual(fastJson(sorted), undefined);
+      }),
+      { numRuns: 3000, seed: 17 },
+    );
+  });
+
+  it('fastJson never reuses the text of a frozen value whose inner values can still change', () => {
+    const inner = { b: 1 };
+    const outer = Object.freeze({ a: inner, list: Object.freeze(['x']) });
+    assert.equal(fastJson(outer), '{"a":{"b":1},"list":["x"]}');
+    inner.b = 2;
+    assert.equal(fastJson(outer), '{"a":{"b":2},"list":["x"]}');
+    const deep = Object.freeze({ a: Object.freeze({ b: 1 }) });
+    assert.equal(fastJson(deep), '{"a":{"b":1}}');
+    assert.equal(fastJson(deep), '{"a":{"b":1}}');
+    assert.equal(fastJson({ b: 1, a: 2 }), undefined, 'unsorted keys take the general path');
+    assert.equal(fastJson({ a: new Date(0) }), undefined);
+    assert.equal(fastJson(['\u2028', 'é', '"q"', '\ud800']), JSON.stringify(['\u2028', 'é', '"q"', '\ud800']));
+    assert.equal(fastJson([1e21, -0, NaN, 0.1 + 0.2]), JSON.stringify([1e21, -0, NaN, 0.1 + 0.2]));
   });
 
   const scalar = fc.oneof(fc.string({ maxLength: 8 }), fc.constant(null));
@@ -99,6 +147,43 @@ describe('canonical JSON', () => {
         assert.deepEqual(parsed, JSON.parse(JSON.stringify({ ...e, hash })));
       }),
       { numRuns: 2000, seed: 13 },
+    );
+  });
+
+  const text = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('SELECT * FROM users WHERE id = $1', 'naïve "quoted" \\ text', '\u0000\n'));
+  const statementRecord = fc.record(
+    {
+      decision: fc.constantFrom('allow', 'block', 'review'),
+      durationMs: fc.oneof(fc.constant(null), fc.double(), fc.integer()),
+      error: fc.record({ message: text, sqlstate: fc.constantFrom('42501', '23505') }),
+      fingerprint: text,
+      kind: text,
+      maskedColumns: fc.array(text, { maxLength: 3 }),
+      protocol: fc.constantFrom('simple', 'extended', undefined),
+      ref: text,
+      requestId: text,
+      rows: fc.oneof(fc.constant(null), fc.integer()),
+      rule: fc.oneof(fc.constant(null), text),
+      tables: fc.array(text, { maxLength: 3 }).map((t) => Object.freeze(t)),
+      text,
+      unmaskedColumns: fc.array(text, { maxLength: 2 }),
+      extra: value,
+    },
+    { requiredKeys: ['decision', 'durationMs', 'fingerprint', 'kind', 'maskedColumns', 'rows', 'rule', 'tables', 'text'] },
+  );
+
+  it('seals statement records (any members, any order) to the hash and line of the general form', () => {
+    fc.assert(
+      fc.property(statementRecord, fc.boolean(), fc.boolean(), (st, shuffled, frozenIdentity) => {
+        const statement = shuffled ? Object.fromEntries(Object.entries(st).reverse()) : st;
+        const identity = frozenIdentity ? auditIdentity({ id: 'a', kind: 'human', groups: ['g'] } as Parameters<typeof auditIdentity>[0]) : { groups: ['g'], id: 'a', kind: 'human' };
+        const e = { seq: 3, id: 'evt_1', time: '2026-11-28T10:00:00.000Z', kind: 'statement', broker: 'b', identity, target: 'prod', database: 'app', sessionId: 'ses_1', statement, prevHash: '0'.repeat(64) } as unknown as Omit<AuditEvent, 'hash'>;
+        const { hash, line } = sealEvent(e);
+        assert.equal(hash, eventHash(e));
+        assert.deepEqual(JSON.parse(line), JSON.parse(JSON.stringify({ ...e, hash })));
+        assert.equal(eventHash(JSON.parse(line) as AuditEvent), hash);
+      }),
+      { numRuns: 2000, seed: 19 },
     );
   });
 
