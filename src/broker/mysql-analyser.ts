@@ -76,7 +76,8 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
     // The session set sql_mode to a value computed at run time: the text is only safe to judge
     // if it means the same thing under every quoting mode.
     const variants = [false, true].flatMap((nbe) => [false, true].map((aq) => run(sql, { noBackslashEscapes: nbe, ansiQuotes: aq }, db)));
-    const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings]));
+    // Lineage and stores too: `"full_name"` is a constant in one mode and a column in the other.
+    const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings, f.lineage, f.stores, f.predicateColumns, f.hasWhere]));
     if (variants.every((v) => shape(v) === shape(variants[0]))) return variants[0];
     return {
       statements: variants[0].statements.map((f) => ({ ...f, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),

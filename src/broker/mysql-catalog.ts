@@ -143,6 +143,12 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     loaded: () => info.version > 0,
     resolveRelation: () => undefined,
     columnOf: () => undefined,
+    knowsName(name: string) {
+      const lower = name.toLowerCase();
+      if (lower === t.database.toLowerCase() || snap.columns.has(lower)) return true;
+      for (const list of snap.columns.values()) if (list.some((c) => c.toLowerCase() === lower)) return true;
+      return false;
+    },
     isBaseTable: () => false,
     relations: () => [],
     resolveLineage(facts: StatementFacts) {

@@ -74,6 +74,7 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       return (catalog?.viewBaseRelations(oid) ?? []).map((r) => ({ schema: r.schema, name: r.name, oid: r.oid }));
     },
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
+    knowsName: (name) => catalog?.knowsName(name) === true,
     callTarget(fn, searchPath) {
       if (!catalog) return undefined;
       const found = catalog.findFunctions(fn.schema, fn.name, opts(searchPath));

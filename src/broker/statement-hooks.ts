@@ -17,6 +17,7 @@ import { newId, shortId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import type { Approvals } from './approvals.js';
 import { AuditBatcher } from './audit-batcher.js';
+import { unknownRows } from '../masking/row-source.js';
 import { auditIdentity } from './audit-identity.js';
 import type { LiveSession, SessionRegistry } from './sessions.js';
 
@@ -275,7 +276,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         case 'allow': {
           const refusal = d.services.preflight(session, facts, state);
           if (refusal) return blockWith(s, refusal, 'block');
-          rememberPrepared(state, facts);
+          rememberPrepared(state, facts, d.protocol);
           return { action: 'allow', stmt: s };
         }
         case 'block':
@@ -456,10 +457,26 @@ function qualified(r: StatementFacts['relations'][number]): string {
   return r.schema ? `${r.schema}.${r.name}` : r.name;
 }
 
-function rememberPrepared(state: SessionState, facts: StatementFacts[]): void {
+/**
+ * PREPARE: what a later EXECUTE runs. On PostgreSQL a name already prepared makes PREPARE fail
+ * and the old statement stays (names leave only by DEALLOCATE or DISCARD ALL, which the session
+ * follows); MySQL replaces it.
+ */
+function rememberPrepared(state: SessionState, facts: StatementFacts[], engine: string): void {
   for (const f of facts) {
-    if (f.prepare) state.prepared.set(f.prepare.name, f.prepare.inner);
+    if (!f.prepare) continue;
+    if (engine === 'postgres' && state.prepared.has(f.prepare.name)) continue;
+    state.prepared.set(f.prepare.name, f.prepare.inner);
   }
+}
+
+/**
+ * DECLARE (or HANDLER OPEN) of a name that is open already fails at the server, which keeps the
+ * first; but the gateway may have missed its end (a transaction ending closes cursors), so it
+ * cannot tell which query the name runs. Until CLOSE, its rows are of unknown origin.
+ */
+function declareCursor(state: SessionState, f: StatementFacts, name: string): void {
+  state.cursors.set(name, state.cursors.has(name) ? unknownRows(f, name) : f);
 }
 
 /** SET search_path and friends take effect for the statements after this one. */
@@ -472,8 +489,9 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       if (s.name === 'sql_mode' && !s.local) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
       if (s.name === 'database' && s.value !== null) state.params.set('database', s.value);
     }
-    if (f.kind === 'utility' && /^DEALLOCATE/i.test(f.tag)) {
-      if (/ALL/i.test(f.text)) state.prepared.clear();
+    if (f.deallocate) {
+      if (f.deallocate.name === null) state.prepared.clear();
+      else state.prepared.delete(f.deallocate.name);
     }
     for (const r of f.relations) {
       if (r.schema === 'pg_temp' && f.kind === 'create') state.tempTables.add(r.name);
@@ -481,12 +499,15 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       if (f.kind === 'drop' && (r.schema === 'pg_temp' || r.schema === undefined)) state.tempTables.delete(r.name);
     }
     if (f.tag === 'DISCARD ALL' || f.tag === 'DISCARD TEMP') state.tempTables.clear();
-    if (f.cursor?.op === 'declare') state.cursors.set(f.cursor.name, f);
+    if (f.cursor?.op === 'declare') declareCursor(state, f, f.cursor.name);
     if (f.cursor?.op === 'close') {
       if (f.cursor.name === '') state.cursors.clear();
       else state.cursors.delete(f.cursor.name);
     }
-    if (f.tag === 'DISCARD ALL') state.cursors.clear();
+    if (f.tag === 'DISCARD ALL') {
+      state.cursors.clear();
+      state.prepared.clear();
+    }
   }
 }
 

@@ -40,6 +40,8 @@ export interface TargetCatalog {
    * does not know (created a moment ago, say) → 'opaque'.
    */
   callTarget?(fn: FunctionRef, searchPath: string[] | null): StatementFacts[] | 'opaque' | undefined;
+  /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
+  knowsName?(name: string): boolean;
   /** Every relation's oid and current name (for following renames). */
   relations(): Iterable<{ oid: number; schema: string; name: string }>;
   /** Row estimate for approvers (EXPLAIN, never executing). */
@@ -401,10 +403,15 @@ export class TargetRuntime implements TargetServices {
 
   scrub(session: LiveSession, facts: StatementFacts[] | undefined, fields: { message: string; detail?: string; hint?: string; where?: string }) {
     if (!this.maskingActive) return fields;
-    // An opaque statement (a DO block, dynamic SQL, a function dbgov cannot see into) may have read
-    // anything, so its errors and notices are scrubbed as if it touched classified data.
-    const touches = facts === undefined || facts.some((f) => f.opaque !== undefined) || this.touchesHidden(session, facts.flatMap((f) => f.relations));
-    return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.d.masking, this.d.name) });
+    // An opaque statement (a DO block, dynamic SQL, a function dbgov cannot see into) may have
+    // read anything, and so may one reading a view, a temp table or a relation the catalog does
+    // not know yet: their errors and notices are scrubbed as if they touched classified data.
+    const mayHide = this.classifiedColumnsFor(session).size > 0;
+    const touches = facts === undefined || (mayHide && facts.some((f) => f.opaque !== undefined || this.mayCarryHidden(session, f)));
+    const cat = this.d.catalog;
+    const text = facts?.map((f) => f.text).join('\n').toLowerCase() ?? '';
+    const known = (name: string): boolean => text.includes(name.toLowerCase()) || cat?.knowsName?.(name) === true;
+    return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.d.masking, this.d.name), known });
   }
 
   async estimateRows(sql: string, facts: StatementFacts[]): Promise<number | null> {

@@ -20,8 +20,13 @@ export function rowSource(facts: StatementFacts[], known: RowSources): Statement
     if (name === undefined) return f;
     const source = f.cursor ? known.cursors.get(name) : known.prepared.get(name);
     if (source) return source;
-    return { ...f, relations: [{ name: '*', access: 'read' as const, via: UNKNOWN_ROWS }], lineage: undefined, opaque: { reason: 'unresolved-relation' as const, detail: `rows of ${name}` } };
+    return unknownRows(f, name);
   });
+}
+
+/** The facts of a statement whose rows come from somewhere unknown: every column is masked. */
+export function unknownRows(f: StatementFacts, name: string): StatementFacts {
+  return { ...f, relations: [{ name: '*', access: 'read' as const, via: UNKNOWN_ROWS }], lineage: undefined, opaque: { reason: 'unresolved-relation' as const, detail: `rows of ${name}` } };
 }
 
 /** Relations for a mask plan; undefined (assume the worst) when the rows' origin is unknown. */

@@ -68,7 +68,8 @@ const APPROVAL_HINT = 'if it must run, ask for approval with a ticket: dbgov con
 
 const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   // By tag, not kind: DROP DATABASE and DROP OWNED are classified as admin/role, and are drops too.
-  ['block-drop', 'DROP of any object, including DROP DATABASE and DROP OWNED.', { ...PROTECTED, statement: { tags: [compileGlob('DROP *')] } }, 'DROP is not allowed on a protected target', APPROVAL_HINT],
+  // MariaDB's CREATE OR REPLACE TABLE drops the table (and its rows) first.
+  ['block-drop', 'DROP of any object, including DROP DATABASE and DROP OWNED, and CREATE OR REPLACE TABLE (MariaDB), which drops the table first.', { ...PROTECTED, statement: { tags: [compileGlob('DROP *'), compileGlob('CREATE OR REPLACE TABLE')] } }, 'DROP is not allowed on a protected target', APPROVAL_HINT],
   ['block-truncate', 'TRUNCATE.', { ...PROTECTED, statement: { kinds: ['truncate'] } }, 'TRUNCATE is not allowed on a protected target', APPROVAL_HINT],
   [
     'block-alter-system',
@@ -119,6 +120,17 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
     { ...PROTECTED, access: ['read', 'write'], statement: { settings: ADMIN_SETTINGS.map(compileGlob) } },
     'this statement changes an administrative setting, which needs admin access on a protected target',
     'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
+  ],
+  [
+    'code-needs-admin-access',
+    'Creating or replacing code that runs later (functions, procedures, triggers, rules, events): what it does is judged only when it is written, not each time it runs, so it needs the admin access level on a protected target.',
+    {
+      ...PROTECTED,
+      access: ['read', 'write'],
+      statement: { tags: ['CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT', 'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER EVENT', 'ALTER ROUTINE', 'CREATE PACKAGE', 'CREATE PACKAGE BODY'].map(compileGlob) },
+    },
+    'creating or replacing functions, procedures, triggers or rules needs admin access on a protected target',
+    'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>, or ship it as a reviewed migration',
   ],
   [
     'block-identity-switch',

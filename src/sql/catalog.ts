@@ -77,6 +77,15 @@ const FUNCTIONS_SQL = `
          CASE WHEN l.lanname = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS sql_body
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang`;
 
+/** Names error messages quote besides relations, columns and functions. */
+const OTHER_NAMES_SQL = `
+  SELECT conname AS name FROM pg_constraint
+  UNION SELECT relname FROM pg_class WHERE relkind IN ('i', 'I')
+  UNION SELECT nspname FROM pg_namespace
+  UNION SELECT rolname FROM pg_roles
+  UNION SELECT typname FROM pg_type
+  UNION SELECT name FROM pg_settings`;
+
 interface Snapshot {
   relations: Map<number, CatalogRelation>;
   /** schema → name → oid */
@@ -85,6 +94,8 @@ interface Snapshot {
   functions: CatalogFunction[];
   functionsByName: Map<string, CatalogFunction[]>;
   tempSchema: string | undefined;
+  /** Every object name above, and those of constraints, indexes, roles, types and settings. */
+  names: Set<string>;
 }
 
 export class PostgresCatalog {
@@ -118,6 +129,11 @@ export class PostgresCatalog {
   /** Every relation in the snapshot. */
   allRelations(): IterableIterator<CatalogRelation> {
     return this.snap.relations.values();
+  }
+
+  /** A name of some object in the snapshot (exact, as the server spells it). */
+  knowsName(name: string): boolean {
+    return this.snap.names.has(name);
   }
 
   relation(oid: number): CatalogRelation | undefined {
@@ -279,11 +295,12 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     await client.query(`SET LOCAL search_path = pg_catalog`);
-    const [rels, cols, fns, temp] = [
+    const [rels, cols, fns, temp, other] = [
       await client.query(RELATIONS_SQL),
       await client.query(COLUMNS_SQL),
       await client.query(FUNCTIONS_SQL),
       await client.query(`SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()`),
+      await client.query(OTHER_NAMES_SQL),
     ];
     await client.query('COMMIT');
     const relations = new Map<number, CatalogRelation>();
@@ -330,7 +347,12 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       l.push(fn);
     }
     const tempSchema = (temp.rows[0] as { nspname?: string } | undefined)?.nspname;
-    return { relations, bySchema, columns, functions, functionsByName, tempSchema };
+    const names = new Set<string>();
+    for (const r of relations.values()) names.add(r.name).add(r.schema);
+    for (const list of columns.values()) for (const c of list) names.add(c.name);
+    for (const f of functions) names.add(f.name);
+    for (const r of other.rows as { name: string }[]) names.add(String(r.name));
+    return { relations, bySchema, columns, functions, functionsByName, tempSchema, names };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;

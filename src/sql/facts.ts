@@ -148,7 +148,13 @@ export interface StatementFacts {
    * masking COPY output must follow it (a custom DELIMITER moves every column boundary).
    */
   copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean };
-  /** DECLARE name CURSOR, FETCH/MOVE name, CLOSE name (an empty name with close means CLOSE ALL). */
+  /** DEALLOCATE name (null: DEALLOCATE ALL): the session forgets a prepared statement. */
+  deallocate?: { name: string | null };
+  /**
+   * DECLARE name CURSOR, FETCH/MOVE name, CLOSE name (an empty name with close means CLOSE ALL).
+   * MySQL's HANDLER OPEN / READ / CLOSE are the same to masking: READ returns rows of the table
+   * the handler (or its alias) was opened on.
+   */
   cursor?: { name: string; op: 'declare' | 'fetch' | 'move' | 'close' };
   /**
    * Output-column lineage for statements returning rows (SELECT, RETURNING, COPY … TO, cursors).

@@ -475,6 +475,21 @@ class Lineage {
           const columns = listed.length > 0 ? listed : (this.provider?.(dest.schema, dest.table) ?? []);
           const values = n.selectStmt ? this.select(n.selectStmt, new Scope(scope)) : [];
           values.forEach((v, i) => out.push({ dest, column: columns[i] ?? '*', value: v }));
+          // ON CONFLICT DO UPDATE SET c = expr stores expr into the existing row: expr sees the
+          // row (as the table or its alias) and the proposed one (`excluded`, the values above).
+          const conflict = isObject(n.onConflictClause) ? n.onConflictClause : undefined;
+          const sets = list(conflict?.targetList);
+          if (sets.length > 0) {
+            const s = new Scope(scope);
+            s.ranges.push(this.baseRange(dest.schema, dest.table, isObject(rel.alias) ? rel.alias : undefined));
+            const proposed = new Map(columns.map((c, i) => [c, values[i]]));
+            s.ranges.push({ alias: 'excluded', cols: (this.provider?.(dest.schema, dest.table) ?? columns).map((c) => ({ ...(proposed.get(c) ?? col(c)), name: c })) });
+            for (const t of sets) {
+              const rt = as(t, 'ResTarget');
+              const name = str(rt?.name);
+              if (rt && name) out.push({ dest, column: name, value: this.expr(rt.val, s, name) });
+            }
+          }
           return out;
         }
         const alias = isObject(rel.alias) ? rel.alias : undefined;

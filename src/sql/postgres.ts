@@ -149,7 +149,8 @@ function facts(
     modifyingCte: out.modifyingCte,
   };
   // A rule's actions run on every matching write: an unrestricted DELETE there is one too.
-  if (kind === 'update' || kind === 'delete' || kind === 'merge' || out.modifyingCte || type === 'RuleStmt') {
+  // An upsert (INSERT … ON CONFLICT DO UPDATE) is an UPDATE of the rows it conflicts with.
+  if (kind === 'update' || kind === 'delete' || kind === 'merge' || out.modifyingCte || type === 'RuleStmt' || (kind === 'insert' && out.restricted.length > 0)) {
     // Every UPDATE/DELETE/MERGE in the statement counts, so a data-modifying CTE cannot hide an
     // unrestricted DELETE behind a harmless SELECT.
     f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);
@@ -158,6 +159,7 @@ function facts(
   if (settings.length > 0) f.settings = settings;
   if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
   if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };
+  if (type === 'DeallocateStmt') f.deallocate = { name: node.isall === true || str(node.name) === undefined ? null : str(node.name)! };
   if (type === 'CopyStmt') f.copy = copyFormat(node);
   // Cursors: FETCH returns rows of the DECLAREd query, so masking needs to link the two.
   if (type === 'DeclareCursorStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'declare' };

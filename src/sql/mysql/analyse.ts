@@ -57,9 +57,12 @@ export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAna
 }
 
 /** The flags the analyser needs from an sql_mode value (`ANSI` implies ANSI_QUOTES). */
+/** Combination modes that switch ANSI_QUOTES on without naming it (MariaDB, and MySQL before 8.0). */
+const IMPLY_ANSI_QUOTES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];
+
 export function sqlModeFlags(value: string): MysqlDialect['sqlMode'] {
   const modes = value.toUpperCase().split(',').map((m) => m.trim());
-  return { ansiQuotes: modes.includes('ANSI_QUOTES') || modes.includes('ANSI'), noBackslashEscapes: modes.includes('NO_BACKSLASH_ESCAPES') };
+  return { ansiQuotes: IMPLY_ANSI_QUOTES.some((m) => modes.includes(m)), noBackslashEscapes: modes.includes('NO_BACKSLASH_ESCAPES') };
 }
 
 function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, currentDb: string | undefined): StatementFacts {
@@ -80,7 +83,7 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
       ...base,
       relations: parser.relations,
       functions: parser.functions,
-      hasWhere: c.kind === 'update' || c.kind === 'delete' ? (c.hasWhere ?? false) : null,
+      hasWhere: c.kind === 'update' || c.kind === 'delete' ? (c.hasWhere ?? false) : (c.hasWhere ?? null),
       modifyingCte: false,
       multiStatement: false,
     };
@@ -88,7 +91,10 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (c.settings && c.settings.length > 0) facts.settings = c.settings;
     if (c.prepare) facts.prepare = c.prepare;
     if (c.execute) facts.execute = c.execute;
-    if (c.lineage && (c.kind === 'select' || c.explainAnalyze)) facts.lineage = c.lineage;
+    if (c.cursor) facts.cursor = c.cursor;
+    if (c.deallocate) facts.deallocate = c.deallocate;
+    // A HANDLER OPEN carries the rows its READs will return.
+    if (c.lineage && (c.kind === 'select' || c.explainAnalyze || c.cursor?.op === 'declare')) facts.lineage = c.lineage;
     if (parser.predicateColumns.length > 0) facts.predicateColumns = parser.predicateColumns;
     const stores = parser.storedValues();
     if (stores.length > 0) facts.stores = stores;

@@ -12,7 +12,7 @@ export class MysqlParseError extends Error {}
 
 /** What the statement-specific code decided, besides relations and functions. */
 export type Classified = Pick<StatementFacts, 'kind' | 'tag'> &
-  Partial<Pick<StatementFacts, 'hasWhere' | 'lineage' | 'settings' | 'prepare' | 'execute' | 'opaque' | 'changesResolution' | 'explainAnalyze'>>;
+  Partial<Pick<StatementFacts, 'hasWhere' | 'lineage' | 'settings' | 'prepare' | 'execute' | 'opaque' | 'changesResolution' | 'explainAnalyze' | 'cursor' | 'deallocate'>>;
 
 /** Analyses nested SQL text (PREPARE … FROM 'text', EXECUTE IMMEDIATE 'text'). */
 export type NestedAnalyser = (sql: string) => StatementFacts;
@@ -723,8 +723,7 @@ export class MysqlStatementParser {
       case 'EXECUTE':
         return this.execute();
       case 'DEALLOCATE':
-        this.i = this.toks.length;
-        return { kind: 'utility', tag: 'DEALLOCATE PREPARE' };
+        return this.deallocate();
       case 'KILL':
         this.i = this.toks.length;
         return { kind: 'admin', tag: 'KILL' };
@@ -792,15 +791,20 @@ export class MysqlStatementParser {
       }
       this.expectPunct(')');
     }
+    let fromQuery = false;
     if (this.isKw('SELECT') || this.isKw('WITH') || this.isKw('TABLE') || this.isPunct('(')) {
+      const read = this.relations.length;
       this.storeRows(this.parseQuery({ bindings: [] }), (k) => ({ ...dest, ...(columns[k] !== undefined ? { column: columns[k] } : {}) }));
+      fromQuery = this.relations.length > read;
     } else if (this.acceptKw('VALUES') || this.acceptKw('VALUE') || this.acceptKw('SET')) {
       // Which value lands in which column is not followed here: any of them may land in any column.
       this.pending.push({ into: dest, expr: this.scanExpr(this.depth0Stop(new Set(['ON', 'AS', 'RETURNING'])), scope), scope });
     } else this.fail('expected VALUES, SET or SELECT');
     if (this.acceptKw('AS')) this.readQualified();
     if (this.isPunct('(')) this.skipParens();
+    let upsert = false;
     if (this.acceptKw('ON', 'DUPLICATE', 'KEY', 'UPDATE')) {
+      upsert = true;
       do {
         const target = this.readQualified();
         if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
@@ -810,7 +814,9 @@ export class MysqlStatementParser {
     }
     if (this.acceptKw('RETURNING')) this.scanExpr(() => false, scope);
     if (!this.atEnd()) this.fail('unexpected token');
-    return { kind: 'insert', tag };
+    // An upsert whose rows come from a query over tables updates every existing row that query
+    // reaches, with no WHERE: judged like an UPDATE without one. Rows from VALUES are bounded.
+    return { kind: 'insert', tag, ...(upsert ? { hasWhere: !fromQuery } : {}) };
   }
 
   private update(scope: Scope = { bindings: [] }): Classified {
@@ -914,14 +920,16 @@ export class MysqlStatementParser {
   }
 
   /** Skips CREATE's prefixes (OR REPLACE, DEFINER = …, ALGORITHM = …, TEMPORARY, …) up to the object type. */
-  private objectType(types: string[]): { type: string; temporary: boolean } {
+  private objectType(types: string[]): { type: string; temporary: boolean; orReplace: boolean } {
     let temporary = false;
+    let orReplace = false;
     for (let guard = 0; guard < 40 && !this.atEnd(); guard++) {
       const w = this.wordAt();
       if (w === 'TEMPORARY') temporary = true;
+      if (w === 'REPLACE' && this.isKw('OR', -1)) orReplace = true;
       if (w !== undefined && types.includes(w)) {
         this.i++;
-        return { type: w, temporary };
+        return { type: w, temporary, orReplace };
       }
       this.i++;
     }
@@ -930,9 +938,10 @@ export class MysqlStatementParser {
 
   private create(): Classified {
     this.i++;
-    const { type, temporary } = this.objectType(['TABLE', 'VIEW', 'INDEX', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'PACKAGE']);
+    const { type, temporary, orReplace } = this.objectType(['TABLE', 'VIEW', 'INDEX', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'PACKAGE']);
     this.acceptKw('IF', 'NOT', 'EXISTS');
-    const tag = `CREATE ${type}`;
+    // MariaDB's CREATE OR REPLACE TABLE drops an existing table of that name, rows and all.
+    const tag = type === 'TABLE' && orReplace && !temporary ? 'CREATE OR REPLACE TABLE' : `CREATE ${type}`;
     switch (type) {
       case 'TABLE': {
         this.addRelation(this.readQualified(), 'ddl');
@@ -1065,9 +1074,9 @@ export class MysqlStatementParser {
 
   private drop(): Classified {
     this.i++;
-    if (this.acceptKw('PREPARE')) {
-      this.i = this.toks.length;
-      return { kind: 'utility', tag: 'DEALLOCATE PREPARE' };
+    if (this.isKw('PREPARE')) {
+      this.i--;
+      return this.deallocate();
     }
     const { type } = this.objectType(['TABLE', 'TABLES', 'VIEW', 'INDEX', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'PACKAGE']);
     this.acceptKw('IF', 'EXISTS');
@@ -1304,18 +1313,39 @@ export class MysqlStatementParser {
     return { kind: 'copy', tag: 'LOAD DATA' };
   }
 
+  /** DEALLOCATE PREPARE name / DROP PREPARE name. */
+  private deallocate(): Classified {
+    this.i++;
+    this.acceptKw('PREPARE');
+    const name = this.atEnd() ? undefined : this.readIdent();
+    this.i = this.toks.length;
+    return { kind: 'utility', tag: 'DEALLOCATE PREPARE', ...(name !== undefined ? { deallocate: { name } } : {}) };
+  }
+
+  /**
+   * HANDLER t OPEN [AS alias] / HANDLER name READ … / HANDLER name CLOSE. The handler's name (its
+   * alias, else the table's name) is what READ and CLOSE use, so OPEN declares it like a cursor
+   * over the table and READ fetches from it: masking follows the name to the table it was
+   * opened on, and a name never opened in the session is rows of unknown origin.
+   */
   private handler(): Classified {
     this.i++;
     const parts = this.readQualified();
     const op = this.wordAt();
+    const table = parts[parts.length - 1];
+    if (op === 'OPEN') {
+      this.i++;
+      const alias = this.acceptKw('AS') || this.isIdent(this.peek()) ? this.readIdent() : table;
+      this.i = this.toks.length;
+      this.addRelation(parts, 'read', 'handler');
+      return { kind: 'utility', tag: 'HANDLER OPEN', cursor: { name: alias.toLowerCase(), op: 'declare' }, lineage: [{ index: 0, name: '*', sources: [{ ...(parts.length > 1 ? { schema: parts[0] } : {}), table, column: '*' }], opaque: false, direct: true }] };
+    }
     this.i = this.toks.length;
     if (op === 'READ') {
-      // HANDLER … READ returns rows straight from the storage engine: a read of the table.
       this.addRelation(parts, 'read', 'handler');
-      return { kind: 'select', tag: 'HANDLER', lineage: [{ index: 0, name: '*', sources: [{ table: parts[parts.length - 1], column: '*' }], opaque: false, direct: true }] };
+      return { kind: 'select', tag: 'HANDLER', cursor: { name: table.toLowerCase(), op: 'fetch' } };
     }
-    this.addRelation(parts, 'read', 'handler');
-    return { kind: 'utility', tag: `HANDLER ${op ?? ''}`.trim() };
+    return { kind: 'utility', tag: `HANDLER ${op ?? ''}`.trim(), ...(op === 'CLOSE' ? { cursor: { name: table.toLowerCase(), op: 'close' as const } } : {}) };
   }
 
   private prepare(): Classified {

@@ -234,6 +234,14 @@ export class Walker {
           const name = str(as(c, 'ResTarget')?.name);
           if (target && name) addColumn(target, name);
         }
+        // An upsert whose rows come from a query updates every existing row that query reaches:
+        // an UPDATE whose only bound is its DO UPDATE … WHERE. Rows from VALUES are bounded.
+        const conflict = isObject(n.onConflictClause) ? n.onConflictClause : undefined;
+        if (conflict?.action === 'ONCONFLICT_UPDATE') {
+          const sel = as(n.selectStmt, 'SelectStmt');
+          const bounded = sel !== undefined && list(sel.fromClause).length === 0 && (sel.op === undefined || sel.op === 'SETOP_NONE') && !isObject(sel.withClause);
+          this.out.restricted.push(bounded || selectsRows(conflict.whereClause, targetNames(n.relation)));
+        }
         handled.add('relation').add('cols');
         break;
       }

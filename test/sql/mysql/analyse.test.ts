@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyseMysql, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+import { analyseMysql, sqlModeFlags, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
 
 const MARIA: MysqlAnalyseOptions = { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
 const MYSQL8: MysqlAnalyseOptions = { serverVersion: 80036, mariadb: false, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
@@ -107,4 +107,16 @@ describe('USE tracking, redaction, fingerprint, lineage', () => {
       );
     });
   }
+});
+
+describe('sql_mode', () => {
+  it('combination modes that include ANSI_QUOTES switch double quotes to identifiers', () => {
+    for (const mode of ['ANSI_QUOTES', 'ansi', 'ORACLE', 'POSTGRESQL', 'MSSQL', 'DB2', 'MAXDB', 'STRICT_TRANS_TABLES, oracle']) {
+      assert.equal(sqlModeFlags(mode).ansiQuotes, true, mode);
+    }
+    for (const mode of ['', 'STRICT_TRANS_TABLES,NO_ZERO_DATE', 'TRADITIONAL', 'NO_BACKSLASH_ESCAPES']) assert.equal(sqlModeFlags(mode).ansiQuotes, false, mode);
+    // Under ORACLE mode "full_name" is a column, so it reaches the lineage.
+    const f = analyseMysql(`SET sql_mode = 'ORACLE'; SELECT CONCAT("full_name", '') FROM users`, MARIA).statements[1];
+    assert.deepEqual(f.lineage?.[0].sources.map((s) => s.column), ['full_name']);
+  });
 });

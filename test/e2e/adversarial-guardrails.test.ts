@@ -1,0 +1,217 @@
+/**
+ * Adversarial guardrail probes against a protected prod target with the built-in default policy
+ * (and the model-weights review policy of the guardrail corpus), beyond
+ * test/corpus/postgres-guardrails.yaml and mysql-guardrails.yaml. Each probe starts from freshly
+ * seeded tables, runs its statements through the tunnel one message each (a statement holding `;`
+ * is one multi-statement message), and `check` (run as the admin afterwards) must be true: the
+ * destructive or reviewed change did not happen. `REFRESH` reloads the broker's catalogs, as the
+ * 15 s timer would. Statements the server rejects are fine; a statement dbgov lets through that
+ * changes what `check` looks at is a bypass.
+ * PROBE_LOG=dir writes each probe's outcomes there (for triage).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type pg from 'pg';
+import type mysql from 'mysql2/promise';
+import { adminQuery, createTestDatabase, pgTarget, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
+import { createMysqlDatabase, mysqlAdmin, mysqlTarget, mysqlTunnelClient, type MysqlTestDatabase } from './mysql-harness.js';
+import type { Connection } from '../../src/cli/connect.js';
+
+type Step = string | { text: string; values: unknown[] };
+interface Probe {
+  name: string;
+  sql: Step[];
+  check: string;
+  policy?: 'default' | 'model-weights';
+}
+
+/**
+ * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
+ * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
+ */
+const KNOWN_GAPS: Record<string, string> = {
+  "MERGE … WHEN MATCHED THEN DELETE over the whole table": "a MERGE join condition counts as a WHERE even when it matches every row",
+  "EXPLAIN ANALYZE of that MERGE": "a MERGE join condition counts as a WHERE even when it matches every row",
+  "MERGE … WHEN MATCHED THEN UPDATE over the whole table": "a MERGE join condition counts as a WHERE even when it matches every row",
+  "ALTER COLUMN TYPE … USING NULL wipes a column": "destructive ALTER TABLE subcommands have no default rule",
+  "ALTER TABLE … DROP COLUMN": "destructive ALTER TABLE subcommands have no default rule",
+  "ALTER TABLE … DISCARD TABLESPACE": "destructive ALTER TABLE subcommands have no default rule",
+  "partition, then TRUNCATE PARTITION ALL": "destructive ALTER TABLE subcommands have no default rule",
+  "partition by range, then DROP PARTITION": "destructive ALTER TABLE subcommands have no default rule",
+  "self-comparison WHERE the corpus does not list": "tautologies over the row itself (id IN (id), x IS NULL OR x IS NOT NULL) are not recognised",
+  "DELETE … WHERE <non-zero column>": "a WHERE that is a bare column (true for every non-zero value) counts as restricted",
+  "review bypass: search_path desync (SET rolled back)": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
+  "review bypass: search_path desync (failed implicit transaction)": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
+  "review bypass: view created and written in one message": "a view created earlier in the same message is not known to the catalog yet",
+};
+
+const DEV = { id: 'dev', email: 'dev@example.com', name: 'Dev', password: 'dev-pw', groups: ['devs'] };
+const logDir = process.env.PROBE_LOG;
+if (logDir) mkdirSync(logDir, { recursive: true });
+
+const PG_SETUP = `
+  DROP SCHEMA IF EXISTS public CASCADE; DROP SCHEMA IF EXISTS scratch CASCADE; CREATE SCHEMA public;
+  CREATE TABLE public.users (id int PRIMARY KEY, email text, ssn text, name text);
+  CREATE TABLE public.orders (id int PRIMARY KEY, user_id int, total numeric, status text);
+  CREATE TABLE public.model_weights (id int PRIMARY KEY, layer text, w float8);
+  CREATE TABLE public.audit_notes (id serial PRIMARY KEY, note text);
+  CREATE SCHEMA scratch;
+  CREATE TABLE scratch.model_weights (id int PRIMARY KEY, w float8);
+  CREATE OR REPLACE PROCEDURE public.touch_note(n text) LANGUAGE sql AS $$ INSERT INTO public.audit_notes(note) VALUES (n) $$;
+  INSERT INTO public.users VALUES (1, 'ada@example.com', '123-45-6789', 'Ada'), (2, 'bob@example.com', '987-65-4321', 'Bob'), (3, 'cy@example.com', '555-12-3456', 'Cy');
+  INSERT INTO public.orders VALUES (1, 1, 10, 'new'), (2, 2, 20, 'new'), (3, 3, 30, 'paid');
+  INSERT INTO public.model_weights VALUES (1, 'l1', 0.5), (2, 'l2', 0.25);
+  INSERT INTO scratch.model_weights VALUES (1, 0.5);
+`;
+const ORDERS_INTACT = "SELECT count(*) = 3 AND count(*) FILTER (WHERE status = 'pwned') = 0 AND count(total) = 3 FROM public.orders";
+
+export const pgProbes: Probe[] = [
+  { name: 'MERGE … WHEN MATCHED THEN DELETE over the whole table', sql: ['MERGE INTO orders o USING orders s ON o.id = s.id WHEN MATCHED THEN DELETE'], check: ORDERS_INTACT },
+  { name: 'EXPLAIN ANALYZE of that MERGE', sql: ['EXPLAIN ANALYZE MERGE INTO orders o USING orders s ON o.id = s.id WHEN MATCHED THEN DELETE'], check: ORDERS_INTACT },
+  { name: 'MERGE … WHEN MATCHED THEN UPDATE over the whole table', sql: ["MERGE INTO orders o USING orders s ON o.id = s.id WHEN MATCHED THEN UPDATE SET status = 'pwned'"], check: ORDERS_INTACT },
+  { name: 'INSERT … SELECT every row … ON CONFLICT DO UPDATE', sql: ["INSERT INTO orders SELECT * FROM orders ON CONFLICT (id) DO UPDATE SET status = 'pwned'"], check: ORDERS_INTACT },
+  { name: 'ALTER COLUMN TYPE … USING NULL wipes a column', sql: ['ALTER TABLE orders ALTER COLUMN total TYPE numeric USING NULL'], check: ORDERS_INTACT },
+  { name: 'ALTER TABLE … DROP COLUMN', sql: ['ALTER TABLE orders DROP COLUMN status'], check: "SELECT count(*) = 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'orders' AND column_name = 'status'" },
+  { name: 'self-comparison WHERE the corpus does not list', sql: ['DELETE FROM orders WHERE id IN (id)', 'DELETE FROM orders WHERE id + 0 = id', "UPDATE orders SET status = 'pwned' WHERE status IS NULL OR status IS NOT NULL"], check: ORDERS_INTACT },
+  { name: 'procedure body replaced and called in one message', sql: ["CREATE OR REPLACE PROCEDURE public.touch_note(n text) LANGUAGE sql AS $$ DELETE FROM public.orders $$; CALL public.touch_note('x')"], check: ORDERS_INTACT },
+  { name: 'procedure body replaced and called in one transaction', sql: ['BEGIN', 'CREATE OR REPLACE PROCEDURE public.touch_note(n text) LANGUAGE sql AS $$ DELETE FROM public.orders $$', "CALL public.touch_note('x')", 'COMMIT'], check: ORDERS_INTACT },
+  { name: 'procedure body replaced, catalog reloaded, then called (control)', sql: ['CREATE OR REPLACE PROCEDURE public.touch_note(n text) LANGUAGE sql AS $$ DELETE FROM public.orders $$', 'REFRESH', "CALL public.touch_note('x')"], check: ORDERS_INTACT },
+  { name: 'SQL-standard body (BEGIN ATOMIC) function', sql: ['CREATE FUNCTION public.zz_atomic() RETURNS void LANGUAGE sql BEGIN ATOMIC DELETE FROM public.orders; END', 'REFRESH', 'SELECT public.zz_atomic()'], check: ORDERS_INTACT },
+  { name: 'SQL-standard body (BEGIN ATOMIC) procedure', sql: ['CREATE PROCEDURE public.zz_atomic_p() LANGUAGE sql BEGIN ATOMIC DELETE FROM public.orders; END', 'REFRESH', 'CALL public.zz_atomic_p()'], check: ORDERS_INTACT },
+  { name: 'function in a column DEFAULT, body replaced afterwards', sql: ['CREATE FUNCTION public.zz_wipe() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$', 'CREATE TABLE public.zz_t (x int DEFAULT public.zz_wipe())', 'CREATE OR REPLACE FUNCTION public.zz_wipe() RETURNS int LANGUAGE sql AS $$ DELETE FROM public.orders RETURNING 1 $$', 'REFRESH', 'INSERT INTO public.zz_t DEFAULT VALUES'], check: ORDERS_INTACT },
+  { name: 'trigger whose function wipes another table', sql: ['CREATE FUNCTION public.zz_trg() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM public.orders; RETURN NULL; END $$', 'CREATE TRIGGER zz AFTER INSERT ON public.audit_notes FOR EACH STATEMENT EXECUTE FUNCTION public.zz_trg()', "INSERT INTO audit_notes(note) VALUES ('x')"], check: ORDERS_INTACT },
+  { name: 'PL/pgSQL function that wipes a table (control)', sql: ['CREATE FUNCTION public.zz_p() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DELETE FROM public.orders; END $$', 'REFRESH', 'SELECT public.zz_p()'], check: ORDERS_INTACT },
+  { name: 'set_config(role) with the name as a bind parameter', sql: [{ text: 'SELECT set_config($1, $2, false)', values: ['role', 'postgres'] }, 'DELETE FROM orders'], check: ORDERS_INTACT },
+  { name: 'review bypass: search_path desync (SET rolled back)', policy: 'model-weights', sql: ['BEGIN', 'SET search_path = scratch, public', 'ROLLBACK', 'UPDATE model_weights SET w = 0 WHERE id = 1'], check: 'SELECT w = 0.5 FROM public.model_weights WHERE id = 1' },
+  { name: 'review bypass: search_path desync (failed implicit transaction)', policy: 'model-weights', sql: ['SET search_path = scratch, public; SELECT 1/0', 'DELETE FROM model_weights WHERE id = 1'], check: 'SELECT count(*) = 2 FROM public.model_weights' },
+  { name: 'review bypass: view created and written in one message', policy: 'model-weights', sql: ['CREATE VIEW public.zz_mw AS SELECT * FROM public.model_weights; UPDATE public.zz_mw SET w = 0 WHERE id = 1'], check: 'SELECT w = 0.5 FROM public.model_weights WHERE id = 1' },
+];
+
+const MY_SETUP = `
+  CREATE TABLE users (id INT PRIMARY KEY, email VARCHAR(100), ssn VARCHAR(20), name VARCHAR(50));
+  CREATE TABLE orders (id INT PRIMARY KEY, user_id INT, total DECIMAL(10,2), status VARCHAR(10)) ENGINE=InnoDB;
+  CREATE TABLE audit_notes (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100));
+  INSERT INTO users VALUES (1, 'ada@example.com', '123-45-6789', 'Ada'), (2, 'bob@example.com', '987-65-4321', 'Bob'), (3, 'cy@example.com', '555-12-3456', 'Cy');
+  INSERT INTO orders VALUES (1, 1, 10, 'new'), (2, 2, 20, 'new'), (3, 3, 30, 'paid');
+`;
+const MY_ORDERS_INTACT = "SELECT COUNT(*) = 3 AND SUM(status = 'pwned') = 0 AND COUNT(total) = 3 AS ok FROM orders";
+
+export const myProbes: Probe[] = [
+  { name: 'CREATE OR REPLACE TABLE (drops the table)', sql: ['CREATE OR REPLACE TABLE orders (id INT)'], check: MY_ORDERS_INTACT },
+  { name: 'ALTER TABLE … ENGINE=BLACKHOLE (discards every row)', sql: ['ALTER TABLE orders ENGINE=BLACKHOLE'], check: MY_ORDERS_INTACT },
+  { name: 'ALTER TABLE … DISCARD TABLESPACE', sql: ['ALTER TABLE orders DISCARD TABLESPACE'], check: MY_ORDERS_INTACT },
+  { name: 'partition, then TRUNCATE PARTITION ALL', sql: ['ALTER TABLE orders PARTITION BY HASH(id) PARTITIONS 2', 'ALTER TABLE orders TRUNCATE PARTITION ALL'], check: MY_ORDERS_INTACT },
+  { name: 'partition by range, then DROP PARTITION', sql: ['ALTER TABLE orders PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE)', 'ALTER TABLE orders DROP PARTITION p0'], check: MY_ORDERS_INTACT },
+  { name: 'INSERT … SELECT every row … ON DUPLICATE KEY UPDATE', sql: ["INSERT INTO orders SELECT * FROM orders ON DUPLICATE KEY UPDATE status = 'pwned'"], check: MY_ORDERS_INTACT },
+  { name: 'DELETE … WHERE <non-zero column>', sql: ['DELETE FROM orders WHERE id', 'DELETE FROM orders WHERE id IS NOT NULL'], check: MY_ORDERS_INTACT },
+  { name: 'ALTER … MODIFY to a type that loses every value', sql: ['ALTER TABLE orders MODIFY status INT'], check: "SELECT SUM(status = 'new') = 2 AS ok FROM orders" },
+  { name: 'trigger that wipes another table', sql: ['CREATE TRIGGER zz_tr AFTER INSERT ON audit_notes FOR EACH ROW DELETE FROM orders', "INSERT INTO audit_notes (note) VALUES ('x')"], check: MY_ORDERS_INTACT },
+  { name: 'procedure that wipes a table, then CALL', sql: ['CREATE PROCEDURE zz_p() DELETE FROM orders', 'SELECT SLEEP(0.3)', 'CALL zz_p()'], check: MY_ORDERS_INTACT },
+  { name: 'stored function that wipes a table, then SELECT it', sql: ['CREATE FUNCTION zz_f() RETURNS INT MODIFIES SQL DATA BEGIN DELETE FROM orders; RETURN 1; END', 'SELECT SLEEP(0.3)', 'SELECT zz_f()'], check: MY_ORDERS_INTACT },
+  { name: 'stored function called from a column DEFAULT', sql: ['CREATE FUNCTION zz_g() RETURNS INT MODIFIES SQL DATA BEGIN DELETE FROM orders; RETURN 1; END', 'CREATE TABLE zz_t (id INT, x INT DEFAULT (zz_g()))', "INSERT INTO zz_t (id) VALUES (1)"], check: MY_ORDERS_INTACT },
+];
+
+describe('adversarial guardrail probes (PostgreSQL prod)', () => {
+  let db: TestDatabase;
+  const brokers = new Map<string, TestBroker>();
+  const tokens = new Map<string, string>();
+
+  before(async () => {
+    db = await createTestDatabase('zzguard', PG_SETUP);
+  });
+  after(async () => {
+    for (const b of brokers.values()) await b.close();
+    await db?.drop();
+  });
+
+  const brokerFor = async (policyName: string): Promise<{ tb: TestBroker; token: string }> => {
+    let tb = brokers.get(policyName);
+    if (!tb) {
+      const statements =
+        policyName === 'model-weights'
+          ? [{ name: 'review-model-weights', match: { statement: { relations: { names: ['public.model_weights'], access: ['write', 'ddl'] } } }, action: 'review', review: { approvers: { groups: ['ml-leads'], quorum: 2 }, hold: 0, expires: '1h', window: '15m' } }]
+          : [];
+      tb = await startTestBroker({ targets: { prod: pgTarget(db.name, { env: 'prod' }) }, policy: { statements, access: [{ name: 'any', action: 'allow' }] }, builtinIdp: true, humans: [DEV] });
+      brokers.set(policyName, tb);
+      tokens.set(policyName, await tb.loginHuman(DEV.email));
+    }
+    return { tb, token: tokens.get(policyName)! };
+  };
+
+  pgProbes.forEach((p, i) => {
+    test(p.name, { todo: KNOWN_GAPS[p.name] }, async () => {
+      await adminQuery(PG_SETUP, [], db.name);
+      const { tb, token } = await brokerFor(p.policy ?? 'default');
+      await tb.broker.refreshCatalogs();
+      const conn: Connection = await tb.connect(token, { target: 'prod', access: 'write' });
+      const client: pg.Client = await tunnelClient(conn);
+      client.on('error', () => undefined);
+      client.on('notice', () => undefined);
+      const log: string[] = [];
+      try {
+        for (const s of p.sql) {
+          if (s === 'REFRESH') {
+            await tb.broker.refreshCatalogs();
+            continue;
+          }
+          try {
+            await (typeof s === 'string' ? client.query(s) : client.query(s.text, s.values));
+            log.push(`ok      ${JSON.stringify(s)}`);
+          } catch (e) {
+            const err = e as { message?: string; detail?: string };
+            log.push(`${err.message?.startsWith('dbgov:') ? 'REFUSED' : 'error  '} ${JSON.stringify(s)} -> ${err.message} ${err.detail ?? ''}`);
+          }
+        }
+      } finally {
+        await client.end().catch(() => undefined);
+        await conn.close();
+      }
+      const held = await adminQuery(p.check, [], db.name)
+        .then((r) => Object.values(r.rows[0] ?? {})[0] === true)
+        .catch(() => false);
+      if (logDir) writeFileSync(join(logDir, `pg-${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# held: ${held}\n${log.join('\n')}\n`);
+      assert.ok(held, `${p.name}: the change happened\n${log.join('\n')}`);
+    });
+  });
+});
+
+describe('adversarial guardrail probes (MariaDB prod)', () => {
+  myProbes.forEach((p, i) => {
+    test(p.name, { todo: KNOWN_GAPS[p.name] }, async () => {
+      const db: MysqlTestDatabase = await createMysqlDatabase('zzguard', MY_SETUP);
+      let b: TestBroker | undefined;
+      try {
+        // One target per database: a broker per probe keeps each probe on fresh tables.
+        b = await startTestBroker({ targets: { prod: mysqlTarget(db.name, { env: 'prod' }) }, policy: { access: [{ name: 'any', action: 'allow' }] }, builtinIdp: true, humans: [DEV] });
+        const conn = await b.connect(await b.loginHuman(DEV.email), { target: 'prod', access: 'write' });
+        const c: mysql.Connection = await mysqlTunnelClient(conn, { multipleStatements: true });
+        const log: string[] = [];
+        try {
+          for (const s of p.sql) {
+            const text = typeof s === 'string' ? s : s.text;
+            try {
+              await c.query(text);
+              log.push(`ok      ${text}`);
+            } catch (e) {
+              const m = (e as Error).message;
+              log.push(`${m.startsWith('dbgov:') ? 'REFUSED' : 'error  '} ${text} -> ${m}`);
+            }
+          }
+        } finally {
+          await c.end().catch(() => undefined);
+          await conn.close();
+        }
+        const held = await mysqlAdmin<{ ok: number | string }[]>(p.check, db.name)
+          .then((r) => Number(r[0]?.ok) === 1)
+          .catch(() => false);
+        if (logDir) writeFileSync(join(logDir, `my-${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# held: ${held}\n${log.join('\n')}\n`);
+        assert.ok(held, `${p.name}: the change happened\n${log.join('\n')}`);
+      } finally {
+        await b?.close();
+        await db.drop();
+      }
+    });
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * Adversarial masking probes (MariaDB), beyond mysql-masking-sinks.test.ts and the corpus: each
+ * probe runs in one mariadb CLI session (script on stdin, --force) through the tunnel behind a capturing proxy, and
+ * no seeded PII value may reach the client. An entry starting with `MULTI:` is sent as ONE
+ * COM_QUERY holding several statements (DELIMITER //), as a driver with multipleStatements would.
+ * PROBE_LOG=dir writes each probe's CLI output there (for triage); PROBE_ENV=prod runs on a protected target.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { SA_TOKENS, run, startTestBroker, type TestBroker } from './harness.js';
+import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
+import { createMysqlDatabase, mysqlAdmin, mysqlTarget, type MysqlTestDatabase } from './mysql-harness.js';
+import type { Connection } from '../../src/cli/connect.js';
+
+/**
+ * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
+ * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
+ */
+const KNOWN_GAPS: Record<string, string> = {
+  "SHOW WARNINGS after a truncating cast": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
+  "GET DIAGNOSTICS after a warning": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
+  "STR_TO_DATE / FORMAT locale warnings": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
+  "SHOW WARNINGS through a view": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
+  "SHOW WARNINGS carries detector-recognisable values too (email, SSN, card)": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
+  "INTO OUTFILE then LOAD_FILE": "server files are blocked on protected targets only; on staging the file round trip is not a store the analysis follows",
+  "generated column over a classified one": "masking classifies columns by their current name",
+  "rename of a classified column": "masking classifies columns by their current name",
+  "RENAME TABLE": "masking classifies columns by their current name",
+  "view created in the session with an expression": "a view created in the session is not known until the catalog reloads",
+  "sql_mode ANSI_QUOTES dropped by a statement that never runs": "sql_mode is applied when sent; MariaDB stops a multi-statement message at the first error",
+  "sql_mode computed from @@sql_mode": "passes alone, fails after the previous probe in the same broker: sql_mode state across sessions, not yet understood",
+  "sql_mode via SET @@SESSION / SET SESSION / executable comment": "passes alone, fails after the previous probe in the same broker: sql_mode state across sessions, not yet understood",
+};
+
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
+
+export const probes: { name: string; sql: string[] }[] = [
+  // ---- values in warnings, errors and session variables
+  { name: 'SHOW WARNINGS after a truncating cast', sql: ['SELECT CAST(full_name AS SIGNED) FROM users WHERE id = 1', 'SHOW WARNINGS', 'SELECT address + 0 FROM users WHERE id = 2', 'SHOW WARNINGS'] },
+  { name: 'GET DIAGNOSTICS after a warning', sql: ['SELECT full_name + 0 FROM users WHERE id = 3', 'GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT', 'SELECT @m'] },
+  { name: 'STR_TO_DATE / FORMAT locale warnings', sql: ["SELECT STR_TO_DATE(address, '%Y') FROM users WHERE id = 1", 'SHOW WARNINGS', 'SELECT FORMAT(1, 2, full_name) FROM users WHERE id = 2', 'SHOW WARNINGS'] },
+  { name: 'XPATH error through a view', sql: ['SELECT EXTRACTVALUE(1, CONCAT(0x7e, full_name)) FROM user_contacts WHERE id = 1', 'SELECT UPDATEXML(1, CONCAT(0x7e, full_name), 1) FROM user_contacts WHERE id = 2'] },
+  { name: 'XPATH error on the table', sql: ['SELECT EXTRACTVALUE(1, CONCAT(0x7e, full_name)) FROM users WHERE id = 1', 'SELECT EXTRACTVALUE(1, CONCAT(0x7e, address, 0x7e)) FROM users WHERE id = 2'] },
+  { name: 'string system variable set from a classified column', sql: ['SET @@session.default_master_connection = (SELECT full_name FROM users WHERE id = 1)', 'SELECT @@default_master_connection', "SET SESSION collation_connection = (SELECT address FROM users WHERE id = 1)"] },
+  { name: 'GET_LOCK with a value as lock name', sql: ['SELECT GET_LOCK(full_name, 0) FROM users WHERE id = 1', 'SELECT * FROM information_schema.METADATA_LOCK_INFO'] },
+  // ---- statistics, analysers, raw reads
+  { name: 'PROCEDURE ANALYSE', sql: ['SELECT full_name, address FROM users PROCEDURE ANALYSE()', 'SELECT id, full_name FROM users PROCEDURE ANALYSE(10, 2000)'] },
+  { name: 'engine-independent statistics (mysql.column_stats)', sql: ['ANALYZE TABLE users PERSISTENT FOR ALL', "SELECT column_name, min_value, max_value FROM mysql.column_stats WHERE table_name = 'users'"] },
+  { name: 'HANDLER with an alias / index', sql: ['HANDLER users OPEN AS h', 'HANDLER h READ FIRST', 'HANDLER h READ NEXT', 'HANDLER h CLOSE', 'HANDLER users OPEN', 'HANDLER users READ `PRIMARY` FIRST', 'HANDLER users READ `PRIMARY` = (2)', 'HANDLER users CLOSE'] },
+  { name: 'INTO OUTFILE then LOAD_FILE', sql: ["SELECT full_name, address FROM users INTO OUTFILE '/tmp/dbgov_probe_out.txt'", "SELECT LOAD_FILE('/tmp/dbgov_probe_out.txt')", "SELECT full_name FROM users WHERE id = 1 INTO DUMPFILE '/tmp/dbgov_probe_dump.txt'"] },
+  // ---- sql_mode and parsing differences
+  { name: 'SET STATEMENT sql_mode=ANSI_QUOTES FOR', sql: ["SET STATEMENT sql_mode='ANSI_QUOTES' FOR SELECT CONCAT(\"full_name\", '') AS n, UPPER(\"address\") AS a FROM users"] },
+  { name: 'sql_mode ORACLE implies ANSI_QUOTES', sql: ["SET sql_mode = 'ORACLE'", "SELECT CONCAT(\"full_name\", '') AS n, UPPER(\"address\") AS a FROM users", "SET sql_mode = DEFAULT"] },
+  { name: 'sql_mode POSTGRESQL / MSSQL / DB2 imply ANSI_QUOTES', sql: ["SET sql_mode = 'POSTGRESQL'", "SELECT CONCAT(\"full_name\", '') AS n FROM users", "SET sql_mode = 'MSSQL'", "SELECT UPPER(\"address\") AS a FROM users", "SET sql_mode = 'DB2'", "SELECT LOWER(\"full_name\") AS a FROM users", "SET sql_mode = DEFAULT"] },
+  { name: 'PIPES_AS_CONCAT', sql: ["SET sql_mode = 'PIPES_AS_CONCAT'", "SELECT full_name || '' AS n FROM users", "SET sql_mode = DEFAULT"] },
+  { name: 'sql_mode set by a statement that never runs (multi-statement, earlier error)', sql: ["MULTI:SELECT * FROM no_such_table; SET sql_mode = 'ANSI_QUOTES'", "SELECT CONCAT(\"full_name\", '') AS n FROM users"] },
+  // ---- session state desync: database, user variables, prepared statements
+  { name: 'user variable set by a statement that never runs, then PREPARE FROM it', sql: ["SET @q = 'SELECT UPPER(full_name) AS n, CONCAT(address, \"\") AS a FROM users'", "MULTI:SELECT * FROM no_such_table; SET @q = 'SELECT UPPER(plan) AS n, CONCAT(plan, \"\") AS a FROM users'", 'PREPARE st FROM @q', 'EXECUTE st'] },
+  { name: 'PREPARE FROM a computed text', sql: ["SET @q2 = CONCAT('SELECT UPPER(full_', 'name) AS n FROM users')", 'PREPARE st2 FROM @q2', 'EXECUTE st2'] },
+  { name: 'EXECUTE IMMEDIATE', sql: ["EXECUTE IMMEDIATE 'SELECT UPPER(full_name) AS n FROM users'", "EXECUTE IMMEDIATE CONCAT('SELECT UPPER(addr', 'ess) AS n FROM users')"] },
+  { name: 'BEGIN NOT ATOMIC compound statement', sql: ['BEGIN NOT ATOMIC DECLARE v VARCHAR(200); SELECT full_name INTO v FROM users WHERE id = 1; SELECT CONCAT(v, \'\') AS n; END', "BEGIN NOT ATOMIC DECLARE v VARCHAR(200); SELECT address INTO v FROM users WHERE id = 2; SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = v; END"] },
+  // ---- stores the analyser may not list
+  { name: 'CREATE TABLE … SELECT without AS', sql: ['CREATE TEMPORARY TABLE m1 SELECT full_name AS x FROM users', 'SELECT x FROM m1', 'CREATE TEMPORARY TABLE m2 (x VARCHAR(200)) SELECT address AS x FROM users', 'SELECT x FROM m2'] },
+  { name: 'INSERT … SET from a classified subquery', sql: ['CREATE TEMPORARY TABLE m3 (x VARCHAR(200))', 'INSERT INTO m3 SET x = (SELECT full_name FROM users WHERE id = 1)', 'SELECT x FROM m3'] },
+  { name: 'REPLACE … SELECT', sql: ['CREATE TEMPORARY TABLE m4 (x VARCHAR(200))', 'REPLACE INTO m4 SELECT address FROM users', 'REPLACE m4 SET x = (SELECT full_name FROM users WHERE id = 2)', 'SELECT x FROM m4'] },
+  { name: 'INSERT … ON DUPLICATE KEY UPDATE from a classified subquery', sql: ['BEGIN', "INSERT INTO orders (id, user_id, amount, status) VALUES (10, 1, 0, 'x') ON DUPLICATE KEY UPDATE status = (SELECT LEFT(full_name, 10) FROM users WHERE id = 2)", 'SELECT status FROM orders WHERE id = 10', 'ROLLBACK'] },
+  { name: 'multi-table UPDATE, comma join', sql: ['CREATE TEMPORARY TABLE m5 (id INT, x VARCHAR(200))', "INSERT INTO m5 VALUES (1, 'a')", 'UPDATE m5, users SET m5.x = users.address WHERE m5.id = users.id', 'SELECT x FROM m5'] },
+  { name: 'UPDATE of the classified table into an unclassified column', sql: ['BEGIN', 'UPDATE users SET plan = LEFT(full_name, 10) WHERE id = 1', 'SELECT plan FROM users WHERE id = 1', 'ROLLBACK'] },
+  { name: 'INSERT … SELECT … RETURNING', sql: ['CREATE TEMPORARY TABLE m6 (x VARCHAR(200))', 'INSERT INTO m6 SELECT full_name FROM users RETURNING x'] },
+  // ---- DDL that changes names or copies values (MySQL DDL always commits)
+  { name: 'generated column over a classified one', sql: ['ALTER TABLE users ADD COLUMN leak VARCHAR(200) AS (full_name) VIRTUAL', 'SELECT leak FROM users', 'ALTER TABLE users DROP COLUMN leak'] },
+  { name: 'rename of a classified column', sql: ['ALTER TABLE users RENAME COLUMN full_name TO nick', 'SELECT nick FROM users', 'ALTER TABLE users RENAME COLUMN nick TO full_name'] },
+  { name: 'RENAME TABLE', sql: ['RENAME TABLE users TO people', 'SELECT full_name, address FROM people', 'RENAME TABLE people TO users'] },
+  { name: 'MODIFY column type keeps values', sql: ['ALTER TABLE users MODIFY created VARCHAR(200)', "UPDATE users SET created = full_name WHERE id = 1", 'SELECT created FROM users', "ALTER TABLE users MODIFY created DATE"] },
+  { name: 'view created in the session with an expression', sql: ['CREATE VIEW v9 AS SELECT UPPER(full_name) AS n, address AS a FROM users', 'SELECT n, a FROM v9', "SELECT CONCAT(n, ''), CONCAT(a, '') FROM v9", 'DROP VIEW v9'] },
+  { name: 'CTE column list and derived-table aliases', sql: ['WITH c(x) AS (SELECT full_name FROM users) SELECT UPPER(x) FROM c', 'SELECT UPPER(x) FROM (SELECT address AS x FROM users) AS t', 'SELECT * FROM (VALUES (1)) v'] },
+  { name: 'INTERSECT / EXCEPT', sql: ['SELECT full_name FROM users INTERSECT SELECT full_name FROM users', "SELECT address FROM users EXCEPT SELECT 'x'"] },
+  { name: 'system versioning history', sql: ['ALTER TABLE orders ADD SYSTEM VERSIONING', 'SELECT * FROM orders FOR SYSTEM_TIME ALL', 'ALTER TABLE orders DROP SYSTEM VERSIONING'] },
+  { name: 'charset introducers and hex', sql: ["SELECT CONVERT(UNHEX(HEX(full_name)) USING utf8mb4) FROM users", "SELECT CAST(_binary full_name AS CHAR) FROM users", 'SELECT CHAR(ASCII(full_name)), CONV(HEX(ssn), 16, 16) FROM users'] },
+  { name: 'executable comment version edge', sql: ['SELECT 1 /*!100000 , CONCAT(full_name, "") */ FROM users', 'SELECT 1 /*M!100000 , CONCAT(address, "") */ FROM users', 'SELECT 1 /*!00000 , UPPER(full_name) */ FROM users'] },
+  { name: 'view created in the session, read after the catalog refresh', sql: ['CREATE VIEW v8 AS SELECT UPPER(full_name) AS n, address AS a FROM users', 'SELECT SLEEP(0.5)', 'SELECT n, a FROM v8', "SELECT CONCAT(n, ''), CONCAT(a, '') FROM v8", 'DROP VIEW v8'] },
+  { name: 'HANDLER on a view / on the pre-existing view with alias', sql: ['HANDLER user_contacts OPEN AS hc', 'HANDLER hc READ FIRST', 'HANDLER hc CLOSE', 'HANDLER orders OPEN AS ho', 'HANDLER ho READ FIRST', 'HANDLER ho CLOSE'] },
+  { name: 'HANDLER alias that names another (unclassified) table', sql: ['HANDLER users OPEN AS orders', 'HANDLER orders READ FIRST', 'HANDLER orders READ NEXT', 'HANDLER orders CLOSE'] },
+  { name: 'USE of another database by a statement that never runs', sql: ['CREATE DATABASE IF NOT EXISTS dbgov_zz_other', 'CREATE TABLE IF NOT EXISTS dbgov_zz_other.user_contacts (id INT, email VARCHAR(100), full_name VARCHAR(100), plan VARCHAR(10))', 'SELECT SLEEP(0.5)', 'MULTI:SELECT * FROM no_such_table; USE dbgov_zz_other', "SELECT UPPER(full_name), CONCAT(email, '') FROM user_contacts", 'DROP DATABASE dbgov_zz_other'] },
+  { name: 'sysvar desync: sql_mode ANSI_QUOTES in a statement that never runs (stdin, --force)', sql: ["MULTI:SELECT * FROM no_such_table; SET sql_mode = 'ANSI_QUOTES'", "SELECT CONCAT(\"full_name\", '') AS n FROM users", "SELECT 'x' AS \"a\", CONCAT(full_name, '') FROM users"] },
+  { name: 'sql_mode ANSI_QUOTES dropped by a statement that never runs', sql: ["SET sql_mode = 'ANSI_QUOTES'", "MULTI:SELECT * FROM no_such_table; SET sql_mode = DEFAULT", "SELECT CONCAT(\"full_name\", '') AS n FROM users", 'SET sql_mode = DEFAULT'] },
+  { name: 'sql_mode computed from @@sql_mode', sql: ["SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", "SELECT CONCAT(\"full_name\", '') AS n FROM users", 'SET sql_mode = DEFAULT'] },
+  { name: 'sql_mode via SET @@SESSION / SET SESSION / executable comment', sql: ["SET @@SESSION.sql_mode = 'ANSI'", "SELECT CONCAT(\"full_name\", '') AS n FROM users", 'SET sql_mode = DEFAULT', "/*!40101 SET SQL_MODE='ANSI_QUOTES' */", "SELECT UPPER(\"address\") FROM users", 'SET sql_mode = DEFAULT', "SET @@sql_mode := 'MAXDB'", "SELECT UPPER(\"address\") FROM users", 'SET sql_mode = DEFAULT'] },
+  { name: 'NO_BACKSLASH_ESCAPES tracking', sql: ["SET sql_mode = 'NO_BACKSLASH_ESCAPES'", "SELECT 'x\\', CONCAT(full_name, '') AS n, '' FROM users", 'SET sql_mode = DEFAULT'] },
+  { name: 'PREPARE of an existing name with a failing text', sql: ["PREPARE pz FROM 'SELECT UPPER(full_name) AS n FROM users'", "PREPARE pz FROM 'SELECT UPPER(plan) AS n FROM no_such_table'", 'EXECUTE pz'] },
+  { name: 'user variable desync then PREPARE FROM it (stdin, --force)', sql: ["SET @q = 'SELECT UPPER(full_name) AS n, CONCAT(address, \"\") AS a FROM users'", "MULTI:SELECT * FROM no_such_table; SET @q = 'SELECT UPPER(plan) AS n, CONCAT(plan, \"\") AS a FROM users'", 'PREPARE st FROM @q', 'EXECUTE st'] },
+  { name: 'user variable reassigned in a SELECT the analyser sees as constant', sql: ["SET @q3 = 'SELECT UPPER(plan) AS n FROM users'", "SELECT @q3 := 'SELECT UPPER(full_name) AS n FROM users'", 'PREPARE st3 FROM @q3', 'EXECUTE st3'] },
+  { name: 'XPATH errors with a constant path built elsewhere', sql: ["SELECT EXTRACTVALUE(CONCAT('<a>', full_name, '</a>'), '/a') FROM users WHERE id = 1", "SELECT EXTRACTVALUE(full_name, '/a') FROM users WHERE id = 1", 'SHOW WARNINGS'] },
+  { name: 'duplicate entry on ALTER … ADD UNIQUE (DDL commits the UPDATE; restored after)', sql: ['UPDATE users SET full_name = (SELECT n FROM (SELECT full_name AS n FROM users WHERE id = 1) x) WHERE id = 2', 'ALTER TABLE users ADD UNIQUE KEY ufn (full_name)', "UPDATE users SET full_name = CONCAT('Bob', ' Builder') WHERE id = 2"] },
+  { name: 'SHOW WARNINGS through a view', sql: ['SELECT full_name + 0 FROM user_contacts WHERE id = 1', 'SHOW WARNINGS', 'SHOW COUNT(*) WARNINGS'] },
+  { name: 'SHOW WARNINGS carries detector-recognisable values too (email, SSN, card)', sql: ['SELECT email + 0, ssn + 0, card + 0 FROM users WHERE id = 1', 'SHOW WARNINGS'] },
+  { name: 'HANDLER alias READ with an index condition', sql: ['HANDLER users OPEN AS hx', 'HANDLER hx READ `PRIMARY` = (3)', 'HANDLER hx READ `email` FIRST', 'HANDLER hx CLOSE'] },
+];
+
+describe('adversarial masking probes (MariaDB)', () => {
+  let db: MysqlTestDatabase;
+  let tb: TestBroker;
+  let conn: Connection;
+  let proxy: CaptureProxy;
+  const logDir = process.env.PROBE_LOG;
+
+  before(async () => {
+    db = await createMysqlDatabase('zzprobe', `${corpus.schema}\n${corpus.seed}`);
+    const masking = { ...corpus.masking, key: '${env:T_MASK_KEY}' };
+    tb = await startTestBroker({ targets: { staging: mysqlTarget(db.name, { env: process.env.PROBE_ENV ?? 'staging' }) }, masking, policy: { access: [{ name: 'any', action: 'allow' }] } });
+    conn = await tb.connect(SA_TOKENS.ci, { target: 'staging', access: 'write' });
+    proxy = new CaptureProxy(conn.tunnel.port);
+    await proxy.start();
+    if (logDir) mkdirSync(logDir, { recursive: true });
+  });
+  after(async () => {
+    await proxy?.close();
+    await conn?.close();
+    await tb?.close();
+    await db?.drop();
+    if (db) await mysqlAdmin(`DELETE FROM mysql.column_stats WHERE db_name = '${db.name}'`).catch(() => undefined);
+  });
+
+  const script = (sql: string[]) => sql.map((s) => (s.startsWith('MULTI:') ? `DELIMITER //\n${s.slice(6)} //\nDELIMITER ;` : `${s};`)).join('\n');
+  const mariadb = (sql: string[]) => run('mariadb', ['--no-defaults', '--batch', '--force', '--skip-ssl', '-h', '127.0.0.1', '-P', String(proxy.port), '-u', 'ci-bot', db.name], { input: `${script(sql)}\n` });
+
+  probes.forEach((p, i) => {
+    test(p.name, { todo: KNOWN_GAPS[p.name] }, async () => {
+      proxy.take();
+      const r = await mariadb(p.sql);
+      const found = leaksOf(corpus.pii, proxy.take());
+      if (logDir) writeFileSync(join(logDir, `${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# leaks: ${JSON.stringify(found)}\n${script(p.sql)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n`);
+      assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+    });
+  });
+});

@@ -1,0 +1,188 @@
+/**
+ * Adversarial masking probes (PostgreSQL), beyond masking-sinks.test.ts and the corpus: each
+ * probe runs its statements in one psql session through the tunnel behind a capturing proxy,
+ * and no seeded PII value may reach the client (rows, errors, notices, notifications, COPY).
+ * Probes that change the schema undo their change before they end.
+ * PROBE_LOG=dir writes each probe's psql output there (for triage); PROBE_ENV=prod runs on a protected target.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { parse } from 'yaml';
+import { SA_TOKENS, createTestDatabase, pgTarget, run, startTestBroker, type TestBroker, type TestDatabase } from './harness.js';
+import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
+import type { Connection } from '../../src/cli/connect.js';
+
+/**
+ * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
+ * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
+ */
+const KNOWN_GAPS: Record<string, string> = {
+  "committed: generated column over a classified one": "masking classifies columns by their current name; a generated column copying a classified one is a new, unclassified name",
+  "committed: rename of a classified column": "masking classifies columns by their current name, not by table OID and attribute number",
+  "committed: rename of the table": "masking classifies columns by their current name, not by table OID and attribute number",
+  "committed: table moved to another schema": "masking classifies columns by their current name, not by table OID and attribute number",
+  "committed: classified column swapped with an unclassified one by renames": "masking classifies columns by their current name, not by table OID and attribute number",
+  "SET search_path rolled back": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
+  "SET search_path in a failing implicit transaction": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
+  "sp: SET search_path rolled back, after catalog refresh": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
+  "sp: SET search_path then ROLLBACK TO SAVEPOINT": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
+  "sp: SET LOCAL search_path, after catalog refresh": "SET LOCAL reverts at transaction end; the gateway keeps it",
+  "ALTER COLUMN TYPE … USING a classified column (column not in a view)": "ALTER TABLE … USING is not part of the stored-value analysis",
+  "committed: ALTER COLUMN TYPE … USING a classified column": "ALTER TABLE … USING is not part of the stored-value analysis",
+};
+
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
+
+/** One psql session each (psql -c per statement, so each is its own simple Query message). */
+export const probes: { name: string; sql: string[] }[] = [
+  // ---- error and notice texts: values echoed after an "identifier" word are kept by the scrubber
+  { name: 'regclass cast echoes a value as a relation name', sql: ['SELECT quote_ident(full_name)::regclass FROM users WHERE id = 1', 'SELECT quote_ident(address)::regclass FROM users WHERE id = 1'] },
+  { name: 'regtype / regrole / regnamespace casts', sql: ['SELECT quote_ident(full_name)::regtype FROM users WHERE id = 2', 'SELECT quote_ident(full_name)::regrole FROM users WHERE id = 2', 'SELECT quote_ident(address)::regnamespace FROM users WHERE id = 2'] },
+  { name: 'current_setting of a value', sql: ['SELECT current_setting(full_name) FROM users WHERE id = 3', 'SELECT current_setting(address) FROM users WHERE id = 3'] },
+  { name: 'privilege functions with a value as object name', sql: ["SELECT has_column_privilege('users', full_name, 'SELECT') FROM users WHERE id = 1", "SELECT has_schema_privilege(address, 'USAGE') FROM users WHERE id = 1", "SELECT has_database_privilege(full_name, 'CONNECT') FROM users WHERE id = 2", "SELECT pg_has_role(full_name, 'MEMBER') FROM users WHERE id = 3"] },
+  { name: 'nextval / pg_relation_size of a value', sql: ['SELECT pg_relation_size(quote_ident(full_name)) FROM users WHERE id = 1'] },
+  { name: 'xml parse error detail quotes the line', sql: ['SELECT xmlparse(document address) FROM users WHERE id = 1', "SELECT ('<a>' || full_name)::xml FROM users WHERE id = 2"] },
+  { name: 'json error context', sql: ["SELECT ('[' || to_json(address)::text || ' x')::json FROM users WHERE id = 1", 'SELECT (full_name || \'"\')::json FROM users WHERE id = 2'] },
+  { name: 'cast error through a view (no classified table named)', sql: ['SELECT full_name::int FROM user_contacts WHERE id = 1', 'SELECT email::int FROM user_contacts WHERE id = 2'] },
+  { name: 'unique expression index: Key with nested parentheses', sql: ['BEGIN', 'UPDATE users SET full_name = (SELECT full_name FROM users WHERE id = 1) WHERE id = 2', 'CREATE UNIQUE INDEX ux ON users ((lower(upper(full_name))))', 'ROLLBACK'] },
+  { name: 'unique violation with nested-parenthesis key', sql: ['BEGIN', 'CREATE UNIQUE INDEX ux2 ON users ((lower(upper(address))))', 'UPDATE users SET address = (SELECT address FROM users WHERE id = 1) WHERE id = 2', 'ROLLBACK'] },
+  { name: 'exclusion constraint conflict', sql: ['BEGIN', 'UPDATE users SET full_name = (SELECT full_name FROM users WHERE id = 1) WHERE id = 2', 'ALTER TABLE users ADD CONSTRAINT ex EXCLUDE USING btree ((lower(upper(full_name))) WITH =)', 'ROLLBACK'] },
+  // ---- functions declared STABLE/IMMUTABLE are not followed: what their bodies do
+  { name: 'IMMUTABLE plpgsql raises a notice with the value', sql: ["CREATE FUNCTION pg_temp.n1(t text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE NOTICE '%', t; RETURN 1; END $$", 'SELECT pg_temp.n1(full_name) FROM users', 'SELECT pg_temp.n1(address) FROM users'] },
+  { name: 'IMMUTABLE plpgsql raises an exception with the value', sql: ["CREATE FUNCTION pg_temp.n2(t text) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = t; END $$", 'SELECT pg_temp.n2(full_name) FROM users WHERE id = 1'] },
+  { name: 'STABLE plpgsql stores the value in a setting', sql: ["CREATE FUNCTION pg_temp.s1(t text) RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM set_config('probe.v', t, false); RETURN 1; END $$", 'SELECT pg_temp.s1(full_name) FROM users WHERE id = 1', "SELECT current_setting('probe.v')", 'SHOW probe.v'] },
+  { name: 'STABLE plpgsql notifies the value', sql: ['LISTEN pc', "CREATE FUNCTION pg_temp.s2(t text) RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM pg_notify('pc', t); RETURN 1; END $$", 'SELECT pg_temp.s2(address) FROM users WHERE id = 1', 'SELECT 1'] },
+  { name: 'STABLE SQL function reading the table, its value cast to int', sql: ['CREATE FUNCTION pg_temp.f1() RETURNS SETOF text LANGUAGE sql STABLE AS $$ SELECT full_name FROM users $$', 'SELECT pg_temp.f1()', 'SELECT x::int FROM pg_temp.f1() x'] },
+  { name: 'STABLE SQL function reading the table, value in an error', sql: ['CREATE FUNCTION pg_temp.f2() RETURNS text LANGUAGE sql STABLE AS $$ SELECT address FROM users WHERE id = 1 $$', 'SELECT pg_temp.f2()::int', 'SELECT quote_ident(pg_temp.f2())::regclass'] },
+  // ---- data reached without naming the table
+  { name: 'table_to_xml / schema_to_xml / database_to_xml', sql: ["SELECT table_to_xml('users', true, false, '')", "SELECT schema_to_xml('public', true, false, '')", "SELECT database_to_xml(true, false, '')"] },
+  { name: 'cursor_to_xml of a declared cursor', sql: ['BEGIN', 'DECLARE cx CURSOR FOR SELECT full_name FROM users', "SELECT cursor_to_xml('cx', 10, true, false, '')", 'COMMIT'] },
+  { name: 'ts_stat over a query string', sql: ["SELECT * FROM ts_stat('SELECT to_tsvector(''simple'', email) FROM users')"] },
+  { name: 'pageinspect raw heap tuples', sql: ['CREATE EXTENSION IF NOT EXISTS pageinspect', "SELECT encode(t_data, 'escape') FROM heap_page_items(get_raw_page('users', 0))", "SELECT encode(get_raw_page('users', 0), 'escape')"] },
+  { name: 'pg_statistic directly', sql: ['ANALYZE users', "SELECT stavalues1::text, stavalues2::text FROM pg_statistic WHERE starelid = 'users'::regclass"] },
+  { name: 'dblink back into the same database', sql: ['CREATE EXTENSION IF NOT EXISTS dblink', "SELECT * FROM dblink('dbname=' || current_database() || ' user=postgres host=127.0.0.1', 'SELECT full_name FROM users') AS t(n text)"] },
+  // ---- lineage and RowDescription origin
+  { name: 'recursive CTE whose first branch is unclassified', sql: ['WITH RECURSIVE r(n, p) AS (SELECT 1, plan FROM users WHERE id = 1 UNION ALL SELECT n + 1, (SELECT full_name FROM users WHERE id = 1) FROM r WHERE n < 2) SELECT p FROM r'] },
+  { name: 'GROUPING SETS and ROLLUP', sql: ['SELECT plan, full_name, count(*) FROM users GROUP BY GROUPING SETS ((plan), (full_name))', 'SELECT address FROM users GROUP BY ROLLUP (address)'] },
+  { name: 'string_agg ordered, format, row_to_json of subselect', sql: ["SELECT string_agg(full_name, '|' ORDER BY address) FROM users", "SELECT format('%2$s/%1$s', plan, address) FROM users", 'SELECT row_to_json(x) FROM (SELECT full_name, plan FROM users) x'] },
+  { name: 'set operations with type coercion', sql: ['SELECT NULL::text UNION ALL SELECT full_name FROM users', 'SELECT * FROM (SELECT plan FROM users UNION ALL SELECT address FROM users) s', 'SELECT ARRAY(SELECT address FROM users)'] },
+  { name: 'inheritance: users made a child of an unclassified parent', sql: ['BEGIN', 'CREATE TABLE parent_p (LIKE users)', 'ALTER TABLE users INHERIT parent_p', 'SELECT * FROM parent_p', 'SELECT full_name FROM parent_p', 'ROLLBACK'] },
+  { name: 'ALTER COLUMN TYPE … USING a classified column', sql: ['BEGIN', 'ALTER TABLE users ALTER COLUMN plan TYPE text USING full_name', 'SELECT plan FROM users', 'ROLLBACK'] },
+  { name: 'committed: generated column over a classified one', sql: ["ALTER TABLE users ADD COLUMN leak text GENERATED ALWAYS AS (full_name || '') STORED", 'SELECT pg_sleep(0.5)', 'SELECT leak FROM users', 'ALTER TABLE users DROP COLUMN leak'] },
+  { name: 'committed: rename of a classified column', sql: ['ALTER TABLE users RENAME COLUMN full_name TO nick', 'SELECT pg_sleep(0.5)', 'SELECT nick FROM users', 'ALTER TABLE users RENAME COLUMN nick TO full_name'] },
+  { name: 'committed: rename of the table', sql: ['ALTER TABLE users RENAME TO people', 'SELECT pg_sleep(0.5)', 'SELECT full_name, address FROM people', 'ALTER TABLE people RENAME TO users'] },
+  { name: 'committed: table moved to another schema', sql: ['CREATE SCHEMA IF NOT EXISTS s2', 'ALTER TABLE users SET SCHEMA s2', 'SELECT pg_sleep(0.5)', 'SELECT full_name FROM s2.users', 'ALTER TABLE s2.users SET SCHEMA public'] },
+  { name: 'view and select in one message', sql: ['CREATE VIEW vq AS SELECT full_name AS n FROM users; SELECT * FROM vq; DROP VIEW vq'] },
+  { name: 'materialized view', sql: ['CREATE MATERIALIZED VIEW mv1 AS SELECT full_name AS n FROM users', 'SELECT pg_sleep(0.5)', 'SELECT n FROM mv1', 'DROP MATERIALIZED VIEW IF EXISTS mv1'] },
+  { name: 'search_path to a schema with a look-alike view', sql: ['CREATE SCHEMA IF NOT EXISTS look', 'CREATE VIEW look.users AS SELECT id, full_name AS plan FROM public.users', 'SET search_path = look, public', 'SELECT plan FROM users', 'DROP VIEW look.users'] },
+  { name: 'quoted / case-variant identifiers', sql: ['SELECT "full_name", "USERS".address FROM public."users" AS "USERS"', 'SELECT u."full_name" FROM PUBLIC.USERS u'] },
+  { name: 'cursors: SCROLL, MOVE, FETCH BACKWARD, FETCH ABSOLUTE', sql: ['BEGIN', 'DECLARE sc SCROLL CURSOR FOR SELECT id, full_name, address FROM users', 'MOVE LAST IN sc', 'FETCH BACKWARD 2 FROM sc', 'FETCH ABSOLUTE 1 sc', 'COMMIT'] },
+  { name: 'prepared with parameter type tricks', sql: ['PREPARE pp(text) AS SELECT coalesce($1, full_name) FROM users', 'EXECUTE pp(NULL)', 'PREPARE pq(regclass) AS SELECT $1', "EXECUTE pq('users')"] },
+  { name: 'COPY variants', sql: ["COPY users (full_name, address) TO STDOUT WITH DELIMITER ','", 'COPY (SELECT address FROM users UNION ALL SELECT full_name FROM users) TO STDOUT', "COPY (TABLE users) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE *)", "COPY users TO STDOUT WITH CSV QUOTE '''' DELIMITER '|'"] },
+  { name: 'EXPLAIN VERBOSE ANALYZE', sql: ['EXPLAIN (VERBOSE, ANALYZE, COSTS OFF) SELECT full_name FROM users WHERE id = 1'] },
+  // ---- the gateway's session state (search_path, temp tables, prepared statements, cursors) vs the server's
+  { name: 'SET LOCAL search_path reverts at COMMIT', sql: ['CREATE SCHEMA IF NOT EXISTS look2', 'CREATE TABLE IF NOT EXISTS look2.users (id int, full_name text, address text, email text)', 'BEGIN', 'SET LOCAL search_path = look2, public', 'COMMIT', "SELECT upper(full_name), address || '' FROM users", 'RESET search_path'] },
+  { name: 'SET search_path rolled back', sql: ['CREATE SCHEMA IF NOT EXISTS look2', 'CREATE TABLE IF NOT EXISTS look2.users (id int, full_name text, address text, email text)', 'BEGIN', 'SET search_path = look2, public', 'ROLLBACK', "SELECT upper(full_name), address || '' FROM users", 'RESET search_path'] },
+  { name: 'SET search_path in a failing implicit transaction', sql: ['CREATE SCHEMA IF NOT EXISTS look2', 'CREATE TABLE IF NOT EXISTS look2.users (id int, full_name text, address text, email text)', 'SET search_path = look2, public; SELECT 1/0', "SELECT upper(full_name), address || '' FROM users", 'RESET search_path'] },
+  { name: 'temp table shadowing users, rolled back', sql: ['BEGIN', 'CREATE TEMP TABLE users (id int)', 'ROLLBACK', "SELECT upper(full_name), address || '' FROM users"] },
+  { name: 'temp table shadowing users, ON COMMIT DROP', sql: ['BEGIN', 'CREATE TEMP TABLE users (id int) ON COMMIT DROP', 'COMMIT', "SELECT upper(full_name), address || '' FROM users"] },
+  { name: 'temp look-alike users filled from public.users', sql: ['CREATE TEMP TABLE users (LIKE public.users)', 'INSERT INTO users SELECT * FROM public.users', 'SELECT * FROM users', 'SELECT full_name FROM pg_temp.users'] },
+  { name: 'look-alike users in a schema first on search_path, filled from public.users', sql: ['CREATE SCHEMA IF NOT EXISTS look3', 'SET search_path = look3, public', 'CREATE TABLE users (LIKE public.users)', 'INSERT INTO users SELECT * FROM public.users', 'SELECT * FROM users', 'DROP TABLE look3.users'] },
+  { name: 'PREPARE of an existing name fails at the server but is remembered', sql: ["PREPARE px AS SELECT upper(full_name), address || '' FROM users", "PREPARE px AS SELECT upper(plan), plan || '' FROM users", 'EXECUTE px'] },
+  { name: 'PREPARE names: quoted upper case vs folded', sql: ["PREPARE qq AS SELECT upper(full_name), address || '' FROM users", 'PREPARE "QQ" AS SELECT upper(plan), plan || \'\' FROM users', 'EXECUTE QQ', 'EXECUTE "QQ"'] },
+  { name: 'DECLARE of an existing cursor fails (savepoint) but is remembered', sql: ['BEGIN', "DECLARE cy CURSOR FOR SELECT upper(full_name), address || '' FROM users", 'SAVEPOINT s', "DECLARE cy CURSOR FOR SELECT upper(plan), plan || '' FROM users", 'ROLLBACK TO s', 'FETCH ALL FROM cy', 'COMMIT'] },
+  { name: 'cursor names: quoted upper case vs folded', sql: ['BEGIN', "DECLARE cz CURSOR FOR SELECT upper(full_name), address || '' FROM users", 'DECLARE "CZ" CURSOR FOR SELECT upper(plan), plan || \'\' FROM users', 'FETCH ALL FROM CZ', 'COMMIT'] },
+  { name: 'cursor closed by rollback to savepoint, then redeclared', sql: ['BEGIN', 'SAVEPOINT a', "DECLARE cw CURSOR FOR SELECT upper(plan), plan || '' FROM users", 'ROLLBACK TO a', "DECLARE cw CURSOR FOR SELECT upper(full_name), address || '' FROM users", 'FETCH ALL FROM cw', 'COMMIT'] },
+  // ---- stores the stored-value analysis may not follow
+  { name: 'CREATE TABLE AS EXECUTE', sql: ["PREPARE pe AS SELECT full_name AS n, address AS a FROM users", 'CREATE TEMP TABLE te AS EXECUTE pe', 'SELECT * FROM te'] },
+  { name: 'CREATE TABLE AS TABLE / VALUES', sql: ['CREATE TEMP TABLE tt AS TABLE users', 'SELECT * FROM tt', 'CREATE TEMP TABLE tv AS VALUES ((SELECT full_name FROM users LIMIT 1))', 'SELECT * FROM tv'] },
+  { name: 'INSERT … ON CONFLICT DO UPDATE SET from a classified subquery', sql: ['BEGIN', "INSERT INTO orders (id, user_id, amount, status) VALUES (13, 3, 0, 'x') ON CONFLICT (id) DO UPDATE SET status = (SELECT full_name FROM users WHERE id = 1)", 'SELECT status FROM orders WHERE id = 13', 'ROLLBACK'] },
+  { name: 'UPDATE SET (cols) = (SELECT …)', sql: ['BEGIN', 'UPDATE orders SET (status) = (SELECT address FROM users WHERE id = 1) WHERE id = 10', 'UPDATE orders SET (status, amount) = (SELECT full_name, 1 FROM users WHERE id = 2) WHERE id = 11', 'SELECT status FROM orders', 'ROLLBACK'] },
+  { name: 'MERGE into an unclassified table', sql: ['BEGIN', 'MERGE INTO orders o USING users u ON o.id = u.id + 9 WHEN MATCHED THEN UPDATE SET status = u.full_name', 'SELECT status FROM orders', 'ROLLBACK'] },
+  { name: 'UPDATE the same table: classified into unclassified column', sql: ['BEGIN', 'UPDATE users SET plan = full_name WHERE id = 1', "UPDATE users SET (plan) = (SELECT address || '') WHERE id = 2", 'SELECT plan FROM users', 'ROLLBACK'] },
+  { name: 'ALTER COLUMN TYPE … USING a classified column (column not in a view)', sql: ['BEGIN', 'ALTER TABLE users ALTER COLUMN created TYPE text USING full_name', 'SELECT created FROM users', 'ROLLBACK'] },
+  { name: 'committed: ALTER COLUMN TYPE … USING a classified column', sql: ['ALTER TABLE users ALTER COLUMN created TYPE text USING address', 'SELECT pg_sleep(0.5)', 'SELECT created FROM users', "UPDATE users SET created = '2023-01-01' WHERE id > 0", 'ALTER TABLE users ALTER COLUMN created TYPE date USING created::date'] },
+  { name: 'committed: classified column swapped with an unclassified one by renames', sql: ['BEGIN', 'ALTER TABLE users RENAME COLUMN plan TO plan_tmp', 'ALTER TABLE users RENAME COLUMN full_name TO plan', 'ALTER TABLE users RENAME COLUMN plan_tmp TO full_name', 'COMMIT', 'SELECT pg_sleep(0.5)', 'SELECT plan FROM users', 'BEGIN', 'ALTER TABLE users RENAME COLUMN full_name TO plan_tmp', 'ALTER TABLE users RENAME COLUMN plan TO full_name', 'ALTER TABLE users RENAME COLUMN plan_tmp TO plan', 'COMMIT'] },
+  { name: 'crosstab / connectby over a query string', sql: ['CREATE EXTENSION IF NOT EXISTS tablefunc', "SELECT * FROM crosstab('SELECT full_name, plan, address FROM users ORDER BY 1') AS ct(n text, a text)", "SELECT * FROM connectby('users', 'full_name', 'address', '12 Rabbit Hole Lane, Oxford', 0) AS t(a text, b text, l int)"] },
+  { name: 'comparison oracle on a classified column is refused (masked-predicate)', sql: ["SELECT id FROM users WHERE full_name LIKE 'A%'", "SELECT id FROM users WHERE ssn > '1' ORDER BY ssn"] },
+  { name: 'sp: SET search_path rolled back, after catalog refresh', sql: ['CREATE SCHEMA IF NOT EXISTS look2', 'CREATE TABLE IF NOT EXISTS look2.users (id int, full_name text, address text, email text)', 'SELECT pg_sleep(0.5)', 'BEGIN', 'SET search_path = look2, public', 'ROLLBACK', "SELECT upper(full_name), address || '' FROM users"] },
+  { name: 'sp: SET search_path then ROLLBACK TO SAVEPOINT', sql: ['CREATE SCHEMA IF NOT EXISTS look2', 'CREATE TABLE IF NOT EXISTS look2.users (id int, full_name text, address text, email text)', 'SELECT pg_sleep(0.5)', 'BEGIN', 'SAVEPOINT a', 'SET search_path = look2, public', 'ROLLBACK TO a', "SELECT upper(full_name), address || '' FROM users", 'COMMIT'] },
+  { name: 'sp: SET LOCAL search_path, after catalog refresh', sql: ['CREATE SCHEMA IF NOT EXISTS look2', 'CREATE TABLE IF NOT EXISTS look2.users (id int, full_name text, address text, email text)', 'SELECT pg_sleep(0.5)', 'BEGIN', 'SET LOCAL search_path = look2, public', 'COMMIT', "SELECT upper(full_name), address || '' FROM users"] },
+  { name: 'sp: temp table shadow rolled back, after catalog refresh', sql: ['SELECT pg_sleep(0.5)', 'BEGIN', 'CREATE TEMP TABLE users (id int, full_name text, address text)', 'ROLLBACK', "SELECT upper(full_name), address || '' FROM users"] },
+  { name: 'sp: function SET search_path clause', sql: ['CREATE SCHEMA IF NOT EXISTS look2', 'CREATE TABLE IF NOT EXISTS look2.users (id int, full_name text, address text, email text)', 'SELECT pg_sleep(0.5)', "SELECT set_config('search_path', 'look2, public', false)", "SELECT upper(full_name), address || '' FROM users"] },
+  // ---- oracles: a masked column used outside WHERE (nothing in clear reaches the client; see the report)
+  { name: 'oracle: ORDER BY / FILTER / CASE / error on a classified column', sql: ['SELECT id FROM users ORDER BY full_name', "SELECT count(*) FILTER (WHERE full_name LIKE 'A%') FROM users", "SELECT id, CASE WHEN full_name LIKE 'A%' THEN 1 ELSE 0 END AS hit FROM users", "SELECT 1 / (full_name LIKE 'A%')::int FROM users WHERE id = 2", "SELECT id FROM users GROUP BY id HAVING max(full_name) > 'B'"] },
+];
+
+describe('adversarial masking probes (PostgreSQL)', () => {
+  let db: TestDatabase;
+  let tb: TestBroker;
+  let conn: Connection;
+  let proxy: CaptureProxy;
+  const logDir = process.env.PROBE_LOG;
+
+  before(async () => {
+    db = await createTestDatabase('zzprobe', `${corpus.schema}\n${corpus.seed}`);
+    const masking = { ...corpus.masking, key: '${env:T_MASK_KEY}' };
+    tb = await startTestBroker({ targets: { staging: pgTarget(db.name, { env: process.env.PROBE_ENV ?? 'staging' }) }, masking, policy: { access: [{ name: 'any', action: 'allow' }] } });
+    conn = await tb.connect(SA_TOKENS.ci, { target: 'staging', access: 'write' });
+    proxy = new CaptureProxy(conn.tunnel.port);
+    await proxy.start();
+    if (logDir) mkdirSync(logDir, { recursive: true });
+  });
+  after(async () => {
+    await proxy?.close();
+    await conn?.close();
+    await tb?.close();
+    await db?.drop();
+  });
+
+  const psql = (sql: string[]) => {
+    const args = ['-X', '-h', '127.0.0.1', '-p', String(proxy.port), '-U', 'ci-bot', '-d', db.name];
+    for (const s of sql) args.push('-c', s);
+    return run('psql', args);
+  };
+
+  test('binary result format of composite and unusual types', async () => {
+    const c = new pg.Client({ host: '127.0.0.1', port: proxy.port, user: 'ci-bot', database: db.name });
+    c.on('error', () => undefined);
+    await c.connect();
+    proxy.take();
+    const out: string[] = [];
+    try {
+      for (const text of [
+        'SELECT ARRAY[full_name, address] AS a FROM users',
+        'SELECT ROW(full_name, address) AS r FROM users',
+        'SELECT to_jsonb(address) AS j, to_json(full_name) AS k FROM users',
+        "SELECT full_name::bytea AS b, full_name::name AS n, full_name::char(40) AS c, full_name::varchar AS v, address::xml AS x FROM users",
+        'SELECT full_name::tsvector AS t, hstore(full_name, address) AS h FROM users',
+        'SELECT (SELECT array_agg(u) FROM users u) AS all_rows',
+      ]) {
+        try {
+          const r = await c.query({ text, binary: true } as pg.QueryConfig);
+          out.push(`${text}: ${r.rowCount} rows`);
+        } catch (e) {
+          out.push(`${text}: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    const found = leaksOf(corpus.pii, proxy.take());
+    if (logDir) writeFileSync(join(logDir, 'binary.txt'), `# binary\n# leaks: ${JSON.stringify(found)}\n${out.join('\n')}\n`);
+    assert.deepEqual(found, [], out.join('\n'));
+  });
+
+  probes.forEach((p, i) => {
+    test(p.name, { todo: KNOWN_GAPS[p.name] }, async () => {
+      proxy.take();
+      const r = await psql(p.sql);
+      const found = leaksOf(corpus.pii, proxy.take());
+      if (logDir) writeFileSync(join(logDir, `${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# leaks: ${JSON.stringify(found)}\n${p.sql.join('\n')}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n`);
+      assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+    });
+  });
+});
