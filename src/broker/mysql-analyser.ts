@@ -79,8 +79,9 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
     // Lineage and stores too: `"full_name"` is a constant in one mode and a column in the other.
     const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings, f.lineage, f.stores, f.predicateColumns, f.hasWhere]));
     if (variants.every((v) => shape(v) === shape(variants[0]))) return variants[0];
+    // Its result columns cannot be traced either: without lineage, masking treats them as unknown.
     return {
-      statements: variants[0].statements.map((f) => ({ ...f, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
+      statements: variants[0].statements.map((f) => ({ ...f, lineage: undefined, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
     };
   };
 }

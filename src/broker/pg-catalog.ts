@@ -75,6 +75,7 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
     },
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
     knowsName: (name) => catalog?.knowsName(name) === true,
+    columnsOf: (oid) => catalog?.columns(oid).map((c) => ({ attnum: c.attnum, name: c.name })) ?? [],
     callTarget(fn, searchPath) {
       if (!catalog) return undefined;
       const found = catalog.findFunctions(fn.schema, fn.name, opts(searchPath));

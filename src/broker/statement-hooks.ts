@@ -10,7 +10,7 @@ import type { AuditEventInput, Decision, StatementRecord } from '../audit/event.
 import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn, StatementHandle, StatementHooks, StatementOutcome, StatementRequest, Verdict } from '../gateway/engine.js';
 import { decideStatements } from '../policy/decide.js';
 import type { Policy, StatementContext, StatementDecision } from '../policy/types.js';
-import type { MessageAnalysis, StatementFacts } from '../sql/facts.js';
+import type { MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { AuditLog } from '../store/store.js';
 import { DbgovError } from '../shared/errors.js';
 import { newId, shortId } from '../shared/ids.js';
@@ -24,6 +24,27 @@ import type { LiveSession, SessionRegistry } from './sessions.js';
 /** Per-session state that changes how names resolve and what EXECUTE runs. */
 export interface SessionState {
   searchPath: string[] | null;
+  /**
+   * Every other search_path this session has had, and whether one was computed at run time.
+   * The gateway applies SET when the statement is sent, but a ROLLBACK (or ROLLBACK TO, or an
+   * error in an implicit transaction, or the end of a transaction for SET LOCAL) can put an
+   * earlier one back without a word on the wire. So names are resolved under all of them, and
+   * policy and masking judge every relation a name may be (see TargetRuntime).
+   */
+  pastSearchPaths: (string[] | null)[];
+  searchPathComputed: boolean;
+  /** Since the server was last idle: a ROLLBACK ran or search_path was SET LOCAL, so the old paths stay candidates. */
+  searchPathUnsettled: boolean;
+  /** Since the server was last idle: search_path was SET, last to a literal value or to a computed one. */
+  searchPathSet: false | 'literal' | 'computed';
+  /** The paths above as one string, for cache keys; changes whenever they do. */
+  pathKey: string;
+  /**
+   * Views this session created (lower-case name → the relations their query reads). Until the
+   * catalog has them, a write through one is judged on those relations, and rows read through
+   * one are of unknown origin (see TargetRuntime).
+   */
+  createdViews: Map<string, RelationRef[]>;
   /** SQL-level PREPARE name → what it runs. */
   prepared: Map<string, StatementFacts>;
   params: Map<string, string>;
@@ -90,7 +111,7 @@ class Stmt implements StatementHandle {
 const BLOCK_SQLSTATE = '42501';
 
 export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
-  const state: SessionState = { searchPath: null, prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
+  const state: SessionState = { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
   const { session } = d;
   const identity = auditIdentity(session.identity);
 
@@ -375,6 +396,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
 
     completed(stmt: StatementHandle, outcome: StatementOutcome): void {
       const s = stmt as Stmt;
+      // A failed message may have stopped before its SET sql_mode ran (MariaDB stops a
+      // multi-statement message at the first error): how later statements lex is then unknown.
+      if (outcome.error && s.facts.some((f) => f.settings?.some((x) => x.name === 'sql_mode' && !x.local))) state.params.set('sql_mode', UNKNOWN_SETTING);
       const durationMs = s.startedAt ? Math.round((performance.now() - s.startedAt) * 1000) / 1000 : null;
       try {
         batcher.later({
@@ -397,17 +421,26 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
     },
 
+    idle(errored: boolean): void {
+      // Outside a transaction after a SET search_path, with no failure, ROLLBACK or SET LOCAL
+      // since the last time: that SET is committed, so the path it set is the only one.
+      // A value computed at run time is not known even then.
+      if (state.searchPathSet === 'literal' && !errored && !state.searchPathUnsettled && (state.pastSearchPaths.length > 0 || state.searchPathComputed)) setSearchPath(state, state.searchPath, true);
+      state.searchPathSet = false;
+      state.searchPathUnsettled = false;
+    },
+
     scrub(stmt, fields) {
       return d.services.scrub(session, (stmt as Stmt | undefined)?.facts, fields);
     },
 
     parameter(name: string, value: string): void {
       state.params.set(name, value);
-      if (name === 'search_path') state.searchPath = splitSearchPath(value);
+      if (name === 'search_path') setSearchPath(state, splitSearchPath(value), true);
       if (name === 'options') {
         // `-c search_path=…` in startup options changes resolution before the first statement.
         const m = /(?:^|\s)(?:-c\s*|--)search_path=((?:\\ |[^\s])+)/.exec(value);
-        if (m) state.searchPath = splitSearchPath(m[1].replace(/\\ /g, ' '));
+        if (m) setSearchPath(state, splitSearchPath(m[1].replace(/\\ /g, ' ')), true);
       }
     },
   };
@@ -483,12 +516,22 @@ function declareCursor(state: SessionState, f: StatementFacts, name: string): vo
 function applySettings(state: SessionState, facts: StatementFacts[]): void {
   for (const f of facts) {
     for (const s of f.settings ?? []) {
-      if (s.name === 'search_path') state.searchPath = s.value === null ? null : splitSearchPath(s.value);
+      if (s.name === 'search_path') {
+        if (s.computed) state.searchPathComputed = true;
+        if (s.local) state.searchPathUnsettled = true;
+        state.searchPathSet = s.computed ? 'computed' : 'literal';
+        setSearchPath(state, s.value === null ? null : splitSearchPath(s.value));
+      }
       // MySQL: how later statements lex depends on sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES);
       // a value computed at run time is unknown, and analysis then fails closed.
       if (s.name === 'sql_mode' && !s.local) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
       if (s.name === 'database' && s.value !== null) state.params.set('database', s.value);
     }
+    // ROLLBACK, ROLLBACK TO SAVEPOINT, ABORT: what the transaction SET is undone.
+    if (f.tag.startsWith('ROLLBACK') || f.tag === 'ABORT') state.searchPathUnsettled = true;
+    const view = createdView(f);
+    if (view) state.createdViews.set(view.name, view.reads);
+    if (f.tag === 'DROP VIEW') for (const r of f.relations) state.createdViews.delete(r.name.toLowerCase());
     if (f.deallocate) {
       if (f.deallocate.name === null) state.prepared.clear();
       else state.prepared.delete(f.deallocate.name);
@@ -511,6 +554,23 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
   }
 }
 
+/**
+ * The session's search_path is now `next`. Set by a statement, the one before stays a candidate
+ * (see SessionState); reported by the server (startup options, ParameterStatus), it is certain.
+ */
+export function setSearchPath(state: SessionState, next: string[] | null, certain = false): void {
+  const key = (p: string[] | null): string => (p === null ? '' : p.join(','));
+  if (certain) {
+    state.pastSearchPaths = [];
+    state.searchPathComputed = false;
+  } else if (key(state.searchPath) !== key(next) && !state.pastSearchPaths.some((p) => key(p) === key(state.searchPath))) {
+    state.pastSearchPaths.push(state.searchPath);
+  }
+  state.pastSearchPaths = state.pastSearchPaths.filter((p) => key(p) !== key(next));
+  state.searchPath = next;
+  state.pathKey = state.pastSearchPaths.length === 0 && !state.searchPathComputed ? key(next) : JSON.stringify([next, state.pastSearchPaths, state.searchPathComputed]);
+}
+
 /** A session setting changed to a value only known at run time. */
 export const UNKNOWN_SETTING = '\u0000unknown';
 
@@ -520,4 +580,11 @@ export function splitSearchPath(value: string): string[] {
     .map((p) => p.trim())
     .filter(Boolean)
     .map((p) => (p.startsWith('"') && p.endsWith('"') ? p.slice(1, -1).replace(/""/g, '"') : p.toLowerCase()));
+}
+
+/** CREATE [OR REPLACE] VIEW / ALTER VIEW: the view's name and the relations its query reads. */
+export function createdView(f: StatementFacts): { name: string; reads: RelationRef[] } | undefined {
+  if (f.tag !== 'CREATE VIEW' && f.tag !== 'ALTER VIEW') return undefined;
+  const view = f.relations.find((r) => r.access === 'ddl');
+  return view ? { name: view.name.toLowerCase(), reads: f.relations.filter((r) => r.access === 'read') } : undefined;
 }

@@ -4,11 +4,11 @@
  * The catalog is read through the broker's own admin connection, never the client's session.
  */
 import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn } from '../gateway/engine.js';
-import { classifyColumn, classifyTable, contentScanOn, mayUnmask, type MaskingConfig } from '../masking/config.js';
+import { classifyColumn, classifyTable, contentScanOn, mayUnmask, type ColumnRule, type MaskingConfig } from '../masking/config.js';
 import { buildMaskPlan, isMaskBlock, type ColumnName } from '../masking/plan.js';
 import { planCopy } from '../masking/copy.js';
 import { scrubMessage } from '../masking/scrub.js';
-import { planRelations, rowSource } from '../masking/row-source.js';
+import { planRelations, rowSource, unknownRows } from '../masking/row-source.js';
 import type { ColumnLineage, FunctionRef, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { WriteFlow } from '../sql/lineage.js';
 import { STORING_FUNCTIONS } from '../sql/postgres/functions.js';
@@ -16,7 +16,7 @@ import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
 import type { LiveSession } from './sessions.js';
-import type { SessionState, TargetServices } from './statement-hooks.js';
+import { createdView, type SessionState, type TargetServices } from './statement-hooks.js';
 
 /** Catalog operations the broker needs; implemented per engine (src/sql/catalog.ts for PostgreSQL). */
 export interface TargetCatalog {
@@ -42,6 +42,8 @@ export interface TargetCatalog {
   callTarget?(fn: FunctionRef, searchPath: string[] | null): StatementFacts[] | 'opaque' | undefined;
   /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
   knowsName?(name: string): boolean;
+  /** A relation's columns by attribute number (for following column renames); PostgreSQL only. */
+  columnsOf?(oid: number): { attnum: number; name: string }[];
   /** Every relation's oid and current name (for following renames). */
   relations(): Iterable<{ oid: number; schema: string; name: string }>;
   /** Row estimate for approvers (EXPLAIN, never executing). */
@@ -88,9 +90,18 @@ export class TargetRuntime implements TargetServices {
   /** Lineage and mask plans for statement texts seen before (the extended protocol repeats them). */
   private readonly lineageCache = new BoundedCache<ColumnLineage[] | undefined>(5000);
   private readonly planCache = new BoundedCache<MaskPlan | ClientError | null>(5000);
-  private readonly classifiedFor = new WeakMap<LiveSession, ReadonlySet<string>>();
+  private classifiedFor = new WeakMap<LiveSession, ReadonlySet<string>>();
+  /**
+   * The masking config in effect: the configured one, plus an exact rule for every column that a
+   * rename (of the column, its table or its schema) moved away from the names that classified it.
+   * Protection follows the column (table OID and attribute number), as policy follows the table.
+   */
+  private masking: MaskingConfig;
+  /** oid:attnum → the names a column had when the broker first saw it. */
+  private readonly firstColumns = new Map<string, { schema: string; table: string; column: string }>();
 
   constructor(private readonly d: TargetRuntimeDeps) {
+    this.masking = d.masking;
     this.maskingActive = d.masking.columns.length > 0 || contentScanOn(d.masking, d.name);
   }
 
@@ -123,7 +134,7 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
-    const key = state.tempTables.size === 0 ? `${this.generation}|${state.searchPath?.join(',') ?? ''}` : undefined;
+    const key = state.tempTables.size === 0 && state.createdViews.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
     if (key !== undefined) {
       const hit = this.resolved.get(facts);
       if (hit?.key === key) return hit.out;
@@ -137,8 +148,12 @@ export class TargetRuntime implements TargetServices {
   private resolveAll(facts: StatementFacts[], state: SessionState, depth: number): StatementFacts[] {
     const cat = this.d.catalog;
     const out: StatementFacts[] = [];
+    // Views created by this session, and by earlier statements of this message.
+    const views = new Map(state.createdViews);
     for (const f of facts) {
-      out.push(this.resolveOne(f, state));
+      out.push(this.resolveOne(f, state, views));
+      const view = createdView(f);
+      if (view) views.set(view.name, view.reads);
       if (!cat?.loaded() || !cat.callTarget) continue;
       // What the statement's function calls run is judged with it: a write hidden in a
       // function body is still a write (and still needs its WHERE).
@@ -146,7 +161,9 @@ export class TargetRuntime implements TargetServices {
         // Functions with a policy risk class (file, program, remote, dynamic SQL, admin,
         // identity) are judged by that class; COPY's pseudo-functions are among them.
         if (fn.risks.some((r) => r !== 'side-effect')) continue;
-        const target = cat.callTarget(fn, state.searchPath);
+        // Under every search_path the session may have (see SessionState): any body a call may run.
+        const targets = this.candidatePaths(state, fn.schema === undefined ? [fn.name] : []).map((p) => cat.callTarget!(fn, p));
+        const target = targets.includes('opaque') ? 'opaque' : targets.some((t) => t !== undefined) ? targets.flatMap((t) => (t === undefined || t === 'opaque' ? [] : t)) : undefined;
         if (target === undefined) continue;
         const name = `${fn.schema ? `${fn.schema}.` : ''}${fn.name}`;
         if (target === 'opaque' || depth >= MAX_CALL_DEPTH) {
@@ -160,7 +177,7 @@ export class TargetRuntime implements TargetServices {
     return out;
   }
 
-  private resolveOne(f: StatementFacts, state: SessionState): StatementFacts {
+  private resolveOne(f: StatementFacts, state: SessionState, views: ReadonlyMap<string, RelationRef[]> = state.createdViews): StatementFacts {
     const cat = this.d.catalog;
     if (f.relations.length === 0 && !f.prepare) return f;
     const relations = f.relations.map((r) => {
@@ -168,10 +185,28 @@ export class TargetRuntime implements TargetServices {
       const resolved = cat?.loaded() ? cat.resolveRelation(r, state.searchPath) : undefined;
       return resolved ? { ...r, resolved } : r;
     });
+    // A name the session's other search_paths resolve elsewhere may be that relation instead:
+    // policy judges every one (a ROLLBACK can undo a SET search_path without a word on the wire).
+    if (cat?.loaded()) {
+      for (const r of [...relations]) {
+        if (r.schema !== undefined || r.resolved?.schema === 'pg_temp') continue;
+        for (const p of this.candidatePaths(state, [r.name]).slice(1)) {
+          const alt = cat.resolveRelation(r, p);
+          if (alt && !relations.some((x) => x.resolved?.schema === alt.schema && x.resolved?.name === alt.name)) relations.push({ ...r, resolved: alt, via: 'search-path' });
+        }
+      }
+    }
     // A write through an updatable view writes its base table: policy on that table applies.
     for (const r of [...relations]) {
       if (r.access !== 'write' || (r.resolved?.oid !== undefined && cat?.isBaseTable(r.resolved.oid))) continue;
-      for (const b of cat?.viewBaseRelations?.(r, state.searchPath) ?? []) relations.push({ schema: b.schema, name: b.name, access: 'write', resolved: b, via: 'view' });
+      for (const b of cat?.viewBaseRelations?.(r, r.via === 'search-path' ? null : state.searchPath) ?? []) relations.push({ schema: b.schema, name: b.name, access: 'write', resolved: b, via: 'view' });
+      // A view the catalog does not have yet: this session (or this message) created it.
+      if (r.resolved?.oid === undefined) {
+        for (const b of views.get(r.name.toLowerCase()) ?? []) {
+          const resolved = cat?.loaded() ? cat.resolveRelation(b, state.searchPath) : undefined;
+          relations.push({ ...(b.schema !== undefined ? { schema: b.schema } : {}), name: b.name, access: 'write', ...(resolved ? { resolved } : {}), via: 'view' });
+        }
+      }
     }
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
@@ -188,9 +223,9 @@ export class TargetRuntime implements TargetServices {
     const out = new Set<string>();
     this.classifiedFor.set(session, out);
     if (!this.maskingActive) return out;
-    for (const c of this.d.masking.columns) {
+    for (const c of this.masking.columns) {
       if (c.targets && !c.targets.has(this.d.name)) continue;
-      if (!mayUnmask(this.d.masking, identityRef(session), this.d.name, c.className)) out.add(c.pattern);
+      if (!mayUnmask(this.masking, identityRef(session), this.d.name, c.className)) out.add(c.pattern);
     }
     return out;
   }
@@ -202,7 +237,7 @@ export class TargetRuntime implements TargetServices {
     const recent = this.recentPlans.get(facts);
     if (recent !== undefined && this.stillValid(recent, session, state) && sameColumns(recent.columns, columns)) return recent.plan;
     const plan = this.buildPlan(session, facts, columns, state);
-    if (plan.cacheable) this.recentPlans.set(facts, { who: whoKey(session), generation: this.generation, searchPath: state.searchPath, columns, plan: plan.plan });
+    if (plan.cacheable) this.recentPlans.set(facts, { who: whoKey(session), generation: this.generation, pathKey: state.pathKey, columns, plan: plan.plan });
     return plan.plan;
   }
 
@@ -213,12 +248,33 @@ export class TargetRuntime implements TargetServices {
    * never set it share the memo.
    */
   private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
-    return memo.who === whoKey(session) && memo.generation === this.generation && sameSearchPath(memo.searchPath, state.searchPath) && state.tempTables.size === 0;
+    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0;
+  }
+
+  /**
+   * Search paths a name may resolve under in this session: the current one first, then every
+   * earlier one (a rollback may have put it back), and after a search_path computed at run time,
+   * each schema holding a relation of one of `names` (the path could have been any of them).
+   */
+  private candidatePaths(state: SessionState, names: readonly string[]): (string[] | null)[] {
+    if (state.pastSearchPaths.length === 0 && !state.searchPathComputed) return [state.searchPath];
+    const out: (string[] | null)[] = [state.searchPath, ...state.pastSearchPaths];
+    if (state.searchPathComputed && names.length > 0 && this.d.catalog) {
+      const wanted = new Set(names);
+      const schemas = new Set<string>();
+      for (const r of this.d.catalog.relations()) if (wanted.has(r.name)) schemas.add(r.schema);
+      for (const sch of schemas) out.push([sch]);
+    }
+    return out;
   }
 
   private buildPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): { plan: MaskPlan | ClientError | null; cacheable: boolean } {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
+    // Rows read through a view this session created, before the catalog has it: unknown origin.
+    if (state.createdViews.size > 0) facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) ? unknownRows(f, 'a view created in this session') : f));
+    // Warning and error texts of earlier statements quote what they read: rows of unknown origin.
+    if (facts.some((f) => f.diagnostics) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (f.diagnostics ? unknownRows(f, 'earlier statements') : f));
     // Same statement, same result shape, same identity and path: same plan. Temp tables and
     // unknown row sources are per session and never cached.
     const who = session.identity;
@@ -231,7 +287,7 @@ export class TargetRuntime implements TargetServices {
     const direct = cat !== null && columns.length > 0 && !facts.some(writesRows) && columns.every((c) => (c.tableOid ?? 0) !== 0 && cat.isBaseTable(c.tableOid!));
     const cacheable = state.tempTables.size === 0 && rels !== undefined;
     const shape = direct ? `d:${rels!.map((r) => `${r.resolved?.schema ?? r.schema ?? ''}.${r.resolved?.name ?? r.name}`).join(',')}` : `t:${facts.map((f) => f.text).join('\u0000')}`;
-    const key = cacheable ? `${this.generation}|${who.id}|${who.kind}|${who.groups.join(',')}|${state.searchPath?.join(',') ?? ''}|${shape}|${columnsKey(columns)}` : undefined;
+    const key = cacheable ? `${this.generation}|${who.id}|${who.kind}|${who.groups.join(',')}|${state.pathKey}|${shape}|${columnsKey(columns)}` : undefined;
     if (key !== undefined) {
       const hit = this.planCache.get(key);
       if (hit !== undefined) return { plan: hit, cacheable: true };
@@ -249,7 +305,7 @@ export class TargetRuntime implements TargetServices {
     if (code) return code;
     const stored = this.storesHidden(session, facts, state);
     if (stored) return stored;
-    if (this.d.masking.onUnprovable !== 'block') return null;
+    if (this.masking.onUnprovable !== 'block') return null;
     for (const f of rowSource(facts, state)) {
       const lineage = this.lineageOf(f, state);
       const relations = relationsFor([f], lineage);
@@ -277,6 +333,17 @@ export class TargetRuntime implements TargetServices {
   private unfollowableCode(session: LiveSession, facts: StatementFacts[]): ClientError | null {
     // A CALL whose body was not analysed (MySQL procedures; PostgreSQL SQL procedures bring their
     // body's statements, marked calledFrom) runs unseen too.
+    if (this.classifiedColumnsFor(session).size > 0) {
+      const diag = facts.find((x) => x.diagnostics && x.tag === 'GET');
+      if (diag) {
+        return {
+          sqlstate: '42501',
+          message: 'dbgov: blocked: GET DIAGNOSTICS would store the text of an earlier warning or error, which can quote classified data, in a variable masking does not reach',
+          detail: 'rule: masking (warning and error texts are shown scrubbed, never stored)',
+          hint: 'read them with SHOW WARNINGS, where classified values are masked',
+        };
+      }
+    }
     const unseenCall = (x: StatementFacts): boolean => x.kind === 'call' && !facts.some((b) => b.calledFrom !== undefined);
     const f = facts.find((x) => (x.opaque !== undefined && UNFOLLOWABLE.has(x.opaque.reason)) || ATTACHES_CODE.has(x.tag) || unseenCall(x));
     if (f === undefined || this.classifiedColumnsFor(session).size === 0) return null;
@@ -304,8 +371,11 @@ export class TargetRuntime implements TargetServices {
     let result: ClientError | null = null;
     for (const f of facts) {
       if (!mayStore(f) || !this.mayCarryHidden(session, f)) continue;
-      const flows = this.d.catalog?.resolveWriteFlows?.(f, state.searchPath);
-      if (flows === undefined || flows.length === 0) continue;
+      const cat = this.d.catalog;
+      const perPath = cat?.resolveWriteFlows ? this.candidatePaths(state, unqualifiedNames(f)).map((p) => cat.resolveWriteFlows!(f, p)) : [];
+      if (perPath.some((x) => x === undefined)) continue;
+      const flows = perPath.flatMap((x) => x!);
+      if (flows.length === 0) continue;
       // Values of unknown origin count as classified only where the statement reads a table that
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
@@ -321,7 +391,7 @@ export class TargetRuntime implements TargetServices {
         break;
       }
     }
-    if (state.tempTables.size === 0) this.recentStores.set(facts, { who: whoKey(session), generation: this.generation, searchPath: state.searchPath, result });
+    if (state.tempTables.size === 0) this.recentStores.set(facts, { who: whoKey(session), generation: this.generation, pathKey: state.pathKey, result });
     return result;
   }
 
@@ -341,8 +411,8 @@ export class TargetRuntime implements TargetServices {
     const who = identityRef(session);
     const target = this.d.name;
     const hidden = (schema: string | undefined, table: string, column: string): boolean => {
-      const c = column === '*' ? undefined : classifyColumn(this.d.masking, target, schema, table, column);
-      return c !== undefined && c !== null && !mayUnmask(this.d.masking, who, target, c.cls.name);
+      const c = column === '*' ? undefined : classifyColumn(this.masking, target, schema, table, column);
+      return c !== undefined && c !== null && !mayUnmask(this.masking, who, target, c.cls.name);
     };
     const from = flow.value.sources.filter((s) => hidden(s.schema, s.table, s.column)).map((s) => `${s.schema ? `${s.schema}.` : ''}${s.table}.${s.column}`);
     if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
@@ -378,14 +448,14 @@ export class TargetRuntime implements TargetServices {
       resolve: (oid: number, attnum: number) => cat?.columnOf(oid, attnum),
       identity: identityRef(session),
       target: this.d.name,
-      config: this.d.masking,
+      config: this.masking,
     };
   }
 
   /** Whether these relations hold a class this session's identity may not see. */
   private touchesHidden(session: LiveSession, relations: readonly RelationRef[]): boolean {
     const who = identityRef(session);
-    return relations.some((r) => classifyTable(this.d.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.d.masking, who, this.d.name, c.cls.name)));
+    return relations.some((r) => classifyTable(this.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.masking, who, this.d.name, c.cls.name)));
   }
 
   /** Output lineage qualified against the catalog when it is loaded, else as parsed. */
@@ -394,9 +464,10 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded()) return f.lineage;
     // Resolving lineage re-parses the text against the catalog: do it once per text and path.
-    const key = state.tempTables.size === 0 ? `${this.generation}|${state.searchPath?.join(',') ?? ''}|${f.text}` : undefined;
+    const key = state.tempTables.size === 0 ? `${this.generation}|${state.pathKey}|${f.text}` : undefined;
     if (key !== undefined && this.lineageCache.has(key)) return this.lineageCache.get(key);
-    const out = cat.resolveLineage(f, state.searchPath) ?? f.lineage;
+    // Under each search_path the session may have: a column masked under any of them is masked.
+    const out = mergeLineage(this.candidatePaths(state, unqualifiedNames(f)).map((p) => cat.resolveLineage(f, p) ?? f.lineage!));
     if (key !== undefined) this.lineageCache.set(key, out);
     return out;
   }
@@ -411,7 +482,7 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     const text = facts?.map((f) => f.text).join('\n').toLowerCase() ?? '';
     const known = (name: string): boolean => text.includes(name.toLowerCase()) || cat?.knowsName?.(name) === true;
-    return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.d.masking, this.d.name), known });
+    return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.masking, this.d.name), known });
   }
 
   async estimateRows(sql: string, facts: StatementFacts[]): Promise<number | null> {
@@ -456,7 +527,31 @@ export class TargetRuntime implements TargetServices {
 
   private rememberNames(): void {
     this.generation++;
-    for (const r of this.d.catalog?.relations() ?? []) if (!this.firstNames.has(r.oid)) this.firstNames.set(r.oid, { schema: r.schema, name: r.name });
+    const cat = this.d.catalog;
+    const moved: ColumnRule[] = [];
+    for (const r of cat?.relations() ?? []) {
+      if (!this.firstNames.has(r.oid)) this.firstNames.set(r.oid, { schema: r.schema, name: r.name });
+      for (const c of cat?.columnsOf?.(r.oid) ?? []) {
+        const key = `${r.oid}:${c.attnum}`;
+        const first = this.firstColumns.get(key);
+        if (first === undefined) {
+          this.firstColumns.set(key, { schema: r.schema, table: r.name, column: c.name });
+          continue;
+        }
+        if (first.schema === r.schema && first.table === r.name && first.column === c.name) continue;
+        const was = classifyColumn(this.d.masking, this.d.name, first.schema, first.table, first.column);
+        if (was === null) continue;
+        const now = classifyColumn(this.d.masking, this.d.name, r.schema, r.name, c.name);
+        if (now?.cls.name === was.cls.name) continue;
+        moved.push({ pattern: `${r.schema}.${r.name}.${c.name} (was ${first.schema}.${first.table}.${first.column}: ${was.rule})`, parts: [exact(r.schema), exact(r.name), exact(c.name)], className: was.cls.name, function: was.function, targets: new Set([this.d.name]) });
+      }
+    }
+    // Renamed columns first: their class is the one they were configured with.
+    const next: MaskingConfig = moved.length === 0 ? this.d.masking : { ...this.d.masking, columns: [...moved, ...this.d.masking.columns] };
+    if (next !== this.masking) {
+      this.masking = next;
+      this.classifiedFor = new WeakMap();
+    }
   }
 
   async close(): Promise<void> {
@@ -466,11 +561,49 @@ export class TargetRuntime implements TargetServices {
   }
 }
 
+/** A pattern part matching exactly this name. */
+function exact(name: string): RegExp {
+  return new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+}
+
 /** What a per-identity memo was made under (see TargetRuntime.stillValid). */
 interface SessionMemo {
   who: string;
   generation: number;
-  searchPath: string[] | null;
+  pathKey: string;
+}
+
+/** Relation names a statement writes without a schema: what the search_path decides. */
+function unqualifiedNames(f: StatementFacts): string[] {
+  return f.relations.filter((r) => r.schema === undefined).map((r) => r.name);
+}
+
+/**
+ * One lineage from the lineages of the same statement under several search paths: a column
+ * carries every source it has under any of them, and is plain (direct) only where all agree.
+ * Different widths (a star over different tables) cannot be lined up: every column is opaque.
+ */
+function mergeLineage(all: ColumnLineage[][]): ColumnLineage[] {
+  if (all.length === 1) return all[0];
+  const [first, ...rest] = all;
+  if (rest.some((l) => l.length !== first.length)) return first.map((c) => ({ ...c, opaque: true, direct: false }));
+  return first.map((c, i) => {
+    const sources = [...c.sources];
+    let opaque = c.opaque;
+    let direct = c.direct;
+    for (const l of rest) {
+      const o = l[i];
+      opaque ||= o.opaque;
+      for (const src of o.sources) {
+        if (!sources.some((x) => x.schema === src.schema && x.table === src.table && x.column === src.column)) {
+          sources.push(src);
+          direct = false;
+        }
+      }
+      direct &&= o.direct;
+    }
+    return { ...c, sources, opaque, direct };
+  });
 }
 
 /** What masking decisions depend on about a session's identity, as one string (made once per session). */
@@ -485,12 +618,6 @@ function whoKey(session: LiveSession): string {
   return key;
 }
 
-function sameSearchPath(a: string[] | null, b: string[] | null): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** Opaque reasons that mean code runs whose reads and writes are not known. */
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);
@@ -499,7 +626,7 @@ const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RU
 
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {
-  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
+  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.tag === 'ALTER TABLE' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
 }
 
 /** Statements whose rows carry newly written values: INSERT, UPDATE, MERGE, data-modifying CTEs. */

@@ -161,6 +161,11 @@ export interface StatementHooks {
   };
   /** Session settings the server reports (ParameterStatus), e.g. search_path changes. */
   parameter(name: string, value: string): void;
+  /**
+   * The server is idle, outside any transaction (PostgreSQL ReadyForQuery 'I'). `errored`: some
+   * statement failed since the last time, so a transaction may have rolled back what it set.
+   */
+  idle?(errored: boolean): void;
 }
 
 export interface CopyMaskPlan {

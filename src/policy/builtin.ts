@@ -72,6 +72,13 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   ['block-drop', 'DROP of any object, including DROP DATABASE and DROP OWNED, and CREATE OR REPLACE TABLE (MariaDB), which drops the table first.', { ...PROTECTED, statement: { tags: [compileGlob('DROP *'), compileGlob('CREATE OR REPLACE TABLE')] } }, 'DROP is not allowed on a protected target', APPROVAL_HINT],
   ['block-truncate', 'TRUNCATE.', { ...PROTECTED, statement: { kinds: ['truncate'] } }, 'TRUNCATE is not allowed on a protected target', APPROVAL_HINT],
   [
+    'block-destructive-alter',
+    'ALTER TABLE that drops or overwrites rows or columns: DROP COLUMN, a type change whose USING does not read the column, DROP/TRUNCATE/EXCHANGE PARTITION, DISCARD TABLESPACE, ENGINE=BLACKHOLE.',
+    { ...PROTECTED, statement: { tags: ['ALTER TABLE DROP COLUMN', 'ALTER TABLE OVERWRITE COLUMN', 'ALTER TABLE DROP PARTITION', 'ALTER TABLE TRUNCATE PARTITION', 'ALTER TABLE EXCHANGE PARTITION', 'ALTER TABLE DISCARD TABLESPACE', 'ALTER TABLE ENGINE BLACKHOLE'].map(compileGlob) } },
+    'this ALTER TABLE drops or overwrites data, which is not allowed on a protected target',
+    APPROVAL_HINT,
+  ],
+  [
     'block-alter-system',
     'ALTER SYSTEM changes server configuration; LOAD loads a shared library into the server.',
     // MySQL's SET GLOBAL / SET PERSIST / SET @@global.x change the server for every session.
@@ -115,8 +122,15 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
     'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
   ],
   [
+    'server-admin-needs-admin-access',
+    'MySQL/MariaDB server administration: SHUTDOWN, RESTART, FLUSH (a global read lock stops every writer), RESET, PURGE, CHANGE MASTER/REPLICATION, STOP, CACHE INDEX, BACKUP.',
+    { ...PROTECTED, access: ['read', 'write'], statement: { kinds: ['admin'], tags: ['SHUTDOWN', 'RESTART', 'FLUSH', 'RESET', 'PURGE', 'CHANGE', 'STOP', 'CACHE', 'BACKUP'].map(compileGlob) } },
+    'this statement administers the server, which needs admin access on a protected target',
+    'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
+  ],
+  [
     'admin-settings-need-admin-access',
-    'SET of a setting that switches off integrity checks or what the server records (session_replication_role, log_*, …): the same settings as set_config above, in statement form.',
+    'SET of a setting that switches off integrity checks or what the server records (session_replication_role, log_*, MySQL sql_log_bin, foreign_key_checks, …): the same settings as set_config above, in statement form.',
     { ...PROTECTED, access: ['read', 'write'], statement: { settings: ADMIN_SETTINGS.map(compileGlob) } },
     'this statement changes an administrative setting, which needs admin access on a protected target',
     'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',

@@ -134,7 +134,7 @@ export interface StatementFacts {
   /** Present when the statement cannot be fully understood; protected envs block it. */
   opaque?: { reason: OpaqueReason; detail: string };
   /** SET/RESET and set_config effects the session must track (search_path, role, …). */
-  settings?: { name: string; value: string | null; local: boolean }[];
+  settings?: { name: string; value: string | null; local: boolean; computed?: true }[];
   /**
    * PREPARE name AS …: the name and the inner facts. EXECUTE name: the name.
    * PostgreSQL: a PREPARE's own kind, relations, functions, hasWhere, opaque and lineage are
@@ -148,6 +148,19 @@ export interface StatementFacts {
    * masking COPY output must follow it (a custom DELIMITER moves every column boundary).
    */
   copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean };
+  /**
+   * What an ALTER TABLE does to existing data, beyond its tag: `ALTER TABLE DROP COLUMN`,
+   * `ALTER TABLE OVERWRITE COLUMN` (a type change whose USING does not read the column),
+   * `ALTER TABLE DROP PARTITION`, `ALTER TABLE TRUNCATE PARTITION`, `ALTER TABLE EXCHANGE
+   * PARTITION`, `ALTER TABLE DISCARD TABLESPACE`, `ALTER TABLE ENGINE BLACKHOLE`. Policy `tags`
+   * match these as well as the tag.
+   */
+  actions?: string[];
+  /**
+   * Returns or stores the texts of earlier statements' warnings and errors (MySQL SHOW WARNINGS,
+   * SHOW ERRORS, GET DIAGNOSTICS): they quote the values those statements read.
+   */
+  diagnostics?: true;
   /** DEALLOCATE name (null: DEALLOCATE ALL): the session forgets a prepared statement. */
   deallocate?: { name: string | null };
   /**

@@ -497,6 +497,28 @@ class Lineage {
         for (const [column, value] of this.writtenValues(type, n, scope)) out.push({ dest, column, value });
         return out;
       }
+      case 'AlterTableStmt': {
+        // ALTER COLUMN … TYPE … USING expr rewrites the column from expr; ADD COLUMN … GENERATED
+        // ALWAYS AS (expr) stores expr in the new column. Both read the row being changed.
+        const rel = isObject(n.relation) ? n.relation : undefined;
+        if (!rel) return out;
+        const dest = { ...sch(str(rel.schemaname)), table: str(rel.relname) ?? '' };
+        const s = new Scope(scope);
+        s.ranges.push(this.baseRange(dest.schema, dest.table, undefined));
+        for (const c of list(n.cmds)) {
+          const cmd = as(c, 'AlterTableCmd');
+          const def = as(cmd?.def, 'ColumnDef');
+          if (!cmd || !def) continue;
+          if (cmd.subtype === 'AT_AlterColumnType' && def.raw_default !== undefined) out.push({ dest, column: str(cmd.name) ?? '*', value: this.expr(def.raw_default, s, str(cmd.name) ?? '*') });
+          if (cmd.subtype === 'AT_AddColumn') {
+            for (const k of list(def.constraints)) {
+              const con = as(k, 'Constraint');
+              if (con?.raw_expr !== undefined && (con.contype === 'CONSTR_GENERATED' || con.contype === 'CONSTR_DEFAULT')) out.push({ dest, column: str(def.colname) ?? '*', value: this.expr(con.raw_expr, s, str(def.colname) ?? '*') });
+            }
+          }
+        }
+        return out;
+      }
       case 'CreateTableAsStmt': {
         const into = isObject(n.into) ? n.into : undefined;
         const rel = isObject(into?.rel) ? into.rel : undefined;

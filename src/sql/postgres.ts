@@ -159,6 +159,10 @@ function facts(
   if (settings.length > 0) f.settings = settings;
   if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
   if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };
+  if (type === 'AlterTableStmt') {
+    const actions = alterActions(node);
+    if (actions.length > 0) f.actions = actions;
+  }
   if (type === 'DeallocateStmt') f.deallocate = { name: node.isall === true || str(node.name) === undefined ? null : str(node.name)! };
   if (type === 'CopyStmt') f.copy = copyFormat(node);
   // Cursors: FETCH returns rows of the DECLAREd query, so masking needs to link the two.
@@ -274,4 +278,35 @@ function copyFormat(node: PgNode): NonNullable<StatementFacts['copy']> {
     }
   }
   return out;
+}
+
+/** What an ALTER TABLE does to rows already there (see StatementFacts.actions). */
+function alterActions(node: PgNode): string[] {
+  const out = new Set<string>();
+  for (const c of list(node.cmds)) {
+    const cmd = as(c, 'AlterTableCmd');
+    if (!cmd) continue;
+    if (cmd.subtype === 'AT_DropColumn') out.add('ALTER TABLE DROP COLUMN');
+    if (cmd.subtype === 'AT_AlterColumnType') {
+      // USING that does not read the column writes every row anew: the old values are gone.
+      const using = as(cmd.def, 'ColumnDef')?.raw_default;
+      if (using !== undefined && !readsColumn(using, str(cmd.name) ?? '')) out.add('ALTER TABLE OVERWRITE COLUMN');
+    }
+  }
+  return [...out];
+}
+
+function readsColumn(x: unknown, column: string): boolean {
+  if (Array.isArray(x)) return x.some((v) => readsColumn(v, column));
+  if (!isObject(x)) return false;
+  for (const k in x) {
+    const v = x[k];
+    if (k === 'ColumnRef' && isObject(v)) {
+      const fields = list(v.fields);
+      if (sval(fields[fields.length - 1]) === column) return true;
+      continue;
+    }
+    if (readsColumn(v, column)) return true;
+  }
+  return false;
 }

@@ -20,19 +20,7 @@ import type { Connection } from '../../src/cli/connect.js';
  * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  "SHOW WARNINGS after a truncating cast": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
-  "GET DIAGNOSTICS after a warning": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
-  "STR_TO_DATE / FORMAT locale warnings": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
-  "SHOW WARNINGS through a view": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
-  "SHOW WARNINGS carries detector-recognisable values too (email, SSN, card)": "warning texts (SHOW WARNINGS, GET DIAGNOSTICS) are rows of no classified relation and are not scrubbed",
   "INTO OUTFILE then LOAD_FILE": "server files are blocked on protected targets only; on staging the file round trip is not a store the analysis follows",
-  "generated column over a classified one": "masking classifies columns by their current name",
-  "rename of a classified column": "masking classifies columns by their current name",
-  "RENAME TABLE": "masking classifies columns by their current name",
-  "view created in the session with an expression": "a view created in the session is not known until the catalog reloads",
-  "sql_mode ANSI_QUOTES dropped by a statement that never runs": "sql_mode is applied when sent; MariaDB stops a multi-statement message at the first error",
-  "sql_mode computed from @@sql_mode": "passes alone, fails after the previous probe in the same broker: sql_mode state across sessions, not yet understood",
-  "sql_mode via SET @@SESSION / SET SESSION / executable comment": "passes alone, fails after the previous probe in the same broker: sql_mode state across sessions, not yet understood",
 };
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };

@@ -19,20 +19,7 @@ import type { Connection } from '../../src/cli/connect.js';
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
  * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
  */
-const KNOWN_GAPS: Record<string, string> = {
-  "committed: generated column over a classified one": "masking classifies columns by their current name; a generated column copying a classified one is a new, unclassified name",
-  "committed: rename of a classified column": "masking classifies columns by their current name, not by table OID and attribute number",
-  "committed: rename of the table": "masking classifies columns by their current name, not by table OID and attribute number",
-  "committed: table moved to another schema": "masking classifies columns by their current name, not by table OID and attribute number",
-  "committed: classified column swapped with an unclassified one by renames": "masking classifies columns by their current name, not by table OID and attribute number",
-  "SET search_path rolled back": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
-  "SET search_path in a failing implicit transaction": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
-  "sp: SET search_path rolled back, after catalog refresh": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
-  "sp: SET search_path then ROLLBACK TO SAVEPOINT": "the gateway applies SET search_path when it is sent; a rollback that undoes it is not followed",
-  "sp: SET LOCAL search_path, after catalog refresh": "SET LOCAL reverts at transaction end; the gateway keeps it",
-  "ALTER COLUMN TYPE … USING a classified column (column not in a view)": "ALTER TABLE … USING is not part of the stored-value analysis",
-  "committed: ALTER COLUMN TYPE … USING a classified column": "ALTER TABLE … USING is not part of the stored-value analysis",
-};
+const KNOWN_GAPS: Record<string, string> = {};
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
 

@@ -39,7 +39,7 @@ const probes: { name: string; sql: string[]; stores?: true; code?: true }[] = [
   { name: 'a PL/pgSQL function that copies rows', sql: ['CREATE TEMP TABLE t7 (x text)', 'CREATE FUNCTION pg_temp.w() RETURNS void LANGUAGE plpgsql AS $$ BEGIN INSERT INTO t7 SELECT email FROM users; END $$', 'SELECT pg_temp.w()', 'SELECT x FROM t7'], code: true },
   { name: 'a DO block that copies rows', sql: ['CREATE TEMP TABLE t8 (x text)', 'DO $$ BEGIN INSERT INTO t8 SELECT ssn FROM users; END $$', 'SELECT x FROM t8'], code: true },
   { name: 'PL/pgSQL notices and errors carrying a value', sql: ["CREATE FUNCTION pg_temp.g(t text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE 'v=%', t; RETURN 1; END $$", 'SELECT pg_temp.g(email) FROM users', "CREATE FUNCTION pg_temp.h(t text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'v=%', t; END $$", 'SELECT pg_temp.h(ssn) FROM users'] },
-  { name: 'a generated column over a classified one', sql: ['BEGIN', "ALTER TABLE users ADD COLUMN leak text GENERATED ALWAYS AS (email || '') STORED", 'SELECT leak FROM users', 'ROLLBACK'] },
+  { name: 'a generated column over a classified one', sql: ['BEGIN', "ALTER TABLE users ADD COLUMN leak text GENERATED ALWAYS AS (email || '') STORED", 'SELECT leak FROM users', 'ROLLBACK'], stores: true },
   { name: 'renaming a classified column', sql: ['BEGIN', 'ALTER TABLE users RENAME COLUMN ssn TO notes', 'SELECT notes FROM users', 'ROLLBACK'] },
   { name: 'view created in the session', sql: ['CREATE TEMP VIEW v1 AS SELECT email FROM users', 'SELECT * FROM v1'] },
   { name: 'SQL function body', sql: ['CREATE FUNCTION pg_temp.f() RETURNS SETOF text LANGUAGE sql AS $$ SELECT email FROM users $$', 'SELECT pg_temp.f()', 'SELECT * FROM pg_temp.f()'] },

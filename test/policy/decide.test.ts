@@ -120,6 +120,11 @@ const cases: { name: string; policy?: unknown; ctx?: Partial<StatementContext>; 
   { name: 'multiStatement match', policy: { statements: [{ name: 'one-at-a-time', match: { statement: { multiStatement: true } }, action: 'block' }] }, facts: [facts({ multiStatement: true }), facts({ multiStatement: true })], action: 'block', rule: 'one-at-a-time' },
   { name: 'explainAnalyze match', policy: { statements: [{ name: 'no-analyze', match: { statement: { explainAnalyze: true } }, action: 'review' }] }, facts: [facts({ explainAnalyze: true })], action: 'review', rule: 'no-analyze' },
   { name: 'tag glob', policy: { statements: [{ name: 'no-create', match: { statement: { tags: ['create *'] } }, action: 'block' }] }, facts: [facts({ kind: 'create', tag: 'CREATE INDEX' })], action: 'block', rule: 'no-create' },
+  // Server administration that a test cannot run for real (it would stop the shared server).
+  { name: 'SHUTDOWN needs admin access on prod', facts: [facts({ kind: 'admin', tag: 'SHUTDOWN' })], action: 'block', rule: 'server-admin-needs-admin-access' },
+  { name: 'SHUTDOWN with admin access', ctx: { access: 'admin' }, facts: [facts({ kind: 'admin', tag: 'SHUTDOWN' })], action: 'allow', rule: 'default' },
+  { name: 'an ALTER TABLE action matches as a tag', facts: [facts({ kind: 'alter', tag: 'ALTER TABLE', actions: ['ALTER TABLE DROP COLUMN'] })], action: 'block', rule: 'block-destructive-alter' },
+  { name: 'an ALTER TABLE without destructive actions', facts: [facts({ kind: 'alter', tag: 'ALTER TABLE' })], action: 'allow', rule: 'default' },
   { name: 'function glob', policy: { statements: [{ name: 'no-locks', match: { statement: { functions: ['pg_advisory*'] } }, action: 'block' }] }, facts: [facts({ functions: [{ schema: 'pg_catalog', name: 'pg_advisory_lock', risks: ['side-effect'] }] })], action: 'block', rule: 'no-locks' },
 ];
 

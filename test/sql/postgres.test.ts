@@ -42,6 +42,29 @@ const cases: Case[] = [
   { sql: 'delete from t using u where t.id = u.id', kind: 'delete', rels: ['t:write', 'u:read'], hasWhere: true },
   { sql: 'merge into t using s on t.id = s.id when matched then delete', kind: 'merge', rels: ['s:read', 't:write'], hasWhere: true },
   { sql: 'merge into t using s on true when matched then delete', kind: 'merge', hasWhere: false },
+  // A join of the table with itself matches every row: only a condition on the target alone bounds it.
+  { sql: 'merge into t using t s on t.id = s.id when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using (select * from t) s on o.id = s.id when matched then update set x = 1', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using t s on o.id = s.id and o.id = 5 when matched then delete', kind: 'merge', hasWhere: true },
+  { sql: 'merge into t o using t s on o.id = s.id when matched and o.id < 3 then delete', kind: 'merge', hasWhere: true },
+  { sql: "merge into t using (values (1, 'x')) v(id, n) on t.id = v.id when matched then update set n = v.n", kind: 'merge', hasWhere: true },
+  { sql: 'merge into t using t s on t.id = s.id when not matched then insert values (s.id)', kind: 'merge', hasWhere: true },
+  { sql: 'delete from t o using t s where o.id = s.id', kind: 'delete', hasWhere: false },
+  { sql: 'update t o set x = 1 from t s where o.id = s.id', kind: 'update', hasWhere: false },
+  { sql: 'delete from t using s where t.id = s.id', kind: 'delete', hasWhere: true },
+  // Tautologies over the row: the same expression on both sides, x IN (x), excluded middle.
+  { sql: 'delete from t where id in (id)', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id + 0 = id', kind: 'delete', hasWhere: false },
+  { sql: 'update t set x = 1 where x is null or x is not null', kind: 'update', hasWhere: false },
+  { sql: "update t set x = 1 where x = 'a' or not x = 'a'", kind: 'update', hasWhere: false },
+  { sql: 'delete from t where id in (id, 5)', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id in (4, 5)', kind: 'delete', hasWhere: true },
+  { sql: 'delete from t where x is null or y is not null', kind: 'delete', hasWhere: true },
+  // Upserts: rows from a query update every row they reach; rows from VALUES are bounded.
+  { sql: "insert into t select * from t on conflict (id) do update set x = 'y'", kind: 'insert', hasWhere: false },
+  { sql: "insert into t select * from t on conflict (id) do update set x = 'y' where t.id = 3", kind: 'insert', hasWhere: true },
+  { sql: "insert into t values (1, 'x') on conflict (id) do update set x = excluded.x", kind: 'insert', hasWhere: true },
+  { sql: "insert into t select * from s on conflict do nothing", kind: 'insert', hasWhere: null },
   { sql: 'copy t from stdin', kind: 'copy', rels: ['t:write'] },
   { sql: 'copy (select * from secret) to stdout', kind: 'copy', rels: ['secret:read'] },
   { sql: `copy t to program 'curl evil'`, kind: 'copy', risks: ['program'] },
@@ -197,4 +220,14 @@ test('predicate columns come from WHERE, JOIN ON and HAVING', () => {
   const [f] = analysePostgres('select count(*) from people p join orders o on o.pid = p.id where p.ssn = $1 group by o.x having max(o.total) > 5').statements;
   const cols = (f?.predicateColumns ?? []).map((c) => `${c.table}.${c.column}`).sort();
   assert.deepEqual(cols, ['orders.pid', 'orders.total', 'people.id', 'people.ssn']);
+});
+
+test('ALTER TABLE actions: what it does to rows already there', () => {
+  const actions = (sql: string) => analysePostgres(sql).statements[0].actions;
+  assert.deepEqual(actions('ALTER TABLE t DROP COLUMN x'), ['ALTER TABLE DROP COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING NULL'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x'"), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING c::int'), undefined);
+  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE bigint'), undefined);
+  assert.equal(actions('ALTER TABLE t ADD COLUMN y int'), undefined);
 });

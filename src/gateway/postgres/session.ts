@@ -162,6 +162,8 @@ const COALESCE_LIMIT = 256 * 1024;
 
 /** ReadyForQuery status of a failed transaction block. */
 const TX_FAILED = 0x45; // 'E'
+/** ReadyForQuery status outside any transaction. */
+const TX_IDLE = 0x49; // 'I'
 
 /** What the client sees when the audit hook fails without a client-facing error of its own. */
 const AUDIT_FAILED: ClientError = {
@@ -187,6 +189,8 @@ export class PostgresSession {
   /** Transaction status of the last ReadyForQuery ('I', 'T' or 'E'). */
   private txStatus: number;
   private clientBusy = false;
+  /** An ErrorResponse came since the last idle ReadyForQuery (see StatementHooks.idle). */
+  private errorSinceIdle = false;
   private upstreamBusy = false;
   private clientHeld = false;
   private upstreamHeld = false;
@@ -636,6 +640,10 @@ export class PostgresSession {
           if (e.kind === 'query' || e.kind === 'execute') this.complete(e, outcomeOf(e));
           if (e.kind === 'query' || e.kind === 'sync') break;
         }
+        if (msg[5] === TX_IDLE) {
+          this.ctx.hooks.idle?.(this.errorSinceIdle);
+          this.errorSinceIdle = false;
+        }
         return undefined;
       case BackendCode.parseComplete:
       case BackendCode.bindComplete:
@@ -690,6 +698,7 @@ export class PostgresSession {
   }
 
   private onUpstreamError(msg: Buffer, head: Expected | undefined): void {
+    this.errorSinceIdle = true;
     let fields = decodeFields(msg);
     // A refusal raised by the gateway's own injected DO block: its CONTEXT line ("PL/pgSQL
     // function inline_code_block … at RAISE") is an implementation detail the client should not see.

@@ -91,6 +91,8 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (c.settings && c.settings.length > 0) facts.settings = c.settings;
     if (c.prepare) facts.prepare = c.prepare;
     if (c.execute) facts.execute = c.execute;
+    if (c.diagnostics) facts.diagnostics = true;
+    if (c.actions) facts.actions = c.actions;
     if (c.cursor) facts.cursor = c.cursor;
     if (c.deallocate) facts.deallocate = c.deallocate;
     // A HANDLER OPEN carries the rows its READs will return.

@@ -12,7 +12,10 @@ export class MysqlParseError extends Error {}
 
 /** What the statement-specific code decided, besides relations and functions. */
 export type Classified = Pick<StatementFacts, 'kind' | 'tag'> &
-  Partial<Pick<StatementFacts, 'hasWhere' | 'lineage' | 'settings' | 'prepare' | 'execute' | 'opaque' | 'changesResolution' | 'explainAnalyze' | 'cursor' | 'deallocate'>>;
+  Partial<Pick<StatementFacts, 'hasWhere' | 'lineage' | 'settings' | 'prepare' | 'execute' | 'opaque' | 'changesResolution' | 'explainAnalyze' | 'cursor' | 'deallocate' | 'diagnostics' | 'actions'>>;
+
+/** Words after DROP in ALTER TABLE that drop something other than a column. */
+const NOT_A_COLUMN = new Set(['INDEX', 'KEY', 'PRIMARY', 'FOREIGN', 'CONSTRAINT', 'CHECK', 'PARTITION', 'SYSTEM', 'PERIOD', 'DEFAULT']);
 
 /** Analyses nested SQL text (PREPARE … FROM 'text', EXECUTE IMMEDIATE 'text'). */
 export type NestedAnalyser = (sql: string) => StatementFacts;
@@ -684,8 +687,13 @@ export class MysqlStatementParser {
         this.i = this.toks.length;
         return { kind: 'utility', tag: 'UNLOCK TABLES' };
       case 'SHOW':
+      case 'GET': {
+        // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS, GET [CURRENT|STACKED] DIAGNOSTICS.
+        const diagnostics = this.toks.some((t, k) => k > this.i && t.type === 'word' && (t.value === 'WARNINGS' || t.value === 'ERRORS' || t.value === 'DIAGNOSTICS'));
+        this.i = this.toks.length;
+        return { kind: 'utility', tag: w, ...(diagnostics ? { diagnostics: true as const } : {}) };
+      }
       case 'HELP':
-      case 'GET':
       case 'SIGNAL':
       case 'RESIGNAL':
       case 'CHECKSUM':
@@ -1034,7 +1042,10 @@ export class MysqlStatementParser {
     switch (type) {
       case 'TABLE': {
         this.acceptKw('IF', 'EXISTS');
-        this.addRelation(this.readQualified(), 'ddl');
+        const table = this.readQualified();
+        this.addRelation(table, 'ddl');
+        const actions = this.alterTableActions();
+        this.alterTableStores(table);
         while (!this.atEnd()) {
           if (this.acceptKw('RENAME')) {
             if (this.acceptKw('TO') || this.acceptKw('AS') || !this.isKw('COLUMN') && !this.isKw('INDEX') && !this.isKw('KEY')) {
@@ -1045,7 +1056,7 @@ export class MysqlStatementParser {
           this.scanExpr(this.depth0Stop(new Set(['RENAME'])), { bindings: [] });
           if (this.isPunct(')')) this.fail('unbalanced parenthesis');
         }
-        return { kind: 'alter', tag };
+        return { kind: 'alter', tag, ...(actions.length > 0 ? { actions } : {}) };
       }
       case 'VIEW':
         this.addRelation(this.readQualified(), 'ddl');
@@ -1125,11 +1136,14 @@ export class MysqlStatementParser {
     }
     if (!this.acceptKw('TABLE') && !this.acceptKw('TABLES')) this.fail('expected TABLE');
     do {
-      this.addRelation(this.readQualified(), 'ddl');
+      const from = this.readQualified();
+      this.addRelation(from, 'ddl');
       if (this.acceptKw('WAIT')) this.i++;
       else this.acceptKw('NOWAIT');
       this.expectKw('TO');
-      this.addRelation(this.readQualified(), 'ddl');
+      const to = this.readQualified();
+      this.addRelation(to, 'ddl');
+      this.storeRenamedTable(from, to);
     } while (this.acceptPunct(','));
     if (!this.atEnd()) this.fail('unexpected token');
     return { kind: 'alter', tag: 'RENAME TABLE' };
@@ -1311,6 +1325,84 @@ export class MysqlStatementParser {
     this.addRelation(this.readQualified(), 'write');
     this.i = this.toks.length;
     return { kind: 'copy', tag: 'LOAD DATA' };
+  }
+
+  /**
+   * A table renamed: every value of every column now lives under the new name, which masking
+   * classifies by name. Recorded as a store of the whole row into the new table.
+   */
+  private storeRenamedTable(from: string[], to: string[]): void {
+    const sch = (parts: string[]) => (parts.length > 1 ? { schema: parts[0] } : this.currentDb !== undefined ? { schema: this.currentDb } : {});
+    this.stores.push({ into: { ...sch(to), table: to[to.length - 1] }, sources: [{ ...sch(from), table: from[from.length - 1], column: '*' }], opaque: false });
+  }
+
+  /**
+   * Values an ALTER TABLE moves under another name: RENAME COLUMN a TO b, CHANGE a b …,
+   * RENAME [TO] new_table, and a generated column (ADD x … AS (expr)), whose expression may read
+   * any column of the row. Recorded as stores, so masking judges them as it judges INSERT … SELECT.
+   */
+  private alterTableStores(table: string[]): void {
+    const sch = table.length > 1 ? { schema: table[0] } : this.currentDb !== undefined ? { schema: this.currentDb } : {};
+    const name = table[table.length - 1];
+    const ident = (k: number): string | undefined => {
+      const t = this.toks[k];
+      return t !== undefined && (t.type === 'quoted' || t.type === 'word') ? this.name(t).toLowerCase() : undefined;
+    };
+    const isWord = (k: number, w: string): boolean => this.toks[k]?.type === 'word' && this.toks[k].value === w;
+    let depth = 0;
+    let addingColumn = false;
+    for (let k = this.i; k < this.toks.length; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct' && t.value === '(') depth++;
+      if (t.type === 'punct' && t.value === ')') depth--;
+      if (t.type === 'punct' && t.value === ',' && depth === 0) addingColumn = false;
+      if (depth !== 0 || t.type !== 'word') continue;
+      if (t.value === 'RENAME' && isWord(k + 1, 'COLUMN') && isWord(k + 3, 'TO')) {
+        const a = ident(k + 2);
+        const b = ident(k + 4);
+        if (a && b) this.stores.push({ into: { ...sch, table: name, column: b }, sources: [{ ...sch, table: name, column: a }], opaque: false });
+      } else if (t.value === 'RENAME' && !isWord(k + 1, 'COLUMN') && !isWord(k + 1, 'INDEX') && !isWord(k + 1, 'KEY')) {
+        const at = isWord(k + 1, 'TO') || isWord(k + 1, 'AS') ? k + 2 : k + 1;
+        const to = ident(at);
+        if (to) this.storeRenamedTable(table, isWord(at + 1, '.') || this.toks[at + 1]?.value === '.' ? [to, ident(at + 2) ?? to] : [to]);
+      } else if (t.value === 'CHANGE') {
+        let at = k + 1;
+        if (isWord(at, 'COLUMN')) at++;
+        if (isWord(at, 'IF') && isWord(at + 1, 'EXISTS')) at += 2;
+        const a = ident(at);
+        const b = ident(at + 1);
+        if (a && b) this.stores.push({ into: { ...sch, table: name, column: b }, sources: [{ ...sch, table: name, column: a }], opaque: false });
+      } else if (t.value === 'ADD') {
+        addingColumn = !['INDEX', 'KEY', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'CONSTRAINT', 'CHECK', 'PARTITION', 'FULLTEXT', 'SPATIAL', 'PERIOD', 'SYSTEM'].some((w) => isWord(k + 1, w));
+      } else if (t.value === 'AS' && addingColumn && this.toks[k + 1]?.type === 'punct' && this.toks[k + 1].value === '(') {
+        // A generated column: its expression is not followed, so it counts as any column of the row.
+        this.stores.push({ into: { ...sch, table: name }, sources: [{ ...sch, table: name, column: '*' }], opaque: true });
+      }
+    }
+  }
+
+  /** What the rest of an ALTER TABLE does to rows already there (see StatementFacts.actions). */
+  private alterTableActions(): string[] {
+    const out = new Set<string>();
+    let depth = 0;
+    const word = (k: number): string | undefined => {
+      const t = this.toks[k];
+      return t?.type === 'word' ? t.value : t?.type === 'string' || t?.type === 'quoted' ? this.name(t).toUpperCase() : undefined;
+    };
+    for (let k = this.i; k < this.toks.length; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct' && t.value === '(') depth++;
+      if (t.type === 'punct' && t.value === ')') depth--;
+      if (depth !== 0 || t.type !== 'word') continue;
+      const next = word(k + 1);
+      if (t.value === 'DROP' && next === 'PARTITION') out.add('ALTER TABLE DROP PARTITION');
+      else if (t.value === 'DROP' && next !== undefined && !NOT_A_COLUMN.has(next)) out.add('ALTER TABLE DROP COLUMN');
+      if (t.value === 'TRUNCATE' && next === 'PARTITION') out.add('ALTER TABLE TRUNCATE PARTITION');
+      if (t.value === 'EXCHANGE' && next === 'PARTITION') out.add('ALTER TABLE EXCHANGE PARTITION');
+      if (t.value === 'DISCARD') out.add('ALTER TABLE DISCARD TABLESPACE');
+      if (t.value === 'ENGINE' && (next === 'BLACKHOLE' || (next === undefined && word(k + 2) === 'BLACKHOLE'))) out.add('ALTER TABLE ENGINE BLACKHOLE');
+    }
+    return [...out];
   }
 
   /** DEALLOCATE PREPARE name / DROP PREPARE name. */

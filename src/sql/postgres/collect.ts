@@ -14,6 +14,8 @@ export interface Setting {
   name: string;
   value: string | null;
   local: boolean;
+  /** The value is computed at run time (set_config with an expression): null does not mean RESET. */
+  computed?: true;
 }
 
 /** Everything the walker found in one statement. */
@@ -253,7 +255,7 @@ export class Walker {
         }
         this.fromList(list(n.fromClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(selectsRows(n.whereClause, targetNames(n.relation)));
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation))));
         handled.add('relation').add('fromClause').add('whereClause');
         break;
       }
@@ -261,7 +263,7 @@ export class Walker {
         this.target(n.relation, ctx);
         this.fromList(list(n.usingClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(selectsRows(n.whereClause, targetNames(n.relation)));
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation))));
         handled.add('relation').add('usingClause').add('whereClause');
         break;
       }
@@ -269,7 +271,7 @@ export class Walker {
         this.target(n.relation, ctx);
         this.fromList([n.sourceRelation], ctx);
         this.any(n.joinCondition, pred);
-        this.out.restricted.push(selectsRows(n.joinCondition, targetNames(n.relation)));
+        this.out.restricted.push(mergeRestricted(n));
         for (const w of list(n.mergeWhenClauses)) this.any(as(w, 'MergeWhenClause')?.condition, pred);
         handled.add('relation').add('sourceRelation').add('joinCondition');
         break;
@@ -365,6 +367,7 @@ export class Walker {
           name: settingName.toLowerCase(),
           value: typeof v === 'string' ? v : v === null || v === undefined ? null : String(v),
           local: local === true,
+          ...(v === undefined ? { computed: true as const } : {}),
         });
       }
     }
@@ -529,4 +532,90 @@ function targetNames(rel: unknown): string[] {
   const alias = isObject(r?.alias) ? str(r.alias.aliasname) : undefined;
   const name = str(r?.relname);
   return [alias ?? name].filter((x): x is string => x !== undefined);
+}
+
+/**
+ * Whether a write's WHERE (or a MERGE's ON and WHEN conditions) bounds the rows it changes when
+ * it joins other rows. A join to another table is bounded by that table's rows, as `WHERE id IN
+ * (SELECT …)` is. A join of the table with itself is not: `DELETE FROM orders o USING orders s
+ * WHERE o.id = s.id` or `MERGE INTO orders o USING orders s ON o.id = s.id` matches every row.
+ * With such a self-join only a condition that selects target rows without the self-joined copy
+ * bounds the write. A MERGE whose source is a VALUES list or a SELECT without FROM is bounded.
+ */
+function joinRestricted(where: unknown[], target: unknown, joined: unknown[], fallback: () => boolean): boolean {
+  const targets = targetNames(target);
+  const self = selfJoined(target, joined);
+  if (self.size === 0) return fallback();
+  return where.some((expr) => conjuncts(expr).some((c) => selectsRows(c, targets) && !readsAlias(c, self)));
+}
+
+function mergeRestricted(n: PgNode): boolean {
+  const src = unwrap(n.sourceRelation);
+  if (src && src[0] === 'RangeSubselect') {
+    const sel = as(src[1].subquery, 'SelectStmt');
+    if (sel && list(sel.fromClause).length === 0 && (sel.op === undefined || sel.op === 'SETOP_NONE') && !isObject(sel.withClause)) return true;
+  }
+  const acting = list(n.mergeWhenClauses)
+    .map((w) => as(w, 'MergeWhenClause'))
+    .filter((w) => w !== undefined && (w.matched === true || w.matchKind === 'MERGE_WHEN_MATCHED') && (w.commandType === 'CMD_UPDATE' || w.commandType === 'CMD_DELETE'));
+  // Only inserts: no existing row changes.
+  if (acting.length === 0) return true;
+  // Every updating or deleting clause must be bounded, by ON or by its own condition.
+  return joinRestricted([n.joinCondition], n.relation, [n.sourceRelation], () => selectsRows(n.joinCondition, targetNames(n.relation))) || acting.every((w) => joinRestricted([w!.condition], n.relation, [n.sourceRelation], () => false));
+}
+
+/** Aliases of FROM items that are the written table itself (or a query reading it). */
+function selfJoined(target: unknown, joined: unknown[]): Set<string> {
+  const t = isObject(target) ? target : undefined;
+  const name = str(t?.relname);
+  const out = new Set<string>();
+  if (!name) return out;
+  const reads = (x: unknown): boolean => {
+    if (Array.isArray(x)) return x.some(reads);
+    if (!isObject(x)) return false;
+    for (const k in x) {
+      const v = x[k];
+      if (k === 'RangeVar' && isObject(v) && str(v.relname) === name) return true;
+      if (reads(v)) return true;
+    }
+    return false;
+  };
+  const visit = (item: unknown): void => {
+    const w = unwrap(item);
+    if (!w) return;
+    const [type, r] = w;
+    if (type === 'JoinExpr') {
+      visit(r.larg);
+      visit(r.rarg);
+      return;
+    }
+    if (!reads(item)) return;
+    const alias = str(isObject(r.alias) ? r.alias.aliasname : undefined) ?? (type === 'RangeVar' ? str(r.relname) : undefined);
+    if (alias) out.add(alias);
+  };
+  for (const item of joined) visit(item);
+  return out;
+}
+
+function conjuncts(expr: unknown): unknown[] {
+  const b = as(expr, 'BoolExpr');
+  if (b && b.boolop === 'AND_EXPR') return list(b.args).flatMap(conjuncts);
+  return expr === undefined ? [] : [expr];
+}
+
+/** A column reference qualified by one of `aliases`. */
+function readsAlias(x: unknown, aliases: ReadonlySet<string>): boolean {
+  if (Array.isArray(x)) return x.some((v) => readsAlias(v, aliases));
+  if (!isObject(x)) return false;
+  for (const k in x) {
+    const v = x[k];
+    if (k === 'ColumnRef' && isObject(v)) {
+      const fields = list(v.fields);
+      const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
+      if (q !== undefined && aliases.has(q)) return true;
+      continue;
+    }
+    if (readsAlias(v, aliases)) return true;
+  }
+  return false;
 }

@@ -129,10 +129,60 @@ function compare(op: string, a: Folded, b: Folded): Folded {
 }
 
 /** The same column on both sides: `id = id` restricts nothing but NULLs. */
-function sameColumn(a: unknown, b: unknown): boolean {
-  const ca = as(a, 'ColumnRef');
-  const cb = as(b, 'ColumnRef');
-  return ca !== undefined && cb !== undefined && JSON.stringify(ca.fields) === JSON.stringify(cb.fields);
+/**
+ * The same expression of the row on both sides: `id = id`, `id + 0 = id`, `lower(x) >= lower(x)`.
+ * Compared as parse trees without positions, after dropping `+ 0`, `- 0`, `* 1`, `/ 1` and
+ * `|| ''`. Only expressions that read a column count (a volatile function such as random() is
+ * not the same twice, and without a column it is not about the row).
+ */
+function sameExpr(a: unknown, b: unknown): boolean {
+  if (a === undefined || b === undefined || !readsAColumn(a) || hasCall(a)) return false;
+  return shape(a) === shape(b);
+}
+
+function shape(x: unknown): string {
+  return JSON.stringify(identity(x), (k, v: unknown) => (k === 'location' ? undefined : v));
+}
+
+/** `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, `x || ''` → x. */
+function identity(x: unknown): unknown {
+  const e = as(x, 'A_Expr');
+  if (!e || e.kind !== 'AEXPR_OP' || e.lexpr === undefined) return x;
+  const op = names(e.name).pop() ?? '';
+  const l = fold(e.lexpr);
+  const r = fold(e.rexpr);
+  if ((op === '+' || op === '-') && r === 0) return identity(e.lexpr);
+  if (op === '+' && l === 0) return identity(e.rexpr);
+  if ((op === '*' || op === '/') && r === 1) return identity(e.lexpr);
+  if (op === '*' && l === 1) return identity(e.rexpr);
+  if (op === '||' && r === '') return identity(e.lexpr);
+  return x;
+}
+
+function readsAColumn(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(readsAColumn);
+  if (!isObject(x)) return false;
+  for (const k in x) if (k === 'ColumnRef' || readsAColumn(x[k])) return true;
+  return false;
+}
+
+function hasCall(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(hasCall);
+  if (!isObject(x)) return false;
+  for (const k in x) if (k === 'FuncCall' || k === 'SubLink' || hasCall(x[k])) return true;
+  return false;
+}
+
+/** `P OR NOT P`, `x IS NULL OR x IS NOT NULL`: one of two disjuncts holds for every row. */
+function excludedMiddle(args: unknown[]): boolean {
+  const shapes = new Set(args.map(shape));
+  for (const a of args) {
+    const not = as(a, 'BoolExpr');
+    if (not?.boolop === 'NOT_EXPR' && shapes.has(shape(list(not.args)[0]))) return true;
+    const t = as(a, 'NullTest');
+    if (t && t.nulltesttype === 'IS_NULL' && shapes.has(shape({ NullTest: { ...t, nulltesttype: 'IS_NOT_NULL' } }))) return true;
+  }
+  return false;
 }
 
 /** Patterns that match every non-NULL string. */
@@ -142,7 +192,9 @@ function foldAExpr(e: PgNode): Folded {
   const op = names(e.name).pop() ?? '';
   // A column compared with itself, or LIKE '%', is a tautology for every row that has a value:
   // as a WHERE it restricts nothing that matters, so an UPDATE/DELETE with it is unbounded.
-  if ((e.kind === 'AEXPR_OP' && ['=', '>=', '<='].includes(op) && sameColumn(e.lexpr, e.rexpr)) || (e.kind === 'AEXPR_NOT_DISTINCT' && sameColumn(e.lexpr, e.rexpr))) return true;
+  if ((e.kind === 'AEXPR_OP' && ['=', '>=', '<='].includes(op) && sameExpr(e.lexpr, e.rexpr)) || (e.kind === 'AEXPR_NOT_DISTINCT' && sameExpr(e.lexpr, e.rexpr))) return true;
+  // `x IN (…, x, …)`.
+  if (e.kind === 'AEXPR_IN' && op === '=' && list(e.rexpr).some((item) => sameExpr(e.lexpr, item))) return true;
   if ((e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE') && (op === '~~' || op === '~~*') && typeof fold(e.rexpr) === 'string' && MATCH_ALL.has(fold(e.rexpr) as string)) return true;
   switch (e.kind) {
     case 'AEXPR_OP': {
@@ -229,6 +281,7 @@ export function fold(x: unknown): Folded {
         const v = toBool(args[0]);
         return v === undefined || v === null ? v : !v;
       }
+      if (n.boolop === 'OR_EXPR' && excludedMiddle(list(n.args))) return true;
       return args.reduce(n.boolop === 'AND_EXPR' ? and : or);
     }
     case 'A_Expr':

@@ -77,7 +77,23 @@ export const STORING_FUNCTIONS: ReadonlySet<string> = new Set(['pg_notify', 'set
  * triggers and foreign keys, the others switch off integrity checks or what the server records.
  * The same list judges `SET name = …` (policy's settings match) and `set_config('name', …)`.
  */
-export const ADMIN_SETTINGS: readonly string[] = ['session_replication_role', 'ignore_system_indexes', 'zero_damaged_pages', 'ignore_checksum_failure', 'allow_system_table_mods', 'log_*', 'debug_*', 'track_*'];
+export const ADMIN_SETTINGS: readonly string[] = [
+  'session_replication_role',
+  'ignore_system_indexes',
+  'zero_damaged_pages',
+  'ignore_checksum_failure',
+  'allow_system_table_mods',
+  'log_*',
+  'debug_*',
+  'track_*',
+  // MySQL/MariaDB: what the binary log and the query logs record, and integrity checks.
+  'sql_log_bin',
+  'sql_log_off',
+  'general_log',
+  'slow_query_log',
+  'foreign_key_checks',
+  'unique_checks',
+];
 
 function isAdminSetting(name: string): boolean {
   return ADMIN_SETTINGS.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));

@@ -120,3 +120,47 @@ describe('sql_mode', () => {
     assert.deepEqual(f.lineage?.[0].sources.map((s) => s.column), ['full_name']);
   });
 });
+
+describe('ALTER TABLE actions, diagnostics and handlers', () => {
+  const first = (sql: string) => analyseMysql(sql, MARIA).statements[0];
+  it('names what an ALTER TABLE does to rows already there', () => {
+    assert.deepEqual(first('ALTER TABLE t DROP COLUMN x').actions, ['ALTER TABLE DROP COLUMN']);
+    assert.deepEqual(first('ALTER TABLE t DROP x, ADD y INT').actions, ['ALTER TABLE DROP COLUMN']);
+    assert.equal(first('ALTER TABLE t DROP INDEX i, DROP PRIMARY KEY, DROP FOREIGN KEY f').actions, undefined);
+    assert.deepEqual(first('ALTER TABLE t TRUNCATE PARTITION ALL').actions, ['ALTER TABLE TRUNCATE PARTITION']);
+    assert.deepEqual(first('ALTER TABLE t DROP PARTITION p0').actions, ['ALTER TABLE DROP PARTITION']);
+    assert.deepEqual(first('ALTER TABLE t DISCARD TABLESPACE').actions, ['ALTER TABLE DISCARD TABLESPACE']);
+    assert.deepEqual(first('ALTER TABLE t ENGINE = BLACKHOLE').actions, ['ALTER TABLE ENGINE BLACKHOLE']);
+    assert.equal(first('ALTER TABLE t ENGINE = InnoDB, ADD COLUMN z INT').actions, undefined);
+  });
+  it('marks statements that return or store earlier warnings', () => {
+    assert.equal(first('SHOW WARNINGS').diagnostics, true);
+    assert.equal(first('SHOW COUNT(*) ERRORS').diagnostics, true);
+    assert.equal(first('GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT').diagnostics, true);
+    assert.equal(first('SHOW TABLES').diagnostics, undefined);
+  });
+  it('follows HANDLER names like cursors', () => {
+    assert.deepEqual(first('HANDLER users OPEN AS h').cursor, { name: 'h', op: 'declare' });
+    assert.deepEqual(first('HANDLER users OPEN').cursor, { name: 'users', op: 'declare' });
+    assert.deepEqual(first('HANDLER H READ FIRST').cursor, { name: 'h', op: 'fetch' });
+    assert.deepEqual(first('HANDLER h CLOSE').cursor, { name: 'h', op: 'close' });
+    assert.deepEqual(first('HANDLER users OPEN AS h').lineage?.[0].sources, [{ table: 'users', column: '*' }]);
+  });
+  it('DEALLOCATE names the statement', () => {
+    assert.deepEqual(first('DEALLOCATE PREPARE s1').deallocate, { name: 's1' });
+    assert.deepEqual(first('DROP PREPARE s2').deallocate, { name: 's2' });
+  });
+});
+
+describe('DDL that moves values under another name counts as a store', () => {
+  const stores = (sql: string) => analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].stores;
+  it('renames of columns and tables, and generated columns', () => {
+    assert.deepEqual(stores('ALTER TABLE users RENAME COLUMN full_name TO nick'), [{ into: { schema: 'app', table: 'users', column: 'nick' }, sources: [{ schema: 'app', table: 'users', column: 'full_name' }], opaque: false }]);
+    assert.deepEqual(stores('ALTER TABLE users CHANGE COLUMN full_name nick VARCHAR(50)'), [{ into: { schema: 'app', table: 'users', column: 'nick' }, sources: [{ schema: 'app', table: 'users', column: 'full_name' }], opaque: false }]);
+    assert.deepEqual(stores('RENAME TABLE users TO people'), [{ into: { schema: 'app', table: 'people' }, sources: [{ schema: 'app', table: 'users', column: '*' }], opaque: false }]);
+    assert.deepEqual(stores('ALTER TABLE users RENAME TO people'), [{ into: { schema: 'app', table: 'people' }, sources: [{ schema: 'app', table: 'users', column: '*' }], opaque: false }]);
+    assert.deepEqual(stores('ALTER TABLE users ADD COLUMN leak VARCHAR(200) AS (full_name) VIRTUAL'), [{ into: { schema: 'app', table: 'users' }, sources: [{ schema: 'app', table: 'users', column: '*' }], opaque: true }]);
+    assert.equal(stores('ALTER TABLE users ADD COLUMN z INT DEFAULT 1, ADD INDEX i (z)'), undefined);
+    assert.equal(stores('ALTER TABLE users RENAME INDEX a TO b'), undefined);
+  });
+});

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createdView, setSearchPath, type SessionState } from '../../src/broker/statement-hooks.js';
+import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+
+const fresh = (): SessionState => ({ searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() });
+
+test('a SET search_path keeps the paths before it as candidates until one is certain', () => {
+  const s = fresh();
+  setSearchPath(s, ['look', 'public']);
+  assert.deepEqual(s.searchPath, ['look', 'public']);
+  assert.deepEqual(s.pastSearchPaths, [null], 'the default may come back with a ROLLBACK');
+  const k1 = s.pathKey;
+  setSearchPath(s, ['other']);
+  assert.deepEqual(s.pastSearchPaths, [null, ['look', 'public']]);
+  assert.notEqual(s.pathKey, k1, 'cache keys change with the candidates');
+  setSearchPath(s, ['look', 'public']);
+  assert.deepEqual(s.pastSearchPaths, [null, ['other']], 'the current path is never also a past one');
+  setSearchPath(s, ['x'], true);
+  assert.deepEqual(s.pastSearchPaths, [], 'a path the server reported is the only one');
+  assert.equal(s.pathKey, 'x');
+});
+
+test('views created in a session are remembered with the relations they read', async () => {
+  await loadSqlParser();
+  const [f] = analysePostgres('CREATE VIEW Zz AS SELECT * FROM public.model_weights w JOIN other o ON o.id = w.id').statements;
+  const v = createdView(f)!;
+  assert.equal(v.name, 'zz');
+  assert.deepEqual(v.reads.map((r) => `${r.schema ?? ''}.${r.name}`).sort(), ['.other', 'public.model_weights']);
+  assert.equal(createdView(analysePostgres('CREATE TABLE t (id int)').statements[0]), undefined);
+});
