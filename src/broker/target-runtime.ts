@@ -97,7 +97,7 @@ export class TargetRuntime implements TargetServices {
    * Protection follows the column (table OID and attribute number), as policy follows the table.
    */
   private masking: MaskingConfig;
-  /** oid:attnum → the names a column had when the broker first saw it. */
+  /** oid:attnum → the names a classified column had when the broker first saw it. */
   private readonly firstColumns = new Map<string, { schema: string; table: string; column: string }>();
 
   constructor(private readonly d: TargetRuntimeDeps) {
@@ -531,11 +531,13 @@ export class TargetRuntime implements TargetServices {
     const moved: ColumnRule[] = [];
     for (const r of cat?.relations() ?? []) {
       if (!this.firstNames.has(r.oid)) this.firstNames.set(r.oid, { schema: r.schema, name: r.name });
+      if (this.d.masking.columns.length === 0) continue;
       for (const c of cat?.columnsOf?.(r.oid) ?? []) {
         const key = `${r.oid}:${c.attnum}`;
         const first = this.firstColumns.get(key);
         if (first === undefined) {
-          this.firstColumns.set(key, { schema: r.schema, table: r.name, column: c.name });
+          // Only classified columns need their first names: the rest have no class to keep.
+          if (classifyColumn(this.d.masking, this.d.name, r.schema, r.name, c.name) !== null) this.firstColumns.set(key, { schema: r.schema, table: r.name, column: c.name });
           continue;
         }
         if (first.schema === r.schema && first.table === r.name && first.column === c.name) continue;
