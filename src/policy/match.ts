@@ -34,7 +34,8 @@ export type Certainty = 'may' | 'must';
 
 export function compileGlob(source: string): Glob {
   const body = source.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return { source, re: new RegExp(`^${body}$`, 's') };
+  // A pattern without wildcards is compared as a string: most tags and names are plain.
+  return { source, re: new RegExp(`^${body}$`, 's'), ...(/[*?]/.test(source) ? {} : { exact: source }) };
 }
 
 export function compileNamePattern(source: string): NamePattern {
@@ -51,7 +52,10 @@ export function compileColumnPattern(source: string): ColumnPattern {
   return { source, schema: compileGlob(parts.slice(0, -2).join('.')), table: compileGlob(parts[parts.length - 2]), column };
 }
 
-const anyGlob = (globs: Glob[], value: string): boolean => globs.some((g) => g.re.test(value));
+const anyGlob = (globs: Glob[], value: string): boolean => {
+  for (const g of globs) if (g.exact !== undefined ? g.exact === value : g.re.test(value)) return true;
+  return false;
+};
 const list = (globs: { source: string }[]): string => `[${globs.map((g) => g.source).join(', ')}]`;
 const fail = (why: string): Check => ({ ok: false, why });
 

@@ -15,6 +15,8 @@ export type AccessAction = (typeof ACCESS_ACTIONS)[number];
 export interface Glob {
   source: string;
   re: RegExp;
+  /** The pattern has no wildcard: matching is string equality. */
+  exact?: string;
 }
 
 /** `schema.name`, or just `name` (any schema). */

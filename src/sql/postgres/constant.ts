@@ -3,7 +3,7 @@
  * update, so guardrails cannot be sidestepped by a tautology. Only what is provably constant is
  * folded; anything else (columns, parameters, functions) is unknown and counts as a real filter.
  */
-import { as, isObject, list, names, unwrap, type PgNode } from './ast.js';
+import { as, isObject, list, names, sval, unwrap, type PgNode } from './ast.js';
 
 type Value = boolean | number | string | null;
 /** `undefined` means "not a known constant". */
@@ -136,12 +136,26 @@ function compare(op: string, a: Folded, b: Folded): Folded {
  * not the same twice, and without a column it is not about the row).
  */
 function sameExpr(a: unknown, b: unknown): boolean {
-  if (a === undefined || b === undefined || !readsAColumn(a) || hasCall(a)) return false;
-  return shape(a) === shape(b);
+  if (a === undefined || b === undefined) return false;
+  const x = identity(a);
+  const y = identity(b);
+  // Different kinds of node (`aid = $1`: a column and a parameter) are never the same: no serialising.
+  const kind = isObject(x) ? Object.keys(x)[0] : undefined;
+  if (kind === undefined || !isObject(y) || Object.keys(y)[0] !== kind) return false;
+  if (!readsAColumn(x) || hasCall(x)) return false;
+  return shape(x) === shape(y);
 }
 
 function shape(x: unknown): string {
-  return JSON.stringify(identity(x), (k, v: unknown) => (k === 'location' ? undefined : v));
+  return JSON.stringify(stripLocations(x));
+}
+
+function stripLocations(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(stripLocations);
+  if (!isObject(x)) return x;
+  const out: Record<string, unknown> = {};
+  for (const k in x) if (k !== 'location') out[k] = stripLocations(x[k]);
+  return out;
 }
 
 /** `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, `x || ''` → x. */
