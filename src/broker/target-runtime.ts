@@ -545,7 +545,8 @@ export class TargetRuntime implements TargetServices {
         if (was === null) continue;
         const now = classifyColumn(this.d.masking, this.d.name, r.schema, r.name, c.name);
         if (now?.cls.name === was.cls.name) continue;
-        moved.push({ pattern: `${r.schema}.${r.name}.${c.name} (was ${first.schema}.${first.table}.${first.column}: ${was.rule})`, parts: [exact(r.schema), exact(r.name), exact(c.name)], className: was.cls.name, function: was.function, targets: new Set([this.d.name]) });
+        // The pattern is the exact new name: the masked-predicate rule compares names with it.
+        moved.push({ pattern: `${r.schema}.${r.name}.${c.name}`, parts: [exact(r.schema), exact(r.name), exact(c.name)], className: was.cls.name, function: was.function, targets: new Set([this.d.name]) });
       }
     }
     // Renamed columns first: their class is the one they were configured with.
