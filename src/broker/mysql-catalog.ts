@@ -183,8 +183,9 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
             opaque ||= f.opaque;
           }
         }
-        const value = { index, name: st.into === 'variable' ? '@' : (st.into.column ?? '*'), sources, opaque, direct: false };
+        const value = { index, name: st.into === 'variable' ? '@' : st.into === 'file' ? 'file' : (st.into.column ?? '*'), sources, opaque, direct: false };
         if (st.into === 'variable') return { dest: { table: '' }, column: '*', created: false, place: 'a user variable or setting', value };
+        if (st.into === 'file') return { dest: { table: '' }, column: '*', created: false, place: 'a file on the database server', value };
         return { dest: { ...(st.into.schema !== undefined ? { schema: st.into.schema } : {}), table: st.into.table }, column: st.into.column ?? '*', created: false, value };
       });
     },

@@ -273,6 +273,9 @@ export class TargetRuntime implements TargetServices {
     facts = rowSource(facts, state);
     // Rows read through a view this session created, before the catalog has it: unknown origin.
     if (state.createdViews.size > 0) facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) ? unknownRows(f, 'a view created in this session') : f));
+    // Rows read from outside the database's tables (a server file, another server, a program's
+    // output) may hold anything, an earlier export of classified data included: unknown origin.
+    if (facts.some(readsOutside) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (readsOutside(f) ? unknownRows(f, 'outside the database') : f));
     // Warning and error texts of earlier statements quote what they read: rows of unknown origin.
     if (facts.some((f) => f.diagnostics) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (f.diagnostics ? unknownRows(f, 'earlier statements') : f));
     // Same statement, same result shape, same identity and path: same plan. Temp tables and
@@ -562,6 +565,11 @@ export class TargetRuntime implements TargetServices {
     if (this.refreshInterval) clearInterval(this.refreshInterval);
     await this.d.catalog?.close();
   }
+}
+
+/** Calls a function that reads a server file, another server or a program's output. */
+function readsOutside(f: StatementFacts): boolean {
+  return f.functions.some((fn) => fn.risks.includes('file') || fn.risks.includes('remote') || fn.risks.includes('program'));
 }
 
 /** A pattern part matching exactly this name. */

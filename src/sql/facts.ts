@@ -99,7 +99,7 @@ export interface ColumnLineage {
 
 /** A value a statement stores (see StatementFacts.stores). */
 export interface StoredValue {
-  into: { schema?: string; table: string; column?: string } | 'variable';
+  into: { schema?: string; table: string; column?: string } | 'variable' | 'file';
   /** Source columns the value may carry, as in ColumnLineage. */
   sources: ColumnLineage['sources'];
   /** Its origin could not be followed. */

@@ -82,7 +82,8 @@ export class MysqlStatementParser {
   readonly stores: StoredValue[] = [];
   private readonly pending: { into: StoredValue['into']; expr: ExprInfo; scope: Scope }[] = [];
   /** A query's INTO names variables: its rows' values are stored there. */
-  private intoVariables = false;
+  /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
+  private intoTarget: 'variable' | 'file' | undefined;
   private readonly cteNames = new Set<string>();
 
   constructor(
@@ -334,9 +335,10 @@ export class MysqlStatementParser {
    * expression is read, so a UNION's every branch counts (INTO may follow the last one).
    */
   private takeInto(lineage: ColumnLineage[]): void {
-    if (!this.intoVariables) return;
-    this.intoVariables = false;
-    this.storeRows(lineage, () => 'variable');
+    const into = this.intoTarget;
+    if (into === undefined) return;
+    this.intoTarget = undefined;
+    this.storeRows(lineage, () => into);
   }
 
   private parseWith(scope: Scope): void {
@@ -394,9 +396,14 @@ export class MysqlStatementParser {
   private parseInto(scope: Scope): void {
     this.expectKw('INTO');
     // Writes a file on the database host: the classic exfiltration and web-shell path.
-    if (this.acceptKw('OUTFILE')) this.addFileAccess('INTO OUTFILE');
-    else if (this.acceptKw('DUMPFILE')) this.addFileAccess('INTO DUMPFILE');
-    else this.intoVariables = true;
+    // What it writes there is stored where masking does not reach, as with variables.
+    if (this.acceptKw('OUTFILE')) {
+      this.addFileAccess('INTO OUTFILE');
+      this.intoTarget = 'file';
+    } else if (this.acceptKw('DUMPFILE')) {
+      this.addFileAccess('INTO DUMPFILE');
+      this.intoTarget = 'file';
+    } else this.intoTarget = 'variable';
     this.scanExpr(this.depth0Stop(new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'FOR', 'LOCK', 'UNION', 'EXCEPT', 'INTERSECT', 'WINDOW'])), scope);
   }
 
