@@ -36,6 +36,8 @@ interface Snapshot {
   columns: Map<string, string[]>;
   /** Lower-cased view name → its definition as the server stores it. */
   views: Map<string, string>;
+  /** `table.column` (lower case) of primary-key columns. */
+  keys: Set<string>;
 }
 
 /** Views of views are followed this deep; deeper (or cyclic) definitions are treated as opaque. */
@@ -43,7 +45,7 @@ const MAX_VIEW_DEPTH = 8;
 
 export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCatalog {
   let info = { version: 0, mariadb: true, sqlMode: '' };
-  let snap: Snapshot = { columns: new Map(), views: new Map() };
+  let snap: Snapshot = { columns: new Map(), views: new Map(), keys: new Set() };
   const viewLineage = new Map<string, ColumnLineage[] | null>();
   let conn: mysql.Connection | undefined;
   const ensure = async (): Promise<mysql.Connection> => {
@@ -127,14 +129,15 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
       const c = await ensure();
       const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v, @@GLOBAL.sql_mode AS m');
       info = { ...parseServerVersion(String(rows[0]?.v ?? '')), sqlMode: String(rows[0]?.m ?? '') };
-      const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
+      const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_KEY AS k FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
       const [views] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, VIEW_DEFINITION AS d FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?', [t.database]);
-      const next: Snapshot = { columns: new Map(), views: new Map() };
+      const next: Snapshot = { columns: new Map(), views: new Map(), keys: new Set() };
       for (const r of cols) {
         const key = String(r.t).toLowerCase();
         const list = next.columns.get(key) ?? [];
         list.push(String(r.c));
         next.columns.set(key, list);
+        if (r.k === 'PRI') next.keys.add(`${key}.${String(r.c).toLowerCase()}`);
       }
       for (const r of views) next.views.set(String(r.t).toLowerCase(), String(r.d));
       snap = next;
@@ -150,6 +153,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
       return false;
     },
     isBaseTable: () => false,
+    keyColumn: (ref, column) => inTarget(ref) && snap.keys.has(`${ref.name.toLowerCase()}.${column.toLowerCase()}`),
     relations: () => [],
     resolveLineage(facts: StatementFacts) {
       return facts.lineage ? resolve(facts.lineage, 0) : undefined;

@@ -42,6 +42,8 @@ export interface TargetCatalog {
   callTarget?(fn: FunctionRef, searchPath: string[] | null): StatementFacts[] | 'opaque' | undefined;
   /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
   knowsName?(name: string): boolean;
+  /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
+  keyColumn?(ref: RelationRef, column: string): boolean;
   /** A relation's columns by attribute number (for following column renames); PostgreSQL only. */
   columnsOf?(oid: number): { attnum: number; name: string }[];
   /** Every relation's oid and current name (for following renames). */
@@ -208,13 +210,16 @@ export class TargetRuntime implements TargetServices {
         }
       }
     }
+    // `WHERE id` on MySQL: true for every row whose key is not 0, so no bound at all.
+    const truth = f.whereTruthOf;
+    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && cat?.keyColumn?.(r, truth) === true);
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
       if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
         relations.push({ schema: first.schema, name: first.name, access: r.access, resolved: { ...first, oid: r.resolved!.oid! }, via: 'renamed-from' });
       }
     }
-    return { ...f, relations };
+    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}) };
   }
 
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string> {

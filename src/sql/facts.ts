@@ -149,6 +149,11 @@ export interface StatementFacts {
    */
   copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean };
   /**
+   * MySQL: the column an UPDATE/DELETE's whole WHERE tests for truth (`WHERE id`). The broker
+   * counts the WHERE as missing when the catalog says that column is a key of the written table.
+   */
+  whereTruthOf?: string;
+  /**
    * What an ALTER TABLE does to existing data, beyond its tag: `ALTER TABLE DROP COLUMN`,
    * `ALTER TABLE OVERWRITE COLUMN` (a type change whose USING does not read the column),
    * `ALTER TABLE DROP PARTITION`, `ALTER TABLE TRUNCATE PARTITION`, `ALTER TABLE EXCHANGE

@@ -92,6 +92,7 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (c.prepare) facts.prepare = c.prepare;
     if (c.execute) facts.execute = c.execute;
     if (c.diagnostics) facts.diagnostics = true;
+    if (parser.bareWhereColumn !== undefined && facts.hasWhere === true) facts.whereTruthOf = parser.bareWhereColumn;
     if (c.actions) facts.actions = c.actions;
     if (c.cursor) facts.cursor = c.cursor;
     if (c.deallocate) facts.deallocate = c.deallocate;

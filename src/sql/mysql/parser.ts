@@ -82,6 +82,8 @@ export class MysqlStatementParser {
   readonly stores: StoredValue[] = [];
   private readonly pending: { into: StoredValue['into']; expr: ExprInfo; scope: Scope }[] = [];
   /** A query's INTO names variables: its rows' values are stored there. */
+  /** The column an UPDATE/DELETE's whole WHERE tests for truth (`WHERE id`), if that is all it does. */
+  bareWhereColumn: string | undefined;
   /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
   private intoTarget: 'variable' | 'file' | undefined;
   private readonly cteNames = new Set<string>();
@@ -925,6 +927,20 @@ export class MysqlStatementParser {
     if (this.acceptKw('WHERE')) {
       const info = this.predicate(scope);
       hasWhere = !isTautology(this.toks.slice(info.start, info.end)) && this.namesRows(info, scope);
+      // `WHERE id`: a column tested for truth alone. Of a key column that holds for every row
+      // but id 0; the catalog knows which columns are keys (TargetRuntime.resolve).
+      let a = info.start;
+      let b = info.end;
+      while (b - a >= 2 && this.toks[a].type === 'punct' && this.toks[a].value === '(' && this.toks[b - 1].type === 'punct' && this.toks[b - 1].value === ')') {
+        a++;
+        b--;
+      }
+      // `WHERE id IS NOT NULL` holds for the same rows (all of them, for a key column).
+      const word = (k: number, w: string): boolean => this.toks[k]?.type === 'word' && this.toks[k].value === w;
+      if (b - a >= 4 && word(b - 3, 'IS') && word(b - 2, 'NOT') && word(b - 1, 'NULL')) b -= 3;
+      const last = this.toks[b - 1];
+      const plain = b - a === 1 || (b - a === 3 && this.toks[a + 1].type === 'punct' && this.toks[a + 1].value === '.');
+      if (hasWhere && plain && last !== undefined && this.isIdent(last)) this.bareWhereColumn = this.name(last).toLowerCase();
     }
     for (;;) {
       if (this.acceptKw('ORDER', 'BY') || this.acceptKw('LIMIT') || this.acceptKw('RETURNING')) this.scanExpr(this.depth0Stop(new Set(['ORDER', 'LIMIT', 'RETURNING'])), scope);

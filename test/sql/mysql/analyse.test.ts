@@ -166,3 +166,16 @@ describe('DDL that moves values under another name counts as a store', () => {
     assert.deepEqual(stores("SELECT email INTO DUMPFILE '/tmp/y' FROM users LIMIT 1"), [{ into: 'file', sources: [{ schema: 'app', table: 'users', column: 'email' }], opaque: false }]);
   });
 });
+
+describe('a WHERE that only tests a column for truth', () => {
+  const first = (sql: string) => analyseMysql(sql, MARIA).statements[0];
+  it('names the column, for the broker to check against the catalog', () => {
+    assert.equal(first('DELETE FROM orders WHERE id').whereTruthOf, 'id');
+    assert.equal(first('DELETE FROM orders WHERE (o.`ID`)').whereTruthOf, 'id');
+    assert.equal(first('UPDATE orders SET flag = 0 WHERE flag').whereTruthOf, 'flag');
+    assert.equal(first('DELETE FROM orders WHERE id IS NOT NULL').whereTruthOf, 'id');
+    assert.equal(first('DELETE FROM orders WHERE id IS NULL').whereTruthOf, undefined);
+    assert.equal(first('DELETE FROM orders WHERE id = 3').whereTruthOf, undefined);
+    assert.equal(first('DELETE FROM orders WHERE NOT id').whereTruthOf, undefined);
+  });
+});
