@@ -96,6 +96,8 @@ interface Snapshot {
   tempSchema: string | undefined;
   /** Every object name above, and those of constraints, indexes, roles, types and settings. */
   names: Set<string>;
+  /** Table oid → attribute numbers of its primary key. */
+  primaryKeys: Map<number, Set<number>>;
 }
 
 export class PostgresCatalog {
@@ -129,6 +131,13 @@ export class PostgresCatalog {
   /** Every relation in the snapshot. */
   allRelations(): IterableIterator<CatalogRelation> {
     return this.snap.relations.values();
+  }
+
+  /** Whether `column` is part of the primary key of the relation `oid`. */
+  keyColumn(oid: number, column: string): boolean {
+    const key = this.snap.primaryKeys.get(oid);
+    const c = this.columns(oid).find((x) => x.name === column);
+    return key !== undefined && c !== undefined && key.has(c.attnum);
   }
 
   /** A name of some object in the snapshot (exact, as the server spells it). */
@@ -295,12 +304,13 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     await client.query(`SET LOCAL search_path = pg_catalog`);
-    const [rels, cols, fns, temp, other] = [
+    const [rels, cols, fns, temp, other, keys] = [
       await client.query(RELATIONS_SQL),
       await client.query(COLUMNS_SQL),
       await client.query(FUNCTIONS_SQL),
       await client.query(`SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()`),
       await client.query(OTHER_NAMES_SQL),
+      await client.query(`SELECT conrelid::int8 AS oid, conkey FROM pg_constraint WHERE contype = 'p'`),
     ];
     await client.query('COMMIT');
     const relations = new Map<number, CatalogRelation>();
@@ -352,7 +362,12 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
     for (const list of columns.values()) for (const c of list) names.add(c.name);
     for (const f of functions) names.add(f.name);
     for (const r of other.rows as { name: string }[]) names.add(String(r.name));
-    return { relations, bySchema, columns, functions, functionsByName, tempSchema, names };
+    const primaryKeys = new Map<number, Set<number>>();
+    for (const r of keys.rows as { oid: string; conkey: number[] | string }[]) {
+      const attnums = Array.isArray(r.conkey) ? r.conkey.map(Number) : String(r.conkey).replace(/[{}]/g, '').split(',').map(Number);
+      primaryKeys.set(Number(r.oid), new Set(attnums));
+    }
+    return { relations, bySchema, columns, functions, functionsByName, tempSchema, names, primaryKeys };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;

@@ -149,8 +149,9 @@ export interface StatementFacts {
    */
   copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean };
   /**
-   * MySQL: the column an UPDATE/DELETE's whole WHERE tests for truth (`WHERE id`). The broker
-   * counts the WHERE as missing when the catalog says that column is a key of the written table.
+   * The column an UPDATE/DELETE's whole WHERE only tests for truth or non-NULL (`WHERE id`,
+   * `WHERE id IS NOT NULL`). The broker counts the WHERE as missing when the catalog says that
+   * column is part of the written table's primary key: it then holds for every row.
    */
   whereTruthOf?: string;
   /**

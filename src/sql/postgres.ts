@@ -154,6 +154,7 @@ function facts(
     // Every UPDATE/DELETE/MERGE in the statement counts, so a data-modifying CTE cannot hide an
     // unrestricted DELETE behind a harmless SELECT.
     f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);
+    if (f.hasWhere === true && out.whereTruthOf !== undefined && out.restricted.length === 1) f.whereTruthOf = out.whereTruthOf;
   }
   if (out.opaque) f.opaque = out.opaque;
   if (settings.length > 0) f.settings = settings;

@@ -231,3 +231,11 @@ test('ALTER TABLE actions: what it does to rows already there', () => {
   assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE bigint'), undefined);
   assert.equal(actions('ALTER TABLE t ADD COLUMN y int'), undefined);
 });
+
+test('a WHERE that only tests a column for non-NULL names it (the broker asks the catalog for keys)', () => {
+  const truth = (sql: string) => analysePostgres(sql).statements[0].whereTruthOf;
+  assert.equal(truth('DELETE FROM orders WHERE id IS NOT NULL'), 'id');
+  assert.equal(truth('UPDATE orders o SET x = 1 WHERE o.id IS NOT NULL'), 'id');
+  assert.equal(truth('DELETE FROM orders WHERE id IS NULL'), undefined);
+  assert.equal(truth('DELETE FROM orders WHERE id IS NOT NULL AND id = 3'), undefined);
+});

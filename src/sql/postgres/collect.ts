@@ -27,6 +27,8 @@ export class Collected {
   modifyingCte = false;
   /** One entry per UPDATE/DELETE/MERGE anywhere in the statement: does a real WHERE/ON restrict it? */
   readonly restricted: boolean[] = [];
+  /** The column an UPDATE/DELETE's whole WHERE tests for non-NULL (`WHERE id IS NOT NULL`). */
+  whereTruthOf: string | undefined;
   opaque: { reason: OpaqueReason; detail: string } | undefined;
   private readonly relIndex = new Map<string, RelationRef>();
   private readonly fnIndex = new Map<string, FunctionRef>();
@@ -248,6 +250,7 @@ export class Walker {
         break;
       }
       case 'UpdateStmt': {
+        this.out.whereTruthOf ??= notNullColumn(n.whereClause);
         const target = this.target(n.relation, ctx);
         for (const t of list(n.targetList)) {
           const name = str(as(t, 'ResTarget')?.name);
@@ -260,6 +263,7 @@ export class Walker {
         break;
       }
       case 'DeleteStmt': {
+        this.out.whereTruthOf ??= notNullColumn(n.whereClause);
         this.target(n.relation, ctx);
         this.fromList(list(n.usingClause), ctx);
         this.any(n.whereClause, pred);
@@ -618,4 +622,13 @@ function readsAlias(x: unknown, aliases: ReadonlySet<string>): boolean {
     if (readsAlias(v, aliases)) return true;
   }
   return false;
+}
+
+/** `col IS NOT NULL` as a whole WHERE: the column (for a key column it holds for every row). */
+function notNullColumn(where: unknown): string | undefined {
+  const t = as(where, 'NullTest');
+  if (!t || t.nulltesttype !== 'IS_NOT_NULL') return undefined;
+  const c = as(t.arg, 'ColumnRef');
+  const fields = list(c?.fields);
+  return fields.length > 0 ? sval(fields[fields.length - 1]) : undefined;
 }
