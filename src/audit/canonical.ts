@@ -72,9 +72,8 @@ export function eventHash(event: Omit<AuditEvent, 'hash'> & { hash?: string }): 
 /**
  * True when `JSON.stringify(value)` already is its canonical form: plain data whose objects have
  * their keys in sorted order all the way down, with no `toJSON`, functions, symbols or bigints.
- * Checking is a walk over keys; serialising is then V8's native stringifier, several times
- * faster than building the canonical form by hand. Anything else answers false (and takes the
- * general path), so the answer is never wrong, only sometimes slower.
+ * The same values fastJson writes in one pass (sealEvent no longer calls this); kept for callers
+ * and tests that check a record is in canonical order, never wrong, only sometimes false.
  */
 export function stringifiesCanonically(value: unknown): boolean {
   if (value === null) return true;

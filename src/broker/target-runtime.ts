@@ -488,8 +488,13 @@ export class TargetRuntime implements TargetServices {
     const mayHide = this.classifiedColumnsFor(session).size > 0;
     const touches = facts === undefined || (mayHide && facts.some((f) => f.opaque !== undefined || this.mayCarryHidden(session, f)));
     const cat = this.d.catalog;
-    const text = facts?.map((f) => f.text).join('\n').toLowerCase() ?? '';
-    const known = (name: string): boolean => text.includes(name.toLowerCase()) || cat?.knowsName?.(name) === true;
+    // Names the client wrote as identifiers: the redacted text holds no literals or comments, so a
+    // value cannot be made "known" by listing guesses in a string or a comment.
+    let written: Set<string> | undefined;
+    const known = (name: string): boolean => {
+      written ??= identifiersOf(facts?.map((f) => f.redacted).join('\n') ?? '');
+      return written.has(name.toLowerCase()) || cat?.knowsName?.(name) === true;
+    };
     return scrubMessage(fields, { classified: touches, contentScan: contentScanOn(this.masking, this.d.name), known });
   }
 
@@ -570,6 +575,16 @@ export class TargetRuntime implements TargetServices {
     if (this.refreshInterval) clearInterval(this.refreshInterval);
     await this.d.catalog?.close();
   }
+}
+
+/** Identifier tokens of SQL text (plain, "quoted" or `backticked`), lower case. */
+function identifiersOf(sql: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of sql.matchAll(/"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)/g)) {
+    const name = m[1]?.replaceAll('""', '"') ?? m[2]?.replaceAll('``', '`') ?? m[3];
+    if (name) out.add(name.toLowerCase());
+  }
+  return out;
 }
 
 /** Calls a function that reads a server file, another server or a program's output. */

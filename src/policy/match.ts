@@ -275,9 +275,9 @@ function factsInto(m: FactsMatch, f: StatementFacts, ctx: StatementContext, cert
   if (m.tags) {
     const tags = m.tags;
     // An ALTER TABLE's actions (DROP COLUMN, DROP PARTITION, …) match as tags of their own.
-    const action = anyGlob(tags, f.tag) ? undefined : f.actions?.find((a) => anyGlob(tags, a));
-    if (!anyGlob(tags, f.tag) && action === undefined) return x ? fail(`tag ${f.tag} not in ${list(tags)}`) : NO;
-    r.add(() => (action === undefined ? `tag ${f.tag}` : `action ${action}`));
+    const action = anyGlob(tags, f.tag) ? null : f.actions?.find((a) => anyGlob(tags, a));
+    if (action === undefined) return x ? fail(`tag ${f.tag} not in ${list(tags)}`) : NO;
+    r.add(() => (action === null ? `tag ${f.tag}` : `action ${action}`));
   }
   if (m.relations) {
     const rm = m.relations;

@@ -8,7 +8,7 @@ import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 import { DbgovError } from '../shared/errors.js';
 import type { MessageAnalysis, StatementFacts } from './facts.js';
 import { statementLineage } from './lineage.js';
-import { as, isObject, list, str, sval, unwrap, type PgNode } from './postgres/ast.js';
+import { anyColumnRef, as, isObject, list, str, sval, unwrap, type PgNode } from './postgres/ast.js';
 import { classify, explainRuns } from './postgres/classify.js';
 import { Walker, defaultAccessOf, type Setting } from './postgres/collect.js';
 import { fold } from './postgres/constant.js';
@@ -298,16 +298,5 @@ function alterActions(node: PgNode): string[] {
 }
 
 function readsColumn(x: unknown, column: string): boolean {
-  if (Array.isArray(x)) return x.some((v) => readsColumn(v, column));
-  if (!isObject(x)) return false;
-  for (const k in x) {
-    const v = x[k];
-    if (k === 'ColumnRef' && isObject(v)) {
-      const fields = list(v.fields);
-      if (sval(fields[fields.length - 1]) === column) return true;
-      continue;
-    }
-    if (readsColumn(v, column)) return true;
-  }
-  return false;
+  return anyColumnRef(x, (fields) => sval(fields[fields.length - 1]) === column);
 }

@@ -62,3 +62,18 @@ export function qualified(parts: string[]): { schema?: string; name: string } {
   const name = parts[parts.length - 1] ?? '';
   return parts.length > 1 ? { schema: parts[parts.length - 2], name } : { name };
 }
+
+/** Whether any column reference in a parse (sub)tree passes `test`, given its name parts. */
+export function anyColumnRef(x: unknown, test: (fields: unknown[]) => boolean): boolean {
+  if (Array.isArray(x)) return x.some((v) => anyColumnRef(v, test));
+  if (!isObject(x)) return false;
+  for (const k in x) {
+    const v = x[k];
+    if (k === 'ColumnRef' && isObject(v)) {
+      if (test(list(v.fields))) return true;
+      continue;
+    }
+    if (anyColumnRef(v, test)) return true;
+  }
+  return false;
+}

@@ -6,7 +6,7 @@
  */
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
-import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
+import { anyColumnRef, as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
 import { fold, selectsRows } from './constant.js';
 import { functionRisks } from './functions.js';
 
@@ -609,19 +609,10 @@ function conjuncts(expr: unknown): unknown[] {
 
 /** A column reference qualified by one of `aliases`. */
 function readsAlias(x: unknown, aliases: ReadonlySet<string>): boolean {
-  if (Array.isArray(x)) return x.some((v) => readsAlias(v, aliases));
-  if (!isObject(x)) return false;
-  for (const k in x) {
-    const v = x[k];
-    if (k === 'ColumnRef' && isObject(v)) {
-      const fields = list(v.fields);
-      const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
-      if (q !== undefined && aliases.has(q)) return true;
-      continue;
-    }
-    if (readsAlias(v, aliases)) return true;
-  }
-  return false;
+  return anyColumnRef(x, (fields) => {
+    const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
+    return q !== undefined && aliases.has(q);
+  });
 }
 
 /** `col IS NOT NULL` as a whole WHERE: the column (for a key column it holds for every row). */

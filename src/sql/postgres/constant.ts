@@ -3,7 +3,7 @@
  * update, so guardrails cannot be sidestepped by a tautology. Only what is provably constant is
  * folded; anything else (columns, parameters, functions) is unknown and counts as a real filter.
  */
-import { as, isObject, list, names, sval, unwrap, type PgNode } from './ast.js';
+import { anyColumnRef, as, isObject, list, names, sval, unwrap, type PgNode } from './ast.js';
 
 type Value = boolean | number | string | null;
 /** `undefined` means "not a known constant". */
@@ -174,10 +174,7 @@ function identity(x: unknown): unknown {
 }
 
 function readsAColumn(x: unknown): boolean {
-  if (Array.isArray(x)) return x.some(readsAColumn);
-  if (!isObject(x)) return false;
-  for (const k in x) if (k === 'ColumnRef' || readsAColumn(x[k])) return true;
-  return false;
+  return anyColumnRef(x, () => true);
 }
 
 function hasCall(x: unknown): boolean {
