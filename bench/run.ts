@@ -65,6 +65,10 @@ function table(head: string[], rows: (string | number)[][]): void {
 function check(metric: string, value: number, fmt: (v: number) => string, target: string, ok: (v: number) => boolean): void {
   summary.push({ metric, measured: Number.isFinite(value) ? fmt(value) : 'n/a', target, met: Number.isFinite(value) ? (ok(value) ? 'yes' : '**no**') : 'not measured' });
 }
+/** A reference figure in the summary: what the design itself costs here, not a target. */
+function reference(metric: string, value: number, fmt: (v: number) => string): void {
+  summary.push({ metric, measured: Number.isFinite(value) ? fmt(value) : 'n/a', target: '(reference)', met: '–' });
+}
 function problem(section: string, e: unknown): void {
   const msg = `${section}: could not run: ${(e as Error)?.message ?? String(e)}`;
   problems.push(msg);
@@ -87,6 +91,9 @@ let broker: Child | undefined;
 let pgTunnel: Child | undefined;
 let myTunnel: Child | undefined;
 let bouncer: Child | undefined;
+/** The floor: a bare TLS tunnel + gateway pair (bench/floor.ts). */
+let floorGateway: Child | undefined;
+let floorTunnel: Child | undefined;
 
 async function adminPg(sql: string, database = 'postgres'): Promise<pg.QueryResult> {
   const c = new pg.Client({ ...PG, database });
@@ -114,6 +121,8 @@ async function cleanup(): Promise<void> {
   await stopChild(myTunnel).catch(() => undefined);
   await stopChild(broker).catch(() => undefined);
   await stopChild(bouncer).catch(() => undefined);
+  await stopChild(floorTunnel).catch(() => undefined);
+  await stopChild(floorGateway).catch(() => undefined);
   await stopAllChildren().catch(() => undefined);
   if (pgCreated) {
     await adminPg(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${PG_DB}' AND pid <> pg_backend_pid()`).catch(() => undefined);
@@ -276,6 +285,20 @@ async function startPgBouncer(): Promise<{ port: number } | { error: string }> {
 }
 
 // ───────────────────────── 1. PostgreSQL path ─────────────────────────
+/** Starts bench/floor.ts as a gateway and a tunnel process, with the broker's gateway certificate. */
+async function startFloor(upstream: { host: string; port: number }): Promise<{ port: number } | { error: string }> {
+  const script = join(ROOT, 'dist', 'bench', 'floor.js');
+  const store = join(work, 'store');
+  try {
+    floorGateway = startChild(process.execPath, [script, 'gateway', join(store, 'gateway-cert.pem'), join(store, 'gateway-key.pem'), upstream.host, String(upstream.port)]);
+    const gw = await waitForJson<{ port: number }>(floorGateway, 10_000, 'floor gateway');
+    floorTunnel = startChild(process.execPath, [script, 'tunnel', String(gw.port)]);
+    return await waitForJson<{ port: number }>(floorTunnel, 10_000, 'floor tunnel');
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
 interface PgbenchResult {
   tps: number;
   latMs: number;
@@ -312,9 +335,19 @@ async function benchPostgresPath(api: string, tunnel: TunnelInfo): Promise<void>
       `CPU is utime+stime from /proc/<pid>/stat over the run, divided by statements (select-only: 1 per transaction; TPC-B: 7, BEGIN…END).`,
   );
   say();
+  const fl = await startFloor(PG);
+  let floorPort: number | undefined;
+  if ('error' in fl) problem('floor (bare TLS pipe)', new Error(fl.error));
+  else floorPort = fl.port;
+  say(
+    `"floor" is bench/floor.ts: the same two Node.js processes and TLS hop as dbgov (a tunnel, TLS 1.3, a gateway that terminates it and connects upstream) doing nothing else, ` +
+      'no preamble, parsing, policy, audit or masking. It is what the design (tunnel + TLS + Node.js broker) costs on this machine before dbgov does any work; its gateway CPU is in the proxy column.',
+  );
+  say();
   const endpoints: { name: string; port: number; user: string; pids: Record<string, number> }[] = [
     { name: 'direct', port: PG.port, user: PG.user, pids: {} },
     ...(bouncerPort ? [{ name: 'pgbouncer', port: bouncerPort, user: PG.user, pids: { pgbouncer: bouncer!.pid } }] : []),
+    ...(floorPort ? [{ name: 'floor', port: floorPort, user: PG.user, pids: { broker: floorGateway!.pid, tunnel: floorTunnel!.pid } }] : []),
     { name: 'dbgov', port: tunnel.port, user: tunnel.user, pids: { broker: broker!.pid, tunnel: pgTunnel!.pid } },
   ];
   // Warm-up through dbgov (first statements pay parser loading and catalog reads).
@@ -348,7 +381,7 @@ async function benchPostgresPath(api: string, tunnel: TunnelInfo): Promise<void>
           ep.name === 'direct' ? '1.00' : f2(r.tps / direct),
           ep.name === 'direct' ? '–' : f1(proxyCpu),
           ep.name === 'direct' ? '–' : f1(proxyCpu * script.stmts),
-          ep.name === 'dbgov' ? f1(per('tunnel')) : '–',
+          ep.pids.tunnel !== undefined ? f1(per('tunnel')) : '–',
           r.error ? `⚠ ${r.error}` : '',
         ]);
       }
@@ -371,6 +404,9 @@ async function benchPostgresPath(api: string, tunnel: TunnelInfo): Promise<void>
   table(['via', 'TPS', 'latency avg µs', 'added µs/stmt', 'note'], lrows);
   await stopChild(bouncer);
   bouncer = undefined;
+  await stopChild(floorTunnel);
+  await stopChild(floorGateway);
+  floorTunnel = floorGateway = undefined;
 
   const sel = (m: string): number => pgResults[`select-only ${m} dbgov`]?.ratio ?? NaN;
   check('PG select-only 8 clients, dbgov/direct TPS (simple)', sel('simple'), (v) => `${f2(v)}×`, '≥ 0.35×', (v) => v >= 0.35);
@@ -381,6 +417,13 @@ async function benchPostgresPath(api: string, tunnel: TunnelInfo): Promise<void>
     check(`PG broker CPU/stmt vs PgBouncer, select-only ${m}`, br / bo, (v) => `${f2(v)}× (${f1(br)} vs ${f1(bo)} µs)`, '≤ 3×', (v) => v <= 3);
   }
   check('PG added latency at 1 client (dbgov)', pgResults['latency dbgov']?.addedUs ?? NaN, (v) => `${v.toFixed(0)} µs`, '≤ 150 µs', (v) => v <= 150);
+  for (const m of ['simple', 'extended']) reference(`PG select-only 8 clients, floor/direct TPS (${m})`, pgResults[`select-only ${m} floor`]?.ratio ?? NaN, (v) => `${f2(v)}×`);
+  for (const m of ['simple', 'extended']) {
+    const fl = pgResults[`select-only ${m} floor`]?.brokerUsPerStmt ?? NaN;
+    const bo = pgResults[`select-only ${m} pgbouncer`]?.bouncerUsPerStmt ?? NaN;
+    reference(`PG floor gateway CPU/stmt vs PgBouncer, select-only ${m}`, fl / bo, (v) => `${f2(v)}× (${f1(fl)} vs ${f1(bo)} µs)`);
+  }
+  reference('PG added latency at 1 client (floor)', pgResults['latency floor']?.addedUs ?? NaN, (v) => `${v.toFixed(0)} µs`);
 }
 
 // ───────────────────────── 2. Memory ─────────────────────────
@@ -594,34 +637,44 @@ async function mysqlLoad(o: { port: number; user: string; database: string; prep
 async function benchMysql(tunnel: TunnelInfo): Promise<void> {
   say('## 6. MySQL / MariaDB path (issue 7)');
   say();
-  say(`mysql2 in the bench process, 8 connections each looping a point SELECT by primary key on a 100k-row table, ${SECS} s per run. COM_QUERY (text) and COM_STMT_EXECUTE (prepared). dbgov = tunnel + broker (target env prod).`);
+  say(`mysql2 in the bench process, 8 connections each looping a point SELECT by primary key on a 100k-row table, ${SECS} s per run. COM_QUERY (text) and COM_STMT_EXECUTE (prepared). dbgov = tunnel + broker (target env prod). "floor" is the bare TLS tunnel + gateway pair of section 1, pointed at MariaDB.`);
   say();
   const rows: (string | number)[][] = [];
   const ratios: Record<string, number> = {};
   const cpuPer: Record<string, number> = {};
   await mysqlLoad({ port: tunnel.port, user: tunnel.user, database: tunnel.database, prepared: false, secs: 2, conns: 2 }); // warm-up
+  const fl = await startFloor(MY);
+  if ('error' in fl) problem('MySQL floor (bare TLS pipe)', new Error(fl.error));
+  const endpoints = [
+    { name: 'direct', port: MY.port, user: MY.user, database: MY_DB, pids: {} as Record<string, number> },
+    ...('error' in fl ? [] : [{ name: 'floor', port: fl.port, user: MY.user, database: MY_DB, pids: { broker: floorGateway!.pid, tunnel: floorTunnel!.pid } }]),
+    { name: 'dbgov', port: tunnel.port, user: tunnel.user, database: tunnel.database, pids: { broker: broker!.pid, tunnel: myTunnel!.pid } },
+  ];
+  const floorRatios: Record<string, number> = {};
   for (const prepared of [false, true]) {
     const mode = prepared ? 'prepared' : 'text';
     let direct = NaN;
-    for (const ep of [
-      { name: 'direct', port: MY.port, user: MY.user, database: MY_DB },
-      { name: 'dbgov', port: tunnel.port, user: tunnel.user, database: tunnel.database },
-    ]) {
+    for (const ep of endpoints) {
       progress(`mysql ${mode} via ${ep.name}`);
-      const b0 = cpuMicros(broker!.pid);
-      const t0 = cpuMicros(myTunnel!.pid);
-      const r = await mysqlLoad({ ...ep, prepared, secs: SECS, conns: 8 });
-      const bUs = (cpuMicros(broker!.pid) - b0) / r.n;
-      const tUs = (cpuMicros(myTunnel!.pid) - t0) / r.n;
+      const b0 = ep.pids.broker === undefined ? NaN : cpuMicros(ep.pids.broker);
+      const t0 = ep.pids.tunnel === undefined ? NaN : cpuMicros(ep.pids.tunnel);
+      const r = await mysqlLoad({ port: ep.port, user: ep.user, database: ep.database, prepared, secs: SECS, conns: 8 });
+      const bUs = ep.pids.broker === undefined ? NaN : (cpuMicros(ep.pids.broker) - b0) / r.n;
+      const tUs = ep.pids.tunnel === undefined ? NaN : (cpuMicros(ep.pids.tunnel) - t0) / r.n;
       if (ep.name === 'direct') direct = r.qps;
+      else if (ep.name === 'floor') floorRatios[mode] = r.qps / direct;
       else {
         ratios[mode] = r.qps / direct;
         cpuPer[mode] = bUs;
       }
-      rows.push([mode, ep.name, f0(r.qps), ep.name === 'direct' ? '1.00' : f2(r.qps / direct), ep.name === 'dbgov' ? f1(bUs) : '–', ep.name === 'dbgov' ? f1(tUs) : '–', r.errors ? `⚠ ${r.errors} errors: ${r.firstErr}` : '']);
+      rows.push([mode, ep.name, f0(r.qps), ep.name === 'direct' ? '1.00' : f2(r.qps / direct), ep.name === 'direct' ? '–' : f1(bUs), ep.name === 'direct' ? '–' : f1(tUs), r.errors ? `⚠ ${r.errors} errors: ${r.firstErr}` : '']);
     }
   }
-  table(['protocol', 'via', 'statements/s', 'ratio to direct', 'broker CPU µs/stmt', 'tunnel CPU µs/stmt', 'note'], rows);
+  await stopChild(floorTunnel);
+  await stopChild(floorGateway);
+  floorTunnel = floorGateway = undefined;
+  table(['protocol', 'via', 'statements/s', 'ratio to direct', 'gateway CPU µs/stmt (broker or floor)', 'tunnel CPU µs/stmt', 'note'], rows);
+  for (const m of ['text', 'prepared']) reference(`MySQL point-select 8 conns, floor/direct (${m})`, floorRatios[m] ?? NaN, (v) => `${f2(v)}×`);
   check('MySQL point-select 8 conns, dbgov/direct (text)', ratios.text ?? NaN, (v) => `${f2(v)}×`, '≥ 0.35×', (v) => v >= 0.35);
   check('MySQL point-select 8 conns, dbgov/direct (prepared)', ratios.prepared ?? NaN, (v) => `${f2(v)}×`, '≥ 0.35×', (v) => v >= 0.35);
   check(

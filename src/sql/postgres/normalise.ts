@@ -1,19 +1,23 @@
 /**
  * Statement shapes for the simple protocol. A client that inlines its values (`WHERE aid = 4711`)
  * sends a new text for every statement, so a cache by text never hits and every statement pays
- * a full parse. Here texts that differ only in the values compared with a column share one
- * analysis.
+ * a full parse. Here texts that differ only in values in positions where no fact can depend on
+ * them share one analysis. Those positions are:
+ * - the right operand of a comparison whose left operand is a column (`WHERE aid = 4711`);
+ * - a value assigned by UPDATE … SET, alone or added to / subtracted from a column
+ *   (`SET abalance = abalance + -17`, `SET status = 'paid'`);
+ * - an element of an INSERT … VALUES row (`VALUES (1, 'x', -2.5)`).
  *
  * Safety does not rest on the scanner below being a complete SQL lexer:
  * - it accepts only plain texts (no comments, quoted identifiers, dollar quotes, backslashes,
  *   prefixed strings, non-ASCII outside strings, several statements) and gives up on anything
  *   else, which then takes the full path;
- * - a literal becomes a placeholder only directly after a comparison operator whose left side
- *   is a plain word, and directly before the end, `)` or a clause keyword;
+ * - a literal becomes a placeholder only where the tokens around it suggest one of the positions
+ *   above;
  * - the first text of each shape is analysed twice, as sent and as the shape, and the shape is
- *   used only if the real parser shows every placeholder as the right operand of such a
- *   comparison with a column on the left, and both analyses agree on every fact. A column
- *   compared with a value folds to "unknown" whatever the value, so the facts cannot depend
+ *   used only if the real parser puts every placeholder in one of the positions above, and both
+ *   analyses agree on every fact. A column compared with a value folds to "unknown" whatever
+ *   the value, and a stored constant carries nothing from any table, so the facts cannot depend
  *   on it; the check makes sure of it for each shape rather than trusting the argument.
  */
 import { parseSync } from 'libpg-query';
@@ -118,26 +122,56 @@ function scan(sql: string): Token[] | null {
   return tokens;
 }
 
+/** Words that end an UPDATE's SET list. */
+const SET_END = new Set(['where', 'from', 'returning']);
+
 /** The text's shape, or null when no literal qualifies or the text is not plain. */
 export function shapeOf(sql: string): Shape | null {
   if (sql.length > MAX_LENGTH) return null;
   const tokens = scan(sql);
   if (tokens === null || tokens.length === 0 || tokens[0].type !== 'word' || !LEADERS.has(tokens[0].value)) return null;
+  const leader = tokens[0].value;
   let text = '';
   let kinds = '';
   let at = 0;
   let k = 0;
-  for (let i = 2; i < tokens.length; i++) {
+  let depth = 0;
+  /** Inside UPDATE's SET list (at depth 0), or inside INSERT's VALUES rows. */
+  let inSet = false;
+  let inValues = false;
+  const isOp = (t: Token | undefined, ...ops: string[]): boolean => t?.type === 'op' && ops.includes(t.value);
+  const isPunct = (t: Token | undefined, ...ps: string[]): boolean => t?.type === 'punct' && ps.includes(t.value);
+  for (let i = 1; i < tokens.length; i++) {
     const t = tokens[i];
+    if (t.type === 'punct' && t.value === '(') depth++;
+    else if (t.type === 'punct' && t.value === ')') depth--;
+    else if (t.type === 'word' && depth === 0) {
+      if (leader === 'update' && t.value === 'set') inSet = true;
+      else if (leader === 'update' && SET_END.has(t.value)) inSet = false;
+      else if (leader === 'insert' && t.value === 'values') inValues = true;
+      else if (leader === 'insert') inValues = false;
+    }
     if (t.type !== 'number' && t.type !== 'string') continue;
-    const op = tokens[i - 1];
-    const left = tokens[i - 2];
-    if (op.type !== 'op' || !COMPARISONS.has(op.value) || left.type !== 'word') continue;
     const next = tokens[i + 1];
-    const ends = next === undefined || (next.type === 'punct' && (next.value === ')' || next.value === ';')) || (next.type === 'word' && FOLLOWERS.has(next.value));
-    if (!ends) continue;
+    // A unary minus before a number belongs to the value (`+ -17`, `(-2.5`).
+    const signed = t.type === 'number' && isOp(tokens[i - 1], '-') && (isOp(tokens[i - 2], '+', '-', '=') || isPunct(tokens[i - 2], '(', ','));
+    const start = signed ? tokens[i - 1].start : t.start;
+    const op = tokens[signed ? i - 2 : i - 1];
+    const left = tokens[signed ? i - 3 : i - 2];
+    let take = false;
+    if (!signed && i >= 2 && op.type === 'op' && COMPARISONS.has(op.value) && left?.type === 'word') {
+      take = next === undefined || isPunct(next, ')', ';') || (next.type === 'word' && FOLLOWERS.has(next.value));
+    }
+    if (!take && inSet && depth === 0) {
+      // SET col = v, or SET col = other + v / other - v, then `,`, the end or a clause word.
+      const assigned = isOp(op, '=') && left?.type === 'word';
+      const added = isOp(op, '+', '-') && left?.type === 'word' && isOp(tokens[(signed ? i - 4 : i - 3)], '=');
+      take = (assigned || added) && (next === undefined || isPunct(next, ',', ';') || (next.type === 'word' && SET_END.has(next.value)));
+    }
+    if (!take && inValues && depth === 1) take = isPunct(op, '(', ',') && isPunct(next, ',', ')');
+    if (!take) continue;
     k++;
-    text += `${sql.slice(at, t.start)}$${k}`;
+    text += `${sql.slice(at, start)}$${k}`;
     kinds += t.type === 'number' ? 'n' : 's';
     at = t.end;
   }
@@ -147,10 +181,12 @@ export function shapeOf(sql: string): Shape | null {
 }
 
 /**
- * True when the parse tree of the shape has exactly `placeholders` parameters, each the right
- * operand of a comparison whose left operand is a column reference.
+ * True when the parse tree of the shape has exactly `placeholders` parameters, each in one of
+ * the positions of this file's header: the right operand of a comparison with a column on the
+ * left, the value of a SET item of a top-level UPDATE (alone or as `column ± value`), or an
+ * element of a VALUES row of a top-level INSERT.
  */
-function placeholdersCompareColumns(shape: Shape): boolean {
+function placeholdersInSharedPositions(shape: Shape): boolean {
   let tree: unknown;
   try {
     tree = parseSync(shape.text);
@@ -159,30 +195,52 @@ function placeholdersCompareColumns(shape: Shape): boolean {
   }
   let seen = 0;
   let ok = true;
-  const visit = (v: unknown, parentExpr: Record<string, unknown> | undefined, key: string | undefined): void => {
+  /** Keys from the root to the node being visited (array indices left out), and the objects they hold. */
+  const keys: string[] = [];
+  const nodes: unknown[] = [];
+  const at = (back: number): string | undefined => keys[keys.length - back];
+  const prefixIs = (...want: string[]): boolean => keys.length === want.length && want.every((w, j) => keys[j] === w);
+  const isComparison = (e: unknown): boolean => {
+    const x = isObject(e) ? e : undefined;
+    const op = x ? names(x.name).pop() : undefined;
+    return x !== undefined && str(x.kind) === 'AEXPR_OP' && op !== undefined && COMPARISONS.has(op) && as(x.lexpr, 'ColumnRef') !== undefined;
+  };
+  const isColumnPlusMinus = (e: unknown): boolean => {
+    const x = isObject(e) ? e : undefined;
+    const op = x ? names(x.name).pop() : undefined;
+    return x !== undefined && str(x.kind) === 'AEXPR_OP' && (op === '+' || op === '-') && as(x.lexpr, 'ColumnRef') !== undefined;
+  };
+  const placed = (): boolean => {
+    // …A_Expr.rexpr.ParamRef: a comparison with a column, anywhere.
+    if (at(1) === 'rexpr' && at(2) === 'A_Expr' && isComparison(nodes[nodes.length - 2])) return true;
+    // UPDATE … SET col = $n
+    if (prefixIs('stmts', 'stmt', 'UpdateStmt', 'targetList', 'ResTarget', 'val')) return true;
+    // UPDATE … SET col = other ± $n
+    if (prefixIs('stmts', 'stmt', 'UpdateStmt', 'targetList', 'ResTarget', 'val', 'A_Expr', 'rexpr') && isColumnPlusMinus(nodes[nodes.length - 2])) return true;
+    // INSERT … VALUES (…, $n, …)
+    return prefixIs('stmts', 'stmt', 'InsertStmt', 'selectStmt', 'SelectStmt', 'valuesLists', 'List', 'items');
+  };
+  const visit = (v: unknown): void => {
     if (!ok) return;
     if (Array.isArray(v)) {
-      for (const x of v) visit(x, undefined, undefined);
+      for (const x of v) visit(x);
       return;
     }
     if (!isObject(v)) return;
     for (const [k, child] of Object.entries(v)) {
       if (k === 'ParamRef') {
         seen++;
-        const e = parentExpr;
-        const op = e ? names(e.name).pop() : undefined;
-        if (!e || key !== 'rexpr' || str(e.kind) !== 'AEXPR_OP' || op === undefined || !COMPARISONS.has(op) || as(e.lexpr, 'ColumnRef') === undefined) ok = false;
+        if (!placed()) ok = false;
         continue;
       }
-      if (k === 'A_Expr' && isObject(child)) {
-        // The node wrapping a ParamRef is the operand object: { ParamRef: … } under lexpr/rexpr.
-        for (const [ek, ev] of Object.entries(child)) visit(ev, child, ek);
-        continue;
-      }
-      visit(child, k === 'rexpr' || k === 'lexpr' ? parentExpr : undefined, k === 'rexpr' || k === 'lexpr' ? key : undefined);
+      keys.push(k);
+      nodes.push(child);
+      visit(child);
+      keys.pop();
+      nodes.pop();
     }
   };
-  visit(tree, undefined, undefined);
+  visit(tree);
   return ok && seen === shape.placeholders;
 }
 
@@ -192,7 +250,7 @@ function placeholdersCompareColumns(shape: Shape): boolean {
  */
 export function verifyShape(shape: Shape, sent: MessageAnalysis, analyse: (sql: string) => MessageAnalysis): MessageAnalysis | null {
   if (sent.statements.length !== 1 || sent.statements[0].opaque) return null;
-  if (!placeholdersCompareColumns(shape)) return null;
+  if (!placeholdersInSharedPositions(shape)) return null;
   const asShape = analyse(shape.text);
   if (!sameFacts(asShape, sent, ['text', 'redacted', 'fingerprint'])) return null;
   const s = sent.statements[0];
