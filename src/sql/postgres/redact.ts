@@ -25,6 +25,38 @@ export function redact(text: string): string {
   } catch {
     normalized = text;
   }
+  // Most texts hold no literal or comment once normalised: the lexer pass would change nothing.
+  return mayHoldLiteral(normalized) ? replaceLiteralTokens(normalized) : normalized;
+}
+
+/**
+ * False only when `text` cannot hold a literal or comment token: no quote of any kind, no
+ * backslash, no comment opener, no `$` other than a parameter's, no non-ASCII character, and
+ * no digit that does not continue a name or a parameter. Every literal token of PostgreSQL's
+ * lexer (numbers, strings in all their prefixed and dollar-quoted forms) and every comment
+ * needs one of those, so the answer errs only towards lexing. Exported for the tests.
+ */
+export function mayHoldLiteral(text: string): boolean {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) {
+      const p = i === 0 ? 0 : text.charCodeAt(i - 1);
+      const continues = (p >= 0x30 && p <= 0x39) || (p >= 0x41 && p <= 0x5a) || (p >= 0x61 && p <= 0x7a) || p === 0x5f || p === 0x24;
+      if (!continues) return true;
+    } else if (c === 0x27 || c === 0x22 || c === 0x5c || c >= 0x80) return true;
+    else if (c === 0x2d && text.charCodeAt(i + 1) === 0x2d) return true;
+    else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2a) return true;
+    else if (c === 0x24) {
+      const d = text.charCodeAt(i + 1);
+      if (!(d >= 0x30 && d <= 0x39)) return true;
+    }
+  }
+  return false;
+}
+
+/** The lexer pass: every literal token becomes a parameter and every comment a space. Exported for the tests. */
+export function replaceLiteralTokens(normalized: string): string {
   let tokens;
   try {
     tokens = scanSync(normalized).tokens;
