@@ -303,7 +303,7 @@ export class MysqlStatementParser {
     let j = this.i + k;
     while (this.toks[j]?.type === 'punct' && this.toks[j].value === '(') j++;
     const t = this.toks[j];
-    return t?.type === 'word' && (t.value === 'SELECT' || t.value === 'WITH');
+    return t?.type === 'word' && (t.value === 'SELECT' || t.value === 'WITH' || t.value === 'VALUES' || t.value === 'TABLE');
   }
 
   private depth0Stop(words: Set<string>, comma = false): (t: Token) => boolean {
@@ -371,11 +371,34 @@ export class MysqlStatementParser {
       const table = parts[parts.length - 1];
       return [{ index: 0, name: '*', sources: [{ ...(parts.length > 1 ? { schema: parts[0] } : {}), table, column: '*' }], opaque: false, direct: false }];
     }
-    if (this.acceptKw('VALUES')) {
-      this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
-      return [];
-    }
+    if (this.acceptKw('VALUES')) return this.parseValuesRows(scope);
     this.fail('expected SELECT');
+  }
+
+  /**
+   * A table value constructor, `VALUES (a, b), (c, d)` (MySQL 8: `VALUES ROW(a, b), …`): column k
+   * carries what the k-th value of every row carries. Its rows are a query's rows like any other,
+   * read through a derived table or a CTE too, so they must not come out with no lineage at all.
+   */
+  private parseValuesRows(scope: Scope): ColumnLineage[] {
+    let out: ColumnLineage[] | undefined;
+    do {
+      this.acceptKw('ROW');
+      this.expectPunct('(');
+      const items: SelectItem[] = [];
+      if (!this.isPunct(')')) {
+        do items.push({ expr: this.scanExpr(this.depth0Stop(new Set(), true), scope) });
+        while (this.acceptPunct(','));
+      }
+      this.expectPunct(')');
+      const row = this.lineageOf(items, scope);
+      // Rows of different widths are a server error; an unmatched position is unknown.
+      out =
+        out === undefined
+          ? row
+          : out.map((c, k) => ({ ...c, sources: dedupeSources([...c.sources, ...(row[k]?.sources ?? [])]), opaque: c.opaque || (row[k]?.opaque ?? true), direct: false }));
+    } while (this.acceptPunct(','));
+    return out;
   }
 
   private parseQueryTail(scope: Scope): void {
@@ -515,18 +538,23 @@ export class MysqlStatementParser {
     if (this.isKw('JSON_TABLE') && this.isPunct('(', 1)) {
       this.i++;
       this.addFunction(['json_table'], true);
-      const info = this.scanParenExpr(scope);
-      const b: Binding = { alias: this.readAlias() ?? 'json_table', derived: [] };
+      // JSON_TABLE(doc, path COLUMNS (…)): the rows come from `doc`; the column list holds
+      // names and paths, not references to the tables in scope.
+      this.expectPunct('(');
+      const doc = this.scanExpr(this.depth0Stop(new Set(), true), scope);
+      this.scanExpr(() => false, { bindings: [] });
+      this.expectPunct(')');
+      const b: Binding = { alias: '', derived: this.tableFunctionColumns(doc, scope) };
+      b.alias = this.readAlias() ?? 'json_table';
       scope.bindings.push(b);
-      void info;
       return [b];
     }
     const parts = this.readQualified();
     if (this.isPunct('(')) {
       // A table function (MariaDB SEQUENCE engines aside, only JSON_TABLE is valid here).
       this.addFunction(parts, true);
-      this.scanParenExpr(scope);
-      const b: Binding = { alias: this.readAlias() ?? parts[parts.length - 1], derived: [] };
+      const b: Binding = { alias: '', derived: this.tableFunctionColumns(this.scanParenExpr(scope), scope) };
+      b.alias = this.readAlias() ?? parts[parts.length - 1];
       scope.bindings.push(b);
       return [b];
     }
@@ -540,6 +568,16 @@ export class MysqlStatementParser {
     const b: Binding = cte?.derived && !rel ? { alias: alias ?? table, derived: cte.derived } : { alias: alias ?? table, table, schema: parts.length > 1 ? parts[0] : this.currentDb, ...(rel ? { rel } : {}) };
     scope.bindings.push(b);
     return [b];
+  }
+
+  /**
+   * The columns of a table function (JSON_TABLE): their names and number are not followed, so
+   * one column stands for all of them, carrying whatever the arguments carry. Without it, every
+   * column read from the function would come out with no source at all, and pass in clear.
+   */
+  private tableFunctionColumns(args: ExprInfo, scope: Scope): ColumnLineage[] {
+    const [l] = this.lineageOf([{ expr: args }], scope);
+    return [{ index: 0, name: '*', sources: l?.sources ?? [], opaque: l?.opaque ?? true, direct: false }];
   }
 
   private scanParenExpr(scope: Scope): ExprInfo {

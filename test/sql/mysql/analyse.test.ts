@@ -92,6 +92,14 @@ describe('USE tracking, redaction, fingerprint, lineage', () => {
     // A string after a column is its alias, not a typed literal (DATE '…', _utf8mb4 '…', N'…').
     ["SELECT email 'e', ssn \"s\" FROM users", ['e<-users.email=', 's<-users.ssn=']],
     ["SELECT DATE '2024-01-01' AS d, _utf8mb4 'x' AS c FROM users", ['d<-', 'c<-']],
+    // A table value constructor has lineage, as a statement, a derived table or a set operand.
+    ["VALUES ((SELECT ssn FROM users LIMIT 1)), ('x')", ['(SELECT ssn FROM users LIMIT 1)<-users.ssn']],
+    ['SELECT * FROM (VALUES ((SELECT address FROM users WHERE id = 1))) v', ['(SELECT address FROM users WHERE id = 1)<-users.address']],
+    ["SELECT CONCAT(a, '') AS c FROM (VALUES ('a') UNION ALL SELECT address FROM users) AS t", ['c<-users.address']],
+    // JSON_TABLE's columns carry what its document carries; its COLUMNS clause names no column.
+    ["SELECT j.v FROM users u, JSON_TABLE(JSON_ARRAY(u.full_name), '$[*]' COLUMNS (v VARCHAR(200) PATH '$')) AS j", ['v<-users.full_name=']],
+    ["SELECT * FROM JSON_TABLE((SELECT JSON_ARRAYAGG(email) FROM users), '$[*]' COLUMNS (v TEXT PATH '$', n FOR ORDINALITY)) j", ['*<-users.email']],
+    ["SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) j", ['*<-']],
   ];
 
   it('INTO after a UNION stores what every branch carries', () => {
