@@ -58,6 +58,8 @@ interface SelectItem {
 }
 
 /** Words that make the string after them a typed literal: date/time types, charset introducers, N. */
+/** Words after which a name followed by `(` names an index (DDL), not a function. */
+const INDEX_WORDS = new Set(['INDEX', 'KEY', 'UNIQUE', 'FULLTEXT', 'SPATIAL']);
 const TYPED_LITERAL = /^(DATE|TIME|TIMESTAMP|N|_[A-Z0-9]+)$/i;
 const CLAUSE_STOP = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'INTO', 'FOR', 'LOCK', 'WINDOW', 'UNION', 'EXCEPT', 'INTERSECT', 'PROCEDURE', 'RETURNING', 'MINUS', 'QUALIFY']);
 const JOIN_WORDS = new Set(['JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'NATURAL', 'STRAIGHT_JOIN', 'FULL', 'OUTER']);
@@ -195,13 +197,16 @@ export class MysqlStatementParser {
     return rel;
   }
 
-  private addFunction(parts: string[], inFrom = false): void {
+  private addFunction(parts: string[], inFrom = false): FunctionRef {
     const name = parts[parts.length - 1];
     const upper = name.toUpperCase();
     const fn: FunctionRef = { name: upper, risks: parts.length > 1 ? [] : functionRisks(upper) };
     if (parts.length > 1) fn.schema = parts[parts.length - 2];
     if (inFrom) fn.inFrom = true;
-    if (!this.functions.some((f) => f.name === fn.name && f.schema === fn.schema && !!f.inFrom === inFrom)) this.functions.push(fn);
+    const seen = this.functions.find((f) => f.name === fn.name && f.schema === fn.schema && !!f.inFrom === inFrom);
+    if (seen) return seen;
+    this.functions.push(fn);
+    return fn;
   }
 
   /** Server-side file access that is not a function call (INTO OUTFILE, LOAD DATA INFILE). */
@@ -250,6 +255,11 @@ export class MysqlStatementParser {
         // A name after `.` belongs to the chain already read (e.g. `t.col` reached via `->`).
         const prev = this.toks[this.i - 1];
         if (prev?.type === 'punct' && prev.value === '.') {
+          this.i++;
+          continue;
+        }
+        // `KEY ix (col)`, `UNIQUE INDEX ix (col)`: an index name before its column list, not a call.
+        if (prev?.type === 'word' && INDEX_WORDS.has(prev.value) && (t.type === 'quoted' || !CLAUSE_WORDS.has(t.value)) && this.isPunct('(', 1)) {
           this.i++;
           continue;
         }
@@ -764,7 +774,7 @@ export class MysqlStatementParser {
       case 'CALL': {
         this.i++;
         const parts = this.readQualified();
-        this.addFunction(parts);
+        this.addFunction(parts).procedure = true;
         this.rest();
         return { kind: 'call', tag: 'CALL' };
       }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyseMysql, sqlModeFlags, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+import { runsStoredCode, type KnownFunctions } from '../../../src/sql/mysql/functions.js';
+import type { FunctionRef } from '../../../src/sql/facts.js';
 
 const MARIA: MysqlAnalyseOptions = { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
 const MYSQL8: MysqlAnalyseOptions = { serverVersion: 80036, mariadb: false, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
@@ -186,4 +188,34 @@ describe('a WHERE that only tests a column for truth', () => {
     assert.equal(first('DELETE FROM orders WHERE id = 3').whereTruthOf, undefined);
     assert.equal(first('DELETE FROM orders WHERE NOT id').whereTruthOf, undefined);
   });
+});
+
+describe('calls that may run stored code', () => {
+  const fnsOf = (sql: string): FunctionRef[] => analyseMysql(sql, MARIA).statements.flatMap((s) => s.functions);
+  const known: KnownFunctions = { stored: new Set(['GET_NAME']), builtins: new Set(['CONCAT', 'UPPER', 'VARCHAR', 'INT']) };
+  const table: [string, KnownFunctions, string[]][] = [
+    // A stored function returns what its body reads: its result cannot be traced, so it is opaque.
+    ['SELECT get_name(1)', known, ['GET_NAME']],
+    ['SELECT CONCAT(UPPER(x), 1) FROM t', known, []],
+    // Qualified calls are never built-ins.
+    ['SELECT app.concat(1)', known, ['CONCAT']],
+    // Created after the catalog was read: unknown to it, and not a built-in.
+    ['SELECT zz_f1()', known, ['ZZ_F1']],
+    // Without the server's list of built-ins, only known stored functions count.
+    ['SELECT zz_f1(), get_name(1)', { stored: new Set(['GET_NAME']) }, ['GET_NAME']],
+    // The procedure a CALL names is judged by the CALL rules, not as a function; its arguments are calls.
+    ['CALL cleanup(zz_f1())', known, ['ZZ_F1']],
+    // Index names in DDL are not calls.
+    ['CREATE TABLE t (id INT(11), v VARCHAR(20), KEY ix_v (v), UNIQUE KEY u1 (v), INDEX `ix 2` (id), FULLTEXT ft (v))', known, []],
+    ['ALTER TABLE t ADD INDEX ix3 (v), ADD UNIQUE u4 (id)', known, []],
+  ];
+  for (const [sql, k, want] of table) {
+    it(sql, () =>
+      assert.deepEqual(
+        fnsOf(sql)
+          .filter((f) => runsStoredCode(f, k))
+          .map((f) => f.name),
+        want,
+      ));
+  }
 });
