@@ -219,3 +219,24 @@ describe('calls that may run stored code', () => {
       ));
   }
 });
+
+describe('WHERE that restricts nothing', () => {
+  const table: [string, boolean | null][] = [
+    // Self-comparisons in other spellings than `x = x`.
+    ['DELETE FROM orders WHERE id BETWEEN id AND id', false],
+    ['DELETE FROM orders WHERE id IN (id, 1)', false],
+    ['DELETE FROM orders WHERE id BETWEEN 1 AND 5', true],
+    ['DELETE FROM orders WHERE id IN (1, 2)', true],
+    ['DELETE FROM orders WHERE id NOT IN (id, 1)', true],
+    // A disjunct that names no row (a variable, a placeholder) holds for every row or for none.
+    ['DELETE FROM orders WHERE id = 1 OR @x IS NULL', false],
+    ['DELETE FROM orders WHERE id = 1 OR ?', false],
+    ["DELETE FROM orders WHERE id = 1 OR status = 'x'", true],
+    ['DELETE FROM orders o WHERE id = 1 OR EXISTS (SELECT 1 FROM users u WHERE u.id = o.user_id)', true],
+    ['DELETE FROM orders WHERE id = 1 AND @x IS NULL', true],
+    // REPLACE deletes every row its new rows collide with: from a query, it is an unbounded upsert.
+    ['REPLACE INTO orders SELECT * FROM orders', false],
+    ["REPLACE INTO orders VALUES (1, 1, 0, 'x')", true],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.equal(analyseMysql(sql, MARIA).statements[0].hasWhere, want));
+});
