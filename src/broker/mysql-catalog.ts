@@ -13,6 +13,7 @@ import mysql from 'mysql2/promise';
 import type { ColumnLineage, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { WriteFlow } from '../sql/lineage.js';
 import { analyseMysql } from '../sql/mysql/analyse.js';
+import { runsStoredCode, type KnownFunctions } from '../sql/mysql/functions.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
 import type { TargetCatalog } from './target-runtime.js';
@@ -38,6 +39,8 @@ interface Snapshot {
   views: Map<string, string>;
   /** `table.column` (lower case) of primary-key columns. */
   keys: Set<string>;
+  /** Stored functions of the target database and UDFs, and the built-in names if listed. */
+  functions: KnownFunctions;
 }
 
 /** Views of views are followed this deep; deeper (or cyclic) definitions are treated as opaque. */
@@ -45,7 +48,7 @@ const MAX_VIEW_DEPTH = 8;
 
 export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCatalog {
   let info = { version: 0, mariadb: true, sqlMode: '' };
-  let snap: Snapshot = { columns: new Map(), views: new Map(), keys: new Set() };
+  let snap: Snapshot = { columns: new Map(), views: new Map(), keys: new Set(), functions: { stored: new Set() } };
   const viewLineage = new Map<string, ColumnLineage[] | null>();
   let conn: mysql.Connection | undefined;
   const ensure = async (): Promise<mysql.Connection> => {
@@ -131,7 +134,14 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
       info = { ...parseServerVersion(String(rows[0]?.v ?? '')), sqlMode: String(rows[0]?.m ?? '') };
       const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_KEY AS k FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
       const [views] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, VIEW_DEFINITION AS d FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?', [t.database]);
-      const next: Snapshot = { columns: new Map(), views: new Map(), keys: new Set() };
+      const names = (rows: mysql.RowDataPacket[]): Set<string> => new Set(rows.map((r) => String(r.n).toUpperCase()));
+      const [routines] = await c.query<mysql.RowDataPacket[]>("SELECT ROUTINE_NAME AS n FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'FUNCTION'", [t.database]);
+      // UDFs (CREATE FUNCTION … SONAME) are listed in mysql.func, which the catalog's user may not read.
+      const udfs = await c.query<mysql.RowDataPacket[]>('SELECT name AS n FROM mysql.func').then(([r]) => names(r), () => new Set<string>());
+      // MariaDB 10.6+ lists its built-in functions; MySQL does not, and then only known names count.
+      const builtins = await c.query<mysql.RowDataPacket[]>('SELECT FUNCTION AS n FROM information_schema.SQL_FUNCTIONS UNION SELECT WORD FROM information_schema.KEYWORDS').then(([r]) => names(r), () => undefined);
+      const functions: KnownFunctions = { stored: new Set([...names(routines), ...udfs]), ...(builtins && builtins.size > 0 ? { builtins } : {}) };
+      const next: Snapshot = { columns: new Map(), views: new Map(), keys: new Set(), functions };
       for (const r of cols) {
         const key = String(r.t).toLowerCase();
         const list = next.columns.get(key) ?? [];
@@ -153,6 +163,8 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
       return false;
     },
     isBaseTable: () => false,
+    // A stored function's body (or a UDF's code) is not analysed: the call is opaque.
+    callTarget: (fn) => (runsStoredCode(fn, snap.functions) ? 'opaque' : undefined),
     keyColumn: (ref, column) => inTarget(ref) && snap.keys.has(`${ref.name.toLowerCase()}.${column.toLowerCase()}`),
     relations: () => [],
     resolveLineage(facts: StatementFacts) {

@@ -29,8 +29,14 @@ export function unknownRows(f: StatementFacts, name: string): StatementFacts {
   return { ...f, relations: [{ name: '*', access: 'read' as const, via: UNKNOWN_ROWS }], lineage: undefined, opaque: { reason: 'unresolved-relation' as const, detail: `rows of ${name}` } };
 }
 
-/** Relations for a mask plan; undefined (assume the worst) when the rows' origin is unknown. */
+/**
+ * Relations for a mask plan; undefined (assume the worst) when the rows' origin is unknown.
+ * A statement the analyser could not fully understand (a parse failure the server accepts, a
+ * statement type without a rule, dynamic SQL) lists only what it saw, not what the server reads:
+ * taken as complete, its derived columns would pass in clear as "touching nothing classified".
+ */
 export function planRelations(facts: StatementFacts[]): RelationRef[] | undefined {
+  if (facts.some((f) => f.opaque !== undefined)) return undefined;
   const rels = facts.flatMap((f) => f.relations);
   return rels.some((r) => r.via === UNKNOWN_ROWS) ? undefined : rels;
 }

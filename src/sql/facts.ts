@@ -60,6 +60,8 @@ export interface FunctionRef {
   risks: FunctionRisk[];
   /** Called from the FROM clause (a table function). */
   inFrom?: boolean;
+  /** MySQL: the procedure a CALL names, not a function; the CALL rules judge it. */
+  procedure?: boolean;
 }
 // PostgreSQL also reports pseudo-functions for risky statement forms: `copy_program` (COPY …
 // PROGRAM, risk 'program'), `copy_file` (COPY to/from a server path, 'file') and `execute`

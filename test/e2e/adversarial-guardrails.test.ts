@@ -31,7 +31,14 @@ interface Probe {
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
  * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
  */
-const KNOWN_GAPS: Record<string, string> = {};
+const KNOWN_GAPS: Record<string, string> = {
+  'r2: WHERE selecting every row through a subquery on the same table':
+    'a semi-join of the target with itself (id IN (SELECT id FROM orders), EXISTS over the same table on its key) matches every row; telling it from a real filter needs the subquery judged as a self-join (as DELETE … USING is), not done for sublinks yet',
+  'r2: WHERE tableoid = the table itself': 'needs the catalog to see that the regclass literal names the target; tableoid compared with a constant is otherwise a real filter on an inheritance tree',
+  'r2: WHERE on the whole row': 'a whole-row reference compared with NULL holds for every row; the folder does not reason about composite values',
+  'r2: ALTER … CHANGE to a lossy type, sql_mode relaxed first':
+    'MySQL ALTER … MODIFY/CHANGE of a column type is allowed on protected targets; with strict mode off the server converts every value it cannot keep to 0 or truncates it. Judging it needs the old and new types (catalog) to tell a widening from a lossy change',
+};
 
 const DEV = { id: 'dev', email: 'dev@example.com', name: 'Dev', password: 'dev-pw', groups: ['devs'] };
 const logDir = process.env.PROBE_LOG;
@@ -73,6 +80,23 @@ export const pgProbes: Probe[] = [
   { name: 'review bypass: search_path desync (SET rolled back)', policy: 'model-weights', sql: ['BEGIN', 'SET search_path = scratch, public', 'ROLLBACK', 'UPDATE model_weights SET w = 0 WHERE id = 1'], check: 'SELECT w = 0.5 FROM public.model_weights WHERE id = 1' },
   { name: 'review bypass: search_path desync (failed implicit transaction)', policy: 'model-weights', sql: ['SET search_path = scratch, public; SELECT 1/0', 'DELETE FROM model_weights WHERE id = 1'], check: 'SELECT count(*) = 2 FROM public.model_weights' },
   { name: 'review bypass: view created and written in one message', policy: 'model-weights', sql: ['CREATE VIEW public.zz_mw AS SELECT * FROM public.model_weights; UPDATE public.zz_mw SET w = 0 WHERE id = 1'], check: 'SELECT w = 0.5 FROM public.model_weights WHERE id = 1' },
+  // ---- round 2
+  { name: 'r2: WHERE that only tests a bind parameter', sql: [{ text: 'DELETE FROM orders WHERE $1', values: [true] }, { text: "UPDATE orders SET status = 'pwned' WHERE $1::int = 1", values: [1] }], check: ORDERS_INTACT },
+  { name: 'r2: WHERE with no column of the target (volatile / scalar subquery / IS NULL of a constant)', sql: ['DELETE FROM orders WHERE random() < 2', 'DELETE FROM orders WHERE (SELECT count(*) FROM users) > 0', 'DELETE FROM orders WHERE NULL IS NULL', "DELETE FROM orders WHERE coalesce(NULL, true)", 'DELETE FROM orders WHERE (SELECT true)', "DELETE FROM orders WHERE CASE WHEN true THEN true END"], check: ORDERS_INTACT },
+  { name: 'r2: self-comparisons in other spellings', sql: ['DELETE FROM orders AS o WHERE o.id = o.id', 'DELETE FROM orders WHERE (id, status) = (id, status)', 'DELETE FROM orders WHERE id BETWEEN id AND id', 'DELETE FROM orders WHERE id >= id', 'DELETE FROM orders WHERE id = ANY (ARRAY[id])', 'DELETE FROM orders WHERE id IN (id, 1)', 'DELETE FROM orders WHERE id::text = id::text', "DELETE FROM orders WHERE NOT (id <> id)", 'DELETE FROM orders WHERE id = id AND true'], check: ORDERS_INTACT },
+  { name: 'r2: WHERE <system column> IS NOT NULL', sql: ['DELETE FROM orders WHERE ctid IS NOT NULL', 'DELETE FROM orders WHERE xmin IS NOT NULL', "UPDATE orders o SET status = 'pwned' WHERE o.tableoid IS NOT NULL"], check: ORDERS_INTACT },
+  { name: 'r2: WHERE tableoid = the table itself', sql: ["DELETE FROM orders WHERE tableoid = 'orders'::regclass"], check: ORDERS_INTACT },
+  { name: 'r2: WHERE on the whole row', sql: ['DELETE FROM orders WHERE orders IS DISTINCT FROM NULL', 'DELETE FROM orders o WHERE o IS NOT NULL'], check: ORDERS_INTACT },
+  { name: 'r2: WHERE selecting every row through a subquery on the same table', sql: ['DELETE FROM orders WHERE id IN (SELECT id FROM orders)', 'DELETE FROM orders WHERE id = ANY (ARRAY(SELECT id FROM orders))', 'WITH x AS (SELECT id FROM orders) DELETE FROM orders WHERE id IN (SELECT id FROM x)', 'DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM orders p WHERE p.id = o.id)'], check: ORDERS_INTACT },
+  { name: 'r2: writable CTE whose WHERE is only on the outer query', sql: ['WITH d AS (DELETE FROM orders RETURNING *) SELECT * FROM d WHERE id = 1', "WITH u AS (UPDATE orders SET status = 'pwned' RETURNING id) SELECT count(*) FROM u WHERE id = 1", 'WITH a AS (SELECT 1), d AS (DELETE FROM orders RETURNING 1) SELECT * FROM a'], check: ORDERS_INTACT },
+  { name: 'r2: PREPARE of an unbounded DELETE, then EXECUTE', sql: ['PREPARE d1 AS DELETE FROM orders', 'EXECUTE d1', "PREPARE d2(text) AS UPDATE orders SET status = $1", "EXECUTE d2('pwned')"], check: ORDERS_INTACT },
+  { name: 'r2: OR with a disjunct that names no row (parameter, clock)', sql: [{ text: 'DELETE FROM orders WHERE id = $1 OR $2', values: [1, true] }, "DELETE FROM orders WHERE id = -1 OR now() > '2000-01-01'"], check: ORDERS_INTACT },
+  { name: 'r2: DROP / TRUNCATE in a DO block and in EXECUTE format()', sql: ["DO $$ BEGIN EXECUTE format('TRUNCATE %I', 'orders'); END $$", "DO $$ BEGIN EXECUTE 'DROP TABLE public.orders'; END $$", "DO LANGUAGE plpgsql $$ BEGIN DELETE FROM public.orders; END $$"], check: ORDERS_INTACT },
+  { name: 'r2: CREATE RULE that turns an INSERT into a DELETE, then INSERT', sql: ['CREATE RULE zz_r AS ON INSERT TO public.audit_notes DO ALSO DELETE FROM public.orders', "INSERT INTO audit_notes(note) VALUES ('x')"], check: ORDERS_INTACT },
+  { name: 'r2: TRUNCATE through a view name / ONLY / a partition-less inheritance child', sql: ['TRUNCATE ONLY orders', 'TRUNCATE orders, audit_notes RESTART IDENTITY', 'TRUNCATE TABLE ONLY public.orders *'], check: ORDERS_INTACT },
+  { name: 'r2: sequence reset and column default change (control: allowed, orders intact)', sql: ['ALTER SEQUENCE IF EXISTS public.order_ids RESTART'], check: ORDERS_INTACT },
+  { name: 'r2: COPY FROM STDIN into orders is not destructive; DELETE split over a multi-statement message', sql: ["DELETE FROM orders WHERE id = 1 OR\n--;\ntrue", "SELECT 1; DELETE FROM orders WHERE id = 1; DELETE /* WHERE id = 1 */ FROM orders"], check: ORDERS_INTACT },
+  { name: 'r2: UPDATE … FROM a join that matches every row, no WHERE', sql: ["UPDATE orders o SET status = 'pwned' FROM users u", "DELETE FROM orders USING users u"], check: ORDERS_INTACT },
 ];
 
 const MY_SETUP = `
@@ -97,6 +121,18 @@ export const myProbes: Probe[] = [
   { name: 'procedure that wipes a table, then CALL', sql: ['CREATE PROCEDURE zz_p() DELETE FROM orders', 'SELECT SLEEP(0.3)', 'CALL zz_p()'], check: MY_ORDERS_INTACT },
   { name: 'stored function that wipes a table, then SELECT it', sql: ['CREATE FUNCTION zz_f() RETURNS INT MODIFIES SQL DATA BEGIN DELETE FROM orders; RETURN 1; END', 'SELECT SLEEP(0.3)', 'SELECT zz_f()'], check: MY_ORDERS_INTACT },
   { name: 'stored function called from a column DEFAULT', sql: ['CREATE FUNCTION zz_g() RETURNS INT MODIFIES SQL DATA BEGIN DELETE FROM orders; RETURN 1; END', 'CREATE TABLE zz_t (id INT, x INT DEFAULT (zz_g()))', "INSERT INTO zz_t (id) VALUES (1)"], check: MY_ORDERS_INTACT },
+  // ---- round 2
+  { name: 'r2: WHERE with no column of the target', sql: ['DELETE FROM orders WHERE @undefined_var IS NULL', 'DELETE FROM orders WHERE RAND() < 2', "DELETE FROM orders WHERE (SELECT COUNT(*) FROM users) > 0", 'DELETE FROM orders WHERE COALESCE(NULL, 1)', "DELETE FROM orders WHERE '1abc'", 'DELETE FROM orders WHERE NOT 0', 'DELETE FROM orders WHERE IFNULL(NULL, TRUE)', 'DELETE FROM orders WHERE 1 IN (1)'], check: MY_ORDERS_INTACT },
+  { name: 'r2: self-comparisons in other spellings', sql: ['DELETE FROM orders WHERE id = -1 OR @undefined_var IS NULL', 'DELETE FROM orders WHERE id <=> id', 'DELETE FROM orders WHERE id BETWEEN id AND id', 'DELETE FROM orders WHERE id IN (id, 1)', 'DELETE FROM orders WHERE (id, status) = (id, status)', 'DELETE FROM orders WHERE id >= id', 'DELETE o FROM orders o WHERE o.id = o.id'], check: MY_ORDERS_INTACT },
+  { name: 'r2: multi-table DELETE / UPDATE bounded only by the join', sql: ['DELETE o FROM orders o JOIN users u ON u.id = o.user_id', 'DELETE orders FROM orders, users', 'DELETE FROM orders USING orders JOIN users ON users.id = orders.user_id', "UPDATE orders o JOIN users u ON u.id = o.user_id SET o.status = 'pwned'", 'DELETE orders.* FROM orders'], check: MY_ORDERS_INTACT },
+  { name: 'r2: DELETE / UPDATE with only ORDER BY / LIMIT', sql: ['DELETE FROM orders LIMIT 100', "UPDATE orders SET status = 'pwned' ORDER BY id LIMIT 100", 'DELETE LOW_PRIORITY QUICK IGNORE FROM orders ORDER BY id'], check: MY_ORDERS_INTACT },
+  { name: 'r2: dynamic SQL: PREPARE FROM a literal / a variable, EXECUTE IMMEDIATE', sql: ["PREPARE s1 FROM 'TRUNCATE orders'", 'EXECUTE s1', "SET @q = 'DELETE FROM orders'", 'PREPARE s2 FROM @q', 'EXECUTE s2', "EXECUTE IMMEDIATE CONCAT('TRUNC', 'ATE orders')"], check: MY_ORDERS_INTACT },
+  { name: 'r2: executable comments hiding the destructive part', sql: ['DELETE FROM orders WHERE id = -1 /*!99999 OR 1=1 */', 'DELETE FROM orders WHERE id = -1 /*M!100000 OR 1=1 */', 'DELETE FROM orders /*!WHERE id = -1*/', 'DELETE FROM orders WHERE id = -1 /*!50699 OR 1=1 */', 'DELETE FROM orders WHERE id = -1 /*!50700 OR 1=1 */', '/*!50000 DROP TABLE orders */', '/*!40101 TRUNCATE orders */', 'SELECT 1 /*!, 2 */; /*!DELETE FROM orders*/'], check: MY_ORDERS_INTACT },
+  { name: 'r2: comment-looking text that the server runs', sql: ['DELETE FROM orders WHERE id = -1 --1\nOR 1=1', 'DELETE FROM orders WHERE id = -1 #\nOR 1=1', "DELETE FROM orders WHERE id = -1 OR 1=1 -- '", 'DELETE FROM orders WHERE id = -1 --\tx\nOR TRUE'], check: MY_ORDERS_INTACT },
+  { name: 'r2: statements split oddly across a multi-statement message', sql: ["SELECT 1;DELETE FROM orders", "SELECT 'a;b'; DELETE FROM orders WHERE id = -1; TRUNCATE orders", "DELETE FROM orders WHERE id = -1;\n;\nDELETE FROM orders"], check: MY_ORDERS_INTACT },
+  { name: 'r2: ALTER … CHANGE to a lossy type, sql_mode relaxed first', sql: ["SET SESSION sql_mode = ''", 'ALTER TABLE orders CHANGE status status INT', 'ALTER TABLE orders MODIFY total DECIMAL(10,2) NOT NULL DEFAULT 0, MODIFY status VARCHAR(1)'], check: "SELECT SUM(status = 'new') = 2 AS ok FROM orders" },
+  { name: 'r2: event whose body wipes a table', sql: ['CREATE EVENT zz_e ON SCHEDULE AT CURRENT_TIMESTAMP DO DELETE FROM orders', 'SELECT SLEEP(0.5)'], check: MY_ORDERS_INTACT },
+  { name: 'r2: REPLACE … SELECT over every row, upsert from VALUES()', sql: ["REPLACE INTO orders SELECT id, user_id, total, 'pwned' FROM orders", "INSERT INTO orders SELECT id, user_id, total, 'pwned' FROM orders ON DUPLICATE KEY UPDATE status = VALUES(status)"], check: MY_ORDERS_INTACT },
 ];
 
 describe('adversarial guardrail probes (PostgreSQL prod)', () => {

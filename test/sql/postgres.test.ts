@@ -65,6 +65,22 @@ const cases: Case[] = [
   { sql: 'delete from t where id in (id, 5)', kind: 'delete', hasWhere: false },
   { sql: 'delete from t where id in (4, 5)', kind: 'delete', hasWhere: true },
   { sql: 'delete from t where x is null or y is not null', kind: 'delete', hasWhere: true },
+  // The same tautologies in other spellings, and their negations.
+  { sql: 'delete from t where id between id and id', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id between symmetric id and id', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id = any (array[id])', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where not (id <> id)', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where not (id is distinct from id)', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id between id and 5', kind: 'delete', hasWhere: true },
+  { sql: 'delete from t where id = any (array[4, 5])', kind: 'delete', hasWhere: true },
+  // System columns are never NULL.
+  { sql: 'delete from t where ctid is not null', kind: 'delete', hasWhere: false },
+  { sql: 'update t set x = 1 where t.xmin is not null', kind: 'update', hasWhere: false },
+  // A disjunct that names no row (a parameter, a constant, a clock) makes the OR hold for every row.
+  { sql: 'delete from t where id = $1 or $2', kind: 'delete', hasWhere: false },
+  { sql: "delete from t where id = 1 or now() > '2000-01-01'", kind: 'delete', hasWhere: false },
+  { sql: 'delete from t where id = $1 or x = $2', kind: 'delete', hasWhere: true },
+  { sql: 'delete from t where id = $1 and $2', kind: 'delete', hasWhere: true },
   // Upserts: rows from a query update every row they reach; rows from VALUES are bounded.
   { sql: "insert into t select * from t on conflict (id) do update set x = 'y'", kind: 'insert', hasWhere: false },
   { sql: "insert into t select * from t on conflict (id) do update set x = 'y' where t.id = 3", kind: 'insert', hasWhere: true },

@@ -1,4 +1,4 @@
-import type { FunctionRisk } from '../facts.js';
+import type { FunctionRef, FunctionRisk } from '../facts.js';
 
 /**
  * Risk classes of MySQL/MariaDB functions, by upper-case name. Names absent here carry no
@@ -48,3 +48,28 @@ export const NOT_FUNCTIONS = new Set([
   ...[...CLAUSE_WORDS].filter((w) => w !== 'LEFT' && w !== 'RIGHT' && w !== 'MOD' && w !== 'DEFAULT'),
   'ROW', 'AGAINST', 'MATCH', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'REFERENCES', 'CAST_AS', 'ARRAY', 'OF',
 ]);
+
+/**
+ * What a catalog knows of the functions a call may reach: the target database's stored
+ * functions and the server's UDFs (upper case), and, where the server lists them (MariaDB 10.6+:
+ * information_schema.SQL_FUNCTIONS and KEYWORDS), the names of its built-in functions.
+ */
+export interface KnownFunctions {
+  stored: ReadonlySet<string>;
+  builtins?: ReadonlySet<string>;
+}
+
+/**
+ * Whether a call may run a stored function or a UDF. Their bodies are not analysed, and the
+ * server does not enforce a routine's declared data access (READS SQL DATA may still write), so
+ * such a call is code dbgov cannot follow: what it returns may be any column of any table, and
+ * what it changes is unseen. A schema-qualified call is never a built-in. Where the built-ins are
+ * known, any other name counts too: a function created after the catalog was read is unknown.
+ */
+export function runsStoredCode(fn: FunctionRef, known: KnownFunctions): boolean {
+  if (fn.procedure) return false;
+  if (fn.schema !== undefined) return true;
+  const name = fn.name.toUpperCase();
+  if (known.stored.has(name)) return true;
+  return known.builtins !== undefined && !known.builtins.has(name);
+}

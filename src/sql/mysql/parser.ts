@@ -37,6 +37,8 @@ interface Scope {
 interface ColRef {
   qualifier: string[];
   column: string;
+  /** Token index where the reference starts. */
+  at: number;
 }
 
 interface ExprInfo {
@@ -58,6 +60,8 @@ interface SelectItem {
 }
 
 /** Words that make the string after them a typed literal: date/time types, charset introducers, N. */
+/** Words after which a name followed by `(` names an index (DDL), not a function. */
+const INDEX_WORDS = new Set(['INDEX', 'KEY', 'UNIQUE', 'FULLTEXT', 'SPATIAL']);
 const TYPED_LITERAL = /^(DATE|TIME|TIMESTAMP|N|_[A-Z0-9]+)$/i;
 const CLAUSE_STOP = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'INTO', 'FOR', 'LOCK', 'WINDOW', 'UNION', 'EXCEPT', 'INTERSECT', 'PROCEDURE', 'RETURNING', 'MINUS', 'QUALIFY']);
 const JOIN_WORDS = new Set(['JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'NATURAL', 'STRAIGHT_JOIN', 'FULL', 'OUTER']);
@@ -195,13 +199,16 @@ export class MysqlStatementParser {
     return rel;
   }
 
-  private addFunction(parts: string[], inFrom = false): void {
+  private addFunction(parts: string[], inFrom = false): FunctionRef {
     const name = parts[parts.length - 1];
     const upper = name.toUpperCase();
     const fn: FunctionRef = { name: upper, risks: parts.length > 1 ? [] : functionRisks(upper) };
     if (parts.length > 1) fn.schema = parts[parts.length - 2];
     if (inFrom) fn.inFrom = true;
-    if (!this.functions.some((f) => f.name === fn.name && f.schema === fn.schema && !!f.inFrom === inFrom)) this.functions.push(fn);
+    const seen = this.functions.find((f) => f.name === fn.name && f.schema === fn.schema && !!f.inFrom === inFrom);
+    if (seen) return seen;
+    this.functions.push(fn);
+    return fn;
   }
 
   /** Server-side file access that is not a function call (INTO OUTFILE, LOAD DATA INFILE). */
@@ -253,6 +260,11 @@ export class MysqlStatementParser {
           this.i++;
           continue;
         }
+        // `KEY ix (col)`, `UNIQUE INDEX ix (col)`: an index name before its column list, not a call.
+        if (prev?.type === 'word' && INDEX_WORDS.has(prev.value) && (t.type === 'quoted' || !CLAUSE_WORDS.has(t.value)) && this.isPunct('(', 1)) {
+          this.i++;
+          continue;
+        }
         const chainStart = this.i;
         const parts = this.readQualified();
         if (this.isPunct('(') && !(t.type === 'word' && parts.length === 1 && NOT_FUNCTIONS.has(t.value))) {
@@ -262,7 +274,7 @@ export class MysqlStatementParser {
         }
         if (this.isPunct('.') && this.isPunct('*', 1)) {
           this.i += 2;
-          info.refs.push({ qualifier: parts, column: '*' });
+          info.refs.push({ qualifier: parts, column: '*', at: chainStart });
           info.nonConstant = true;
           continue;
         }
@@ -271,7 +283,7 @@ export class MysqlStatementParser {
         // DATE '2024-01-01', _utf8mb4 'x', N'x': a typed literal, not a column. Any other word
         // before a string is a column with a string alias (`SELECT email 'e'`), and counts.
         if (single && this.toks[chainStart + 1]?.type === 'string' && TYPED_LITERAL.test(t.value)) continue;
-        info.refs.push({ qualifier: parts.slice(0, -1), column: parts[parts.length - 1] });
+        info.refs.push({ qualifier: parts.slice(0, -1), column: parts[parts.length - 1], at: chainStart });
         info.nonConstant = true;
         continue;
       }
@@ -303,7 +315,7 @@ export class MysqlStatementParser {
     let j = this.i + k;
     while (this.toks[j]?.type === 'punct' && this.toks[j].value === '(') j++;
     const t = this.toks[j];
-    return t?.type === 'word' && (t.value === 'SELECT' || t.value === 'WITH');
+    return t?.type === 'word' && (t.value === 'SELECT' || t.value === 'WITH' || t.value === 'VALUES' || t.value === 'TABLE');
   }
 
   private depth0Stop(words: Set<string>, comma = false): (t: Token) => boolean {
@@ -371,11 +383,34 @@ export class MysqlStatementParser {
       const table = parts[parts.length - 1];
       return [{ index: 0, name: '*', sources: [{ ...(parts.length > 1 ? { schema: parts[0] } : {}), table, column: '*' }], opaque: false, direct: false }];
     }
-    if (this.acceptKw('VALUES')) {
-      this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
-      return [];
-    }
+    if (this.acceptKw('VALUES')) return this.parseValuesRows(scope);
     this.fail('expected SELECT');
+  }
+
+  /**
+   * A table value constructor, `VALUES (a, b), (c, d)` (MySQL 8: `VALUES ROW(a, b), …`): column k
+   * carries what the k-th value of every row carries. Its rows are a query's rows like any other,
+   * read through a derived table or a CTE too, so they must not come out with no lineage at all.
+   */
+  private parseValuesRows(scope: Scope): ColumnLineage[] {
+    let out: ColumnLineage[] | undefined;
+    do {
+      this.acceptKw('ROW');
+      this.expectPunct('(');
+      const items: SelectItem[] = [];
+      if (!this.isPunct(')')) {
+        do items.push({ expr: this.scanExpr(this.depth0Stop(new Set(), true), scope) });
+        while (this.acceptPunct(','));
+      }
+      this.expectPunct(')');
+      const row = this.lineageOf(items, scope);
+      // Rows of different widths are a server error; an unmatched position is unknown.
+      out =
+        out === undefined
+          ? row
+          : out.map((c, k) => ({ ...c, sources: dedupeSources([...c.sources, ...(row[k]?.sources ?? [])]), opaque: c.opaque || (row[k]?.opaque ?? true), direct: false }));
+    } while (this.acceptPunct(','));
+    return out;
   }
 
   private parseQueryTail(scope: Scope): void {
@@ -515,18 +550,23 @@ export class MysqlStatementParser {
     if (this.isKw('JSON_TABLE') && this.isPunct('(', 1)) {
       this.i++;
       this.addFunction(['json_table'], true);
-      const info = this.scanParenExpr(scope);
-      const b: Binding = { alias: this.readAlias() ?? 'json_table', derived: [] };
+      // JSON_TABLE(doc, path COLUMNS (…)): the rows come from `doc`; the column list holds
+      // names and paths, not references to the tables in scope.
+      this.expectPunct('(');
+      const doc = this.scanExpr(this.depth0Stop(new Set(), true), scope);
+      this.scanExpr(() => false, { bindings: [] });
+      this.expectPunct(')');
+      const b: Binding = { alias: '', derived: this.tableFunctionColumns(doc, scope) };
+      b.alias = this.readAlias() ?? 'json_table';
       scope.bindings.push(b);
-      void info;
       return [b];
     }
     const parts = this.readQualified();
     if (this.isPunct('(')) {
       // A table function (MariaDB SEQUENCE engines aside, only JSON_TABLE is valid here).
       this.addFunction(parts, true);
-      this.scanParenExpr(scope);
-      const b: Binding = { alias: this.readAlias() ?? parts[parts.length - 1], derived: [] };
+      const b: Binding = { alias: '', derived: this.tableFunctionColumns(this.scanParenExpr(scope), scope) };
+      b.alias = this.readAlias() ?? parts[parts.length - 1];
       scope.bindings.push(b);
       return [b];
     }
@@ -540,6 +580,16 @@ export class MysqlStatementParser {
     const b: Binding = cte?.derived && !rel ? { alias: alias ?? table, derived: cte.derived } : { alias: alias ?? table, table, schema: parts.length > 1 ? parts[0] : this.currentDb, ...(rel ? { rel } : {}) };
     scope.bindings.push(b);
     return [b];
+  }
+
+  /**
+   * The columns of a table function (JSON_TABLE): their names and number are not followed, so
+   * one column stands for all of them, carrying whatever the arguments carry. Without it, every
+   * column read from the function would come out with no source at all, and pass in clear.
+   */
+  private tableFunctionColumns(args: ExprInfo, scope: Scope): ColumnLineage[] {
+    const [l] = this.lineageOf([{ expr: args }], scope);
+    return [{ index: 0, name: '*', sources: l?.sources ?? [], opaque: l?.opaque ?? true, direct: false }];
   }
 
   private scanParenExpr(scope: Scope): ExprInfo {
@@ -726,7 +776,7 @@ export class MysqlStatementParser {
       case 'CALL': {
         this.i++;
         const parts = this.readQualified();
-        this.addFunction(parts);
+        this.addFunction(parts).procedure = true;
         this.rest();
         return { kind: 'call', tag: 'CALL' };
       }
@@ -833,7 +883,8 @@ export class MysqlStatementParser {
     if (!this.atEnd()) this.fail('unexpected token');
     // An upsert whose rows come from a query over tables updates every existing row that query
     // reaches, with no WHERE: judged like an UPDATE without one. Rows from VALUES are bounded.
-    return { kind: 'insert', tag, ...(upsert ? { hasWhere: !fromQuery } : {}) };
+    // REPLACE is an upsert too: it deletes each existing row a new row collides with.
+    return { kind: 'insert', tag, ...(upsert || tag === 'REPLACE' ? { hasWhere: !fromQuery } : {}) };
   }
 
   private update(scope: Scope = { bindings: [] }): Classified {
@@ -909,11 +960,20 @@ export class MysqlStatementParser {
    * of this statement). One that names none (`NOW() > 0`, `?`, `EXISTS (SELECT 1)`) holds for
    * every row or for none: it restricts nothing.
    */
+  /**
+   * Whether a WHERE picks out rows: every top-level disjunct names a column of the row (or is
+   * provably false). `id = 1 OR @x IS NULL`: the second disjunct holds for every row or for none,
+   * and when it holds so does the whole OR.
+   */
   private namesRows(info: ExprInfo, scope: Scope): boolean {
+    return disjunctRanges(this.toks, info.start, info.end).every(([a, b]) => this.namesRowsIn(info, a, b, scope));
+  }
+
+  private namesRowsIn(info: ExprInfo, start: number, end: number, scope: Scope): boolean {
     // Provably false (`WHERE 1=0`): no row at all, which is as restricted as it gets.
-    if (info.refs.length > 0 || constantTruth(stripParens(this.toks.slice(info.start, info.end))) === false) return true;
+    if (info.refs.some((r) => r.at >= start && r.at < end) || constantTruth(stripParens(this.toks.slice(start, end))) === false) return true;
     const names = new Set(scope.bindings.flatMap((b) => [b.alias, b.table ?? '']).filter(Boolean).map((n) => n.toLowerCase()));
-    for (let k = info.start; k < info.end - 1; k++) {
+    for (let k = start; k < end - 1; k++) {
       const t = this.toks[k];
       const next = this.toks[k + 1];
       if ((t.type === 'word' || t.type === 'quoted') && next.type === 'punct' && next.value === '.' && names.has(this.name(t).toLowerCase())) return true;
@@ -1529,15 +1589,25 @@ function dedupeSources(sources: ColumnLineage['sources']): ColumnLineage['source
  * `x = x`, or any of these OR-ed with something else. Everything else counts as a restriction.
  */
 export function isTautology(toks: Token[]): boolean {
-  const disjuncts: Token[][] = [[]];
+  return disjunctRanges(toks, 0, toks.length).some(([a, b]) => constantTruth(stripParens(toks.slice(a, b))) === true);
+}
+
+/** Token ranges of the top-level disjuncts (split at OR / || outside parentheses) of toks[start, end). */
+function disjunctRanges(toks: Token[], start: number, end: number): [number, number][] {
+  const out: [number, number][] = [];
   let depth = 0;
-  for (const t of toks) {
+  let from = start;
+  for (let k = start; k < end; k++) {
+    const t = toks[k];
     if (t.type === 'punct' && t.value === '(') depth++;
     if (t.type === 'punct' && t.value === ')') depth--;
-    if (depth === 0 && ((t.type === 'word' && t.value === 'OR') || (t.type === 'punct' && t.value === '||'))) disjuncts.push([]);
-    else disjuncts[disjuncts.length - 1].push(t);
+    if (depth === 0 && ((t.type === 'word' && t.value === 'OR') || (t.type === 'punct' && t.value === '||'))) {
+      out.push([from, k]);
+      from = k + 1;
+    }
   }
-  return disjuncts.some((d) => constantTruth(stripParens(d)) === true);
+  out.push([from, end]);
+  return out;
 }
 
 function stripParens(toks: Token[]): Token[] {
@@ -1587,13 +1657,22 @@ function constantTruth(toks: Token[]): boolean | undefined {
     const rest = toks.slice(2).map((t) => t.value).join(' ');
     if (v !== undefined && (rest === 'NOT NULL' || (rest === 'TRUE' && truthy(v)))) return true;
   }
+  // `x BETWEEN x AND x`, `x IN (…, x, …)`: the same test as `x = x`.
+  const between = topLevelIndex(toks, 'BETWEEN');
+  if (between > 0) {
+    const and = topLevelIndex(toks, 'AND', between);
+    if (and > between && sameTokens(toks.slice(0, between), toks.slice(between + 1, and)) && sameTokens(toks.slice(0, between), toks.slice(and + 1))) return true;
+  }
+  const inAt = topLevelIndex(toks, 'IN');
+  if (inAt > 0 && toks[inAt + 1]?.value === '(' && toks[toks.length - 1].value === ')' && toks[inAt - 1].value !== 'NOT') {
+    if (listItems(toks.slice(inAt + 2, -1)).some((item) => sameTokens(toks.slice(0, inAt), item))) return true;
+  }
   const opIndex = toks.findIndex((t) => (t.type === 'punct' || t.type === 'word') && COMPARISONS.has(t.value));
   if (opIndex > 0) {
     const left = toks.slice(0, opIndex);
     const right = toks.slice(opIndex + 1);
-    const same = left.length === right.length && left.every((t, k) => t.type === right[k].type && t.value === right[k].value);
     // `x = x` holds for every non-NULL x, and `<=>` even for NULL: no restriction worth the name.
-    if (same && !left.some((t) => t.type === 'param' || t.type === 'var' || (t.type === 'word' && ['RAND', 'UUID', 'NOW'].includes(t.value)))) return true;
+    if (sameTokens(left, right)) return true;
     if (left.length === 1 && right.length === 1) {
       const a = literal(left[0]);
       const b = literal(right[0]);
@@ -1610,4 +1689,35 @@ function constantTruth(toks: Token[]): boolean | undefined {
     }
   }
   return undefined;
+}
+
+/** The same row expression twice (not a parameter, a variable or a volatile call, which may differ). */
+function sameTokens(a: Token[], b: Token[]): boolean {
+  if (a.length === 0 || a.length !== b.length || !a.every((t, k) => t.type === b[k].type && t.value === b[k].value)) return false;
+  return !a.some((t) => t.type === 'param' || t.type === 'var' || (t.type === 'word' && ['RAND', 'UUID', 'NOW'].includes(t.value)));
+}
+
+/** Index of a keyword outside parentheses, from `from`; -1 when absent. */
+function topLevelIndex(toks: Token[], word: string, from = 0): number {
+  let depth = 0;
+  for (let k = 0; k < toks.length; k++) {
+    const t = toks[k];
+    if (t.type === 'punct' && t.value === '(') depth++;
+    if (t.type === 'punct' && t.value === ')') depth--;
+    if (k >= from && depth === 0 && t.type === 'word' && t.value === word) return k;
+  }
+  return -1;
+}
+
+/** Items of a comma-separated list (commas outside parentheses). */
+function listItems(toks: Token[]): Token[][] {
+  const out: Token[][] = [[]];
+  let depth = 0;
+  for (const t of toks) {
+    if (t.type === 'punct' && t.value === '(') depth++;
+    if (t.type === 'punct' && t.value === ')') depth--;
+    if (depth === 0 && t.type === 'punct' && t.value === ',') out.push([]);
+    else out[out.length - 1].push(t);
+  }
+  return out;
 }

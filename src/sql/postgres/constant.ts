@@ -32,7 +32,12 @@ export function selectsRows(expr: unknown, targets: readonly string[]): boolean 
   const v = fold(expr);
   // Provably false (or NULL): no row at all, which is as restricted as it gets.
   if (v === false || v === null) return true;
-  return v !== true && namesRow(expr, new Set(targets), false);
+  if (v === true) return false;
+  // `id = $1 OR $2`: a disjunct that names no row holds for every row or for none, and when it
+  // holds so does the whole OR. Each disjunct must pick out rows on its own.
+  const b = as(expr, 'BoolExpr');
+  if (b?.boolop === 'OR_EXPR') return list(b.args).every((a) => selectsRows(a, targets));
+  return namesRow(expr, new Set(targets), false);
 }
 
 function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean): boolean {
@@ -204,8 +209,12 @@ function foldAExpr(e: PgNode): Folded {
   // A column compared with itself, or LIKE '%', is a tautology for every row that has a value:
   // as a WHERE it restricts nothing that matters, so an UPDATE/DELETE with it is unbounded.
   if ((e.kind === 'AEXPR_OP' && ['=', '>=', '<='].includes(op) && sameExpr(e.lexpr, e.rexpr)) || (e.kind === 'AEXPR_NOT_DISTINCT' && sameExpr(e.lexpr, e.rexpr))) return true;
-  // `x IN (…, x, …)`.
+  // `x IN (…, x, …)`, `x = ANY (ARRAY[…, x, …])`, `x BETWEEN x AND x`.
   if (e.kind === 'AEXPR_IN' && op === '=' && list(e.rexpr).some((item) => sameExpr(e.lexpr, item))) return true;
+  if (e.kind === 'AEXPR_OP_ANY' && ['=', '>=', '<='].includes(op) && list(as(e.rexpr, 'A_ArrayExpr')?.elements).some((item) => sameExpr(e.lexpr, item))) return true;
+  if ((e.kind === 'AEXPR_BETWEEN' || e.kind === 'AEXPR_BETWEEN_SYM') && list(e.rexpr).every((bound) => sameExpr(e.lexpr, bound))) return true;
+  // Its negations (`NOT (id <> id)` is `id = id`): false for every row that has a value.
+  if ((e.kind === 'AEXPR_OP' && ['<>', '!=', '<', '>'].includes(op) && sameExpr(e.lexpr, e.rexpr)) || (e.kind === 'AEXPR_DISTINCT' && sameExpr(e.lexpr, e.rexpr))) return false;
   if ((e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE') && (op === '~~' || op === '~~*') && typeof fold(e.rexpr) === 'string' && MATCH_ALL.has(fold(e.rexpr) as string)) return true;
   switch (e.kind) {
     case 'AEXPR_OP': {
@@ -318,6 +327,8 @@ export function fold(x: unknown): Folded {
       }
     }
     case 'NullTest': {
+      // A system column (no user column may take its name) is never NULL: `ctid IS NOT NULL`.
+      if (isSystemColumn(n.arg)) return n.nulltesttype !== 'IS_NULL';
       const v = fold(n.arg);
       if (v === undefined) return undefined;
       return n.nulltesttype === 'IS_NULL' ? v === null : v !== null;
@@ -334,4 +345,14 @@ export function fold(x: unknown): Folded {
     default:
       return undefined;
   }
+}
+
+const SYSTEM_COLUMNS = new Set(['ctid', 'xmin', 'xmax', 'cmin', 'cmax', 'tableoid']);
+
+function isSystemColumn(x: unknown): boolean {
+  const c = as(x, 'ColumnRef');
+  const fields = list(c?.fields);
+  const last = fields[fields.length - 1];
+  const name = last === undefined ? undefined : as(last, 'String')?.sval;
+  return typeof name === 'string' && SYSTEM_COLUMNS.has(name);
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { analyseMysql, sqlModeFlags, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+import { runsStoredCode, type KnownFunctions } from '../../../src/sql/mysql/functions.js';
+import type { FunctionRef } from '../../../src/sql/facts.js';
 
 const MARIA: MysqlAnalyseOptions = { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
 const MYSQL8: MysqlAnalyseOptions = { serverVersion: 80036, mariadb: false, sqlMode: { noBackslashEscapes: false, ansiQuotes: false } };
@@ -92,6 +94,14 @@ describe('USE tracking, redaction, fingerprint, lineage', () => {
     // A string after a column is its alias, not a typed literal (DATE '…', _utf8mb4 '…', N'…').
     ["SELECT email 'e', ssn \"s\" FROM users", ['e<-users.email=', 's<-users.ssn=']],
     ["SELECT DATE '2024-01-01' AS d, _utf8mb4 'x' AS c FROM users", ['d<-', 'c<-']],
+    // A table value constructor has lineage, as a statement, a derived table or a set operand.
+    ["VALUES ((SELECT ssn FROM users LIMIT 1)), ('x')", ['(SELECT ssn FROM users LIMIT 1)<-users.ssn']],
+    ['SELECT * FROM (VALUES ((SELECT address FROM users WHERE id = 1))) v', ['(SELECT address FROM users WHERE id = 1)<-users.address']],
+    ["SELECT CONCAT(a, '') AS c FROM (VALUES ('a') UNION ALL SELECT address FROM users) AS t", ['c<-users.address']],
+    // JSON_TABLE's columns carry what its document carries; its COLUMNS clause names no column.
+    ["SELECT j.v FROM users u, JSON_TABLE(JSON_ARRAY(u.full_name), '$[*]' COLUMNS (v VARCHAR(200) PATH '$')) AS j", ['v<-users.full_name=']],
+    ["SELECT * FROM JSON_TABLE((SELECT JSON_ARRAYAGG(email) FROM users), '$[*]' COLUMNS (v TEXT PATH '$', n FOR ORDINALITY)) j", ['*<-users.email']],
+    ["SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) j", ['*<-']],
   ];
 
   it('INTO after a UNION stores what every branch carries', () => {
@@ -178,4 +188,55 @@ describe('a WHERE that only tests a column for truth', () => {
     assert.equal(first('DELETE FROM orders WHERE id = 3').whereTruthOf, undefined);
     assert.equal(first('DELETE FROM orders WHERE NOT id').whereTruthOf, undefined);
   });
+});
+
+describe('calls that may run stored code', () => {
+  const fnsOf = (sql: string): FunctionRef[] => analyseMysql(sql, MARIA).statements.flatMap((s) => s.functions);
+  const known: KnownFunctions = { stored: new Set(['GET_NAME']), builtins: new Set(['CONCAT', 'UPPER', 'VARCHAR', 'INT']) };
+  const table: [string, KnownFunctions, string[]][] = [
+    // A stored function returns what its body reads: its result cannot be traced, so it is opaque.
+    ['SELECT get_name(1)', known, ['GET_NAME']],
+    ['SELECT CONCAT(UPPER(x), 1) FROM t', known, []],
+    // Qualified calls are never built-ins.
+    ['SELECT app.concat(1)', known, ['CONCAT']],
+    // Created after the catalog was read: unknown to it, and not a built-in.
+    ['SELECT zz_f1()', known, ['ZZ_F1']],
+    // Without the server's list of built-ins, only known stored functions count.
+    ['SELECT zz_f1(), get_name(1)', { stored: new Set(['GET_NAME']) }, ['GET_NAME']],
+    // The procedure a CALL names is judged by the CALL rules, not as a function; its arguments are calls.
+    ['CALL cleanup(zz_f1())', known, ['ZZ_F1']],
+    // Index names in DDL are not calls.
+    ['CREATE TABLE t (id INT(11), v VARCHAR(20), KEY ix_v (v), UNIQUE KEY u1 (v), INDEX `ix 2` (id), FULLTEXT ft (v))', known, []],
+    ['ALTER TABLE t ADD INDEX ix3 (v), ADD UNIQUE u4 (id)', known, []],
+  ];
+  for (const [sql, k, want] of table) {
+    it(sql, () =>
+      assert.deepEqual(
+        fnsOf(sql)
+          .filter((f) => runsStoredCode(f, k))
+          .map((f) => f.name),
+        want,
+      ));
+  }
+});
+
+describe('WHERE that restricts nothing', () => {
+  const table: [string, boolean | null][] = [
+    // Self-comparisons in other spellings than `x = x`.
+    ['DELETE FROM orders WHERE id BETWEEN id AND id', false],
+    ['DELETE FROM orders WHERE id IN (id, 1)', false],
+    ['DELETE FROM orders WHERE id BETWEEN 1 AND 5', true],
+    ['DELETE FROM orders WHERE id IN (1, 2)', true],
+    ['DELETE FROM orders WHERE id NOT IN (id, 1)', true],
+    // A disjunct that names no row (a variable, a placeholder) holds for every row or for none.
+    ['DELETE FROM orders WHERE id = 1 OR @x IS NULL', false],
+    ['DELETE FROM orders WHERE id = 1 OR ?', false],
+    ["DELETE FROM orders WHERE id = 1 OR status = 'x'", true],
+    ['DELETE FROM orders o WHERE id = 1 OR EXISTS (SELECT 1 FROM users u WHERE u.id = o.user_id)', true],
+    ['DELETE FROM orders WHERE id = 1 AND @x IS NULL', true],
+    // REPLACE deletes every row its new rows collide with: from a query, it is an unbounded upsert.
+    ['REPLACE INTO orders SELECT * FROM orders', false],
+    ["REPLACE INTO orders VALUES (1, 1, 0, 'x')", true],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.equal(analyseMysql(sql, MARIA).statements[0].hasWhere, want));
 });
