@@ -7,7 +7,7 @@
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
 import { anyColumnRef, as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
-import { fold, selectsRows } from './constant.js';
+import { fold, readsAny, selectsRows } from './constant.js';
 import { functionRisks } from './functions.js';
 
 export interface Setting {
@@ -258,7 +258,7 @@ export class Walker {
         }
         this.fromList(list(n.fromClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation))));
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation), selfNames(n)), selfNames(n)));
         handled.add('relation').add('fromClause').add('whereClause');
         break;
       }
@@ -267,7 +267,7 @@ export class Walker {
         this.target(n.relation, ctx);
         this.fromList(list(n.usingClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation))));
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation), selfNames(n)), selfNames(n)));
         handled.add('relation').add('usingClause').add('whereClause');
         break;
       }
@@ -546,11 +546,39 @@ function targetNames(rel: unknown): string[] {
  * With such a self-join only a condition that selects target rows without the self-joined copy
  * bounds the write. A MERGE whose source is a VALUES list or a SELECT without FROM is bounded.
  */
-function joinRestricted(where: unknown[], target: unknown, joined: unknown[], fallback: () => boolean): boolean {
+function joinRestricted(where: unknown[], target: unknown, joined: unknown[], fallback: () => boolean, selfRelations?: ReadonlySet<string>): boolean {
   const targets = targetNames(target);
   const self = selfJoined(target, joined);
   if (self.size === 0) return fallback();
-  return where.some((expr) => conjuncts(expr).some((c) => selectsRows(c, targets) && !readsAlias(c, self)));
+  return where.some((expr) => conjuncts(expr).some((c) => selectsRows(c, targets, selfRelations) && !readsAlias(c, self)));
+}
+
+/**
+ * The written table's name and the names of the statement's CTEs that read it (directly or
+ * through another such CTE): what a subquery in its WHERE reads when it semi-joins the table
+ * with itself (see selectsRows).
+ */
+function selfNames(n: PgNode): Set<string> {
+  const rel = as(n.relation, 'RangeVar') ?? (isObject(n.relation) ? n.relation : undefined);
+  const out = new Set<string>();
+  const name = str(rel?.relname);
+  if (name === undefined) return out;
+  out.add(name);
+  const withClause = as(n.withClause, 'WithClause') ?? (isObject(n.withClause) ? n.withClause : undefined);
+  const ctes = list(withClause?.ctes)
+    .map((c) => as(c, 'CommonTableExpr'))
+    .filter((c): c is PgNode => c !== undefined);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const c of ctes) {
+      const cte = str(c.ctename);
+      if (cte !== undefined && !out.has(cte) && readsAny(c.ctequery, out)) {
+        out.add(cte);
+        grew = true;
+      }
+    }
+  }
+  return out;
 }
 
 function mergeRestricted(n: PgNode): boolean {

@@ -27,7 +27,7 @@ export function isConstantTrue(expr: unknown): boolean {
  * `now() > '2000-01-01'`, `$1` or `EXISTS (SELECT 1 FROM t WHERE t.id = 1)`, holds for every row
  * or for none, so it restricts nothing.
  */
-export function selectsRows(expr: unknown, targets: readonly string[]): boolean {
+export function selectsRows(expr: unknown, targets: readonly string[], self: ReadonlySet<string> = NO_NAMES): boolean {
   if (expr === undefined) return false;
   const v = fold(expr);
   // Provably false (or NULL): no row at all, which is as restricted as it gets.
@@ -36,31 +36,101 @@ export function selectsRows(expr: unknown, targets: readonly string[]): boolean 
   // `id = $1 OR $2`: a disjunct that names no row holds for every row or for none, and when it
   // holds so does the whole OR. Each disjunct must pick out rows on its own.
   const b = as(expr, 'BoolExpr');
-  if (b?.boolop === 'OR_EXPR') return list(b.args).every((a) => selectsRows(a, targets));
-  return namesRow(expr, new Set(targets), false);
+  if (b?.boolop === 'OR_EXPR') return list(b.args).every((a) => selectsRows(a, targets, self));
+  return namesRow(expr, new Set(targets), false, self);
 }
 
-function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean): boolean {
-  if (Array.isArray(x)) return x.some((v) => namesRow(v, targets, inSubquery));
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/**
+ * `self`: the written table's name and the statement's CTEs that read it. A subquery over them
+ * (`id IN (SELECT id FROM orders)`, `id = ANY (ARRAY(SELECT id FROM orders))`, `EXISTS (SELECT 1
+ * FROM orders p WHERE p.id = o.id)`) is a semi-join of the table with itself: it matches every
+ * row, as `DELETE … USING orders` does (see joinRestricted), unless it picks out rows of its own.
+ */
+function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean, self: ReadonlySet<string>): boolean {
+  if (Array.isArray(x)) return x.some((v) => namesRow(v, targets, inSubquery, self));
   if (!isObject(x)) return false;
   for (const k in x) {
     const v = x[k];
     if (k === 'CurrentOfExpr') return true;
     if (k === 'ColumnRef' && isObject(v)) {
-      if (!inSubquery) return true;
       const fields = list(v.fields);
+      // tableoid is the same for every row of a table: it tells partitions apart, not rows.
+      if (sval(fields[fields.length - 1]) === 'tableoid') continue;
+      if (!inSubquery) return true;
       const qualifier = fields.length > 1 ? as(fields[fields.length - 2], 'String')?.sval : undefined;
       if (typeof qualifier === 'string' && targets.has(qualifier)) return true;
       continue;
     }
     if (k === 'SubLink' && isObject(v)) {
+      if (selfSemiJoin(v, targets, self)) continue;
       // `x IN (SELECT …)`: x is in this query; the subquery's own columns are not.
-      if (namesRow(v.testexpr, targets, inSubquery) || namesRow(v.subselect, targets, true)) return true;
+      if (namesRow(v.testexpr, targets, inSubquery, self) || namesRow(v.subselect, targets, true, self)) return true;
       continue;
     }
-    if (namesRow(v, targets, inSubquery)) return true;
+    if (k === 'A_Expr' && isObject(v) && [v.lexpr, v.rexpr].some((o) => isObject(o) && isObject(o.SubLink) && selfSemiJoin(o.SubLink, targets, self))) continue;
+    if (namesRow(v, targets, inSubquery, self)) return true;
   }
   return false;
+}
+
+function selfSemiJoin(link: PgNode, targets: ReadonlySet<string>, self: ReadonlySet<string>): boolean {
+  return self.size > 0 && readsAny(link.subselect, self) && !picksOwnRows(link.subselect, targets, self);
+}
+
+/** Whether a (sub)tree reads a relation by one of these names (any schema: erring towards "yes"). */
+export function readsAny(x: unknown, relnames: ReadonlySet<string>): boolean {
+  if (Array.isArray(x)) return x.some((v) => readsAny(v, relnames));
+  if (!isObject(x)) return false;
+  for (const k in x) {
+    const v = x[k];
+    if (k === 'RangeVar' && isObject(v) && typeof v.relname === 'string' && relnames.has(v.relname)) return true;
+    if (readsAny(v, relnames)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether a subquery over the written table restricts its own rows: it also reads another
+ * relation (a join bounds, as elsewhere), has LIMIT or HAVING, or a WHERE conjunct that picks
+ * out rows without reading the outer query's copy of the table.
+ */
+function picksOwnRows(sub: unknown, outerTargets: ReadonlySet<string>, self: ReadonlySet<string>): boolean {
+  const sel = as(sub, 'SelectStmt');
+  if (sel === undefined || (sel.op !== undefined && sel.op !== 'SETOP_NONE')) return false;
+  if (isObject(sel.limitCount) || isObject(sel.havingClause)) return true;
+  const own = new Set<string>();
+  let other = false;
+  const item = (it: unknown): void => {
+    const w = unwrap(it);
+    if (!w) return;
+    const [type, r] = w;
+    if (type === 'JoinExpr') {
+      item(r.larg);
+      item(r.rarg);
+      return;
+    }
+    if (!readsAny(it, self)) other = true;
+    const alias = isObject(r.alias) && typeof r.alias.aliasname === 'string' ? r.alias.aliasname : undefined;
+    const name = alias ?? (type === 'RangeVar' && typeof r.relname === 'string' ? r.relname : undefined);
+    if (name !== undefined) own.add(name);
+  };
+  for (const it of list(sel.fromClause)) item(it);
+  if (other) return true;
+  const outer = new Set([...outerTargets].filter((t) => !own.has(t)));
+  const readsOuter = (c: unknown): boolean =>
+    anyColumnRef(c, (fields) => {
+      const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
+      return q !== undefined && outer.has(q);
+    });
+  return andParts(sel.whereClause).some((c) => selectsRows(c, [...own], self) && !readsOuter(c));
+}
+
+function andParts(expr: unknown): unknown[] {
+  const b = as(expr, 'BoolExpr');
+  if (b && b.boolop === 'AND_EXPR') return list(b.args).flatMap(andParts);
+  return expr === undefined ? [] : [expr];
 }
 
 function constValue(c: PgNode): Folded {
