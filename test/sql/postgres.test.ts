@@ -96,6 +96,8 @@ const cases: Case[] = [
   { sql: 'delete from orders where id in (select o.id from orders o join users u on u.id = o.user_id)', kind: 'delete', hasWhere: true },
   { sql: "delete from orders where status = 'x' and id in (select id from orders)", kind: 'delete', hasWhere: true },
   { sql: 'delete from orders o where id in (select id from orders o where o.id > 5)', kind: 'delete', hasWhere: true },
+  { sql: 'delete from orders where amount > (select avg(amount) from orders)', kind: 'delete', hasWhere: true },
+  { sql: 'delete from orders where id = (array(select id from orders))[1]', kind: 'delete', hasWhere: true },
   // tableoid is one value per table (it picks partitions, not rows).
   { sql: "delete from orders where tableoid = 'orders'::regclass", kind: 'delete', hasWhere: false },
   { sql: "delete from orders o where o.tableoid = 'orders_2024'::regclass", kind: 'delete', hasWhere: false },

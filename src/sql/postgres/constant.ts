@@ -43,10 +43,12 @@ export function selectsRows(expr: unknown, targets: readonly string[], self: Rea
 const NO_NAMES: ReadonlySet<string> = new Set();
 
 /**
- * `self`: the written table's name and the statement's CTEs that read it. A subquery over them
- * (`id IN (SELECT id FROM orders)`, `id = ANY (ARRAY(SELECT id FROM orders))`, `EXISTS (SELECT 1
- * FROM orders p WHERE p.id = o.id)`) is a semi-join of the table with itself: it matches every
- * row, as `DELETE … USING orders` does (see joinRestricted), unless it picks out rows of its own.
+ * `self`: the written table's name and the statement's CTEs that read it. A membership test in a
+ * subquery over them (`id IN (SELECT id FROM orders)`, `id = ANY (ARRAY(SELECT id FROM orders))`,
+ * `EXISTS (SELECT 1 FROM orders p WHERE p.id = o.id)`) is a semi-join of the table with itself:
+ * it matches every row, as `DELETE … USING orders` does (see joinRestricted), unless it picks
+ * out rows of its own. A scalar subquery (`amount > (SELECT avg(amount) FROM orders)`) is a
+ * value, like any other the column is compared with.
  */
 function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean, self: ReadonlySet<string>): boolean {
   if (Array.isArray(x)) return x.some((v) => namesRow(v, targets, inSubquery, self));
@@ -64,12 +66,13 @@ function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean,
       continue;
     }
     if (k === 'SubLink' && isObject(v)) {
-      if (selfSemiJoin(v, targets, self)) continue;
+      if ((v.subLinkType === 'EXISTS_SUBLINK' || v.subLinkType === 'ANY_SUBLINK') && selfSemiJoin(v, targets, self)) continue;
       // `x IN (SELECT …)`: x is in this query; the subquery's own columns are not.
       if (namesRow(v.testexpr, targets, inSubquery, self) || namesRow(v.subselect, targets, true, self)) return true;
       continue;
     }
-    if (k === 'A_Expr' && isObject(v) && [v.lexpr, v.rexpr].some((o) => isObject(o) && isObject(o.SubLink) && selfSemiJoin(o.SubLink, targets, self))) continue;
+    // `id = ANY (ARRAY(SELECT id FROM orders))`: membership in the table's own values.
+    if (k === 'A_Expr' && isObject(v) && v.kind === 'AEXPR_OP_ANY' && isObject(v.rexpr) && isObject(v.rexpr.SubLink) && v.rexpr.SubLink.subLinkType === 'ARRAY_SUBLINK' && selfSemiJoin(v.rexpr.SubLink, targets, self)) continue;
     if (namesRow(v, targets, inSubquery, self)) return true;
   }
   return false;
