@@ -971,12 +971,103 @@ export class MysqlStatementParser {
 
   private namesRowsIn(info: ExprInfo, start: number, end: number, scope: Scope): boolean {
     // Provably false (`WHERE 1=0`): no row at all, which is as restricted as it gets.
-    if (info.refs.some((r) => r.at >= start && r.at < end) || constantTruth(stripParens(this.toks.slice(start, end))) === false) return true;
+    if (constantTruth(stripParens(this.toks.slice(start, end))) === false) return true;
     const names = new Set(scope.bindings.flatMap((b) => [b.alias, b.table ?? '']).filter(Boolean).map((n) => n.toLowerCase()));
-    for (let k = start; k < end - 1; k++) {
-      const t = this.toks[k];
-      const next = this.toks[k + 1];
-      if ((t.type === 'word' || t.type === 'quoted') && next.type === 'punct' && next.value === '.' && names.has(this.name(t).toLowerCase())) return true;
+    const written = new Set(scope.bindings.filter((b) => b.rel?.access === 'write' && b.table !== undefined).map((b) => b.table!.toLowerCase()));
+    for (const [a, b] of conjunctRanges(this.toks, start, end)) {
+      // `id IN (SELECT id FROM orders)` in a write to orders: a semi-join of the table with itself.
+      if (written.size > 0 && this.selfSemiJoin(a, b, written, names)) continue;
+      if (info.refs.some((r) => r.at >= a && r.at < b)) return true;
+      for (let k = a; k < b - 1; k++) {
+        const t = this.toks[k];
+        const next = this.toks[k + 1];
+        if ((t.type === 'word' || t.type === 'quoted') && next.type === 'punct' && next.value === '.' && names.has(this.name(t).toLowerCase())) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Whether the conjunct toks[a, b) tests membership (`IN`, `= ANY`/`SOME`, `EXISTS`) in a
+   * subquery over a written table that picks out no rows of its own: then it matches every row,
+   * as a join of the table with itself does. The subquery picks out rows when it also reads
+   * another table, has LIMIT or HAVING, or a WHERE conjunct that is no tautology and does not
+   * name the outer query's tables (a correlation with the outer copy is the self-join itself).
+   * A scalar subquery (`amount > (SELECT AVG(amount) FROM orders)`) is a value, not a membership.
+   */
+  private selfSemiJoin(a: number, b: number, written: ReadonlySet<string>, outer: ReadonlySet<string>): boolean {
+    const toks = this.toks;
+    const isWord = (k: number, ...w: string[]): boolean => toks[k]?.type === 'word' && w.includes(toks[k].value);
+    const isPunct = (k: number, v: string): boolean => toks[k]?.type === 'punct' && toks[k].value === v;
+    for (let k = a; k < b - 1; k++) {
+      if (!isPunct(k, '(') || !isWord(k + 1, 'SELECT') || !isWord(k - 1, 'IN', 'ANY', 'SOME', 'EXISTS')) continue;
+      // The subquery's tokens, up to its closing parenthesis.
+      let depth = 0;
+      let close = -1;
+      for (let j = k; j < b; j++) {
+        if (isPunct(j, '(')) depth++;
+        else if (isPunct(j, ')') && --depth === 0) {
+          close = j;
+          break;
+        }
+      }
+      if (close < 0) return false;
+      const inner = toks.slice(k + 1, close);
+      const readsWritten = inner.some((t) => (t.type === 'word' || t.type === 'quoted') && written.has(t.value.toLowerCase()));
+      if (readsWritten && !this.subqueryPicksRows(k + 2, close, written, outer)) return true;
+    }
+    return false;
+  }
+
+  /** toks[from, to): a subquery's tokens after SELECT (see selfSemiJoin). */
+  private subqueryPicksRows(from: number, to: number, written: ReadonlySet<string>, outer: ReadonlySet<string>): boolean {
+    const toks = this.toks;
+    const own = new Set<string>();
+    let where = -1;
+    let inFrom = false;
+    let depth = 0;
+    for (let k = from; k < to; k++) {
+      const t = toks[k];
+      if (t.type === 'punct' && t.value === '(') depth++;
+      else if (t.type === 'punct' && t.value === ')') depth--;
+      if (depth !== 0) continue;
+      if (t.type === 'word' && (t.value === 'LIMIT' || t.value === 'HAVING')) return true;
+      if (t.type === 'word' && t.value === 'FROM') inFrom = true;
+      else if (t.type === 'word' && (t.value === 'WHERE' || t.value === 'GROUP' || t.value === 'ORDER' || t.value === 'UNION')) {
+        inFrom = false;
+        if (t.value === 'WHERE') where = k + 1;
+        if (t.value === 'UNION') return false;
+      } else if (inFrom && (t.type === 'word' || t.type === 'quoted') && !RESERVED_IN_FROM.has(t.value)) {
+        // A table (or derived table) name or alias: another table means a join, which bounds.
+        const prev = toks[k - 1];
+        const name = t.value.toLowerCase();
+        const isTableName = prev !== undefined && ((prev.type === 'word' && (prev.value === 'FROM' || prev.value === 'JOIN')) || (prev.type === 'punct' && prev.value === ','));
+        if (!isTableName) {
+          own.add(name);
+          continue;
+        }
+        if (!written.has(name)) return true;
+        // An aliased table is visible only by its alias: its own name then means the outer one.
+        const after = toks[k + 1]?.type === 'word' && toks[k + 1].value === 'AS' ? toks[k + 2] : toks[k + 1];
+        const aliased = after !== undefined && (after.type === 'quoted' || (after.type === 'word' && !RESERVED_IN_FROM.has(after.value) && !CLAUSE_STOP.has(after.value)));
+        if (!aliased) own.add(name);
+      }
+    }
+    if (where < 0) return false;
+    let end = where;
+    depth = 0;
+    for (; end < to; end++) {
+      const t = toks[end];
+      if (t.type === 'punct' && t.value === '(') depth++;
+      else if (t.type === 'punct' && t.value === ')') depth--;
+      else if (depth === 0 && t.type === 'word' && (t.value === 'GROUP' || t.value === 'ORDER' || t.value === 'LIMIT' || t.value === 'HAVING' || t.value === 'UNION')) break;
+    }
+    const correlated = new Set([...outer].filter((n) => !own.has(n)));
+    for (const [a, b] of conjunctRanges(toks, where, end)) {
+      const part = toks.slice(a, b);
+      if (isTautology(part) || part.length === 0) continue;
+      const namesOuter = part.some((t, j) => (t.type === 'word' || t.type === 'quoted') && part[j + 1]?.type === 'punct' && part[j + 1].value === '.' && correlated.has(t.value.toLowerCase()));
+      if (!namesOuter) return true;
     }
     return false;
   }
@@ -1602,6 +1693,34 @@ function disjunctRanges(toks: Token[], start: number, end: number): [number, num
     if (t.type === 'punct' && t.value === '(') depth++;
     if (t.type === 'punct' && t.value === ')') depth--;
     if (depth === 0 && ((t.type === 'word' && t.value === 'OR') || (t.type === 'punct' && t.value === '||'))) {
+      out.push([from, k]);
+      from = k + 1;
+    }
+  }
+  out.push([from, end]);
+  return out;
+}
+
+/** Words in a FROM list that are not table names or aliases. */
+const RESERVED_IN_FROM = new Set(['AS', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'OUTER', 'NATURAL', 'STRAIGHT_JOIN', 'ON', 'USING', 'USE', 'FORCE', 'IGNORE', 'INDEX', 'KEY', 'FOR', 'LATERAL', 'SELECT', 'DUAL']);
+
+/** toks[start, end) split at AND / && at parenthesis depth 0; the AND of a BETWEEN stays inside. */
+function conjunctRanges(toks: Token[], start: number, end: number): [number, number][] {
+  const out: [number, number][] = [];
+  let depth = 0;
+  let from = start;
+  let between = 0;
+  for (let k = start; k < end; k++) {
+    const t = toks[k];
+    if (t.type === 'punct' && t.value === '(') depth++;
+    if (t.type === 'punct' && t.value === ')') depth--;
+    if (depth !== 0) continue;
+    if (t.type === 'word' && t.value === 'BETWEEN') between++;
+    else if ((t.type === 'word' && t.value === 'AND') || (t.type === 'punct' && t.value === '&&')) {
+      if (between > 0 && t.type === 'word') {
+        between--;
+        continue;
+      }
       out.push([from, k]);
       from = k + 1;
     }

@@ -237,6 +237,24 @@ describe('WHERE that restricts nothing', () => {
     // REPLACE deletes every row its new rows collide with: from a query, it is an unbounded upsert.
     ['REPLACE INTO orders SELECT * FROM orders', false],
     ["REPLACE INTO orders VALUES (1, 1, 0, 'x')", true],
+    // A membership subquery over the written table is a semi-join of the table with itself:
+    // every row, unless the subquery picks out rows of its own (a filter, another table, LIMIT).
+    ['DELETE FROM orders WHERE id IN (SELECT id FROM orders)', false],
+    ['DELETE FROM orders WHERE id = ANY (SELECT id FROM orders)', false],
+    ['DELETE FROM orders WHERE EXISTS (SELECT 1 FROM orders p WHERE p.id = orders.id)', false],
+    ['DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM orders p WHERE p.id = o.id)', false],
+    ['UPDATE orders SET x = 1 WHERE id IN (SELECT id FROM (SELECT id FROM orders) s)', false],
+    ['DELETE FROM orders WHERE id IN (SELECT id FROM orders WHERE 1 = 1)', false],
+    ['DELETE FROM orders WHERE id IN (SELECT id FROM orders) OR id = 3', false],
+    ["DELETE FROM orders WHERE id IN (SELECT id FROM orders WHERE status = 'x')", true],
+    ["DELETE FROM orders WHERE EXISTS (SELECT 1 FROM orders p WHERE p.id = orders.parent_id AND p.status = 'x')", true],
+    ['DELETE FROM orders WHERE id IN (SELECT id FROM orders LIMIT 5)', true],
+    ['DELETE FROM orders WHERE user_id IN (SELECT id FROM users)', true],
+    ['DELETE FROM orders WHERE id IN (SELECT o.id FROM orders o JOIN users u ON u.id = o.user_id)', true],
+    ["DELETE FROM orders WHERE status = 'x' AND id IN (SELECT id FROM orders)", true],
+    ['DELETE FROM orders WHERE id BETWEEN 1 AND 5 AND id IN (SELECT id FROM orders)', true],
+    // A scalar subquery is a value the column is compared with.
+    ['DELETE FROM orders WHERE amount > (SELECT AVG(amount) FROM orders)', true],
   ];
   for (const [sql, want] of table) it(sql, () => assert.equal(analyseMysql(sql, MARIA).statements[0].hasWhere, want));
 });
