@@ -210,9 +210,15 @@ export class TargetRuntime implements TargetServices {
         }
       }
     }
-    // `WHERE id` on MySQL: true for every row whose key is not 0, so no bound at all.
+    // `WHERE id` on MySQL: true for every row whose key is not 0, so no bound at all. Likewise
+    // `WHERE id IS NOT NULL` on a key, and `WHERE o IS NOT NULL` where `o` is no column of the
+    // table but the whole row (PostgreSQL).
     const truth = f.whereTruthOf;
-    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && cat?.keyColumn?.(r, truth) === true);
+    const notAColumn = (r: RelationRef): boolean => {
+      const columns = r.resolved?.oid !== undefined ? cat?.columnsOf?.(r.resolved.oid) : undefined;
+      return columns !== undefined && columns.length > 0 && !columns.some((c) => c.name === truth);
+    };
+    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && (cat?.keyColumn?.(r, truth) === true || notAColumn(r)));
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
       if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {

@@ -282,6 +282,17 @@ test('redaction skips the lexer pass only where it would change nothing', () => 
   assert.ok(skipped > 100, `the lexer pass was skipped for some texts (${skipped})`);
 });
 
+test('a WHERE that only tests one name for NULL records the name, for the catalog to judge', () => {
+  const truth = (sql: string): string | undefined => analysePostgres(sql).statements[0]?.whereTruthOf;
+  assert.equal(truth('delete from orders where id is not null'), 'id');
+  assert.equal(truth('delete from orders where id is distinct from null'), 'id');
+  assert.equal(truth('delete from orders where null is distinct from o.id'), 'id');
+  assert.equal(truth('delete from orders o where o is not null'), 'o');
+  assert.equal(truth('delete from orders where id is null'), undefined);
+  assert.equal(truth('delete from orders where id is distinct from 3'), undefined);
+  assert.equal(truth('delete from orders where id is not null and total > 3'), undefined);
+});
+
 test('fingerprints ignore literals and differ by shape', () => {
   const fp = (sql: string): string | undefined => analysePostgres(sql).statements[0]?.fingerprint;
   assert.equal(fp('select * from t where id = 1'), fp('SELECT * FROM t WHERE id = 999'));

@@ -643,11 +643,22 @@ function readsAlias(x: unknown, aliases: ReadonlySet<string>): boolean {
   });
 }
 
-/** `col IS NOT NULL` as a whole WHERE: the column (for a key column it holds for every row). */
+/**
+ * `col IS NOT NULL` as a whole WHERE: the column. For a key column it holds for every row; a
+ * name that is no column of the table is the whole row (`WHERE o IS NOT NULL`), which is no
+ * filter either (TargetRuntime.resolve).
+ */
 function notNullColumn(where: unknown): string | undefined {
   const t = as(where, 'NullTest');
-  if (!t || t.nulltesttype !== 'IS_NOT_NULL') return undefined;
-  const c = as(t.arg, 'ColumnRef');
+  let arg: unknown;
+  if (t?.nulltesttype === 'IS_NOT_NULL') arg = t.arg;
+  else {
+    // `col IS DISTINCT FROM NULL` is the same test.
+    const d = as(where, 'A_Expr');
+    const isNull = (x: unknown): boolean => as(x, 'A_Const')?.isnull === true;
+    if (d?.kind === 'AEXPR_DISTINCT') arg = isNull(d.rexpr) ? d.lexpr : isNull(d.lexpr) ? d.rexpr : undefined;
+  }
+  const c = as(arg, 'ColumnRef');
   const fields = list(c?.fields);
   return fields.length > 0 ? sval(fields[fields.length - 1]) : undefined;
 }
