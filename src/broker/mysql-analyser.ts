@@ -17,6 +17,7 @@ import { createFactsCache, sameFacts } from '../sql/cache.js';
 import { analyseMysql, sqlModeFlags } from '../sql/mysql/analyse.js';
 import type { MysqlDialect } from '../sql/mysql/lexer.js';
 import { normaliseLiterals } from '../sql/mysql/normalise.js';
+import { RETYPE_ACTION } from '../sql/mysql/parser.js';
 import type { MysqlTargetCatalog } from './mysql-catalog.js';
 import { UNKNOWN_SETTING } from './statement-hooks.js';
 import type { TargetCatalog } from './target-runtime.js';
@@ -72,16 +73,41 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
   return (sql, params) => {
     const db = params.get('database');
     const modeText = params.get('sql_mode') ?? server?.().sqlMode ?? '';
-    if (modeText !== UNKNOWN_SETTING) return run(sql, flagsOf(modeText), db);
+    if (modeText !== UNKNOWN_SETTING) return retypesUnderMode(run(sql, flagsOf(modeText), db), modeText);
     // The session set sql_mode to a value computed at run time: the text is only safe to judge
     // if it means the same thing under every quoting mode.
     const variants = [false, true].flatMap((nbe) => [false, true].map((aq) => run(sql, { noBackslashEscapes: nbe, ansiQuotes: aq }, db)));
     // Lineage and stores too: `"full_name"` is a constant in one mode and a column in the other.
     const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings, f.lineage, f.stores, f.predicateColumns, f.hasWhere]));
-    if (variants.every((v) => shape(v) === shape(variants[0]))) return variants[0];
+    if (variants.every((v) => shape(v) === shape(variants[0]))) return retypesUnderMode(variants[0], modeText);
     // Its result columns cannot be traced either: without lineage, masking treats them as unknown.
     return {
       statements: variants[0].statements.map((f) => ({ ...f, lineage: undefined, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
     };
+  };
+}
+
+/** sql_mode texts under which the server refuses a value it cannot store instead of changing it. */
+function strictMode(mode: string): boolean {
+  return mode !== UNKNOWN_SETTING && /\b(STRICT_TRANS_TABLES|STRICT_ALL_TABLES|TRADITIONAL)\b/i.test(mode);
+}
+
+/**
+ * An ALTER TABLE that retypes a column (MODIFY, CHANGE, CONVERT TO) keeps every value in strict
+ * mode: the server refuses the ALTER when a value does not fit. Without strict mode it stores 0,
+ * '' or '?' instead, so the ALTER overwrites data. The mode is the session's when the statement
+ * runs: its own, the server's default, or one a SET earlier in the same message gave it (a
+ * computed one counts as not strict).
+ */
+function retypesUnderMode(a: MessageAnalysis, modeText: string): MessageAnalysis {
+  if (!a.statements.some((f) => f.actions?.includes(RETYPE_ACTION))) return a;
+  let strict = strictMode(modeText);
+  return {
+    ...a,
+    statements: a.statements.map((f) => {
+      const out = !strict && f.actions?.includes(RETYPE_ACTION) ? { ...f, actions: [...f.actions, 'ALTER TABLE OVERWRITE COLUMN'] } : f;
+      for (const s of f.settings ?? []) if (s.name === 'sql_mode') strict = s.value !== null && strictMode(s.value);
+      return out;
+    }),
   };
 }

@@ -134,7 +134,7 @@ export class TargetRuntime implements TargetServices {
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
     const cat = this.d.catalog;
-    if (!cat?.loaded() && state.tempTables.size === 0) return facts;
+    if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(truthUnjudged) ? facts.map((f) => (truthUnjudged(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
     const key = state.tempTables.size === 0 && state.createdViews.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
     if (key !== undefined) {
@@ -218,7 +218,7 @@ export class TargetRuntime implements TargetServices {
       const columns = r.resolved?.oid !== undefined ? cat?.columnsOf?.(r.resolved.oid) : undefined;
       return columns !== undefined && columns.length > 0 && !columns.some((c) => c.name === truth);
     };
-    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && (cat?.keyColumn?.(r, truth) === true || notAColumn(r)));
+    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.keyColumn?.(r, truth) === true || notAColumn(r)));
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
       if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
@@ -584,6 +584,15 @@ export class TargetRuntime implements TargetServices {
 }
 
 /** Identifier tokens of SQL text (plain, "quoted" or `backticked`), lower case. */
+/**
+ * A write whose WHERE only tests one column (`WHERE id`, `WHERE id IS NOT NULL`) before the
+ * catalog has loaded: whether that column is a key (then the test holds for every row) is not
+ * known yet, so it counts as no bound at all, failing closed.
+ */
+function truthUnjudged(f: StatementFacts): boolean {
+  return f.whereTruthOf !== undefined && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
+}
+
 function identifiersOf(sql: string): Set<string> {
   const out = new Set<string>();
   for (const m of sql.matchAll(/"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)/g)) {

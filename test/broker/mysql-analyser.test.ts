@@ -47,4 +47,23 @@ describe('mysql analyser cache', () => {
     assert.equal(analyse('SELECT v FROM kv WHERE id = 1', params({ sql_mode: UNKNOWN_SETTING })).statements[0].opaque, undefined);
     assert.equal(analyse('SELECT "a\\" FROM kv WHERE id = 1', params({ sql_mode: UNKNOWN_SETTING })).statements[0].opaque?.reason, 'parse-error');
   });
+
+  it('an ALTER that retypes a column overwrites data unless the mode the session runs it under is strict', () => {
+    const analyse = mysqlAnalyser(null, 100);
+    const actions = (sql: string, mode: string): string[][] => analyse(sql, params({ sql_mode: mode })).statements.map((f) => f.actions ?? []);
+    const overwrites = (sql: string, mode: string): boolean[] => actions(sql, mode).map((a) => a.includes('ALTER TABLE OVERWRITE COLUMN'));
+    assert.deepEqual(overwrites('ALTER TABLE orders MODIFY status INT', 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'), [false]);
+    assert.deepEqual(overwrites('ALTER TABLE orders MODIFY status INT', 'TRADITIONAL'), [false]);
+    assert.deepEqual(overwrites('ALTER TABLE orders MODIFY status INT', 'NO_ENGINE_SUBSTITUTION'), [true]);
+    assert.deepEqual(overwrites('ALTER TABLE orders CHANGE status status INT', ''), [true]);
+    assert.deepEqual(overwrites('ALTER TABLE orders CONVERT TO CHARACTER SET latin1', ''), [true]);
+    assert.deepEqual(overwrites('ALTER TABLE orders MODIFY status INT', UNKNOWN_SETTING), [true]);
+    // A SET earlier in the same message is the mode the ALTER runs under.
+    assert.deepEqual(overwrites("SET SESSION sql_mode = ''; ALTER TABLE orders MODIFY status INT", 'STRICT_ALL_TABLES'), [false, true]);
+    assert.deepEqual(overwrites("SET sql_mode = 'STRICT_ALL_TABLES'; ALTER TABLE orders MODIFY status INT", ''), [false, false]);
+    // After a computed mode, the rest of the message cannot even be lexed: it is opaque (blocked on protected targets).
+    assert.equal(analyse("SET sql_mode = CONCAT('STRICT_', 'ALL_TABLES'); ALTER TABLE orders MODIFY status INT", params({ sql_mode: 'STRICT_ALL_TABLES' })).statements[1].opaque?.reason, 'parse-error');
+    // Adding a column changes no stored value.
+    assert.deepEqual(overwrites('ALTER TABLE orders ADD COLUMN note TEXT', ''), [false]);
+  });
 });

@@ -29,3 +29,18 @@ test('views created in a session are remembered with the relations they read', a
   assert.deepEqual(v.reads.map((r) => `${r.schema ?? ''}.${r.name}`).sort(), ['.other', 'public.model_weights']);
   assert.equal(createdView(analysePostgres('CREATE TABLE t (id int)').statements[0]), undefined);
 });
+
+test('before the catalog has loaded, a write whose WHERE only tests one column counts as unbounded', async () => {
+  await loadSqlParser();
+  const { TargetRuntime } = await import('../../src/broker/target-runtime.js');
+  const { compileMasking } = await import('../../src/masking/config.js');
+  const { rootLogger } = await import('../../src/shared/logger.js');
+  const catalog = { loaded: () => false, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined } as unknown as ConstructorParameters<typeof TargetRuntime>[0]['catalog'];
+  const rt = new TargetRuntime({ name: 'prod', config: {} as never, analyse: () => ({ statements: [] }), catalog, masking: compileMasking({}), log: rootLogger() });
+  const resolve = (sql: string): boolean | null => rt.resolve(analysePostgres(sql).statements, fresh())[0].hasWhere;
+  assert.equal(resolve('DELETE FROM orders WHERE id IS NOT NULL'), false, 'id may be the key: no bound until the catalog says otherwise');
+  assert.equal(resolve('UPDATE orders SET flag = false WHERE orders IS DISTINCT FROM NULL'), false);
+  assert.equal(resolve('UPDATE orders SET flag = false WHERE flag'), true, 'on PostgreSQL a boolean column tested alone is a filter');
+  assert.equal(resolve('DELETE FROM orders WHERE id = 3'), true);
+  assert.equal(resolve('SELECT * FROM orders WHERE id IS NOT NULL'), null);
+});

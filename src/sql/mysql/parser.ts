@@ -1575,6 +1575,9 @@ export class MysqlStatementParser {
       if (t.value === 'EXCHANGE' && next === 'PARTITION') out.add('ALTER TABLE EXCHANGE PARTITION');
       if (t.value === 'DISCARD') out.add('ALTER TABLE DISCARD TABLESPACE');
       if (t.value === 'ENGINE' && (next === 'BLACKHOLE' || (next === undefined && word(k + 2) === 'BLACKHOLE'))) out.add('ALTER TABLE ENGINE BLACKHOLE');
+      // A new type or character set for stored values: lossless in strict mode, which refuses
+      // values it cannot keep; without it they become 0, '' or '?' (src/broker/mysql-analyser.ts).
+      if (t.value === 'MODIFY' || t.value === 'CHANGE' || (t.value === 'CONVERT' && next === 'TO')) out.add(RETYPE_ACTION);
     }
     return [...out];
   }
@@ -1700,6 +1703,9 @@ function disjunctRanges(toks: Token[], start: number, end: number): [number, num
   out.push([from, end]);
   return out;
 }
+
+/** StatementFacts.actions of an ALTER TABLE that gives stored values a new type or character set. */
+export const RETYPE_ACTION = 'ALTER TABLE RETYPE COLUMN';
 
 /** Words in a FROM list that are not table names or aliases. */
 const RESERVED_IN_FROM = new Set(['AS', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'OUTER', 'NATURAL', 'STRAIGHT_JOIN', 'ON', 'USING', 'USE', 'FORCE', 'IGNORE', 'INDEX', 'KEY', 'FOR', 'LATERAL', 'SELECT', 'DUAL']);
