@@ -131,7 +131,8 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     async refresh() {
       const c = await ensure();
       const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v, @@GLOBAL.sql_mode AS m');
-      info = { ...parseServerVersion(String(rows[0]?.v ?? '')), sqlMode: String(rows[0]?.m ?? '') };
+      // Published with the snapshot below: `loaded()` must not say yes before the tables are in.
+      const nextInfo = { ...parseServerVersion(String(rows[0]?.v ?? '')), sqlMode: String(rows[0]?.m ?? '') };
       const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_KEY AS k FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
       const [views] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, VIEW_DEFINITION AS d FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?', [t.database]);
       const names = (rows: mysql.RowDataPacket[]): Set<string> => new Set(rows.map((r) => String(r.n).toUpperCase()));
@@ -151,6 +152,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
       }
       for (const r of views) next.views.set(String(r.t).toLowerCase(), String(r.d));
       snap = next;
+      info = nextInfo;
       viewLineage.clear();
     },
     loaded: () => info.version > 0,
@@ -166,6 +168,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     // A stored function's body (or a UDF's code) is not analysed: the call is opaque.
     callTarget: (fn) => (runsStoredCode(fn, snap.functions) ? 'opaque' : undefined),
     keyColumn: (ref, column) => inTarget(ref) && snap.keys.has(`${ref.name.toLowerCase()}.${column.toLowerCase()}`),
+    knowsRelation: (ref) => inTarget(ref) && snap.columns.has(ref.name.toLowerCase()),
     relations: () => [],
     resolveLineage(facts: StatementFacts) {
       return facts.lineage ? resolve(facts.lineage, 0) : undefined;

@@ -76,6 +76,7 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
     columnOf: (oid, attnum) => catalog?.columnOf(oid, attnum),
     knowsName: (name) => catalog?.knowsName(name) === true,
     keyColumn: (ref, column) => ref.resolved?.oid !== undefined && catalog?.keyColumn(ref.resolved.oid, column) === true,
+    knowsRelation: (ref) => ref.resolved?.oid !== undefined,
     columnsOf: (oid) => catalog?.columns(oid).map((c) => ({ attnum: c.attnum, name: c.name })) ?? [],
     callTarget(fn, searchPath) {
       if (!catalog) return undefined;

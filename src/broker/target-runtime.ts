@@ -44,6 +44,8 @@ export interface TargetCatalog {
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
   keyColumn?(ref: RelationRef, column: string): boolean;
+  /** Whether the catalog has the relation `ref` (resolved, for PostgreSQL) and so can answer keyColumn for it. */
+  knowsRelation?(ref: RelationRef): boolean;
   /** A relation's columns by attribute number (for following column renames); PostgreSQL only. */
   columnsOf?(oid: number): { attnum: number; name: string }[];
   /** Every relation's oid and current name (for following renames). */
@@ -218,7 +220,9 @@ export class TargetRuntime implements TargetServices {
       const columns = r.resolved?.oid !== undefined ? cat?.columnsOf?.(r.resolved.oid) : undefined;
       return columns !== undefined && columns.length > 0 && !columns.some((c) => c.name === truth);
     };
-    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.keyColumn?.(r, truth) === true || notAColumn(r)));
+    // A relation the catalog does not have (created a moment ago, or caught mid-migration) may
+    // have that column as its key: fail closed.
+    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.knowsRelation?.(r) === false || cat.keyColumn?.(r, truth) === true || notAColumn(r)));
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
       if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {

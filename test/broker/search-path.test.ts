@@ -44,3 +44,27 @@ test('before the catalog has loaded, a write whose WHERE only tests one column c
   assert.equal(resolve('DELETE FROM orders WHERE id = 3'), true);
   assert.equal(resolve('SELECT * FROM orders WHERE id IS NOT NULL'), null);
 });
+
+test('a write whose WHERE only tests one column of a relation the catalog does not have counts as unbounded', async () => {
+  await loadSqlParser();
+  const { TargetRuntime } = await import('../../src/broker/target-runtime.js');
+  const { compileMasking } = await import('../../src/masking/config.js');
+  const { rootLogger } = await import('../../src/shared/logger.js');
+  // Loaded, with `orders` (key id) but not `fresh_t` (created a moment ago, or caught mid-migration).
+  const catalog = {
+    loaded: () => true,
+    resolveRelation: (r: { name: string }) => (r.name === 'orders' ? { schema: 'public', name: 'orders', oid: 1 } : undefined),
+    isBaseTable: () => true,
+    refresh: async () => undefined,
+    relations: () => [],
+    knowsRelation: (r: { resolved?: { oid?: number } }) => r.resolved?.oid !== undefined,
+    keyColumn: (r: { name: string }, c: string) => r.name === 'orders' && c === 'id',
+    columnsOf: () => [{ attnum: 1, name: 'id' }, { attnum: 2, name: 'note' }],
+  } as unknown as ConstructorParameters<typeof TargetRuntime>[0]['catalog'];
+  const rt = new TargetRuntime({ name: 'prod', config: {} as never, analyse: () => ({ statements: [] }), catalog, masking: compileMasking({}), log: rootLogger() });
+  const resolve = (sql: string): boolean | null => rt.resolve(analysePostgres(sql).statements, fresh())[0].hasWhere;
+  assert.equal(resolve('DELETE FROM orders WHERE note IS NOT NULL'), true, 'a nullable column of a known table is a filter');
+  assert.equal(resolve('DELETE FROM orders WHERE id IS NOT NULL'), false, 'the key holds for every row');
+  assert.equal(resolve('DELETE FROM fresh_t WHERE note IS NOT NULL'), false, 'unknown relation: fail closed');
+  assert.equal(resolve('DELETE FROM fresh_t WHERE note = 1'), true);
+});

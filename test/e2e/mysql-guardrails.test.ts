@@ -86,6 +86,8 @@ describe('mysql guardrail corpus through the tunnel', () => {
     test(c.sql, { ...(c.todo ? { todo: c.todo } : {}) }, async () => {
       // A fresh database per case: an allowed write never changes what a later case sees.
       await mysqlAdmin(`DROP DATABASE IF EXISTS \`${db}\`; CREATE DATABASE \`${db}\`; USE \`${db}\`; ${SETUP}`);
+      // The broker's catalog must see the new tables, not a reload caught while they were being made.
+      await tb.broker.refreshCatalogs();
       const beforeState = await snapshot(db);
       const client = await mysqlTunnelClient(conn, { multipleStatements: true });
       try {
