@@ -77,3 +77,29 @@ export function anyColumnRef(x: unknown, test: (fields: unknown[]) => boolean): 
   }
   return false;
 }
+
+/** The terms of an AND (nested ANDs flattened); the expression itself when it is no AND. */
+export function conjuncts(expr: unknown): unknown[] {
+  const b = as(expr, 'BoolExpr');
+  if (b && b.boolop === 'AND_EXPR') return list(b.args).flatMap(conjuncts);
+  return expr === undefined ? [] : [expr];
+}
+
+/**
+ * Each item of a FROM list, with joins taken apart, and the name its columns are qualified by
+ * there: its alias, else a table's own name.
+ */
+export function forEachFromItem(items: readonly unknown[], fn: (item: unknown, name: string | undefined) => void): void {
+  const visit = (item: unknown): void => {
+    const w = unwrap(item);
+    if (!w) return;
+    const [type, r] = w;
+    if (type === 'JoinExpr') {
+      visit(r.larg);
+      visit(r.rarg);
+      return;
+    }
+    fn(item, str(isObject(r.alias) ? r.alias.aliasname : undefined) ?? (type === 'RangeVar' ? str(r.relname) : undefined));
+  };
+  for (const item of items) visit(item);
+}

@@ -6,7 +6,7 @@
  */
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
-import { anyColumnRef, as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
+import { anyColumnRef, as, conjuncts, forEachFromItem, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
 import { fold, readsAny, selectsRows } from './constant.js';
 import { functionRisks } from './functions.js';
 
@@ -258,7 +258,8 @@ export class Walker {
         }
         this.fromList(list(n.fromClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation), selfNames(n)), selfNames(n)));
+        const self = selfNames(n);
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation), self), self));
         handled.add('relation').add('fromClause').add('whereClause');
         break;
       }
@@ -267,7 +268,8 @@ export class Walker {
         this.target(n.relation, ctx);
         this.fromList(list(n.usingClause), ctx);
         this.any(n.whereClause, pred);
-        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation), selfNames(n)), selfNames(n)));
+        const self = selfNames(n);
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation), self), self));
         handled.add('relation').add('usingClause').add('whereClause');
         break;
       }
@@ -602,37 +604,11 @@ function selfJoined(target: unknown, joined: unknown[]): Set<string> {
   const name = str(t?.relname);
   const out = new Set<string>();
   if (!name) return out;
-  const reads = (x: unknown): boolean => {
-    if (Array.isArray(x)) return x.some(reads);
-    if (!isObject(x)) return false;
-    for (const k in x) {
-      const v = x[k];
-      if (k === 'RangeVar' && isObject(v) && str(v.relname) === name) return true;
-      if (reads(v)) return true;
-    }
-    return false;
-  };
-  const visit = (item: unknown): void => {
-    const w = unwrap(item);
-    if (!w) return;
-    const [type, r] = w;
-    if (type === 'JoinExpr') {
-      visit(r.larg);
-      visit(r.rarg);
-      return;
-    }
-    if (!reads(item)) return;
-    const alias = str(isObject(r.alias) ? r.alias.aliasname : undefined) ?? (type === 'RangeVar' ? str(r.relname) : undefined);
-    if (alias) out.add(alias);
-  };
-  for (const item of joined) visit(item);
+  const self = new Set([name]);
+  forEachFromItem(joined, (item, alias) => {
+    if (alias && readsAny(item, self)) out.add(alias);
+  });
   return out;
-}
-
-function conjuncts(expr: unknown): unknown[] {
-  const b = as(expr, 'BoolExpr');
-  if (b && b.boolop === 'AND_EXPR') return list(b.args).flatMap(conjuncts);
-  return expr === undefined ? [] : [expr];
 }
 
 /** A column reference qualified by one of `aliases`. */

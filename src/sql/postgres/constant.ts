@@ -3,7 +3,7 @@
  * update, so guardrails cannot be sidestepped by a tautology. Only what is provably constant is
  * folded; anything else (columns, parameters, functions) is unknown and counts as a real filter.
  */
-import { anyColumnRef, as, isObject, list, names, sval, unwrap, type PgNode } from './ast.js';
+import { anyColumnRef, as, conjuncts, forEachFromItem, isObject, list, names, sval, unwrap, type PgNode } from './ast.js';
 
 type Value = boolean | number | string | null;
 /** `undefined` means "not a known constant". */
@@ -105,21 +105,10 @@ function picksOwnRows(sub: unknown, outerTargets: ReadonlySet<string>, self: Rea
   if (isObject(sel.limitCount) || isObject(sel.havingClause)) return true;
   const own = new Set<string>();
   let other = false;
-  const item = (it: unknown): void => {
-    const w = unwrap(it);
-    if (!w) return;
-    const [type, r] = w;
-    if (type === 'JoinExpr') {
-      item(r.larg);
-      item(r.rarg);
-      return;
-    }
-    if (!readsAny(it, self)) other = true;
-    const alias = isObject(r.alias) && typeof r.alias.aliasname === 'string' ? r.alias.aliasname : undefined;
-    const name = alias ?? (type === 'RangeVar' && typeof r.relname === 'string' ? r.relname : undefined);
+  forEachFromItem(list(sel.fromClause), (item, name) => {
+    if (!readsAny(item, self)) other = true;
     if (name !== undefined) own.add(name);
-  };
-  for (const it of list(sel.fromClause)) item(it);
+  });
   if (other) return true;
   const outer = new Set([...outerTargets].filter((t) => !own.has(t)));
   const readsOuter = (c: unknown): boolean =>
@@ -127,14 +116,9 @@ function picksOwnRows(sub: unknown, outerTargets: ReadonlySet<string>, self: Rea
       const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
       return q !== undefined && outer.has(q);
     });
-  return andParts(sel.whereClause).some((c) => selectsRows(c, [...own], self) && !readsOuter(c));
+  return conjuncts(sel.whereClause).some((c) => selectsRows(c, [...own], self) && !readsOuter(c));
 }
 
-function andParts(expr: unknown): unknown[] {
-  const b = as(expr, 'BoolExpr');
-  if (b && b.boolop === 'AND_EXPR') return list(b.args).flatMap(andParts);
-  return expr === undefined ? [] : [expr];
-}
 
 function constValue(c: PgNode): Folded {
   if (c.isnull === true) return null;
