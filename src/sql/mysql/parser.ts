@@ -956,14 +956,10 @@ export class MysqlStatementParser {
   }
 
   /**
-   * Whether a WHERE names a column, directly or from a correlated subquery (`t.col` of a table
-   * of this statement). One that names none (`NOW() > 0`, `?`, `EXISTS (SELECT 1)`) holds for
-   * every row or for none: it restricts nothing.
-   */
-  /**
-   * Whether a WHERE picks out rows: every top-level disjunct names a column of the row (or is
-   * provably false). `id = 1 OR @x IS NULL`: the second disjunct holds for every row or for none,
-   * and when it holds so does the whole OR.
+   * Whether a WHERE picks out rows: every top-level disjunct names a column of the row, directly
+   * or from a correlated subquery (`t.col` of a table of this statement), or is provably false.
+   * One that names none (`NOW() > 0`, `?`, `EXISTS (SELECT 1)`, `@x IS NULL`) holds for every row
+   * or for none, and when it holds so does the whole OR: `id = 1 OR @x IS NULL` restricts nothing.
    */
   private namesRows(info: ExprInfo, scope: Scope): boolean {
     return disjunctRanges(this.toks, info.start, info.end).every(([a, b]) => this.namesRowsIn(info, a, b, scope));

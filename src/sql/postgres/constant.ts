@@ -119,7 +119,6 @@ function picksOwnRows(sub: unknown, outerTargets: ReadonlySet<string>, self: Rea
   return conjuncts(sel.whereClause).some((c) => selectsRows(c, [...own], self) && !readsOuter(c));
 }
 
-
 function constValue(c: PgNode): Folded {
   if (c.isnull === true) return null;
   // Zero and false are omitted from the tree: `{ ival: {} }`, `{ boolval: {} }`.
