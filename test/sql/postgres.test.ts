@@ -97,6 +97,13 @@ const cases: Case[] = [
   { sql: "delete from orders where status = 'x' and id in (select id from orders)", kind: 'delete', hasWhere: true },
   { sql: 'delete from orders o where id in (select id from orders o where o.id > 5)', kind: 'delete', hasWhere: true },
   { sql: 'delete from orders where amount > (select avg(amount) from orders)', kind: 'delete', hasWhere: true },
+  // Joined through a CTE that reads the table: still the table with itself, and as for
+  // USING (SELECT … FROM orders WHERE …), only a condition on the target's own rows bounds it.
+  { sql: 'with x as (select * from orders) delete from orders using x where orders.id = x.id', kind: 'delete', hasWhere: false },
+  { sql: 'with x as (select * from orders) update orders set a = 1 from x where orders.id = x.id', kind: 'update', hasWhere: false },
+  { sql: 'with x as (select * from orders) merge into orders o using x on o.id = x.id when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: "with x as (select * from orders where status = 'x') delete from orders using x where orders.id = x.id", kind: 'delete', hasWhere: false },
+  { sql: 'with x as (select * from users) delete from orders using x where orders.user_id = x.id', kind: 'delete', hasWhere: true },
   { sql: 'delete from orders where id = (array(select id from orders))[1]', kind: 'delete', hasWhere: true },
   // tableoid is one value per table (it picks partitions, not rows).
   { sql: "delete from orders where tableoid = 'orders'::regclass", kind: 'delete', hasWhere: false },

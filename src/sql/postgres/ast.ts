@@ -103,3 +103,11 @@ export function forEachFromItem(items: readonly unknown[], fn: (item: unknown, n
   };
   for (const item of items) visit(item);
 }
+
+/** Whether a column reference in a (sub)tree is qualified by one of `names` (`o.id` for o). */
+export function qualifiedBy(x: unknown, names: ReadonlySet<string>): boolean {
+  return anyColumnRef(x, (fields) => {
+    const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
+    return q !== undefined && names.has(q);
+  });
+}

@@ -6,7 +6,7 @@
  */
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
-import { anyColumnRef, as, conjuncts, forEachFromItem, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './ast.js';
+import { as, conjuncts, forEachFromItem, isObject, list, names, qualified, qualifiedBy, str, sval, unwrap, type PgNode } from './ast.js';
 import { fold, readsAny, selectsRows } from './constant.js';
 import { functionRisks } from './functions.js';
 
@@ -548,11 +548,11 @@ function targetNames(rel: unknown): string[] {
  * With such a self-join only a condition that selects target rows without the self-joined copy
  * bounds the write. A MERGE whose source is a VALUES list or a SELECT without FROM is bounded.
  */
-function joinRestricted(where: unknown[], target: unknown, joined: unknown[], fallback: () => boolean, selfRelations?: ReadonlySet<string>): boolean {
+function joinRestricted(where: unknown[], target: unknown, joined: unknown[], fallback: () => boolean, self: ReadonlySet<string>): boolean {
   const targets = targetNames(target);
-  const self = selfJoined(target, joined);
-  if (self.size === 0) return fallback();
-  return where.some((expr) => conjuncts(expr).some((c) => selectsRows(c, targets, selfRelations) && !readsAlias(c, self)));
+  const copies = selfJoined(self, joined);
+  if (copies.size === 0) return fallback();
+  return where.some((expr) => conjuncts(expr).some((c) => selectsRows(c, targets, self) && !qualifiedBy(c, copies)));
 }
 
 /**
@@ -595,28 +595,20 @@ function mergeRestricted(n: PgNode): boolean {
   // Only inserts: no existing row changes.
   if (acting.length === 0) return true;
   // Every updating or deleting clause must be bounded, by ON or by its own condition.
-  return joinRestricted([n.joinCondition], n.relation, [n.sourceRelation], () => selectsRows(n.joinCondition, targetNames(n.relation))) || acting.every((w) => joinRestricted([w!.condition], n.relation, [n.sourceRelation], () => false));
+  const self = selfNames(n);
+  return (
+    joinRestricted([n.joinCondition], n.relation, [n.sourceRelation], () => selectsRows(n.joinCondition, targetNames(n.relation), self), self) ||
+    acting.every((w) => joinRestricted([w!.condition], n.relation, [n.sourceRelation], () => false, self))
+  );
 }
 
-/** Aliases of FROM items that are the written table itself (or a query reading it). */
-function selfJoined(target: unknown, joined: unknown[]): Set<string> {
-  const t = isObject(target) ? target : undefined;
-  const name = str(t?.relname);
+/** Names of FROM items that are the written table itself, or read it (a subquery, a CTE of `self`). */
+function selfJoined(self: ReadonlySet<string>, joined: unknown[]): Set<string> {
   const out = new Set<string>();
-  if (!name) return out;
-  const self = new Set([name]);
   forEachFromItem(joined, (item, alias) => {
     if (alias && readsAny(item, self)) out.add(alias);
   });
   return out;
-}
-
-/** A column reference qualified by one of `aliases`. */
-function readsAlias(x: unknown, aliases: ReadonlySet<string>): boolean {
-  return anyColumnRef(x, (fields) => {
-    const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
-    return q !== undefined && aliases.has(q);
-  });
 }
 
 /**

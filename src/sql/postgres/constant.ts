@@ -3,7 +3,7 @@
  * update, so guardrails cannot be sidestepped by a tautology. Only what is provably constant is
  * folded; anything else (columns, parameters, functions) is unknown and counts as a real filter.
  */
-import { anyColumnRef, as, conjuncts, forEachFromItem, isObject, list, names, sval, unwrap, type PgNode } from './ast.js';
+import { anyColumnRef, as, conjuncts, forEachFromItem, isObject, list, names, qualifiedBy, sval, unwrap, type PgNode } from './ast.js';
 
 type Value = boolean | number | string | null;
 /** `undefined` means "not a known constant". */
@@ -111,12 +111,7 @@ function picksOwnRows(sub: unknown, outerTargets: ReadonlySet<string>, self: Rea
   });
   if (other) return true;
   const outer = new Set([...outerTargets].filter((t) => !own.has(t)));
-  const readsOuter = (c: unknown): boolean =>
-    anyColumnRef(c, (fields) => {
-      const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
-      return q !== undefined && outer.has(q);
-    });
-  return conjuncts(sel.whereClause).some((c) => selectsRows(c, [...own], self) && !readsOuter(c));
+  return conjuncts(sel.whereClause).some((c) => selectsRows(c, [...own], self) && !qualifiedBy(c, outer));
 }
 
 function constValue(c: PgNode): Folded {
