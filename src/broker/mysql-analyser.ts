@@ -14,7 +14,7 @@
  */
 import type { MessageAnalysis } from '../sql/facts.js';
 import { createFactsCache, sameFacts } from '../sql/cache.js';
-import { analyseMysql, sqlModeFlags } from '../sql/mysql/analyse.js';
+import { analyseMysql, sqlModeFlags, sqlModeStrict } from '../sql/mysql/analyse.js';
 import type { MysqlDialect } from '../sql/mysql/lexer.js';
 import { normaliseLiterals } from '../sql/mysql/normalise.js';
 import { RETYPE_ACTION } from '../sql/mysql/parser.js';
@@ -87,9 +87,9 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
   };
 }
 
-/** sql_mode texts under which the server refuses a value it cannot store instead of changing it. */
+/** Strict sql_mode; an unknown one (computed at run time) counts as not strict. */
 function strictMode(mode: string): boolean {
-  return mode !== UNKNOWN_SETTING && /\b(STRICT_TRANS_TABLES|STRICT_ALL_TABLES|TRADITIONAL)\b/i.test(mode);
+  return mode !== UNKNOWN_SETTING && sqlModeStrict(mode);
 }
 
 /**

@@ -136,7 +136,7 @@ export class TargetRuntime implements TargetServices {
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
     const cat = this.d.catalog;
-    if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(truthUnjudged) ? facts.map((f) => (truthUnjudged(f) ? { ...f, hasWhere: false } : f)) : facts;
+    if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
     const key = state.tempTables.size === 0 && state.createdViews.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
     if (key !== undefined) {
@@ -222,7 +222,7 @@ export class TargetRuntime implements TargetServices {
     };
     // A relation the catalog does not have (created a moment ago, or caught mid-migration) may
     // have that column as its key: fail closed.
-    const unbounded = truth !== undefined && f.hasWhere === true && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.knowsRelation?.(r) === false || cat.keyColumn?.(r, truth) === true || notAColumn(r)));
+    const unbounded = onlyTestsOneColumn(f) && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.knowsRelation?.(r) === false || cat.keyColumn?.(r, truth!) === true || notAColumn(r)));
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
       if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
@@ -587,16 +587,16 @@ export class TargetRuntime implements TargetServices {
   }
 }
 
-/** Identifier tokens of SQL text (plain, "quoted" or `backticked`), lower case. */
 /**
- * A write whose WHERE only tests one column (`WHERE id`, `WHERE id IS NOT NULL`) before the
- * catalog has loaded: whether that column is a key (then the test holds for every row) is not
- * known yet, so it counts as no bound at all, failing closed.
+ * A write whose WHERE only tests one column (`WHERE id`, `WHERE id IS NOT NULL`), to be judged against
+ * the catalog (TargetRuntime.resolveOne): for a key column the test holds for every row. Before
+ * the catalog has loaded, that is not known, so it counts as no bound at all, failing closed.
  */
-function truthUnjudged(f: StatementFacts): boolean {
+function onlyTestsOneColumn(f: StatementFacts): boolean {
   return f.whereTruthOf !== undefined && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
 }
 
+/** Identifier tokens of SQL text (plain, "quoted" or `backticked`), lower case. */
 function identifiersOf(sql: string): Set<string> {
   const out = new Set<string>();
   for (const m of sql.matchAll(/"((?:[^"]|"")*)"|`((?:[^`]|``)*)`|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*)/g)) {
@@ -667,7 +667,6 @@ function whoKey(session: LiveSession): string {
   }
   return key;
 }
-
 
 /** Opaque reasons that mean code runs whose reads and writes are not known. */
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);

@@ -56,13 +56,23 @@ export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAna
   return { statements };
 }
 
-/** The flags the analyser needs from an sql_mode value (`ANSI` implies ANSI_QUOTES). */
 /** Combination modes that switch ANSI_QUOTES on without naming it (MariaDB, and MySQL before 8.0). */
 const IMPLY_ANSI_QUOTES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORACLE', 'POSTGRESQL'];
+/** Modes under which the server refuses a value it cannot store instead of changing it. */
+const STRICT = ['STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'TRADITIONAL'];
 
+const modesOf = (value: string): string[] => value.toUpperCase().split(',').map((m) => m.trim());
+
+/** The flags the analyser needs from an sql_mode value (`ANSI` implies ANSI_QUOTES). */
 export function sqlModeFlags(value: string): MysqlDialect['sqlMode'] {
-  const modes = value.toUpperCase().split(',').map((m) => m.trim());
+  const modes = modesOf(value);
   return { ansiQuotes: IMPLY_ANSI_QUOTES.some((m) => modes.includes(m)), noBackslashEscapes: modes.includes('NO_BACKSLASH_ESCAPES') };
+}
+
+/** Whether an sql_mode value is strict: values that do not fit are refused, not changed. */
+export function sqlModeStrict(value: string): boolean {
+  const modes = modesOf(value);
+  return STRICT.some((m) => modes.includes(m));
 }
 
 function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, currentDb: string | undefined): StatementFacts {

@@ -14,8 +14,8 @@ export class MysqlParseError extends Error {}
 export type Classified = Pick<StatementFacts, 'kind' | 'tag'> &
   Partial<Pick<StatementFacts, 'hasWhere' | 'lineage' | 'settings' | 'prepare' | 'execute' | 'opaque' | 'changesResolution' | 'explainAnalyze' | 'cursor' | 'deallocate' | 'diagnostics' | 'actions'>>;
 
-/** Words after DROP in ALTER TABLE that drop something other than a column. */
-const NOT_A_COLUMN = new Set(['INDEX', 'KEY', 'PRIMARY', 'FOREIGN', 'CONSTRAINT', 'CHECK', 'PARTITION', 'SYSTEM', 'PERIOD', 'DEFAULT']);
+/** Words after ADD or DROP in ALTER TABLE that name something other than a column. */
+const NOT_A_COLUMN = new Set(['INDEX', 'KEY', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'CONSTRAINT', 'CHECK', 'PARTITION', 'FULLTEXT', 'SPATIAL', 'SYSTEM', 'PERIOD', 'DEFAULT']);
 
 /** Analyses nested SQL text (PREPARE … FROM 'text', EXECUTE IMMEDIATE 'text'). */
 export type NestedAnalyser = (sql: string) => StatementFacts;
@@ -59,9 +59,9 @@ interface SelectItem {
   star?: { qualifier?: string };
 }
 
-/** Words that make the string after them a typed literal: date/time types, charset introducers, N. */
 /** Words after which a name followed by `(` names an index (DDL), not a function. */
 const INDEX_WORDS = new Set(['INDEX', 'KEY', 'UNIQUE', 'FULLTEXT', 'SPATIAL']);
+/** Words that make the string after them a typed literal: date/time types, charset introducers, N. */
 const TYPED_LITERAL = /^(DATE|TIME|TIMESTAMP|N|_[A-Z0-9]+)$/i;
 const CLAUSE_STOP = new Set(['FROM', 'WHERE', 'GROUP', 'HAVING', 'ORDER', 'LIMIT', 'INTO', 'FOR', 'LOCK', 'WINDOW', 'UNION', 'EXCEPT', 'INTERSECT', 'PROCEDURE', 'RETURNING', 'MINUS', 'QUALIFY']);
 const JOIN_WORDS = new Set(['JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'NATURAL', 'STRAIGHT_JOIN', 'FULL', 'OUTER']);
@@ -85,7 +85,6 @@ export class MysqlStatementParser {
   /** Values the statement stores (StatementFacts.stores); `pending` ones resolve once the statement is read. */
   readonly stores: StoredValue[] = [];
   private readonly pending: { into: StoredValue['into']; expr: ExprInfo; scope: Scope }[] = [];
-  /** A query's INTO names variables: its rows' values are stored there. */
   /** The column an UPDATE/DELETE's whole WHERE tests for truth (`WHERE id`), if that is all it does. */
   bareWhereColumn: string | undefined;
   /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
@@ -1020,6 +1019,7 @@ export class MysqlStatementParser {
     const toks = this.toks;
     const own = new Set<string>();
     let where = -1;
+    let whereEnd = to;
     let inFrom = false;
     let depth = 0;
     for (let k = from; k < to; k++) {
@@ -1028,11 +1028,12 @@ export class MysqlStatementParser {
       else if (t.type === 'punct' && t.value === ')') depth--;
       if (depth !== 0) continue;
       if (t.type === 'word' && (t.value === 'LIMIT' || t.value === 'HAVING')) return true;
+      if (t.type === 'word' && t.value === 'UNION') return false;
       if (t.type === 'word' && t.value === 'FROM') inFrom = true;
-      else if (t.type === 'word' && (t.value === 'WHERE' || t.value === 'GROUP' || t.value === 'ORDER' || t.value === 'UNION')) {
+      else if (t.type === 'word' && (t.value === 'WHERE' || t.value === 'GROUP' || t.value === 'ORDER')) {
         inFrom = false;
         if (t.value === 'WHERE') where = k + 1;
-        if (t.value === 'UNION') return false;
+        else if (where >= 0 && whereEnd === to) whereEnd = k;
       } else if (inFrom && (t.type === 'word' || t.type === 'quoted') && !RESERVED_IN_FROM.has(t.value)) {
         // A table (or derived table) name or alias: another table means a join, which bounds.
         const prev = toks[k - 1];
@@ -1050,16 +1051,8 @@ export class MysqlStatementParser {
       }
     }
     if (where < 0) return false;
-    let end = where;
-    depth = 0;
-    for (; end < to; end++) {
-      const t = toks[end];
-      if (t.type === 'punct' && t.value === '(') depth++;
-      else if (t.type === 'punct' && t.value === ')') depth--;
-      else if (depth === 0 && t.type === 'word' && (t.value === 'GROUP' || t.value === 'ORDER' || t.value === 'LIMIT' || t.value === 'HAVING' || t.value === 'UNION')) break;
-    }
     const correlated = new Set([...outer].filter((n) => !own.has(n)));
-    for (const [a, b] of conjunctRanges(toks, where, end)) {
+    for (const [a, b] of conjunctRanges(toks, where, whereEnd)) {
       const part = toks.slice(a, b);
       if (isTautology(part) || part.length === 0) continue;
       const namesOuter = part.some((t, j) => (t.type === 'word' || t.type === 'quoted') && part[j + 1]?.type === 'punct' && part[j + 1].value === '.' && correlated.has(t.value.toLowerCase()));
@@ -1543,7 +1536,7 @@ export class MysqlStatementParser {
         const b = ident(at + 1);
         if (a && b) this.stores.push({ into: { ...sch, table: name, column: b }, sources: [{ ...sch, table: name, column: a }], opaque: false });
       } else if (t.value === 'ADD') {
-        addingColumn = !['INDEX', 'KEY', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'CONSTRAINT', 'CHECK', 'PARTITION', 'FULLTEXT', 'SPATIAL', 'PERIOD', 'SYSTEM'].some((w) => isWord(k + 1, w));
+        addingColumn = !(this.toks[k + 1]?.type === 'word' && NOT_A_COLUMN.has(this.toks[k + 1].value));
       } else if (t.value === 'AS' && addingColumn && this.toks[k + 1]?.type === 'punct' && this.toks[k + 1].value === '(') {
         // A generated column: its expression is not followed, so it counts as any column of the row.
         this.stores.push({ into: { ...sch, table: name }, sources: [{ ...sch, table: name, column: '*' }], opaque: true });
@@ -1684,14 +1677,30 @@ export function isTautology(toks: Token[]): boolean {
 
 /** Token ranges of the top-level disjuncts (split at OR / || outside parentheses) of toks[start, end). */
 function disjunctRanges(toks: Token[], start: number, end: number): [number, number][] {
+  return topLevelRanges(toks, start, end, 'OR', '||');
+}
+
+/** The same for conjuncts (AND / &&); the AND of a BETWEEN stays inside its term. */
+function conjunctRanges(toks: Token[], start: number, end: number): [number, number][] {
+  return topLevelRanges(toks, start, end, 'AND', '&&');
+}
+
+function topLevelRanges(toks: Token[], start: number, end: number, word: string, punct: string): [number, number][] {
   const out: [number, number][] = [];
   let depth = 0;
   let from = start;
+  let between = 0;
   for (let k = start; k < end; k++) {
     const t = toks[k];
     if (t.type === 'punct' && t.value === '(') depth++;
     if (t.type === 'punct' && t.value === ')') depth--;
-    if (depth === 0 && ((t.type === 'word' && t.value === 'OR') || (t.type === 'punct' && t.value === '||'))) {
+    if (depth !== 0) continue;
+    if (t.type === 'word' && t.value === 'BETWEEN') between++;
+    else if ((t.type === 'word' && t.value === word) || (t.type === 'punct' && t.value === punct)) {
+      if (word === 'AND' && between > 0 && t.type === 'word') {
+        between--;
+        continue;
+      }
       out.push([from, k]);
       from = k + 1;
     }
@@ -1705,31 +1714,6 @@ export const RETYPE_ACTION = 'ALTER TABLE RETYPE COLUMN';
 
 /** Words in a FROM list that are not table names or aliases. */
 const RESERVED_IN_FROM = new Set(['AS', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'OUTER', 'NATURAL', 'STRAIGHT_JOIN', 'ON', 'USING', 'USE', 'FORCE', 'IGNORE', 'INDEX', 'KEY', 'FOR', 'LATERAL', 'SELECT', 'DUAL']);
-
-/** toks[start, end) split at AND / && at parenthesis depth 0; the AND of a BETWEEN stays inside. */
-function conjunctRanges(toks: Token[], start: number, end: number): [number, number][] {
-  const out: [number, number][] = [];
-  let depth = 0;
-  let from = start;
-  let between = 0;
-  for (let k = start; k < end; k++) {
-    const t = toks[k];
-    if (t.type === 'punct' && t.value === '(') depth++;
-    if (t.type === 'punct' && t.value === ')') depth--;
-    if (depth !== 0) continue;
-    if (t.type === 'word' && t.value === 'BETWEEN') between++;
-    else if ((t.type === 'word' && t.value === 'AND') || (t.type === 'punct' && t.value === '&&')) {
-      if (between > 0 && t.type === 'word') {
-        between--;
-        continue;
-      }
-      out.push([from, k]);
-      from = k + 1;
-    }
-  }
-  out.push([from, end]);
-  return out;
-}
 
 function stripParens(toks: Token[]): Token[] {
   while (toks.length >= 2 && toks[0].value === '(' && toks[toks.length - 1].value === ')' && balancedInside(toks)) toks = toks.slice(1, -1);
