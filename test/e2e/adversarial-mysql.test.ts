@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { SA_TOKENS, run, startTestBroker, type TestBroker } from './harness.js';
-import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
-import { createMysqlDatabase, mysqlAdmin, mysqlTarget, type MysqlTestDatabase } from './mysql-harness.js';
-import type { Connection } from '../../src/cli/connect.js';
+import { run } from './harness.js';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+import { mysqlAdmin } from './mysql-harness.js';
 
 /**
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
@@ -21,7 +21,7 @@ import type { Connection } from '../../src/cli/connect.js';
  */
 const KNOWN_GAPS: Record<string, string> = {};
 
-const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
 
 export const probes: { name: string; sql: string[] }[] = [
   // ---- values in warnings, errors and session variables
@@ -109,37 +109,26 @@ export const probes: { name: string; sql: string[] }[] = [
 ];
 
 describe('adversarial masking probes (MariaDB)', () => {
-  let db: MysqlTestDatabase;
-  let tb: TestBroker;
-  let conn: Connection;
-  let proxy: CaptureProxy;
+  let t: CapturedTarget;
   const logDir = process.env.PROBE_LOG;
 
   before(async () => {
-    db = await createMysqlDatabase('zzprobe', `${corpus.schema}\n${corpus.seed}`);
-    const masking = { ...corpus.masking, key: '${env:T_MASK_KEY}' };
-    tb = await startTestBroker({ targets: { staging: mysqlTarget(db.name, { env: process.env.PROBE_ENV ?? 'staging' }) }, masking, policy: { access: [{ name: 'any', action: 'allow' }] } });
-    conn = await tb.connect(SA_TOKENS.ci, { target: 'staging', access: 'write' });
-    proxy = new CaptureProxy(conn.tunnel.port);
-    await proxy.start();
+    t = await captureTarget('mysql', 'zzprobe', corpus, process.env.PROBE_ENV);
     if (logDir) mkdirSync(logDir, { recursive: true });
   });
   after(async () => {
-    await proxy?.close();
-    await conn?.close();
-    await tb?.close();
-    await db?.drop();
-    if (db) await mysqlAdmin(`DELETE FROM mysql.column_stats WHERE db_name = '${db.name}'`).catch(() => undefined);
+    await t?.close();
+    if (t) await mysqlAdmin(`DELETE FROM mysql.column_stats WHERE db_name = '${t.db}'`).catch(() => undefined);
   });
 
   const script = (sql: string[]) => sql.map((s) => (s.startsWith('MULTI:') ? `DELIMITER //\n${s.slice(6)} //\nDELIMITER ;` : `${s};`)).join('\n');
-  const mariadb = (sql: string[]) => run('mariadb', ['--no-defaults', '--batch', '--force', '--skip-ssl', '-h', '127.0.0.1', '-P', String(proxy.port), '-u', 'ci-bot', db.name], { input: `${script(sql)}\n` });
+  const mariadb = (sql: string[]) => run('mariadb', ['--no-defaults', '--batch', '--force', '--skip-ssl', '-h', '127.0.0.1', '-P', String(t.proxy.port), '-u', 'ci-bot', t.db], { input: `${script(sql)}\n` });
 
   probes.forEach((p, i) => {
     test(p.name, { todo: KNOWN_GAPS[p.name] }, async () => {
-      proxy.take();
+      t.proxy.take();
       const r = await mariadb(p.sql);
-      const found = leaksOf(corpus.pii, proxy.take());
+      const found = leaksOf(corpus.pii, t.proxy.take());
       if (logDir) writeFileSync(join(logDir, `${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# leaks: ${JSON.stringify(found)}\n${script(p.sql)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n`);
       assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
     });

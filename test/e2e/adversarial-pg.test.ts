@@ -11,9 +11,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { parse } from 'yaml';
-import { SA_TOKENS, createTestDatabase, pgTarget, run, startTestBroker, type TestBroker, type TestDatabase } from './harness.js';
-import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
-import type { Connection } from '../../src/cli/connect.js';
+import { run } from './harness.js';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
 /**
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
@@ -21,7 +21,7 @@ import type { Connection } from '../../src/cli/connect.js';
  */
 const KNOWN_GAPS: Record<string, string> = {};
 
-const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
 
 /** One psql session each (psql -c per statement, so each is its own simple Query message). */
 export const probes: { name: string; sql: string[] }[] = [
@@ -134,39 +134,28 @@ export const probes: { name: string; sql: string[] }[] = [
 ];
 
 describe('adversarial masking probes (PostgreSQL)', () => {
-  let db: TestDatabase;
-  let tb: TestBroker;
-  let conn: Connection;
-  let proxy: CaptureProxy;
+  let t: CapturedTarget;
   const logDir = process.env.PROBE_LOG;
 
   before(async () => {
-    db = await createTestDatabase('zzprobe', `${corpus.schema}\n${corpus.seed}`);
-    const masking = { ...corpus.masking, key: '${env:T_MASK_KEY}' };
-    tb = await startTestBroker({ targets: { staging: pgTarget(db.name, { env: process.env.PROBE_ENV ?? 'staging' }) }, masking, policy: { access: [{ name: 'any', action: 'allow' }] } });
-    conn = await tb.connect(SA_TOKENS.ci, { target: 'staging', access: 'write' });
-    proxy = new CaptureProxy(conn.tunnel.port);
-    await proxy.start();
+    t = await captureTarget('postgres', 'zzprobe', corpus, process.env.PROBE_ENV);
     if (logDir) mkdirSync(logDir, { recursive: true });
   });
   after(async () => {
-    await proxy?.close();
-    await conn?.close();
-    await tb?.close();
-    await db?.drop();
+    await t?.close();
   });
 
   const psql = (sql: string[]) => {
-    const args = ['-X', '-h', '127.0.0.1', '-p', String(proxy.port), '-U', 'ci-bot', '-d', db.name];
+    const args = ['-X', '-h', '127.0.0.1', '-p', String(t.proxy.port), '-U', 'ci-bot', '-d', t.db];
     for (const s of sql) args.push('-c', s);
     return run('psql', args);
   };
 
   test('binary result format of composite and unusual types', async () => {
-    const c = new pg.Client({ host: '127.0.0.1', port: proxy.port, user: 'ci-bot', database: db.name });
+    const c = new pg.Client({ host: '127.0.0.1', port: t.proxy.port, user: 'ci-bot', database: t.db });
     c.on('error', () => undefined);
     await c.connect();
-    proxy.take();
+    t.proxy.take();
     const out: string[] = [];
     try {
       for (const text of [
@@ -187,16 +176,16 @@ describe('adversarial masking probes (PostgreSQL)', () => {
     } finally {
       await c.end().catch(() => undefined);
     }
-    const found = leaksOf(corpus.pii, proxy.take());
+    const found = leaksOf(corpus.pii, t.proxy.take());
     if (logDir) writeFileSync(join(logDir, 'binary.txt'), `# binary\n# leaks: ${JSON.stringify(found)}\n${out.join('\n')}\n`);
     assert.deepEqual(found, [], out.join('\n'));
   });
 
   probes.forEach((p, i) => {
     test(p.name, { todo: KNOWN_GAPS[p.name] }, async () => {
-      proxy.take();
+      t.proxy.take();
       const r = await psql(p.sql);
-      const found = leaksOf(corpus.pii, proxy.take());
+      const found = leaksOf(corpus.pii, t.proxy.take());
       if (logDir) writeFileSync(join(logDir, `${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# leaks: ${JSON.stringify(found)}\n${p.sql.join('\n')}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n`);
       assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
     });

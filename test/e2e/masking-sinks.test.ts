@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { SA_TOKENS, createTestDatabase, pgTarget, run, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
-import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
-import type { Connection } from '../../src/cli/connect.js';
+import { run, tunnelClient } from './harness.js';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
-const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
 
 /**
  * `stores`: the statement that would put a classified value where masking does not reach is
@@ -109,37 +109,26 @@ const allowed: { name: string; sql: string[] }[] = [
 ];
 
 describe('masking: classified values moved to other sinks', () => {
-  let db: TestDatabase;
-  let tb: TestBroker;
-  let conn: Connection;
-  let proxy: CaptureProxy;
+  let t: CapturedTarget;
 
   before(async () => {
-    db = await createTestDatabase('sink', `${corpus.schema}\n${corpus.seed}`);
-    const masking = { ...corpus.masking, key: '${env:T_MASK_KEY}' };
-    tb = await startTestBroker({ targets: { staging: pgTarget(db.name, { env: 'staging' }) }, masking, policy: { access: [{ name: 'any', action: 'allow' }] } });
-    conn = await tb.connect(SA_TOKENS.ci, { target: 'staging', access: 'write' });
-    proxy = new CaptureProxy(conn.tunnel.port);
-    await proxy.start();
+    t = await captureTarget('postgres', 'sink', corpus);
   });
   after(async () => {
-    await proxy?.close();
-    await conn?.close();
-    await tb?.close();
-    await db?.drop();
+    await t?.close();
   });
 
   const psql = (sql: string[], stopOnError: boolean) => {
-    const args = ['-X', '-h', '127.0.0.1', '-p', String(proxy.port), '-U', 'ci-bot', '-d', db.name, ...(stopOnError ? ['-v', 'ON_ERROR_STOP=1'] : [])];
+    const args = ['-X', '-h', '127.0.0.1', '-p', String(t.proxy.port), '-U', 'ci-bot', '-d', t.db, ...(stopOnError ? ['-v', 'ON_ERROR_STOP=1'] : [])];
     for (const s of sql) args.push('-c', s);
     return run('psql', args);
   };
 
   for (const p of probes) {
     test(p.name, async () => {
-      proxy.take();
+      t.proxy.take();
       const r = await psql(p.sql, false);
-      const bytes = proxy.take();
+      const bytes = t.proxy.take();
       assert.deepEqual(leaksOf(corpus.pii, bytes), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
       if (p.stores) assert.match(r.stderr, /dbgov: blocked: this statement stores classified data \(public\.users\.\w+|values of unknown origin/, r.stderr);
       else assert.doesNotMatch(r.stderr, /stores classified data/);
@@ -148,7 +137,7 @@ describe('masking: classified values moved to other sinks', () => {
   }
 
   test('the extended protocol and pipelined batches are judged the same way', async () => {
-    const c = await tunnelClient(conn);
+    const c = await tunnelClient(t.conn);
     try {
       await c.query('CREATE TEMP TABLE tp (x text)');
       await assert.rejects(c.query('INSERT INTO tp SELECT email FROM users WHERE id > $1', [0]), /dbgov: blocked: this statement stores classified data/);
@@ -163,18 +152,18 @@ describe('masking: classified values moved to other sinks', () => {
 
   test('reshaped single statements', async () => {
     for (const sql of reshaped) {
-      proxy.take();
+      t.proxy.take();
       const r = await psql([sql], false);
-      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), [], `${sql}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      assert.deepEqual(leaksOf(corpus.pii, t.proxy.take()), [], `${sql}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
     }
   });
 
   for (const a of allowed) {
     test(`still runs: ${a.name}`, async () => {
-      proxy.take();
+      t.proxy.take();
       const r = await psql(a.sql, true);
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), []);
+      assert.deepEqual(leaksOf(corpus.pii, t.proxy.take()), []);
     });
   }
 });

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { SA_TOKENS, run, startTestBroker, type TestBroker } from './harness.js';
-import { CaptureProxy, leaks as leaksOf } from './capture-proxy.js';
-import { createMysqlDatabase, mysqlTarget, mysqlTunnelClient, type MysqlTestDatabase } from './mysql-harness.js';
-import type { Connection } from '../../src/cli/connect.js';
+import { run } from './harness.js';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+import { mysqlTunnelClient } from './mysql-harness.js';
 
-const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as { schema: string; seed: string; masking: Record<string, unknown>; pii: string[] };
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
 
 /** Each probe stores a classified value somewhere unmasked and reads it back: refused, and nothing leaks. */
 const probes: { name: string; sql: string[] }[] = [
@@ -104,34 +104,23 @@ const allowed: { name: string; sql: string[] }[] = [
 ];
 
 describe('mysql masking: classified values moved to other sinks', () => {
-  let db: MysqlTestDatabase;
-  let tb: TestBroker;
-  let conn: Connection;
-  let proxy: CaptureProxy;
+  let t: CapturedTarget;
 
   before(async () => {
-    db = await createMysqlDatabase('sink', `${corpus.schema}\n${corpus.seed}`);
-    const masking = { ...corpus.masking, key: '${env:T_MASK_KEY}' };
-    tb = await startTestBroker({ targets: { staging: mysqlTarget(db.name, { env: 'staging' }) }, masking, policy: { access: [{ name: 'any', action: 'allow' }] } });
-    conn = await tb.connect(SA_TOKENS.ci, { target: 'staging', access: 'write' });
-    proxy = new CaptureProxy(conn.tunnel.port);
-    await proxy.start();
+    t = await captureTarget('mysql', 'sink', corpus);
   });
   after(async () => {
-    await proxy?.close();
-    await conn?.close();
-    await tb?.close();
-    await db?.drop();
+    await t?.close();
   });
 
   const mariadb = (sql: string[], force: boolean) =>
-    run('mariadb', ['--no-defaults', '--batch', ...(force ? ['--force'] : []), '--skip-ssl', '-h', '127.0.0.1', '-P', String(proxy.port), '-u', 'ci-bot', db.name, '-e', sql.join(';\n')]);
+    run('mariadb', ['--no-defaults', '--batch', ...(force ? ['--force'] : []), '--skip-ssl', '-h', '127.0.0.1', '-P', String(t.proxy.port), '-u', 'ci-bot', t.db, '-e', sql.join(';\n')]);
 
   for (const p of probes) {
     test(p.name, async () => {
-      proxy.take();
+      t.proxy.take();
       const r = await mariadb(p.sql, true);
-      const bytes = proxy.take();
+      const bytes = t.proxy.take();
       assert.deepEqual(leaksOf(corpus.pii, bytes), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /dbgov: blocked: this statement stores classified data \(\S*users\.\w+/, r.stderr);
     });
@@ -139,23 +128,23 @@ describe('mysql masking: classified values moved to other sinks', () => {
 
   for (const p of code) {
     test(p.name, async () => {
-      proxy.take();
+      t.proxy.take();
       const r = await mariadb(p.sql, true);
-      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      assert.deepEqual(leaksOf(corpus.pii, t.proxy.take()), [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
       assert.match(r.stderr, /dbgov: blocked: .*code whose data access dbgov cannot follow/, r.stderr);
     });
   }
 
   test('the prepared-statement protocol is judged the same way', async () => {
-    const c = await mysqlTunnelClient(conn, {}, proxy.port);
+    const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
     try {
       await c.query('CREATE TEMPORARY TABLE tp (x VARCHAR(200))');
-      proxy.take();
+      t.proxy.take();
       await assert.rejects(c.execute('INSERT INTO tp SELECT email FROM users WHERE id > ?', [0]), /dbgov: blocked: this statement stores classified data/);
       await assert.rejects(c.execute('SELECT @pv := ssn FROM users WHERE id = ?', [1]), /dbgov: blocked: this statement stores classified data/);
       const [rows] = await c.execute('SELECT x FROM tp');
       assert.deepEqual(rows, []);
-      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), []);
+      assert.deepEqual(leaksOf(corpus.pii, t.proxy.take()), []);
     } finally {
       await c.end();
     }
@@ -163,18 +152,18 @@ describe('mysql masking: classified values moved to other sinks', () => {
 
   test('reshaped single statements', async () => {
     for (const sql of reshaped) {
-      proxy.take();
+      t.proxy.take();
       const r = await mariadb([sql], true);
-      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), [], `${sql}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      assert.deepEqual(leaksOf(corpus.pii, t.proxy.take()), [], `${sql}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
     }
   });
 
   for (const a of allowed) {
     test(`still runs: ${a.name}`, async () => {
-      proxy.take();
+      t.proxy.take();
       const r = await mariadb(a.sql, false);
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(leaksOf(corpus.pii, proxy.take()), []);
+      assert.deepEqual(leaksOf(corpus.pii, t.proxy.take()), []);
     });
   }
 });
