@@ -1054,7 +1054,7 @@ export class MysqlStatementParser {
     const correlated = new Set([...outer].filter((n) => !own.has(n)));
     for (const [a, b] of conjunctRanges(toks, where, whereEnd)) {
       const part = toks.slice(a, b);
-      if (isTautology(part) || part.length === 0) continue;
+      if (part.length === 0 || isTautology(part)) continue;
       const namesOuter = part.some((t, j) => (t.type === 'word' || t.type === 'quoted') && part[j + 1]?.type === 'punct' && part[j + 1].value === '.' && correlated.has(t.value.toLowerCase()));
       if (!namesOuter) return true;
     }
