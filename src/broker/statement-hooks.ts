@@ -12,6 +12,7 @@ import { decideStatements } from '../policy/decide.js';
 import type { Policy, StatementContext, StatementDecision } from '../policy/types.js';
 import type { MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { AuditLog } from '../store/store.js';
+import { mysqlCharsetUnsafe, mysqlCollationUnsafe, pgEncodingUnsafe } from '../shared/client-encodings.js';
 import { DbgovError } from '../shared/errors.js';
 import { newId, shortId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
@@ -293,6 +294,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const facts = d.services.resolve(analysis.statements, state);
       const decision = decide(facts);
       const s = new Stmt(req.sql, facts, decision);
+      // Before policy: no rule may let a session switch to an encoding the gateway cannot read.
+      const encoding = encodingRefusal(facts);
+      if (encoding) return blockWith(s, encoding, 'block');
       switch (decision.action) {
         case 'allow': {
           const refusal = d.services.preflight(session, facts, state);
@@ -510,6 +514,34 @@ function rememberPrepared(state: SessionState, facts: StatementFacts[], engine: 
  */
 function declareCursor(state: SessionState, f: StatementFacts, name: string): void {
   state.cursors.set(name, state.cursors.has(name) ? unknownRows(f, name) : f);
+}
+
+/**
+ * A statement that would make the server read later statements in a client encoding where a
+ * multi-byte character can end in `\` (see src/shared/client-encodings.ts). Whatever policy
+ * says, it is refused: after it, the analyser and the server would read different statements.
+ */
+function encodingRefusal(facts: StatementFacts[]): ClientError | null {
+  for (const f of facts) {
+    for (const s of f.settings ?? []) {
+      let unsafe: boolean;
+      if (s.name === 'client_encoding') unsafe = s.computed === true || (s.value !== null && pgEncodingUnsafe(s.value));
+      else if (s.name === 'names' || s.name === 'character_set_client') {
+        // A number names a collation by id; a computed value is unknown until run.
+        const v = s.value;
+        unsafe = s.computed === true || (v !== null && (/^\d+$/.test(v.trim()) ? mysqlCollationUnsafe(Number(v)) : mysqlCharsetUnsafe(v.trim())));
+      } else continue;
+      if (unsafe) {
+        return {
+          sqlstate: BLOCK_SQLSTATE,
+          message: `dbgov: blocked: client encoding ${s.value ?? '(computed at run time)'} is not supported through dbgov`,
+          detail: 'In this encoding a character can end in a backslash or a letter, so the database would read statements differently from the checks dbgov makes.',
+          hint: 'Use UTF8 (utf8mb4 on MySQL): set your client or driver encoding to UTF-8.',
+        };
+      }
+    }
+  }
+  return null;
 }
 
 /** SET search_path and friends take effect for the statements after this one. */

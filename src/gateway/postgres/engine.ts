@@ -9,6 +9,8 @@ import type { DbgovError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Engine, SessionContext } from '../engine.js';
 import { CancelRegistry, sendCancel } from './cancel.js';
+import { pgEncodingUnsafe } from '../../shared/client-encodings.js';
+import { ENCODING_UNSUPPORTED } from './encoding.js';
 import { decodeParameterStatus } from './protocol/backend.js';
 import { FrameReader } from './protocol/reader.js';
 import * as ser from './protocol/serializer.js';
@@ -108,6 +110,12 @@ async function serveSession(client: Duplex, ctx: SessionContext, cancels: Cancel
   const parts: Buffer[] = [ser.authenticationOk()];
   for (const msg of upstream.parameters) {
     const { name, value } = decodeParameterStatus(msg);
+    // The server's word on the encoding counts (a startup parameter, options, ALTER ROLE … SET).
+    if (name === 'client_encoding' && pgEncodingUnsafe(value)) {
+      upstream.socket.destroy();
+      cancels.unregister(key.pid, key.key);
+      return fatal(client, ENCODING_UNSUPPORTED.sqlstate, ENCODING_UNSUPPORTED.message(value), ENCODING_UNSUPPORTED.hint);
+    }
     ctx.hooks.parameter(name, value);
     parts.push(msg);
   }

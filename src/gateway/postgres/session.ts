@@ -11,8 +11,10 @@ import type { Duplex } from 'node:stream';
 import { isDbgovError, ProtocolError } from '../../shared/errors.js';
 import type { ClientError, CopyMaskPlan, SessionContext, StatementHandle, StatementOutcome, Verdict } from '../engine.js';
 import type { CancelRegistry } from './cancel.js';
+import { pgEncodingUnsafe } from '../../shared/client-encodings.js';
+import { ENCODING_UNSUPPORTED } from './encoding.js';
 import { BackendCode, decodeCommandComplete, decodeCopyOutResponse, decodeFields, decodeParameterStatus, decodeRowDescription, ErrorField, fieldValue, tagRows } from './protocol/backend.js';
-import { decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, FrontendCode } from './protocol/frontend.js';
+import { decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, FrontendCode, isFrontendCode } from './protocol/frontend.js';
 import { FrameReader, MessageTooLargeError } from './protocol/reader.js';
 import * as ser from './protocol/serializer.js';
 import { raiseSql } from './raise.js';
@@ -23,6 +25,8 @@ import { RowMasker } from './mask-row.js';
 interface Prepared {
   stmt: StatementHandle;
   sql: string;
+  /** Messages forwarded before its Parse (see PostgresSession.sent). */
+  at: number;
 }
 
 interface Portal {
@@ -31,10 +35,12 @@ interface Portal {
   mask: RowMasker | null;
   /** A Describe of this portal was sent upstream, so its RowDescription will set `mask`. */
   described: boolean;
+  /** Messages forwarded before its Bind (see PostgresSession.sent). */
+  at: number;
 }
 
 /** A forwarded statement: a simple Query (or FunctionCall) cycle, or one Execute. */
-interface StatementEntry {
+interface StatementEntry extends Place {
   kind: 'query' | 'execute';
   /** Undefined for the gateway's own injected error statements. */
   stmt: StatementHandle | undefined;
@@ -48,9 +54,32 @@ interface StatementEntry {
   resultRows: number;
   tag: string | undefined;
   error: { sqlstate: string; message: string } | undefined;
+  /** CopyInResponses seen for it (a Query may hold several COPY … FROM STDIN). */
+  copyIns?: number;
 }
 
-type Expected = StatementEntry | { kind: 'parse' | 'bind'; swallow: boolean } | { kind: 'describe'; portal: Portal | undefined; swallow: boolean } | { kind: 'close' | 'sync' };
+/** Where a statement or Sync stands in the client's stream (set by `forward`). */
+interface Place {
+  /** Messages forwarded up to and including it. */
+  at: number;
+  /** COPY messages (CopyData, CopyDone, CopyFail) the client had sent before it. */
+  copyMsgs: number;
+  /** Of those, the ones that end a COPY (CopyDone, CopyFail). */
+  copyEnds: number;
+}
+
+/**
+ * Puts back the gateway's record of a statement or portal name as it was before a Parse, Bind or
+ * Close that the server did not carry out (it failed, or was discarded after an earlier error).
+ */
+type Undo = () => void;
+
+type Expected =
+  | StatementEntry
+  | { kind: 'parse' | 'bind'; swallow: boolean; undo?: Undo }
+  | { kind: 'describe'; portal: Portal | undefined; swallow: boolean }
+  | { kind: 'close'; undo?: Undo }
+  | ({ kind: 'sync' } & Place);
 
 /** Queue with O(1) shift; pipelined batches can hold thousands of entries. */
 class Fifo<T> {
@@ -71,6 +100,15 @@ class Fifo<T> {
       this.head = 0;
     }
     return item;
+  }
+  /** The entries after the first, oldest first. */
+  rest(): T[] {
+    return this.items.slice(this.head + 1);
+  }
+  /** Removes one entry that is not the first. */
+  remove(item: T): void {
+    const k = this.items.indexOf(item, this.head + 1);
+    if (k >= 0) this.items.splice(k, 1);
   }
   drain(): T[] {
     const rest = this.items.slice(this.head);
@@ -180,6 +218,20 @@ export class PostgresSession {
   private readonly expected = new Fifo<Expected>();
   private readonly statements = new Map<string, Prepared>();
   private readonly portals = new Map<string, Portal>();
+  /**
+   * Messages forwarded upstream so far. Statements and portals record the number their Parse or
+   * Bind got, and statement and Sync entries theirs, so that what the server drops at a point
+   * (a transaction's end drops its portals) is dropped here for the names recorded before it.
+   */
+  private sent = 0;
+  /** COPY messages the client sent, and of those the CopyDone / CopyFail (see Place). */
+  private copyMsgs = 0;
+  private copyEnds = 0;
+  /**
+   * The server is in COPY FROM STDIN and the client has not ended it: `ends` is copyEnds when it
+   * started, `msgs` copyMsgs then (null when unknown: a second COPY in one Query).
+   */
+  private copyIn: { ends: number; msgs: number | null } | null = null;
   /** The client sent a message the gateway refused: drop its messages up to Sync, as the server would. */
   private skipToSync = false;
   /** The server reported an error in a batch whose Sync has not been forwarded yet. */
@@ -253,6 +305,10 @@ export class PostgresSession {
     this.clientBusy = true;
     try {
       for (;;) {
+        // Judged on its first byte: a type that does not exist (a second startup packet starts
+        // with 0) would otherwise keep the session waiting for a length's worth of bytes.
+        const type = this.clientReader.peekType();
+        if (type !== null && !isFrontendCode(type)) throw new ProtocolError(`unknown frontend message type 0x${type.toString(16)}`);
         const msg = this.clientReader.next();
         if (msg === null) break;
         const wait = this.onClientMessage(msg);
@@ -290,7 +346,7 @@ export class PostgresSession {
           this.answerSyncLocally = false;
           this.clientOut.add(ser.readyForQuery(TX_FAILED));
           this.clientOut.flush();
-        } else this.forward(msg, { kind: 'sync' });
+        } else this.forward(msg, syncEntry());
       } else if (code === FrontendCode.flush) this.upOut.add(msg);
       return undefined;
     }
@@ -312,18 +368,36 @@ export class PostgresSession {
       }
       case FrontendCode.close: {
         const { kind, name } = decodeTarget(msg);
-        if (kind === 'S') this.statements.delete(name);
-        else this.portals.delete(name);
-        this.forward(msg, { kind: 'close' });
+        const undo = kind === 'S' ? record(this.statements, name, undefined) : record(this.portals, name, undefined);
+        this.forward(msg, { kind: 'close', undo });
         return undefined;
       }
       case FrontendCode.sync:
-        this.forward(msg, { kind: 'sync' });
+        if (this.copyIn !== null) {
+          // The server ignores a Sync in COPY FROM STDIN, so it gets no ReadyForQuery and no entry.
+          // Once data went, the server may have ended the COPY with an error and will answer it:
+          // which of the two cannot be told from here.
+          if (this.copyIn.msgs !== this.copyMsgs) throw new ProtocolError('Sync inside COPY data: send CopyDone or CopyFail first');
+          this.sent++;
+          this.upOut.add(msg);
+          return undefined;
+        }
+        this.forward(msg, syncEntry());
         return undefined;
       case FrontendCode.flush:
+        this.upOut.add(msg);
+        return undefined;
       case FrontendCode.copyData:
+        this.sent++;
+        this.copyMsgs++;
+        this.upOut.add(msg);
+        return undefined;
       case FrontendCode.copyDone:
       case FrontendCode.copyFail:
+        this.sent++;
+        this.copyMsgs++;
+        this.copyEnds++;
+        this.copyIn = null;
         this.upOut.add(msg);
         return undefined;
       case FrontendCode.terminate:
@@ -371,8 +445,9 @@ export class PostgresSession {
     return this.decide(
       this.ctx.hooks.check({ sql, via: 'parse', statementName: name }),
       (stmt) => {
-        this.statements.set(name, { stmt, sql });
-        this.forward(msg, { kind: 'parse', swallow: false });
+        // Taken back if the server refuses the Parse (a name in use keeps its old text there).
+        const undo = record(this.statements, name, { stmt, sql, at: this.sent + 1 });
+        this.forward(msg, { kind: 'parse', swallow: false, undo });
       },
       (err) => this.raiseExtended(err),
     );
@@ -381,8 +456,9 @@ export class PostgresSession {
   private onBind(msg: Buffer): Promise<void> | undefined {
     const { portal, statement } = decodeBind(msg);
     const bindTo = (stmt: StatementHandle, sql: string): void => {
-      this.portals.set(portal, { stmt, sql, mask: null, described: false });
-      this.forward(msg, { kind: 'bind', swallow: false });
+      // Taken back if the server refuses the Bind (a cursor of that name keeps its query there).
+      const undo = record(this.portals, portal, { stmt, sql, mask: null, described: false, at: this.sent + 1 });
+      this.forward(msg, { kind: 'bind', swallow: false, undo });
     };
     const prepared = this.statements.get(statement);
     if (prepared !== undefined) {
@@ -405,7 +481,7 @@ export class PostgresSession {
     return this.decide(
       this.ctx.hooks.opaque('unprepared-execute', `Execute of portal "${name}"`),
       (stmt) => {
-        const p: Portal = { stmt, sql: '', mask: null, described: false };
+        const p: Portal = { stmt, sql: '', mask: null, described: false, at: this.sent + 1 };
         this.portals.set(name, p);
         return this.executePortal(name, p, msg);
       },
@@ -530,11 +606,19 @@ export class PostgresSession {
   }
 
   private forward(msg: Buffer, expect: Expected): void {
+    this.sent++;
+    if ('at' in expect) {
+      expect.at = this.sent;
+      expect.copyMsgs = this.copyMsgs;
+      expect.copyEnds = this.copyEnds;
+    }
     if (this.discardUntilSync) {
       // The server is discarding everything up to Sync after an error: nothing will answer these.
       if (expect.kind === 'sync') this.discardUntilSync = false;
       else {
         if (expect.kind === 'query' || expect.kind === 'execute') this.complete(expect, { rows: null, error: SKIPPED });
+        // A discarded Parse, Bind or Close changes nothing on the server, so nothing here either.
+        else if (expect.kind === 'parse' || expect.kind === 'bind' || expect.kind === 'close') expect.undo?.();
         this.upOut.add(msg);
         return;
       }
@@ -622,6 +706,11 @@ export class PostgresSession {
           head.tag = tag;
           head.mask = null;
           head.copyPlan = null;
+          // SQL that drops cursors or prepared statements names them in text the gateway does
+          // not read: forget every name recorded before it, so a name re-created by SQL under
+          // it (DECLARE, PREPARE) is not run under the decision of what was there before.
+          if (DROPS_PORTALS.has(tag)) forgetBefore(this.portals, head.at);
+          if (DROPS_STATEMENTS.has(tag)) forgetBefore(this.statements, head.at);
           if (head.kind === 'execute') this.finish(head);
         }
         return undefined;
@@ -634,11 +723,17 @@ export class PostgresSession {
         }
         return undefined;
       case BackendCode.readyForQuery:
+        this.copyIn = null;
         this.txStatus = msg[5];
         this.clientOut.add(msg);
         for (let e = this.expected.shift(); e !== undefined; e = this.expected.shift()) {
           if (e.kind === 'query' || e.kind === 'execute') this.complete(e, outcomeOf(e));
-          if (e.kind === 'query' || e.kind === 'sync') break;
+          if (e.kind === 'query' || e.kind === 'sync') {
+            // Outside a transaction the server has dropped every portal bound before this point;
+            // a cursor DECLAREd later under the same name must not run under the old decision.
+            if (msg[5] === TX_IDLE) forgetBefore(this.portals, e.at);
+            break;
+          }
         }
         if (msg[5] === TX_IDLE) {
           this.ctx.hooks.idle?.(this.errorSinceIdle);
@@ -658,13 +753,25 @@ export class PostgresSession {
         this.clientOut.add(msg);
         return undefined;
       case BackendCode.errorResponse:
+        // An error ends a COPY FROM STDIN on the server's side.
+        this.copyIn = null;
         this.onUpstreamError(msg, head);
+        return undefined;
+      case BackendCode.copyInResponse:
+        this.clientOut.add(msg);
+        if (head?.kind === 'query' || head?.kind === 'execute') this.startCopyIn(head);
         return undefined;
       case BackendCode.noticeResponse:
         this.clientOut.add(this.scrub(msg, decodeFields(msg), statementOf(head)));
         return undefined;
       case BackendCode.parameterStatus: {
         const { name, value } = decodeParameterStatus(msg);
+        if (name === 'client_encoding' && pgEncodingUnsafe(value)) {
+          // A way around the broker's refusal of such a SET: nothing after it may be read as UTF-8.
+          this.sendFatal(ENCODING_UNSUPPORTED.sqlstate, ENCODING_UNSUPPORTED.message(value), ENCODING_UNSUPPORTED.hint);
+          this.close();
+          return undefined;
+        }
         this.ctx.hooks.parameter(name, value);
         this.clientOut.add(msg);
         return undefined;
@@ -697,6 +804,27 @@ export class PostgresSession {
     }
   }
 
+  /**
+   * The server reads COPY data now, until the client's next CopyDone or CopyFail. A Sync the
+   * client sent in between is ignored there (libpq sends one with the COPY in the extended
+   * protocol), so its entry goes: left in place, it would take the ReadyForQuery of a later
+   * Sync and put every answer after it against the wrong statement.
+   */
+  private startCopyIn(head: StatementEntry): void {
+    head.copyIns = (head.copyIns ?? 0) + 1;
+    // A second COPY in one Query starts after the client ended the first; where its data began is not known.
+    const ends = head.copyEnds + head.copyIns - 1;
+    const msgs = head.copyIns === 1 ? head.copyMsgs : null;
+    for (const e of this.expected.rest()) {
+      if (!('copyEnds' in e) || e.copyEnds > ends) break;
+      // A message other than Sync inside COPY data: the server ends the session over it.
+      if (e.kind !== 'sync') break;
+      if (msgs === null || e.copyMsgs !== msgs) throw new ProtocolError('Sync inside COPY data: send CopyDone or CopyFail first');
+      this.expected.remove(e);
+    }
+    this.copyIn = this.copyEnds === ends ? { ends, msgs } : null;
+  }
+
   private onUpstreamError(msg: Buffer, head: Expected | undefined): void {
     this.errorSinceIdle = true;
     let fields = decodeFields(msg);
@@ -720,11 +848,15 @@ export class PostgresSession {
       head.copyPlan = null;
       return;
     }
-    // Extended protocol: the server now discards messages up to Sync, so nothing answers them.
+    // Extended protocol: the server now discards messages up to Sync, so nothing answers them,
+    // and the failed message and those after it change no statement or portal there.
+    const undo: Undo[] = [];
     for (let e = this.expected.peek(); e !== undefined && e.kind !== 'sync'; e = this.expected.peek()) {
       this.expected.shift();
       if (e.kind === 'query' || e.kind === 'execute') this.complete(e, e === head ? { rows: e.rows + e.resultRows, error } : { rows: null, error: SKIPPED });
+      else if ((e.kind === 'parse' || e.kind === 'bind' || e.kind === 'close') && e.undo !== undefined) undo.push(e.undo);
     }
+    for (let k = undo.length - 1; k >= 0; k--) undo[k]();
     if (this.expected.peek() === undefined) this.discardUntilSync = true;
   }
 
@@ -836,7 +968,38 @@ export class PostgresSession {
 const SKIPPED = { sqlstate: '57014', message: 'dbgov: not run: an earlier message in the same batch failed' };
 
 function statementEntry(kind: 'query' | 'execute', stmt: StatementHandle | undefined, sql: string, portal: Portal | undefined): StatementEntry {
-  return { kind, stmt, sql, portal, mask: null, copyPlan: null, rows: 0, resultRows: 0, tag: undefined, error: undefined };
+  return { kind, stmt, sql, portal, mask: null, copyPlan: null, rows: 0, resultRows: 0, tag: undefined, error: undefined, at: 0, copyMsgs: 0, copyEnds: 0 };
+}
+
+function syncEntry(): Expected {
+  return { kind: 'sync', at: 0, copyMsgs: 0, copyEnds: 0 };
+}
+
+/** Command tags of SQL that drops cursors (portals), by name or all at once. */
+const DROPS_PORTALS = new Set(['CLOSE CURSOR', 'CLOSE CURSOR ALL', 'DECLARE CURSOR', 'DISCARD ALL', 'ROLLBACK', 'COMMIT']);
+/** Command tags of SQL that drops prepared statements, by name or all at once. */
+const DROPS_STATEMENTS = new Set(['DEALLOCATE', 'DEALLOCATE ALL', 'DISCARD ALL']);
+
+/**
+ * Records `value` (undefined: removes) under `name`; returns how to put back what was there.
+ * The undo does nothing once a later message recorded something else under the name: undos run
+ * newest first, so within one batch each finds its own value, and a later batch's stands.
+ */
+function record<T>(map: Map<string, T>, name: string, value: T | undefined): Undo {
+  const had = map.has(name);
+  const before = map.get(name);
+  if (value === undefined) map.delete(name);
+  else map.set(name, value);
+  return () => {
+    if (map.get(name) !== value) return;
+    if (had) map.set(name, before as T);
+    else map.delete(name);
+  };
+}
+
+/** Forgets the names recorded by messages before message number `at`. */
+function forgetBefore(map: Map<string, { at: number }>, at: number): void {
+  for (const [name, v] of map) if (v.at < at) map.delete(name);
 }
 
 function statementOf(head: Expected | undefined): StatementHandle | undefined {

@@ -23,6 +23,13 @@ export const FrontendCode = {
   copyFail: 0x66, // f
 } as const;
 
+const FRONTEND_CODES: ReadonlySet<number> = new Set(Object.values(FrontendCode));
+
+/** Whether `code` is a message type a client may send once the session is up. */
+export function isFrontendCode(code: number): boolean {
+  return FRONTEND_CODES.has(code);
+}
+
 /** The int32 code after the length in a startup-phase packet. */
 export const StartupCode = {
   protocol3: 196608, // 3.0

@@ -60,6 +60,11 @@ export class FrameReader {
     return msg;
   }
 
+  /** The type byte of the next message once it has arrived, before the rest of it; else null. */
+  peekType(): number | null {
+    return this.off < this.buf.length ? this.buf[this.off] : null;
+  }
+
   /** The next startup-phase packet (no type byte), or null until more bytes arrive. */
   nextStartup(): Buffer | null {
     if (!this.gather(4)) return null;
