@@ -527,9 +527,9 @@ function encodingRefusal(facts: StatementFacts[]): ClientError | null {
       let unsafe: boolean;
       if (s.name === 'client_encoding') unsafe = s.computed === true || (s.value !== null && pgEncodingUnsafe(s.value));
       else if (s.name === 'names' || s.name === 'character_set_client') {
-        // A number names a collation by id; a computed value is unknown until run.
+        // A number names a collation by id; null is a value computed at run time (= @v).
         const v = s.value;
-        unsafe = s.computed === true || (v !== null && (/^\d+$/.test(v.trim()) ? mysqlCollationUnsafe(Number(v)) : mysqlCharsetUnsafe(v.trim())));
+        unsafe = v === null || (/^\d+$/.test(v.trim()) ? mysqlCollationUnsafe(Number(v)) : mysqlCharsetUnsafe(v.trim()));
       } else continue;
       if (unsafe) {
         return {

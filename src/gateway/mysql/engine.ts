@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { mysqlCollationUnsafe } from '../../shared/client-encodings.js';
 import { DbgovError, ProtocolError, UpstreamError, isDbgovError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ClientError, Engine, MaskPlan, ResultColumn, SessionContext, StatementHandle, Verdict } from '../engine.js';
@@ -173,6 +174,12 @@ class MysqlSession {
       await this.fatal(errPacket(ErrorCode.ACCESS_DENIED, '28000', 'dbgov: TLS is not offered here: the dbgov tunnel already encrypts this connection. Connect with --ssl-mode=DISABLED (or ssl: false).'));
       return false;
     }
+    // In GBK, Big5, SJIS, CP932 and GB18030 a character may end in `\`: the server would read
+    // statements differently from the analyser (src/shared/client-encodings.ts).
+    if (mysqlCollationUnsafe(resp.charset)) {
+      await this.fatal(errPacket(ErrorCode.UNKNOWN_CHARACTER_SET, '42000', `dbgov: character set ${resp.charset} (collation id) is not supported through dbgov: a character can end in a backslash there, so the database would read statements differently from the checks dbgov makes. Connect with charset utf8mb4.`));
+      return false;
+    }
     // The credential is scoped to one database; a client asking for another must not get it.
     if (resp.database !== undefined && resp.database !== this.ctx.database) {
       await this.fatal(errPacket(ErrorCode.DBACCESS_DENIED, '42000', `dbgov: access denied to database '${resp.database}': this connection's credential is for '${this.ctx.database}'. Run: dbgov connect <target> --database ${resp.database}`));
@@ -307,9 +314,8 @@ class MysqlSession {
         await this.relayUntilEof();
         return true;
       case Command.PROCESS_INFO:
-        this.toUpstream(p.payload);
-        await this.relayResults(undefined, false);
-        return true;
+        // The process list shows every session's statement text: the statement it is, checked and audited.
+        return this.synthesizedStatement('SHOW PROCESSLIST', p.payload, 'results');
       case Command.INIT_DB: {
         const db = p.payload.subarray(1).toString('utf8');
         if (db !== this.ctx.database) {
@@ -343,12 +349,14 @@ class MysqlSession {
     }
   }
 
-  private async synthesizedStatement(sql: string, payload: Buffer): Promise<boolean> {
+  /** A legacy command checked, audited and answered as the statement it stands for. */
+  private async synthesizedStatement(sql: string, payload: Buffer, answer: 'simple' | 'results' = 'simple'): Promise<boolean> {
     const v = await this.decide(this.ctx.hooks.check({ sql, via: 'simple' }));
     if (v.action === 'block') return this.refuseStatement(v.error);
     if (!(await this.executing(v.stmt))) return true;
     this.toUpstream(payload);
-    await this.relaySimple(v.stmt);
+    if (answer === 'results') await this.relayResults(v.stmt, false);
+    else await this.relaySimple(v.stmt);
     return true;
   }
 
