@@ -8,10 +8,10 @@
  * in pipelined batches.
  */
 import type { Duplex } from 'node:stream';
+import { pgEncodingUnsafe } from '../../shared/client-encodings.js';
 import { isDbgovError, ProtocolError } from '../../shared/errors.js';
 import type { ClientError, CopyMaskPlan, SessionContext, StatementHandle, StatementOutcome, Verdict } from '../engine.js';
 import type { CancelRegistry } from './cancel.js';
-import { pgEncodingUnsafe } from '../../shared/client-encodings.js';
 import { ENCODING_UNSUPPORTED } from './encoding.js';
 import { BackendCode, decodeCommandComplete, decodeCopyOutResponse, decodeFields, decodeParameterStatus, decodeRowDescription, ErrorField, fieldValue, tagRows } from './protocol/backend.js';
 import { decodeBind, decodeExecute, decodeFunctionCall, decodeParse, decodeQuery, decodeTarget, FrontendCode, isFrontendCode } from './protocol/frontend.js';
@@ -25,7 +25,7 @@ import { RowMasker } from './mask-row.js';
 interface Prepared {
   stmt: StatementHandle;
   sql: string;
-  /** Messages forwarded before its Parse (see PostgresSession.sent). */
+  /** The number its Parse got among the messages forwarded (see PostgresSession.sent). */
   at: number;
 }
 
@@ -35,7 +35,7 @@ interface Portal {
   mask: RowMasker | null;
   /** A Describe of this portal was sent upstream, so its RowDescription will set `mask`. */
   described: boolean;
-  /** Messages forwarded before its Bind (see PostgresSession.sent). */
+  /** The number its Bind got among the messages forwarded (see PostgresSession.sent). */
   at: number;
 }
 
@@ -56,6 +56,8 @@ interface StatementEntry extends Place {
   error: { sqlstate: string; message: string } | undefined;
   /** CopyInResponses seen for it (a Query may hold several COPY … FROM STDIN). */
   copyIns?: number;
+  /** A FunctionCall: the format of its result. */
+  functionResult?: 0 | 1;
 }
 
 /** Where a statement or Sync stands in the client's stream (set by `forward`). */
@@ -219,9 +221,10 @@ export class PostgresSession {
   private readonly statements = new Map<string, Prepared>();
   private readonly portals = new Map<string, Portal>();
   /**
-   * Messages forwarded upstream so far. Statements and portals record the number their Parse or
-   * Bind got, and statement and Sync entries theirs, so that what the server drops at a point
-   * (a transaction's end drops its portals) is dropped here for the names recorded before it.
+   * Messages forwarded upstream so far, which numbers them. Statements and portals keep the
+   * number of their Parse or Bind, statement and Sync entries their own, so that what the server
+   * drops at a point (a transaction's end drops its portals) is dropped here for the names
+   * recorded before that point, and not for those a pipelined batch recorded after it.
    */
   private sent = 0;
   /** COPY messages the client sent, and of those the CopyDone / CopyFail (see Place). */
@@ -406,11 +409,11 @@ export class PostgresSession {
         this.close();
         return undefined;
       case FrontendCode.functionCall: {
-        const { oid } = decodeFunctionCall(msg);
+        const { oid, resultFormat } = decodeFunctionCall(msg);
         // FunctionCall runs a function by OID with no SQL text for policy to read.
         return this.decide(
           this.ctx.hooks.opaque('function-call-message', `FunctionCall of function OID ${oid}`),
-          (stmt) => this.runSimple(stmt, '', msg),
+          (stmt) => this.runSimple(stmt, '', msg, resultFormat),
           (err) => this.raiseSimple(err),
         );
       }
@@ -432,10 +435,12 @@ export class PostgresSession {
     );
   }
 
-  private runSimple(stmt: StatementHandle, sql: string, msg: Buffer): Promise<void> | undefined {
+  private runSimple(stmt: StatementHandle, sql: string, msg: Buffer, functionResult?: 0 | 1): Promise<void> | undefined {
+    const entry = statementEntry('query', stmt, sql, undefined);
+    if (functionResult !== undefined) entry.functionResult = functionResult;
     return this.executing(
       stmt,
-      () => this.forward(msg, statementEntry('query', stmt, sql, undefined)),
+      () => this.forward(msg, entry),
       (err) => this.raiseSimple(err),
     );
   }
@@ -757,6 +762,20 @@ export class PostgresSession {
         this.copyIn = null;
         this.onUpstreamError(msg, head);
         return undefined;
+      case BackendCode.functionCallResponse: {
+        // Its value has no column origin, like a derived column of an opaque statement: the plan
+        // for one such column decides (a value nobody asked for cannot be attributed: fail closed).
+        if (head?.kind !== 'query' || head.functionResult === undefined) throw new ProtocolError('FunctionCallResponse outside a FunctionCall');
+        const stmt = head.stmt;
+        if (stmt === undefined) throw new ProtocolError('FunctionCallResponse outside a FunctionCall');
+        const format = head.functionResult;
+        return settle(this.ctx.hooks.describe(stmt, [{ index: 0, name: 'result', tableOid: 0, attnum: 0, typeId: 0, format }]), (plan) => {
+          const mask = plan?.columns.find((c) => c.index === 0)?.mask;
+          if (mask === undefined) return void this.clientOut.add(msg);
+          const len = msg.readInt32BE(5);
+          this.clientOut.add(ser.functionCallResponse(mask(len < 0 ? null : msg.subarray(9, 9 + len), format, 0)));
+        });
+      }
       case BackendCode.copyInResponse:
         this.clientOut.add(msg);
         if (head?.kind === 'query' || head?.kind === 'execute') this.startCopyIn(head);

@@ -77,9 +77,11 @@ export function decodeTarget(msg: Buffer): { kind: TargetKind; name: string } {
   return { kind: kind === 0x53 ? 'S' : 'P', name: readCString(msg, HEADER_BYTES + 1).value };
 }
 
-export function decodeFunctionCall(msg: Buffer): { oid: number } {
-  if (msg.length < HEADER_BYTES + 4) throw new ProtocolError('FunctionCall too short');
-  return { oid: msg.readUInt32BE(HEADER_BYTES) };
+/** FunctionCall: the function's OID, and the format asked for its result (the message's last int16). */
+export function decodeFunctionCall(msg: Buffer): { oid: number; resultFormat: 0 | 1 } {
+  // OID, argument format count, argument count, result format: at least 10 bytes.
+  if (msg.length < HEADER_BYTES + 10) throw new ProtocolError('FunctionCall too short');
+  return { oid: msg.readUInt32BE(HEADER_BYTES), resultFormat: msg.readInt16BE(msg.length - 2) === 1 ? 1 : 0 };
 }
 
 export type StartupPacket =

@@ -98,6 +98,9 @@ export function startupMessage(params: Iterable<[string, string]>): Buffer {
   return w.int8(0).build();
 }
 
+/** FunctionCallResponse with one result value (null = SQL NULL). */
+export const functionCallResponse = (value: Buffer | null): Buffer => (value === null ? new Writer().int32(-1) : new Writer().int32(value.length).bytes(value)).build(0x56);
+
 /** DataRow from fields (null = SQL NULL), sized exactly and written once. */
 export function dataRow(values: (Buffer | null)[]): Buffer {
   let size = 4 + 2;
