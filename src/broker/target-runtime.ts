@@ -305,7 +305,7 @@ export class TargetRuntime implements TargetServices {
     const direct = cat !== null && columns.length > 0 && !facts.some(writesRows) && columns.every((c) => (c.tableOid ?? 0) !== 0 && cat.isBaseTable(c.tableOid!));
     const cacheable = state.tempTables.size === 0 && rels !== undefined;
     const shape = direct ? `d:${rels!.map((r) => `${r.resolved?.schema ?? r.schema ?? ''}.${r.resolved?.name ?? r.name}`).join(',')}` : `t:${facts.map((f) => f.text).join('\u0000')}`;
-    const key = cacheable ? `${this.generation}|${who.id}|${who.kind}|${who.groups.join(',')}|${state.pathKey}|${shape}|${columnsKey(columns)}` : undefined;
+    const key = cacheable ? `${this.generation}|${who.id}|${who.kind}|${who.groups.join(',')}|${state.pathKey}|${readingKey(state)}|${shape}|${columnsKey(columns)}` : undefined;
     if (key !== undefined) {
       const hit = this.planCache.get(key);
       if (hit !== undefined) return { plan: hit, cacheable: true };
@@ -482,7 +482,7 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded()) return f.lineage;
     // Resolving lineage re-parses the text against the catalog: do it once per text and path.
-    const key = state.tempTables.size === 0 ? `${this.generation}|${state.pathKey}|${f.text}` : undefined;
+    const key = state.tempTables.size === 0 ? `${this.generation}|${state.pathKey}|${readingKey(state)}|${f.text}` : undefined;
     if (key !== undefined && this.lineageCache.has(key)) return this.lineageCache.get(key);
     // Under each search_path the session may have: a column masked under any of them is masked.
     const out = mergeLineage(this.candidatePaths(state, unqualifiedNames(f)).map((p) => cat.resolveLineage(f, p) ?? f.lineage!));
@@ -692,6 +692,15 @@ function sameColumns(a: ResultColumn[], b: ResultColumn[]): boolean {
     if (x.name !== y.name || x.tableOid !== y.tableOid || x.attnum !== y.attnum || x.typeId !== y.typeId || x.format !== y.format || x.orgSchema !== y.orgSchema || x.orgTable !== y.orgTable || x.orgName !== y.orgName) return false;
   }
   return true;
+}
+
+/**
+ * The session settings that change what a text means (MySQL: sql_mode, where ANSI_QUOTES makes
+ * "x" a column and not a string, and the current database): part of every key that caches by
+ * text, or a text read one way in one session is masked as read another way in the next.
+ */
+function readingKey(state: SessionState): string {
+  return `${state.params.get('sql_mode') ?? ''}|${state.params.get('database') ?? ''}`;
 }
 
 function columnsKey(columns: ResultColumn[]): string {

@@ -132,12 +132,37 @@ describe('hostile MySQL protocol, mid-session', () => {
     await invariants(c, 'COM_PROCESS_INFO');
   });
 
+  test('sql_mode ANSI_QUOTES: a text another session ran under the default mode is masked by its own reading', async () => {
+    // Found by the fuzzer: lineage and mask plans were cached by text alone, and "email" is a
+    // string under the default sql_mode but a column under ANSI_QUOTES.
+    for (const text of ['SELECT "email" AS x FROM users ORDER BY id', 'SELECT concat("email", \'\') AS x, concat("ssn") AS y FROM users ORDER BY id']) {
+      const plain = await open();
+      plain.send(com.query(text));
+      assert.equal((await plain.result()).error, undefined);
+      await invariants(plain, `${text}, default sql_mode`);
+      // The catalog loads in the background; resolved lineage is cached only once it has.
+      for (let k = 0; k < 6; k++) {
+        const c = await open();
+        c.send(com.query("SET sql_mode = 'ANSI_QUOTES'"));
+        await c.result();
+        c.send(com.query(text));
+        masked(await c.result());
+        await invariants(c, `${text}, ANSI_QUOTES`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  });
+
   // ---- sequences that held ----
 
   test('COM_STMT_EXECUTE of an id never prepared, closed, another session’s, or -1: refused on a protected target', async () => {
+    // Statement ids count per connection: the other session's third is one this session never had.
     const other = await open(prod);
-    other.send(com.prepare(DERIVED));
-    const theirs = (await other.result({ prepare: true })).stmtId!;
+    let theirs = 0;
+    for (let k = 0; k < 3; k++) {
+      other.send(com.prepare(DERIVED));
+      theirs = (await other.result({ prepare: true })).stmtId!;
+    }
     const c = await open(prod);
     c.send(com.prepare(DERIVED));
     const mine = (await c.result({ prepare: true })).stmtId!;

@@ -101,7 +101,7 @@ describe('PostgreSQL protocol fuzzer (seeded)', () => {
         // FunctionCall (an opaque message) only where it is refused: a mutated OID must never run.
         let m = validMessage(r, conn === prod ? absOid : null);
         if (r.chance(0.15)) m = mutate(r, m, { offset: 1, size: 4, le: false });
-        sent.push(`${String.fromCharCode(m[0])}:${m.subarray(0, 40).toString('hex')}`);
+        sent.push(m.toString('hex'));
         for (const part of chunks(r, m)) c.send(part);
       }
       c.send(fe.sync(), fe.query('SELECT 1 AS alive'));
@@ -109,7 +109,8 @@ describe('PostgreSQL protocol fuzzer (seeded)', () => {
       await c.until((m) => m.type === 'D' && rowsOf([m])[0]?.[0] === '1', 1500);
       c.end();
       const where = `seed ${seed}, batch ${batches}: ${sent.join(' ')}`;
-      assert.deepEqual(leaks(PII, c.allBytes()), [], `a classified value left in clear (${where})`);
+      const leaked = leaks(PII, c.allBytes());
+      assert.deepEqual(leaked, [], `a classified value left in clear (${where}): ${context(c.allBytes(), leaked[0])}`);
       const fresh = await RawPg.open(prod.tunnel.port, prod.credential.identity.id, prod.credential.database).catch((e: Error) => e);
       assert.ok(fresh instanceof RawPg, `a new session starts (${where}): ${String(fresh)}`);
       fresh.send(fe.query('SELECT 2 AS two'));
@@ -122,3 +123,11 @@ describe('PostgreSQL protocol fuzzer (seeded)', () => {
     assert.ok(ran <= audited, `seed ${seed}: ${ran} inserts ran upstream but only ${audited} were audited`);
   });
 });
+
+/** The bytes around the first place `value` shows up, for the failure message. */
+function context(bytes: Buffer, value: string | undefined): string {
+  if (value === undefined) return '';
+  const text = bytes.toString('latin1');
+  const at = text.indexOf(value);
+  return JSON.stringify(text.slice(Math.max(0, at - 200), at + value.length + 40));
+}
