@@ -425,6 +425,15 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
     },
 
+    reset(): void {
+      // sql_mode is the server's default again (the one the analyser assumes with none set);
+      // what the session prepared or declared is gone. The current database stays.
+      state.params.delete('sql_mode');
+      state.prepared.clear();
+      state.cursors.clear();
+      state.tempTables.clear();
+    },
+
     idle(errored: boolean): void {
       // Outside a transaction after a SET search_path, with no failure, ROLLBACK or SET LOCAL
       // since the last time: that SET is committed, so the path it set is the only one.

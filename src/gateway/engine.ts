@@ -166,6 +166,11 @@ export interface StatementHooks {
    * statement failed since the last time, so a transaction may have rolled back what it set.
    */
   idle?(errored: boolean): void;
+  /**
+   * The server reset the session in place (MySQL COM_RESET_CONNECTION): its settings are the
+   * server's defaults again, and its temporary tables, variables and prepared statements are gone.
+   */
+  reset?(): void;
 }
 
 export interface CopyMaskPlan {

@@ -153,6 +153,20 @@ describe('hostile MySQL protocol, mid-session', () => {
     }
   });
 
+  test('COM_RESET_CONNECTION puts the session back on the server default sql_mode for the analyser too', async () => {
+    const c = await open();
+    c.send(com.query("SET sql_mode = 'ANSI_QUOTES'"));
+    await c.result();
+    c.send(com.bare(Command.RESET_CONNECTION));
+    assert.equal((await c.result()).error, undefined);
+    // The server reads "email" as a string again; so must the analyser (its redacted text shows how it read it).
+    c.send(com.query('SELECT "email" AS reset_probe FROM users'));
+    assert.deepEqual(textRows((await c.result()).rows), [['email'], ['email'], ['email']]);
+    const [e] = (await tb.events((x) => x.kind === 'statement' && (x.statement?.text ?? '').includes('reset_probe'))).slice(-1);
+    assert.equal(e?.statement?.text, 'SELECT ? AS reset_probe FROM users');
+    await invariants(c, 'reset connection');
+  });
+
   // ---- sequences that held ----
 
   test('COM_STMT_EXECUTE of an id never prepared, closed, another session’s, or -1: refused on a protected target', async () => {

@@ -307,7 +307,8 @@ class MysqlSession {
       case Command.RESET_CONNECTION:
         this.statements.clear();
         this.toUpstream(p.payload);
-        await this.relaySimple(undefined);
+        // Settings the broker tracks (sql_mode decides how text lexes) are the server's defaults again.
+        if (await this.relaySimple(undefined)) this.ctx.hooks.reset?.();
         return true;
       case Command.FIELD_LIST:
         this.toUpstream(p.payload);
@@ -471,17 +472,18 @@ class MysqlSession {
     this.ctx.hooks.completed(stmt, outcome);
   }
 
-  /** One OK, ERR or EOF (or a COM_STATISTICS string). */
-  private async relaySimple(stmt: StatementHandle | undefined): Promise<void> {
+  /** One OK, ERR or EOF (or a COM_STATISTICS string). Resolves to false for ERR. */
+  private async relaySimple(stmt: StatementHandle | undefined): Promise<boolean> {
     const p = this.upstream!.poll() ?? (await this.waitUpstream());
     if (p.payload[0] === 0xff) {
       const error = this.forwardErr(stmt, p.payload);
       this.finish(stmt, { rows: null, error });
-      return;
+      return false;
     }
     if (p.payload[0] === 0x00) this.status = parseOk(p.payload).status;
     this.toClient(p.payload);
     this.finish(stmt, { rows: 0, tag: 'OK' });
+    return true;
   }
 
   private async relayUntilEof(): Promise<void> {
