@@ -368,6 +368,9 @@ describe('hostile PostgreSQL protocol, mid-session', () => {
     const rows = rowsOf(r);
     masked(rows.slice(0, 3));
     assert.deepEqual(rows.slice(3), [['A', 'b']]);
+    // The unnamed portal keeps the text it was bound to when the unnamed statement is re-Parsed.
+    c.send(fe.parse('', DERIVED), fe.bind('', ''), fe.parse('', BENIGN), fe.execute(''), fe.sync());
+    masked(rowsOf(await c.ready()));
     // A blocked Parse mid-pipeline: nothing after it runs until Sync, not even the allowed Execute.
     c.send(fe.parse('', INSERT_HIT), fe.bind('pc', ''), fe.parse('', 'TRUNCATE hits'), fe.bind('', ''), fe.execute(''), fe.execute('pc'), fe.sync());
     r = await c.ready();
