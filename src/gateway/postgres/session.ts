@@ -765,10 +765,8 @@ export class PostgresSession {
       case BackendCode.functionCallResponse: {
         // Its value has no column origin, like a derived column of an opaque statement: the plan
         // for one such column decides (a value nobody asked for cannot be attributed: fail closed).
-        if (head?.kind !== 'query' || head.functionResult === undefined) throw new ProtocolError('FunctionCallResponse outside a FunctionCall');
-        const stmt = head.stmt;
-        if (stmt === undefined) throw new ProtocolError('FunctionCallResponse outside a FunctionCall');
-        const format = head.functionResult;
+        if (head?.kind !== 'query' || head.functionResult === undefined || head.stmt === undefined) throw new ProtocolError('FunctionCallResponse outside a FunctionCall');
+        const { stmt, functionResult: format } = head;
         return settle(this.ctx.hooks.describe(stmt, [{ index: 0, name: 'result', tableOid: 0, attnum: 0, typeId: 0, format }]), (plan) => {
           const mask = plan?.columns.find((c) => c.index === 0)?.mask;
           if (mask === undefined) return void this.clientOut.add(msg);
