@@ -20,11 +20,11 @@ import type { Connection } from '../../src/cli/connect.js';
 
 const SCHEMA = `
   CREATE TABLE users (id int PRIMARY KEY, email varchar(100), ssn varchar(20), plan varchar(10));
-  INSERT INTO users VALUES (1, 'alice.liddell@example.com', '123-45-6789', 'pro'), (2, 'bob.builder@example.org', '219-09-9999', 'free'), (3, 'carol.danvers@example.net', '078-05-1120', 'pro');
+  INSERT INTO users VALUES (1, 'erin.hostile@example.com', '321-54-9876', 'pro'), (2, 'frank.hostile@example.org', '432-65-0987', 'free'), (3, 'gina.hostile@example.net', '543-76-1098', 'pro');
   CREATE TABLE notes (id int, body text);
   CREATE TABLE hits (n int);
 `;
-const PII = ['alice.liddell@example.com', 'bob.builder@example.org', 'carol.danvers@example.net', '123-45-6789', '219-09-9999', '078-05-1120'];
+const PII = ['erin.hostile@example.com', 'frank.hostile@example.org', 'gina.hostile@example.net', '321-54-9876', '432-65-0987', '543-76-1098'];
 const DERIVED = "SELECT upper(email) AS e, concat(ssn, '') AS s FROM users ORDER BY id";
 const INSERT_HIT = 'INSERT INTO hits VALUES (1)';
 const BUDGET_MS = 15_000;

@@ -15,12 +15,17 @@ import type { Connection } from '../../src/cli/connect.js';
 
 const SCHEMA = `
   CREATE TABLE users (id int PRIMARY KEY, email text, ssn text, plan text);
-  INSERT INTO users VALUES (1, 'alice.liddell@example.com', '123-45-6789', 'pro'), (2, 'bob.builder@example.org', '219-09-9999', 'free'), (3, 'carol.danvers@example.net', '078-05-1120', 'pro');
+  INSERT INTO users VALUES (1, 'erin.hostile@example.com', '321-54-9876', 'pro'), (2, 'frank.hostile@example.org', '432-65-0987', 'free'), (3, 'gina.hostile@example.net', '543-76-1098', 'pro');
   CREATE TABLE notes (id int, body text);
   CREATE TABLE hits (n int);
   CREATE FUNCTION secret_of(int) RETURNS text LANGUAGE sql AS 'SELECT email FROM users WHERE id = $1';
 `;
-export const PII = ['alice.liddell@example.com', 'bob.builder@example.org', 'carol.danvers@example.net', '123-45-6789', '219-09-9999', '078-05-1120'];
+/**
+ * Values of their own, not the masking corpus's: statement texts of other sessions show in the
+ * server's process list (a known gap, see the adversarial probes), and this file's seeding must
+ * not show up there as a corpus value while those probes run alongside.
+ */
+export const PII = ['erin.hostile@example.com', 'frank.hostile@example.org', 'gina.hostile@example.net', '321-54-9876', '432-65-0987', '543-76-1098'];
 const MASKING = { key: '${env:T_MASK_KEY}', columns: { 'public.users.email': 'email', 'public.users.ssn': 'ssn' } };
 /** Derived columns: masked only through the statement's lineage (RowDescription names no table). */
 const DERIVED = "SELECT upper(email) AS e, ssn || '' AS s FROM users ORDER BY id";
