@@ -8,7 +8,7 @@ import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 import { DbgovError } from '../shared/errors.js';
 import type { MessageAnalysis, StatementFacts } from './facts.js';
 import { statementLineage } from './lineage.js';
-import { anyColumnRef, as, isObject, list, str, sval, unwrap, type PgNode } from './postgres/ast.js';
+import { as, isObject, list, names, str, sval, unwrap, type PgNode } from './postgres/ast.js';
 import { classify, explainRuns } from './postgres/classify.js';
 import { Walker, defaultAccessOf, type Setting } from './postgres/collect.js';
 import { fold } from './postgres/constant.js';
@@ -148,11 +148,12 @@ function facts(
     hasWhere: null,
     modifyingCte: out.modifyingCte,
   };
-  // A rule's actions run on every matching write: an unrestricted DELETE there is one too.
-  // An upsert (INSERT … ON CONFLICT DO UPDATE) is an UPDATE of the rows it conflicts with.
-  if (kind === 'update' || kind === 'delete' || kind === 'merge' || out.modifyingCte || type === 'RuleStmt' || (kind === 'insert' && out.restricted.length > 0)) {
-    // Every UPDATE/DELETE/MERGE in the statement counts, so a data-modifying CTE cannot hide an
-    // unrestricted DELETE behind a harmless SELECT.
+  // Every UPDATE/DELETE/MERGE (and upsert: an UPDATE of the rows it conflicts with) the statement
+  // runs counts, wherever it sits: a data-modifying CTE behind a harmless SELECT, the query of
+  // `COPY (DELETE FROM t RETURNING *) TO STDOUT`, a rule's actions (they run on every matching
+  // write). Not what runs later or never: a function body (judged when a call runs it), a plain
+  // EXPLAIN (it only plans), a DO block (opaque, refused on its own account).
+  if (out.restricted.length > 0 && !RUNS_NOTHING_NOW.has(type)) {
     f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);
     if (f.hasWhere === true && out.whereTruthOf !== undefined && out.restricted.length === 1) f.whereTruthOf = out.whereTruthOf;
   }
@@ -175,6 +176,9 @@ function facts(
   if (lineage) f.lineage = lineage;
   return f;
 }
+
+/** Statements whose inner UPDATE/DELETE/MERGE does not run as part of them. */
+const RUNS_NOTHING_NOW: ReadonlySet<string> = new Set(['CreateFunctionStmt', 'ExplainStmt', 'DoStmt']);
 
 /** SET / RESET / SET ROLE / SET SESSION AUTHORIZATION / DISCARD ALL, as the session must track them. */
 function settingsOf(type: string, n: PgNode): Setting[] {
@@ -289,14 +293,27 @@ function alterActions(node: PgNode): string[] {
     if (!cmd) continue;
     if (cmd.subtype === 'AT_DropColumn') out.add('ALTER TABLE DROP COLUMN');
     if (cmd.subtype === 'AT_AlterColumnType') {
-      // USING that does not read the column writes every row anew: the old values are gone.
-      const using = as(cmd.def, 'ColumnDef')?.raw_default;
-      if (using !== undefined && !readsColumn(using, str(cmd.name) ?? '')) out.add('ALTER TABLE OVERWRITE COLUMN');
+      // USING writes every row anew with its value: `USING NULL`, but also `USING 'x' || left(c, 0)`
+      // or `USING c::varchar(1)` (an explicit cast truncates). Only the column itself, or the
+      // column cast to the new type as the ALTER would cast it anyway, keeps the old values.
+      const def = as(cmd.def, 'ColumnDef');
+      const using = def?.raw_default;
+      if (using !== undefined && !keepsColumn(using, str(cmd.name) ?? '', def?.typeName)) out.add('ALTER TABLE OVERWRITE COLUMN');
     }
   }
   return [...out];
 }
 
-function readsColumn(x: unknown, column: string): boolean {
-  return anyColumnRef(x, (fields) => sval(fields[fields.length - 1]) === column);
+/** `c`, or `c::T` / `CAST(c AS T)` where T is the ALTER's new type and has no modifier (no `varchar(1)`). */
+function keepsColumn(x: unknown, column: string, newType: unknown): boolean {
+  const ref = as(x, 'ColumnRef');
+  if (ref) {
+    const fields = list(ref.fields);
+    return fields.length === 1 && sval(fields[0]) === column;
+  }
+  const c = as(x, 'TypeCast');
+  if (!c || !isObject(c.typeName) || !isObject(newType)) return false;
+  const plain = (t: PgNode): string | undefined => (list(t.typmods).length > 0 || list(t.arrayBounds).length > 0 ? undefined : names(t.names).pop());
+  const target = plain(c.typeName);
+  return target !== undefined && target === plain(newType) && as(c.arg, 'ColumnRef') !== undefined && keepsColumn(c.arg, column, newType);
 }

@@ -32,6 +32,8 @@ interface Probe {
  * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
  */
 const KNOWN_GAPS: Record<string, string> = {
+  'r3: ALTER COLUMN TYPE to a narrower type without USING ("char" keeps one byte)':
+    'without USING the server converts with the assignment cast, and some of those lose data ("char" keeps the first byte, numeric to integer rounds); judging that needs the old and new types and their casts, which the PostgreSQL analyser does not compare yet',
 };
 
 const DEV = { id: 'dev', email: 'dev@example.com', name: 'Dev', password: 'dev-pw', groups: ['devs'] };
@@ -92,6 +94,13 @@ export const pgProbes: Probe[] = [
   { name: 'r2: sequence reset and column default change (control: allowed, orders intact)', sql: ['ALTER SEQUENCE IF EXISTS public.order_ids RESTART'], check: ORDERS_INTACT },
   { name: 'r2: COPY FROM STDIN into orders is not destructive; DELETE split over a multi-statement message', sql: ["DELETE FROM orders WHERE id = 1 OR\n--;\ntrue", "SELECT 1; DELETE FROM orders WHERE id = 1; DELETE /* WHERE id = 1 */ FROM orders"], check: ORDERS_INTACT },
   { name: 'r2: UPDATE … FROM a join that matches every row, no WHERE', sql: ["UPDATE orders o SET status = 'pwned' FROM users u", "DELETE FROM orders USING users u"], check: ORDERS_INTACT },
+  // ---- round 3
+  { name: 'r3: a write inside COPY (…) TO STDOUT', sql: ['COPY (DELETE FROM orders RETURNING *) TO STDOUT', "COPY (UPDATE orders SET status = 'pwned' RETURNING 1) TO STDOUT", "COPY (INSERT INTO orders SELECT * FROM orders ON CONFLICT (id) DO UPDATE SET status = 'pwned' RETURNING 1) TO STDOUT"], check: ORDERS_INTACT },
+  { name: 'r3: upsert / MERGE fed by a select list that makes its own rows', sql: ["INSERT INTO orders (id) SELECT generate_series(1, 100) ON CONFLICT (id) DO UPDATE SET status = 'pwned'", "MERGE INTO orders o USING (SELECT unnest((SELECT array_agg(id) FROM orders)) AS id) s ON o.id = s.id WHEN MATCHED THEN UPDATE SET status = 'pwned'", 'MERGE INTO orders o USING (SELECT unnest((SELECT array_agg(id) FROM orders)) AS id) s ON o.id = s.id WHEN MATCHED THEN DELETE'], check: ORDERS_INTACT },
+  { name: 'r3: ALTER COLUMN TYPE … USING that reads the column and still rewrites it', sql: ["ALTER TABLE orders ALTER COLUMN status TYPE text USING 'pwned' || left(status, 0)", 'ALTER TABLE orders ALTER COLUMN status TYPE varchar(1) USING status::varchar(1)', 'ALTER TABLE orders ALTER COLUMN total TYPE boolean USING total > 0'], check: "SELECT count(*) = 3 AND count(*) FILTER (WHERE status = 'new') = 2 AND sum(total) = 60 FROM public.orders" },
+  { name: 'r3: ALTER COLUMN TYPE to a narrower type without USING ("char" keeps one byte)', sql: ['ALTER TABLE orders ALTER COLUMN status TYPE "char"'], check: "SELECT count(*) FILTER (WHERE status::text = 'new') = 2 FROM public.orders" },
+  { name: 'r3: patterns that match every value (LIKE of only %, SIMILAR TO, a regex matching the empty string, NOT NOT LIKE)', sql: ["DELETE FROM orders WHERE status LIKE '%%%'", "DELETE FROM orders WHERE status ~~ '%'", "DELETE FROM orders WHERE NOT (status NOT LIKE '%')", "DELETE FROM orders WHERE status LIKE '%' ESCAPE '#'", "DELETE FROM orders WHERE status SIMILAR TO '%'", "DELETE FROM orders WHERE status ~ ''", "UPDATE orders SET status = 'pwned' WHERE status ~* '.*'"], check: ORDERS_INTACT },
+  { name: 'r3: the same expression with a call on both sides', sql: ['DELETE FROM orders WHERE lower(status) = lower(status)', 'DELETE FROM orders WHERE abs(id) = abs(id)', "UPDATE orders SET status = 'pwned' WHERE length(status) >= length(status)"], check: ORDERS_INTACT },
 ];
 
 const MY_SETUP = `

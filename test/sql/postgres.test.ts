@@ -152,6 +152,36 @@ const cases: Case[] = [
   { sql: 'delete from t where id = other_id', kind: 'delete', hasWhere: true },
   { sql: "update t set a = 1 where b like '%'", kind: 'update', hasWhere: false },
   { sql: 'delete from t where id = $1 and true', kind: 'delete', hasWhere: true },
+  // Round 3: patterns that match every value, in every spelling; their negation matches none.
+  { sql: "delete from t where b like '%%%'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~~ '%'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where not (b not like '%')", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b like '%' escape '#'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b like '%%' escape '%'", kind: 'delete', hasWhere: true },
+  { sql: "delete from t where b similar to '%'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~ ''", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~* '.*'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~ '^$'", kind: 'delete', hasWhere: true },
+  { sql: "delete from t where b ~ 'a.*'", kind: 'delete', hasWhere: true },
+  { sql: "delete from t where b like 'a%'", kind: 'delete', hasWhere: true },
+  // The same expression on both sides, calls included.
+  { sql: 'delete from t where lower(b) = lower(b)', kind: 'delete', hasWhere: false },
+  { sql: 'update t set a = 1 where length(b) >= length(b)', kind: 'update', hasWhere: false },
+  { sql: 'delete from t where lower(b) = lower(c)', kind: 'delete', hasWhere: true },
+  // A write inside COPY runs now: its WHERE is judged like any other.
+  { sql: 'copy (delete from t returning *) to stdout', kind: 'copy', rels: ['t:write'], hasWhere: false },
+  { sql: "copy (update t set a = 1 where id = 2 returning 1) to stdout", kind: 'copy', hasWhere: true },
+  { sql: "copy (insert into t select * from t on conflict (id) do update set a = 1 returning 1) to stdout", kind: 'copy', hasWhere: false },
+  // Rows from a select list that calls a (possibly set-returning) function are not listed rows.
+  { sql: 'insert into t (id) select generate_series(1, 100) on conflict (id) do update set a = 1', kind: 'insert', hasWhere: false },
+  { sql: 'insert into t (id) select 1 on conflict (id) do update set a = 1', kind: 'insert', hasWhere: true },
+  // A MERGE source is bounded by its own rows (a range, as `WHERE id BETWEEN 1 AND 100` is), unless
+  // it reads the target: then it is the table joined with itself.
+  { sql: 'merge into t o using (select generate_series(1, 100) as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: true },
+  { sql: 'merge into t o using (select unnest((select array_agg(id) from t)) as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using (select 1 as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: true },
+  // Function bodies are judged when they are called, not when they are written.
+  { sql: `create function f() returns void language sql as 'delete from t'`, kind: 'create', hasWhere: null },
   { sql: `select pg_read_file('/etc/passwd')`, kind: 'select', risks: ['file'] },
   { sql: `select PG_CATALOG.pg_ls_dir('.')`, kind: 'select', risks: ['file'] },
   { sql: `select * from ext.dblink('host=x', 'select 1') as t(a int)`, kind: 'select', risks: ['remote'] },
@@ -318,6 +348,13 @@ test('ALTER TABLE actions: what it does to rows already there', () => {
   assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING NULL'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.deepEqual(actions("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x'"), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING c::int'), undefined);
+  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING CAST(c AS integer)'), undefined);
+  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE text USING c'), undefined);
+  // USING that reads the column can still overwrite it, or truncate it with an explicit cast.
+  assert.deepEqual(actions("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x' || left(c, 0)"), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE varchar(1) USING c::varchar(1)'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE boolean USING c > 0'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING other'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE bigint'), undefined);
   assert.equal(actions('ALTER TABLE t ADD COLUMN y int'), undefined);
 });

@@ -242,9 +242,7 @@ export class Walker {
         // an UPDATE whose only bound is its DO UPDATE … WHERE. Rows from VALUES are bounded.
         const conflict = isObject(n.onConflictClause) ? n.onConflictClause : undefined;
         if (conflict?.action === 'ONCONFLICT_UPDATE') {
-          const sel = as(n.selectStmt, 'SelectStmt');
-          const bounded = sel !== undefined && list(sel.fromClause).length === 0 && (sel.op === undefined || sel.op === 'SETOP_NONE') && !isObject(sel.withClause);
-          this.out.restricted.push(bounded || selectsRows(conflict.whereClause, targetNames(n.relation)));
+          this.out.restricted.push(rowsListed(n.selectStmt) || selectsRows(conflict.whereClause, targetNames(n.relation)));
         }
         handled.add('relation').add('cols');
         break;
@@ -583,12 +581,27 @@ function selfNames(n: PgNode): Set<string> {
   return out;
 }
 
+/**
+ * Rows written out one by one: a VALUES list, or a SELECT with no FROM, set operation or WITH.
+ * Not when its select list calls a function: a set-returning one (`SELECT generate_series(1,
+ * 1e6)`, `SELECT unnest((SELECT array_agg(id) FROM t))`) makes as many rows as it likes.
+ */
+function rowsListed(x: unknown): boolean {
+  const sel = as(x, 'SelectStmt');
+  if (sel === undefined || list(sel.fromClause).length > 0 || (sel.op !== undefined && sel.op !== 'SETOP_NONE') || isObject(sel.withClause)) return false;
+  return !callsFunction(sel.targetList);
+}
+
+function callsFunction(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(callsFunction);
+  if (!isObject(x)) return false;
+  for (const k in x) if (k === 'FuncCall' || callsFunction(x[k])) return true;
+  return false;
+}
+
 function mergeRestricted(n: PgNode): boolean {
   const src = unwrap(n.sourceRelation);
-  if (src && src[0] === 'RangeSubselect') {
-    const sel = as(src[1].subquery, 'SelectStmt');
-    if (sel && list(sel.fromClause).length === 0 && (sel.op === undefined || sel.op === 'SETOP_NONE') && !isObject(sel.withClause)) return true;
-  }
+  if (src && src[0] === 'RangeSubselect' && rowsListed(src[1].subquery)) return true;
   const acting = list(n.mergeWhenClauses)
     .map((w) => as(w, 'MergeWhenClause'))
     .filter((w) => w !== undefined && (w.matched === true || w.matchKind === 'MERGE_WHEN_MATCHED') && (w.commandType === 'CMD_UPDATE' || w.commandType === 'CMD_DELETE'));
