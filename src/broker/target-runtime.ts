@@ -9,7 +9,7 @@ import { buildMaskPlan, isMaskBlock, type ColumnName } from '../masking/plan.js'
 import { planCopy } from '../masking/copy.js';
 import { scrubMessage } from '../masking/scrub.js';
 import { planRelations, rowSource, unknownRows } from '../masking/row-source.js';
-import type { ColumnLineage, FunctionRef, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
+import type { ColumnLineage, FunctionRef, ImplicitCall, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { WriteFlow } from '../sql/lineage.js';
 import { STORING_FUNCTIONS } from '../sql/postgres/functions.js';
 import type { Logger } from '../shared/logger.js';
@@ -40,6 +40,17 @@ export interface TargetCatalog {
    * does not know (created a moment ago, say) → 'opaque'.
    */
   callTarget?(fn: FunctionRef, searchPath: string[] | null): StatementFacts[] | 'opaque' | undefined;
+  /**
+   * The functions an operator or a cast runs where they are user-defined (src/sql/catalog.ts,
+   * implicitCallFunctions): empty for built-ins, 'unknown' for an operator the catalog lacks.
+   */
+  implicitCallFunctions?(call: ImplicitCall, searchPath: string[] | null): FunctionRef[] | 'unknown';
+  /**
+   * What calling a user function may do with data, whatever its volatility: keep it somewhere
+   * masking does not reach (`stores`), and which relations its body reads. Undefined for
+   * built-in functions and ones the catalog does not know (those are judged by callTarget).
+   */
+  functionBodies?(fn: FunctionRef, searchPath: string[] | null): { stores: boolean; reads: RelationRef[] } | undefined;
   /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
@@ -154,7 +165,8 @@ export class TargetRuntime implements TargetServices {
     const out: StatementFacts[] = [];
     // Views created by this session, and by earlier statements of this message.
     const views = new Map(state.createdViews);
-    for (const f of facts) {
+    for (const g of facts) {
+      const f = this.withImplicitCalls(g, state);
       out.push(this.resolveOne(f, state, views));
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
@@ -179,6 +191,28 @@ export class TargetRuntime implements TargetServices {
       }
     }
     return out;
+  }
+
+  /**
+   * The statement with the functions its operators and casts run added to its calls, so that
+   * policy judges them like any call (an operator over lo_import reads a server file); an
+   * operator the catalog does not know makes it opaque, as an unknown function does.
+   */
+  private withImplicitCalls(f: StatementFacts, state: SessionState): StatementFacts {
+    const cat = this.d.catalog;
+    if (!f.implicitCalls || !cat?.loaded() || !cat.implicitCallFunctions) return f;
+    const functions = [...f.functions];
+    for (const call of f.implicitCalls) {
+      for (const p of this.candidatePaths(state, [])) {
+        const fns = cat.implicitCallFunctions(call, p);
+        if (fns === 'unknown') {
+          const what = `${call.kind} ${call.schema ? `${call.schema}.` : ''}${call.name}`;
+          return { ...f, opaque: f.opaque ?? { reason: 'opaque-function', detail: `uses the ${what}, which dbgov does not know (yet)` } };
+        }
+        for (const fn of fns) if (!functions.some((x) => x.schema === fn.schema && x.name === fn.name)) functions.push(fn);
+      }
+    }
+    return functions.length === f.functions.length ? f : { ...f, functions };
   }
 
   private resolveOne(f: StatementFacts, state: SessionState, views: ReadonlyMap<string, RelationRef[]> = state.createdViews): StatementFacts {
@@ -319,7 +353,7 @@ export class TargetRuntime implements TargetServices {
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     if (!this.maskingActive) return null;
-    const code = this.unfollowableCode(session, facts);
+    const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state);
     if (code) return code;
     const stored = this.storesHidden(session, facts, state);
     if (stored) return stored;
@@ -374,6 +408,30 @@ export class TargetRuntime implements TargetServices {
   }
 
   /**
+   * A call of a user function that may keep what it reads or is given where masking does not
+   * reach (a STABLE PL/pgSQL function calling set_config or pg_notify with its argument): passed a
+   * classified value, or reading one itself, it would hand it back in clear later. Refused for an
+   * identity that sees any classified column of this target masked.
+   */
+  private storingCalls(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    const cat = this.d.catalog;
+    if (!cat?.loaded() || !cat.functionBodies || this.classifiedColumnsFor(session).size === 0) return null;
+    for (const f of facts) {
+      for (const fn of f.functions) {
+        if (!this.candidatePaths(state, []).some((p) => cat.functionBodies!(fn, p)?.stores === true)) continue;
+        const name = `${fn.schema ? `${fn.schema}.` : ''}${fn.name}`;
+        return {
+          sqlstate: '42501',
+          message: `dbgov: blocked: ${name} can keep the values it is given or reads (in a setting, a notification, a large object), where masking does not reach, while classified data is masked for you`,
+          detail: 'rule: masking (a function body that stores outside a table, runs dynamic SQL or is in a language dbgov does not read)',
+          hint: 'call it from an identity that may see the data in clear, or rewrite it without set_config / pg_notify / large objects',
+        };
+      }
+    }
+    return null;
+  }
+
+  /**
    * A statement that would store classified data, which this identity sees only masked, where
    * masking does not reach: into a column that is not classified (INSERT … SELECT, UPDATE … SET,
    * MERGE, CREATE TABLE AS, SELECT INTO), or into a notification, a setting or a large object.
@@ -397,7 +455,7 @@ export class TargetRuntime implements TargetServices {
       // Values of unknown origin count as classified only where the statement reads a table that
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
-      const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, f.relations));
+      const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, this.readsWithCalls(f)));
       const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden)).find((x) => x !== undefined);
       if (leak) {
         result = {
@@ -421,7 +479,26 @@ export class TargetRuntime implements TargetServices {
    */
   private mayCarryHidden(session: LiveSession, f: StatementFacts): boolean {
     const cat = this.d.catalog;
-    return this.touchesHidden(session, f.relations) || f.relations.some((r) => r.resolved?.oid === undefined || !cat?.isBaseTable(r.resolved.oid));
+    const relations = this.readsWithCalls(f);
+    return this.touchesHidden(session, relations) || relations.some((r) => r.resolved?.oid === undefined || !cat?.isBaseTable(r.resolved.oid));
+  }
+
+  /**
+   * The statement's relations plus those the bodies of the user functions it calls read: a
+   * call's result, error or notice may carry what its body read (`SELECT public.f()` where f
+   * selects users.full_name).
+   */
+  private readsWithCalls(f: StatementFacts): RelationRef[] {
+    const cat = this.d.catalog;
+    if (!cat?.loaded() || !cat.functionBodies || f.functions.length === 0) return f.relations;
+    const out = [...f.relations];
+    for (const fn of f.functions) {
+      for (const r of cat.functionBodies(fn, null)?.reads ?? []) {
+        const resolved = cat.resolveRelation(r, null);
+        out.push(resolved ? { ...r, resolved, via: 'function-body' } : { ...r, via: 'function-body' });
+      }
+    }
+    return out;
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it too. */
@@ -670,8 +747,12 @@ function whoKey(session: LiveSession): string {
 
 /** Opaque reasons that mean code runs whose reads and writes are not known. */
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);
-/** Statements that attach code to run on later statements. */
-const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT TRIGGER', 'CREATE EVENT', 'ALTER EVENT']);
+/**
+ * Statements that attach code to run on later statements, or bind a function to syntax that calls
+ * it unnamed (`a ### b`, `x::text`, an aggregate's state function): until the catalog reloads,
+ * nothing knows that the operator or cast runs it.
+ */
+const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT TRIGGER', 'CREATE EVENT', 'ALTER EVENT', 'CREATE OPERATOR', 'CREATE CAST', 'CREATE AGGREGATE', 'CREATE OPERATOR CLASS', 'CREATE OPERATOR FAMILY', 'ALTER OPERATOR', 'ALTER OPERATOR FAMILY']);
 
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {

@@ -137,13 +137,18 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   ],
   [
     'code-needs-admin-access',
-    'Creating or replacing code that runs later (functions, procedures, triggers, rules, events): what it does is judged only when it is written, not each time it runs, so it needs the admin access level on a protected target.',
+    'Creating or replacing code that runs later (functions, procedures, triggers, rules, events), or binding a function to syntax that calls it unnamed (operators, casts, aggregates, operator classes): what it does is judged only when it is written, not each time it runs, so it needs the admin access level on a protected target.',
     {
       ...PROTECTED,
       access: ['read', 'write'],
-      statement: { tags: ['CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT', 'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER EVENT', 'ALTER ROUTINE', 'CREATE PACKAGE', 'CREATE PACKAGE BODY'].map(compileGlob) },
+      statement: {
+        tags: [
+          'CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT', 'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER EVENT', 'ALTER ROUTINE', 'CREATE PACKAGE', 'CREATE PACKAGE BODY',
+          'CREATE OPERATOR', 'CREATE OPERATOR CLASS', 'CREATE OPERATOR FAMILY', 'ALTER OPERATOR', 'ALTER OPERATOR FAMILY', 'CREATE CAST', 'CREATE AGGREGATE',
+        ].map(compileGlob),
+      },
     },
-    'creating or replacing functions, procedures, triggers or rules needs admin access on a protected target',
+    'creating or replacing functions, procedures, triggers, rules, operators, casts or aggregates needs admin access on a protected target',
     'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>, or ship it as a reviewed migration',
   ],
   [

@@ -67,6 +67,18 @@ export interface FunctionRef {
 // PROGRAM, risk 'program'), `copy_file` (COPY to/from a server path, 'file') and `execute`
 // (PL/pgSQL EXECUTE in a DO block or function body, 'dynamic-sql').
 
+/**
+ * A function reached through syntax rather than by name (src/sql/postgres/implicit-calls.ts): an
+ * operator (`a ### b`, `OPERATOR(s.###)`, `= ANY (…)`, `ORDER BY … USING`) or a cast to a type
+ * (`x::text`). Which function runs is the catalog's to say.
+ */
+export interface ImplicitCall {
+  kind: 'operator' | 'cast';
+  schema?: string;
+  /** The operator's symbol, or the cast's target type name. */
+  name: string;
+}
+
 /** Why a statement cannot be fully understood. Protected environments block these. */
 export const OPAQUE_REASONS = [
   'parse-error',
@@ -120,6 +132,8 @@ export interface StatementFacts {
   fingerprint: string;
   relations: RelationRef[];
   functions: FunctionRef[];
+  /** Operators and casts the statement uses (PostgreSQL): the catalog says what they call. */
+  implicitCalls?: ImplicitCall[];
   /**
    * For UPDATE/DELETE (and MERGE): whether a WHERE restricts the rows. A constant-true WHERE
    * (`WHERE true`, `WHERE 1=1`, `WHERE 'a'='a'`) counts as none. Null for other kinds, except

@@ -158,6 +158,7 @@ function facts(
     if (f.hasWhere === true && out.whereTruthOf !== undefined && out.restricted.length === 1) f.whereTruthOf = out.whereTruthOf;
   }
   if (out.opaque) f.opaque = out.opaque;
+  if (out.implicitCalls.length > 0) f.implicitCalls = out.implicitCalls;
   if (settings.length > 0) f.settings = settings;
   if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
   if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };

@@ -49,6 +49,7 @@ const PG_SETUP = `
   CREATE SCHEMA scratch;
   CREATE TABLE scratch.model_weights (id int PRIMARY KEY, w float8);
   CREATE OR REPLACE PROCEDURE public.touch_note(n text) LANGUAGE sql AS $$ INSERT INTO public.audit_notes(note) VALUES (n) $$;
+  CREATE OPERATOR public.<<< (rightarg = text, function = pg_catalog.lo_import);
   INSERT INTO public.users VALUES (1, 'ada@example.com', '123-45-6789', 'Ada'), (2, 'bob@example.com', '987-65-4321', 'Bob'), (3, 'cy@example.com', '555-12-3456', 'Cy');
   INSERT INTO public.orders VALUES (1, 1, 10, 'new'), (2, 2, 20, 'new'), (3, 3, 30, 'paid');
   INSERT INTO public.model_weights VALUES (1, 'l1', 0.5), (2, 'l2', 0.25);
@@ -100,6 +101,7 @@ export const pgProbes: Probe[] = [
   { name: 'r3: ALTER COLUMN TYPE … USING that reads the column and still rewrites it', sql: ["ALTER TABLE orders ALTER COLUMN status TYPE text USING 'pwned' || left(status, 0)", 'ALTER TABLE orders ALTER COLUMN status TYPE varchar(1) USING status::varchar(1)', 'ALTER TABLE orders ALTER COLUMN total TYPE boolean USING total > 0'], check: "SELECT count(*) = 3 AND count(*) FILTER (WHERE status = 'new') = 2 AND sum(total) = 60 FROM public.orders" },
   { name: 'r3: ALTER COLUMN TYPE to a narrower type without USING ("char" keeps one byte)', sql: ['ALTER TABLE orders ALTER COLUMN status TYPE "char"'], check: "SELECT count(*) FILTER (WHERE status::text = 'new') = 2 FROM public.orders" },
   { name: 'r3: patterns that match every value (LIKE of only %, SIMILAR TO, a regex matching the empty string, NOT NOT LIKE)', sql: ["DELETE FROM orders WHERE status LIKE '%%%'", "DELETE FROM orders WHERE status ~~ '%'", "DELETE FROM orders WHERE NOT (status NOT LIKE '%')", "DELETE FROM orders WHERE status LIKE '%' ESCAPE '#'", "DELETE FROM orders WHERE status SIMILAR TO '%'", "DELETE FROM orders WHERE status ~ ''", "UPDATE orders SET status = 'pwned' WHERE status ~* '.*'"], check: ORDERS_INTACT },
+  { name: 'r3: an operator (or cast) bound to a server-file function, or created to be one', sql: ["SELECT <<< '/etc/hostname'", "SELECT OPERATOR(public.<<<) '/etc/hostname'", "CREATE OPERATOR public.<<<< (rightarg = text, function = pg_catalog.lo_import); SELECT <<<< '/etc/hostname'", 'CREATE OPERATOR public.<<<< (rightarg = text, function = pg_catalog.lo_import)', 'BEGIN', 'CREATE CAST (text AS oid) WITH FUNCTION pg_catalog.lo_import(text)', "SELECT '/etc/hostname'::text::oid", 'ROLLBACK'], check: 'SELECT count(*) = 0 FROM pg_largeobject_metadata' },
   { name: 'r3: the same expression with a call on both sides', sql: ['DELETE FROM orders WHERE lower(status) = lower(status)', 'DELETE FROM orders WHERE abs(id) = abs(id)', "UPDATE orders SET status = 'pwned' WHERE length(status) >= length(status)"], check: ORDERS_INTACT },
 ];
 

@@ -366,3 +366,12 @@ test('a WHERE that only tests a column for non-NULL names it (the broker asks th
   assert.equal(truth('DELETE FROM orders WHERE id IS NULL'), undefined);
   assert.equal(truth('DELETE FROM orders WHERE id IS NOT NULL AND id = 3'), undefined);
 });
+
+test('operators and casts are listed as implicit calls, for the catalog to say what they run', () => {
+  const calls = (sql: string) => (analysePostgres(sql).statements[0]?.implicitCalls ?? []).map((c) => `${c.kind}:${c.schema ? `${c.schema}.` : ''}${c.name}`);
+  assert.deepEqual(calls('SELECT 1 OPERATOR(public.###) 2'), ['operator:public.###']);
+  assert.deepEqual(calls('SELECT x::text, CAST(y AS pg_temp.mood) FROM t'), ['cast:text', 'cast:pg_temp.mood']);
+  assert.deepEqual(calls('SELECT a FROM t WHERE a = ANY (SELECT b FROM u) ORDER BY a USING ~<~'), ['operator:=', 'operator:~<~']);
+  assert.deepEqual(calls('SELECT a BETWEEN 1 AND 2 FROM t'), ['operator:>=', 'operator:<=']);
+  assert.deepEqual(calls('SELECT 1'), []);
+});

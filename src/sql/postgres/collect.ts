@@ -5,10 +5,11 @@
  * with no rule is still reported (as the statement's default access) instead of missed.
  */
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
-import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
+import type { FunctionRef, ImplicitCall, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
 import { as, conjuncts, forEachFromItem, isObject, list, names, qualified, qualifiedBy, str, sval, unwrap, type PgNode } from './ast.js';
 import { fold, readsAny, selectsRows } from './constant.js';
 import { functionRisks } from './functions.js';
+import { implicitCallsOf } from './implicit-calls.js';
 
 export interface Setting {
   name: string;
@@ -24,6 +25,7 @@ export class Collected {
   readonly functions: FunctionRef[] = [];
   readonly predicateColumns: { schema?: string; table: string; column: string }[] = [];
   readonly settings: Setting[] = [];
+  readonly implicitCalls: ImplicitCall[] = [];
   modifyingCte = false;
   /** One entry per UPDATE/DELETE/MERGE anywhere in the statement: does a real WHERE/ON restrict it? */
   readonly restricted: boolean[] = [];
@@ -58,6 +60,10 @@ export class Collected {
     if (this.predIndex.has(key)) return;
     this.predIndex.add(key);
     this.predicateColumns.push({ ...(schema === undefined ? {} : { schema }), table, column });
+  }
+
+  implicitCall(c: ImplicitCall): void {
+    if (!this.implicitCalls.some((x) => x.kind === c.kind && x.schema === c.schema && x.name === c.name)) this.implicitCalls.push(c);
   }
 
   markOpaque(reason: OpaqueReason, detail: string): void {
@@ -150,6 +156,7 @@ export class Walker {
   }
 
   private node(type: string, n: PgNode, ctx: Ctx): void {
+    for (const c of implicitCallsOf(type, n)) this.out.implicitCall(c);
     switch (type) {
       case 'SelectStmt':
       case 'InsertStmt':
@@ -463,6 +470,21 @@ export class Walker {
       const ctx: Ctx = { scope: new Scope(undefined), access: 'read', via: 'do-block', predicate: false };
       this.plpgsql(`DO $dbgov$${body}$dbgov$`, ctx, 'do-block');
     }
+  }
+
+  /**
+   * A PL/pgSQL function's full definition as the server gives it (pg_get_functiondef), walked for
+   * what its body calls and reads. False when it does not parse.
+   */
+  functionDefinition(definition: string): boolean {
+    let tree: unknown;
+    try {
+      tree = parsePlPgSQLSync(definition);
+    } catch {
+      return false;
+    }
+    this.plNode(tree, { scope: new Scope(undefined), access: 'read', via: 'function-body', predicate: false });
+    return true;
   }
 
   private sqlBody(sql: string, ctx: Ctx): void {
