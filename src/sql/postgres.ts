@@ -129,7 +129,7 @@ function facts(
   tag: string,
   base: Pick<StatementFacts, 'text' | 'redacted' | 'fingerprint' | 'multiStatement'>,
 ): StatementFacts {
-  const walker = new Walker();
+  const walker = new Walker(type === 'CreateFunctionStmt' ? base.text : undefined);
   if (type === 'DoStmt') walker.doBlock(node);
   else if (type === 'ExplainStmt') {
     // Plain EXPLAIN only plans: everything it names is read at most.

@@ -205,6 +205,9 @@ const cases: Case[] = [
   { sql: `do $$ begin execute 'drop table x'; delete from y; end $$`, kind: 'do', opaque: 'do-block', rels: ['y:write'], risks: ['dynamic-sql'] },
   { sql: `create function f() returns void language plpgsql as $$ begin execute 'select 1'; end $$`, kind: 'create', opaque: 'dynamic-sql', risks: ['dynamic-sql'] },
   { sql: `create function f() returns bigint language sql as 'select count(*) from secret'`, kind: 'create', rels: ['secret:read'] },
+  // A body with RETURN <value> or OUT parameters is read from the statement itself.
+  { sql: `create function f() returns int language plpgsql as $$ begin execute 'select 1'; return 1; end $$`, kind: 'create', opaque: 'dynamic-sql', risks: ['dynamic-sql'] },
+  { sql: `create function f(out o int) language plpgsql as $$ begin delete from secret where id = 1; o := 1; end $$`, kind: 'create', rels: ['secret:write'] },
   { sql: 'set search_path = evil, public', kind: 'set', changesResolution: true },
   { sql: 'set role admin', kind: 'set' },
   { sql: 'alter system set log_statement = none', kind: 'admin', tag: 'ALTER SYSTEM' },

@@ -126,6 +126,9 @@ const ROW_SHARE_LOCK = 2;
 export class Walker {
   readonly out = new Collected();
 
+  /** `source`: the statement's own text, when it is a CREATE FUNCTION (its PL/pgSQL is parsed from it). */
+  constructor(private readonly source?: string) {}
+
   /** Walks one top-level statement with the access its kind implies. */
   statement(type: string, node: PgNode, access: RelationAccess): void {
     const ctx: Ctx = { scope: new Scope(undefined), access, via: undefined, predicate: false };
@@ -453,7 +456,13 @@ export class Walker {
     this.any(n.sql_body, { ...ctx, access: 'read', via: 'function-body' });
     if (body === undefined) return;
     if (language === 'sql') this.sqlBody(body, { ...ctx, access: 'read', via: 'function-body' });
-    else if (language === 'plpgsql') this.plpgsql(`CREATE FUNCTION dbgov_probe() RETURNS void LANGUAGE plpgsql AS $dbgov$${body}$dbgov$`, ctx, 'function-body');
+    else if (language === 'plpgsql') {
+      // The statement itself parses with its real parameters and return type; a body alone, in a
+      // stand-in `RETURNS void` function, fails on `RETURN 1` or an OUT parameter. A body that
+      // parses neither way is one dbgov cannot see into.
+      const parsed = (this.source !== undefined && this.plpgsql(this.source, ctx, 'function-body')) || this.plpgsql(`CREATE FUNCTION dbgov_probe() RETURNS void LANGUAGE plpgsql AS $dbgov$${body}$dbgov$`, ctx, 'function-body');
+      if (!parsed) this.out.markOpaque('parse-error', 'a PL/pgSQL function body dbgov could not parse');
+    }
   }
 
   /** A DO block: reported for what it references, but it stays opaque to policy. */
@@ -500,14 +509,15 @@ export class Walker {
     }
   }
 
-  private plpgsql(source: string, ctx: Ctx, via: string): void {
+  private plpgsql(source: string, ctx: Ctx, via: string): boolean {
     let tree: unknown;
     try {
       tree = parsePlPgSQLSync(source);
     } catch {
-      return;
+      return false;
     }
     this.plNode(tree, { ...ctx, via });
+    return true;
   }
 
   /** Walks a PL/pgSQL tree: its SQL lives in PLpgSQL_expr strings; EXECUTE is dynamic SQL. */
