@@ -461,7 +461,7 @@ export class TargetRuntime implements TargetServices {
         result = {
           sqlstate: '42501',
           message: `dbgov: blocked: this statement stores classified data (${leak.from}) in ${leak.into}, where masking does not reach`,
-          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column, a notification, a setting or a large object)',
+          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column, a notification, a setting, a large object, a sequence or a lock key)',
           hint: 'classify the destination column too (masking.columns), or ask for an approval to work with the data in clear',
         };
         break;

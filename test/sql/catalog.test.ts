@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
-import { resolveLineage } from '../../src/sql/lineage.js';
+import { resolveLineage, resolveWriteFlows } from '../../src/sql/lineage.js';
 import { PostgresCatalog, parseSearchPath } from '../../src/sql/catalog.js';
 
 const dbName = `dbgov_catalog_${process.pid}_${Date.now()}`;
@@ -134,4 +134,13 @@ test('lineage: a value computed by a user-defined operator or cast is of unknown
   assert.deepEqual(lineage('SELECT 1 ### 1 AS a, 1 + 1 AS b'), [true, false]);
   assert.deepEqual(lineage('SELECT 2::text AS a, 2::int8 AS b'), [true, false]);
   assert.deepEqual(lineage('SELECT 1 OPERATOR(pg_temp.#!#) 1 AS a'), [true]);
+});
+
+test('write flows: a sequence value and an advisory lock key keep what they are given, as a setting does', () => {
+  const places = (sql: string) => resolveWriteFlows(analysePostgres(sql).statements[0]!, catalog, ['public']).flatMap((f) => (f.place ? [f.place] : []));
+  assert.deepEqual(places("SELECT setval('s', ascii(email)) FROM public.users"), ['setval()']);
+  assert.deepEqual(places('SELECT pg_advisory_xact_lock(length(email)), lo_create(id) FROM public.users'), ['pg_advisory_xact_lock()', 'lo_create()']);
+  assert.deepEqual(places("SELECT set_config('a.b', email, false) FROM public.users"), ['set_config()']);
+  // Constants read nothing from a row.
+  assert.deepEqual(places("SELECT setval('s', 100), pg_advisory_lock(42)"), []);
 });
