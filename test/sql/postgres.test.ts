@@ -331,6 +331,12 @@ test('a WHERE that only tests one name for NULL records the name, for the catalo
   assert.equal(truth('delete from orders where id is null'), undefined);
   assert.equal(truth('delete from orders where id is distinct from 3'), undefined);
   assert.equal(truth('delete from orders where id is not null and total > 3'), undefined);
+  // Other spellings of the same test.
+  for (const w of ['id::int is not null', 'not id is null', 'id is not null and true', 'row(id) is not null', '(id is not null) is true', 'id + 0 is not null', 'id is not null or false', 'id::text is not null']) {
+    assert.equal(truth(`delete from orders where ${w}`), 'id', w);
+  }
+  assert.equal(truth('delete from orders where row(id, total) is not null'), undefined);
+  assert.equal(truth('delete from orders where id is not null or total > 3'), undefined);
 });
 
 test('fingerprints ignore literals and differ by shape', () => {

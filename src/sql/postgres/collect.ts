@@ -7,7 +7,7 @@
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { FunctionRef, ImplicitCall, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
 import { as, conjuncts, forEachFromItem, isObject, list, names, qualified, qualifiedBy, str, sval, unwrap, type PgNode } from './ast.js';
-import { fold, readsAny, selectsRows } from './constant.js';
+import { fold, readsAny, selectsRows, withoutIdentity } from './constant.js';
 import { functionRisks } from './functions.js';
 import { implicitCallsOf } from './implicit-calls.js';
 
@@ -659,19 +659,39 @@ function selfJoined(self: ReadonlySet<string>, joined: unknown[]): Set<string> {
 /**
  * `col IS NOT NULL` as a whole WHERE: the column. For a key column it holds for every row; a
  * name that is no column of the table is the whole row (`WHERE o IS NOT NULL`), which is no
- * filter either (TargetRuntime.resolve).
+ * filter either (TargetRuntime.resolve). Also in its other spellings: `col IS DISTINCT FROM
+ * NULL`, `NOT col IS NULL`, `(…) IS TRUE`, with a cast or `+ 0` on the column, `ROW(col)`, and
+ * next to conjuncts that are constant true (`AND true`) or disjuncts constant false (`OR false`).
  */
 function notNullColumn(where: unknown): string | undefined {
-  const t = as(where, 'NullTest');
-  let arg: unknown;
-  if (t?.nulltesttype === 'IS_NOT_NULL') arg = t.arg;
-  else {
-    // `col IS DISTINCT FROM NULL` is the same test.
-    const d = as(where, 'A_Expr');
-    const isNull = (x: unknown): boolean => as(x, 'A_Const')?.isnull === true;
-    if (d?.kind === 'AEXPR_DISTINCT') arg = isNull(d.rexpr) ? d.lexpr : isNull(d.lexpr) ? d.rexpr : undefined;
+  const b = as(where, 'BoolExpr');
+  if (b?.boolop === 'AND_EXPR' || b?.boolop === 'OR_EXPR') {
+    const idle = b.boolop === 'AND_EXPR' ? (v: unknown) => v === true : (v: unknown) => v === false || v === null;
+    const rest = list(b.args).filter((a) => !idle(fold(a)));
+    return rest.length === 1 ? notNullColumn(rest[0]) : undefined;
   }
-  const c = as(arg, 'ColumnRef');
-  const fields = list(c?.fields);
+  if (b?.boolop === 'NOT_EXPR') {
+    const t = as(list(b.args)[0], 'NullTest');
+    return t?.nulltesttype === 'IS_NULL' ? testedColumn(t.arg) : undefined;
+  }
+  const bt = as(where, 'BooleanTest');
+  if (bt?.booltesttype === 'IS_TRUE' || bt?.booltesttype === 'IS_NOT_FALSE') return notNullColumn(bt.arg);
+  const t = as(where, 'NullTest');
+  if (t?.nulltesttype === 'IS_NOT_NULL') return testedColumn(t.arg);
+  // `col IS DISTINCT FROM NULL` is the same test.
+  const d = as(where, 'A_Expr');
+  const isNull = (x: unknown): boolean => as(x, 'A_Const')?.isnull === true;
+  if (d?.kind === 'AEXPR_DISTINCT') return testedColumn(isNull(d.rexpr) ? d.lexpr : isNull(d.lexpr) ? d.rexpr : undefined);
+  return undefined;
+}
+
+/** The column whose NULLness decides `x`'s: `col`, `col::int`, `col + 0`, `ROW(col)`. */
+function testedColumn(x: unknown): string | undefined {
+  const inner = withoutIdentity(x);
+  const cast = as(inner, 'TypeCast') ?? as(inner, 'CollateClause');
+  if (cast) return testedColumn(cast.arg);
+  const row = as(inner, 'RowExpr');
+  if (row && list(row.args).length === 1) return testedColumn(list(row.args)[0]);
+  const fields = list(as(inner, 'ColumnRef')?.fields);
   return fields.length > 0 ? sval(fields[fields.length - 1]) : undefined;
 }

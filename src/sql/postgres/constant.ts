@@ -191,8 +191,8 @@ function compare(op: string, a: Folded, b: Folded): Folded {
  */
 function sameExpr(a: unknown, b: unknown): boolean {
   if (a === undefined || b === undefined) return false;
-  const x = identity(a);
-  const y = identity(b);
+  const x = withoutIdentity(a);
+  const y = withoutIdentity(b);
   // Different kinds of node (`aid = $1`: a column and a parameter) are never the same: no serialising.
   const kind = isObject(x) ? Object.keys(x)[0] : undefined;
   if (kind === undefined || !isObject(y) || Object.keys(y)[0] !== kind) return false;
@@ -215,17 +215,17 @@ function stripLocations(x: unknown): unknown {
 }
 
 /** `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, `x || ''` → x. */
-function identity(x: unknown): unknown {
+export function withoutIdentity(x: unknown): unknown {
   const e = as(x, 'A_Expr');
   if (!e || e.kind !== 'AEXPR_OP' || e.lexpr === undefined) return x;
   const op = names(e.name).pop() ?? '';
   const l = fold(e.lexpr);
   const r = fold(e.rexpr);
-  if ((op === '+' || op === '-') && r === 0) return identity(e.lexpr);
-  if (op === '+' && l === 0) return identity(e.rexpr);
-  if ((op === '*' || op === '/') && r === 1) return identity(e.lexpr);
-  if (op === '*' && l === 1) return identity(e.rexpr);
-  if (op === '||' && r === '') return identity(e.lexpr);
+  if ((op === '+' || op === '-') && r === 0) return withoutIdentity(e.lexpr);
+  if (op === '+' && l === 0) return withoutIdentity(e.rexpr);
+  if ((op === '*' || op === '/') && r === 1) return withoutIdentity(e.lexpr);
+  if (op === '*' && l === 1) return withoutIdentity(e.rexpr);
+  if (op === '||' && r === '') return withoutIdentity(e.lexpr);
   return x;
 }
 
