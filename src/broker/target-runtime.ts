@@ -344,11 +344,26 @@ export class TargetRuntime implements TargetServices {
       const hit = this.planCache.get(key);
       if (hit !== undefined) return { plan: hit, cacheable: true };
     }
-    const lineage = direct ? undefined : this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
+    const lineage = direct ? undefined : this.resultLineage(facts, columns.length, state);
     const built = buildMaskPlan({ columns, ...this.planInput(session, facts, lineage) });
     const plan = isMaskBlock(built) ? built.error : built;
     if (key !== undefined) this.planCache.set(key, plan);
     return { plan, cacheable: key !== undefined };
+  }
+
+  /**
+   * The lineage of the result a RowDescription starts. A message of several statements gets one
+   * RowDescription per row-returning statement, and the engine does not say which statement this
+   * one is: `SELECT upper(plan) FROM users; SELECT upper(full_name) FROM users` must not mask the
+   * second result by the first statement's lineage. Every statement whose (resolved) result has
+   * this width may be the one; a column carries what it carries under any of them. None: unknown.
+   */
+  private resultLineage(facts: StatementFacts[], width: number, state: SessionState): ColumnLineage[] | undefined {
+    const own = facts.filter((f) => f.lineage && f.calledFrom === undefined);
+    if (own.length <= 1) return this.lineageOf(own[0] ?? facts.find((f) => f.lineage), state);
+    const fits = own.map((f) => this.lineageOf(f, state)).filter((l): l is ColumnLineage[] => l !== undefined && l.length === width);
+    if (fits.length === 0) return Array.from({ length: width }, (_, index) => ({ index, name: '?column?', sources: [], opaque: true, direct: false }));
+    return mergeLineage(fits);
   }
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
@@ -519,7 +534,11 @@ export class TargetRuntime implements TargetServices {
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
     if (!this.maskingActive) return null;
     facts = rowSource(facts, state);
-    const copy = facts.find((x) => x.kind === 'copy') ?? facts[0];
+    const copies = facts.filter((x) => x.kind === 'copy' && x.calledFrom === undefined);
+    // Several COPY … TO in one message: which one this output is, and so its columns and its
+    // format options, cannot be told apart. No row data goes out (fail closed).
+    if (copies.length > 1) return { maskChunk: () => Buffer.alloc(0), end: () => null, maskedColumns: ['*'] };
+    const copy = copies[0] ?? facts[0];
     const lineage = this.lineageOf(copy, state);
     // How rows split into fields comes from the statement's own options, not from a guess: a
     // custom DELIMITER or QUOTE would otherwise move every column boundary past the mask.

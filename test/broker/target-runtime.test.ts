@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import type { SessionState } from '../../src/broker/statement-hooks.js';
+import type { LiveSession } from '../../src/broker/sessions.js';
+import { TargetRuntime } from '../../src/broker/target-runtime.js';
+import type { MaskPlan, ResultColumn } from '../../src/gateway/engine.js';
+import { compileMasking } from '../../src/masking/config.js';
+import { rootLogger } from '../../src/shared/logger.js';
+import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+
+const fresh = (): SessionState => ({ searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() });
+const session = { id: 's1', identity: { id: 'dev', kind: 'human', groups: [] }, target: 'staging', database: 'app', access: 'write' } as unknown as LiveSession;
+const masking = () => compileMasking({ key: 'k-0123456789abcdef0123', columns: { 'public.users.full_name': 'name' } });
+type Catalog = ConstructorParameters<typeof TargetRuntime>[0]['catalog'];
+const runtime = (catalog: Catalog) => new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog, masking: masking(), log: rootLogger() });
+
+before(loadSqlParser);
+
+test('a result of a multi-statement message is masked by every statement it may come from', () => {
+  const rt = runtime(null);
+  const facts = analysePostgres('SELECT upper(plan) FROM users; SELECT upper(full_name) FROM users').statements;
+  const col: ResultColumn = { index: 0, name: 'upper', tableOid: 0, attnum: 0, typeId: 25, format: 0 };
+  const plan = rt.maskPlan(session, facts, [col], fresh()) as MaskPlan | null;
+  // The engine does not say which statement a RowDescription belongs to: upper(full_name) may be this one.
+  assert.deepEqual(plan?.maskedColumns, ['upper (*.users.full_name)']);
+  // A single statement is judged by its own lineage.
+  assert.equal(rt.maskPlan(session, analysePostgres('SELECT upper(plan) FROM users').statements, [col], fresh()), null);
+});
+
+test('operators and casts: what the catalog says they run is judged as a call', () => {
+  const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [] };
+  const rt = runtime({
+    ...base,
+    implicitCallFunctions: (call: { name: string }) => (call.name === '<<<' ? [{ schema: 'pg_catalog', name: 'lo_import', risks: ['file'] }] : call.name === '#!#' ? 'unknown' : []),
+  } as unknown as Catalog);
+  const resolve = (sql: string) => rt.resolve(analysePostgres(sql).statements, fresh())[0]!;
+  assert.deepEqual(resolve("SELECT <<< '/etc/passwd'").functions.map((f) => `${f.name}:${f.risks.join(',')}`), ['lo_import:file']);
+  assert.equal(resolve('SELECT 1 OPERATOR(pg_temp.#!#) 1').opaque?.reason, 'opaque-function');
+  assert.equal(resolve('SELECT 1 + 1, 2::text').opaque, undefined);
+});
+
+test('a call of a user function that may keep its argument is refused while data is masked', () => {
+  const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [], resolveWriteFlows: () => [] };
+  const rt = runtime({
+    ...base,
+    functionBodies: (fn: { name: string }) => (fn.name === 'keeps' ? { stores: true, reads: [] } : fn.name === 'pure' ? { stores: false, reads: [] } : undefined),
+  } as unknown as Catalog);
+  const preflight = (sql: string) => rt.preflight(session, analysePostgres(sql).statements, fresh());
+  assert.match(preflight('SELECT public.keeps(full_name) FROM users')?.message ?? '', /can keep the values/);
+  assert.equal(preflight('SELECT public.pure(full_name) FROM users'), null);
+  assert.equal(preflight('SELECT upper(full_name) FROM users'), null);
+});
