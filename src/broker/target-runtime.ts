@@ -359,11 +359,15 @@ export class TargetRuntime implements TargetServices {
    * this width may be the one; a column carries what it carries under any of them. None: unknown.
    */
   private resultLineage(facts: StatementFacts[], width: number, state: SessionState): ColumnLineage[] | undefined {
-    const own = facts.filter((f) => f.lineage && f.calledFrom === undefined);
+    // Statements that may return rows: those with lineage, and those without whose kind may
+    // still return some (CALL with INOUT parameters, SHOW, a FETCH of a cursor never seen).
+    const own = facts.filter((f) => f.calledFrom === undefined && (f.lineage !== undefined || !ROWLESS_KINDS.has(f.kind)));
     if (own.length <= 1) return this.lineageOf(own[0] ?? facts.find((f) => f.lineage), state);
-    const fits = own.map((f) => this.lineageOf(f, state)).filter((l): l is ColumnLineage[] => l !== undefined && l.length === width);
-    if (fits.length === 0) return Array.from({ length: width }, (_, index) => ({ index, name: '?column?', sources: [], opaque: true, direct: false }));
-    return mergeLineage(fits);
+    const unknown = (): ColumnLineage[] => Array.from({ length: width }, (_, index) => ({ index, name: '?column?', sources: [], opaque: true, direct: false }));
+    const all = own.map((f) => this.lineageOf(f, state));
+    if (all.some((l) => l === undefined)) return unknown();
+    const fits = all.filter((l): l is ColumnLineage[] => l !== undefined && l.length === width);
+    return fits.length === 0 ? unknown() : mergeLineage(fits);
   }
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
@@ -763,6 +767,9 @@ function whoKey(session: LiveSession): string {
   }
   return key;
 }
+
+/** Statement kinds that never return rows of their own unless they carry lineage (RETURNING). */
+const ROWLESS_KINDS: ReadonlySet<StatementFacts['kind']> = new Set(['insert', 'update', 'delete', 'merge', 'create', 'alter', 'drop', 'truncate', 'grant', 'role', 'set', 'transaction', 'admin', 'do']);
 
 /** Opaque reasons that mean code runs whose reads and writes are not known. */
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);

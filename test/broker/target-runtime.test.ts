@@ -23,6 +23,11 @@ test('a result of a multi-statement message is masked by every statement it may 
   const plan = rt.maskPlan(session, facts, [col], fresh()) as MaskPlan | null;
   // The engine does not say which statement a RowDescription belongs to: upper(full_name) may be this one.
   assert.deepEqual(plan?.maskedColumns, ['upper (*.users.full_name)']);
+  // A statement without lineage that may still return rows (CALL with INOUT parameters): unknown.
+  const call = rt.maskPlan(session, analysePostgres("SELECT 'a' AS x; CALL p(NULL)").statements, [{ ...col, name: 'x' }], fresh()) as MaskPlan | null;
+  assert.equal(call?.columns.length, 1);
+  // Statements that return no rows do not count: BEGIN; SELECT …; COMMIT is judged by the SELECT.
+  assert.equal(rt.maskPlan(session, analysePostgres('BEGIN; SELECT upper(plan) FROM users; COMMIT').statements, [col], fresh()), null);
   // A single statement is judged by its own lineage.
   assert.equal(rt.maskPlan(session, analysePostgres('SELECT upper(plan) FROM users').statements, [col], fresh()), null);
 });
