@@ -40,7 +40,8 @@ export interface SessionState {
   /** The paths above as one string, for cache keys; changes whenever they do. */
   pathKey: string;
   /**
-   * Views this session created (lower-case name → the relations their query reads). Until the
+   * Views this session created (lower-case name → the relations their query reads), and names
+   * whose meaning it changed (renamed, moved; no relations; `*` for a renamed schema). Until the
    * catalog has them, a write through one is judged on those relations, and rows read through
    * one are of unknown origin (see TargetRuntime).
    */
@@ -531,6 +532,9 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
     if (f.tag.startsWith('ROLLBACK') || f.tag === 'ABORT') state.searchPathUnsettled = true;
     const view = createdView(f);
     if (view) state.createdViews.set(view.name, view.reads);
+    // A rename (or move, or column rename) inside a transaction is invisible to the catalog until
+    // it commits and reloads: rows read through those names are of unknown origin from now on.
+    for (const name of f.renamed ?? []) if (!state.createdViews.has(name)) state.createdViews.set(name, []);
     if (f.tag === 'DROP VIEW') for (const r of f.relations) state.createdViews.delete(r.name.toLowerCase());
     if (f.deallocate) {
       if (f.deallocate.name === null) state.prepared.clear();

@@ -82,6 +82,8 @@ export interface TargetRuntimeDeps {
 export class TargetRuntime implements TargetServices {
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  /** A reload was asked for while one ran (see reload). */
+  private reloadAgain = false;
   /**
    * The name each relation had when this broker first saw it. Protection follows the table, not
    * its name: after `ALTER TABLE model_weights RENAME TO w2`, statements on w2 are also judged
@@ -321,7 +323,10 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
     // Rows read through a view this session created, before the catalog has it: unknown origin.
-    if (state.createdViews.size > 0) facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) ? unknownRows(f, 'a view created in this session') : f));
+    if (state.createdViews.size > 0) {
+      const changed = (f: StatementFacts): boolean => f.relations.length > 0 && (state.createdViews.has('*') || f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())));
+      facts = facts.map((f) => (changed(f) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
+    }
     // Rows read from outside the database's tables (a server file, another server, a program's
     // output) may hold anything, an earlier export of classified data included: unknown origin.
     if (facts.some(readsOutside) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (readsOutside(f) ? unknownRows(f, 'outside the database') : f));
@@ -564,6 +569,7 @@ export class TargetRuntime implements TargetServices {
       ...(lineage ? { lineage } : {}),
       ...withRelations(relationsFor(facts, lineage)),
       resolve: (oid: number, attnum: number) => cat?.columnOf(oid, attnum),
+      isBaseTable: (oid: number) => cat?.isBaseTable(oid) ?? true,
       identity: identityRef(session),
       target: this.d.name,
       config: this.masking,
@@ -624,15 +630,32 @@ export class TargetRuntime implements TargetServices {
     // Coalesce bursts of DDL into one reload shortly after.
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
-      this.refreshing ??= this.d.catalog!
-        .refresh()
-        .then(() => this.rememberNames())
-        .catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'))
-        .finally(() => {
-          this.refreshing = undefined;
-        });
+      this.reload().catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'));
     }, 50);
     this.refreshTimer.unref();
+  }
+
+  /**
+   * Reloads the catalog. Asked while a reload runs, it runs once more after that one: the running
+   * one read its snapshot before the change that asked may have committed (a function created a
+   * moment later would otherwise stay unknown, and be judged built-in, until the next timer).
+   */
+  private reload(): Promise<void> {
+    if (this.refreshing) {
+      this.reloadAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.d
+      .catalog!.refresh()
+      .then(() => this.rememberNames())
+      .finally(() => {
+        this.refreshing = undefined;
+        if (this.reloadAgain) {
+          this.reloadAgain = false;
+          this.reload().catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'));
+        }
+      });
+    return this.refreshing;
   }
 
   /** Waits for a pending catalog reload (tests, and statements right after DDL). */
@@ -640,12 +663,9 @@ export class TargetRuntime implements TargetServices {
     if (this.refreshTimer) {
       clearTimeout(this.refreshTimer);
       this.refreshTimer = undefined;
-      this.refreshing ??= this.d.catalog
-        ?.refresh()
-        .then(() => this.rememberNames())
-        .finally(() => (this.refreshing = undefined));
+      if (this.d.catalog) await this.reload();
     }
-    await this.refreshing;
+    while (this.refreshing) await this.refreshing;
   }
 
   private rememberNames(): void {

@@ -207,6 +207,12 @@ export interface StatementFacts {
    * them out from the parse tree when it needs them (src/sql/lineage.ts, resolveWriteFlows).
    */
   stores?: StoredValue[];
+  /**
+   * Names whose meaning this statement changes (lower case): a relation renamed or moved to
+   * another schema (old and new name), a table whose columns were renamed; `*` when a schema is
+   * renamed. Until the catalog has the change, what those names read is not what it says.
+   */
+  renamed?: string[];
   /** A statement that creates a temp table, rule or trigger: the session must re-resolve. */
   changesResolution?: boolean;
   /**

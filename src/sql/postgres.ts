@@ -172,6 +172,8 @@ function facts(
   if (type === 'DeclareCursorStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'declare' };
   if (type === 'FetchStmt') f.cursor = { name: str(node.portalname) ?? '', op: node.ismove === true ? 'move' : 'fetch' };
   if (type === 'ClosePortalStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'close' };
+  const renamed = renamedNames(type, node);
+  if (renamed.length > 0) f.renamed = renamed;
   if (changesResolution(type, node, settings)) f.changesResolution = true;
   const lineage = statementLineage(type, node);
   if (lineage) f.lineage = lineage;
@@ -248,6 +250,22 @@ function changesResolution(type: string, n: PgNode, settings: Setting[]): boolea
     default:
       return false;
   }
+}
+
+/** Relation kinds a RENAME or SET SCHEMA can give another name. */
+const RENAMED_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_COLUMN']);
+
+/** See StatementFacts.renamed. */
+function renamedNames(type: string, n: PgNode): string[] {
+  const rel = isObject(n.relation) ? str(n.relation.relname) : undefined;
+  if (type === 'RenameStmt') {
+    if (n.renameType === 'OBJECT_SCHEMA') return ['*'];
+    if (!RENAMED_RELATIONS.has(String(n.renameType)) || rel === undefined) return [];
+    // A column rename keeps the table's name; the table's columns are what changed.
+    return n.renameType === 'OBJECT_COLUMN' ? [rel.toLowerCase()] : [rel.toLowerCase(), (str(n.newname) ?? '').toLowerCase()];
+  }
+  if (type === 'AlterObjectSchemaStmt' && RENAMED_RELATIONS.has(String(n.objectType)) && rel !== undefined) return [rel.toLowerCase()];
+  return [];
 }
 
 /** COPY's format options (WITH (FORMAT csv, DELIMITER '|', …) and the legacy `DELIMITER '|' CSV`). */

@@ -55,3 +55,26 @@ test('a call of a user function that may keep its argument is refused while data
   assert.equal(preflight('SELECT public.pure(full_name) FROM users'), null);
   assert.equal(preflight('SELECT upper(full_name) FROM users'), null);
 });
+
+test('a catalog reload asked for while one runs runs again after it (its snapshot may predate the change)', async () => {
+  let calls = 0;
+  const catalog = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, relations: () => [], refresh: () => (calls++, new Promise<void>((r) => setTimeout(r, 200))) } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  rt.schemaChanged();
+  await sleep(80); // the first reload runs
+  rt.schemaChanged(); // a DDL that committed after that reload read its snapshot
+  await sleep(80);
+  await rt.settled();
+  assert.equal(calls, 2);
+});
+
+test('a view column named by RowDescription, without lineage, is of unknown origin', () => {
+  const catalog = { loaded: () => false, resolveRelation: () => undefined, isBaseTable: (oid: number) => oid !== 99, relations: () => [], refresh: async () => undefined, columnOf: () => ({ schema: 'public', table: 'v', column: 'n' }) } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const state = fresh();
+  state.createdViews.set('v', []);
+  const col: ResultColumn = { index: 0, name: 'n', tableOid: 99, attnum: 2, typeId: 25, format: 0 };
+  const plan = rt.maskPlan(session, analysePostgres('SELECT n FROM v').statements, [col], state) as MaskPlan | null;
+  assert.equal(plan?.columns.length, 1, 'the view may compute n from a classified column');
+});

@@ -384,3 +384,13 @@ test('operators and casts are listed as implicit calls, for the catalog to say w
   assert.deepEqual(calls('SELECT a BETWEEN 1 AND 2 FROM t'), ['operator:>=', 'operator:<=']);
   assert.deepEqual(calls('SELECT 1'), []);
 });
+
+test('renames name what they change: the relation, its new name, a table whose columns moved, any schema', () => {
+  const renamed = (sql: string) => analysePostgres(sql).statements[0]?.renamed;
+  assert.deepEqual(renamed('ALTER VIEW public.zleak RENAME TO zsafe'), ['zleak', 'zsafe']);
+  assert.deepEqual(renamed('ALTER TABLE users RENAME COLUMN full_name TO plan'), ['users']);
+  assert.deepEqual(renamed('ALTER TABLE s.t SET SCHEMA u'), ['t']);
+  assert.deepEqual(renamed('ALTER SCHEMA public RENAME TO x'), ['*']);
+  assert.equal(renamed('ALTER TABLE t RENAME CONSTRAINT a TO b'), undefined);
+  assert.equal(renamed('ALTER TABLE t ADD COLUMN c int'), undefined);
+});
