@@ -40,12 +40,20 @@ export interface SessionState {
   /** The paths above as one string, for cache keys; changes whenever they do. */
   pathKey: string;
   /**
-   * Views this session created (lower-case name → the relations their query reads), and names
-   * whose meaning it changed (renamed, moved; no relations; `*` for a renamed schema). Until the
+   * Views this session created (lower-case name → the relations their query reads). Until the
    * catalog has them, a write through one is judged on those relations, and rows read through
    * one are of unknown origin (see TargetRuntime).
    */
   createdViews: Map<string, RelationRef[]>;
+  /**
+   * Names whose meaning this session changed (StatementFacts.renamed; `*`: a schema). The catalog
+   * cannot see a rename before it commits, and learns of it only at its next reload: for the rest
+   * of the session, rows read through those names are of unknown origin and writes to them are
+   * opaque (see TargetRuntime).
+   */
+  renamed: Set<string>;
+  /** A statement since the server was last idle changed the schema: reload the catalog when it is. */
+  schemaChangedSinceIdle?: boolean;
   /** SQL-level PREPARE name → what it runs. */
   prepared: Map<string, StatementFacts>;
   params: Map<string, string>;
@@ -112,7 +120,7 @@ class Stmt implements StatementHandle {
 const BLOCK_SQLSTATE = '42501';
 
 export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
-  const state: SessionState = { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
+  const state: SessionState = { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
   const { session } = d;
   const identity = auditIdentity(session.identity);
 
@@ -418,7 +426,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       } catch (e) {
         d.log.error({ err: e }, 'audit append failed for a statement outcome');
       }
-      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop')) d.services.schemaChanged();
+      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop')) {
+        d.services.schemaChanged();
+        state.schemaChangedSinceIdle = true;
+      }
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
     },
 
@@ -429,6 +440,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       if (state.searchPathSet === 'literal' && !errored && !state.searchPathUnsettled && (state.pastSearchPaths.length > 0 || state.searchPathComputed)) setSearchPath(state, state.searchPath, true);
       state.searchPathSet = false;
       state.searchPathUnsettled = false;
+      // DDL inside a transaction is invisible to the catalog's reload until it commits: reload
+      // again now that it has (or has been rolled back).
+      if (state.schemaChangedSinceIdle) d.services.schemaChanged();
+      state.schemaChangedSinceIdle = false;
     },
 
     scrub(stmt, fields) {
@@ -532,9 +547,7 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
     if (f.tag.startsWith('ROLLBACK') || f.tag === 'ABORT') state.searchPathUnsettled = true;
     const view = createdView(f);
     if (view) state.createdViews.set(view.name, view.reads);
-    // A rename (or move, or column rename) inside a transaction is invisible to the catalog until
-    // it commits and reloads: rows read through those names are of unknown origin from now on.
-    for (const name of f.renamed ?? []) if (!state.createdViews.has(name)) state.createdViews.set(name, []);
+    for (const name of f.renamed ?? []) state.renamed.add(name);
     if (f.tag === 'DROP VIEW') for (const r of f.relations) state.createdViews.delete(r.name.toLowerCase());
     if (f.deallocate) {
       if (f.deallocate.name === null) state.prepared.clear();

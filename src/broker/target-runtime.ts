@@ -151,7 +151,7 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
-    const key = state.tempTables.size === 0 && state.createdViews.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
+    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
     if (key !== undefined) {
       const hit = this.resolved.get(facts);
       if (hit?.key === key) return hit.out;
@@ -167,11 +167,14 @@ export class TargetRuntime implements TargetServices {
     const out: StatementFacts[] = [];
     // Views created by this session, and by earlier statements of this message.
     const views = new Map(state.createdViews);
+    // Names renamed by this session, and by earlier statements of this message.
+    const renamed = new Set(state.renamed);
     for (const g of facts) {
       const f = this.withImplicitCalls(g, state);
-      out.push(this.resolveOne(f, state, views));
+      out.push(this.resolveOne(f, state, views, renamed));
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
+      for (const name of f.renamed ?? []) renamed.add(name);
       if (!cat?.loaded() || !cat.callTarget) continue;
       // What the statement's function calls run is judged with it: a write hidden in a
       // function body is still a write (and still needs its WHERE).
@@ -217,7 +220,7 @@ export class TargetRuntime implements TargetServices {
     return functions.length === f.functions.length ? f : { ...f, functions };
   }
 
-  private resolveOne(f: StatementFacts, state: SessionState, views: ReadonlyMap<string, RelationRef[]> = state.createdViews): StatementFacts {
+  private resolveOne(f: StatementFacts, state: SessionState, views: ReadonlyMap<string, RelationRef[]> = state.createdViews, renamed: ReadonlySet<string> = state.renamed): StatementFacts {
     const cat = this.d.catalog;
     if (f.relations.length === 0 && !f.prepare) return f;
     const relations = f.relations.map((r) => {
@@ -265,7 +268,11 @@ export class TargetRuntime implements TargetServices {
         relations.push({ schema: first.schema, name: first.name, access: r.access, resolved: { ...first, oid: r.resolved!.oid! }, via: 'renamed-from' });
       }
     }
-    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}) };
+    // A name this session renamed (or one in a schema it renamed): the catalog may say what it
+    // was, not what it is. A write there cannot be judged (a table swapped in by two renames).
+    const stale = renamedIn(renamed, f.relations.filter((r) => r.access !== 'read'));
+    const opaque = stale && !f.opaque ? { opaque: { reason: 'unresolved-relation' as const, detail: 'it writes a relation renamed in this session, which dbgov cannot resolve until you reconnect' } } : {};
+    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque };
   }
 
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string> {
@@ -299,7 +306,7 @@ export class TargetRuntime implements TargetServices {
    * never set it share the memo.
    */
   private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
-    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0;
+    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0;
   }
 
   /**
@@ -323,9 +330,8 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
     // Rows read through a view this session created, before the catalog has it: unknown origin.
-    if (state.createdViews.size > 0) {
-      const changed = (f: StatementFacts): boolean => f.relations.length > 0 && (state.createdViews.has('*') || f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())));
-      facts = facts.map((f) => (changed(f) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
+    if (state.createdViews.size > 0 || state.renamed.size > 0) {
+      facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
     }
     // Rows read from outside the database's tables (a server file, another server, a program's
     // output) may hold anything, an earlier export of classified data included: unknown origin.
@@ -714,6 +720,12 @@ export class TargetRuntime implements TargetServices {
  */
 function onlyTestsOneColumn(f: StatementFacts): boolean {
   return f.whereTruthOf !== undefined && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
+}
+
+/** Whether any of these relations goes by a name the session renamed (StatementFacts.renamed). */
+function renamedIn(renamed: ReadonlySet<string>, relations: readonly RelationRef[]): boolean {
+  if (renamed.size === 0 || relations.length === 0) return false;
+  return renamed.has('*') || relations.some((r) => renamed.has(r.name.toLowerCase()));
 }
 
 /** Identifier tokens of SQL text (plain, "quoted" or `backticked`), lower case. */

@@ -8,7 +8,7 @@ import { compileMasking } from '../../src/masking/config.js';
 import { rootLogger } from '../../src/shared/logger.js';
 import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
 
-const fresh = (): SessionState => ({ searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() });
+const fresh = (): SessionState => ({ searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() });
 const session = { id: 's1', identity: { id: 'dev', kind: 'human', groups: [] }, target: 'staging', database: 'app', access: 'write' } as unknown as LiveSession;
 const masking = () => compileMasking({ key: 'k-0123456789abcdef0123', columns: { 'public.users.full_name': 'name' } });
 type Catalog = ConstructorParameters<typeof TargetRuntime>[0]['catalog'];
@@ -77,4 +77,18 @@ test('a view column named by RowDescription, without lineage, is of unknown orig
   const col: ResultColumn = { index: 0, name: 'n', tableOid: 99, attnum: 2, typeId: 25, format: 0 };
   const plan = rt.maskPlan(session, analysePostgres('SELECT n FROM v').statements, [col], state) as MaskPlan | null;
   assert.equal(plan?.columns.length, 1, 'the view may compute n from a classified column');
+});
+
+test('after a rename in the session (or earlier in the message), a write through a renamed name is opaque', () => {
+  const catalog = { loaded: () => true, resolveRelation: (r: { name: string }) => ({ schema: 'public', name: r.name, oid: r.name === 'zz' ? 2 : 1 }), isBaseTable: () => true, relations: () => [], refresh: async () => undefined, knowsRelation: () => true, keyColumn: () => false, columnsOf: () => [{ attnum: 1, name: 'id' }] } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const resolve = (sql: string, state = fresh()) => rt.resolve(analysePostgres(sql).statements, state);
+  // Two renames swap orders in under the name of a table whose id is no key; the catalog cannot see it.
+  const out = resolve('ALTER TABLE zz RENAME TO zz_old; ALTER TABLE orders RENAME TO zz; DELETE FROM zz WHERE id IS NOT NULL');
+  assert.equal(out[0]?.opaque, undefined);
+  assert.equal(out[2]?.opaque?.reason, 'unresolved-relation');
+  const state = fresh();
+  state.renamed.add('*');
+  assert.equal(resolve("UPDATE zp2.model_weights SET w = 0 WHERE id = 1", state)[0]?.opaque?.reason, 'unresolved-relation');
+  assert.equal(resolve('SELECT 1', state)[0]?.opaque, undefined);
 });
