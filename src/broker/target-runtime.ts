@@ -803,8 +803,11 @@ function whoKey(session: LiveSession): string {
 /** Statement kinds that never return rows of their own unless they carry lineage (RETURNING). */
 const ROWLESS_KINDS: ReadonlySet<StatementFacts['kind']> = new Set(['insert', 'update', 'delete', 'merge', 'create', 'alter', 'drop', 'truncate', 'grant', 'role', 'set', 'transaction', 'admin', 'do']);
 
-/** Opaque reasons that mean code runs whose reads and writes are not known. */
-const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);
+/**
+ * Opaque reasons that mean code runs whose reads and writes are not known: code dbgov cannot see
+ * into, or a text it cannot lex as the server will (a hidden INSERT … SELECT could store anything).
+ */
+const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message', 'nonstandard-strings']);
 /**
  * Statements that attach code to run on later statements, or bind a function to syntax that calls
  * it unnamed (`a ### b`, `x::text`, an aggregate's state function): until the catalog reloads,

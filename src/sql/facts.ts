@@ -91,6 +91,7 @@ export const OPAQUE_REASONS = [
   'executable-comment',
   'unclassified-statement', // parsed, but a statement type the analyser has no rule for
   'opaque-function', // calls a function whose body may change data and cannot be judged
+  'nonstandard-strings', // PostgreSQL with standard_conforming_strings off: a backslash may end a literal elsewhere than the parser thinks
 ] as const;
 export type OpaqueReason = (typeof OPAQUE_REASONS)[number];
 

@@ -59,6 +59,24 @@ export function analysePostgres(sql: string): MessageAnalysis {
   return { statements };
 }
 
+/**
+ * Analysis under the session's settings. The parser lexes as the server does with
+ * standard_conforming_strings on (the default). With it off, a backslash in a '…' literal escapes
+ * the next character, so the server ends literals elsewhere: `SELECT '\''; DELETE FROM t; --'`
+ * is one literal to the parser and a DELETE to the server. A text with a backslash is then not
+ * analysed: every statement in it is opaque. The server reports the setting (ParameterStatus),
+ * and the session marks it unknown while a SET of it is on its way (see applySettings).
+ */
+export function postgresSessionAnalyser(analyse: (sql: string) => MessageAnalysis): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
+  return (sql, params) => {
+    const a = analyse(sql);
+    const scs = params.get('standard_conforming_strings');
+    if (scs === undefined || scs === 'on' || !sql.includes('\\')) return a;
+    const opaque = { reason: 'nonstandard-strings' as const, detail: `standard_conforming_strings is ${scs === 'off' ? 'off' : 'being changed'}, so a backslash may end a string literal where the parser does not see it` };
+    return { statements: a.statements.map((f) => ({ ...f, lineage: undefined, opaque })) };
+  };
+}
+
 function parseFailure(sql: string, e: unknown): StatementFacts {
   const redacted = redact(sql);
   const message = e instanceof Error ? e.message : String(e);

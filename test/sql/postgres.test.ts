@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { normalizeSync } from 'libpg-query';
-import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+import { analysePostgres, loadSqlParser, postgresSessionAnalyser } from '../../src/sql/postgres.js';
 import { mayHoldLiteral, redact, replaceLiteralTokens } from '../../src/sql/postgres/redact.js';
 import type { StatementFacts } from '../../src/sql/facts.js';
 
@@ -393,4 +393,19 @@ test('renames name what they change: the relation, its new name, a table whose c
   assert.deepEqual(renamed('ALTER SCHEMA public RENAME TO x'), ['*']);
   assert.equal(renamed('ALTER TABLE t RENAME CONSTRAINT a TO b'), undefined);
   assert.equal(renamed('ALTER TABLE t ADD COLUMN c int'), undefined);
+});
+
+test('standard_conforming_strings off (or being changed): a text with a backslash is not analysed', () => {
+  const analyse = postgresSessionAnalyser(analysePostgres);
+  const sql = "SELECT '\\''; DELETE FROM orders; --'";
+  const facts = (params: Record<string, string>, text = sql) => analyse(text, new Map(Object.entries(params))).statements;
+  // The parser lexes as the server does with the setting on: one literal.
+  assert.deepEqual(facts({ standard_conforming_strings: 'on' }).map((f) => f.kind), ['select']);
+  assert.equal(facts({ standard_conforming_strings: 'on' })[0]?.opaque, undefined);
+  for (const scs of ['off', 'pending']) {
+    const f = facts({ standard_conforming_strings: scs });
+    assert.ok(f.every((x) => x.opaque?.reason === 'nonstandard-strings' && x.lineage === undefined), scs);
+  }
+  // Without a backslash both settings lex alike.
+  assert.equal(facts({ standard_conforming_strings: 'off' }, "SELECT 'a''b'")[0]?.opaque, undefined);
 });
