@@ -339,6 +339,19 @@ function copyFormat(node: PgNode): NonNullable<StatementFacts['copy']> {
   return out;
 }
 
+/** ALTER TABLE subcommands that switch off a protection, and the action each is reported as. */
+const DISABLES: Record<string, string> = {
+  AT_DisableTrig: 'ALTER TABLE DISABLE TRIGGER',
+  AT_DisableTrigAll: 'ALTER TABLE DISABLE TRIGGER',
+  AT_DisableTrigUser: 'ALTER TABLE DISABLE TRIGGER',
+  AT_DisableRule: 'ALTER TABLE DISABLE RULE',
+  // Fire only in replica mode: off for every ordinary session.
+  AT_EnableReplicaTrig: 'ALTER TABLE DISABLE TRIGGER',
+  AT_EnableReplicaRule: 'ALTER TABLE DISABLE RULE',
+  AT_DisableRowSecurity: 'ALTER TABLE DISABLE ROW LEVEL SECURITY',
+  AT_NoForceRowSecurity: 'ALTER TABLE DISABLE ROW LEVEL SECURITY',
+};
+
 /** What an ALTER TABLE does to rows already there (see StatementFacts.actions). */
 function alterActions(node: PgNode): string[] {
   const out = new Set<string>();
@@ -346,6 +359,10 @@ function alterActions(node: PgNode): string[] {
     const cmd = as(c, 'AlterTableCmd');
     if (!cmd) continue;
     if (cmd.subtype === 'AT_DropColumn') out.add('ALTER TABLE DROP COLUMN');
+    // Switching off what guards the rows (triggers, rules, row security) for every session:
+    // what session_replication_role = replica does for one.
+    const off = DISABLES[String(cmd.subtype)];
+    if (off !== undefined) out.add(off);
     if (cmd.subtype === 'AT_AlterColumnType') {
       // USING writes every row anew with its value: `USING NULL`, but also `USING 'x' || left(c, 0)`
       // or `USING c::varchar(1)` (an explicit cast truncates). Only the column itself, or the

@@ -50,6 +50,9 @@ const PG_SETUP = `
   CREATE TABLE scratch.model_weights (id int PRIMARY KEY, w float8);
   CREATE OR REPLACE PROCEDURE public.touch_note(n text) LANGUAGE sql AS $$ INSERT INTO public.audit_notes(note) VALUES (n) $$;
   CREATE OPERATOR public.<<< (rightarg = text, function = pg_catalog.lo_import);
+  CREATE FUNCTION public.zz_no_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'notes are never deleted'; END $$;
+  CREATE TRIGGER zz_guard BEFORE DELETE ON public.audit_notes FOR EACH ROW EXECUTE FUNCTION public.zz_no_delete();
+  INSERT INTO public.audit_notes(note) VALUES ('kept');
   INSERT INTO public.users VALUES (1, 'ada@example.com', '123-45-6789', 'Ada'), (2, 'bob@example.com', '987-65-4321', 'Bob'), (3, 'cy@example.com', '555-12-3456', 'Cy');
   INSERT INTO public.orders VALUES (1, 1, 10, 'new'), (2, 2, 20, 'new'), (3, 3, 30, 'paid');
   INSERT INTO public.model_weights VALUES (1, 'l1', 0.5), (2, 'l2', 0.25);
@@ -107,6 +110,7 @@ export const pgProbes: Probe[] = [
   { name: 'r3: review bypass: the schema renamed inside a transaction, then written by its new name', policy: 'model-weights', sql: ['BEGIN', 'ALTER SCHEMA public RENAME TO zp2', 'UPDATE zp2.model_weights SET w = 0 WHERE id = 1', 'ALTER SCHEMA zp2 RENAME TO public', 'COMMIT'], check: 'SELECT w = 0.5 FROM public.model_weights WHERE id = 1' },
   { name: 'r3: standard_conforming_strings off hides a DELETE / TRUNCATE in what the parser takes for a literal', sql: ['SET standard_conforming_strings = off', "SELECT '\\''; DELETE FROM orders; --'", 'RESET standard_conforming_strings', "SELECT set_config('standard_conforming_strings', 'off', false)", "SELECT 'a\\'' ; TRUNCATE orders; --'"], check: ORDERS_INTACT },
   { name: 'r3: client_encoding SJIS hides a DELETE behind a character UTF-8 reads as a backslash', sql: ["SET client_encoding = 'SJIS'", "SELECT E'Օ\\' ; DELETE FROM orders; --'"], check: ORDERS_INTACT },
+  { name: 'r3: a trigger that guards rows switched off (DISABLE TRIGGER, ENABLE REPLICA TRIGGER), then the rows deleted', sql: ['ALTER TABLE audit_notes DISABLE TRIGGER zz_guard', 'DELETE FROM audit_notes WHERE id > 0', 'ALTER TABLE audit_notes DISABLE TRIGGER ALL', 'ALTER TABLE audit_notes DISABLE TRIGGER USER', 'ALTER TABLE audit_notes ENABLE REPLICA TRIGGER zz_guard', 'DELETE FROM audit_notes WHERE id > 0'], check: 'SELECT count(*) = 1 FROM public.audit_notes' },
   { name: 'r3: the same expression with a call on both sides', sql: ['DELETE FROM orders WHERE lower(status) = lower(status)', 'DELETE FROM orders WHERE abs(id) = abs(id)', "UPDATE orders SET status = 'pwned' WHERE length(status) >= length(status)"], check: ORDERS_INTACT },
 ];
 

@@ -366,6 +366,11 @@ test('ALTER TABLE actions: what it does to rows already there', () => {
   assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING other'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE bigint'), undefined);
   assert.equal(actions('ALTER TABLE t ADD COLUMN y int'), undefined);
+  // Switching off what guards the rows.
+  assert.deepEqual(actions('ALTER TABLE t DISABLE TRIGGER ALL'), ['ALTER TABLE DISABLE TRIGGER']);
+  assert.deepEqual(actions('ALTER TABLE t ENABLE REPLICA TRIGGER g'), ['ALTER TABLE DISABLE TRIGGER']);
+  assert.deepEqual(actions('ALTER TABLE t NO FORCE ROW LEVEL SECURITY'), ['ALTER TABLE DISABLE ROW LEVEL SECURITY']);
+  assert.equal(actions('ALTER TABLE t ENABLE TRIGGER ALL'), undefined);
 });
 
 test('a WHERE that only tests a column for non-NULL names it (the broker asks the catalog for keys)', () => {
