@@ -383,7 +383,7 @@ export class TargetRuntime implements TargetServices {
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     if (!this.maskingActive) return null;
-    const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state);
+    const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
     const stored = this.storesHidden(session, facts, state);
     if (stored) return stored;
@@ -434,6 +434,22 @@ export class TargetRuntime implements TargetServices {
       message: `dbgov: blocked: ${ATTACHES_CODE.has(f.tag) ? `${f.tag} attaches code` : 'this statement runs code'} whose data access dbgov cannot follow, while classified data is masked for you`,
       detail: `rule: masking (${f.opaque ? f.opaque.detail : ATTACHES_CODE.has(f.tag) ? 'it would run unseen on later statements' : 'the procedure body is not analysed'})`,
       hint: 'write it as plain SQL (or a LANGUAGE sql function), or ask an identity that may see the data in clear',
+    };
+  }
+
+  /**
+   * LISTEN: a notification carries whatever any session or trigger sends (an audit trigger's
+   * pg_notify('users_changed', row_to_json(NEW)::text) sends the whole row, on every update by
+   * anyone), and its payload reaches the client unmasked. Refused while classified data is
+   * masked for the identity.
+   */
+  private listens(session: LiveSession, facts: StatementFacts[]): ClientError | null {
+    if (!facts.some((f) => f.tag === 'LISTEN') || this.classifiedColumnsFor(session).size === 0) return null;
+    return {
+      sqlstate: '42501',
+      message: 'dbgov: blocked: notifications carry whatever other sessions and triggers send (a changed row, say), which masking does not reach, while classified data is masked for you',
+      detail: 'rule: masking (notification payloads are not masked)',
+      hint: 'listen from an identity that may see the data in clear, or poll a table instead',
     };
   }
 

@@ -92,3 +92,11 @@ test('after a rename in the session (or earlier in the message), a write through
   assert.equal(resolve("UPDATE zp2.model_weights SET w = 0 WHERE id = 1", state)[0]?.opaque?.reason, 'unresolved-relation');
   assert.equal(resolve('SELECT 1', state)[0]?.opaque, undefined);
 });
+
+test('LISTEN is refused while classified data is masked: payloads reach the client unmasked', () => {
+  const rt = runtime(null);
+  assert.match(rt.preflight(session, analysePostgres('LISTEN users_changed').statements, fresh())?.message ?? '', /notifications carry/);
+  assert.equal(rt.preflight(session, analysePostgres('UNLISTEN *').statements, fresh()), null);
+  const unmasked = new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog: null, masking: compileMasking({}), log: rootLogger() });
+  assert.equal(unmasked.preflight(session, analysePostgres('LISTEN users_changed').statements, fresh()), null);
+});

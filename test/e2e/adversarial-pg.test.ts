@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { parse } from 'yaml';
-import { run } from './harness.js';
+import { adminQuery, run } from './harness.js';
 import { leaks as leaksOf } from './capture-proxy.js';
 import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
@@ -144,6 +144,7 @@ export const probes: { name: string; sql: string[] }[] = [
   { name: 'r3: a schema renamed in a transaction, a look-alike taking its name; a function shadowing upper() on the search_path', sql: ['CREATE SCHEMA IF NOT EXISTS zlook', 'CREATE TABLE IF NOT EXISTS zlook.users AS SELECT id, plan AS full_name FROM public.users WHERE false', 'SELECT pg_sleep(0.5)', 'BEGIN', 'ALTER SCHEMA public RENAME TO zreal', 'ALTER SCHEMA zlook RENAME TO public', 'SELECT upper(full_name) FROM zreal.users', 'ROLLBACK', 'CREATE SCHEMA IF NOT EXISTS sh2', "CREATE FUNCTION sh2.upper(text) RETURNS text LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM set_config('probe.sh', $1, false); RETURN 'x'; END $$", 'SET search_path = sh2, pg_catalog, public', 'SELECT pg_sleep(0.5)', 'SELECT upper(full_name) FROM users WHERE id = 1', "SELECT current_setting('probe.sh', true)", 'RESET search_path', 'DROP FUNCTION sh2.upper(text)'] },
   { name: 'r3: standard_conforming_strings off: a backslash ends a literal where the parser does not see it', sql: ['SET standard_conforming_strings = off', "SELECT '\\'' || upper(full_name) || ' AS n FROM users --' AS n FROM users", 'RESET standard_conforming_strings', "SELECT set_config('standard_conforming_strings', 'off', false)", "SELECT '\\'' || upper(address) || ' AS n FROM users --' AS n FROM users", "SELECT '\\''; CREATE TEMP TABLE zsc AS SELECT email FROM users; --'", 'SELECT * FROM zsc'] },
   { name: 'r3: client_encoding SJIS: a multibyte character ends in what UTF-8 reads as a backslash', sql: ["SET client_encoding = 'SJIS'", "SELECT E'Օ\\' || upper(full_name) || ' AS n FROM users --' AS n FROM users", "SELECT E'Օ\\'; CREATE TEMP TABLE zenc AS SELECT email FROM users; --'", 'SELECT * FROM zenc'] },
+  { name: 'r3: LISTEN to an admin trigger that notifies changed rows (users_changed), then an update', sql: ['LISTEN users_changed', 'UPDATE users SET plan = plan WHERE id = 1', 'SELECT 1'] },
   // ---- round 3: shapes that held (kept: each reshapes values in a way earlier rounds did not)
   { name: 'r3: xmltable and set-returning functions in FROM fed by scalar subqueries', sql: ["SELECT * FROM xmltable('/r/n' PASSING (SELECT xmlelement(name r, xmlagg(xmlelement(name n, full_name))) FROM users) COLUMNS v text PATH '.')", "SELECT x.v FROM users u, xmltable('/n' PASSING xmlelement(name n, u.address) COLUMNS v text PATH '.') x", "SELECT * FROM regexp_matches((SELECT string_agg(full_name, ',') FROM users), '[^,]+', 'g')", "SELECT * FROM jsonb_path_query((SELECT jsonb_agg(email) FROM users), '$[*]')", "SELECT * FROM ts_debug('simple', (SELECT full_name FROM users WHERE id = 1))", "SELECT * FROM regexp_split_to_table((SELECT address FROM users WHERE id = 1), ',') WITH ORDINALITY"] },
   { name: 'r3: COPY whose delimiter, quote or escape occurs inside the values', sql: ["COPY users (full_name, address, email) TO STDOUT WITH (FORMAT text, DELIMITER 'i')", "COPY users (full_name, address, email) TO STDOUT WITH (FORMAT csv, QUOTE 'e', FORCE_QUOTE *)", "COPY users (full_name, address) TO STDOUT WITH (FORMAT csv, DELIMITER ' ')", "COPY users (email, address) TO STDOUT WITH (FORMAT csv, ESCAPE 'o')", "COPY users (full_name, address) TO STDOUT WITH (FORMAT csv, NULL 'Alice Liddell')", 'COPY (TABLE users) TO STDOUT (FORMAT binary)'] },
@@ -158,6 +159,14 @@ describe('adversarial masking probes (PostgreSQL)', () => {
 
   before(async () => {
     t = await captureTarget('postgres', 'zzprobe', corpus, process.env.PROBE_ENV);
+    // An admin's change-notification trigger, as apps use for cache invalidation: it sends the whole
+    // row to every listener, and raises a notice with a name, on each update by anyone.
+    await adminQuery(
+      `CREATE FUNCTION public.users_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('users_changed', row_to_json(NEW)::text); RAISE NOTICE 'changed %', NEW.full_name; RETURN NEW; END $$;
+       CREATE TRIGGER users_changed AFTER UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.users_changed();`,
+      [],
+      t.db,
+    );
     if (logDir) mkdirSync(logDir, { recursive: true });
   });
   after(async () => {
