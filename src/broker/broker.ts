@@ -14,7 +14,7 @@ import { compileMasking } from '../masking/config.js';
 import { withStatisticsSamples } from '../masking/statistics.js';
 import { compilePolicy } from '../policy/compile.js';
 import { openEmbeddedStore } from '../store/embedded.js';
-import { analysePostgres, loadSqlParser } from '../sql/postgres.js';
+import { analysePostgres, loadSqlParser, postgresSessionAnalyser } from '../sql/postgres.js';
 import { createShapeAnalyser } from '../sql/postgres/normalise.js';
 import { rootLogger, type Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
@@ -93,7 +93,7 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
     const workload = config.identity.workload.length ? createWorkloadVerifier(config.identity.workload) : null;
 
     // By exact text, and by shape for texts with inlined values (src/sql/postgres/normalise.ts).
-    const analysePg = createShapeAnalyser(analysePostgres, FACTS_CACHE_ENTRIES);
+    const analysePg = postgresSessionAnalyser(createShapeAnalyser(analysePostgres, FACTS_CACHE_ENTRIES));
     const targets = new Map<string, TargetRuntime>();
     for (const [name, t] of Object.entries(config.targets)) {
       const catalog = opts.catalogFor ? opts.catalogFor(name, t) : t.engine === 'postgres' ? postgresTargetCatalog(t, log) : mysqlTargetCatalog(t, log);

@@ -90,6 +90,17 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       if (!mayWrite.every((f) => f.sqlBody !== undefined)) return 'opaque';
       return mayWrite.flatMap((f) => bodyFacts(f.oid, f.sqlBody!));
     },
+    implicitCallFunctions(call, searchPath) {
+      if (!catalog) return 'unknown';
+      const fns = catalog.implicitCallFunctions(call, opts(searchPath));
+      return fns === 'unknown' ? fns : fns.map((f) => ({ schema: f.schema, name: f.name, risks: f.risks }));
+    },
+    functionBodies(fn, searchPath) {
+      const found = catalog?.findFunctions(fn.schema, fn.name, opts(searchPath)) ?? [];
+      const user = found.filter((f) => !SYSTEM_SCHEMAS.has(f.schema));
+      if (user.length === 0) return undefined;
+      return { stores: user.some((f) => f.stores), reads: user.flatMap((f) => f.reads.map((r) => ({ ...r, access: 'read' as const }))) };
+    },
     isBaseTable: (oid) => {
       const kind = catalog?.relation(oid)?.relkind;
       return kind === 'r' || kind === 'p';

@@ -46,6 +46,15 @@ export interface SessionState {
    * one are of unknown origin (see TargetRuntime).
    */
   createdViews: Map<string, RelationRef[]>;
+  /**
+   * Names whose meaning this session changed (StatementFacts.renamed; `*`: a schema). The catalog
+   * cannot see a rename before it commits, and learns of it only at its next reload: for the rest
+   * of the session, rows read through those names are of unknown origin and writes to them are
+   * opaque (see TargetRuntime).
+   */
+  renamed: Set<string>;
+  /** A statement since the server was last idle changed the schema: reload the catalog when it is. */
+  schemaChangedSinceIdle?: boolean;
   /** SQL-level PREPARE name → what it runs. */
   prepared: Map<string, StatementFacts>;
   params: Map<string, string>;
@@ -112,7 +121,7 @@ class Stmt implements StatementHandle {
 const BLOCK_SQLSTATE = '42501';
 
 export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
-  const state: SessionState = { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
+  const state: SessionState = { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
   const { session } = d;
   const identity = auditIdentity(session.identity);
 
@@ -421,7 +430,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       } catch (e) {
         d.log.error({ err: e }, 'audit append failed for a statement outcome');
       }
-      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop')) d.services.schemaChanged();
+      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop')) {
+        d.services.schemaChanged();
+        state.schemaChangedSinceIdle = true;
+      }
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
     },
 
@@ -441,6 +453,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       if (state.searchPathSet === 'literal' && !errored && !state.searchPathUnsettled && (state.pastSearchPaths.length > 0 || state.searchPathComputed)) setSearchPath(state, state.searchPath, true);
       state.searchPathSet = false;
       state.searchPathUnsettled = false;
+      // DDL inside a transaction is invisible to the catalog's reload until it commits: reload
+      // again now that it has (or has been rolled back).
+      if (state.schemaChangedSinceIdle) d.services.schemaChanged();
+      state.schemaChangedSinceIdle = false;
     },
 
     scrub(stmt, fields) {
@@ -448,6 +464,8 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     },
 
     parameter(name: string, value: string): void {
+      // The first report (at startup) is what RESET goes back to.
+      if (REPORTED_LEXING.includes(name) && !state.params.has(`${name} (default)`)) state.params.set(`${name} (default)`, value);
       state.params.set(name, value);
       if (name === 'search_path') setSearchPath(state, splitSearchPath(value), true);
       if (name === 'options') {
@@ -567,11 +585,13 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       // a value computed at run time is unknown, and analysis then fails closed.
       if (s.name === 'sql_mode' && !s.local) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
       if (s.name === 'database' && s.value !== null) state.params.set('database', s.value);
+      for (const reported of REPORTED_LEXING) if (s.name === reported || s.name === 'all') expectReported(state, reported, s);
     }
     // ROLLBACK, ROLLBACK TO SAVEPOINT, ABORT: what the transaction SET is undone.
     if (f.tag.startsWith('ROLLBACK') || f.tag === 'ABORT') state.searchPathUnsettled = true;
     const view = createdView(f);
     if (view) state.createdViews.set(view.name, view.reads);
+    for (const name of f.renamed ?? []) state.renamed.add(name);
     if (f.tag === 'DROP VIEW') for (const r of f.relations) state.createdViews.delete(r.name.toLowerCase());
     if (f.deallocate) {
       if (f.deallocate.name === null) state.prepared.clear();
@@ -593,6 +613,27 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       state.prepared.clear();
     }
   }
+}
+
+/** Reported settings that change how the server lexes a statement's text (see postgresSessionAnalyser). */
+const REPORTED_LEXING = ['standard_conforming_strings', 'client_encoding'];
+
+/**
+ * A SET (or RESET, RESET ALL, DISCARD ALL) of one of REPORTED_LEXING was sent. How the server
+ * lexes texts from now on is known once it reports the new value (ParameterStatus); until then
+ * it is 'pending', which the analyser treats as the unsafe value. A value equal to the current
+ * one changes nothing, and the server reports nothing.
+ */
+function expectReported(state: SessionState, name: string, s: { name: string; value: string | null; computed?: true }): void {
+  const current = state.params.get(name);
+  const canonical = (v: string | null | undefined): string | undefined => {
+    const w = v?.trim().toLowerCase();
+    if (w === undefined) return undefined;
+    if (name === 'client_encoding') return w.replace(/[-_]/g, '') === current?.toLowerCase().replace(/[-_]/g, '') ? current : undefined;
+    return ['on', 'true', 'yes', '1'].includes(w) ? 'on' : ['off', 'false', 'no', '0'].includes(w) ? 'off' : undefined;
+  };
+  const next = s.name === 'all' || (s.value === null && !s.computed) ? state.params.get(`${name} (default)`) : s.computed ? undefined : canonical(s.value);
+  if (next === undefined || next !== current) state.params.set(name, 'pending');
 }
 
 /**

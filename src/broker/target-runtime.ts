@@ -9,7 +9,7 @@ import { buildMaskPlan, isMaskBlock, type ColumnName } from '../masking/plan.js'
 import { planCopy } from '../masking/copy.js';
 import { scrubMessage } from '../masking/scrub.js';
 import { planRelations, rowSource, unknownRows } from '../masking/row-source.js';
-import type { ColumnLineage, FunctionRef, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
+import type { ColumnLineage, FunctionRef, ImplicitCall, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { WriteFlow } from '../sql/lineage.js';
 import { STORING_FUNCTIONS } from '../sql/postgres/functions.js';
 import type { Logger } from '../shared/logger.js';
@@ -40,6 +40,17 @@ export interface TargetCatalog {
    * does not know (created a moment ago, say) → 'opaque'.
    */
   callTarget?(fn: FunctionRef, searchPath: string[] | null): StatementFacts[] | 'opaque' | undefined;
+  /**
+   * The functions an operator or a cast runs where they are user-defined (src/sql/catalog.ts,
+   * implicitCallFunctions): empty for built-ins, 'unknown' for an operator the catalog lacks.
+   */
+  implicitCallFunctions?(call: ImplicitCall, searchPath: string[] | null): FunctionRef[] | 'unknown';
+  /**
+   * What calling a user function may do with data, whatever its volatility: keep it somewhere
+   * masking does not reach (`stores`), and which relations its body reads. Undefined for
+   * built-in functions and ones the catalog does not know (those are judged by callTarget).
+   */
+  functionBodies?(fn: FunctionRef, searchPath: string[] | null): { stores: boolean; reads: RelationRef[] } | undefined;
   /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
@@ -71,6 +82,8 @@ export interface TargetRuntimeDeps {
 export class TargetRuntime implements TargetServices {
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  /** A reload was asked for while one ran (see reload). */
+  private reloadAgain = false;
   /**
    * The name each relation had when this broker first saw it. Protection follows the table, not
    * its name: after `ALTER TABLE model_weights RENAME TO w2`, statements on w2 are also judged
@@ -138,7 +151,7 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
-    const key = state.tempTables.size === 0 && state.createdViews.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
+    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
     if (key !== undefined) {
       const hit = this.resolved.get(facts);
       if (hit?.key === key) return hit.out;
@@ -154,10 +167,14 @@ export class TargetRuntime implements TargetServices {
     const out: StatementFacts[] = [];
     // Views created by this session, and by earlier statements of this message.
     const views = new Map(state.createdViews);
-    for (const f of facts) {
-      out.push(this.resolveOne(f, state, views));
+    // Names renamed by this session, and by earlier statements of this message.
+    const renamed = new Set(state.renamed);
+    for (const g of facts) {
+      const f = this.withImplicitCalls(g, state);
+      out.push(this.resolveOne(f, state, views, renamed));
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
+      for (const name of f.renamed ?? []) renamed.add(name);
       if (!cat?.loaded() || !cat.callTarget) continue;
       // What the statement's function calls run is judged with it: a write hidden in a
       // function body is still a write (and still needs its WHERE).
@@ -181,7 +198,29 @@ export class TargetRuntime implements TargetServices {
     return out;
   }
 
-  private resolveOne(f: StatementFacts, state: SessionState, views: ReadonlyMap<string, RelationRef[]> = state.createdViews): StatementFacts {
+  /**
+   * The statement with the functions its operators and casts run added to its calls, so that
+   * policy judges them like any call (an operator over lo_import reads a server file); an
+   * operator the catalog does not know makes it opaque, as an unknown function does.
+   */
+  private withImplicitCalls(f: StatementFacts, state: SessionState): StatementFacts {
+    const cat = this.d.catalog;
+    if (!f.implicitCalls || !cat?.loaded() || !cat.implicitCallFunctions) return f;
+    const functions = [...f.functions];
+    for (const call of f.implicitCalls) {
+      for (const p of this.candidatePaths(state, [])) {
+        const fns = cat.implicitCallFunctions(call, p);
+        if (fns === 'unknown') {
+          const what = `${call.kind} ${call.schema ? `${call.schema}.` : ''}${call.name}`;
+          return { ...f, opaque: f.opaque ?? { reason: 'opaque-function', detail: `uses the ${what}, which dbgov does not know (yet)` } };
+        }
+        for (const fn of fns) if (!functions.some((x) => x.schema === fn.schema && x.name === fn.name)) functions.push(fn);
+      }
+    }
+    return functions.length === f.functions.length ? f : { ...f, functions };
+  }
+
+  private resolveOne(f: StatementFacts, state: SessionState, views: ReadonlyMap<string, RelationRef[]> = state.createdViews, renamed: ReadonlySet<string> = state.renamed): StatementFacts {
     const cat = this.d.catalog;
     if (f.relations.length === 0 && !f.prepare) return f;
     const relations = f.relations.map((r) => {
@@ -229,7 +268,11 @@ export class TargetRuntime implements TargetServices {
         relations.push({ schema: first.schema, name: first.name, access: r.access, resolved: { ...first, oid: r.resolved!.oid! }, via: 'renamed-from' });
       }
     }
-    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}) };
+    // A name this session renamed (or one in a schema it renamed): the catalog may say what it
+    // was, not what it is. A write there cannot be judged (a table swapped in by two renames).
+    const stale = renamedIn(renamed, f.relations.filter((r) => r.access !== 'read'));
+    const opaque = stale && !f.opaque ? { opaque: { reason: 'unresolved-relation' as const, detail: 'it writes a relation renamed in this session, which dbgov cannot resolve until you reconnect' } } : {};
+    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque };
   }
 
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string> {
@@ -263,7 +306,7 @@ export class TargetRuntime implements TargetServices {
    * never set it share the memo.
    */
   private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
-    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0;
+    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0;
   }
 
   /**
@@ -287,7 +330,9 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
     // Rows read through a view this session created, before the catalog has it: unknown origin.
-    if (state.createdViews.size > 0) facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) ? unknownRows(f, 'a view created in this session') : f));
+    if (state.createdViews.size > 0 || state.renamed.size > 0) {
+      facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
+    }
     // Rows read from outside the database's tables (a server file, another server, a program's
     // output) may hold anything, an earlier export of classified data included: unknown origin.
     if (facts.some(readsOutside) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (readsOutside(f) ? unknownRows(f, 'outside the database') : f));
@@ -310,16 +355,35 @@ export class TargetRuntime implements TargetServices {
       const hit = this.planCache.get(key);
       if (hit !== undefined) return { plan: hit, cacheable: true };
     }
-    const lineage = direct ? undefined : this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
+    const lineage = direct ? undefined : this.resultLineage(facts, columns.length, state);
     const built = buildMaskPlan({ columns, ...this.planInput(session, facts, lineage) });
     const plan = isMaskBlock(built) ? built.error : built;
     if (key !== undefined) this.planCache.set(key, plan);
     return { plan, cacheable: key !== undefined };
   }
 
+  /**
+   * The lineage of the result a RowDescription starts. A message of several statements gets one
+   * RowDescription per row-returning statement, and the engine does not say which statement this
+   * one is: `SELECT upper(plan) FROM users; SELECT upper(full_name) FROM users` must not mask the
+   * second result by the first statement's lineage. Every statement whose (resolved) result has
+   * this width may be the one; a column carries what it carries under any of them. None: unknown.
+   */
+  private resultLineage(facts: StatementFacts[], width: number, state: SessionState): ColumnLineage[] | undefined {
+    // Statements that may return rows: those with lineage, and those without whose kind may
+    // still return some (CALL with INOUT parameters, SHOW, a FETCH of a cursor never seen).
+    const own = facts.filter((f) => f.calledFrom === undefined && (f.lineage !== undefined || !ROWLESS_KINDS.has(f.kind)));
+    if (own.length <= 1) return this.lineageOf(own[0] ?? facts.find((f) => f.lineage), state);
+    const unknown = (): ColumnLineage[] => Array.from({ length: width }, (_, index) => ({ index, name: '?column?', sources: [], opaque: true, direct: false }));
+    const all = own.map((f) => this.lineageOf(f, state));
+    if (all.some((l) => l === undefined)) return unknown();
+    const fits = all.filter((l): l is ColumnLineage[] => l !== undefined && l.length === width);
+    return fits.length === 0 ? unknown() : mergeLineage(fits);
+  }
+
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     if (!this.maskingActive) return null;
-    const code = this.unfollowableCode(session, facts);
+    const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
     const stored = this.storesHidden(session, facts, state);
     if (stored) return stored;
@@ -374,6 +438,46 @@ export class TargetRuntime implements TargetServices {
   }
 
   /**
+   * LISTEN: a notification carries whatever any session or trigger sends (an audit trigger's
+   * pg_notify('users_changed', row_to_json(NEW)::text) sends the whole row, on every update by
+   * anyone), and its payload reaches the client unmasked. Refused while classified data is
+   * masked for the identity.
+   */
+  private listens(session: LiveSession, facts: StatementFacts[]): ClientError | null {
+    if (!facts.some((f) => f.tag === 'LISTEN') || this.classifiedColumnsFor(session).size === 0) return null;
+    return {
+      sqlstate: '42501',
+      message: 'dbgov: blocked: notifications carry whatever other sessions and triggers send (a changed row, say), which masking does not reach, while classified data is masked for you',
+      detail: 'rule: masking (notification payloads are not masked)',
+      hint: 'listen from an identity that may see the data in clear, or poll a table instead',
+    };
+  }
+
+  /**
+   * A call of a user function that may keep what it reads or is given where masking does not
+   * reach (a STABLE PL/pgSQL function calling set_config or pg_notify with its argument): passed a
+   * classified value, or reading one itself, it would hand it back in clear later. Refused for an
+   * identity that sees any classified column of this target masked.
+   */
+  private storingCalls(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    const cat = this.d.catalog;
+    if (!cat?.loaded() || !cat.functionBodies || this.classifiedColumnsFor(session).size === 0) return null;
+    for (const f of facts) {
+      for (const fn of f.functions) {
+        if (!this.candidatePaths(state, []).some((p) => cat.functionBodies!(fn, p)?.stores === true)) continue;
+        const name = `${fn.schema ? `${fn.schema}.` : ''}${fn.name}`;
+        return {
+          sqlstate: '42501',
+          message: `dbgov: blocked: ${name} can keep the values it is given or reads (in a setting, a notification, a large object), where masking does not reach, while classified data is masked for you`,
+          detail: 'rule: masking (a function body that stores outside a table, runs dynamic SQL or is in a language dbgov does not read)',
+          hint: 'call it from an identity that may see the data in clear, or rewrite it without set_config / pg_notify / large objects',
+        };
+      }
+    }
+    return null;
+  }
+
+  /**
    * A statement that would store classified data, which this identity sees only masked, where
    * masking does not reach: into a column that is not classified (INSERT … SELECT, UPDATE … SET,
    * MERGE, CREATE TABLE AS, SELECT INTO), or into a notification, a setting or a large object.
@@ -397,13 +501,13 @@ export class TargetRuntime implements TargetServices {
       // Values of unknown origin count as classified only where the statement reads a table that
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
-      const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, f.relations));
+      const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, this.readsWithCalls(f)));
       const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden)).find((x) => x !== undefined);
       if (leak) {
         result = {
           sqlstate: '42501',
           message: `dbgov: blocked: this statement stores classified data (${leak.from}) in ${leak.into}, where masking does not reach`,
-          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column, a notification, a setting or a large object)',
+          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column, a notification, a setting, a large object, a sequence or a lock key)',
           hint: 'classify the destination column too (masking.columns), or ask for an approval to work with the data in clear',
         };
         break;
@@ -421,7 +525,26 @@ export class TargetRuntime implements TargetServices {
    */
   private mayCarryHidden(session: LiveSession, f: StatementFacts): boolean {
     const cat = this.d.catalog;
-    return this.touchesHidden(session, f.relations) || f.relations.some((r) => r.resolved?.oid === undefined || !cat?.isBaseTable(r.resolved.oid));
+    const relations = this.readsWithCalls(f);
+    return this.touchesHidden(session, relations) || relations.some((r) => r.resolved?.oid === undefined || !cat?.isBaseTable(r.resolved.oid));
+  }
+
+  /**
+   * The statement's relations plus those the bodies of the user functions it calls read: a
+   * call's result, error or notice may carry what its body read (`SELECT public.f()` where f
+   * selects users.full_name).
+   */
+  private readsWithCalls(f: StatementFacts): RelationRef[] {
+    const cat = this.d.catalog;
+    if (!cat?.loaded() || !cat.functionBodies || f.functions.length === 0) return f.relations;
+    const out = [...f.relations];
+    for (const fn of f.functions) {
+      for (const r of cat.functionBodies(fn, null)?.reads ?? []) {
+        const resolved = cat.resolveRelation(r, null);
+        out.push(resolved ? { ...r, resolved, via: 'function-body' } : { ...r, via: 'function-body' });
+      }
+    }
+    return out;
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it too. */
@@ -442,7 +565,11 @@ export class TargetRuntime implements TargetServices {
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
     if (!this.maskingActive) return null;
     facts = rowSource(facts, state);
-    const copy = facts.find((x) => x.kind === 'copy') ?? facts[0];
+    const copies = facts.filter((x) => x.kind === 'copy' && x.calledFrom === undefined);
+    // Several COPY … TO in one message: which one this output is, and so its columns and its
+    // format options, cannot be told apart. No row data goes out (fail closed).
+    if (copies.length > 1) return { maskChunk: () => Buffer.alloc(0), end: () => null, maskedColumns: ['*'] };
+    const copy = copies[0] ?? facts[0];
     const lineage = this.lineageOf(copy, state);
     // How rows split into fields comes from the statement's own options, not from a guess: a
     // custom DELIMITER or QUOTE would otherwise move every column boundary past the mask.
@@ -464,6 +591,7 @@ export class TargetRuntime implements TargetServices {
       ...(lineage ? { lineage } : {}),
       ...withRelations(relationsFor(facts, lineage)),
       resolve: (oid: number, attnum: number) => cat?.columnOf(oid, attnum),
+      isBaseTable: (oid: number) => cat?.isBaseTable(oid) ?? true,
       identity: identityRef(session),
       target: this.d.name,
       config: this.masking,
@@ -524,15 +652,32 @@ export class TargetRuntime implements TargetServices {
     // Coalesce bursts of DDL into one reload shortly after.
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
-      this.refreshing ??= this.d.catalog!
-        .refresh()
-        .then(() => this.rememberNames())
-        .catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'))
-        .finally(() => {
-          this.refreshing = undefined;
-        });
+      this.reload().catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'));
     }, 50);
     this.refreshTimer.unref();
+  }
+
+  /**
+   * Reloads the catalog. Asked while a reload runs, it runs once more after that one: the running
+   * one read its snapshot before the change that asked may have committed (a function created a
+   * moment later would otherwise stay unknown, and be judged built-in, until the next timer).
+   */
+  private reload(): Promise<void> {
+    if (this.refreshing) {
+      this.reloadAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.d
+      .catalog!.refresh()
+      .then(() => this.rememberNames())
+      .finally(() => {
+        this.refreshing = undefined;
+        if (this.reloadAgain) {
+          this.reloadAgain = false;
+          this.reload().catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'));
+        }
+      });
+    return this.refreshing;
   }
 
   /** Waits for a pending catalog reload (tests, and statements right after DDL). */
@@ -540,12 +685,9 @@ export class TargetRuntime implements TargetServices {
     if (this.refreshTimer) {
       clearTimeout(this.refreshTimer);
       this.refreshTimer = undefined;
-      this.refreshing ??= this.d.catalog
-        ?.refresh()
-        .then(() => this.rememberNames())
-        .finally(() => (this.refreshing = undefined));
+      if (this.d.catalog) await this.reload();
     }
-    await this.refreshing;
+    while (this.refreshing) await this.refreshing;
   }
 
   private rememberNames(): void {
@@ -594,6 +736,12 @@ export class TargetRuntime implements TargetServices {
  */
 function onlyTestsOneColumn(f: StatementFacts): boolean {
   return f.whereTruthOf !== undefined && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
+}
+
+/** Whether any of these relations goes by a name the session renamed (StatementFacts.renamed). */
+function renamedIn(renamed: ReadonlySet<string>, relations: readonly RelationRef[]): boolean {
+  if (renamed.size === 0 || relations.length === 0) return false;
+  return renamed.has('*') || relations.some((r) => renamed.has(r.name.toLowerCase()));
 }
 
 /** Identifier tokens of SQL text (plain, "quoted" or `backticked`), lower case. */
@@ -668,10 +816,20 @@ function whoKey(session: LiveSession): string {
   return key;
 }
 
-/** Opaque reasons that mean code runs whose reads and writes are not known. */
-const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message']);
-/** Statements that attach code to run on later statements. */
-const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT TRIGGER', 'CREATE EVENT', 'ALTER EVENT']);
+/** Statement kinds that never return rows of their own unless they carry lineage (RETURNING). */
+const ROWLESS_KINDS: ReadonlySet<StatementFacts['kind']> = new Set(['insert', 'update', 'delete', 'merge', 'create', 'alter', 'drop', 'truncate', 'grant', 'role', 'set', 'transaction', 'admin', 'do']);
+
+/**
+ * Opaque reasons that mean code runs whose reads and writes are not known: code dbgov cannot see
+ * into, or a text it cannot lex as the server will (a hidden INSERT … SELECT could store anything).
+ */
+const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message', 'nonstandard-strings']);
+/**
+ * Statements that attach code to run on later statements, or bind a function to syntax that calls
+ * it unnamed (`a ### b`, `x::text`, an aggregate's state function): until the catalog reloads,
+ * nothing knows that the operator or cast runs it.
+ */
+const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT TRIGGER', 'CREATE EVENT', 'ALTER EVENT', 'CREATE OPERATOR', 'CREATE CAST', 'CREATE AGGREGATE', 'CREATE OPERATOR CLASS', 'CREATE OPERATOR FAMILY', 'ALTER OPERATOR', 'ALTER OPERATOR FAMILY']);
 
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {

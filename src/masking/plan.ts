@@ -25,6 +25,11 @@ export interface MaskPlanInput {
   relations?: readonly RelationRef[];
   /** (table OID, attnum) → the column, from the catalog. */
   resolve(tableOid: number, attnum: number): ColumnName | undefined;
+  /**
+   * Whether the OID is a table holding its own values (PostgreSQL). A view's column is what the
+   * view computes: its name alone says nothing about what the value carries. Absent: all are.
+   */
+  isBaseTable?(tableOid: number): boolean;
   identity: IdentityRef;
   target: string;
   config: MaskingConfig;
@@ -118,7 +123,9 @@ export function decideColumn(input: MaskPlanInput, col: ResultColumn, lineage: C
 
   // Unknown origin (catalog miss) or unknown lineage of a derived value: safe only if the
   // statement touches nothing this identity may not see.
-  const originUnknown = col.tableOid !== undefined && col.tableOid !== 0 && origin === undefined;
+  // RowDescription names a view's column for `SELECT n FROM v`: without lineage, unknown too.
+  const viewOrigin = col.tableOid !== undefined && col.tableOid !== 0 && input.isBaseTable?.(col.tableOid) === false && lineage === undefined;
+  const originUnknown = (col.tableOid !== undefined && col.tableOid !== 0 && origin === undefined) || viewOrigin;
   const lineageUnknown = lineage === undefined ? !col.tableOid : lineage.opaque;
   if ((originUnknown || lineageUnknown) && touchesMasked) return { kind: 'unprovable', label: `${col.name} (unprovable)` };
   return visible.length > 0 ? { kind: 'clear', unmasked: [...new Set(visible.map(qualified))].join(', ') } : { kind: 'clear' };

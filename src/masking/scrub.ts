@@ -96,10 +96,18 @@ function scrubOne(text: string, ctx: ScrubContext, mask: string): string {
   return redactDetected(quotedDone, mask, ctx.detectors ?? DETECTOR_NAMES);
 }
 
+/** The context line of a message a PL/pgSQL RAISE made (`PL/pgSQL function f(text) line 3 at RAISE`). */
+const RAISED = /\bat RAISE$/m;
+
 /** The fields to send to the client. Unchanged when neither classified data nor content scan applies. */
 export function scrubMessage(fields: MessageFields, ctx: ScrubContext): MessageFields {
   if (!ctx.classified && !ctx.contentScan) return fields;
   const mask = ctx.replacement ?? '****';
+  // RAISE writes whatever a function puts in it, unquoted (`RAISE NOTICE 'v=%', v`): no pattern
+  // finds the value in free text, so the whole text goes.
+  if (ctx.classified && RAISED.test(fields.where ?? '')) {
+    return { message: mask, ...(fields.detail !== undefined ? { detail: mask } : {}), ...(fields.hint !== undefined ? { hint: mask } : {}), where: fields.where! };
+  }
   const out: MessageFields = { message: scrubOne(fields.message, ctx, mask) };
   if (fields.detail !== undefined) out.detail = scrubOne(fields.detail, ctx, mask);
   if (fields.hint !== undefined) out.hint = scrubOne(fields.hint, ctx, mask);

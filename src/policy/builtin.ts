@@ -136,14 +136,26 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
     'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
   ],
   [
+    'disabling-protections-needs-admin-access',
+    'ALTER TABLE … DISABLE TRIGGER / RULE / ROW LEVEL SECURITY, NO FORCE ROW LEVEL SECURITY, ENABLE REPLICA TRIGGER / RULE, and CREATE / ALTER POLICY switch off or widen what guards a table\'s rows for every session, as session_replication_role = replica does for one: they need the admin access level on a protected target.',
+    { ...PROTECTED, access: ['read', 'write'], statement: { tags: ['ALTER TABLE DISABLE TRIGGER', 'ALTER TABLE DISABLE RULE', 'ALTER TABLE DISABLE ROW LEVEL SECURITY', 'CREATE POLICY', 'ALTER POLICY'].map(compileGlob) } },
+    'this statement switches off or widens triggers, rules or row security on a table, which needs admin access on a protected target',
+    'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>',
+  ],
+  [
     'code-needs-admin-access',
-    'Creating or replacing code that runs later (functions, procedures, triggers, rules, events): what it does is judged only when it is written, not each time it runs, so it needs the admin access level on a protected target.',
+    'Creating or replacing code that runs later (functions, procedures, triggers, rules, events), or binding a function to syntax that calls it unnamed (operators, casts, aggregates, operator classes): what it does is judged only when it is written, not each time it runs, so it needs the admin access level on a protected target.',
     {
       ...PROTECTED,
       access: ['read', 'write'],
-      statement: { tags: ['CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT', 'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER EVENT', 'ALTER ROUTINE', 'CREATE PACKAGE', 'CREATE PACKAGE BODY'].map(compileGlob) },
+      statement: {
+        tags: [
+          'CREATE FUNCTION', 'CREATE PROCEDURE', 'CREATE TRIGGER', 'CREATE RULE', 'CREATE EVENT', 'ALTER FUNCTION', 'ALTER PROCEDURE', 'ALTER EVENT', 'ALTER ROUTINE', 'CREATE PACKAGE', 'CREATE PACKAGE BODY',
+          'CREATE OPERATOR', 'CREATE OPERATOR CLASS', 'CREATE OPERATOR FAMILY', 'ALTER OPERATOR', 'ALTER OPERATOR FAMILY', 'CREATE CAST', 'CREATE AGGREGATE',
+        ].map(compileGlob),
+      },
     },
-    'creating or replacing functions, procedures, triggers or rules needs admin access on a protected target',
+    'creating or replacing functions, procedures, triggers, rules, operators, casts or aggregates needs admin access on a protected target',
     'reconnect with admin access and a reason: dbgov connect <target> --access admin --reason <ticket>, or ship it as a reviewed migration',
   ],
   [

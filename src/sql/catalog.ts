@@ -6,9 +6,10 @@
  */
 import { parsePlPgSQLSync } from 'libpg-query';
 import type { ClientBase } from 'pg';
-import type { ColumnLineage, FunctionRisk, StatementFacts } from './facts.js';
+import type { ColumnLineage, FunctionRef, FunctionRisk, ImplicitCall, StatementFacts } from './facts.js';
 import { analysePostgres } from './postgres.js';
-import { functionRisks } from './postgres/functions.js';
+import { Walker } from './postgres/collect.js';
+import { STORING_FUNCTIONS, functionRisks } from './postgres/functions.js';
 
 export interface CatalogRelation {
   oid: number;
@@ -42,6 +43,16 @@ export interface CatalogFunction {
   volatile: boolean;
   /** LANGUAGE sql bodies (prosrc): the statements a call runs, which policy can judge. */
   sqlBody?: string;
+  /**
+   * May keep what it reads or is given outside any table result masking covers: its body calls a
+   * storing function (set_config, pg_notify, lo_from_bytea, …), runs dynamic SQL, calls a user
+   * function that may, or is written in a language dbgov does not read (PL/Perl, PL/Python, …).
+   * Independent of volatility: a STABLE function may call set_config. Built-in and C functions
+   * (extension code an admin installed) count as not storing.
+   */
+  stores: boolean;
+  /** Relations a sql or plpgsql body reads (as written there): what a call's result may carry. */
+  reads: { schema?: string; name: string }[];
 }
 
 export interface ResolveOptions {
@@ -77,6 +88,20 @@ const FUNCTIONS_SQL = `
          CASE WHEN l.lanname = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS sql_body
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang`;
 
+/** Every operator, and the function it calls (pg_catalog's too: an unknown name is then a new one). */
+const OPERATORS_SQL = `
+  SELECT n.nspname AS schema, o.oprname AS name, o.oprcode::oid::int8 AS fn
+    FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace`;
+
+/**
+ * Casts created after initdb (an OID from FirstNormalObjectId on) that call a function, by target
+ * type: a user's `CREATE CAST … WITH FUNCTION` may bind any function, a built-in one included.
+ */
+const CASTS_SQL = `
+  SELECT tn.nspname AS schema, t.typname AS name, c.castfunc::int8 AS fn
+    FROM pg_cast c JOIN pg_type t ON t.oid = c.casttarget JOIN pg_namespace tn ON tn.oid = t.typnamespace
+   WHERE c.oid >= 16384 AND c.castfunc <> 0`;
+
 /** Names error messages quote besides relations, columns and functions. */
 const OTHER_NAMES_SQL = `
   SELECT conname AS name FROM pg_constraint
@@ -93,6 +118,11 @@ interface Snapshot {
   columns: Map<number, CatalogColumn[]>;
   functions: CatalogFunction[];
   functionsByName: Map<string, CatalogFunction[]>;
+  functionsByOid: Map<number, CatalogFunction>;
+  /** Operator name → where each operator of that name lives and the function it calls. */
+  operators: Map<string, { schema: string; fn: number }[]>;
+  /** Target type name → casts to it that call a user function. */
+  casts: Map<string, { schema: string; fn: number }[]>;
   tempSchema: string | undefined;
   /** Every object name above, and those of constraints, indexes, roles, types and settings. */
   names: Set<string>;
@@ -214,6 +244,37 @@ export class PostgresCatalog {
     return [];
   }
 
+  /**
+   * The functions an operator or a cast may run, as far as they are not built in: empty when
+   * only built-in operators (of pg_catalog) or no user-defined cast can be meant. A user-defined
+   * operator's function is listed even when it is a built-in one (`function = lo_import`): what
+   * it does still counts. 'unknown' when the catalog has no operator of that name where the
+   * name reaches (one created since the last reload, or in another session's temp schema).
+   */
+  implicitCallFunctions(call: ImplicitCall, opts: ResolveOptions): CatalogFunction[] | 'unknown' {
+    const temp = opts.tempSchema ?? this.snap.tempSchema;
+    const fns = (hits: { fn: number }[]): CatalogFunction[] | 'unknown' => {
+      const out: CatalogFunction[] = [];
+      for (const h of hits) {
+        const f = this.snap.functionsByOid.get(h.fn);
+        if (f === undefined) return 'unknown';
+        out.push(f);
+      }
+      return out;
+    };
+    if (call.kind === 'cast') {
+      // Casts are found by the type they produce; a type name in another schema is another type.
+      const hits = (this.snap.casts.get(call.name) ?? []).filter((c) => call.schema === undefined || c.schema === (call.schema === 'pg_temp' ? temp : call.schema));
+      return fns(hits);
+    }
+    const all = this.snap.operators.get(call.name) ?? [];
+    // The server considers every operator of the name on the path (then picks by argument types).
+    const schemas = call.schema !== undefined ? [call.schema === 'pg_temp' ? temp : call.schema] : effectivePath(opts, temp);
+    const reachable = all.filter((o) => schemas.includes(o.schema));
+    if (reachable.length === 0) return 'unknown';
+    return fns(reachable.filter((o) => !SYSTEM_SCHEMAS.has(o.schema)));
+  }
+
   /** Functions whose bodies run dynamic SQL: calling one is as opaque as a DO block. */
   dynamicSqlFunctions(): CatalogFunction[] {
     return this.snap.functions.filter((f) => f.dynamicSql);
@@ -304,10 +365,12 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     await client.query(`SET LOCAL search_path = pg_catalog`);
-    const [rels, cols, fns, temp, other, keys] = [
+    const [rels, cols, fns, ops, casts, temp, other, keys] = [
       await client.query(RELATIONS_SQL),
       await client.query(COLUMNS_SQL),
       await client.query(FUNCTIONS_SQL),
+      await client.query(OPERATORS_SQL),
+      await client.query(CASTS_SQL),
       await client.query(`SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()`),
       await client.query(OTHER_NAMES_SQL),
       await client.query(`SELECT conrelid::int8 AS oid, conkey FROM pg_constraint WHERE contype = 'p'`),
@@ -338,10 +401,14 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
     }
     const functions: CatalogFunction[] = [];
     const functionsByName = new Map<string, CatalogFunction[]>();
+    const bodyCalls = new Map<CatalogFunction, FunctionRef[]>();
     for (const f of fns.rows as Record<string, string | boolean | null>[]) {
       const dynamicSql = typeof f.source === 'string' ? bodyRunsDynamicSql(f.source) : false;
       const risks = functionRisks(String(f.name), f.name === 'set_config' ? undefined : null);
+      const body = userBody(String(f.schema), String(f.language), f.sql_body, f.source);
       const fn: CatalogFunction = {
+        stores: body === 'unread' || dynamicSql || (body?.functions.some((c) => STORING_FUNCTIONS.has(c.name)) ?? false),
+        reads: body === 'unread' || body === undefined ? [] : body.relations.map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), name: r.name })),
         oid: Number(f.oid),
         schema: String(f.schema),
         name: String(f.name),
@@ -352,10 +419,36 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
         ...(typeof f.sql_body === 'string' && f.sql_body.trim() !== '' ? { sqlBody: f.sql_body } : {}),
       };
       functions.push(fn);
+      if (body !== undefined && body !== 'unread') bodyCalls.set(fn, body.functions);
       let l = functionsByName.get(fn.name);
       if (!l) functionsByName.set(fn.name, (l = []));
       l.push(fn);
     }
+    // A body calling a user function that stores stores too; so does one calling a function the
+    // catalog does not have. Followed until nothing changes (a call cycle settles as well).
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const [fn, calls] of bodyCalls) {
+        if (fn.stores) continue;
+        const callee = (c: FunctionRef): CatalogFunction[] => (functionsByName.get(c.name) ?? []).filter((g) => c.schema === undefined || g.schema === c.schema);
+        if (calls.some((c) => callee(c).length === 0 || callee(c).some((g) => g.stores && !SYSTEM_SCHEMAS.has(g.schema)))) {
+          fn.stores = true;
+          changed = true;
+        }
+      }
+    }
+    const functionsByOid = new Map(functions.map((f) => [f.oid, f]));
+    const byName = (rows: Record<string, string>[]): Map<string, { schema: string; fn: number }[]> => {
+      const out = new Map<string, { schema: string; fn: number }[]>();
+      for (const r of rows) {
+        let l = out.get(String(r.name));
+        if (!l) out.set(String(r.name), (l = []));
+        l.push({ schema: String(r.schema), fn: Number(r.fn) });
+      }
+      return out;
+    };
+    const operators = byName(ops.rows as Record<string, string>[]);
+    const castsByType = byName(casts.rows as Record<string, string>[]);
     const tempSchema = (temp.rows[0] as { nspname?: string } | undefined)?.nspname;
     const names = new Set<string>();
     for (const r of relations.values()) names.add(r.name).add(r.schema);
@@ -367,11 +460,32 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       const attnums = Array.isArray(r.conkey) ? r.conkey.map(Number) : String(r.conkey).replace(/[{}]/g, '').split(',').map(Number);
       primaryKeys.set(Number(r.oid), new Set(attnums));
     }
-    return { relations, bySchema, columns, functions, functionsByName, tempSchema, names, primaryKeys };
+    return { relations, bySchema, columns, functions, functionsByName, functionsByOid, operators, casts: castsByType, tempSchema, names, primaryKeys };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
+}
+
+/** Languages whose code is the server's or an installed extension's: not read, trusted as built-ins are. */
+const TRUSTED_LANGUAGES = new Set(['internal', 'c']);
+
+/**
+ * What a user function's body calls and reads: analysed for sql (prosrc) and plpgsql (the full
+ * definition); 'unread' for any other language of a user function; undefined for built-ins.
+ */
+function userBody(schema: string, language: string, sqlBody: unknown, definition: unknown): { functions: FunctionRef[]; relations: StatementFacts['relations'] } | 'unread' | undefined {
+  if (SYSTEM_SCHEMAS.has(schema) || TRUSTED_LANGUAGES.has(language)) return undefined;
+  if (language === 'plpgsql') {
+    const w = new Walker();
+    if (typeof definition !== 'string' || !w.functionDefinition(definition)) return 'unread';
+    return { functions: w.out.functions, relations: w.out.relations };
+  }
+  // An empty prosrc is a SQL-standard body (BEGIN ATOMIC), which is not read here.
+  if (language !== 'sql' || typeof sqlBody !== 'string' || sqlBody.trim() === '') return 'unread';
+  const facts = analysePostgres(sqlBody).statements;
+  if (facts.some((f) => f.kind === 'unknown')) return 'unread';
+  return { functions: facts.flatMap((f) => f.functions), relations: facts.flatMap((f) => f.relations) };
 }
 
 /**

@@ -67,6 +67,18 @@ export interface FunctionRef {
 // PROGRAM, risk 'program'), `copy_file` (COPY to/from a server path, 'file') and `execute`
 // (PL/pgSQL EXECUTE in a DO block or function body, 'dynamic-sql').
 
+/**
+ * A function reached through syntax rather than by name (src/sql/postgres/implicit-calls.ts): an
+ * operator (`a ### b`, `OPERATOR(s.###)`, `= ANY (…)`, `ORDER BY … USING`) or a cast to a type
+ * (`x::text`). Which function runs is the catalog's to say.
+ */
+export interface ImplicitCall {
+  kind: 'operator' | 'cast';
+  schema?: string;
+  /** The operator's symbol, or the cast's target type name. */
+  name: string;
+}
+
 /** Why a statement cannot be fully understood. Protected environments block these. */
 export const OPAQUE_REASONS = [
   'parse-error',
@@ -79,6 +91,8 @@ export const OPAQUE_REASONS = [
   'executable-comment',
   'unclassified-statement', // parsed, but a statement type the analyser has no rule for
   'opaque-function', // calls a function whose body may change data and cannot be judged
+  'nonstandard-strings', // PostgreSQL with standard_conforming_strings off: a backslash may end a literal elsewhere than the parser thinks
+  'client-encoding', // a client encoding whose multibyte characters may hold ASCII bytes (SJIS, BIG5, …): the server reads other characters
 ] as const;
 export type OpaqueReason = (typeof OPAQUE_REASONS)[number];
 
@@ -120,6 +134,8 @@ export interface StatementFacts {
   fingerprint: string;
   relations: RelationRef[];
   functions: FunctionRef[];
+  /** Operators and casts the statement uses (PostgreSQL): the catalog says what they call. */
+  implicitCalls?: ImplicitCall[];
   /**
    * For UPDATE/DELETE (and MERGE): whether a WHERE restricts the rows. A constant-true WHERE
    * (`WHERE true`, `WHERE 1=1`, `WHERE 'a'='a'`) counts as none. Null for other kinds, except
@@ -193,6 +209,12 @@ export interface StatementFacts {
    * them out from the parse tree when it needs them (src/sql/lineage.ts, resolveWriteFlows).
    */
   stores?: StoredValue[];
+  /**
+   * Names whose meaning this statement changes (lower case): a relation renamed or moved to
+   * another schema (old and new name), a table whose columns were renamed; `*` when a schema is
+   * renamed. Until the catalog has the change, what those names read is not what it says.
+   */
+  renamed?: string[];
   /** A statement that creates a temp table, rule or trigger: the session must re-resolve. */
   changesResolution?: boolean;
   /**

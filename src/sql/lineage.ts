@@ -14,6 +14,7 @@ import type { ColumnLineage, StatementFacts } from './facts.js';
 import type { PostgresCatalog, ResolveOptions } from './catalog.js';
 import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './postgres/ast.js';
 import { STORING_FUNCTIONS, functionRisks, hidesLineage } from './postgres/functions.js';
+import { implicitCallKey, implicitCallOfKey, implicitCallsOf } from './postgres/implicit-calls.js';
 
 export interface Source {
   schema?: string;
@@ -220,7 +221,7 @@ class Lineage {
         const test = this.expr(n.testexpr, scope, name);
         if (t !== 'EXPR_SUBLINK' && t !== 'ARRAY_SUBLINK' && t !== 'MULTIEXPR_SUBLINK') return { ...test, direct: false };
         const inner = this.select(n.subselect, new Scope(scope));
-        return { ...merge(name, [test, ...inner]), direct: false };
+        return { ...withImplicitCalls(merge(name, [test, ...inner]), type, n), direct: false };
       }
       case 'FuncCall': {
         const parts = names(n.funcname);
@@ -233,7 +234,8 @@ class Lineage {
       case 'SelectStmt':
         return { ...merge(name, this.select(x, new Scope(scope))), direct: false };
       default:
-        return { ...this.children(n, scope, name, NO_KEYS), direct: false };
+        // An operator or a cast may run a user function (see implicit-calls.ts): the catalog says.
+        return { ...withImplicitCalls(this.children(n, scope, name, NO_KEYS), type, n), direct: false };
     }
   }
 
@@ -585,6 +587,15 @@ function setOperation(l: Col[], r: Col[]): Col[] {
   });
 }
 
+/** Adds the operators and casts node `n` uses to the functions applied on the way. */
+function withImplicitCalls(c: Col, type: string, n: PgNode): Col {
+  for (const call of implicitCallsOf(type, n)) {
+    const key = implicitCallKey(call);
+    if (!c.functions.includes(key)) c.functions.push(key);
+  }
+  return c;
+}
+
 const NO_KEYS: ReadonlySet<string> = new Set();
 const FUNCNAME_KEY: ReadonlySet<string> = new Set(['funcname', 'location']);
 const RELATION_KEY: ReadonlySet<string> = new Set(['relation', 'alias']);
@@ -786,6 +797,13 @@ function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveO
     }
   };
   for (const f of c.functions) {
+    const implicit = implicitCallOfKey(f);
+    if (implicit) {
+      // A user-defined operator or cast computes its value in a function: unknown, as a call to it is.
+      const fns = catalog.implicitCallFunctions(implicit, opts);
+      if (fns === 'unknown' || fns.some((fn) => !catalog.callsSystemFunction(fn.schema, fn.name, opts) || hidesLineage(fn.risks))) opaque = true;
+      continue;
+    }
     const { schema, name } = qualified(f.split('.'));
     if (!catalog.callsSystemFunction(schema, name, opts)) opaque = true;
   }

@@ -8,7 +8,7 @@ import { fingerprintSync, loadModule, parseSync } from 'libpg-query';
 import { DbgovError } from '../shared/errors.js';
 import type { MessageAnalysis, StatementFacts } from './facts.js';
 import { statementLineage } from './lineage.js';
-import { anyColumnRef, as, isObject, list, str, sval, unwrap, type PgNode } from './postgres/ast.js';
+import { as, isObject, list, names, str, sval, unwrap, type PgNode } from './postgres/ast.js';
 import { classify, explainRuns } from './postgres/classify.js';
 import { Walker, defaultAccessOf, type Setting } from './postgres/collect.js';
 import { fold } from './postgres/constant.js';
@@ -57,6 +57,41 @@ export function analysePostgres(sql: string): MessageAnalysis {
     statements.push(analyseStatement(raw.stmt, text, multi));
   }
   return { statements };
+}
+
+/**
+ * Client encodings whose multibyte characters may have an ASCII byte (a backslash, …) after the
+ * first: the server converts the text before it lexes it, so it reads a character where the
+ * gateway, decoding UTF-8, reads the backslash of `E'…\'`. PostgreSQL allows them only as client
+ * encodings for that reason. Names as the server reports them.
+ */
+const ASCII_TRAILING_ENCODINGS = new Set(['SJIS', 'BIG5', 'GBK', 'GB18030', 'UHC', 'JOHAB']);
+
+/**
+ * Analysis under the session's settings: the parser lexes UTF-8 text as the server does with
+ * standard_conforming_strings on (the default).
+ * - With it off, a backslash in a '…' literal escapes the next character, so the server ends
+ *   literals elsewhere: `SELECT '\''; DELETE FROM t; --'` is one literal to the parser and a
+ *   DELETE to the server. A text with a backslash is then opaque.
+ * - With a client encoding of ASCII_TRAILING_ENCODINGS, the bytes D5 95 5C are `Օ\` in UTF-8 and
+ *   two characters without a backslash in SJIS. A text with a non-ASCII character is then opaque.
+ * The server reports both settings (ParameterStatus); the session marks one `pending` while a
+ * SET of it is on its way (see applySettings), which counts as the unsafe value.
+ */
+export function postgresSessionAnalyser(analyse: (sql: string) => MessageAnalysis): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
+  return (sql, params) => {
+    const a = analyse(sql);
+    const scs = params.get('standard_conforming_strings');
+    const encoding = params.get('client_encoding')?.toUpperCase();
+    let opaque: StatementFacts['opaque'];
+    if (scs !== undefined && scs !== 'on' && sql.includes('\\')) {
+      opaque = { reason: 'nonstandard-strings', detail: `standard_conforming_strings is ${scs === 'off' ? 'off' : 'being changed'}, so a backslash may end a string literal where the parser does not see it` };
+    } else if (encoding !== undefined && (encoding === 'PENDING' || ASCII_TRAILING_ENCODINGS.has(encoding)) && /[^\x00-\x7f]/.test(sql)) {
+      opaque = { reason: 'client-encoding', detail: `the client encoding is ${encoding === 'PENDING' ? 'being changed' : encoding}, whose characters the server may read otherwise than the gateway; write the statement in ASCII or use UTF8` };
+    }
+    if (opaque === undefined) return a;
+    return { statements: a.statements.map((f) => ({ ...f, lineage: undefined, opaque })) };
+  };
 }
 
 function parseFailure(sql: string, e: unknown): StatementFacts {
@@ -129,7 +164,7 @@ function facts(
   tag: string,
   base: Pick<StatementFacts, 'text' | 'redacted' | 'fingerprint' | 'multiStatement'>,
 ): StatementFacts {
-  const walker = new Walker();
+  const walker = new Walker(type === 'CreateFunctionStmt' ? base.text : undefined);
   if (type === 'DoStmt') walker.doBlock(node);
   else if (type === 'ExplainStmt') {
     // Plain EXPLAIN only plans: everything it names is read at most.
@@ -148,15 +183,17 @@ function facts(
     hasWhere: null,
     modifyingCte: out.modifyingCte,
   };
-  // A rule's actions run on every matching write: an unrestricted DELETE there is one too.
-  // An upsert (INSERT … ON CONFLICT DO UPDATE) is an UPDATE of the rows it conflicts with.
-  if (kind === 'update' || kind === 'delete' || kind === 'merge' || out.modifyingCte || type === 'RuleStmt' || (kind === 'insert' && out.restricted.length > 0)) {
-    // Every UPDATE/DELETE/MERGE in the statement counts, so a data-modifying CTE cannot hide an
-    // unrestricted DELETE behind a harmless SELECT.
+  // Every UPDATE/DELETE/MERGE (and upsert: an UPDATE of the rows it conflicts with) the statement
+  // runs counts, wherever it sits: a data-modifying CTE behind a harmless SELECT, the query of
+  // `COPY (DELETE FROM t RETURNING *) TO STDOUT`, a rule's actions (they run on every matching
+  // write). Not what runs later or never: a function body (judged when a call runs it), a plain
+  // EXPLAIN (it only plans), a DO block (opaque, refused on its own account).
+  if (out.restricted.length > 0 && !RUNS_NOTHING_NOW.has(type)) {
     f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);
     if (f.hasWhere === true && out.whereTruthOf !== undefined && out.restricted.length === 1) f.whereTruthOf = out.whereTruthOf;
   }
   if (out.opaque) f.opaque = out.opaque;
+  if (out.implicitCalls.length > 0) f.implicitCalls = out.implicitCalls;
   if (settings.length > 0) f.settings = settings;
   if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
   if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };
@@ -170,11 +207,16 @@ function facts(
   if (type === 'DeclareCursorStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'declare' };
   if (type === 'FetchStmt') f.cursor = { name: str(node.portalname) ?? '', op: node.ismove === true ? 'move' : 'fetch' };
   if (type === 'ClosePortalStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'close' };
+  const renamed = renamedNames(type, node);
+  if (renamed.length > 0) f.renamed = renamed;
   if (changesResolution(type, node, settings)) f.changesResolution = true;
   const lineage = statementLineage(type, node);
   if (lineage) f.lineage = lineage;
   return f;
 }
+
+/** Statements whose inner UPDATE/DELETE/MERGE does not run as part of them. */
+const RUNS_NOTHING_NOW: ReadonlySet<string> = new Set(['CreateFunctionStmt', 'ExplainStmt', 'DoStmt']);
 
 /** SET / RESET / SET ROLE / SET SESSION AUTHORIZATION / DISCARD ALL, as the session must track them. */
 function settingsOf(type: string, n: PgNode): Setting[] {
@@ -245,6 +287,22 @@ function changesResolution(type: string, n: PgNode, settings: Setting[]): boolea
   }
 }
 
+/** Relation kinds a RENAME or SET SCHEMA can give another name. */
+const RENAMED_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_COLUMN']);
+
+/** See StatementFacts.renamed. */
+function renamedNames(type: string, n: PgNode): string[] {
+  const rel = isObject(n.relation) ? str(n.relation.relname) : undefined;
+  if (type === 'RenameStmt') {
+    if (n.renameType === 'OBJECT_SCHEMA') return ['*'];
+    if (!RENAMED_RELATIONS.has(String(n.renameType)) || rel === undefined) return [];
+    // A column rename keeps the table's name; the table's columns are what changed.
+    return n.renameType === 'OBJECT_COLUMN' ? [rel.toLowerCase()] : [rel.toLowerCase(), (str(n.newname) ?? '').toLowerCase()];
+  }
+  if (type === 'AlterObjectSchemaStmt' && RENAMED_RELATIONS.has(String(n.objectType)) && rel !== undefined) return [rel.toLowerCase()];
+  return [];
+}
+
 /** COPY's format options (WITH (FORMAT csv, DELIMITER '|', …) and the legacy `DELIMITER '|' CSV`). */
 function copyFormat(node: PgNode): NonNullable<StatementFacts['copy']> {
   const out: NonNullable<StatementFacts['copy']> = { format: 'text' };
@@ -281,6 +339,19 @@ function copyFormat(node: PgNode): NonNullable<StatementFacts['copy']> {
   return out;
 }
 
+/** ALTER TABLE subcommands that switch off a protection, and the action each is reported as. */
+const DISABLES: Record<string, string> = {
+  AT_DisableTrig: 'ALTER TABLE DISABLE TRIGGER',
+  AT_DisableTrigAll: 'ALTER TABLE DISABLE TRIGGER',
+  AT_DisableTrigUser: 'ALTER TABLE DISABLE TRIGGER',
+  AT_DisableRule: 'ALTER TABLE DISABLE RULE',
+  // Fire only in replica mode: off for every ordinary session.
+  AT_EnableReplicaTrig: 'ALTER TABLE DISABLE TRIGGER',
+  AT_EnableReplicaRule: 'ALTER TABLE DISABLE RULE',
+  AT_DisableRowSecurity: 'ALTER TABLE DISABLE ROW LEVEL SECURITY',
+  AT_NoForceRowSecurity: 'ALTER TABLE DISABLE ROW LEVEL SECURITY',
+};
+
 /** What an ALTER TABLE does to rows already there (see StatementFacts.actions). */
 function alterActions(node: PgNode): string[] {
   const out = new Set<string>();
@@ -288,15 +359,32 @@ function alterActions(node: PgNode): string[] {
     const cmd = as(c, 'AlterTableCmd');
     if (!cmd) continue;
     if (cmd.subtype === 'AT_DropColumn') out.add('ALTER TABLE DROP COLUMN');
+    // Switching off what guards the rows (triggers, rules, row security) for every session:
+    // what session_replication_role = replica does for one.
+    const off = DISABLES[String(cmd.subtype)];
+    if (off !== undefined) out.add(off);
     if (cmd.subtype === 'AT_AlterColumnType') {
-      // USING that does not read the column writes every row anew: the old values are gone.
-      const using = as(cmd.def, 'ColumnDef')?.raw_default;
-      if (using !== undefined && !readsColumn(using, str(cmd.name) ?? '')) out.add('ALTER TABLE OVERWRITE COLUMN');
+      // USING writes every row anew with its value: `USING NULL`, but also `USING 'x' || left(c, 0)`
+      // or `USING c::varchar(1)` (an explicit cast truncates). Only the column itself, or the
+      // column cast to the new type as the ALTER would cast it anyway, keeps the old values.
+      const def = as(cmd.def, 'ColumnDef');
+      const using = def?.raw_default;
+      if (using !== undefined && !keepsColumn(using, str(cmd.name) ?? '', def?.typeName)) out.add('ALTER TABLE OVERWRITE COLUMN');
     }
   }
   return [...out];
 }
 
-function readsColumn(x: unknown, column: string): boolean {
-  return anyColumnRef(x, (fields) => sval(fields[fields.length - 1]) === column);
+/** `c`, or `c::T` / `CAST(c AS T)` where T is the ALTER's new type and has no modifier (no `varchar(1)`). */
+function keepsColumn(x: unknown, column: string, newType: unknown): boolean {
+  const ref = as(x, 'ColumnRef');
+  if (ref) {
+    const fields = list(ref.fields);
+    return fields.length === 1 && sval(fields[0]) === column;
+  }
+  const c = as(x, 'TypeCast');
+  if (!c || !isObject(c.typeName) || !isObject(newType)) return false;
+  const plain = (t: PgNode): string | undefined => (list(t.typmods).length > 0 || list(t.arrayBounds).length > 0 ? undefined : names(t.names).pop());
+  const target = plain(c.typeName);
+  return target !== undefined && target === plain(newType) && as(c.arg, 'ColumnRef') !== undefined && keepsColumn(c.arg, column, newType);
 }

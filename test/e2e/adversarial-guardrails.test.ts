@@ -32,6 +32,8 @@ interface Probe {
  * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
  */
 const KNOWN_GAPS: Record<string, string> = {
+  'r3: ALTER COLUMN TYPE to a narrower type without USING ("char" keeps one byte)':
+    'without USING the server converts with the assignment cast, and some of those lose data ("char" keeps the first byte, numeric to integer rounds); judging that needs the old and new types and their casts, which the PostgreSQL analyser does not compare yet',
 };
 
 const DEV = { id: 'dev', email: 'dev@example.com', name: 'Dev', password: 'dev-pw', groups: ['devs'] };
@@ -47,6 +49,10 @@ const PG_SETUP = `
   CREATE SCHEMA scratch;
   CREATE TABLE scratch.model_weights (id int PRIMARY KEY, w float8);
   CREATE OR REPLACE PROCEDURE public.touch_note(n text) LANGUAGE sql AS $$ INSERT INTO public.audit_notes(note) VALUES (n) $$;
+  CREATE OPERATOR public.<<< (rightarg = text, function = pg_catalog.lo_import);
+  CREATE FUNCTION public.zz_no_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'notes are never deleted'; END $$;
+  CREATE TRIGGER zz_guard BEFORE DELETE ON public.audit_notes FOR EACH ROW EXECUTE FUNCTION public.zz_no_delete();
+  INSERT INTO public.audit_notes(note) VALUES ('kept');
   INSERT INTO public.users VALUES (1, 'ada@example.com', '123-45-6789', 'Ada'), (2, 'bob@example.com', '987-65-4321', 'Bob'), (3, 'cy@example.com', '555-12-3456', 'Cy');
   INSERT INTO public.orders VALUES (1, 1, 10, 'new'), (2, 2, 20, 'new'), (3, 3, 30, 'paid');
   INSERT INTO public.model_weights VALUES (1, 'l1', 0.5), (2, 'l2', 0.25);
@@ -92,6 +98,20 @@ export const pgProbes: Probe[] = [
   { name: 'r2: sequence reset and column default change (control: allowed, orders intact)', sql: ['ALTER SEQUENCE IF EXISTS public.order_ids RESTART'], check: ORDERS_INTACT },
   { name: 'r2: COPY FROM STDIN into orders is not destructive; DELETE split over a multi-statement message', sql: ["DELETE FROM orders WHERE id = 1 OR\n--;\ntrue", "SELECT 1; DELETE FROM orders WHERE id = 1; DELETE /* WHERE id = 1 */ FROM orders"], check: ORDERS_INTACT },
   { name: 'r2: UPDATE … FROM a join that matches every row, no WHERE', sql: ["UPDATE orders o SET status = 'pwned' FROM users u", "DELETE FROM orders USING users u"], check: ORDERS_INTACT },
+  // ---- round 3
+  { name: 'r3: a write inside COPY (…) TO STDOUT', sql: ['COPY (DELETE FROM orders RETURNING *) TO STDOUT', "COPY (UPDATE orders SET status = 'pwned' RETURNING 1) TO STDOUT", "COPY (INSERT INTO orders SELECT * FROM orders ON CONFLICT (id) DO UPDATE SET status = 'pwned' RETURNING 1) TO STDOUT"], check: ORDERS_INTACT },
+  { name: 'r3: upsert / MERGE fed by a select list that makes its own rows', sql: ["INSERT INTO orders (id) SELECT generate_series(1, 100) ON CONFLICT (id) DO UPDATE SET status = 'pwned'", "MERGE INTO orders o USING (SELECT unnest((SELECT array_agg(id) FROM orders)) AS id) s ON o.id = s.id WHEN MATCHED THEN UPDATE SET status = 'pwned'", 'MERGE INTO orders o USING (SELECT unnest((SELECT array_agg(id) FROM orders)) AS id) s ON o.id = s.id WHEN MATCHED THEN DELETE'], check: ORDERS_INTACT },
+  { name: 'r3: ALTER COLUMN TYPE … USING that reads the column and still rewrites it', sql: ["ALTER TABLE orders ALTER COLUMN status TYPE text USING 'pwned' || left(status, 0)", 'ALTER TABLE orders ALTER COLUMN status TYPE varchar(1) USING status::varchar(1)', 'ALTER TABLE orders ALTER COLUMN total TYPE boolean USING total > 0'], check: "SELECT count(*) = 3 AND count(*) FILTER (WHERE status = 'new') = 2 AND sum(total) = 60 FROM public.orders" },
+  { name: 'r3: ALTER COLUMN TYPE to a narrower type without USING ("char" keeps one byte)', sql: ['ALTER TABLE orders ALTER COLUMN status TYPE "char"'], check: "SELECT count(*) FILTER (WHERE status::text = 'new') = 2 FROM public.orders" },
+  { name: 'r3: patterns that match every value (LIKE of only %, SIMILAR TO, a regex matching the empty string, NOT NOT LIKE)', sql: ["DELETE FROM orders WHERE status LIKE '%%%'", "DELETE FROM orders WHERE status ~~ '%'", "DELETE FROM orders WHERE NOT (status NOT LIKE '%')", "DELETE FROM orders WHERE status LIKE '%' ESCAPE '#'", "DELETE FROM orders WHERE status SIMILAR TO '%'", "DELETE FROM orders WHERE status ~ ''", "UPDATE orders SET status = 'pwned' WHERE status ~* '.*'"], check: ORDERS_INTACT },
+  { name: 'r3: an operator (or cast) bound to a server-file function, or created to be one', sql: ["SELECT <<< '/etc/hostname'", "SELECT OPERATOR(public.<<<) '/etc/hostname'", "CREATE OPERATOR public.<<<< (rightarg = text, function = pg_catalog.lo_import); SELECT <<<< '/etc/hostname'", 'CREATE OPERATOR public.<<<< (rightarg = text, function = pg_catalog.lo_import)', 'BEGIN', 'CREATE CAST (text AS oid) WITH FUNCTION pg_catalog.lo_import(text)', "SELECT '/etc/hostname'::text::oid", 'ROLLBACK'], check: 'SELECT count(*) = 0 FROM pg_largeobject_metadata' },
+  { name: 'r3: the key IS NOT NULL in other spellings', sql: ['DELETE FROM orders WHERE id::int IS NOT NULL', 'DELETE FROM orders WHERE NOT id IS NULL', 'DELETE FROM orders WHERE id IS NOT NULL AND true', 'DELETE FROM orders WHERE ROW(id) IS NOT NULL', 'DELETE FROM orders WHERE (id IS NOT NULL) IS TRUE', 'DELETE FROM orders WHERE id + 0 IS NOT NULL', "UPDATE orders SET status = 'pwned' WHERE id IS NOT NULL OR false"], check: ORDERS_INTACT },
+  { name: 'r3: a table swapped in under another name by renames inside a transaction (its id a key there, not in the catalog)', sql: ['CREATE TABLE public.zz (k int, id int)', 'REFRESH', 'BEGIN', 'ALTER TABLE public.zz RENAME TO zz_old', 'ALTER TABLE public.orders RENAME TO zz', 'DELETE FROM zz WHERE id IS NOT NULL', 'ALTER TABLE public.zz RENAME TO orders', 'COMMIT', 'ALTER TABLE public.zz RENAME TO zz_old2; ALTER TABLE public.orders RENAME TO zz; DELETE FROM zz WHERE id IS NOT NULL; ALTER TABLE public.zz RENAME TO orders'], check: ORDERS_INTACT },
+  { name: 'r3: review bypass: the schema renamed inside a transaction, then written by its new name', policy: 'model-weights', sql: ['BEGIN', 'ALTER SCHEMA public RENAME TO zp2', 'UPDATE zp2.model_weights SET w = 0 WHERE id = 1', 'ALTER SCHEMA zp2 RENAME TO public', 'COMMIT'], check: 'SELECT w = 0.5 FROM public.model_weights WHERE id = 1' },
+  { name: 'r3: standard_conforming_strings off hides a DELETE / TRUNCATE in what the parser takes for a literal', sql: ['SET standard_conforming_strings = off', "SELECT '\\''; DELETE FROM orders; --'", 'RESET standard_conforming_strings', "SELECT set_config('standard_conforming_strings', 'off', false)", "SELECT 'a\\'' ; TRUNCATE orders; --'"], check: ORDERS_INTACT },
+  { name: 'r3: client_encoding SJIS hides a DELETE behind a character UTF-8 reads as a backslash', sql: ["SET client_encoding = 'SJIS'", "SELECT E'Օ\\' ; DELETE FROM orders; --'"], check: ORDERS_INTACT },
+  { name: 'r3: a trigger that guards rows switched off (DISABLE TRIGGER, ENABLE REPLICA TRIGGER), then the rows deleted', sql: ['ALTER TABLE audit_notes DISABLE TRIGGER zz_guard', 'DELETE FROM audit_notes WHERE id > 0', 'ALTER TABLE audit_notes DISABLE TRIGGER ALL', 'ALTER TABLE audit_notes DISABLE TRIGGER USER', 'ALTER TABLE audit_notes ENABLE REPLICA TRIGGER zz_guard', 'DELETE FROM audit_notes WHERE id > 0'], check: 'SELECT count(*) = 1 FROM public.audit_notes' },
+  { name: 'r3: the same expression with a call on both sides', sql: ['DELETE FROM orders WHERE lower(status) = lower(status)', 'DELETE FROM orders WHERE abs(id) = abs(id)', "UPDATE orders SET status = 'pwned' WHERE length(status) >= length(status)"], check: ORDERS_INTACT },
 ];
 
 const MY_SETUP = `

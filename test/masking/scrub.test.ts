@@ -10,6 +10,14 @@ const names = new Set(['ssn', 'users', 'users.ssn', 'users_email_key', 'c', 'ord
 const knowing: ScrubContext = { ...classified, known: (n) => names.has(n) };
 
 const CASES: [string, MessageFields, ScrubContext, MessageFields][] = [
+  // RAISE puts a function's text in the message unquoted: all of it goes, the context stays.
+  [
+    'a PL/pgSQL RAISE',
+    { message: 'v=7 Yard Road, Leeds', detail: 'Alice', where: 'PL/pgSQL function zn() line 1 at RAISE' },
+    classified,
+    { message: '****', detail: '****', where: 'PL/pgSQL function zn() line 1 at RAISE' },
+  ],
+  ['a RAISE when nothing classified was read', { message: 'v=7 Yard Road, Leeds', where: 'PL/pgSQL function zn() line 1 at RAISE' }, off, { message: 'v=7 Yard Road, Leeds', where: 'PL/pgSQL function zn() line 1 at RAISE' }],
   ['failed cast quotes the value', { message: 'invalid input syntax for type integer: "alice@example.com"' }, classified, { message: 'invalid input syntax for type integer: "****"' }],
   ['failed cast of a plain word', { message: 'invalid input syntax for type integer: "Alice Smith"' }, classified, { message: 'invalid input syntax for type integer: "****"' }],
   [

@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { loadSqlParser } from '../../src/sql/postgres.js';
+import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+import { resolveLineage, resolveWriteFlows } from '../../src/sql/lineage.js';
 import { PostgresCatalog, parseSearchPath } from '../../src/sql/catalog.js';
 
 const dbName = `dbgov_catalog_${process.pid}_${Date.now()}`;
@@ -23,6 +24,14 @@ before(async () => {
     CREATE TEMP TABLE users (shadow int);
     CREATE FUNCTION public.dyn() RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'select 1'; END $$;
     CREATE FUNCTION public.plain() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+    CREATE FUNCTION public.peek(a int, b int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT email FROM public.users WHERE id = a $$;
+    CREATE OPERATOR public.### (leftarg = int, rightarg = int, function = public.peek);
+    CREATE OPERATOR public.<<< (rightarg = text, function = pg_catalog.lo_import);
+    CREATE FUNCTION public.peek1(int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT email FROM public.users WHERE id = $1 $$;
+    CREATE CAST (int AS text) WITH FUNCTION public.peek1(int);
+    CREATE FUNCTION public.keeps(t text) RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM set_config('x.y', t, false); RETURN 1; END $$;
+    CREATE FUNCTION public.keeps_too(t text) RETURNS int LANGUAGE sql STABLE AS $$ SELECT public.keeps(t) $$;
+    CREATE FUNCTION public.pure(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN upper(t); END $$;
   `);
   catalog = await PostgresCatalog.load(client);
 });
@@ -90,4 +99,48 @@ test('parseSearchPath reads the server format', () => {
     ['  Public ', ['public']],
   ];
   for (const [value, want] of table) assert.deepEqual(parseSearchPath(value), want, value);
+});
+
+test('operators and casts: the functions user-defined ones run; unknown operator names are unknown', () => {
+  const opts = { searchPath: ['public'] };
+  const fns = (x: ReturnType<typeof catalog.implicitCallFunctions>) => (x === 'unknown' ? x : x.map((f) => `${f.schema}.${f.name}`));
+  assert.deepEqual(fns(catalog.implicitCallFunctions({ kind: 'operator', name: '+' }, opts)), []);
+  assert.deepEqual(fns(catalog.implicitCallFunctions({ kind: 'operator', name: '###' }, opts)), ['public.peek']);
+  assert.deepEqual(fns(catalog.implicitCallFunctions({ kind: 'operator', schema: 'public', name: '###' }, opts)), ['public.peek']);
+  // An operator bound to a built-in function still names it: its risks count.
+  assert.deepEqual(fns(catalog.implicitCallFunctions({ kind: 'operator', name: '<<<' }, opts)), ['pg_catalog.lo_import']);
+  // Not on the path, in another session's temp schema, or created since the load: unknown.
+  assert.equal(catalog.implicitCallFunctions({ kind: 'operator', name: '###' }, { searchPath: ['a'] }), 'unknown');
+  assert.equal(catalog.implicitCallFunctions({ kind: 'operator', schema: 'pg_temp', name: '#!#' }, opts), 'unknown');
+  assert.equal(catalog.implicitCallFunctions({ kind: 'operator', name: '@@@@' }, opts), 'unknown');
+  assert.deepEqual(fns(catalog.implicitCallFunctions({ kind: 'cast', name: 'text' }, opts)), ['public.peek1']);
+  assert.deepEqual(fns(catalog.implicitCallFunctions({ kind: 'cast', schema: 'pg_catalog', name: 'int4' }, opts)), []);
+});
+
+test('a user function stores what it is given when its body (or one it calls) calls a storing function', () => {
+  const fn = (name: string) => catalog.findFunctions('public', name, { searchPath: ['public'] })[0];
+  assert.equal(fn('keeps')?.stores, true);
+  assert.equal(fn('keeps_too')?.stores, true);
+  assert.equal(fn('pure')?.stores, false);
+  assert.equal(fn('peek')?.stores, false);
+  assert.deepEqual(fn('peek')?.reads, [{ schema: 'public', name: 'users' }]);
+});
+
+test('lineage: a value computed by a user-defined operator or cast is of unknown origin', () => {
+  const lineage = (sql: string) => {
+    const [f] = analysePostgres(sql).statements;
+    return resolveLineage(f!, catalog, { searchPath: ['public'] }).map((c) => c.opaque);
+  };
+  assert.deepEqual(lineage('SELECT 1 ### 1 AS a, 1 + 1 AS b'), [true, false]);
+  assert.deepEqual(lineage('SELECT 2::text AS a, 2::int8 AS b'), [true, false]);
+  assert.deepEqual(lineage('SELECT 1 OPERATOR(pg_temp.#!#) 1 AS a'), [true]);
+});
+
+test('write flows: a sequence value and an advisory lock key keep what they are given, as a setting does', () => {
+  const places = (sql: string) => resolveWriteFlows(analysePostgres(sql).statements[0]!, catalog, ['public']).flatMap((f) => (f.place ? [f.place] : []));
+  assert.deepEqual(places("SELECT setval('s', ascii(email)) FROM public.users"), ['setval()']);
+  assert.deepEqual(places('SELECT pg_advisory_xact_lock(length(email)), lo_create(id) FROM public.users'), ['pg_advisory_xact_lock()', 'lo_create()']);
+  assert.deepEqual(places("SELECT set_config('a.b', email, false) FROM public.users"), ['set_config()']);
+  // Constants read nothing from a row.
+  assert.deepEqual(places("SELECT setval('s', 100), pg_advisory_lock(42)"), []);
 });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { normalizeSync } from 'libpg-query';
-import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+import { analysePostgres, loadSqlParser, postgresSessionAnalyser } from '../../src/sql/postgres.js';
 import { mayHoldLiteral, redact, replaceLiteralTokens } from '../../src/sql/postgres/redact.js';
 import type { StatementFacts } from '../../src/sql/facts.js';
 
@@ -152,6 +152,36 @@ const cases: Case[] = [
   { sql: 'delete from t where id = other_id', kind: 'delete', hasWhere: true },
   { sql: "update t set a = 1 where b like '%'", kind: 'update', hasWhere: false },
   { sql: 'delete from t where id = $1 and true', kind: 'delete', hasWhere: true },
+  // Round 3: patterns that match every value, in every spelling; their negation matches none.
+  { sql: "delete from t where b like '%%%'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~~ '%'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where not (b not like '%')", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b like '%' escape '#'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b like '%%' escape '%'", kind: 'delete', hasWhere: true },
+  { sql: "delete from t where b similar to '%'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~ ''", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~* '.*'", kind: 'delete', hasWhere: false },
+  { sql: "delete from t where b ~ '^$'", kind: 'delete', hasWhere: true },
+  { sql: "delete from t where b ~ 'a.*'", kind: 'delete', hasWhere: true },
+  { sql: "delete from t where b like 'a%'", kind: 'delete', hasWhere: true },
+  // The same expression on both sides, calls included.
+  { sql: 'delete from t where lower(b) = lower(b)', kind: 'delete', hasWhere: false },
+  { sql: 'update t set a = 1 where length(b) >= length(b)', kind: 'update', hasWhere: false },
+  { sql: 'delete from t where lower(b) = lower(c)', kind: 'delete', hasWhere: true },
+  // A write inside COPY runs now: its WHERE is judged like any other.
+  { sql: 'copy (delete from t returning *) to stdout', kind: 'copy', rels: ['t:write'], hasWhere: false },
+  { sql: "copy (update t set a = 1 where id = 2 returning 1) to stdout", kind: 'copy', hasWhere: true },
+  { sql: "copy (insert into t select * from t on conflict (id) do update set a = 1 returning 1) to stdout", kind: 'copy', hasWhere: false },
+  // Rows from a select list that calls a (possibly set-returning) function are not listed rows.
+  { sql: 'insert into t (id) select generate_series(1, 100) on conflict (id) do update set a = 1', kind: 'insert', hasWhere: false },
+  { sql: 'insert into t (id) select 1 on conflict (id) do update set a = 1', kind: 'insert', hasWhere: true },
+  // A MERGE source is bounded by its own rows (a range, as `WHERE id BETWEEN 1 AND 100` is), unless
+  // it reads the target: then it is the table joined with itself.
+  { sql: 'merge into t o using (select generate_series(1, 100) as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: true },
+  { sql: 'merge into t o using (select unnest((select array_agg(id) from t)) as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using (select 1 as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: true },
+  // Function bodies are judged when they are called, not when they are written.
+  { sql: `create function f() returns void language sql as 'delete from t'`, kind: 'create', hasWhere: null },
   { sql: `select pg_read_file('/etc/passwd')`, kind: 'select', risks: ['file'] },
   { sql: `select PG_CATALOG.pg_ls_dir('.')`, kind: 'select', risks: ['file'] },
   { sql: `select * from ext.dblink('host=x', 'select 1') as t(a int)`, kind: 'select', risks: ['remote'] },
@@ -175,6 +205,9 @@ const cases: Case[] = [
   { sql: `do $$ begin execute 'drop table x'; delete from y; end $$`, kind: 'do', opaque: 'do-block', rels: ['y:write'], risks: ['dynamic-sql'] },
   { sql: `create function f() returns void language plpgsql as $$ begin execute 'select 1'; end $$`, kind: 'create', opaque: 'dynamic-sql', risks: ['dynamic-sql'] },
   { sql: `create function f() returns bigint language sql as 'select count(*) from secret'`, kind: 'create', rels: ['secret:read'] },
+  // A body with RETURN <value> or OUT parameters is read from the statement itself.
+  { sql: `create function f() returns int language plpgsql as $$ begin execute 'select 1'; return 1; end $$`, kind: 'create', opaque: 'dynamic-sql', risks: ['dynamic-sql'] },
+  { sql: `create function f(out o int) language plpgsql as $$ begin delete from secret where id = 1; o := 1; end $$`, kind: 'create', rels: ['secret:write'] },
   { sql: 'set search_path = evil, public', kind: 'set', changesResolution: true },
   { sql: 'set role admin', kind: 'set' },
   { sql: 'alter system set log_statement = none', kind: 'admin', tag: 'ALTER SYSTEM' },
@@ -298,6 +331,12 @@ test('a WHERE that only tests one name for NULL records the name, for the catalo
   assert.equal(truth('delete from orders where id is null'), undefined);
   assert.equal(truth('delete from orders where id is distinct from 3'), undefined);
   assert.equal(truth('delete from orders where id is not null and total > 3'), undefined);
+  // Other spellings of the same test.
+  for (const w of ['id::int is not null', 'not id is null', 'id is not null and true', 'row(id) is not null', '(id is not null) is true', 'id + 0 is not null', 'id is not null or false', 'id::text is not null']) {
+    assert.equal(truth(`delete from orders where ${w}`), 'id', w);
+  }
+  assert.equal(truth('delete from orders where row(id, total) is not null'), undefined);
+  assert.equal(truth('delete from orders where id is not null or total > 3'), undefined);
 });
 
 test('fingerprints ignore literals and differ by shape', () => {
@@ -318,8 +357,20 @@ test('ALTER TABLE actions: what it does to rows already there', () => {
   assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING NULL'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.deepEqual(actions("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x'"), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING c::int'), undefined);
+  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING CAST(c AS integer)'), undefined);
+  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE text USING c'), undefined);
+  // USING that reads the column can still overwrite it, or truncate it with an explicit cast.
+  assert.deepEqual(actions("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x' || left(c, 0)"), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE varchar(1) USING c::varchar(1)'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE boolean USING c > 0'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING other'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE bigint'), undefined);
   assert.equal(actions('ALTER TABLE t ADD COLUMN y int'), undefined);
+  // Switching off what guards the rows.
+  assert.deepEqual(actions('ALTER TABLE t DISABLE TRIGGER ALL'), ['ALTER TABLE DISABLE TRIGGER']);
+  assert.deepEqual(actions('ALTER TABLE t ENABLE REPLICA TRIGGER g'), ['ALTER TABLE DISABLE TRIGGER']);
+  assert.deepEqual(actions('ALTER TABLE t NO FORCE ROW LEVEL SECURITY'), ['ALTER TABLE DISABLE ROW LEVEL SECURITY']);
+  assert.equal(actions('ALTER TABLE t ENABLE TRIGGER ALL'), undefined);
 });
 
 test('a WHERE that only tests a column for non-NULL names it (the broker asks the catalog for keys)', () => {
@@ -328,4 +379,48 @@ test('a WHERE that only tests a column for non-NULL names it (the broker asks th
   assert.equal(truth('UPDATE orders o SET x = 1 WHERE o.id IS NOT NULL'), 'id');
   assert.equal(truth('DELETE FROM orders WHERE id IS NULL'), undefined);
   assert.equal(truth('DELETE FROM orders WHERE id IS NOT NULL AND id = 3'), undefined);
+});
+
+test('operators and casts are listed as implicit calls, for the catalog to say what they run', () => {
+  const calls = (sql: string) => (analysePostgres(sql).statements[0]?.implicitCalls ?? []).map((c) => `${c.kind}:${c.schema ? `${c.schema}.` : ''}${c.name}`);
+  assert.deepEqual(calls('SELECT 1 OPERATOR(public.###) 2'), ['operator:public.###']);
+  assert.deepEqual(calls('SELECT x::text, CAST(y AS pg_temp.mood) FROM t'), ['cast:text', 'cast:pg_temp.mood']);
+  assert.deepEqual(calls('SELECT a FROM t WHERE a = ANY (SELECT b FROM u) ORDER BY a USING ~<~'), ['operator:=', 'operator:~<~']);
+  assert.deepEqual(calls('SELECT a BETWEEN 1 AND 2 FROM t'), ['operator:>=', 'operator:<=']);
+  assert.deepEqual(calls('SELECT 1'), []);
+});
+
+test('renames name what they change: the relation, its new name, a table whose columns moved, any schema', () => {
+  const renamed = (sql: string) => analysePostgres(sql).statements[0]?.renamed;
+  assert.deepEqual(renamed('ALTER VIEW public.zleak RENAME TO zsafe'), ['zleak', 'zsafe']);
+  assert.deepEqual(renamed('ALTER TABLE users RENAME COLUMN full_name TO plan'), ['users']);
+  assert.deepEqual(renamed('ALTER TABLE s.t SET SCHEMA u'), ['t']);
+  assert.deepEqual(renamed('ALTER SCHEMA public RENAME TO x'), ['*']);
+  assert.equal(renamed('ALTER TABLE t RENAME CONSTRAINT a TO b'), undefined);
+  assert.equal(renamed('ALTER TABLE t ADD COLUMN c int'), undefined);
+});
+
+test('standard_conforming_strings off (or being changed): a text with a backslash is not analysed', () => {
+  const analyse = postgresSessionAnalyser(analysePostgres);
+  const sql = "SELECT '\\''; DELETE FROM orders; --'";
+  const facts = (params: Record<string, string>, text = sql) => analyse(text, new Map(Object.entries(params))).statements;
+  // The parser lexes as the server does with the setting on: one literal.
+  assert.deepEqual(facts({ standard_conforming_strings: 'on' }).map((f) => f.kind), ['select']);
+  assert.equal(facts({ standard_conforming_strings: 'on' })[0]?.opaque, undefined);
+  for (const scs of ['off', 'pending']) {
+    const f = facts({ standard_conforming_strings: scs });
+    assert.ok(f.every((x) => x.opaque?.reason === 'nonstandard-strings' && x.lineage === undefined), scs);
+  }
+  // Without a backslash both settings lex alike.
+  assert.equal(facts({ standard_conforming_strings: 'off' }, "SELECT 'a''b'")[0]?.opaque, undefined);
+});
+
+test('a client encoding whose characters may hold ASCII bytes (SJIS, …): a text with a non-ASCII character is not analysed', () => {
+  const analyse = postgresSessionAnalyser(analysePostgres);
+  // D5 95 5C: `Օ\` in UTF-8, two characters without a backslash in SJIS.
+  const sql = "SELECT E'Օ\\' ; DELETE FROM orders; --'";
+  const facts = (params: Record<string, string>, text = sql) => analyse(text, new Map(Object.entries(params))).statements;
+  assert.equal(facts({ client_encoding: 'UTF8' })[0]?.opaque, undefined);
+  for (const enc of ['SJIS', 'BIG5', 'pending']) assert.equal(facts({ client_encoding: enc })[0]?.opaque?.reason, 'client-encoding', enc);
+  assert.equal(facts({ client_encoding: 'SJIS' }, 'SELECT 1')[0]?.opaque, undefined);
 });

@@ -5,10 +5,11 @@
  * with no rule is still reported (as the statement's default access) instead of missed.
  */
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
-import type { FunctionRef, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
+import type { FunctionRef, ImplicitCall, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
 import { as, conjuncts, forEachFromItem, isObject, list, names, qualified, qualifiedBy, str, sval, unwrap, type PgNode } from './ast.js';
-import { fold, readsAny, selectsRows } from './constant.js';
+import { fold, readsAny, selectsRows, withoutIdentity } from './constant.js';
 import { functionRisks } from './functions.js';
+import { implicitCallsOf } from './implicit-calls.js';
 
 export interface Setting {
   name: string;
@@ -24,6 +25,7 @@ export class Collected {
   readonly functions: FunctionRef[] = [];
   readonly predicateColumns: { schema?: string; table: string; column: string }[] = [];
   readonly settings: Setting[] = [];
+  readonly implicitCalls: ImplicitCall[] = [];
   modifyingCte = false;
   /** One entry per UPDATE/DELETE/MERGE anywhere in the statement: does a real WHERE/ON restrict it? */
   readonly restricted: boolean[] = [];
@@ -58,6 +60,10 @@ export class Collected {
     if (this.predIndex.has(key)) return;
     this.predIndex.add(key);
     this.predicateColumns.push({ ...(schema === undefined ? {} : { schema }), table, column });
+  }
+
+  implicitCall(c: ImplicitCall): void {
+    if (!this.implicitCalls.some((x) => x.kind === c.kind && x.schema === c.schema && x.name === c.name)) this.implicitCalls.push(c);
   }
 
   markOpaque(reason: OpaqueReason, detail: string): void {
@@ -120,6 +126,9 @@ const ROW_SHARE_LOCK = 2;
 export class Walker {
   readonly out = new Collected();
 
+  /** `source`: the statement's own text, when it is a CREATE FUNCTION (its PL/pgSQL is parsed from it). */
+  constructor(private readonly source?: string) {}
+
   /** Walks one top-level statement with the access its kind implies. */
   statement(type: string, node: PgNode, access: RelationAccess): void {
     const ctx: Ctx = { scope: new Scope(undefined), access, via: undefined, predicate: false };
@@ -150,6 +159,7 @@ export class Walker {
   }
 
   private node(type: string, n: PgNode, ctx: Ctx): void {
+    for (const c of implicitCallsOf(type, n)) this.out.implicitCall(c);
     switch (type) {
       case 'SelectStmt':
       case 'InsertStmt':
@@ -242,9 +252,7 @@ export class Walker {
         // an UPDATE whose only bound is its DO UPDATE … WHERE. Rows from VALUES are bounded.
         const conflict = isObject(n.onConflictClause) ? n.onConflictClause : undefined;
         if (conflict?.action === 'ONCONFLICT_UPDATE') {
-          const sel = as(n.selectStmt, 'SelectStmt');
-          const bounded = sel !== undefined && list(sel.fromClause).length === 0 && (sel.op === undefined || sel.op === 'SETOP_NONE') && !isObject(sel.withClause);
-          this.out.restricted.push(bounded || selectsRows(conflict.whereClause, targetNames(n.relation)));
+          this.out.restricted.push(rowsListed(n.selectStmt) || selectsRows(conflict.whereClause, targetNames(n.relation)));
         }
         handled.add('relation').add('cols');
         break;
@@ -448,7 +456,13 @@ export class Walker {
     this.any(n.sql_body, { ...ctx, access: 'read', via: 'function-body' });
     if (body === undefined) return;
     if (language === 'sql') this.sqlBody(body, { ...ctx, access: 'read', via: 'function-body' });
-    else if (language === 'plpgsql') this.plpgsql(`CREATE FUNCTION dbgov_probe() RETURNS void LANGUAGE plpgsql AS $dbgov$${body}$dbgov$`, ctx, 'function-body');
+    else if (language === 'plpgsql') {
+      // The statement itself parses with its real parameters and return type; a body alone, in a
+      // stand-in `RETURNS void` function, fails on `RETURN 1` or an OUT parameter. A body that
+      // parses neither way is one dbgov cannot see into.
+      const parsed = (this.source !== undefined && this.plpgsql(this.source, ctx, 'function-body')) || this.plpgsql(`CREATE FUNCTION dbgov_probe() RETURNS void LANGUAGE plpgsql AS $dbgov$${body}$dbgov$`, ctx, 'function-body');
+      if (!parsed) this.out.markOpaque('parse-error', 'a PL/pgSQL function body dbgov could not parse');
+    }
   }
 
   /** A DO block: reported for what it references, but it stays opaque to policy. */
@@ -467,6 +481,21 @@ export class Walker {
     }
   }
 
+  /**
+   * A PL/pgSQL function's full definition as the server gives it (pg_get_functiondef), walked for
+   * what its body calls and reads. False when it does not parse.
+   */
+  functionDefinition(definition: string): boolean {
+    let tree: unknown;
+    try {
+      tree = parsePlPgSQLSync(definition);
+    } catch {
+      return false;
+    }
+    this.plNode(tree, { scope: new Scope(undefined), access: 'read', via: 'function-body', predicate: false });
+    return true;
+  }
+
   private sqlBody(sql: string, ctx: Ctx): void {
     let parsed;
     try {
@@ -480,14 +509,15 @@ export class Walker {
     }
   }
 
-  private plpgsql(source: string, ctx: Ctx, via: string): void {
+  private plpgsql(source: string, ctx: Ctx, via: string): boolean {
     let tree: unknown;
     try {
       tree = parsePlPgSQLSync(source);
     } catch {
-      return;
+      return false;
     }
     this.plNode(tree, { ...ctx, via });
+    return true;
   }
 
   /** Walks a PL/pgSQL tree: its SQL lives in PLpgSQL_expr strings; EXECUTE is dynamic SQL. */
@@ -583,12 +613,27 @@ function selfNames(n: PgNode): Set<string> {
   return out;
 }
 
+/**
+ * Rows written out one by one: a VALUES list, or a SELECT with no FROM, set operation or WITH.
+ * Not when its select list calls a function: a set-returning one (`SELECT generate_series(1,
+ * 1e6)`, `SELECT unnest((SELECT array_agg(id) FROM t))`) makes as many rows as it likes.
+ */
+function rowsListed(x: unknown): boolean {
+  const sel = as(x, 'SelectStmt');
+  if (sel === undefined || list(sel.fromClause).length > 0 || (sel.op !== undefined && sel.op !== 'SETOP_NONE') || isObject(sel.withClause)) return false;
+  return !callsFunction(sel.targetList);
+}
+
+function callsFunction(x: unknown): boolean {
+  if (Array.isArray(x)) return x.some(callsFunction);
+  if (!isObject(x)) return false;
+  for (const k in x) if (k === 'FuncCall' || callsFunction(x[k])) return true;
+  return false;
+}
+
 function mergeRestricted(n: PgNode): boolean {
   const src = unwrap(n.sourceRelation);
-  if (src && src[0] === 'RangeSubselect') {
-    const sel = as(src[1].subquery, 'SelectStmt');
-    if (sel && list(sel.fromClause).length === 0 && (sel.op === undefined || sel.op === 'SETOP_NONE') && !isObject(sel.withClause)) return true;
-  }
+  if (src && src[0] === 'RangeSubselect' && rowsListed(src[1].subquery)) return true;
   const acting = list(n.mergeWhenClauses)
     .map((w) => as(w, 'MergeWhenClause'))
     .filter((w) => w !== undefined && (w.matched === true || w.matchKind === 'MERGE_WHEN_MATCHED') && (w.commandType === 'CMD_UPDATE' || w.commandType === 'CMD_DELETE'));
@@ -614,19 +659,39 @@ function selfJoined(self: ReadonlySet<string>, joined: unknown[]): Set<string> {
 /**
  * `col IS NOT NULL` as a whole WHERE: the column. For a key column it holds for every row; a
  * name that is no column of the table is the whole row (`WHERE o IS NOT NULL`), which is no
- * filter either (TargetRuntime.resolve).
+ * filter either (TargetRuntime.resolve). Also in its other spellings: `col IS DISTINCT FROM
+ * NULL`, `NOT col IS NULL`, `(…) IS TRUE`, with a cast or `+ 0` on the column, `ROW(col)`, and
+ * next to conjuncts that are constant true (`AND true`) or disjuncts constant false (`OR false`).
  */
 function notNullColumn(where: unknown): string | undefined {
-  const t = as(where, 'NullTest');
-  let arg: unknown;
-  if (t?.nulltesttype === 'IS_NOT_NULL') arg = t.arg;
-  else {
-    // `col IS DISTINCT FROM NULL` is the same test.
-    const d = as(where, 'A_Expr');
-    const isNull = (x: unknown): boolean => as(x, 'A_Const')?.isnull === true;
-    if (d?.kind === 'AEXPR_DISTINCT') arg = isNull(d.rexpr) ? d.lexpr : isNull(d.lexpr) ? d.rexpr : undefined;
+  const b = as(where, 'BoolExpr');
+  if (b?.boolop === 'AND_EXPR' || b?.boolop === 'OR_EXPR') {
+    const idle = b.boolop === 'AND_EXPR' ? (v: unknown) => v === true : (v: unknown) => v === false || v === null;
+    const rest = list(b.args).filter((a) => !idle(fold(a)));
+    return rest.length === 1 ? notNullColumn(rest[0]) : undefined;
   }
-  const c = as(arg, 'ColumnRef');
-  const fields = list(c?.fields);
+  if (b?.boolop === 'NOT_EXPR') {
+    const t = as(list(b.args)[0], 'NullTest');
+    return t?.nulltesttype === 'IS_NULL' ? testedColumn(t.arg) : undefined;
+  }
+  const bt = as(where, 'BooleanTest');
+  if (bt?.booltesttype === 'IS_TRUE' || bt?.booltesttype === 'IS_NOT_FALSE') return notNullColumn(bt.arg);
+  const t = as(where, 'NullTest');
+  if (t?.nulltesttype === 'IS_NOT_NULL') return testedColumn(t.arg);
+  // `col IS DISTINCT FROM NULL` is the same test.
+  const d = as(where, 'A_Expr');
+  const isNull = (x: unknown): boolean => as(x, 'A_Const')?.isnull === true;
+  if (d?.kind === 'AEXPR_DISTINCT') return testedColumn(isNull(d.rexpr) ? d.lexpr : isNull(d.lexpr) ? d.rexpr : undefined);
+  return undefined;
+}
+
+/** The column whose NULLness decides `x`'s: `col`, `col::int`, `col + 0`, `ROW(col)`. */
+function testedColumn(x: unknown): string | undefined {
+  const inner = withoutIdentity(x);
+  const cast = as(inner, 'TypeCast') ?? as(inner, 'CollateClause');
+  if (cast) return testedColumn(cast.arg);
+  const row = as(inner, 'RowExpr');
+  if (row && list(row.args).length === 1) return testedColumn(list(row.args)[0]);
+  const fields = list(as(inner, 'ColumnRef')?.fields);
   return fields.length > 0 ? sval(fields[fields.length - 1]) : undefined;
 }

@@ -184,21 +184,21 @@ function compare(op: string, a: Folded, b: Folded): Folded {
   }
 }
 
-/** The same column on both sides: `id = id` restricts nothing but NULLs. */
 /**
  * The same expression of the row on both sides: `id = id`, `id + 0 = id`, `lower(x) >= lower(x)`.
  * Compared as parse trees without positions, after dropping `+ 0`, `- 0`, `* 1`, `/ 1` and
- * `|| ''`. Only expressions that read a column count (a volatile function such as random() is
- * not the same twice, and without a column it is not about the row).
+ * `|| ''`. Only expressions that read a column count (without one it is not about the row).
  */
 function sameExpr(a: unknown, b: unknown): boolean {
   if (a === undefined || b === undefined) return false;
-  const x = identity(a);
-  const y = identity(b);
+  const x = withoutIdentity(a);
+  const y = withoutIdentity(b);
   // Different kinds of node (`aid = $1`: a column and a parameter) are never the same: no serialising.
   const kind = isObject(x) ? Object.keys(x)[0] : undefined;
   if (kind === undefined || !isObject(y) || Object.keys(y)[0] !== kind) return false;
-  if (!readsAColumn(x) || hasCall(x)) return false;
+  // A call counts too (`lower(x) = lower(x)`): only a volatile one could differ between the two
+  // sides, and nobody bounds a write by `random_per_row(x) = random_per_row(x)`.
+  if (!readsAColumn(x)) return false;
   return shape(x) === shape(y);
 }
 
@@ -215,17 +215,17 @@ function stripLocations(x: unknown): unknown {
 }
 
 /** `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1`, `x || ''` → x. */
-function identity(x: unknown): unknown {
+export function withoutIdentity(x: unknown): unknown {
   const e = as(x, 'A_Expr');
   if (!e || e.kind !== 'AEXPR_OP' || e.lexpr === undefined) return x;
   const op = names(e.name).pop() ?? '';
   const l = fold(e.lexpr);
   const r = fold(e.rexpr);
-  if ((op === '+' || op === '-') && r === 0) return identity(e.lexpr);
-  if (op === '+' && l === 0) return identity(e.rexpr);
-  if ((op === '*' || op === '/') && r === 1) return identity(e.lexpr);
-  if (op === '*' && l === 1) return identity(e.rexpr);
-  if (op === '||' && r === '') return identity(e.lexpr);
+  if ((op === '+' || op === '-') && r === 0) return withoutIdentity(e.lexpr);
+  if (op === '+' && l === 0) return withoutIdentity(e.rexpr);
+  if ((op === '*' || op === '/') && r === 1) return withoutIdentity(e.lexpr);
+  if (op === '*' && l === 1) return withoutIdentity(e.rexpr);
+  if (op === '||' && r === '') return withoutIdentity(e.lexpr);
   return x;
 }
 
@@ -233,12 +233,6 @@ function readsAColumn(x: unknown): boolean {
   return anyColumnRef(x, () => true);
 }
 
-function hasCall(x: unknown): boolean {
-  if (Array.isArray(x)) return x.some(hasCall);
-  if (!isObject(x)) return false;
-  for (const k in x) if (k === 'FuncCall' || k === 'SubLink' || hasCall(x[k])) return true;
-  return false;
-}
 
 /** `P OR NOT P`, `x IS NULL OR x IS NOT NULL`: one of two disjuncts holds for every row. */
 function excludedMiddle(args: unknown[]): boolean {
@@ -252,8 +246,59 @@ function excludedMiddle(args: unknown[]): boolean {
   return false;
 }
 
-/** Patterns that match every non-NULL string. */
-const MATCH_ALL = new Set(['%', '%%']);
+/**
+ * Whether a pattern match holds for every non-NULL string (`LIKE '%%%'`, `SIMILAR TO '%'`,
+ * `~ ''`, `~ '.*'`), or for none (its negation, `NOT LIKE '%'`); undefined when it depends on
+ * the value. `op` is the operator as the parser names it: LIKE is `~~`, ILIKE `~~*`, SIMILAR TO
+ * a `~` over similar_to_escape(), each with a `!` form for NOT.
+ */
+function matchesEverything(kind: unknown, op: string, pattern: unknown): boolean | undefined {
+  const negated = op.startsWith('!');
+  const base = negated ? op.slice(1) : op;
+  let all: boolean;
+  if (base === '~~' || base === '~~*') all = likeMatchesAll(pattern);
+  else if (kind === 'AEXPR_SIMILAR' && base === '~') all = similarMatchesAll(pattern);
+  else if (base === '~' || base === '~*') all = regexMatchesAll(fold(pattern));
+  else return undefined;
+  if (!all) return undefined;
+  return !negated;
+}
+
+/** A LIKE pattern of nothing but `%` (also through `ESCAPE`, unless `%` is the escape character). */
+function likeMatchesAll(pattern: unknown): boolean {
+  const esc = as(pattern, 'FuncCall');
+  if (esc && names(esc.funcname).pop() === 'like_escape') {
+    const [p, e] = list(esc.args).map(fold);
+    return e !== '%' && onlyPercent(p);
+  }
+  return onlyPercent(fold(pattern));
+}
+
+/** SIMILAR TO compiles to a regex match on similar_to_escape(pattern[, escape]). */
+function similarMatchesAll(pattern: unknown): boolean {
+  const esc = as(pattern, 'FuncCall');
+  if (!esc || names(esc.funcname).pop() !== 'similar_to_escape') return false;
+  const [p, e] = list(esc.args).map(fold);
+  return e !== '%' && onlyPercent(p);
+}
+
+function onlyPercent(p: Folded): boolean {
+  return typeof p === 'string' && p.length > 0 && [...p].every((c) => c === '%');
+}
+
+/**
+ * An unanchored regular expression that matches the empty string matches inside every string.
+ * Judged only for patterns without anchors, escapes or `(?` groups, where PostgreSQL's and
+ * JavaScript's syntax agree; any other pattern is left to count as a real condition.
+ */
+function regexMatchesAll(p: Folded): boolean {
+  if (typeof p !== 'string' || /[\\^$]|\(\?/.test(p)) return false;
+  try {
+    return new RegExp(p).test('');
+  } catch {
+    return false;
+  }
+}
 
 function foldAExpr(e: PgNode): Folded {
   const op = names(e.name).pop() ?? '';
@@ -266,7 +311,10 @@ function foldAExpr(e: PgNode): Folded {
   if ((e.kind === 'AEXPR_BETWEEN' || e.kind === 'AEXPR_BETWEEN_SYM') && list(e.rexpr).every((bound) => sameExpr(e.lexpr, bound))) return true;
   // Its negations (`NOT (id <> id)` is `id = id`): false for every row that has a value.
   if ((e.kind === 'AEXPR_OP' && ['<>', '!=', '<', '>'].includes(op) && sameExpr(e.lexpr, e.rexpr)) || (e.kind === 'AEXPR_DISTINCT' && sameExpr(e.lexpr, e.rexpr))) return false;
-  if ((e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE') && (op === '~~' || op === '~~*') && typeof fold(e.rexpr) === 'string' && MATCH_ALL.has(fold(e.rexpr) as string)) return true;
+  if (e.kind === 'AEXPR_LIKE' || e.kind === 'AEXPR_ILIKE' || e.kind === 'AEXPR_SIMILAR' || e.kind === 'AEXPR_OP') {
+    const all = matchesEverything(e.kind, op, e.rexpr);
+    if (all !== undefined && e.lexpr !== undefined) return all;
+  }
   switch (e.kind) {
     case 'AEXPR_OP': {
       if (e.lexpr === undefined) {

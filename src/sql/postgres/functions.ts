@@ -68,9 +68,15 @@ for (const [risks, fnames] of table) for (const n of fnames) risksByName.set(n, 
 
 /**
  * Functions that keep what they are given outside any table the gateway reads results from: a
- * notification payload, a session setting, a large object, a logical decoding message.
+ * notification payload, a session setting, a large object (its bytes, or the OID lo_create gives
+ * it), a logical decoding message, a sequence's value (setval: currval reads it back), an advisory
+ * lock's key (pg_locks shows it). Eight bytes of a value per call are enough to rebuild it.
  */
-export const STORING_FUNCTIONS: ReadonlySet<string> = new Set(['pg_notify', 'set_config', 'lo_from_bytea', 'lo_put', 'lowrite', 'pg_logical_emit_message']);
+export const STORING_FUNCTIONS: ReadonlySet<string> = new Set([
+  'pg_notify', 'set_config', 'lo_from_bytea', 'lo_put', 'lowrite', 'lo_create', 'pg_logical_emit_message', 'setval',
+  'pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared',
+  'pg_try_advisory_lock', 'pg_try_advisory_lock_shared', 'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared',
+]);
 
 /**
  * Settings whose change is an administrative act, as names or `prefix*` globs: replica mode skips

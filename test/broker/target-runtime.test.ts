@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import type { SessionState } from '../../src/broker/statement-hooks.js';
+import type { LiveSession } from '../../src/broker/sessions.js';
+import { TargetRuntime } from '../../src/broker/target-runtime.js';
+import type { MaskPlan, ResultColumn } from '../../src/gateway/engine.js';
+import { compileMasking } from '../../src/masking/config.js';
+import { rootLogger } from '../../src/shared/logger.js';
+import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+
+const fresh = (): SessionState => ({ searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() });
+const session = { id: 's1', identity: { id: 'dev', kind: 'human', groups: [] }, target: 'staging', database: 'app', access: 'write' } as unknown as LiveSession;
+const masking = () => compileMasking({ key: 'k-0123456789abcdef0123', columns: { 'public.users.full_name': 'name' } });
+type Catalog = ConstructorParameters<typeof TargetRuntime>[0]['catalog'];
+const runtime = (catalog: Catalog) => new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog, masking: masking(), log: rootLogger() });
+
+before(loadSqlParser);
+
+test('a result of a multi-statement message is masked by every statement it may come from', () => {
+  const rt = runtime(null);
+  const facts = analysePostgres('SELECT upper(plan) FROM users; SELECT upper(full_name) FROM users').statements;
+  const col: ResultColumn = { index: 0, name: 'upper', tableOid: 0, attnum: 0, typeId: 25, format: 0 };
+  const plan = rt.maskPlan(session, facts, [col], fresh()) as MaskPlan | null;
+  // The engine does not say which statement a RowDescription belongs to: upper(full_name) may be this one.
+  assert.deepEqual(plan?.maskedColumns, ['upper (*.users.full_name)']);
+  // A statement without lineage that may still return rows (CALL with INOUT parameters): unknown.
+  const call = rt.maskPlan(session, analysePostgres("SELECT 'a' AS x; CALL p(NULL)").statements, [{ ...col, name: 'x' }], fresh()) as MaskPlan | null;
+  assert.equal(call?.columns.length, 1);
+  // Statements that return no rows do not count: BEGIN; SELECT …; COMMIT is judged by the SELECT.
+  assert.equal(rt.maskPlan(session, analysePostgres('BEGIN; SELECT upper(plan) FROM users; COMMIT').statements, [col], fresh()), null);
+  // A single statement is judged by its own lineage.
+  assert.equal(rt.maskPlan(session, analysePostgres('SELECT upper(plan) FROM users').statements, [col], fresh()), null);
+});
+
+test('operators and casts: what the catalog says they run is judged as a call', () => {
+  const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [] };
+  const rt = runtime({
+    ...base,
+    implicitCallFunctions: (call: { name: string }) => (call.name === '<<<' ? [{ schema: 'pg_catalog', name: 'lo_import', risks: ['file'] }] : call.name === '#!#' ? 'unknown' : []),
+  } as unknown as Catalog);
+  const resolve = (sql: string) => rt.resolve(analysePostgres(sql).statements, fresh())[0]!;
+  assert.deepEqual(resolve("SELECT <<< '/etc/passwd'").functions.map((f) => `${f.name}:${f.risks.join(',')}`), ['lo_import:file']);
+  assert.equal(resolve('SELECT 1 OPERATOR(pg_temp.#!#) 1').opaque?.reason, 'opaque-function');
+  assert.equal(resolve('SELECT 1 + 1, 2::text').opaque, undefined);
+});
+
+test('a call of a user function that may keep its argument is refused while data is masked', () => {
+  const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [], resolveWriteFlows: () => [] };
+  const rt = runtime({
+    ...base,
+    functionBodies: (fn: { name: string }) => (fn.name === 'keeps' ? { stores: true, reads: [] } : fn.name === 'pure' ? { stores: false, reads: [] } : undefined),
+  } as unknown as Catalog);
+  const preflight = (sql: string) => rt.preflight(session, analysePostgres(sql).statements, fresh());
+  assert.match(preflight('SELECT public.keeps(full_name) FROM users')?.message ?? '', /can keep the values/);
+  assert.equal(preflight('SELECT public.pure(full_name) FROM users'), null);
+  assert.equal(preflight('SELECT upper(full_name) FROM users'), null);
+});
+
+test('a catalog reload asked for while one runs runs again after it (its snapshot may predate the change)', async () => {
+  let calls = 0;
+  const catalog = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, relations: () => [], refresh: () => (calls++, new Promise<void>((r) => setTimeout(r, 200))) } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  rt.schemaChanged();
+  await sleep(80); // the first reload runs
+  rt.schemaChanged(); // a DDL that committed after that reload read its snapshot
+  await sleep(80);
+  await rt.settled();
+  assert.equal(calls, 2);
+});
+
+test('a view column named by RowDescription, without lineage, is of unknown origin', () => {
+  const catalog = { loaded: () => false, resolveRelation: () => undefined, isBaseTable: (oid: number) => oid !== 99, relations: () => [], refresh: async () => undefined, columnOf: () => ({ schema: 'public', table: 'v', column: 'n' }) } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const state = fresh();
+  state.createdViews.set('v', []);
+  const col: ResultColumn = { index: 0, name: 'n', tableOid: 99, attnum: 2, typeId: 25, format: 0 };
+  const plan = rt.maskPlan(session, analysePostgres('SELECT n FROM v').statements, [col], state) as MaskPlan | null;
+  assert.equal(plan?.columns.length, 1, 'the view may compute n from a classified column');
+});
+
+test('after a rename in the session (or earlier in the message), a write through a renamed name is opaque', () => {
+  const catalog = { loaded: () => true, resolveRelation: (r: { name: string }) => ({ schema: 'public', name: r.name, oid: r.name === 'zz' ? 2 : 1 }), isBaseTable: () => true, relations: () => [], refresh: async () => undefined, knowsRelation: () => true, keyColumn: () => false, columnsOf: () => [{ attnum: 1, name: 'id' }] } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const resolve = (sql: string, state = fresh()) => rt.resolve(analysePostgres(sql).statements, state);
+  // Two renames swap orders in under the name of a table whose id is no key; the catalog cannot see it.
+  const out = resolve('ALTER TABLE zz RENAME TO zz_old; ALTER TABLE orders RENAME TO zz; DELETE FROM zz WHERE id IS NOT NULL');
+  assert.equal(out[0]?.opaque, undefined);
+  assert.equal(out[2]?.opaque?.reason, 'unresolved-relation');
+  const state = fresh();
+  state.renamed.add('*');
+  assert.equal(resolve("UPDATE zp2.model_weights SET w = 0 WHERE id = 1", state)[0]?.opaque?.reason, 'unresolved-relation');
+  assert.equal(resolve('SELECT 1', state)[0]?.opaque, undefined);
+});
+
+test('LISTEN is refused while classified data is masked: payloads reach the client unmasked', () => {
+  const rt = runtime(null);
+  assert.match(rt.preflight(session, analysePostgres('LISTEN users_changed').statements, fresh())?.message ?? '', /notifications carry/);
+  assert.equal(rt.preflight(session, analysePostgres('UNLISTEN *').statements, fresh()), null);
+  const unmasked = new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog: null, masking: compileMasking({}), log: rootLogger() });
+  assert.equal(unmasked.preflight(session, analysePostgres('LISTEN users_changed').statements, fresh()), null);
+});
