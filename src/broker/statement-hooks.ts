@@ -465,7 +465,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
 
     parameter(name: string, value: string): void {
       // The first report (at startup) is what RESET goes back to.
-      if (REPORTED_LEXING.includes(name) && !state.params.has(`${name} (default)`)) state.params.set(`${name} (default)`, value);
+      if (name === SCS && !state.params.has(SCS_DEFAULT)) state.params.set(SCS_DEFAULT, value);
       state.params.set(name, value);
       if (name === 'search_path') setSearchPath(state, splitSearchPath(value), true);
       if (name === 'options') {
@@ -585,7 +585,7 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       // a value computed at run time is unknown, and analysis then fails closed.
       if (s.name === 'sql_mode' && !s.local) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
       if (s.name === 'database' && s.value !== null) state.params.set('database', s.value);
-      for (const reported of REPORTED_LEXING) if (s.name === reported || s.name === 'all') expectReported(state, reported, s);
+      if (s.name === 'standard_conforming_strings' || s.name === 'all') expectConformingStrings(state, s);
     }
     // ROLLBACK, ROLLBACK TO SAVEPOINT, ABORT: what the transaction SET is undone.
     if (f.tag.startsWith('ROLLBACK') || f.tag === 'ABORT') state.searchPathUnsettled = true;
@@ -615,25 +615,23 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
   }
 }
 
-/** Reported settings that change how the server lexes a statement's text (see postgresSessionAnalyser). */
-const REPORTED_LEXING = ['standard_conforming_strings', 'client_encoding'];
+const SCS = 'standard_conforming_strings';
+const SCS_DEFAULT = 'standard_conforming_strings (default)';
 
 /**
- * A SET (or RESET, RESET ALL, DISCARD ALL) of one of REPORTED_LEXING was sent. How the server
- * lexes texts from now on is known once it reports the new value (ParameterStatus); until then
- * it is 'pending', which the analyser treats as the unsafe value. A value equal to the current
- * one changes nothing, and the server reports nothing.
+ * A SET (or RESET, RESET ALL, DISCARD ALL) of standard_conforming_strings was sent. How the server
+ * lexes backslashes from now on is known once it reports the new value (ParameterStatus); until
+ * then it is 'pending', and texts with a backslash are not analysed (postgresSessionAnalyser).
+ * A value equal to the current one changes nothing, and the server reports nothing.
  */
-function expectReported(state: SessionState, name: string, s: { name: string; value: string | null; computed?: true }): void {
-  const current = state.params.get(name);
-  const canonical = (v: string | null | undefined): string | undefined => {
+function expectConformingStrings(state: SessionState, s: { name: string; value: string | null; computed?: true }): void {
+  const current = state.params.get(SCS);
+  const bool = (v: string | null | undefined): string | undefined => {
     const w = v?.trim().toLowerCase();
-    if (w === undefined) return undefined;
-    if (name === 'client_encoding') return w.replace(/[-_]/g, '') === current?.toLowerCase().replace(/[-_]/g, '') ? current : undefined;
-    return ['on', 'true', 'yes', '1'].includes(w) ? 'on' : ['off', 'false', 'no', '0'].includes(w) ? 'off' : undefined;
+    return w === undefined ? undefined : ['on', 'true', 'yes', '1'].includes(w) ? 'on' : ['off', 'false', 'no', '0'].includes(w) ? 'off' : undefined;
   };
-  const next = s.name === 'all' || (s.value === null && !s.computed) ? state.params.get(`${name} (default)`) : s.computed ? undefined : canonical(s.value);
-  if (next === undefined || next !== current) state.params.set(name, 'pending');
+  const next = s.name === 'all' || (s.value === null && !s.computed) ? state.params.get(SCS_DEFAULT) : s.computed ? undefined : bool(s.value);
+  if (next === undefined || next !== current) state.params.set(SCS, 'pending');
 }
 
 /**

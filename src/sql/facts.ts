@@ -92,7 +92,6 @@ export const OPAQUE_REASONS = [
   'unclassified-statement', // parsed, but a statement type the analyser has no rule for
   'opaque-function', // calls a function whose body may change data and cannot be judged
   'nonstandard-strings', // PostgreSQL with standard_conforming_strings off: a backslash may end a literal elsewhere than the parser thinks
-  'client-encoding', // a client encoding whose multibyte characters may hold ASCII bytes (SJIS, BIG5, …): the server reads other characters
 ] as const;
 export type OpaqueReason = (typeof OPAQUE_REASONS)[number];
 

@@ -60,36 +60,19 @@ export function analysePostgres(sql: string): MessageAnalysis {
 }
 
 /**
- * Client encodings whose multibyte characters may have an ASCII byte (a backslash, …) after the
- * first: the server converts the text before it lexes it, so it reads a character where the
- * gateway, decoding UTF-8, reads the backslash of `E'…\'`. PostgreSQL allows them only as client
- * encodings for that reason. Names as the server reports them.
- */
-const ASCII_TRAILING_ENCODINGS = new Set(['SJIS', 'BIG5', 'GBK', 'GB18030', 'UHC', 'JOHAB']);
-
-/**
- * Analysis under the session's settings: the parser lexes UTF-8 text as the server does with
- * standard_conforming_strings on (the default).
- * - With it off, a backslash in a '…' literal escapes the next character, so the server ends
- *   literals elsewhere: `SELECT '\''; DELETE FROM t; --'` is one literal to the parser and a
- *   DELETE to the server. A text with a backslash is then opaque.
- * - With a client encoding of ASCII_TRAILING_ENCODINGS, the bytes D5 95 5C are `Օ\` in UTF-8 and
- *   two characters without a backslash in SJIS. A text with a non-ASCII character is then opaque.
- * The server reports both settings (ParameterStatus); the session marks one `pending` while a
- * SET of it is on its way (see applySettings), which counts as the unsafe value.
+ * Analysis under the session's settings. The parser lexes as the server does with
+ * standard_conforming_strings on (the default). With it off, a backslash in a '…' literal escapes
+ * the next character, so the server ends literals elsewhere: `SELECT '\''; DELETE FROM t; --'`
+ * is one literal to the parser and a DELETE to the server. A text with a backslash is then not
+ * analysed: every statement in it is opaque. The server reports the setting (ParameterStatus),
+ * and the session marks it unknown while a SET of it is on its way (see applySettings).
  */
 export function postgresSessionAnalyser(analyse: (sql: string) => MessageAnalysis): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
   return (sql, params) => {
     const a = analyse(sql);
     const scs = params.get('standard_conforming_strings');
-    const encoding = params.get('client_encoding')?.toUpperCase();
-    let opaque: StatementFacts['opaque'];
-    if (scs !== undefined && scs !== 'on' && sql.includes('\\')) {
-      opaque = { reason: 'nonstandard-strings', detail: `standard_conforming_strings is ${scs === 'off' ? 'off' : 'being changed'}, so a backslash may end a string literal where the parser does not see it` };
-    } else if (encoding !== undefined && (encoding === 'PENDING' || ASCII_TRAILING_ENCODINGS.has(encoding)) && /[^\x00-\x7f]/.test(sql)) {
-      opaque = { reason: 'client-encoding', detail: `the client encoding is ${encoding === 'PENDING' ? 'being changed' : encoding}, whose characters the server may read otherwise than the gateway; write the statement in ASCII or use UTF8` };
-    }
-    if (opaque === undefined) return a;
+    if (scs === undefined || scs === 'on' || !sql.includes('\\')) return a;
+    const opaque = { reason: 'nonstandard-strings' as const, detail: `standard_conforming_strings is ${scs === 'off' ? 'off' : 'being changed'}, so a backslash may end a string literal where the parser does not see it` };
     return { statements: a.statements.map((f) => ({ ...f, lineage: undefined, opaque })) };
   };
 }

@@ -414,13 +414,3 @@ test('standard_conforming_strings off (or being changed): a text with a backslas
   // Without a backslash both settings lex alike.
   assert.equal(facts({ standard_conforming_strings: 'off' }, "SELECT 'a''b'")[0]?.opaque, undefined);
 });
-
-test('a client encoding whose characters may hold ASCII bytes (SJIS, …): a text with a non-ASCII character is not analysed', () => {
-  const analyse = postgresSessionAnalyser(analysePostgres);
-  // D5 95 5C: `Օ\` in UTF-8, two characters without a backslash in SJIS.
-  const sql = "SELECT E'Օ\\' ; DELETE FROM orders; --'";
-  const facts = (params: Record<string, string>, text = sql) => analyse(text, new Map(Object.entries(params))).statements;
-  assert.equal(facts({ client_encoding: 'UTF8' })[0]?.opaque, undefined);
-  for (const enc of ['SJIS', 'BIG5', 'pending']) assert.equal(facts({ client_encoding: enc })[0]?.opaque?.reason, 'client-encoding', enc);
-  assert.equal(facts({ client_encoding: 'SJIS' }, 'SELECT 1')[0]?.opaque, undefined);
-});
