@@ -310,7 +310,7 @@ export class TargetRuntime implements TargetServices {
       const hit = this.planCache.get(key);
       if (hit !== undefined) return { plan: hit, cacheable: true };
     }
-    const lineage = direct ? undefined : this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === columns.length) ?? facts.find((f) => f.lineage), state);
+    const lineage = direct ? undefined : this.resultLineage(facts, columns.length, state);
     const built = buildMaskPlan({ columns, ...this.planInput(session, facts, lineage) });
     const plan = isMaskBlock(built) ? built.error : built;
     if (key !== undefined) this.planCache.set(key, plan);
@@ -474,6 +474,22 @@ export class TargetRuntime implements TargetServices {
   private touchesHidden(session: LiveSession, relations: readonly RelationRef[]): boolean {
     const who = identityRef(session);
     return relations.some((r) => classifyTable(this.masking, this.d.name, r.resolved?.schema ?? r.schema, r.resolved?.name ?? r.name).some((c) => !mayUnmask(this.masking, who, this.d.name, c.cls.name)));
+  }
+
+  /**
+   * The lineage of one result of the message. A message of several statements (a multi-statement
+   * COM_QUERY, a simple Query) sends a result for each statement that returns rows, and which one
+   * a result comes from is not known here: by its width alone, `SELECT 'x'; SELECT email FROM
+   * users` would lend the constant's lineage to the email column. So each column carries what that
+   * position carries in any statement that may return rows, and the columns are unknown (masked
+   * where the message touches classified data) when one of those does not line up with the result.
+   */
+  private resultLineage(facts: StatementFacts[], width: number, state: SessionState): ColumnLineage[] | undefined {
+    const producers = facts.filter(mayReturnRows);
+    if (producers.length <= 1) return this.lineageOf(facts.find((f) => f.lineage && f.lineage.length === width) ?? facts.find((f) => f.lineage), state);
+    const all = producers.map((f) => this.lineageOf(f, state));
+    if (all.some((l) => l === undefined || l.length !== width)) return undefined;
+    return mergeLineage(all as ColumnLineage[][]);
   }
 
   /** Output lineage qualified against the catalog when it is loaded, else as parsed. */
@@ -676,6 +692,14 @@ const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RU
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {
   return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.tag === 'ALTER TABLE' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
+}
+
+/** Kinds of statement that never send rows back. */
+const ROWLESS_KINDS: ReadonlySet<StatementFacts['kind']> = new Set(['set', 'transaction', 'create', 'alter', 'drop', 'truncate', 'grant', 'role']);
+
+/** Whether a statement of the message may send a result (the body of a called function does not). */
+function mayReturnRows(f: StatementFacts): boolean {
+  return f.calledFrom === undefined && !ROWLESS_KINDS.has(f.kind);
 }
 
 /** Statements whose rows carry newly written values: INSERT, UPDATE, MERGE, data-modifying CTEs. */

@@ -160,7 +160,9 @@ export interface StatementFacts {
    * What an ALTER TABLE does to existing data, beyond its tag: `ALTER TABLE DROP COLUMN`,
    * `ALTER TABLE OVERWRITE COLUMN` (a type change whose USING does not read the column),
    * `ALTER TABLE DROP PARTITION`, `ALTER TABLE TRUNCATE PARTITION`, `ALTER TABLE EXCHANGE
-   * PARTITION`, `ALTER TABLE DISCARD TABLESPACE`, `ALTER TABLE ENGINE BLACKHOLE`. Policy `tags`
+   * PARTITION`, `ALTER TABLE CONVERT PARTITION` (MariaDB: a partition moved out to a table of its
+   * own, or a table into a partition), `ALTER TABLE DISCARD TABLESPACE`, `ALTER TABLE ENGINE
+   * BLACKHOLE`. Policy `tags`
    * match these as well as the tag.
    */
   actions?: string[];

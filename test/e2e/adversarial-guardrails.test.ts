@@ -129,6 +129,18 @@ export const myProbes: Probe[] = [
   { name: 'r3: WHERE selecting every row through a subquery on the same table', sql: ['DELETE FROM orders WHERE id IN (SELECT id FROM orders)', 'DELETE FROM orders WHERE id = ANY (SELECT id FROM orders)', 'DELETE FROM orders WHERE EXISTS (SELECT 1 FROM orders p WHERE p.id = orders.id)', "UPDATE orders SET status = 'pwned' WHERE id IN (SELECT id FROM (SELECT id FROM orders) s)"], check: MY_ORDERS_INTACT },
   { name: 'r2: event whose body wipes a table', sql: ['CREATE EVENT zz_e ON SCHEDULE AT CURRENT_TIMESTAMP DO DELETE FROM orders', 'SELECT SLEEP(0.5)'], check: MY_ORDERS_INTACT },
   { name: 'r2: REPLACE … SELECT over every row, upsert from VALUES()', sql: ["REPLACE INTO orders SELECT id, user_id, total, 'pwned' FROM orders", "INSERT INTO orders SELECT id, user_id, total, 'pwned' FROM orders ON DUPLICATE KEY UPDATE status = VALUES(status)"], check: MY_ORDERS_INTACT },
+  // ---- round 3
+  { name: 'r3: lexer: `--` followed by DEL (0x7f) hides the rest of the line from the server', sql: ["SELECT 1 --\x7f '\n; DELETE FROM orders; -- '", "SELECT 1 --\x7f '\n; UPDATE orders SET status = 'pwned'; -- '"], check: MY_ORDERS_INTACT },
+  { name: 'r3: lexer: a comment nested in a skipped versioned comment', sql: ["SELECT 1 /*!99999 /* */ ' */; DELETE FROM orders; -- '", "SELECT 1 /*M!999999 /* */ ' */; TRUNCATE orders; -- '"], check: MY_ORDERS_INTACT },
+  { name: 'r3: lexer: a multi-byte client character set (GBK) takes the backslash into a character', sql: ['SET NAMES gbk', "SELECT '中\\'; DELETE FROM orders; -- '", 'SET NAMES utf8mb4', 'SET character_set_client = gbk', "SELECT '中\\'; TRUNCATE orders; -- '"], check: MY_ORDERS_INTACT },
+  {
+    name: 'r3: self-comparisons through identities, qualifiers, COLLATE and excluded middles',
+    sql: ['DELETE FROM orders WHERE id + 0 = id', 'DELETE FROM orders WHERE orders.id = id', "UPDATE orders SET status = 'pwned' WHERE status = status COLLATE utf8mb4_bin", 'DELETE FROM orders WHERE (id) = id * 1', 'DELETE FROM orders WHERE status IS NULL OR status IS NOT NULL', "DELETE FROM orders WHERE status LIKE '%'", 'DELETE FROM orders WHERE NOT (id <> id)', "DELETE FROM orders WHERE status = 'new' OR NOT status = 'new'", 'DELETE FROM orders WHERE BINARY status = status', 'DELETE FROM orders WHERE (id = id) IS TRUE', 'DELETE FROM orders WHERE (id = id) = TRUE'],
+    check: MY_ORDERS_INTACT,
+  },
+  { name: 'r3: subqueries that are the row itself', sql: ['DELETE FROM orders WHERE id = (SELECT id)', 'DELETE FROM orders WHERE id IN (SELECT id)', "UPDATE orders SET status = 'pwned' WHERE id = ANY (SELECT id)", 'DELETE FROM orders WHERE id IN (SELECT o2.id FROM orders o2 WHERE o2.id = id)'], check: MY_ORDERS_INTACT },
+  { name: 'r3: ALTER TABLE … CONVERT PARTITION moves the rows out of the table', sql: ['ALTER TABLE orders PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE)', 'ALTER TABLE orders CONVERT PARTITION p0 TO TABLE zz_moved'], check: MY_ORDERS_INTACT },
+  { name: 'r3: MODIFY / CHANGE into a generated column overwrites every value, strict mode or not', sql: ["ALTER TABLE orders CHANGE status status VARCHAR(10) AS ('pwned') STORED", 'ALTER TABLE orders MODIFY total DECIMAL(10,2) AS (NULL) PERSISTENT'], check: MY_ORDERS_INTACT },
 ];
 
 describe('adversarial guardrail probes (PostgreSQL prod)', () => {

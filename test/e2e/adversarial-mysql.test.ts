@@ -3,6 +3,8 @@
  * probe runs in one mariadb CLI session (script on stdin, --force) through the tunnel behind a capturing proxy, and
  * no seeded PII value may reach the client. An entry starting with `MULTI:` is sent as ONE
  * COM_QUERY holding several statements (DELIMITER //), as a driver with multipleStatements would.
+ * A probe with `client: 'mysql2'` sends each entry as one COM_QUERY through mysql2 instead (bytes
+ * exactly as written: the CLI rewrites comments); `refused` must then match every entry's outcome.
  * PROBE_LOG=dir writes each probe's CLI output there (for triage); PROBE_ENV=prod runs on a protected target.
  */
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +15,7 @@ import { parse } from 'yaml';
 import { run } from './harness.js';
 import { leaks as leaksOf } from './capture-proxy.js';
 import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
-import { mysqlAdmin } from './mysql-harness.js';
+import { mysqlAdmin, mysqlTunnelClient } from './mysql-harness.js';
 
 /**
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
@@ -23,7 +25,7 @@ const KNOWN_GAPS: Record<string, string> = {};
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
 
-export const probes: { name: string; sql: string[] }[] = [
+export const probes: { name: string; sql: string[]; client?: 'mysql2'; refused?: RegExp }[] = [
   // ---- values in warnings, errors and session variables
   { name: 'SHOW WARNINGS after a truncating cast', sql: ['SELECT CAST(full_name AS SIGNED) FROM users WHERE id = 1', 'SHOW WARNINGS', 'SELECT address + 0 FROM users WHERE id = 2', 'SHOW WARNINGS'] },
   { name: 'GET DIAGNOSTICS after a warning', sql: ['SELECT full_name + 0 FROM users WHERE id = 3', 'GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT', 'SELECT @m'] },
@@ -106,6 +108,17 @@ export const probes: { name: string; sql: string[] }[] = [
   { name: 'r2: optimizer output with const-table values (EXPLAIN EXTENDED notes, optimizer trace, EXPLAIN FORMAT=JSON)', sql: ['EXPLAIN EXTENDED SELECT full_name, address FROM users WHERE id = 1', 'SHOW WARNINGS', 'EXPLAIN SELECT o.id FROM orders o JOIN users u ON u.id = 1 WHERE o.status = u.full_name', 'SHOW WARNINGS', 'EXPLAIN FORMAT=JSON SELECT o.id FROM orders o, users u WHERE u.id = 2 AND o.status = u.address', "SET optimizer_trace = 'enabled=on'", 'SELECT id FROM users WHERE id = 1 AND full_name IS NOT NULL', 'SELECT QUERY, TRACE FROM information_schema.OPTIMIZER_TRACE', "SET optimizer_trace = 'enabled=off'"] },
   { name: 'r2: recursive CTE and CTE shadowing a table name', sql: ["WITH RECURSIVE r(n, v) AS (SELECT 1, CAST('' AS CHAR(200)) UNION ALL SELECT n + 1, (SELECT full_name FROM users WHERE id = n) FROM r WHERE n < 3) SELECT CONCAT(v, '') AS v FROM r", "WITH orders AS (SELECT full_name AS status FROM users) SELECT CONCAT(status, '') AS s FROM orders", "SELECT JSON_ARRAYAGG(address ORDER BY id) AS a FROM users"] },
   { name: 'r2: routine bodies and catalog tables that can hold copied values', sql: ['SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES', 'SELECT * FROM information_schema.COLUMNS WHERE TABLE_NAME = \'users\' AND COLUMN_DEFAULT IS NOT NULL', 'SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS'] },
+  // ---- round 3: results matched to the wrong statement, lexer and scope confusion, DDL that moves values
+  { name: 'r3: multi-statement message: each result masked by its own statement, not the first of its width', sql: ["MULTI:SELECT 'x' AS a; SELECT UPPER(full_name) FROM users", 'MULTI:SELECT plan FROM users; SELECT CONCAT(email, \'\') FROM users', 'MULTI:SELECT id, plan FROM users; SELECT id, ssn FROM users', "MULTI:SET @k = 1; SELECT 'x' AS a, 'y' AS b; SELECT LOWER(address), REVERSE(REVERSE(card)) FROM users"] },
+  { name: 'r3: `--` followed by DEL (0x7f) is a comment to the server', client: 'mysql2', sql: ["SELECT 1 --\x7f '\n, email --\x7f ', 2\nFROM users", "SELECT 1 --\x7f '\n, UPPER(full_name) --\x7f ', 2\nFROM users"] },
+  { name: 'r3: a comment nested in a skipped versioned comment', client: 'mysql2', sql: ["SELECT 1 /*!99999 /* */ ' */, CONCAT(email, '') FROM users -- '", "SELECT 1 /*M!999999 /* */ ' */, UPPER(full_name) FROM users -- '"] },
+  { name: 'r3: multi-byte client character set (GBK) takes the backslash into a character', client: 'mysql2', sql: ['SET NAMES gbk', "SELECT '中\\' AS a, UPPER(full_name) FROM users -- '", 'SET NAMES utf8mb4', 'SET character_set_client = gbk', "SELECT '中\\' AS a, CONCAT(ssn, '') FROM users -- '"] },
+  { name: 'r3: a subquery reading a column of the outer query its own table lacks', sql: ['SELECT (SELECT email FROM orders LIMIT 1) AS x FROM users', 'SELECT (SELECT CONCAT(full_name, status) FROM orders LIMIT 1) AS x FROM users', 'SELECT id, (SELECT MAX(address) FROM orders WHERE orders.user_id = users.id) AS x FROM users'] },
+  // Rows filtered on a classified column tell its values apart row by row: refused, as a plain WHERE on it is.
+  { name: 'r3: filters on a classified column through a `*.users.ssn` pattern and an outer column', client: 'mysql2', refused: /masked-predicate/, sql: ["SELECT id FROM users WHERE ssn LIKE '123%'", "SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE ssn LIKE '123%')", "SELECT id, (SELECT 1 FROM orders WHERE full_name = 'Alice Liddell' LIMIT 1) AS hit FROM users", 'SELECT id FROM users WHERE (@z := address) IS NOT NULL AND id = 1'] },
+  { name: 'r3: EXCHANGE / CONVERT PARTITION moves classified rows into an unclassified table', sql: ['ALTER TABLE orders PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE)', 'CREATE TABLE zz_x (id INT PRIMARY KEY, user_id INT, amount DECIMAL(10,2), status VARCHAR(10), card VARCHAR(40))', 'ALTER TABLE orders EXCHANGE PARTITION p0 WITH TABLE zz_x', 'SELECT card FROM zz_x', 'ALTER TABLE orders EXCHANGE PARTITION p0 WITH TABLE zz_x', 'ALTER TABLE orders CONVERT PARTITION p0 TO TABLE zz_y', 'SELECT card FROM zz_y', 'ALTER TABLE orders CONVERT TABLE zz_y TO PARTITION p0 VALUES LESS THAN (100)', 'ALTER TABLE orders REMOVE PARTITIONING', 'DROP TABLE IF EXISTS zz_x, zz_y'] },
+  // Last: without the fix, plan and created would stay generated from classified columns.
+  { name: 'r3: MODIFY / CHANGE a column into one generated from a classified column', sql: ['ALTER TABLE users MODIFY plan VARCHAR(200) AS (full_name) STORED', 'SELECT plan FROM users', "ALTER TABLE users CHANGE created leak2 VARCHAR(200) AS (CONCAT(address, '')) PERSISTENT", 'SELECT leak2 FROM users'] },
 ];
 
 describe('adversarial masking probes (MariaDB)', () => {
@@ -124,13 +137,33 @@ describe('adversarial masking probes (MariaDB)', () => {
   const script = (sql: string[]) => sql.map((s) => (s.startsWith('MULTI:') ? `DELIMITER //\n${s.slice(6)} //\nDELIMITER ;` : `${s};`)).join('\n');
   const mariadb = (sql: string[]) => run('mariadb', ['--no-defaults', '--batch', '--force', '--skip-ssl', '-h', '127.0.0.1', '-P', String(t.proxy.port), '-u', 'ci-bot', t.db], { input: `${script(sql)}\n` });
 
+  /** Each entry as one COM_QUERY through mysql2 on one connection; the outcomes as text. */
+  const viaMysql2 = async (sql: string[]): Promise<{ stdout: string; stderr: string; outcomes: string[] }> => {
+    const c = await mysqlTunnelClient(t.conn, { multipleStatements: true }, t.proxy.port);
+    const outcomes: string[] = [];
+    try {
+      for (const s of sql) {
+        outcomes.push(
+          await c.query(s).then(
+            ([rows]) => `ok ${JSON.stringify(rows)}`,
+            (e: Error) => `error ${e.message}`,
+          ),
+        );
+      }
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    return { stdout: outcomes.join('\n'), stderr: '', outcomes };
+  };
+
   probes.forEach((p, i) => {
     test(p.name, { todo: KNOWN_GAPS[p.name] }, async () => {
       t.proxy.take();
-      const r = await mariadb(p.sql);
+      const r = p.client === 'mysql2' ? await viaMysql2(p.sql) : { ...(await mariadb(p.sql)), outcomes: [] };
       const found = leaksOf(corpus.pii, t.proxy.take());
       if (logDir) writeFileSync(join(logDir, `${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# leaks: ${JSON.stringify(found)}\n${script(p.sql)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n`);
       assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      if (p.refused) for (const [k, o] of r.outcomes.entries()) assert.match(o, p.refused, `${p.sql[k]}: not refused`);
     });
   });
 });

@@ -13,9 +13,22 @@ export interface MysqlAnalyseOptions extends MysqlDialect {
   currentDb?: string;
 }
 
+/**
+ * A non-ASCII character followed by one of the ASCII bytes that a multi-byte client character
+ * set takes as the second byte of a character (GBK, Big5, SJIS and CP932 pair a byte from
+ * 0x81 up with one from 0x40–0x7E). The gateway reads the text as UTF-8, but the server reads it
+ * in the session's character set, which the client picks at login or with SET NAMES: in GBK,
+ * `'中\'` is a complete string (the backslash is half of a character), in UTF-8 the string goes
+ * on past `\'`. Letters, digits and `_` only ever lengthen a name or a string, which reads the
+ * same either way; these may end a string, start a name or be an operator.
+ */
+const MULTIBYTE_TRAIL = /[\u0080-\uffff][@[\\\]^`{|}~]/;
+
 export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAnalysis {
   let dialect: MysqlDialect = { serverVersion: opts.serverVersion, mariadb: opts.mariadb, sqlMode: { ...opts.sqlMode } };
   let currentDb = opts.currentDb;
+  const trail = MULTIBYTE_TRAIL.exec(sql);
+  if (trail) return { statements: [unknown(sql, 'parse-error', `'${trail[0][1]}' right after a non-ASCII character at offset ${trail.index + 1} reads differently in a multi-byte client character set (GBK, Big5, SJIS)`)] };
   let tokens: Token[];
   try {
     tokens = lexMysql(sql, dialect);

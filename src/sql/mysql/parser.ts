@@ -27,6 +27,8 @@ interface Binding {
   rel?: RelationRef;
   /** A derived table or CTE: its output columns. */
   derived?: ColumnLineage[];
+  /** A CTE's definition: a name FROM may use, not a table in scope for column names. */
+  cte?: true;
 }
 
 interface Scope {
@@ -365,7 +367,7 @@ export class MysqlStatementParser {
       this.expectPunct('(');
       const lineage = this.parseQuery({ bindings: [], parent: scope });
       this.expectPunct(')');
-      scope.bindings.push({ alias: name, derived: lineage });
+      scope.bindings.push({ alias: name, derived: lineage, cte: true });
     } while (this.acceptPunct(','));
   }
 
@@ -447,6 +449,18 @@ export class MysqlStatementParser {
     this.expectKw('SELECT');
     const scope: Scope = { bindings: [], parent: outer };
     while (this.wordAt() !== undefined && SELECT_OPTIONS.has(this.wordAt()!)) this.i++;
+    // FROM first, as the server resolves names: a subquery in the select list may read a column
+    // of these tables (`SELECT (SELECT email FROM orders) FROM users` reads users.email), and its
+    // lineage and predicates are worked out as it is read.
+    const itemsAt = this.i;
+    const from = this.clauseFrom();
+    let fromEnd = -1;
+    if (from >= 0) {
+      this.i = from + 1;
+      this.parseTableRefs(scope, 'read');
+      fromEnd = this.i;
+      this.i = itemsAt;
+    }
     const items: SelectItem[] = [];
     const itemStop = this.depth0Stop(CLAUSE_STOP, true);
     do {
@@ -462,13 +476,34 @@ export class MysqlStatementParser {
 
     for (;;) {
       if (this.isKw('INTO')) this.parseInto(scope);
-      else if (this.acceptKw('FROM')) this.parseTableRefs(scope, 'read');
-      else if (this.acceptKw('WHERE') || this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) this.predicate(scope);
+      else if (this.isKw('FROM')) {
+        // Read above; a FROM anywhere else is not the one the server reads.
+        if (this.i !== from) this.fail('unexpected FROM');
+        this.i = fromEnd;
+      } else if (this.acceptKw('WHERE') || this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) this.predicate(scope);
       else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
       else break;
     }
     this.parseQueryTail(scope);
     return this.lineageOf(items, scope);
+  }
+
+  /** The index of this SELECT's FROM (the first FROM outside parentheses before its other clauses), or -1. */
+  private clauseFrom(): number {
+    let depth = 0;
+    for (let k = this.i; k < this.toks.length; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct') {
+        if (t.value === '(') depth++;
+        else if (t.value === ')' && --depth < 0) return -1;
+        else if (t.value === ';' && depth === 0) return -1;
+        continue;
+      }
+      if (depth !== 0 || t.type !== 'word') continue;
+      if (t.value === 'FROM') return k;
+      if (t.value !== 'INTO' && CLAUSE_STOP.has(t.value)) return -1;
+    }
+    return -1;
   }
 
   private selectItem(expr: ExprInfo): SelectItem {
@@ -624,19 +659,27 @@ export class MysqlStatementParser {
 
   // ---- lineage -------------------------------------------------------------------------------
 
+  /**
+   * The columns a reference may read. A qualified one reads the innermost table of that name. An
+   * unqualified one reads the innermost table that has such a column, which the server knows and
+   * the parser does not: in `SELECT (SELECT email FROM orders) FROM users`, orders has no email
+   * and the subquery reads users.email. So the tables of every enclosing query count too.
+   */
   private resolve(ref: ColRef, scope: Scope): { sources: ColumnLineage['sources']; resolved: boolean } {
     const q = ref.qualifier;
+    const sources: ColumnLineage['sources'] = [];
+    let resolved = false;
     for (let s: Scope | undefined = scope; s; s = s.parent) {
       let candidates: Binding[];
       if (q.length > 0) {
         const alias = q[q.length - 1];
         const schema = q.length > 1 ? q[q.length - 2] : undefined;
-        candidates = s.bindings.filter((b) => (b.alias === alias || b.table === alias) && (schema === undefined || b.schema === schema));
+        candidates = s.bindings.filter((b) => !b.cte && (b.alias === alias || b.table === alias) && (schema === undefined || b.schema === schema));
       } else {
-        candidates = s.bindings.filter((b) => b.alias !== '' || b.derived);
+        candidates = s.bindings.filter((b) => !b.cte && (b.alias !== '' || b.derived));
       }
       if (candidates.length === 0) continue;
-      const sources: ColumnLineage['sources'] = [];
+      resolved = true;
       for (const b of candidates) {
         if (b.derived) {
           const cols = ref.column === '*' ? b.derived : b.derived.filter((c) => c.name.toLowerCase() === ref.column.toLowerCase());
@@ -645,9 +688,9 @@ export class MysqlStatementParser {
           sources.push({ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: ref.column });
         }
       }
-      return { sources: dedupeSources(sources), resolved: true };
+      if (q.length > 0) break;
     }
-    return { sources: [], resolved: false };
+    return { sources: dedupeSources(sources), resolved };
   }
 
   private lineageOf(items: SelectItem[], scope: Scope): ColumnLineage[] {
@@ -1018,6 +1061,7 @@ export class MysqlStatementParser {
   private subqueryPicksRows(from: number, to: number, written: ReadonlySet<string>, outer: ReadonlySet<string>): boolean {
     const toks = this.toks;
     const own = new Set<string>();
+    let tables = 0;
     let where = -1;
     let whereEnd = to;
     let inFrom = false;
@@ -1044,6 +1088,7 @@ export class MysqlStatementParser {
           continue;
         }
         if (!written.has(name)) return true;
+        tables++;
         // An aliased table is visible only by its alias: its own name then means the outer one.
         const after = toks[k + 1]?.type === 'word' && toks[k + 1].value === 'AS' ? toks[k + 2] : toks[k + 1];
         const aliased = after !== undefined && (after.type === 'quoted' || (after.type === 'word' && !RESERVED_IN_FROM.has(after.value) && !CLAUSE_STOP.has(after.value)));
@@ -1052,9 +1097,11 @@ export class MysqlStatementParser {
     }
     if (where < 0) return false;
     const correlated = new Set([...outer].filter((n) => !own.has(n)));
+    // One table in the subquery: its unqualified columns are its own (`WHERE o2.id = id` is `o2.id = o2.id`).
+    const single = tables === 1 ? own : undefined;
     for (const [a, b] of conjunctRanges(toks, where, whereEnd)) {
       const part = toks.slice(a, b);
-      if (part.length === 0 || isTautology(part)) continue;
+      if (part.length === 0 || isTautology(part, single)) continue;
       const namesOuter = part.some((t, j) => (t.type === 'word' || t.type === 'quoted') && part[j + 1]?.type === 'punct' && part[j + 1].value === '.' && correlated.has(t.value.toLowerCase()));
       if (!namesOuter) return true;
     }
@@ -1066,7 +1113,7 @@ export class MysqlStatementParser {
     let hasWhere = false;
     if (this.acceptKw('WHERE')) {
       const info = this.predicate(scope);
-      hasWhere = !isTautology(this.toks.slice(info.start, info.end)) && this.namesRows(info, scope);
+      hasWhere = !isTautology(this.toks.slice(info.start, info.end), this.singleTableNames(scope)) && this.namesRows(info, scope);
       // `WHERE id`: a column tested for truth alone. Of a key column that holds for every row
       // but id 0; the catalog knows which columns are keys (TargetRuntime.resolve).
       let a = info.start;
@@ -1088,6 +1135,16 @@ export class MysqlStatementParser {
     }
     if (!this.atEnd()) this.fail('unexpected token');
     return hasWhere;
+  }
+
+  /**
+   * The names (alias and table) of the one table an UPDATE/DELETE reads, when it reads only one:
+   * then `orders.id` and `id` are the same column, and `orders.id = id` compares it with itself.
+   */
+  private singleTableNames(scope: Scope): ReadonlySet<string> | undefined {
+    const tables = scope.bindings.filter((b) => !b.cte);
+    if (tables.length !== 1 || tables[0].table === undefined) return undefined;
+    return new Set([tables[0].alias.toLowerCase(), tables[0].table.toLowerCase()]);
   }
 
   /** Skips CREATE's prefixes (OR REPLACE, DEFINER = …, ALGORITHM = …, TEMPORARY, …) up to the object type. */
@@ -1528,7 +1585,28 @@ export class MysqlStatementParser {
         const at = isWord(k + 1, 'TO') || isWord(k + 1, 'AS') ? k + 2 : k + 1;
         const to = ident(at);
         if (to) this.storeRenamedTable(table, isWord(at + 1, '.') || this.toks[at + 1]?.value === '.' ? [to, ident(at + 2) ?? to] : [to]);
+      } else if ((t.value === 'EXCHANGE' || t.value === 'CONVERT') && isWord(k + 1, 'PARTITION')) {
+        // EXCHANGE PARTITION p WITH TABLE t swaps rows with t; CONVERT PARTITION p TO TABLE t moves
+        // them out to a new table t: either way this table's values are then read as t's.
+        const at = this.toks.findIndex((x, j) => j > k + 2 && x.type === 'word' && x.value === 'TABLE');
+        const other = at > 0 ? this.qualifiedAt(at + 1) : undefined;
+        if (other) {
+          this.addRelation(other, 'ddl');
+          this.storeRenamedTable(table, other);
+          if (t.value === 'EXCHANGE') this.storeRenamedTable(other, table);
+        }
+      } else if (t.value === 'CONVERT' && isWord(k + 1, 'TABLE')) {
+        // CONVERT TABLE t TO PARTITION p: t's rows become this table's, and t is gone.
+        const other = this.qualifiedAt(k + 2);
+        if (other) {
+          this.addRelation(other, 'ddl');
+          this.storeRenamedTable(other, table);
+        }
+      } else if (t.value === 'MODIFY') {
+        // MODIFY x … AS (expr): the column becomes generated, its values computed from the row.
+        addingColumn = true;
       } else if (t.value === 'CHANGE') {
+        addingColumn = true;
         let at = k + 1;
         if (isWord(at, 'COLUMN')) at++;
         if (isWord(at, 'IF') && isWord(at + 1, 'EXISTS')) at += 2;
@@ -1544,6 +1622,19 @@ export class MysqlStatementParser {
     }
   }
 
+  /** `name` or `db.name` at token k, when there is one. */
+  private qualifiedAt(k: number): string[] | undefined {
+    const part = (j: number): string | undefined => {
+      const t = this.toks[j];
+      return t !== undefined && (t.type === 'quoted' || (t.type === 'word' && !CLAUSE_WORDS.has(t.value))) ? this.name(t) : undefined;
+    };
+    const first = part(k);
+    if (first === undefined) return undefined;
+    const dot = this.toks[k + 1];
+    const second = dot?.type === 'punct' && dot.value === '.' ? part(k + 2) : undefined;
+    return second === undefined ? [first] : [first, second];
+  }
+
   /** What the rest of an ALTER TABLE does to rows already there (see StatementFacts.actions). */
   private alterTableActions(): string[] {
     const out = new Set<string>();
@@ -1552,13 +1643,21 @@ export class MysqlStatementParser {
       const t = this.toks[k];
       return t?.type === 'word' ? t.value : t?.type === 'string' || t?.type === 'quoted' ? this.name(t).toUpperCase() : undefined;
     };
+    /** Inside a MODIFY / CHANGE clause (up to the next comma). */
+    let retyping = false;
     for (let k = this.i; k < this.toks.length; k++) {
       const t = this.toks[k];
       if (t.type === 'punct' && t.value === '(') depth++;
       if (t.type === 'punct' && t.value === ')') depth--;
+      if (depth === 0 && t.type === 'punct' && t.value === ',') retyping = false;
       if (depth !== 0 || t.type !== 'word') continue;
       const next = word(k + 1);
+      // MODIFY x … AS (expr): every stored value of x is replaced by the expression's, strict mode or not.
+      if (retyping && t.value === 'AS' && this.toks[k + 1]?.type === 'punct' && this.toks[k + 1].value === '(') out.add('ALTER TABLE OVERWRITE COLUMN');
       if (t.value === 'DROP' && next === 'PARTITION') out.add('ALTER TABLE DROP PARTITION');
+      // CONVERT PARTITION p TO TABLE t takes the partition's rows out of the table; CONVERT TABLE t
+      // TO PARTITION p makes table t part of this one (MariaDB 10.7+).
+      if (t.value === 'CONVERT' && (next === 'PARTITION' || next === 'TABLE')) out.add('ALTER TABLE CONVERT PARTITION');
       else if (t.value === 'DROP' && next !== undefined && !NOT_A_COLUMN.has(next)) out.add('ALTER TABLE DROP COLUMN');
       if (t.value === 'TRUNCATE' && next === 'PARTITION') out.add('ALTER TABLE TRUNCATE PARTITION');
       if (t.value === 'EXCHANGE' && next === 'PARTITION') out.add('ALTER TABLE EXCHANGE PARTITION');
@@ -1567,6 +1666,7 @@ export class MysqlStatementParser {
       // A new type or character set for stored values: lossless in strict mode, which refuses
       // values it cannot keep; without it they become 0, '' or '?' (src/broker/mysql-analyser.ts).
       if (t.value === 'MODIFY' || t.value === 'CHANGE' || (t.value === 'CONVERT' && next === 'TO')) out.add(RETYPE_ACTION);
+      if (t.value === 'MODIFY' || t.value === 'CHANGE') retyping = true;
     }
     return [...out];
   }
@@ -1669,10 +1769,37 @@ function dedupeSources(sources: ColumnLineage['sources']): ColumnLineage['source
 
 /**
  * A WHERE that is true for every row does not restrict anything: `1`, `1=1`, `TRUE`, `'a'='a'`,
- * `x = x`, or any of these OR-ed with something else. Everything else counts as a restriction.
+ * `x = x` (in any spelling: `x + 0 = (x)`, `t.x = x COLLATE c`), `x LIKE '%'`, `P OR NOT P`,
+ * `x IS NULL OR x IS NOT NULL`, or any of these OR-ed with something else. Everything else counts
+ * as a restriction. `names`: the single table's alias and name, when the statement reads one.
  */
-export function isTautology(toks: Token[]): boolean {
-  return disjunctRanges(toks, 0, toks.length).some(([a, b]) => constantTruth(stripParens(toks.slice(a, b))) === true);
+export function isTautology(toks: Token[], names?: ReadonlySet<string>): boolean {
+  const disjuncts = disjunctRanges(toks, 0, toks.length).map(([a, b]) => stripParens(toks.slice(a, b)));
+  return disjuncts.some((d) => constantTruth(d, names) === true) || excludedMiddle(disjuncts, names);
+}
+
+/**
+ * `P OR NOT P` and `x IS <v> OR x IS NOT <v>`: one of two disjuncts holds for every row (but for
+ * NULLs, as with `x = x`).
+ */
+function excludedMiddle(disjuncts: Token[][], names: ReadonlySet<string> | undefined): boolean {
+  const keys = new Set(disjuncts.map((d) => shapeKey(d, names)));
+  for (const d of disjuncts) {
+    if (d.length > 1 && d[0].type === 'word' && d[0].value === 'NOT' && keys.has(shapeKey(stripParens(d.slice(1)), names))) return true;
+    const is = topLevelIndex(d, 'IS');
+    if (is > 0 && d[is + 1]?.type === 'word' && d[is + 1].value === 'NOT') {
+      const positive = [...d.slice(0, is + 1), ...d.slice(is + 2)];
+      if (keys.has(shapeKey(positive, names))) return true;
+    }
+  }
+  return false;
+}
+
+/** A comparable key for an expression of the row (empty for one that may differ between two evaluations). */
+function shapeKey(toks: Token[], names: ReadonlySet<string> | undefined): string {
+  const n = sameSide(toks, names);
+  if (n.length === 0 || n.some(mayDiffer)) return `\u0000${Math.random()}`;
+  return n.map(tokenKey).join(' ');
 }
 
 /** Token ranges of the top-level disjuncts (split at OR / || outside parentheses) of toks[start, end). */
@@ -1745,61 +1872,143 @@ function truthy(v: string | number | boolean): boolean {
 }
 
 const COMPARISONS = new Set(['=', '<=>', '>=', '<=', 'LIKE']);
+/** Comparisons that are false when both sides are the same value. */
+const STRICT_COMPARISONS = new Set(['<>', '!=', '<', '>']);
 
-function constantTruth(toks: Token[]): boolean | undefined {
+function constantTruth(toks: Token[], names?: ReadonlySet<string>): boolean | undefined {
   if (toks.length === 0) return undefined;
   if (toks.length === 2 && toks[0].type === 'word' && toks[0].value === 'NOT') {
     const v = literal(toks[1]);
     return v === undefined ? undefined : !truthy(v);
   }
+  // `NOT (x <> x)` is `x = x`.
+  if (toks.length > 2 && toks[0].type === 'word' && toks[0].value === 'NOT') {
+    const inner = constantTruth(stripParens(toks.slice(1)), names);
+    return inner === undefined ? undefined : !inner;
+  }
   if (toks.length === 1) {
     const v = literal(toks[0]);
     return v === undefined ? undefined : truthy(v);
   }
-  // IS TRUE / IS NOT NULL over a literal.
-  if (toks.length >= 3 && toks[1].value === 'IS') {
-    const v = literal(toks[0]);
-    const rest = toks.slice(2).map((t) => t.value).join(' ');
-    if (v !== undefined && (rest === 'NOT NULL' || (rest === 'TRUE' && truthy(v)))) return true;
+  // `<literal or tautology> IS TRUE`, `… IS NOT NULL`, `(x = x) IS NOT FALSE`.
+  const is = topLevelIndex(toks, 'IS');
+  if (is > 0) {
+    const v = valueOf(toks.slice(0, is), names);
+    const rest = toks.slice(is + 1).map((t) => t.value).join(' ');
+    if (v !== undefined) {
+      if (rest === 'NOT NULL') return true;
+      if (rest === 'TRUE' || rest === 'NOT FALSE') return truthy(v);
+      if (rest === 'FALSE' || rest === 'NOT TRUE') return !truthy(v);
+    }
   }
   // `x BETWEEN x AND x`, `x IN (…, x, …)`: the same test as `x = x`.
   const between = topLevelIndex(toks, 'BETWEEN');
   if (between > 0) {
     const and = topLevelIndex(toks, 'AND', between);
-    if (and > between && sameTokens(toks.slice(0, between), toks.slice(between + 1, and)) && sameTokens(toks.slice(0, between), toks.slice(and + 1))) return true;
+    if (and > between && sameTokens(toks.slice(0, between), toks.slice(between + 1, and), names) && sameTokens(toks.slice(0, between), toks.slice(and + 1), names)) return true;
   }
   const inAt = topLevelIndex(toks, 'IN');
   if (inAt > 0 && toks[inAt + 1]?.value === '(' && toks[toks.length - 1].value === ')' && toks[inAt - 1].value !== 'NOT') {
-    if (listItems(toks.slice(inAt + 2, -1)).some((item) => sameTokens(toks.slice(0, inAt), item))) return true;
+    if (listItems(toks.slice(inAt + 2, -1)).some((item) => sameTokens(toks.slice(0, inAt), item, names))) return true;
   }
-  const opIndex = toks.findIndex((t) => (t.type === 'punct' || t.type === 'word') && COMPARISONS.has(t.value));
+  // The comparison outside parentheses: in `(x = x) = TRUE` it is the second `=`.
+  const opIndex = topLevelIndexOf(toks, (t) => (t.type === 'punct' || t.type === 'word') && (COMPARISONS.has(t.value) || STRICT_COMPARISONS.has(t.value)));
   if (opIndex > 0) {
     const left = toks.slice(0, opIndex);
     const right = toks.slice(opIndex + 1);
+    const op = toks[opIndex].value;
+    const strict = STRICT_COMPARISONS.has(op);
     // `x = x` holds for every non-NULL x, and `<=>` even for NULL: no restriction worth the name.
-    if (sameTokens(left, right)) return true;
-    if (left.length === 1 && right.length === 1) {
-      const a = literal(left[0]);
-      const b = literal(right[0]);
-      if (a !== undefined && b !== undefined) {
-        // MySQL compares mixed types numerically and strings case-insensitively under default collations.
-        const norm = (v: string | number | boolean): string | number => (typeof v === 'string' && typeof (typeof a === 'string' ? b : a) !== 'string' ? Number.parseFloat(v) || 0 : typeof v === 'boolean' ? Number(v) : typeof v === 'string' ? v.toLowerCase() : v);
-        const op = toks[opIndex].value;
-        const x = norm(a);
-        const y = norm(b);
-        if (op === '=' || op === '<=>' || op === 'LIKE') return x === y;
-        if (op === '>=') return x >= y;
-        if (op === '<=') return x <= y;
-      }
+    // `x <> x`, `x < x` are false for every row, so nothing is selected.
+    if (sameTokens(left, right, names)) return !strict;
+    // `x LIKE '%'` matches every non-NULL x.
+    if (op === 'LIKE' && right.length === 1 && right[0].type === 'string' && /^%+$/.test(right[0].value) && left.some((t) => t.type === 'word' || t.type === 'quoted')) return true;
+    // Two constants (a literal, or a test that holds for every row: `(x = x) = TRUE`).
+    const a = valueOf(left, names);
+    const b = valueOf(right, names);
+    if (a !== undefined && b !== undefined) {
+      // MySQL compares mixed types numerically and strings case-insensitively under default collations.
+      const norm = (v: string | number | boolean): string | number => (typeof v === 'string' && typeof (typeof a === 'string' ? b : a) !== 'string' ? Number.parseFloat(v) || 0 : typeof v === 'boolean' ? Number(v) : typeof v === 'string' ? v.toLowerCase() : v);
+      const x = norm(a);
+      const y = norm(b);
+      if (op === '=' || op === '<=>' || op === 'LIKE') return x === y;
+      if (op === '>=') return x >= y;
+      if (op === '<=') return x <= y;
+      if (op === '<>' || op === '!=') return x !== y;
+      if (op === '<') return x < y;
+      if (op === '>') return x > y;
     }
   }
   return undefined;
 }
 
-/** The same row expression twice (not a parameter, a variable or a volatile call, which may differ). */
-function sameTokens(a: Token[], b: Token[]): boolean {
-  if (a.length === 0 || a.length !== b.length || !a.every((t, k) => t.type === b[k].type && t.value === b[k].value)) return false;
-  return !a.some((t) => t.type === 'param' || t.type === 'var' || (t.type === 'word' && ['RAND', 'UUID', 'NOW'].includes(t.value)));
+/** A literal, or the truth of a test that is constant (`(x = x)` is TRUE); undefined otherwise. */
+function valueOf(toks: Token[], names: ReadonlySet<string> | undefined): string | number | boolean | undefined {
+  toks = stripParens(toks);
+  if (toks.length === 1) return literal(toks[0]);
+  return constantTruth(toks, names);
+}
+
+/** Index of the first token outside parentheses for which `test` holds; -1 when none does. */
+function topLevelIndexOf(toks: Token[], test: (t: Token) => boolean): number {
+  let depth = 0;
+  for (let k = 0; k < toks.length; k++) {
+    const t = toks[k];
+    if (t.type === 'punct' && t.value === '(') depth++;
+    else if (t.type === 'punct' && t.value === ')') depth--;
+    else if (depth === 0 && test(t)) return k;
+  }
+  return -1;
+}
+
+/**
+ * The same row expression twice (not a parameter, a variable or a volatile call, which may
+ * differ), compared after dropping what does not change the value: parentheses, `+ 0`, `* 1`,
+ * a unary `+`, BINARY, COLLATE, and the qualifier of the single table (see sameSide).
+ */
+function sameTokens(a: Token[], b: Token[], names?: ReadonlySet<string>): boolean {
+  const x = sameSide(a, names);
+  const y = sameSide(b, names);
+  if (x.length === 0 || x.length !== y.length || !x.every((t, k) => tokenKey(t) === tokenKey(y[k]))) return false;
+  return !x.some(mayDiffer);
+}
+
+/** Names compare case-insensitively, quoted or not (`id`, `ID` and `` `id` `` are one column). */
+function tokenKey(t: Token): string {
+  if (t.type === 'word' || t.type === 'quoted') return `name:${(t.type === 'quoted' ? t.value : t.text).toLowerCase()}`;
+  return `${t.type}:${t.value}`;
+}
+
+function mayDiffer(t: Token): boolean {
+  return t.type === 'param' || t.type === 'var' || (t.type === 'word' && ['RAND', 'UUID', 'NOW'].includes(t.value));
+}
+
+const numberIs = (t: Token | undefined, v: number): boolean => t?.type === 'number' && Number(t.text) === v;
+const punctIs = (t: Token | undefined, p: string): boolean => t?.type === 'punct' && t.value === p;
+
+/** One side of a comparison without what leaves its value as it is (see sameTokens). */
+function sameSide(toks: Token[], names: ReadonlySet<string> | undefined): Token[] {
+  for (;;) {
+    const before = toks.length;
+    toks = stripParens(toks);
+    const n = toks.length;
+    if (n > 1 && (punctIs(toks[0], '+') || (toks[0].type === 'word' && toks[0].value === 'BINARY'))) toks = toks.slice(1);
+    else if (n > 2 && toks[n - 2].type === 'word' && toks[n - 2].value === 'COLLATE') toks = toks.slice(0, -2);
+    else if (n > 2 && ((punctIs(toks[n - 2], '+') || punctIs(toks[n - 2], '-')) && numberIs(toks[n - 1], 0))) toks = toks.slice(0, -2);
+    else if (n > 2 && ((punctIs(toks[n - 2], '*') || punctIs(toks[n - 2], '/')) && numberIs(toks[n - 1], 1))) toks = toks.slice(0, -2);
+    else if (n > 2 && ((punctIs(toks[1], '+') && numberIs(toks[0], 0)) || (punctIs(toks[1], '*') && numberIs(toks[0], 1)))) toks = toks.slice(2);
+    // `ANY (SELECT x)`, `(SELECT x)`, `(SELECT x FROM DUAL)`: a subquery with no table is its one value.
+    else if (n > 2 && toks[0].type === 'word' && ['ANY', 'SOME', 'ALL'].includes(toks[0].value) && punctIs(toks[1], '(')) toks = toks.slice(1);
+    else if (n > 1 && toks[0].type === 'word' && toks[0].value === 'SELECT') {
+      const body = n > 3 && toks[n - 2].type === 'word' && toks[n - 2].value === 'FROM' && toks[n - 1].type === 'word' && toks[n - 1].value === 'DUAL' ? toks.slice(1, -2) : toks.slice(1);
+      if (topLevelIndexOf(body, (t) => (t.type === 'word' && (CLAUSE_STOP.has(t.value) || SELECT_OPTIONS.has(t.value))) || punctIs(t, ',')) < 0) toks = body;
+    }
+    else if (names !== undefined && (n === 3 || n === 5) && toks.every((t, k) => (k % 2 === 1 ? punctIs(t, '.') : t.type === 'word' || t.type === 'quoted'))) {
+      const table = toks[n - 3];
+      if (names.has((table.type === 'quoted' ? table.value : table.text).toLowerCase())) toks = toks.slice(n - 1);
+    }
+    if (toks.length === before) return toks;
+  }
 }
 
 /** Index of a keyword outside parentheses, from `from`; -1 when absent. */

@@ -260,3 +260,87 @@ describe('WHERE that restricts nothing', () => {
   ];
   for (const [sql, want] of table) it(sql, () => assert.equal(analyseMysql(sql, MARIA).statements[0].hasWhere, want));
 });
+
+describe('round 3: the lexer reads what the server reads', () => {
+  const table: [string, string[]][] = [
+    // `--` then DEL is a comment to the server (my_iscntrl): the quote after it is not code.
+    ["SELECT 1 --\x7f '\n; DROP TABLE x; -- '", ['select', 'drop']],
+    ['SELECT 1 --\x7f; DROP TABLE x', ['select']],
+    // A skipped versioned comment may hold one comment of its own: its `*/` does not end the outer one.
+    ["SELECT 1 /*!99999 /* */ ' */; DROP TABLE x; -- '", ['select', 'drop']],
+    ["SELECT 1 /*M!999999 /* */ ' */; DROP TABLE x; -- '", ['select', 'drop']],
+    ['SELECT 1 /*!99999 /* /* */ ; DROP TABLE x */', ['select']],
+    ['SELECT 1 /*!99999 /* */', ['unknown']],
+    // Only one level: a plain comment does not nest at all.
+    ["SELECT 1 /* /* */ ; DROP TABLE x", ['select', 'drop']],
+  ];
+  for (const [sql, want] of table) it(JSON.stringify(sql), () => assert.deepEqual(kinds(sql, MARIA), want));
+
+  // In GBK, Big5 or SJIS the byte after a non-ASCII one may be half of the same character.
+  const ambiguous = ["SELECT '中\\'; DROP TABLE x; -- '", 'SELECT `名前` FROM t', "SELECT 'é|'", 'SELECT \ufffd\\'];
+  for (const sql of ambiguous) it(`${JSON.stringify(sql)} is refused: a multi-byte client character set reads it differently`, () => assert.deepEqual(kinds(sql, MARIA), ['unknown']));
+  const plain = ["SELECT '中文', 'é' FROM t WHERE name = 'Zoë'", 'SELECT `名前a` FROM t', "SELECT '中\n'"];
+  for (const sql of plain) it(`${JSON.stringify(sql)} reads the same in every client character set`, () => assert.deepEqual(kinds(sql, MARIA), ['select']));
+});
+
+describe('round 3: a column of an enclosing query', () => {
+  const sources = (sql: string): string[][] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].lineage ?? []).map((l) => l.sources.map((s) => `${s.table}.${s.column}`).sort());
+  const predicates = (sql: string): string[] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
+  it('an unqualified name in a select-list subquery may be the outer table\'s column', () => assert.deepEqual(sources('SELECT (SELECT email FROM orders LIMIT 1) AS x FROM users'), [['orders.email', 'users.email']]));
+  it('a qualified one is the innermost table of that name', () => assert.deepEqual(sources('SELECT (SELECT o.card) AS x FROM orders o, users u'), [['orders.card']]));
+  it('in a WHERE subquery too', () => assert.deepEqual(predicates("SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE ssn LIKE '1%')"), ['orders.ssn', 'users.ssn']));
+  it('in a select-list subquery\'s WHERE', () => assert.deepEqual(predicates("SELECT (SELECT 1 FROM orders WHERE ssn = 'x' LIMIT 1) FROM users"), ['orders.ssn', 'users.ssn']));
+  it('a CTE definition is a name for FROM, not a table in scope', () => assert.deepEqual(sources('WITH a AS (SELECT email FROM users), b AS (SELECT plan FROM users) SELECT plan FROM b'), [['users.plan']]));
+  it('EXTRACT(… FROM …) is not the FROM clause', () => assert.deepEqual(sources('SELECT EXTRACT(YEAR FROM created) AS y FROM users'), [['users.created', 'users.year']]));
+});
+
+describe('round 3: WHERE that restricts nothing, in other spellings', () => {
+  const table: [string, boolean | null][] = [
+    ['DELETE FROM orders WHERE id + 0 = id', false],
+    ['DELETE FROM orders WHERE (id) = id * 1', false],
+    ['DELETE FROM orders WHERE orders.id = id', false],
+    ['DELETE FROM orders o WHERE o.id = `ID`', false],
+    ["UPDATE orders SET s = 'x' WHERE status = status COLLATE utf8mb4_bin", false],
+    ['DELETE FROM orders WHERE BINARY status = status', false],
+    ['DELETE FROM orders WHERE status IS NULL OR status IS NOT NULL', false],
+    ["DELETE FROM orders WHERE status = 'x' OR NOT status = 'x'", false],
+    ["DELETE FROM orders WHERE status LIKE '%'", false],
+    ['DELETE FROM orders WHERE NOT (id <> id)', false],
+    ['DELETE FROM orders WHERE (id = id) IS TRUE', false],
+    ['DELETE FROM orders WHERE (id = id) = TRUE', false],
+    ['DELETE FROM orders WHERE id = (SELECT id)', false],
+    ['DELETE FROM orders WHERE id IN (SELECT id)', false],
+    ['DELETE FROM orders WHERE id = ANY (SELECT id FROM DUAL)', false],
+    ['DELETE FROM orders WHERE id IN (SELECT o2.id FROM orders o2 WHERE o2.id = id)', false],
+    // Still restrictions.
+    ['DELETE FROM orders WHERE id <> id', true],
+    ["DELETE FROM orders WHERE status LIKE '%x'", true],
+    ['DELETE FROM orders WHERE id = (SELECT id + 1)', true],
+    ['DELETE FROM orders WHERE id = (SELECT MAX(id) FROM orders)', true],
+    ['DELETE FROM orders WHERE id = 1 OR id IS NULL', true],
+    ['DELETE FROM orders WHERE id = RAND() + 0', true],
+    ["DELETE FROM orders WHERE id IN (SELECT o2.id FROM orders o2 WHERE o2.status = 'x')", true],
+    // Two tables: `o.id = u.id` compares two columns.
+    ["UPDATE orders o JOIN users u ON u.id = o.user_id SET o.status = 'x' WHERE o.id = u.id", true],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.equal(analyseMysql(sql, MARIA).statements[0].hasWhere, want));
+});
+
+describe('round 3: ALTER TABLE that moves or overwrites rows', () => {
+  const facts = (sql: string) => analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0];
+  it('CONVERT PARTITION … TO TABLE moves rows out, and stores them in the new table', () => {
+    const f = facts('ALTER TABLE orders CONVERT PARTITION p0 TO TABLE zz');
+    assert.ok(f.actions?.includes('ALTER TABLE CONVERT PARTITION'));
+    assert.deepEqual(f.stores, [{ into: { schema: 'app', table: 'zz' }, sources: [{ schema: 'app', table: 'orders', column: '*' }], opaque: false }]);
+  });
+  it('EXCHANGE PARTITION swaps rows both ways', () => assert.deepEqual(facts('ALTER TABLE orders EXCHANGE PARTITION p0 WITH TABLE zz').stores?.map((s) => (typeof s.into === 'object' ? s.into.table : s.into)), ['zz', 'orders']));
+  it('CONVERT TABLE … TO PARTITION', () => assert.ok(facts('ALTER TABLE orders CONVERT TABLE zz TO PARTITION p2 VALUES LESS THAN (9)').actions?.includes('ALTER TABLE CONVERT PARTITION')));
+  for (const sql of ["ALTER TABLE orders CHANGE status status VARCHAR(10) AS ('x') STORED", 'ALTER TABLE orders MODIFY total INT GENERATED ALWAYS AS (0) VIRTUAL']) {
+    it(`${sql}: every value overwritten, and the column now carries the row`, () => {
+      const f = facts(sql);
+      assert.ok(f.actions?.includes('ALTER TABLE OVERWRITE COLUMN'));
+      assert.ok(f.stores?.some((s) => s.opaque && s.sources.some((x) => x.column === '*')));
+    });
+  }
+  it('a plain MODIFY overwrites nothing in strict mode', () => assert.ok(!facts('ALTER TABLE orders MODIFY status VARCHAR(20), ADD CHECK (status <> 1)').actions?.includes('ALTER TABLE OVERWRITE COLUMN')));
+});
