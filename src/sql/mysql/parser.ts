@@ -166,6 +166,15 @@ export class MysqlStatementParser {
     }
     return parts;
   }
+  /** `(a, b, …)`: a CTE's or derived table's column names. */
+  private columnList(): string[] {
+    this.expectPunct('(');
+    const names: string[] = [];
+    do names.push(this.readIdent());
+    while (this.acceptPunct(','));
+    this.expectPunct(')');
+    return names;
+  }
   private skipParens(): void {
     this.expectPunct('(');
     this.scanExpr(() => false, { bindings: [] });
@@ -362,12 +371,12 @@ export class MysqlStatementParser {
     do {
       const name = this.readIdent();
       this.cteNames.add(name);
-      if (this.isPunct('(')) this.skipParens();
+      const columns = this.isPunct('(') ? this.columnList() : undefined;
       this.expectKw('AS');
       this.expectPunct('(');
       const lineage = this.parseQuery({ bindings: [], parent: scope });
       this.expectPunct(')');
-      scope.bindings.push({ alias: name, derived: lineage, cte: true });
+      scope.bindings.push({ alias: name, derived: renamed(lineage, columns), cte: true });
     } while (this.acceptPunct(','));
   }
 
@@ -567,8 +576,8 @@ export class MysqlStatementParser {
       this.expectPunct('(');
       const lineage = this.parseQuery({ bindings: [], parent: scope });
       this.expectPunct(')');
-      const b: Binding = { alias: this.readAlias() ?? '', derived: lineage };
-      if (this.isPunct('(')) this.skipParens();
+      const alias = this.readAlias() ?? '';
+      const b: Binding = { alias, derived: renamed(lineage, this.isPunct('(') ? this.columnList() : undefined) };
       scope.bindings.push(b);
       return [b];
     }
@@ -1747,6 +1756,20 @@ export class MysqlStatementParser {
 /** A base-table binding as a stored value's destination. */
 function tableOf(b: Binding): { schema?: string; table: string } {
   return { ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table ?? '?' };
+}
+
+/**
+ * A query's columns under the names a column list gives them (`WITH c(plan) AS (SELECT email …)`:
+ * c.plan is email). By position; a `*` not yet expanded has no positions, so then every name
+ * carries every column's sources.
+ */
+function renamed(lineage: ColumnLineage[], names: string[] | undefined): ColumnLineage[] {
+  if (names === undefined) return lineage;
+  if (lineage.some((c) => c.name === '*') || names.length !== lineage.length) {
+    const all: ColumnLineage = { index: 0, name: '', sources: dedupeSources(lineage.flatMap((c) => c.sources)), opaque: lineage.some((c) => c.opaque) || names.length !== lineage.length, direct: false };
+    return names.map((name, index) => ({ ...all, index, name }));
+  }
+  return lineage.map((c, k) => ({ ...c, name: names[k] }));
 }
 
 function findBinding(scope: Scope, name: string): Binding | undefined {

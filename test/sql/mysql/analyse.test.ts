@@ -344,3 +344,10 @@ describe('round 3: ALTER TABLE that moves or overwrites rows', () => {
   }
   it('a plain MODIFY overwrites nothing in strict mode', () => assert.ok(!facts('ALTER TABLE orders MODIFY status VARCHAR(20), ADD CHECK (status <> 1)').actions?.includes('ALTER TABLE OVERWRITE COLUMN')));
 });
+
+describe('round 3: column lists rename a CTE\'s or derived table\'s columns', () => {
+  const sources = (sql: string): string[][] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].lineage ?? []).map((l) => l.sources.map((s) => `${s.table}.${s.column}`).sort());
+  it('by position', () => assert.deepEqual(sources('WITH c(plan, x) AS (SELECT email, plan FROM users) SELECT plan FROM c'), [['users.email']]));
+  it('of a derived table (MySQL 8)', () => assert.deepEqual(sources('SELECT plan FROM (SELECT email, plan FROM users) AS d(plan, x)'), [['users.email']]));
+  it('over a star: every name may be any column', () => assert.deepEqual(sources('WITH c(a, b) AS (SELECT * FROM users) SELECT b FROM c'), [['users.*']]));
+});
