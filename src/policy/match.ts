@@ -244,18 +244,19 @@ export function isMutating(f: StatementFacts): boolean {
 }
 
 /**
- * The first predicate column that one of `classified` names. Those are masking's column patterns
- * (`schema.table.column`, each part a glob: `*.users.ssn`), compared part by part as masking
- * compares them; an unqualified table may be the classified one in any schema. Compared as
- * strings, `*.users.ssn` would never equal the `app.users.ssn` a MySQL predicate resolves to.
+ * The first predicate column (a `*` column: any of its table's) that one of `classified` names.
+ * Those are masking's column patterns (`schema.table.column`, each part a glob: `*.users.ssn`),
+ * compared part by part as masking compares them; an unqualified table may be the classified one
+ * in any schema. Compared as strings, `*.users.ssn` would never equal the `app.users.ssn` a
+ * MySQL predicate resolves to.
  */
 function classifiedPredicate(f: StatementFacts, classified: ReadonlySet<string> | undefined): string | undefined {
   if (!classified || classified.size === 0) return undefined;
   for (const p of f.predicateColumns ?? []) {
-    if (p.column === '*') continue;
     for (const pattern of classified) {
       const [schema, table, column] = columnPatternParts(pattern);
-      if ((p.schema === undefined || schema.test(p.schema)) && table.test(p.table) && column.test(p.column)) return p.schema === undefined ? pattern : `${p.schema}.${p.table}.${p.column}`;
+      // `*`: every column of the table (a NATURAL JOIN, a whole-row comparison) may be compared.
+      if ((p.schema === undefined || schema.test(p.schema)) && table.test(p.table) && (p.column === '*' || column.test(p.column))) return p.schema === undefined || p.column === '*' ? pattern : `${p.schema}.${p.table}.${p.column}`;
     }
   }
   return undefined;

@@ -168,7 +168,9 @@ export interface StatementFacts {
   actions?: string[];
   /**
    * Returns or stores the texts of earlier statements' warnings and errors (MySQL SHOW WARNINGS,
-   * SHOW ERRORS, GET DIAGNOSTICS): they quote the values those statements read.
+   * SHOW ERRORS, GET DIAGNOSTICS): they quote the values those statements read. Also set on
+   * statements returning the text of other sessions' statements (SHOW PROCESSLIST, SHOW ENGINE …
+   * STATUS, information_schema.PROCESSLIST), whose literals are values too.
    */
   diagnostics?: true;
   /** DEALLOCATE name (null: DEALLOCATE ALL): the session forgets a prepared statement. */

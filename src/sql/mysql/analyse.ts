@@ -4,7 +4,7 @@
  * anything is classified, so what is analysed is what the server runs.
  */
 import { createHash } from 'node:crypto';
-import type { MessageAnalysis, OpaqueReason, StatementFacts } from '../facts.js';
+import type { MessageAnalysis, OpaqueReason, RelationRef, StatementFacts } from '../facts.js';
 import { lexMysql, MysqlLexError, splitStatements, type MysqlDialect, type Token } from './lexer.js';
 import { MysqlParseError, MysqlStatementParser } from './parser.js';
 
@@ -114,7 +114,7 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (c.settings && c.settings.length > 0) facts.settings = c.settings;
     if (c.prepare) facts.prepare = c.prepare;
     if (c.execute) facts.execute = c.execute;
-    if (c.diagnostics) facts.diagnostics = true;
+    if (c.diagnostics || parser.relations.some(quotesStatements)) facts.diagnostics = true;
     if (parser.bareWhereColumn !== undefined && facts.hasWhere === true) facts.whereTruthOf = parser.bareWhereColumn;
     if (c.actions) facts.actions = c.actions;
     if (c.cursor) facts.cursor = c.cursor;
@@ -131,6 +131,16 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (!(e instanceof MysqlParseError)) throw e;
     return { ...unknown(text, 'parse-error', e.message), ...base };
   }
+}
+
+/**
+ * information_schema tables holding the text of statements other sessions are running (or the
+ * key values they lock): literals there are values those statements read or wrote.
+ */
+const STATEMENT_TEXT_TABLES = new Set(['processlist', 'innodb_trx', 'innodb_locks', 'query_cache_info']);
+
+function quotesStatements(r: RelationRef): boolean {
+  return r.schema?.toLowerCase() === 'information_schema' && STATEMENT_TEXT_TABLES.has(r.name.toLowerCase());
 }
 
 function unknown(text: string, reason: OpaqueReason, detail: string): StatementFacts {

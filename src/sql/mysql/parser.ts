@@ -561,14 +561,41 @@ export class MysqlStatementParser {
       added.push(...this.parseTableFactor(scope, access));
       for (;;) {
         if (!(this.wordAt() !== undefined && JOIN_WORDS.has(this.wordAt()!))) break;
+        const natural = this.isKw('NATURAL');
         while (this.wordAt() !== undefined && JOIN_WORDS.has(this.wordAt()!) && !this.isKw('JOIN') && !this.isKw('STRAIGHT_JOIN')) this.i++;
         if (!this.acceptKw('JOIN') && !this.acceptKw('STRAIGHT_JOIN')) this.fail('expected JOIN');
         added.push(...this.parseTableFactor(scope, access));
+        // NATURAL JOIN compares every column the two sides share, which only the catalog knows:
+        // every column of every table joined so far counts as a predicate column.
+        if (natural) this.naturalJoin(scope);
         if (this.acceptKw('ON')) this.predicate(scope, this.joinConditionStop);
-        else if (this.acceptKw('USING')) this.skipParens();
+        else if (this.acceptKw('USING')) this.usingColumns(scope);
       }
     } while (this.acceptPunct(','));
     return added;
+  }
+
+  /**
+   * JOIN … USING (a, b): the join compares a and b of the tables on both sides, as `x.a = y.a` in
+   * an ON would, so they are predicate columns (a join on a classified column is a filter on it).
+   */
+  private usingColumns(scope: Scope): void {
+    for (const column of this.columnList()) {
+      for (const s of this.resolve({ qualifier: [], column, at: this.i }, scope).sources) {
+        if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+      }
+    }
+  }
+
+  private naturalJoin(scope: Scope): void {
+    const add = (p: { schema?: string; table: string; column: string }): void => {
+      if (!this.predicateColumns.some((x) => x.table === p.table && x.column === p.column && x.schema === p.schema)) this.predicateColumns.push(p);
+    };
+    for (const b of scope.bindings) {
+      if (b.cte) continue;
+      if (b.derived) for (const c of b.derived) c.sources.forEach(add);
+      else if (b.table !== undefined) add({ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: '*' });
+    }
   }
 
   private parseTableFactor(scope: Scope, access: RelationAccess): Binding[] {
@@ -798,8 +825,9 @@ export class MysqlStatementParser {
         return { kind: 'utility', tag: 'UNLOCK TABLES' };
       case 'SHOW':
       case 'GET': {
-        // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS, GET [CURRENT|STACKED] DIAGNOSTICS.
-        const diagnostics = this.toks.some((t, k) => k > this.i && t.type === 'word' && (t.value === 'WARNINGS' || t.value === 'ERRORS' || t.value === 'DIAGNOSTICS'));
+        // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS, GET [CURRENT|STACKED] DIAGNOSTICS;
+        // SHOW [FULL] PROCESSLIST and SHOW ENGINE … STATUS quote other sessions' statements.
+        const diagnostics = this.toks.some((t, k) => k > this.i && t.type === 'word' && ['WARNINGS', 'ERRORS', 'DIAGNOSTICS', 'PROCESSLIST', 'ENGINE'].includes(t.value));
         this.i = this.toks.length;
         return { kind: 'utility', tag: w, ...(diagnostics ? { diagnostics: true as const } : {}) };
       }

@@ -351,3 +351,14 @@ describe('round 3: column lists rename a CTE\'s or derived table\'s columns', ()
   it('of a derived table (MySQL 8)', () => assert.deepEqual(sources('SELECT plan FROM (SELECT email, plan FROM users) AS d(plan, x)'), [['users.email']]));
   it('over a star: every name may be any column', () => assert.deepEqual(sources('WITH c(a, b) AS (SELECT * FROM users) SELECT b FROM c'), [['users.*']]));
 });
+
+describe('round 3: joins that compare columns, and other sessions\' statement texts', () => {
+  const facts = (sql: string) => analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0];
+  const predicates = (sql: string): string[] => (facts(sql).predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
+  it('JOIN … USING (c) compares c on both sides', () => assert.deepEqual(predicates('SELECT users.id FROM users JOIN g USING (ssn)'), ['g.ssn', 'users.ssn']));
+  it('NATURAL JOIN compares every shared column: all of them count', () => assert.deepEqual(predicates('SELECT id FROM users NATURAL JOIN g'), ['g.*', 'users.*']));
+  for (const sql of ['SHOW FULL PROCESSLIST', 'SHOW PROCESSLIST', 'SHOW ENGINE INNODB STATUS', 'SELECT INFO FROM information_schema.PROCESSLIST', 'SELECT trx_query FROM INFORMATION_SCHEMA.innodb_trx']) {
+    it(`${sql} returns texts that quote values`, () => assert.equal(facts(sql).diagnostics, true));
+  }
+  it('SHOW TABLES does not', () => assert.equal(facts('SHOW TABLES').diagnostics, undefined));
+});
