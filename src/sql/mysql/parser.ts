@@ -1302,6 +1302,9 @@ export class MysqlStatementParser {
         const table = this.readQualified();
         this.addRelation(table, 'ddl');
         const actions = this.alterTableActions();
+        // ALTER IGNORE TABLE turns the errors that keep rows and values into warnings: a new
+        // UNIQUE key deletes every row that duplicates one, a retype cuts values even in strict mode.
+        if (this.toks.slice(0, this.i).some((t) => t.type === 'word' && t.value === 'IGNORE')) actions.push(IGNORE_ACTION);
         this.alterTableStores(table);
         while (!this.atEnd()) {
           if (this.acceptKw('RENAME')) {
@@ -1886,6 +1889,9 @@ function topLevelRanges(toks: Token[], start: number, end: number, word: string,
   out.push([from, end]);
   return out;
 }
+
+/** StatementFacts.actions of ALTER IGNORE TABLE (MariaDB), which may delete rows and cut values. */
+export const IGNORE_ACTION = 'ALTER TABLE IGNORE';
 
 /** StatementFacts.actions of an ALTER TABLE that gives stored values a new type or character set. */
 export const RETYPE_ACTION = 'ALTER TABLE RETYPE COLUMN';
