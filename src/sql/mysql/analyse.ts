@@ -74,7 +74,26 @@ const IMPLY_ANSI_QUOTES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORAC
 /** Modes under which the server refuses a value it cannot store instead of changing it. */
 const STRICT = ['STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'TRADITIONAL'];
 
-const modesOf = (value: string): string[] => value.toUpperCase().split(',').map((m) => m.trim());
+/**
+ * The modes by bit, as MariaDB numbers them: `SET sql_mode = 4` sets ANSI_QUOTES, 1048576
+ * NO_BACKSLASH_ESCAPES. Read as names, those numbers would set no mode at all.
+ */
+const MODE_BITS = [
+  'REAL_AS_FLOAT', 'PIPES_AS_CONCAT', 'ANSI_QUOTES', 'IGNORE_SPACE', 'IGNORE_BAD_TABLE_OPTIONS', 'ONLY_FULL_GROUP_BY', 'NO_UNSIGNED_SUBTRACTION',
+  'NO_DIR_IN_CREATE', 'POSTGRESQL', 'ORACLE', 'MSSQL', 'DB2', 'MAXDB', 'NO_KEY_OPTIONS', 'NO_TABLE_OPTIONS', 'NO_FIELD_OPTIONS', 'MYSQL323',
+  'MYSQL40', 'ANSI', 'NO_AUTO_VALUE_ON_ZERO', 'NO_BACKSLASH_ESCAPES', 'STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE',
+  'NO_ZERO_DATE', 'ALLOW_INVALID_DATES', 'ERROR_FOR_DIVISION_BY_ZERO', 'TRADITIONAL', 'NO_AUTO_CREATE_USER', 'HIGH_NOT_PRECEDENCE',
+  'NO_ENGINE_SUBSTITUTION', 'PAD_CHAR_TO_FULL_LENGTH', 'EMPTY_STRING_IS_NULL', 'SIMULTANEOUS_ASSIGNMENT', 'TIME_ROUND_FRACTIONAL',
+];
+
+const modesOf = (value: string): string[] => {
+  const v = value.trim();
+  if (/^\d+$/.test(v)) {
+    const bits = BigInt(v);
+    return MODE_BITS.filter((_, k) => (bits >> BigInt(k)) & 1n);
+  }
+  return value.toUpperCase().split(',').map((m) => m.trim());
+};
 
 /** The flags the analyser needs from an sql_mode value (`ANSI` implies ANSI_QUOTES). */
 export function sqlModeFlags(value: string): MysqlDialect['sqlMode'] {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyseMysql, sqlModeFlags, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+import { analyseMysql, sqlModeFlags, sqlModeStrict, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
 import { runsStoredCode, type KnownFunctions } from '../../../src/sql/mysql/functions.js';
 import type { FunctionRef } from '../../../src/sql/facts.js';
 
@@ -128,6 +128,13 @@ describe('sql_mode', () => {
     // Under ORACLE mode "full_name" is a column, so it reaches the lineage.
     const f = analyseMysql(`SET sql_mode = 'ORACLE'; SELECT CONCAT("full_name", '') FROM users`, MARIA).statements[1];
     assert.deepEqual(f.lineage?.[0].sources.map((s) => s.column), ['full_name']);
+  });
+  it('a number sets the modes of its bits (SET sql_mode = 4 is ANSI_QUOTES)', () => {
+    assert.deepEqual(sqlModeFlags('4'), { ansiQuotes: true, noBackslashEscapes: false });
+    assert.deepEqual(sqlModeFlags('1048576'), { ansiQuotes: false, noBackslashEscapes: true });
+    assert.equal(sqlModeFlags('262144').ansiQuotes, true, 'ANSI');
+    assert.equal(sqlModeStrict('2097152'), true, 'STRICT_TRANS_TABLES');
+    assert.deepEqual(kinds("SET sql_mode = 1048576; SELECT 'a\\'; DROP TABLE x; -- '", MARIA), ['set', 'select', 'drop']);
   });
 });
 
