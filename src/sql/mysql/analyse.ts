@@ -11,6 +11,13 @@ import { MysqlParseError, MysqlStatementParser } from './parser.js';
 export interface MysqlAnalyseOptions extends MysqlDialect {
   /** The session's current database (USE), used to resolve unqualified table names. */
   currentDb?: string;
+  /** The server's global sql_mode, which `SET sql_mode = DEFAULT` gives the session; unknown when absent. */
+  defaultSqlMode?: string;
+}
+
+/** `SET sql_mode = DEFAULT`: the value is the server's global sql_mode, not a mode named DEFAULT. */
+export function isDefaultSetting(value: string): boolean {
+  return value.toLowerCase() === 'default';
 }
 
 /**
@@ -46,7 +53,8 @@ export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAna
       if (s.name === 'sql_mode' && !s.local && k < parts.length - 1) {
         // The server lexes each statement of a multi-statement message after running the ones before,
         // so a SET sql_mode changes how the rest is read (ANSI_QUOTES turns "x" into an identifier).
-        const mode = s.value === null ? undefined : sqlModeFlags(s.value);
+        const text = s.value !== null && isDefaultSetting(s.value) ? (opts.defaultSqlMode ?? null) : s.value;
+        const mode = text === null ? undefined : sqlModeFlags(text);
         const restFrom = parts[k + 1][0].start;
         if (mode === undefined) {
           for (const rest of parts.slice(k + 1)) statements.push(unknown(sql.slice(rest[0].start, rest[rest.length - 1].end), 'parse-error', 'sql_mode set to a computed value earlier in this message'));
