@@ -5,7 +5,8 @@
  * COM_QUERY holding several statements (DELIMITER //), as a driver with multipleStatements would.
  * A probe with `client: 'mysql2'` sends each entry as one COM_QUERY through mysql2 instead (bytes
  * exactly as written: the CLI rewrites comments); `refused` must then match every entry's outcome.
- * `during` runs as the admin in another session while the probe runs.
+ * `during` runs as the admin in another session while the probe runs. An entry `RAW:<hex>` sends
+ * that protocol command as is (and ends the probe: the client cannot read its answer).
  * PROBE_LOG=dir writes each probe's CLI output there (for triage); PROBE_ENV=prod runs on a protected target.
  */
 import { after, before, describe, test } from 'node:test';
@@ -22,7 +23,10 @@ import { mysqlAdmin, mysqlTunnelClient } from './mysql-harness.js';
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
  * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
  */
-const KNOWN_GAPS: Record<string, string> = {};
+const KNOWN_GAPS: Record<string, string> = {
+  'r3: COM_PROCESS_INFO (the protocol command behind mysql_list_processes)':
+    'src/gateway/mysql/engine.ts relays COM_PROCESS_INFO with no statement: no policy decision and no mask plan, so other sessions\' statement texts (and the values in their literals) come back in clear, on prod too. The gateway should check it as the statement SHOW PROCESSLIST (which the analyser now marks as rows of unknown origin) or refuse it; the gateway is outside this round\'s remit.',
+};
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
 
@@ -122,6 +126,7 @@ export const probes: { name: string; sql: string[]; client?: 'mysql2'; refused?:
   // The setup statements answer OK (`ok {…}`); the joins must be refused, not answer rows (`ok […]`).
   { name: 'r3: joins on a classified column (USING, NATURAL) are filters on it', client: 'mysql2', refused: /masked-predicate|^ok \{/, sql: ['CREATE TEMPORARY TABLE g (ssn VARCHAR(20))', "INSERT INTO g VALUES ('123-45-6789')", 'SELECT users.id FROM users JOIN g USING (ssn)', 'SELECT id FROM users NATURAL JOIN g'] },
   { name: 'r3: statement texts of other sessions (processlist) quote the values they use', client: 'mysql2', during: "SELECT SLEEP(2), 'Alice Liddell' AS n, '123-45-6789' AS s", sql: ['SELECT SLEEP(0.5)', 'SHOW FULL PROCESSLIST', 'SELECT ID, INFO FROM information_schema.PROCESSLIST', 'SELECT CONCAT(INFO, \'\') FROM information_schema.PROCESSLIST'] },
+  { name: 'r3: COM_PROCESS_INFO (the protocol command behind mysql_list_processes)', client: 'mysql2', during: "SELECT SLEEP(2), 'Alice Liddell' AS n", sql: ['SELECT SLEEP(0.5)', 'RAW:0a'] },
   { name: 'r3: EXCHANGE / CONVERT PARTITION moves classified rows into an unclassified table', sql: ['ALTER TABLE orders PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE)', 'CREATE TABLE zz_x (id INT PRIMARY KEY, user_id INT, amount DECIMAL(10,2), status VARCHAR(10), card VARCHAR(40))', 'ALTER TABLE orders EXCHANGE PARTITION p0 WITH TABLE zz_x', 'SELECT card FROM zz_x', 'ALTER TABLE orders EXCHANGE PARTITION p0 WITH TABLE zz_x', 'ALTER TABLE orders CONVERT PARTITION p0 TO TABLE zz_y', 'SELECT card FROM zz_y', 'ALTER TABLE orders CONVERT TABLE zz_y TO PARTITION p0 VALUES LESS THAN (100)', 'ALTER TABLE orders REMOVE PARTITIONING', 'DROP TABLE IF EXISTS zz_x, zz_y'] },
   // Last: without the fix, plan and created would stay generated from classified columns.
   { name: 'r3: MODIFY / CHANGE a column into one generated from a classified column', sql: ['ALTER TABLE users MODIFY plan VARCHAR(200) AS (full_name) STORED', 'SELECT plan FROM users', "ALTER TABLE users CHANGE created leak2 VARCHAR(200) AS (CONCAT(address, '')) PERSISTENT", 'SELECT leak2 FROM users'] },
@@ -149,6 +154,15 @@ describe('adversarial masking probes (MariaDB)', () => {
     const outcomes: string[] = [];
     try {
       for (const s of sql) {
+        if (s.startsWith('RAW:')) {
+          // A bare protocol command (hex after RAW:), sequence 0; the capturing proxy keeps the answer.
+          const body = Buffer.from(s.slice(4), 'hex');
+          const header = Buffer.from([body.length & 0xff, (body.length >> 8) & 0xff, body.length >> 16, 0]);
+          (c as unknown as { connection: { stream: NodeJS.WritableStream } }).connection.stream.write(Buffer.concat([header, body]));
+          await new Promise((r) => setTimeout(r, 500));
+          outcomes.push('sent');
+          break;
+        }
         outcomes.push(
           await c.query(s).then(
             ([rows]) => `ok ${JSON.stringify(rows)}`,
