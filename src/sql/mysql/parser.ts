@@ -61,6 +61,9 @@ interface SelectItem {
   star?: { qualifier?: string };
 }
 
+/** Keywords MariaDB also takes as bare column names, outside the places they are syntax (see isNameHere). */
+const NAME_KEYWORDS = new Set(['ANY', 'SOME', 'ROW', 'LATERAL', 'SOUNDS', 'FULL', 'UNKNOWN', 'MINUS', 'END', 'ESCAPE', 'WINDOW', 'NOWAIT']);
+
 /** Words after which a name followed by `(` names an index (DDL), not a function. */
 const INDEX_WORDS = new Set(['INDEX', 'KEY', 'UNIQUE', 'FULLTEXT', 'SPATIAL']);
 /** Words that make the string after them a typed literal: date/time types, charset introducers, N. */
@@ -289,7 +292,7 @@ export class MysqlStatementParser {
           continue;
         }
         const single = parts.length === 1 && t.type === 'word';
-        if (single && (CLAUSE_WORDS.has(t.value) || EXPR_WORDS.has(t.value))) continue;
+        if (single && (CLAUSE_WORDS.has(t.value) || EXPR_WORDS.has(t.value)) && !this.isNameHere(chainStart, info.start)) continue;
         // DATE '2024-01-01', _utf8mb4 'x', N'x': a typed literal, not a column. Any other word
         // before a string is a column with a string alias (`SELECT email 'e'`), and counts.
         if (single && this.toks[chainStart + 1]?.type === 'string' && TYPED_LITERAL.test(t.value)) continue;
@@ -303,6 +306,53 @@ export class MysqlStatementParser {
     // Coarse but safe: the whole expression counts as what the variable receives.
     if (info.assigns) this.pending.push({ into: 'variable', expr: info, scope });
     return info;
+  }
+
+  /**
+   * Whether the keyword at token k (inside an expression that starts at `from`) is a column name
+   * there. These words are keywords only in some places, and MariaDB takes them as bare names
+   * anywhere else (`SELECT full FROM (SELECT full_name AS full …) d`): read as syntax, the column
+   * they name would carry no lineage at all.
+   */
+  private isNameHere(k: number, from: number): boolean {
+    const t = this.toks[k];
+    if (!NAME_KEYWORDS.has(t.value)) return false;
+    const next = this.toks[k + 1];
+    const prev = k > from ? this.toks[k - 1] : undefined;
+    const word = (x: Token | undefined, ...w: string[]): boolean => x?.type === 'word' && w.includes(x.value);
+    const punct = (x: Token | undefined, p: string): boolean => x?.type === 'punct' && x.value === p;
+    switch (t.value) {
+      case 'ANY':
+      case 'SOME':
+      case 'ROW':
+      case 'LATERAL':
+        return !punct(next, '(');
+      case 'SOUNDS':
+        return !word(next, 'LIKE');
+      case 'FULL':
+        return !word(next, 'JOIN', 'OUTER');
+      case 'UNKNOWN':
+        return !(word(prev, 'IS') || (word(prev, 'NOT') && word(this.toks[k - 2], 'IS')));
+      case 'MINUS':
+        return !word(next, 'SELECT') && !punct(next, '(');
+      case 'END':
+      case 'ESCAPE': {
+        // END closes a CASE, ESCAPE follows a LIKE: keywords when one is open in this expression.
+        let open = 0;
+        for (let j = from; j < k; j++) {
+          const x = this.toks[j];
+          if (t.value === 'END' && word(x, 'CASE')) open++;
+          else if (t.value === 'END' && word(x, 'END') && !this.isNameHere(j, from)) open--;
+          else if (t.value === 'ESCAPE' && word(x, 'LIKE')) open = 1;
+        }
+        // ESCAPE is followed by its character: a name is followed by `,`, `)` or an operator.
+        if (t.value === 'ESCAPE' && open > 0) return next === undefined || (next.type === 'punct' && next.value !== '(');
+        return open <= 0;
+      }
+      default:
+        // WINDOW, NOWAIT: clause words the expression scan never reaches as syntax.
+        return true;
+    }
   }
 
   /** Stored values, with lineage now that every FROM of the statement has been read. */
@@ -520,7 +570,8 @@ export class MysqlStatementParser {
     const item: SelectItem = { expr };
     const last = toks[toks.length - 1];
     const before = toks[toks.length - 2];
-    const aliasTok = last && (last.type === 'quoted' || last.type === 'string' || (last.type === 'word' && !CLAUSE_WORDS.has(last.value) && !EXPR_WORDS.has(last.value)));
+    const afterAs = before?.type === 'word' && before.value === 'AS';
+    const aliasTok = last && (last.type === 'quoted' || last.type === 'string' || (last.type === 'word' && ((!CLAUSE_WORDS.has(last.value) && !EXPR_WORDS.has(last.value)) || (afterAs && NAME_KEYWORDS.has(last.value)))));
     if (toks.length >= 2 && aliasTok) {
       const explicit = before.type === 'word' && before.value === 'AS';
       const implicit = !explicit && (before.type === 'punct' ? before.value === ')' : before.type !== 'word' || !CLAUSE_WORDS.has(before.value)) && !(before.type === 'punct' && before.value === '.');

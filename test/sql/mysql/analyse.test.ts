@@ -370,3 +370,18 @@ describe('round 3: joins that compare columns, and other sessions\' statement te
   }
   it('SHOW TABLES does not', () => assert.equal(facts('SHOW TABLES').diagnostics, undefined));
 });
+
+describe('round 3: keywords MariaDB also takes as bare column names', () => {
+  const sources = (sql: string): string[][] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].lineage ?? []).map((l) => l.sources.map((s) => `${s.table}.${s.column}`).sort());
+  const table: [string, string[][]][] = [
+    ['WITH c AS (SELECT full_name AS full FROM users) SELECT full FROM c', [['users.full_name']]],
+    ['SELECT UPPER(escape) FROM (SELECT email AS escape FROM users) d', [['users.email']]],
+    ['SELECT CONCAT(row, unknown, window, `end`) FROM (SELECT address AS `row`, email AS `unknown`, ssn AS `window`, phone AS `end` FROM users) d', [['users.address', 'users.email', 'users.phone', 'users.ssn']]],
+    ["SELECT CONCAT(plan LIKE 'x', escape) FROM (SELECT email AS escape, plan FROM users) d", [['users.email', 'users.plan']]],
+    // Where they are syntax they stay syntax.
+    ["SELECT CASE WHEN id = 1 THEN plan END AS x FROM users WHERE plan LIKE 'a!%' ESCAPE '!'", [['users.id', 'users.plan']]],
+    ['SELECT 1 IS UNKNOWN AS x, 2 = ANY (SELECT 2) AS y', [[], []]],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.deepEqual(sources(sql), want));
+  it('a CASE … END in a WHERE still names no column', () => assert.equal(analyseMysql('DELETE FROM orders WHERE CASE WHEN 1 THEN 1 END', MARIA).statements[0].hasWhere, false));
+});
