@@ -1985,6 +1985,18 @@ const STRICT_COMPARISONS = new Set(['<>', '!=', '<', '>']);
 
 function constantTruth(toks: Token[], names?: ReadonlySet<string>): boolean | undefined {
   if (toks.length === 0) return undefined;
+  // By precedence, loosest first: XOR, then AND (`id = id AND 1` holds wherever `id = id` does).
+  const xor = splitTopLevel(toks, (t) => t.type === 'word' && t.value === 'XOR');
+  if (xor.length > 1) {
+    const parts = xor.map((p) => valueOf(p, names));
+    return parts.some((v) => v === undefined) ? undefined : parts.reduce<boolean>((acc, v) => acc !== truthy(v!), false);
+  }
+  const and = conjunctRanges(toks, 0, toks.length);
+  if (and.length > 1) {
+    const parts = and.map(([a, b]) => valueOf(toks.slice(a, b), names));
+    if (parts.some((v) => v !== undefined && !truthy(v))) return false;
+    return parts.every((v) => v !== undefined) ? true : undefined;
+  }
   if (toks.length === 2 && toks[0].type === 'word' && toks[0].value === 'NOT') {
     const v = literal(toks[1]);
     return v === undefined ? undefined : !truthy(v);
@@ -2055,6 +2067,19 @@ function valueOf(toks: Token[], names: ReadonlySet<string> | undefined): string 
   toks = stripParens(toks);
   if (toks.length === 1) return literal(toks[0]);
   return constantTruth(toks, names);
+}
+
+/** toks split at the tokens outside parentheses for which `test` holds. */
+function splitTopLevel(toks: Token[], test: (t: Token) => boolean): Token[][] {
+  const out: Token[][] = [[]];
+  let depth = 0;
+  for (const t of toks) {
+    if (t.type === 'punct' && t.value === '(') depth++;
+    else if (t.type === 'punct' && t.value === ')') depth--;
+    if (depth === 0 && test(t)) out.push([]);
+    else out[out.length - 1].push(t);
+  }
+  return out;
 }
 
 /** Index of the first token outside parentheses for which `test` holds; -1 when none does. */
