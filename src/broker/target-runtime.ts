@@ -135,6 +135,10 @@ export class TargetRuntime implements TargetServices {
   }
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+    return withHandlerTables(this.resolveFacts(facts, state), state);
+  }
+
+  private resolveFacts(facts: StatementFacts[], state: SessionState): StatementFacts[] {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
@@ -692,6 +696,23 @@ const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RU
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {
   return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.tag === 'ALTER TABLE' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
+}
+
+/**
+ * A HANDLER READ's filter names the handler, which may be an alias (HANDLER users OPEN AS h):
+ * its predicate columns are those of the table the handler was opened on. Per session, so after
+ * the shared resolution.
+ */
+function withHandlerTables(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+  if (!facts.some((f) => f.cursor?.op === 'fetch' && f.predicateColumns)) return facts;
+  return facts.map((f) => {
+    if (f.cursor?.op !== 'fetch' || !f.predicateColumns) return f;
+    const opened = state.cursors.get(f.cursor.name)?.relations.find((r) => r.via === 'handler');
+    // A name never opened in this session: its table is unknown, so any classified column may be the one compared.
+    const table = opened ? { ...(opened.schema !== undefined ? { schema: opened.schema } : {}), table: opened.name } : { table: '*' };
+    const name = f.cursor.name;
+    return { ...f, predicateColumns: f.predicateColumns.map((p) => (p.table.toLowerCase() === name ? { ...table, column: p.column } : p)) };
+  });
 }
 
 /** Kinds of statement that never send rows back. */

@@ -244,7 +244,8 @@ export function isMutating(f: StatementFacts): boolean {
 }
 
 /**
- * The first predicate column (a `*` column: any of its table's) that one of `classified` names.
+ * The first predicate column (a `*` column: any of its table's; a `*` table: any table) that one
+ * of `classified` names.
  * Those are masking's column patterns (`schema.table.column`, each part a glob: `*.users.ssn`),
  * compared part by part as masking compares them; an unqualified table may be the classified one
  * in any schema. Compared as strings, `*.users.ssn` would never equal the `app.users.ssn` a
@@ -256,7 +257,7 @@ function classifiedPredicate(f: StatementFacts, classified: ReadonlySet<string> 
     for (const pattern of classified) {
       const [schema, table, column] = columnPatternParts(pattern);
       // `*`: every column of the table (a NATURAL JOIN, a whole-row comparison) may be compared.
-      if ((p.schema === undefined || schema.test(p.schema)) && table.test(p.table) && (p.column === '*' || column.test(p.column))) return p.schema === undefined || p.column === '*' ? pattern : `${p.schema}.${p.table}.${p.column}`;
+      if ((p.schema === undefined || schema.test(p.schema)) && (p.table === '*' || table.test(p.table)) && (p.column === '*' || column.test(p.column))) return p.schema === undefined || p.column === '*' ? pattern : `${p.schema}.${p.table}.${p.column}`;
     }
   }
   return undefined;

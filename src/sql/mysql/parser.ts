@@ -1789,12 +1789,41 @@ export class MysqlStatementParser {
       this.addRelation(parts, 'read', 'handler');
       return { kind: 'utility', tag: 'HANDLER OPEN', cursor: { name: alias.toLowerCase(), op: 'declare' }, lineage: [{ index: 0, name: '*', sources: [{ ...(parts.length > 1 ? { schema: parts[0] } : {}), table, column: '*' }], opaque: false, direct: true }] };
     }
-    this.i = this.toks.length;
     if (op === 'READ') {
+      this.i++;
+      this.handlerFilters(parts);
+      this.i = this.toks.length;
       this.addRelation(parts, 'read', 'handler');
       return { kind: 'select', tag: 'HANDLER', cursor: { name: table.toLowerCase(), op: 'fetch' } };
     }
+    this.i = this.toks.length;
     return { kind: 'utility', tag: `HANDLER ${op ?? ''}`.trim(), ...(op === 'CLOSE' ? { cursor: { name: table.toLowerCase(), op: 'close' as const } } : {}) };
+  }
+
+  /**
+   * HANDLER name READ [index] {FIRST|NEXT|…} | index {=|>=|…} (values) [WHERE …] [LIMIT …]: the
+   * rows a READ returns tell whether they match, as a WHERE's do. A key lookup compares the
+   * index's columns, which only the catalog knows: every column of the table counts. The names
+   * are the handler's (its alias, or its table); the broker maps an alias to its table.
+   */
+  private handlerFilters(parts: string[]): void {
+    const table = parts[parts.length - 1];
+    const schema = parts.length > 1 ? parts[0] : this.currentDb;
+    const at = (p: { table: string; column: string }): void => {
+      if (!this.predicateColumns.some((x) => x.table === p.table && x.column === p.column)) this.predicateColumns.push({ ...(schema !== undefined ? { schema } : {}), ...p });
+    };
+    let depth = 0;
+    while (!this.atEnd() && !(depth === 0 && (this.isKw('WHERE') || this.isKw('LIMIT')))) {
+      const t = this.peek()!;
+      if (t.type === 'punct' && t.value === '(') depth++;
+      else if (t.type === 'punct' && t.value === ')') depth--;
+      else if (depth === 0 && t.type === 'punct' && ['=', '>=', '<=', '<', '>'].includes(t.value)) at({ table, column: '*' });
+      this.i++;
+    }
+    if (this.acceptKw('WHERE')) {
+      const info = this.scanExpr(this.depth0Stop(new Set(['LIMIT'])), { bindings: [] });
+      for (const r of info.refs) at({ table, column: r.column });
+    }
   }
 
   private prepare(): Classified {
