@@ -398,7 +398,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const s = stmt as Stmt;
       // A failed message may have stopped before its SET sql_mode ran (MariaDB stops a
       // multi-statement message at the first error): how later statements lex is then unknown.
-      if (outcome.error && s.facts.some((f) => f.settings?.some((x) => x.name === 'sql_mode' && !x.local))) state.params.set('sql_mode', UNKNOWN_SETTING);
+      if (outcome.error && s.facts.some((f) => settingsOf(state, f).some((x) => x.name === 'sql_mode' && !x.local))) state.params.set('sql_mode', UNKNOWN_SETTING);
       const durationMs = s.startedAt ? Math.round((performance.now() - s.startedAt) * 1000) / 1000 : null;
       try {
         batcher.later({
@@ -513,9 +513,18 @@ function declareCursor(state: SessionState, f: StatementFacts, name: string): vo
 }
 
 /** SET search_path and friends take effect for the statements after this one. */
+/**
+ * The settings a statement changes: its own, and for EXECUTE those of what was prepared (MySQL
+ * can prepare `SET sql_mode = …`, which changes how every later statement lexes).
+ */
+export function settingsOf(state: SessionState, f: StatementFacts): NonNullable<StatementFacts['settings']> {
+  const run = f.execute ? state.prepared.get(f.execute.name)?.settings : undefined;
+  return run ? [...(f.settings ?? []), ...run] : (f.settings ?? []);
+}
+
 function applySettings(state: SessionState, facts: StatementFacts[]): void {
   for (const f of facts) {
-    for (const s of f.settings ?? []) {
+    for (const s of settingsOf(state, f)) {
       if (s.name === 'search_path') {
         if (s.computed) state.searchPathComputed = true;
         if (s.local) state.searchPathUnsettled = true;

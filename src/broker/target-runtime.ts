@@ -135,7 +135,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
-    return withHandlerTables(this.resolveFacts(facts, state), state);
+    return afterPreparedModes(withHandlerTables(this.resolveFacts(facts, state), state), state);
   }
 
   private resolveFacts(facts: StatementFacts[], state: SessionState): StatementFacts[] {
@@ -713,6 +713,24 @@ function withHandlerTables(facts: StatementFacts[], state: SessionState): Statem
     const name = f.cursor.name;
     return { ...f, predicateColumns: f.predicateColumns.map((p) => (p.table.toLowerCase() === name ? { ...table, column: p.column } : p)) };
   });
+}
+
+/**
+ * An EXECUTE of a prepared `SET sql_mode = …` changes how the rest of its message lexes, which
+ * the analysis (done before, on the text alone) could not know: the statements after it are
+ * unknown. Per session (what a name runs is), so after the shared resolution.
+ */
+function afterPreparedModes(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+  if (facts.length < 2 || !facts.some((f) => f.execute)) return facts;
+  // What each name runs at that point of the message: a PREPARE earlier in it counts too.
+  const prepared = new Map(state.prepared);
+  const at = facts.findIndex((f) => {
+    if (f.prepare) prepared.set(f.prepare.name, f.prepare.inner);
+    return f.execute !== undefined && prepared.get(f.execute.name)?.settings?.some((s) => s.name === 'sql_mode') === true;
+  });
+  if (at < 0 || at === facts.length - 1) return facts;
+  const detail = `sql_mode is set by the prepared statement ${facts[at].execute!.name} earlier in this message`;
+  return facts.map((f, k) => (k <= at ? f : { ...f, lineage: undefined, opaque: { reason: 'parse-error' as const, detail } }));
 }
 
 /** Kinds of statement that never send rows back. */

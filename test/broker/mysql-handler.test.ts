@@ -29,3 +29,23 @@ test('the filter of a HANDLER opened under an alias is on the table it was opene
   // Never opened in this session: the table is unknown, so it may be any.
   assert.deepEqual(predicates("HANDLER g READ FIRST WHERE ssn LIKE '1%'", fresh()), ['.*.ssn']);
 });
+
+test('an EXECUTE of a prepared SET sql_mode makes the rest of its message unknown', () => {
+  const rt = new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog: null, masking: compileMasking({}), log: rootLogger() });
+  const sql = "PREPARE s FROM 'SET sql_mode = ''NO_BACKSLASH_ESCAPES'''; EXECUTE s; SELECT 'a\\'; DELETE FROM orders; -- '";
+  const facts = rt.resolve(analyse(sql), fresh());
+  assert.deepEqual(facts.map((f) => f.opaque !== undefined), [false, false, true]);
+  // Prepared in an earlier message: the session remembers it.
+  const state = fresh();
+  state.prepared.set('s', analyse("SET sql_mode = 'ANSI_QUOTES'")[0]);
+  assert.deepEqual(rt.resolve(analyse('EXECUTE s; SELECT "full_name" FROM users'), state).map((f) => f.opaque !== undefined), [false, true]);
+  assert.deepEqual(rt.resolve(analyse('EXECUTE s'), state).map((f) => f.opaque !== undefined), [false]);
+});
+
+test('an EXECUTE changes the settings its prepared statement sets', async () => {
+  const { settingsOf } = await import('../../src/broker/statement-hooks.js');
+  const state = fresh();
+  state.prepared.set('s', analyse("SET sql_mode = 'ANSI_QUOTES'")[0]);
+  assert.deepEqual(settingsOf(state, analyse('EXECUTE s')[0]).map((s) => `${s.name}=${s.value}`), ['sql_mode=ANSI_QUOTES']);
+  assert.deepEqual(settingsOf(state, analyse('EXECUTE t')[0]), []);
+});
