@@ -109,7 +109,7 @@ function retypesUnderMode(a: MessageAnalysis, modeText: string): MessageAnalysis
     ...a,
     statements: a.statements.map((f) => {
       const out = !strict && f.actions?.includes(RETYPE_ACTION) ? { ...f, actions: [...f.actions, 'ALTER TABLE OVERWRITE COLUMN'] } : f;
-      for (const s of f.settings ?? []) if (s.name === 'sql_mode') strict = s.value !== null && strictMode(s.value);
+      for (const s of f.settings ?? []) if (s.name === 'sql_mode' && !s.global) strict = s.value !== null && strictMode(s.value);
       return out;
     }),
   };

@@ -398,7 +398,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const s = stmt as Stmt;
       // A failed message may have stopped before its SET sql_mode ran (MariaDB stops a
       // multi-statement message at the first error): how later statements lex is then unknown.
-      if (outcome.error && s.facts.some((f) => settingsOf(state, f).some((x) => x.name === 'sql_mode' && !x.local))) state.params.set('sql_mode', UNKNOWN_SETTING);
+      if (outcome.error && s.facts.some((f) => settingsOf(state, f).some((x) => x.name === 'sql_mode' && !x.local && !x.global))) state.params.set('sql_mode', UNKNOWN_SETTING);
       const durationMs = s.startedAt ? Math.round((performance.now() - s.startedAt) * 1000) / 1000 : null;
       try {
         batcher.later({
@@ -417,7 +417,8 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       } catch (e) {
         d.log.error({ err: e }, 'audit append failed for a statement outcome');
       }
-      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop')) d.services.schemaChanged();
+      // A new global sql_mode is what new sessions (and SET sql_mode = DEFAULT) start from: the catalog reads it.
+      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) d.services.schemaChanged();
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
     },
 
@@ -533,7 +534,8 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       }
       // MySQL: how later statements lex depends on sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES);
       // a value computed at run time is unknown, and analysis then fails closed.
-      if (s.name === 'sql_mode' && !s.local) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
+      // SET GLOBAL sql_mode leaves this session's mode as it is (the catalog learns the new default).
+      if (s.name === 'sql_mode' && !s.local && !s.global) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
       if (s.name === 'database' && s.value !== null) state.params.set('database', s.value);
     }
     // ROLLBACK, ROLLBACK TO SAVEPOINT, ABORT: what the transaction SET is undone.

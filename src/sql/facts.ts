@@ -136,7 +136,14 @@ export interface StatementFacts {
   /** Present when the statement cannot be fully understood; protected envs block it. */
   opaque?: { reason: OpaqueReason; detail: string };
   /** SET/RESET and set_config effects the session must track (search_path, role, …). */
-  settings?: { name: string; value: string | null; local: boolean; computed?: true }[];
+  settings?: {
+    name: string;
+    value: string | null;
+    local: boolean;
+    computed?: true;
+    /** MySQL SET GLOBAL / PERSIST: the server's default for new sessions; this session keeps its own. */
+    global?: true;
+  }[];
   /**
    * PREPARE name AS …: the name and the inner facts. EXECUTE name: the name.
    * PostgreSQL: a PREPARE's own kind, relations, functions, hasWhere, opaque and lineage are

@@ -50,7 +50,7 @@ export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAna
     statements.push(facts);
     for (const s of facts.settings ?? []) {
       if (s.name === 'database' && s.value !== null) currentDb = s.value;
-      if (s.name === 'sql_mode' && !s.local && k < parts.length - 1) {
+      if (s.name === 'sql_mode' && !s.local && !s.global && k < parts.length - 1) {
         // The server lexes each statement of a multi-statement message after running the ones before,
         // so a SET sql_mode changes how the rest is read (ANSI_QUOTES turns "x" into an identifier).
         const text = s.value !== null && isDefaultSetting(s.value) ? (opts.defaultSqlMode ?? null) : s.value;

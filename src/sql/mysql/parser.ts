@@ -1519,7 +1519,7 @@ export class MysqlStatementParser {
       const expr = this.scanExpr(this.depth0Stop(new Set(), true), { bindings: [] });
       if (expr.nonConstant) this.pending.push({ into: 'variable', expr, scope: { bindings: [] } });
       if (scope === 'global') global = true;
-      if (scope !== 'user') settings.push({ name, value: this.settingValue(expr), local: false });
+      if (scope !== 'user') settings.push({ name, value: this.settingValue(expr), local: false, ...(scope === 'global' ? { global: true as const } : {}) });
     } while (this.acceptPunct(','));
     if (!this.atEnd()) this.fail('unexpected token');
     // SET GLOBAL changes the server for every session: an administrative act.

@@ -136,6 +136,11 @@ describe('sql_mode', () => {
     assert.equal(sqlModeStrict('2097152'), true, 'STRICT_TRANS_TABLES');
     assert.deepEqual(kinds("SET sql_mode = 1048576; SELECT 'a\\'; DROP TABLE x; -- '", MARIA), ['set', 'select', 'drop']);
   });
+  it('SET GLOBAL sql_mode leaves the session\'s mode (and how the rest of the message lexes) as it is', () => {
+    assert.deepEqual(kinds("SET GLOBAL sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE x; -- '", MARIA), ['admin', 'select']);
+    assert.deepEqual(kinds("SET @@global.sql_mode = 'ANSI_QUOTES', SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE x; -- '", MARIA), ['admin', 'select', 'drop']);
+    assert.deepEqual(analyseMysql("SET GLOBAL sql_mode = ''", MARIA).statements[0].settings, [{ name: 'sql_mode', value: '', local: false, global: true }]);
+  });
 });
 
 describe('ALTER TABLE actions, diagnostics and handlers', () => {
