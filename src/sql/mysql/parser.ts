@@ -1103,6 +1103,9 @@ export class MysqlStatementParser {
     for (const [a, b] of conjunctRanges(this.toks, start, end)) {
       // `id IN (SELECT id FROM orders)` in a write to orders: a semi-join of the table with itself.
       if (written.size > 0 && this.selfSemiJoin(a, b, written, names)) continue;
+      // `o.id = p.id` over orders o, orders p (or a derived table over orders): the table joined
+      // with itself, which every row matches, as an ON would (see selfSemiJoin).
+      if (this.selfJoinCondition(a, b, scope)) continue;
       if (info.refs.some((r) => r.at >= a && r.at < b)) return true;
       for (let k = a; k < b - 1; k++) {
         const t = this.toks[k];
@@ -1111,6 +1114,33 @@ export class MysqlStatementParser {
       }
     }
     return false;
+  }
+
+  /**
+   * Whether toks[a, b) is only `x.c = y.c` (or `<=>`), x and y two bindings of the statement
+   * over the same table (a derived table counts as the tables it reads).
+   */
+  private selfJoinCondition(a: number, b: number, scope: Scope): boolean {
+    const toks = stripParens(this.toks.slice(a, b));
+    const op = topLevelIndexOf(toks, (t) => t.type === 'punct' && (t.value === '=' || t.value === '<=>'));
+    if (op < 0) return false;
+    const table = (side: Token[]): Binding | undefined => {
+      side = stripParens(side);
+      const chain = (side.length === 3 || side.length === 5) && side.every((t, k) => (k % 2 === 1 ? t.type === 'punct' && t.value === '.' : t.type === 'word' || t.type === 'quoted'));
+      if (!chain) return undefined;
+      const q = this.name(side[side.length - 3]).toLowerCase();
+      return scope.bindings.find((x) => !x.cte && (x.alias.toLowerCase() === q || x.table?.toLowerCase() === q));
+    };
+    const left = table(toks.slice(0, op));
+    const right = table(toks.slice(op + 1));
+    if (left === undefined || right === undefined || left === right) return false;
+    // The same column on both sides: each row matches itself (`o.id = p.parent_id` may not).
+    const column = (side: Token[]): string => this.name(stripParens(side).at(-1)!).toLowerCase();
+    if (column(toks.slice(0, op)) !== column(toks.slice(op + 1))) return false;
+    const tables = (x: Binding): string[] => [...new Set(x.derived ? x.derived.flatMap((c) => c.sources.map((s) => s.table.toLowerCase())) : x.table !== undefined ? [x.table.toLowerCase()] : [])];
+    const l = tables(left);
+    const r = tables(right);
+    return l.length > 0 && l.length === r.length && l.every((t) => r.includes(t));
   }
 
   /**

@@ -338,6 +338,12 @@ describe('round 3: WHERE that restricts nothing, in other spellings', () => {
     ['DELETE FROM orders WHERE id = 1 OR id IS NULL', true],
     ['DELETE FROM orders WHERE id = RAND() + 0', true],
     ["DELETE FROM orders WHERE id IN (SELECT o2.id FROM orders o2 WHERE o2.status = 'x')", true],
+    // The table joined with itself on the same column: every row matches itself.
+    ['DELETE o FROM orders o, orders p WHERE o.id = p.id', false],
+    ["UPDATE orders o JOIN orders p ON p.id = o.id SET o.status = 'x' WHERE p.id = o.id", false],
+    ['DELETE o FROM orders o JOIN (SELECT id FROM orders) p ON p.id = o.id WHERE (o.id) = p.id', false],
+    ["DELETE o FROM orders o JOIN orders p ON p.id = o.id WHERE o.status = 'x'", true],
+    ['DELETE o FROM orders o, orders p WHERE o.id = p.parent_id', true],
     // Two tables: `o.id = u.id` compares two columns.
     ["UPDATE orders o JOIN users u ON u.id = o.user_id SET o.status = 'x' WHERE o.id = u.id", true],
   ];
