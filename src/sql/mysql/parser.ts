@@ -95,6 +95,8 @@ export class MysqlStatementParser {
   /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
   private intoTarget: 'variable' | 'file' | undefined;
   private readonly cteNames = new Set<string>();
+  /** The last ORDER BY read, for a set operation whose last branch took it (see parseQuery). */
+  private lastOrderBy: { info: ExprInfo; scope: Scope } | undefined;
 
   constructor(
     private readonly toks: Token[],
@@ -388,8 +390,10 @@ export class MysqlStatementParser {
   parseQuery(scope: Scope): ColumnLineage[] {
     if (this.isKw('WITH')) this.parseWith(scope);
     let lineage = this.parseQueryTerm(scope);
+    let lastTerm = -1;
     while (this.isKw('UNION') || this.isKw('EXCEPT') || this.isKw('INTERSECT') || this.isKw('MINUS')) {
       this.i++;
+      lastTerm = this.i;
       this.acceptKw('ALL') || this.acceptKw('DISTINCT');
       const next = this.parseQueryTerm(scope);
       lineage = lineage.map((col, k) => ({
@@ -399,7 +403,12 @@ export class MysqlStatementParser {
         direct: false,
       }));
     }
-    this.parseQueryTail(scope);
+    // After a set operation the branches' expressions are not at hand: any derived column counts.
+    const named = (name: string): ColumnLineage['sources'] | undefined => lineage.find((c) => c.name.toLowerCase() === name && !c.direct)?.sources;
+    // The last branch read an ORDER BY that sorts the whole set operation: by its output columns too.
+    const last = this.lastOrderBy;
+    if (lastTerm >= 0 && last !== undefined && last.info.start > lastTerm) this.orderingFilters(last.info, last.info.start, last.info.end, last.scope, named);
+    this.parseQueryTail(scope, named);
     this.takeInto(lineage);
     return lineage;
   }
@@ -473,9 +482,14 @@ export class MysqlStatementParser {
     return out;
   }
 
-  private parseQueryTail(scope: Scope): void {
+  /** `named`: what sorting by an output column's name tests (see orderingFilters). */
+  private parseQueryTail(scope: Scope, named: (name: string) => ColumnLineage['sources'] | undefined): void {
     for (;;) {
-      if (this.acceptKw('ORDER', 'BY') || this.acceptKw('LIMIT') || this.acceptKw('OFFSET') || this.acceptKw('FETCH')) {
+      if (this.acceptKw('ORDER', 'BY')) {
+        const info = this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+        this.orderingFilters(info, info.start, info.end, scope, named);
+        this.lastOrderBy = { info, scope };
+      } else if (this.acceptKw('LIMIT') || this.acceptKw('OFFSET') || this.acceptKw('FETCH')) {
         this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
       } else if (this.isKw('INTO')) {
         this.parseInto(scope);
@@ -540,11 +554,81 @@ export class MysqlStatementParser {
         if (this.i !== from) this.fail('unexpected FROM');
         this.i = fromEnd;
       } else if (this.acceptKw('WHERE') || this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) this.predicate(scope);
-      else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
-      else break;
+      else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) {
+        const info = this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+        this.orderingFilters(info, info.start, info.end, scope, (name) => this.namedFilter(items, scope, name));
+      } else break;
     }
-    this.parseQueryTail(scope);
+    // Window specifications in the select list: OVER (PARTITION BY … ORDER BY …).
+    for (const item of items) {
+      for (let k = item.expr.start; k < item.expr.end - 1; k++) {
+        if (this.toks[k].type !== 'word' || this.toks[k].value !== 'OVER' || !(this.toks[k + 1].type === 'punct' && this.toks[k + 1].value === '(')) continue;
+        const close = matchingParen(this.toks, k + 1);
+        if (close > 0) this.orderingFilters(item.expr, k + 2, close, scope, (name) => this.namedFilter(items, scope, name));
+      }
+    }
+    this.parseQueryTail(scope, (name) => this.namedFilter(items, scope, name));
     return this.lineageOf(items, scope);
+  }
+
+  /** The columns an output column named `name` tests, when it is a comparing expression (see orderingFilters). */
+  private namedFilter(items: SelectItem[], scope: Scope, name: string): ColumnLineage['sources'] | undefined {
+    const k = items.findIndex((it) => it.alias?.toLowerCase() === name);
+    if (k < 0 || !this.compares(items[k].expr.start, items[k].expr.end)) return undefined;
+    return this.lineageOf([items[k]], scope)[0]?.sources;
+  }
+
+  /** Whether toks[a, b) holds something to compare a column with: a literal, a parameter, a variable, a subquery. */
+  private compares(a: number, b: number): boolean {
+    for (let k = a; k < b; k++) {
+      const t = this.toks[k];
+      if (t.type === 'string' || t.type === 'number' || t.type === 'param' || t.type === 'var' || t.type === 'sysvar' || (t.type === 'word' && (t.value === 'SELECT' || t.value === 'TRUE' || t.value === 'FALSE' || t.value === 'NULL'))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * ORDER BY, GROUP BY and window specifications over toks[a, b): the order or grouping of rows
+   * by a classified column compared with something tells its values apart as a WHERE does
+   * (`ORDER BY ssn = '…' DESC LIMIT 1` returns the id whose ssn that is). An item holding a
+   * literal, parameter, variable or subquery is a filter on the columns it reads, and so is an
+   * output column named there that is such an expression; sorting by a column (or an expression
+   * of it alone, or a position) tests nothing and stays allowed.
+   */
+  private orderingFilters(info: ExprInfo, a: number, b: number, scope: Scope, named: (name: string) => ColumnLineage['sources'] | undefined): void {
+    const add = (sources: ColumnLineage['sources']): void => {
+      for (const s of sources) if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+    };
+    const isWord = (t: Token | undefined, ...w: string[]): boolean => t?.type === 'word' && w.includes(t.value);
+    const items: [number, number][] = [];
+    let depth = 0;
+    let from = a;
+    for (let k = a; k < b; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct' && t.value === '(') depth++;
+      else if (t.type === 'punct' && t.value === ')') depth--;
+      else if (depth === 0 && ((t.type === 'punct' && t.value === ',') || isWord(t, 'BY', 'ROWS', 'RANGE', 'GROUPS'))) {
+        items.push([from, k]);
+        from = k + 1;
+        // A window frame (ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) counts rows, it compares nothing.
+        if (isWord(t, 'ROWS', 'RANGE', 'GROUPS')) from = b;
+      }
+    }
+    items.push([from, b]);
+    for (let [x, y] of items) {
+      // Not part of the item: ASC / DESC, WITH ROLLUP, and the PARTITION / ORDER before a BY.
+      while (y > x && isWord(this.toks[y - 1], 'ASC', 'DESC', 'ROLLUP', 'WITH', 'PARTITION', 'ORDER')) y--;
+      const toks = stripParens(this.toks.slice(x, y));
+      if (toks.length === 0 || (toks.length === 1 && toks[0].type === 'number')) continue;
+      if (toks.length === 1 && (toks[0].type === 'word' || toks[0].type === 'quoted')) {
+        // An output column's name: a filter when that column is a comparing expression.
+        const out = named(this.name(toks[0]).toLowerCase());
+        if (out) add(out);
+        continue;
+      }
+      if (!this.compares(x, y)) continue;
+      for (const r of info.refs) if (r.at >= x && r.at < y) add(this.resolve(r, scope).sources);
+    }
   }
 
   /** The index of this SELECT's FROM (the first FROM outside parentheses before its other clauses), or -1. */
@@ -1911,6 +1995,16 @@ function renamed(lineage: ColumnLineage[], names: string[] | undefined): ColumnL
     return names.map((name, index) => ({ ...all, index, name }));
   }
   return lineage.map((c, k) => ({ ...c, name: names[k] }));
+}
+
+/** The index of the `)` closing the `(` at toks[open], or -1. */
+function matchingParen(toks: Token[], open: number): number {
+  let depth = 0;
+  for (let k = open; k < toks.length; k++) {
+    if (toks[k].type === 'punct' && toks[k].value === '(') depth++;
+    else if (toks[k].type === 'punct' && toks[k].value === ')' && --depth === 0) return k;
+  }
+  return -1;
 }
 
 function findBinding(scope: Scope, name: string): Binding | undefined {

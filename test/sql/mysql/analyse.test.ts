@@ -402,3 +402,21 @@ describe('round 3: keywords MariaDB also takes as bare column names', () => {
   for (const [sql, want] of table) it(sql, () => assert.deepEqual(sources(sql), want));
   it('a CASE … END in a WHERE still names no column', () => assert.equal(analyseMysql('DELETE FROM orders WHERE CASE WHEN 1 THEN 1 END', MARIA).statements[0].hasWhere, false));
 });
+
+describe('round 3: ordering and grouping by a comparison is a filter', () => {
+  const predicates = (sql: string): string[] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
+  const table: [string, string[]][] = [
+    ["SELECT id FROM users ORDER BY ssn = '1' DESC LIMIT 1", ['users.ssn']],
+    ["SELECT MIN(id) FROM users GROUP BY ssn LIKE '1%'", ['users.ssn']],
+    ['SELECT MIN(id) FROM users GROUP BY LEFT(ssn, 1)', ['users.ssn']],
+    ["SELECT id, ROW_NUMBER() OVER (PARTITION BY plan ORDER BY ssn = '1' DESC) AS r FROM users", ['users.ssn']],
+    ["SELECT id, ssn = '1' AS m FROM users ORDER BY m DESC", ['users.ssn']],
+    ["SELECT id, ssn = '1' AS m FROM users UNION SELECT 0, 0 ORDER BY m DESC", ['users.ssn']],
+    // Sorting by a column, an expression of it alone, or a position tests nothing.
+    ['SELECT id FROM users ORDER BY email, 1 DESC', []],
+    ['SELECT UPPER(email) AS e FROM users ORDER BY e, UPPER(email)', []],
+    ['SELECT full_name, COUNT(*) FROM users GROUP BY full_name WITH ROLLUP', []],
+    ['SELECT id, ROW_NUMBER() OVER (ORDER BY email ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS r FROM users', []],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.deepEqual(predicates(sql), want));
+});
