@@ -553,7 +553,16 @@ export class MysqlStatementParser {
         // Read above; a FROM anywhere else is not the one the server reads.
         if (this.i !== from) this.fail('unexpected FROM');
         this.i = fromEnd;
-      } else if (this.acceptKw('WHERE') || this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) this.predicate(scope);
+      } else if (this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) {
+        // HAVING may name an output column by its alias (`ssn AS s … HAVING s LIKE '1%'`): a filter on what it reads.
+        const info = this.predicate(scope);
+        for (const r of info.refs) {
+          const item = r.qualifier.length === 0 ? items.find((it) => it.alias?.toLowerCase() === r.column.toLowerCase()) : undefined;
+          for (const src of item ? (this.lineageOf([item], scope)[0]?.sources ?? []) : []) {
+            if (!this.predicateColumns.some((p) => p.table === src.table && p.column === src.column && p.schema === src.schema)) this.predicateColumns.push(src);
+          }
+        }
+      } else if (this.acceptKw('WHERE')) this.predicate(scope);
       else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) {
         const info = this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
         this.orderingFilters(info, info.start, info.end, scope, (name) => this.namedFilter(items, scope, name));

@@ -403,7 +403,7 @@ describe('round 3: keywords MariaDB also takes as bare column names', () => {
   it('a CASE … END in a WHERE still names no column', () => assert.equal(analyseMysql('DELETE FROM orders WHERE CASE WHEN 1 THEN 1 END', MARIA).statements[0].hasWhere, false));
 });
 
-describe('round 3: ordering and grouping by a comparison is a filter', () => {
+describe('round 3: ordering, grouping and HAVING on an output column are filters', () => {
   const predicates = (sql: string): string[] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
   const table: [string, string[]][] = [
     ["SELECT id FROM users ORDER BY ssn = '1' DESC LIMIT 1", ['users.ssn']],
@@ -412,6 +412,8 @@ describe('round 3: ordering and grouping by a comparison is a filter', () => {
     ["SELECT id, ROW_NUMBER() OVER (PARTITION BY plan ORDER BY ssn = '1' DESC) AS r FROM users", ['users.ssn']],
     ["SELECT id, ssn = '1' AS m FROM users ORDER BY m DESC", ['users.ssn']],
     ["SELECT id, ssn = '1' AS m FROM users UNION SELECT 0, 0 ORDER BY m DESC", ['users.ssn']],
+    ["SELECT id, ssn AS s FROM users HAVING s LIKE '123%'", ['users.s', 'users.ssn']],
+    ["SELECT id, UPPER(email) AS e FROM users HAVING e = 'X'", ['users.e', 'users.email']],
     // Sorting by a column, an expression of it alone, or a position tests nothing.
     ['SELECT id FROM users ORDER BY email, 1 DESC', []],
     ['SELECT UPPER(email) AS e FROM users ORDER BY e, UPPER(email)', []],
