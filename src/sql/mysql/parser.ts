@@ -246,7 +246,10 @@ export class MysqlStatementParser {
       if (t.type === 'punct' && t.value === '(') {
         if (this.isKw('SELECT', 1) || this.isKw('WITH', 1) || this.isKw('VALUES', 1) || this.isKw('TABLE', 1) || (this.isPunct('(', 1) && this.startsQueryInParens(1))) {
           this.i++;
-          info.subqueries.push(this.parseQuery({ bindings: [], parent: scope }));
+          const exists = this.toks[this.i - 2]?.type === 'word' && this.toks[this.i - 2].value === 'EXISTS';
+          const lineage = this.parseQuery({ bindings: [], parent: scope });
+          // EXISTS (SELECT …) is true or false: what the subquery returns is neither value nor test.
+          info.subqueries.push(exists ? [] : lineage);
           this.expectPunct(')');
           info.nonConstant = true;
           continue;
@@ -688,11 +691,12 @@ export class MysqlStatementParser {
 
   private predicate(scope: Scope, stop: (t: Token) => boolean = this.depth0Stop(CLAUSE_STOP)): ExprInfo {
     const info = this.scanExpr(stop, scope);
-    for (const r of info.refs) {
-      for (const s of this.resolve(r, scope).sources) {
-        if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
-      }
-    }
+    const add = (s: ColumnLineage['sources'][number]): void => {
+      if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+    };
+    for (const r of info.refs) this.resolve(r, scope).sources.forEach(add);
+    // What a subquery returns is compared too: `'1' IN (SELECT ssn …)`, `(SELECT ssn …) = '1'`.
+    for (const sub of info.subqueries) for (const c of sub) c.sources.forEach(add);
     return info;
   }
 

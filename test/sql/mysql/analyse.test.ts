@@ -414,6 +414,10 @@ describe('round 3: ordering, grouping and HAVING on an output column are filters
     ["SELECT id, ssn = '1' AS m FROM users UNION SELECT 0, 0 ORDER BY m DESC", ['users.ssn']],
     ["SELECT id, ssn AS s FROM users HAVING s LIKE '123%'", ['users.s', 'users.ssn']],
     ["SELECT id, UPPER(email) AS e FROM users HAVING e = 'X'", ['users.e', 'users.email']],
+    // What a subquery in a WHERE returns is compared; what an EXISTS subquery returns is not.
+    ["SELECT id FROM users u WHERE '1' IN (SELECT ssn FROM users v WHERE v.id = u.id)", ['users.id', 'users.ssn']],
+    ["SELECT id FROM users u WHERE (SELECT full_name FROM users v WHERE v.id = u.id) = 'x'", ['users.full_name', 'users.id']],
+    ['SELECT id FROM orders o WHERE EXISTS (SELECT * FROM users u WHERE u.id = o.user_id)', ['orders.user_id', 'users.id']],
     // Sorting by a column, an expression of it alone, or a position tests nothing.
     ['SELECT id FROM users ORDER BY email, 1 DESC', []],
     ['SELECT UPPER(email) AS e FROM users ORDER BY e, UPPER(email)', []],
