@@ -145,6 +145,7 @@ export const myProbes: Probe[] = [
   { name: 'r3: subqueries that are the row itself', sql: ['DELETE FROM orders WHERE id = (SELECT id)', 'DELETE FROM orders WHERE id IN (SELECT id)', "UPDATE orders SET status = 'pwned' WHERE id = ANY (SELECT id)", 'DELETE FROM orders WHERE id IN (SELECT o2.id FROM orders o2 WHERE o2.id = id)'], check: MY_ORDERS_INTACT },
   { name: 'r3: ALTER TABLE … CONVERT PARTITION moves the rows out of the table', sql: ['ALTER TABLE orders PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (100), PARTITION p1 VALUES LESS THAN MAXVALUE)', 'ALTER TABLE orders CONVERT PARTITION p0 TO TABLE zz_moved'], check: MY_ORDERS_INTACT },
   { name: 'r3: ALTER IGNORE TABLE deletes rows that duplicate a new unique key, and cuts values in strict mode', sql: ['ALTER IGNORE TABLE orders ADD UNIQUE KEY (status)', 'ALTER IGNORE TABLE orders MODIFY status VARCHAR(1)'], check: "SELECT COUNT(*) = 3 AND SUM(status = 'new') = 2 AS ok FROM orders" },
+  { name: 'r3: ALTER TABLE … ENGINE=MEMORY keeps the rows only until the next restart', sql: ['ALTER TABLE orders ENGINE=MEMORY', "ALTER TABLE orders ENGINE = 'HEAP'"], check: "SELECT ENGINE = 'InnoDB' AS ok FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'orders'" },
   { name: 'r3: MODIFY / CHANGE into a generated column overwrites every value, strict mode or not', sql: ["ALTER TABLE orders CHANGE status status VARCHAR(10) AS ('pwned') STORED", 'ALTER TABLE orders MODIFY total DECIMAL(10,2) AS (NULL) PERSISTENT'], check: MY_ORDERS_INTACT },
 ];
 

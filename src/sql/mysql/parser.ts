@@ -1880,7 +1880,10 @@ export class MysqlStatementParser {
       if (t.value === 'TRUNCATE' && next === 'PARTITION') out.add('ALTER TABLE TRUNCATE PARTITION');
       if (t.value === 'EXCHANGE' && next === 'PARTITION') out.add('ALTER TABLE EXCHANGE PARTITION');
       if (t.value === 'DISCARD') out.add('ALTER TABLE DISCARD TABLESPACE');
-      if (t.value === 'ENGINE' && (next === 'BLACKHOLE' || (next === undefined && word(k + 2) === 'BLACKHOLE'))) out.add('ALTER TABLE ENGINE BLACKHOLE');
+      const engine = t.value === 'ENGINE' ? (next ?? word(k + 2)) : undefined;
+      if (engine === 'BLACKHOLE') out.add('ALTER TABLE ENGINE BLACKHOLE');
+      // MEMORY (HEAP) keeps rows only until the server restarts: every row is gone after the next one.
+      if (engine === 'MEMORY' || engine === 'HEAP') out.add('ALTER TABLE ENGINE MEMORY');
       // A new type or character set for stored values: lossless in strict mode, which refuses
       // values it cannot keep; without it they become 0, '' or '?' (src/broker/mysql-analyser.ts).
       if (t.value === 'MODIFY' || t.value === 'CHANGE' || (t.value === 'CONVERT' && next === 'TO')) out.add(RETYPE_ACTION);

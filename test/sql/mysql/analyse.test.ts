@@ -366,6 +366,9 @@ describe('round 3: ALTER TABLE that moves or overwrites rows', () => {
       assert.ok(f.stores?.some((s) => s.opaque && s.sources.some((x) => x.column === '*')));
     });
   }
+  for (const sql of ['ALTER TABLE orders ENGINE=MEMORY', "ALTER TABLE orders ENGINE 'heap'", 'ALTER TABLE orders ENGINE = `Memory`']) {
+    it(`${sql}: rows kept only until the next restart`, () => assert.ok(facts(sql).actions?.includes('ALTER TABLE ENGINE MEMORY')));
+  }
   it('ALTER IGNORE TABLE may delete rows and cut values', () => assert.ok(facts('ALTER IGNORE TABLE orders ADD UNIQUE KEY (status)').actions?.includes('ALTER TABLE IGNORE')));
   it('a plain MODIFY overwrites nothing in strict mode', () => assert.ok(!facts('ALTER TABLE orders MODIFY status VARCHAR(20), ADD CHECK (status <> 1)').actions?.includes('ALTER TABLE OVERWRITE COLUMN')));
 });
