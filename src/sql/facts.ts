@@ -169,8 +169,8 @@ export interface StatementFacts {
    * `ALTER TABLE DROP PARTITION`, `ALTER TABLE TRUNCATE PARTITION`, `ALTER TABLE EXCHANGE
    * PARTITION`, `ALTER TABLE CONVERT PARTITION` (MariaDB: a partition moved out to a table of its
    * own, or a table into a partition), `ALTER TABLE DISCARD TABLESPACE`, `ALTER TABLE ENGINE
-   * BLACKHOLE`, `ALTER TABLE ENGINE MEMORY` (rows kept only until a restart), `ALTER TABLE IGNORE`
-   * (MariaDB's ALTER IGNORE TABLE). Policy `tags`
+   * BLACKHOLE`, `ALTER TABLE ENGINE DROPS ROWS` (another engine that does not keep them durably:
+   * MEMORY, MERGE, FEDERATED, …), `ALTER TABLE IGNORE` (MariaDB's ALTER IGNORE TABLE). Policy `tags`
    * match these as well as the tag.
    */
   actions?: string[];

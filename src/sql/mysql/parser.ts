@@ -1882,8 +1882,9 @@ export class MysqlStatementParser {
       if (t.value === 'DISCARD') out.add('ALTER TABLE DISCARD TABLESPACE');
       const engine = t.value === 'ENGINE' ? (next ?? word(k + 2)) : undefined;
       if (engine === 'BLACKHOLE') out.add('ALTER TABLE ENGINE BLACKHOLE');
-      // MEMORY (HEAP) keeps rows only until the server restarts: every row is gone after the next one.
-      if (engine === 'MEMORY' || engine === 'HEAP') out.add('ALTER TABLE ENGINE MEMORY');
+      // Only some engines keep the rows they are given: MEMORY loses them at the next restart,
+      // MERGE (MRG_MyISAM) and the remote ones (FEDERATED, CONNECT, SPIDER) hold none of their own.
+      else if (engine !== undefined && !ENGINES_KEEPING_ROWS.has(engine)) out.add(ENGINE_DROPS_ROWS);
       // A new type or character set for stored values: lossless in strict mode, which refuses
       // values it cannot keep; without it they become 0, '' or '?' (src/broker/mysql-analyser.ts).
       if (t.value === 'MODIFY' || t.value === 'CHANGE' || (t.value === 'CONVERT' && next === 'TO')) out.add(RETYPE_ACTION);
@@ -2109,6 +2110,12 @@ function topLevelRanges(toks: Token[], start: number, end: number, word: string,
   out.push([from, end]);
   return out;
 }
+
+/** StatementFacts.actions of an ALTER TABLE … ENGINE = an engine that does not keep the table's rows. */
+export const ENGINE_DROPS_ROWS = 'ALTER TABLE ENGINE DROPS ROWS';
+
+/** Storage engines that keep the rows an ALTER TABLE … ENGINE = gives them, durably. */
+const ENGINES_KEEPING_ROWS = new Set(['INNODB', 'XTRADB', 'MYISAM', 'ARIA', 'ROCKSDB', 'TOKUDB', 'COLUMNSTORE', 'DEFAULT']);
 
 /** StatementFacts.actions of ALTER IGNORE TABLE (MariaDB), which may delete rows and cut values. */
 export const IGNORE_ACTION = 'ALTER TABLE IGNORE';

@@ -366,8 +366,11 @@ describe('round 3: ALTER TABLE that moves or overwrites rows', () => {
       assert.ok(f.stores?.some((s) => s.opaque && s.sources.some((x) => x.column === '*')));
     });
   }
-  for (const sql of ['ALTER TABLE orders ENGINE=MEMORY', "ALTER TABLE orders ENGINE 'heap'", 'ALTER TABLE orders ENGINE = `Memory`']) {
-    it(`${sql}: rows kept only until the next restart`, () => assert.ok(facts(sql).actions?.includes('ALTER TABLE ENGINE MEMORY')));
+  for (const sql of ['ALTER TABLE orders ENGINE=MEMORY', "ALTER TABLE orders ENGINE 'heap'", 'ALTER TABLE orders ENGINE = `MRG_MyISAM`', 'ALTER TABLE orders ENGINE=MyISAM, ENGINE=MERGE', 'ALTER TABLE orders ENGINE=FEDERATED']) {
+    it(`${sql}: the engine does not keep the rows`, () => assert.ok(facts(sql).actions?.includes('ALTER TABLE ENGINE DROPS ROWS')));
+  }
+  for (const sql of ['ALTER TABLE orders ENGINE=InnoDB', 'ALTER TABLE orders ENGINE = Aria', "ALTER TABLE orders ENGINE='MyISAM'"]) {
+    it(`${sql} keeps them`, () => assert.ok(!facts(sql).actions?.some((a) => a.startsWith('ALTER TABLE ENGINE'))));
   }
   it('ALTER IGNORE TABLE may delete rows and cut values', () => assert.ok(facts('ALTER IGNORE TABLE orders ADD UNIQUE KEY (status)').actions?.includes('ALTER TABLE IGNORE')));
   it('a plain MODIFY overwrites nothing in strict mode', () => assert.ok(!facts('ALTER TABLE orders MODIFY status VARCHAR(20), ADD CHECK (status <> 1)').actions?.includes('ALTER TABLE OVERWRITE COLUMN')));
