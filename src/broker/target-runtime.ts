@@ -407,7 +407,7 @@ export class TargetRuntime implements TargetServices {
         result = {
           sqlstate: '42501',
           message: `dbgov: blocked: this statement stores classified data (${leak.from}) in ${leak.into}, where masking does not reach`,
-          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column, a notification, a setting or a large object)',
+          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column or one masked another way, a notification, a setting or a large object)',
           hint: 'classify the destination column too (masking.columns), or ask for an approval to work with the data in clear',
         };
         break;
@@ -428,17 +428,26 @@ export class TargetRuntime implements TargetServices {
     return this.touchesHidden(session, f.relations) || f.relations.some((r) => r.resolved?.oid === undefined || !cat?.isBaseTable(r.resolved.oid));
   }
 
-  /** What a stored value carries that this identity may not see, unless its destination masks it too. */
+  /** What a stored value carries that this identity may not see, unless its destination masks it the same way. */
   private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
-    const hidden = (schema: string | undefined, table: string, column: string): boolean => {
-      const c = column === '*' ? undefined : classifyColumn(this.masking, target, schema, table, column);
-      return c !== undefined && c !== null && !mayUnmask(this.masking, who, target, c.cls.name);
+    /** The column's class when it is masked for this identity. */
+    const hiddenClass = (schema: string | undefined, table: string, column: string) => {
+      const c = column === '*' ? null : classifyColumn(this.masking, target, schema, table, column);
+      return c !== null && !mayUnmask(this.masking, who, target, c.cls.name) ? c : undefined;
     };
+    const hidden = (schema: string | undefined, table: string, column: string): boolean => hiddenClass(schema, table, column) !== undefined;
     const from = flow.value.sources.filter((s) => hidden(s.schema, s.table, s.column)).map((s) => `${s.schema ? `${s.schema}.` : ''}${s.table}.${s.column}`);
     if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
-    if (flow.place === undefined && hidden(flow.dest.schema, flow.dest.table, flow.column)) return undefined;
+    const dest = flow.place === undefined ? hiddenClass(flow.dest.schema, flow.dest.table, flow.column) : undefined;
+    // Into a column masked the same way the value keeps its mask. Another class's mask may show
+    // more of it: a phone mask keeps the last digits of an SSN copied into the phone column.
+    const sameMask = (s: { schema?: string; table: string; column: string }): boolean => {
+      const c = hiddenClass(s.schema, s.table, s.column);
+      return c === undefined || (c.cls.name === dest!.cls.name && c.function === dest!.function);
+    };
+    if (dest !== undefined && flow.value.sources.every(sameMask)) return undefined;
     const into = flow.place ?? `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
     return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
   }
