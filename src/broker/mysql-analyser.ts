@@ -14,7 +14,7 @@
  */
 import type { MessageAnalysis } from '../sql/facts.js';
 import { createFactsCache, sameFacts } from '../sql/cache.js';
-import { analyseMysql, sqlModeFlags, sqlModeStrict } from '../sql/mysql/analyse.js';
+import { analyseMysql, isDefaultSetting, sqlModeFlags, sqlModeStrict } from '../sql/mysql/analyse.js';
 import type { MysqlDialect } from '../sql/mysql/lexer.js';
 import { normaliseLiterals } from '../sql/mysql/normalise.js';
 import { RETYPE_ACTION } from '../sql/mysql/parser.js';
@@ -46,10 +46,11 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
   };
 
   const run = (sql: string, mode: SqlMode, db: string | undefined): MessageAnalysis => {
-    const prefix = `${mode.noBackslashEscapes ? 1 : 0}${mode.ansiQuotes ? 1 : 0}|${db ?? ''}|`;
+    const info = server?.() ?? UNKNOWN_SERVER;
+    // The server's mode is in the key too: a `SET sql_mode = DEFAULT` in the text switches to it.
+    const prefix = `${mode.noBackslashEscapes ? 1 : 0}${mode.ansiQuotes ? 1 : 0}|${info.sqlMode}|${db ?? ''}|`;
     const analyse = (text: string): MessageAnalysis => {
-      const info = server?.() ?? UNKNOWN_SERVER;
-      return analyseMysql(text, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { ...mode }, ...(db ? { currentDb: db } : {}) });
+      return analyseMysql(text, { serverVersion: info.version, mariadb: info.mariadb, sqlMode: { ...mode }, defaultSqlMode: info.sqlMode, ...(db ? { currentDb: db } : {}) });
     };
     const shape = normaliseLiterals(sql);
     if (shape !== undefined) {
@@ -72,7 +73,9 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
 
   return (sql, params) => {
     const db = params.get('database');
-    const modeText = params.get('sql_mode') ?? server?.().sqlMode ?? '';
+    const set = params.get('sql_mode');
+    // Never set, or SET sql_mode = DEFAULT: the server's global mode (ANSI_QUOTES there counts too).
+    const modeText = (set === undefined || isDefaultSetting(set) ? server?.().sqlMode : set) ?? '';
     if (modeText !== UNKNOWN_SETTING) return retypesUnderMode(run(sql, flagsOf(modeText), db), modeText);
     // The session set sql_mode to a value computed at run time: the text is only safe to judge
     // if it means the same thing under every quoting mode.
@@ -106,7 +109,7 @@ function retypesUnderMode(a: MessageAnalysis, modeText: string): MessageAnalysis
     ...a,
     statements: a.statements.map((f) => {
       const out = !strict && f.actions?.includes(RETYPE_ACTION) ? { ...f, actions: [...f.actions, 'ALTER TABLE OVERWRITE COLUMN'] } : f;
-      for (const s of f.settings ?? []) if (s.name === 'sql_mode') strict = s.value !== null && strictMode(s.value);
+      for (const s of f.settings ?? []) if (s.name === 'sql_mode' && !s.global) strict = s.value !== null && strictMode(s.value);
       return out;
     }),
   };

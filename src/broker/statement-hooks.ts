@@ -120,8 +120,13 @@ class Stmt implements StatementHandle {
 
 const BLOCK_SQLSTATE = '42501';
 
+/** A session's state before its first statement. */
+export function newSessionState(): SessionState {
+  return { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
+}
+
 export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
-  const state: SessionState = { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
+  const state = newSessionState();
   const { session } = d;
   const identity = auditIdentity(session.identity);
 
@@ -304,7 +309,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const decision = decide(facts);
       const s = new Stmt(req.sql, facts, decision);
       // Before policy: no rule may let a session switch to an encoding the gateway cannot read.
-      const encoding = encodingRefusal(facts);
+      const encoding = encodingRefusal(state, facts);
       if (encoding) return blockWith(s, encoding, 'block');
       switch (decision.action) {
         case 'allow': {
@@ -411,7 +416,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const s = stmt as Stmt;
       // A failed message may have stopped before its SET sql_mode ran (MariaDB stops a
       // multi-statement message at the first error): how later statements lex is then unknown.
-      if (outcome.error && s.facts.some((f) => f.settings?.some((x) => x.name === 'sql_mode' && !x.local))) state.params.set('sql_mode', UNKNOWN_SETTING);
+      if (outcome.error && s.facts.some((f) => settingsOf(state, f).some((x) => x.name === 'sql_mode' && !x.local && !x.global))) state.params.set('sql_mode', UNKNOWN_SETTING);
       const durationMs = s.startedAt ? Math.round((performance.now() - s.startedAt) * 1000) / 1000 : null;
       try {
         batcher.later({
@@ -430,7 +435,8 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       } catch (e) {
         d.log.error({ err: e }, 'audit append failed for a statement outcome');
       }
-      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop')) {
+      // A new global sql_mode is what new sessions (and SET sql_mode = DEFAULT) start from: the catalog reads it.
+      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) {
         d.services.schemaChanged();
         state.schemaChangedSinceIdle = true;
       }
@@ -548,9 +554,9 @@ function declareCursor(state: SessionState, f: StatementFacts, name: string): vo
  * multi-byte character can end in `\` (see src/shared/client-encodings.ts). Whatever policy
  * says, it is refused: after it, the analyser and the server would read different statements.
  */
-function encodingRefusal(facts: StatementFacts[]): ClientError | null {
+function encodingRefusal(state: SessionState, facts: StatementFacts[]): ClientError | null {
   for (const f of facts) {
-    for (const s of f.settings ?? []) {
+    for (const s of settingsOf(state, f)) {
       let unsafe: boolean;
       if (s.name === 'client_encoding') unsafe = s.computed === true || (s.value !== null && pgEncodingUnsafe(s.value));
       else if (s.name === 'names' || s.name === 'character_set_client') {
@@ -571,10 +577,19 @@ function encodingRefusal(facts: StatementFacts[]): ClientError | null {
   return null;
 }
 
+/**
+ * The settings a statement changes: its own, and for EXECUTE those of what was prepared (MySQL
+ * can prepare `SET sql_mode = …`, which changes how every later statement lexes).
+ */
+export function settingsOf(state: SessionState, f: StatementFacts): NonNullable<StatementFacts['settings']> {
+  const run = f.execute ? state.prepared.get(f.execute.name)?.settings : undefined;
+  return run ? [...(f.settings ?? []), ...run] : (f.settings ?? []);
+}
+
 /** SET search_path and friends take effect for the statements after this one. */
 function applySettings(state: SessionState, facts: StatementFacts[]): void {
   for (const f of facts) {
-    for (const s of f.settings ?? []) {
+    for (const s of settingsOf(state, f)) {
       if (s.name === 'search_path') {
         if (s.computed) state.searchPathComputed = true;
         if (s.local) state.searchPathUnsettled = true;
@@ -583,7 +598,8 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
       }
       // MySQL: how later statements lex depends on sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES);
       // a value computed at run time is unknown, and analysis then fails closed.
-      if (s.name === 'sql_mode' && !s.local) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
+      // SET GLOBAL sql_mode leaves this session's mode as it is (the catalog learns the new default).
+      if (s.name === 'sql_mode' && !s.local && !s.global) state.params.set('sql_mode', s.value ?? UNKNOWN_SETTING);
       if (s.name === 'database' && s.value !== null) state.params.set('database', s.value);
       if (s.name === 'standard_conforming_strings' || s.name === 'all') expectConformingStrings(state, s);
     }

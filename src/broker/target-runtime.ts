@@ -148,6 +148,10 @@ export class TargetRuntime implements TargetServices {
   }
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+    return afterPreparedModes(withHandlerTables(this.resolveFacts(facts, state), state), state);
+  }
+
+  private resolveFacts(facts: StatementFacts[], state: SessionState): StatementFacts[] {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
@@ -371,8 +375,9 @@ export class TargetRuntime implements TargetServices {
    */
   private resultLineage(facts: StatementFacts[], width: number, state: SessionState): ColumnLineage[] | undefined {
     // Statements that may return rows: those with lineage, and those without whose kind may
-    // still return some (CALL with INOUT parameters, SHOW, a FETCH of a cursor never seen).
-    const own = facts.filter((f) => f.calledFrom === undefined && (f.lineage !== undefined || !ROWLESS_KINDS.has(f.kind)));
+    // still return some (CALL with INOUT parameters, SHOW, a FETCH of a cursor never seen, a
+    // MariaDB DELETE … RETURNING, whose lineage the MySQL analyser does not give).
+    const own = facts.filter(mayReturnRows);
     if (own.length <= 1) return this.lineageOf(own[0] ?? facts.find((f) => f.lineage), state);
     const unknown = (): ColumnLineage[] => Array.from({ length: width }, (_, index) => ({ index, name: '?column?', sources: [], opaque: true, direct: false }));
     const all = own.map((f) => this.lineageOf(f, state));
@@ -507,7 +512,7 @@ export class TargetRuntime implements TargetServices {
         result = {
           sqlstate: '42501',
           message: `dbgov: blocked: this statement stores classified data (${leak.from}) in ${leak.into}, where masking does not reach`,
-          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column, a notification, a setting, a large object, a sequence or a lock key)',
+          detail: 'rule: masking (classified values keep their masks: they cannot be copied to an unclassified column or one masked another way, a notification, a setting, a large object, a sequence or a lock key)',
           hint: 'classify the destination column too (masking.columns), or ask for an approval to work with the data in clear',
         };
         break;
@@ -547,17 +552,26 @@ export class TargetRuntime implements TargetServices {
     return out;
   }
 
-  /** What a stored value carries that this identity may not see, unless its destination masks it too. */
+  /** What a stored value carries that this identity may not see, unless its destination masks it the same way. */
   private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
-    const hidden = (schema: string | undefined, table: string, column: string): boolean => {
-      const c = column === '*' ? undefined : classifyColumn(this.masking, target, schema, table, column);
-      return c !== undefined && c !== null && !mayUnmask(this.masking, who, target, c.cls.name);
+    /** The column's class when it is masked for this identity. */
+    const hiddenClass = (schema: string | undefined, table: string, column: string) => {
+      const c = column === '*' ? null : classifyColumn(this.masking, target, schema, table, column);
+      return c !== null && !mayUnmask(this.masking, who, target, c.cls.name) ? c : undefined;
     };
+    const hidden = (schema: string | undefined, table: string, column: string): boolean => hiddenClass(schema, table, column) !== undefined;
     const from = flow.value.sources.filter((s) => hidden(s.schema, s.table, s.column)).map((s) => `${s.schema ? `${s.schema}.` : ''}${s.table}.${s.column}`);
     if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
-    if (flow.place === undefined && hidden(flow.dest.schema, flow.dest.table, flow.column)) return undefined;
+    const dest = flow.place === undefined ? hiddenClass(flow.dest.schema, flow.dest.table, flow.column) : undefined;
+    // Into a column masked the same way the value keeps its mask. Another class's mask may show
+    // more of it: a phone mask keeps the last digits of an SSN copied into the phone column.
+    const sameMask = (s: { schema?: string; table: string; column: string }): boolean => {
+      const c = hiddenClass(s.schema, s.table, s.column);
+      return c === undefined || (c.cls.name === dest!.cls.name && c.function === dest!.function);
+    };
+    if (dest !== undefined && flow.value.sources.every(sameMask)) return undefined;
     const into = flow.place ?? `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
     return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
   }
@@ -816,9 +830,6 @@ function whoKey(session: LiveSession): string {
   return key;
 }
 
-/** Statement kinds that never return rows of their own unless they carry lineage (RETURNING). */
-const ROWLESS_KINDS: ReadonlySet<StatementFacts['kind']> = new Set(['insert', 'update', 'delete', 'merge', 'create', 'alter', 'drop', 'truncate', 'grant', 'role', 'set', 'transaction', 'admin', 'do']);
-
 /**
  * Opaque reasons that mean code runs whose reads and writes are not known: code dbgov cannot see
  * into, or a text it cannot lex as the server will (a hidden INSERT … SELECT could store anything).
@@ -834,6 +845,49 @@ const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RU
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {
   return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.tag === 'ALTER TABLE' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
+}
+
+/**
+ * A HANDLER READ's filter names the handler, which may be an alias (HANDLER users OPEN AS h):
+ * its predicate columns are those of the table the handler was opened on. Per session, so after
+ * the shared resolution.
+ */
+function withHandlerTables(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+  if (!facts.some((f) => f.cursor?.op === 'fetch' && f.predicateColumns)) return facts;
+  return facts.map((f) => {
+    if (f.cursor?.op !== 'fetch' || !f.predicateColumns) return f;
+    const opened = state.cursors.get(f.cursor.name)?.relations.find((r) => r.via === 'handler');
+    // A name never opened in this session: its table is unknown, so any classified column may be the one compared.
+    const table = opened ? { ...(opened.schema !== undefined ? { schema: opened.schema } : {}), table: opened.name } : { table: '*' };
+    const name = f.cursor.name;
+    return { ...f, predicateColumns: f.predicateColumns.map((p) => (p.table.toLowerCase() === name ? { ...table, column: p.column } : p)) };
+  });
+}
+
+/**
+ * An EXECUTE of a prepared `SET sql_mode = …` changes how the rest of its message lexes, which
+ * the analysis (done before, on the text alone) could not know: the statements after it are
+ * unknown. Per session (what a name runs is), so after the shared resolution.
+ */
+function afterPreparedModes(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+  if (facts.length < 2 || !facts.some((f) => f.execute)) return facts;
+  // What each name runs at that point of the message: a PREPARE earlier in it counts too.
+  const prepared = new Map(state.prepared);
+  const at = facts.findIndex((f) => {
+    if (f.prepare) prepared.set(f.prepare.name, f.prepare.inner);
+    return f.execute !== undefined && prepared.get(f.execute.name)?.settings?.some((s) => s.name === 'sql_mode') === true;
+  });
+  if (at < 0 || at === facts.length - 1) return facts;
+  const detail = `sql_mode is set by the prepared statement ${facts[at].execute!.name} earlier in this message`;
+  return facts.map((f, k) => (k <= at ? f : { ...f, lineage: undefined, opaque: { reason: 'parse-error' as const, detail } }));
+}
+
+/** Kinds of statement that never send rows back. */
+const ROWLESS_KINDS: ReadonlySet<StatementFacts['kind']> = new Set(['set', 'transaction', 'create', 'alter', 'drop', 'truncate', 'grant', 'role']);
+
+/** Whether a statement of the message may send a result (the body of a called function does not). */
+function mayReturnRows(f: StatementFacts): boolean {
+  return f.calledFrom === undefined && (f.lineage !== undefined || !ROWLESS_KINDS.has(f.kind));
 }
 
 /** Statements whose rows carry newly written values: INSERT, UPDATE, MERGE, data-modifying CTEs. */

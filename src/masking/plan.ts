@@ -89,10 +89,21 @@ function derivedFunction(fns: MaskFunctionName[]): MaskFunctionName {
   return fns.every((f) => f === 'hash') ? 'hash' : 'redact';
 }
 
+/**
+ * The table column the server says a MySQL result column is (org_table / org_name): a plain
+ * column reference, whatever the analyser made of the text. It counts with lineage, so a
+ * statement the analyser misread (lexed differently from the server, say) cannot return a
+ * classified column in clear under another column's lineage.
+ */
+function serverOrigin(col: ResultColumn): Source | undefined {
+  if (!col.orgTable || !col.orgName) return undefined;
+  return { ...(col.orgSchema ? { schema: col.orgSchema } : {}), table: col.orgTable, column: col.orgName };
+}
+
 /** Decides one column for one identity. Exposed for `dbgov policy explain` and tests. */
 export function decideColumn(input: MaskPlanInput, col: ResultColumn, lineage: ColumnLineage | undefined, touchesMasked: boolean): ColumnDecision {
   const { config, target, identity, approvedClasses } = input;
-  const origin = col.tableOid ? input.resolve(col.tableOid, col.attnum ?? 0) : undefined;
+  const origin: Source | undefined = col.tableOid ? input.resolve(col.tableOid, col.attnum ?? 0) : serverOrigin(col);
   const sources: Source[] = [];
   if (origin) sources.push(origin);
   if (lineage) sources.push(...lineage.sources);

@@ -73,8 +73,8 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   ['block-truncate', 'TRUNCATE.', { ...PROTECTED, statement: { kinds: ['truncate'] } }, 'TRUNCATE is not allowed on a protected target', APPROVAL_HINT],
   [
     'block-destructive-alter',
-    'ALTER TABLE that drops or overwrites rows or columns: DROP COLUMN, a type change whose USING does not read the column, DROP/TRUNCATE/EXCHANGE PARTITION, DISCARD TABLESPACE, ENGINE=BLACKHOLE.',
-    { ...PROTECTED, statement: { tags: ['ALTER TABLE DROP COLUMN', 'ALTER TABLE OVERWRITE COLUMN', 'ALTER TABLE DROP PARTITION', 'ALTER TABLE TRUNCATE PARTITION', 'ALTER TABLE EXCHANGE PARTITION', 'ALTER TABLE DISCARD TABLESPACE', 'ALTER TABLE ENGINE BLACKHOLE'].map(compileGlob) } },
+    'ALTER TABLE that drops or overwrites rows or columns: DROP COLUMN, a type change whose USING does not read the column (or that makes it a generated column), DROP/TRUNCATE/EXCHANGE/CONVERT PARTITION, DISCARD TABLESPACE, ENGINE=BLACKHOLE or any other engine that does not keep the rows durably (MEMORY, MERGE, FEDERATED, …), ALTER IGNORE TABLE (MariaDB: deletes rows that duplicate a new unique key).',
+    { ...PROTECTED, statement: { tags: ['ALTER TABLE DROP COLUMN', 'ALTER TABLE OVERWRITE COLUMN', 'ALTER TABLE DROP PARTITION', 'ALTER TABLE TRUNCATE PARTITION', 'ALTER TABLE EXCHANGE PARTITION', 'ALTER TABLE CONVERT PARTITION', 'ALTER TABLE DISCARD TABLESPACE', 'ALTER TABLE ENGINE BLACKHOLE', 'ALTER TABLE ENGINE DROPS ROWS', 'ALTER TABLE IGNORE'].map(compileGlob) } },
     'this ALTER TABLE drops or overwrites data, which is not allowed on a protected target',
     APPROVAL_HINT,
   ],

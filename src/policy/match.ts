@@ -243,20 +243,39 @@ export function isMutating(f: StatementFacts): boolean {
   return (f.settings ?? []).some((s) => IDENTITY_SETTINGS.has(s.name.toLowerCase()));
 }
 
+/**
+ * The first predicate column (a `*` column: any of its table's; a `*` table: any table) that one
+ * of `classified` names.
+ * Those are masking's column patterns (`schema.table.column`, each part a glob: `*.users.ssn`),
+ * compared part by part as masking compares them; an unqualified table may be the classified one
+ * in any schema. Compared as strings, `*.users.ssn` would never equal the `app.users.ssn` a
+ * MySQL predicate resolves to.
+ */
 function classifiedPredicate(f: StatementFacts, classified: ReadonlySet<string> | undefined): string | undefined {
   if (!classified || classified.size === 0) return undefined;
   for (const p of f.predicateColumns ?? []) {
-    if (p.column === '*') continue;
-    if (p.schema !== undefined) {
-      const key = `${p.schema}.${p.table}.${p.column}`;
-      if (classified.has(key)) return key;
-      continue;
+    for (const pattern of classified) {
+      const [schema, table, column] = columnPatternParts(pattern);
+      // `*`: every column of the table (a NATURAL JOIN, a whole-row comparison) may be compared.
+      if ((p.schema === undefined || schema.test(p.schema)) && (p.table === '*' || table.test(p.table)) && (p.column === '*' || column.test(p.column))) return p.schema === undefined || p.column === '*' ? pattern : `${p.schema}.${p.table}.${p.column}`;
     }
-    // Unqualified table: it may be the classified one in any schema on the search path.
-    const suffix = `.${p.table}.${p.column}`;
-    for (const key of classified) if (key.endsWith(suffix)) return key;
   }
   return undefined;
+}
+
+const columnPatterns = new Map<string, RegExp[]>();
+
+/** A masking column pattern's three parts as case-insensitive globs (src/masking/config.ts). */
+function columnPatternParts(pattern: string): RegExp[] {
+  let parts = columnPatterns.get(pattern);
+  if (parts === undefined) {
+    const split = pattern.split('.');
+    // Not three parts: no column can be told apart from it, so it names every one (fail closed).
+    parts = split.length === 3 ? split.map((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i')) : [/.*/, /.*/, /.*/];
+    if (columnPatterns.size > 1000) columnPatterns.clear();
+    columnPatterns.set(pattern, parts);
+  }
+  return parts;
 }
 
 /** Context (who, where) and then facts (what): the whole of a statement rule's match. */

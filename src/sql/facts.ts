@@ -151,7 +151,14 @@ export interface StatementFacts {
   /** Present when the statement cannot be fully understood; protected envs block it. */
   opaque?: { reason: OpaqueReason; detail: string };
   /** SET/RESET and set_config effects the session must track (search_path, role, …). */
-  settings?: { name: string; value: string | null; local: boolean; computed?: true }[];
+  settings?: {
+    name: string;
+    value: string | null;
+    local: boolean;
+    computed?: true;
+    /** MySQL SET GLOBAL / PERSIST: the server's default for new sessions; this session keeps its own. */
+    global?: true;
+  }[];
   /**
    * PREPARE name AS …: the name and the inner facts. EXECUTE name: the name.
    * PostgreSQL: a PREPARE's own kind, relations, functions, hasWhere, opaque and lineage are
@@ -175,13 +182,18 @@ export interface StatementFacts {
    * What an ALTER TABLE does to existing data, beyond its tag: `ALTER TABLE DROP COLUMN`,
    * `ALTER TABLE OVERWRITE COLUMN` (a type change whose USING does not read the column),
    * `ALTER TABLE DROP PARTITION`, `ALTER TABLE TRUNCATE PARTITION`, `ALTER TABLE EXCHANGE
-   * PARTITION`, `ALTER TABLE DISCARD TABLESPACE`, `ALTER TABLE ENGINE BLACKHOLE`. Policy `tags`
+   * PARTITION`, `ALTER TABLE CONVERT PARTITION` (MariaDB: a partition moved out to a table of its
+   * own, or a table into a partition), `ALTER TABLE DISCARD TABLESPACE`, `ALTER TABLE ENGINE
+   * BLACKHOLE`, `ALTER TABLE ENGINE DROPS ROWS` (another engine that does not keep them durably:
+   * MEMORY, MERGE, FEDERATED, …), `ALTER TABLE IGNORE` (MariaDB's ALTER IGNORE TABLE). Policy `tags`
    * match these as well as the tag.
    */
   actions?: string[];
   /**
    * Returns or stores the texts of earlier statements' warnings and errors (MySQL SHOW WARNINGS,
-   * SHOW ERRORS, GET DIAGNOSTICS): they quote the values those statements read.
+   * SHOW ERRORS, GET DIAGNOSTICS): they quote the values those statements read. Also set on
+   * statements returning the text of other sessions' statements (SHOW PROCESSLIST, SHOW ENGINE …
+   * STATUS, information_schema.PROCESSLIST), whose literals are values too.
    */
   diagnostics?: true;
   /** DEALLOCATE name (null: DEALLOCATE ALL): the session forgets a prepared statement. */

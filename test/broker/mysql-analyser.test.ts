@@ -67,3 +67,18 @@ describe('mysql analyser cache', () => {
     assert.deepEqual(overwrites('ALTER TABLE orders ADD COLUMN note TEXT', ''), [false]);
   });
 });
+
+describe('SET sql_mode = DEFAULT', () => {
+  // A server whose global sql_mode quotes identifiers with double quotes.
+  const catalog = { serverInfo: () => ({ version: 101119, mariadb: true, sqlMode: 'ANSI_QUOTES,STRICT_TRANS_TABLES' }) } as unknown as Parameters<typeof mysqlAnalyser>[0];
+  it('gives the session the server\'s global mode, not a mode named DEFAULT', () => {
+    const analyse = mysqlAnalyser(catalog, 100);
+    const after = analyse('SELECT CONCAT("full_name", \'\') FROM users', params({ sql_mode: 'default' }));
+    assert.deepEqual(after.statements[0].lineage?.[0].sources.map((s) => s.column), ['full_name']);
+  });
+  it('in the same message too', () => {
+    const analyse = mysqlAnalyser(catalog, 100);
+    const [, f] = analyse('SET sql_mode = DEFAULT; SELECT CONCAT("full_name", \'\') FROM users', params({ sql_mode: '' })).statements;
+    assert.deepEqual(f.lineage?.[0].sources.map((s) => s.column), ['full_name']);
+  });
+});

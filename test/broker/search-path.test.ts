@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createdView, setSearchPath, type SessionState } from '../../src/broker/statement-hooks.js';
+import { createdView, setSearchPath, type SessionState, newSessionState } from '../../src/broker/statement-hooks.js';
 import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
 
-const fresh = (): SessionState => ({ searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() });
+const fresh = (): SessionState => newSessionState();
 
 test('a SET search_path keeps the paths before it as candidates until one is certain', () => {
   const s = fresh();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import type { SessionState } from '../../src/broker/statement-hooks.js';
+import { newSessionState, type SessionState } from '../../src/broker/statement-hooks.js';
 import type { LiveSession } from '../../src/broker/sessions.js';
 import { TargetRuntime } from '../../src/broker/target-runtime.js';
 import type { MaskPlan, ResultColumn } from '../../src/gateway/engine.js';
@@ -8,7 +8,7 @@ import { compileMasking } from '../../src/masking/config.js';
 import { rootLogger } from '../../src/shared/logger.js';
 import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
 
-const fresh = (): SessionState => ({ searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() });
+const fresh = (): SessionState => newSessionState();
 const session = { id: 's1', identity: { id: 'dev', kind: 'human', groups: [] }, target: 'staging', database: 'app', access: 'write' } as unknown as LiveSession;
 const masking = () => compileMasking({ key: 'k-0123456789abcdef0123', columns: { 'public.users.full_name': 'name' } });
 type Catalog = ConstructorParameters<typeof TargetRuntime>[0]['catalog'];

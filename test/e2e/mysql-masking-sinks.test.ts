@@ -23,7 +23,8 @@ const probes: { name: string; sql: string[] }[] = [
   { name: 'SELECT … INTO a variable', sql: ['SELECT card INTO @x FROM users WHERE id = 1', 'SELECT @x'] },
   { name: 'SELECT … INTO after ORDER BY / LIMIT', sql: ['SELECT full_name FROM users ORDER BY id LIMIT 1 INTO @y', 'SELECT @y'] },
   { name: 'UNION … INTO: every branch is stored', sql: ["SELECT email FROM users WHERE id = 1 UNION SELECT 'x' LIMIT 1 INTO @u", 'SELECT @u'] },
-  { name: 'user variable in a WHERE clause', sql: ['SELECT id FROM users WHERE (@z := address) IS NOT NULL AND id = 1', 'SELECT @z'] },
+  // In a WHERE (or an ORDER BY) the assignment is a filter on the classified column too, refused as such (masked-predicate).
+  { name: 'user variable assigned inside an expression', sql: ['SELECT id, LENGTH(@z := address) AS n FROM users WHERE id = 1', 'SELECT @z'] },
   { name: 'CREATE TABLE … AS SELECT', sql: ['CREATE TEMPORARY TABLE t1 AS SELECT email AS x, ssn AS y FROM users', 'SELECT * FROM t1'] },
   { name: 'INSERT … SELECT into another table', sql: ['CREATE TEMPORARY TABLE t2 (x VARCHAR(200))', 'INSERT INTO t2 SELECT email FROM users', 'INSERT INTO t2 (x) SELECT * FROM (SELECT ssn FROM users) d', 'SELECT x FROM t2'] },
   { name: 'INSERT … VALUES with a subquery', sql: ['CREATE TEMPORARY TABLE t3 (x VARCHAR(200))', 'INSERT INTO t3 VALUES ((SELECT phone FROM users WHERE id = 2))', 'SELECT x FROM t3'] },

@@ -141,3 +141,15 @@ test('binary result format: text masked in place, int replaced type-valid', () =
   assert.equal(plan.columns[0].mask(Buffer.from('alice@example.com'), 1, PgType.text)!.toString(), '****@example.com');
   assert.deepEqual(plan.columns[1].mask(Buffer.from([0, 0, 0, 11]), 1, PgType.int4), Buffer.alloc(4));
 });
+
+test('MySQL: the column the server names (org_table / org_name) is masked whatever the lineage says', () => {
+  // A statement the analyser read differently from the server: lineage says a constant, touching nothing.
+  const columns: ResultColumn[] = [
+    { index: 0, name: 'x', orgSchema: 'public', orgTable: 'users', orgName: 'ssn', typeId: PgType.text, format: 0 },
+    { index: 1, name: 'id', orgSchema: 'public', orgTable: 'users', orgName: 'id', typeId: PgType.text, format: 0 },
+    { index: 2, name: 'e', orgSchema: '', orgTable: '', orgName: '', typeId: PgType.text, format: 0 },
+  ];
+  const plan = buildMaskPlan({ columns, lineage: [lin('x', []), lin('id', []), lin('e', [])], relations: [], resolve: () => undefined, identity: dev, target: 'prod', config });
+  assert.ok(!isMaskBlock(plan));
+  assert.deepEqual(apply(plan, columns, ['123-45-6789', '1', 'y']), ['****', '1', 'y']);
+});

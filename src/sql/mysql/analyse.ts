@@ -4,18 +4,38 @@
  * anything is classified, so what is analysed is what the server runs.
  */
 import { createHash } from 'node:crypto';
-import type { MessageAnalysis, OpaqueReason, StatementFacts } from '../facts.js';
+import type { MessageAnalysis, OpaqueReason, RelationRef, StatementFacts } from '../facts.js';
 import { lexMysql, MysqlLexError, splitStatements, type MysqlDialect, type Token } from './lexer.js';
 import { MysqlParseError, MysqlStatementParser } from './parser.js';
 
 export interface MysqlAnalyseOptions extends MysqlDialect {
   /** The session's current database (USE), used to resolve unqualified table names. */
   currentDb?: string;
+  /** The server's global sql_mode, which `SET sql_mode = DEFAULT` gives the session; unknown when absent. */
+  defaultSqlMode?: string;
 }
+
+/** `SET sql_mode = DEFAULT`: the value is the server's global sql_mode, not a mode named DEFAULT. */
+export function isDefaultSetting(value: string): boolean {
+  return value.toLowerCase() === 'default';
+}
+
+/**
+ * A non-ASCII character followed by one of the ASCII bytes that a multi-byte client character
+ * set takes as the second byte of a character (GBK, Big5, SJIS and CP932 pair a byte from
+ * 0x81 up with one from 0x40–0x7E). The gateway reads the text as UTF-8, but the server reads it
+ * in the session's character set, which the client picks at login or with SET NAMES: in GBK,
+ * `'中\'` is a complete string (the backslash is half of a character), in UTF-8 the string goes
+ * on past `\'`. Letters, digits and `_` only ever lengthen a name or a string, which reads the
+ * same either way; these may end a string, start a name or be an operator.
+ */
+const MULTIBYTE_TRAIL = /[\u0080-\uffff][@[\\\]^`{|}~]/;
 
 export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAnalysis {
   let dialect: MysqlDialect = { serverVersion: opts.serverVersion, mariadb: opts.mariadb, sqlMode: { ...opts.sqlMode } };
   let currentDb = opts.currentDb;
+  const trail = MULTIBYTE_TRAIL.exec(sql);
+  if (trail) return { statements: [unknown(sql, 'parse-error', `'${trail[0][1]}' right after a non-ASCII character at offset ${trail.index + 1} reads differently in a multi-byte client character set (GBK, Big5, SJIS)`)] };
   let tokens: Token[];
   try {
     tokens = lexMysql(sql, dialect);
@@ -30,10 +50,11 @@ export function analyseMysql(sql: string, opts: MysqlAnalyseOptions): MessageAna
     statements.push(facts);
     for (const s of facts.settings ?? []) {
       if (s.name === 'database' && s.value !== null) currentDb = s.value;
-      if (s.name === 'sql_mode' && !s.local && k < parts.length - 1) {
+      if (s.name === 'sql_mode' && !s.local && !s.global && k < parts.length - 1) {
         // The server lexes each statement of a multi-statement message after running the ones before,
         // so a SET sql_mode changes how the rest is read (ANSI_QUOTES turns "x" into an identifier).
-        const mode = s.value === null ? undefined : sqlModeFlags(s.value);
+        const text = s.value !== null && isDefaultSetting(s.value) ? (opts.defaultSqlMode ?? null) : s.value;
+        const mode = text === null ? undefined : sqlModeFlags(text);
         const restFrom = parts[k + 1][0].start;
         if (mode === undefined) {
           for (const rest of parts.slice(k + 1)) statements.push(unknown(sql.slice(rest[0].start, rest[rest.length - 1].end), 'parse-error', 'sql_mode set to a computed value earlier in this message'));
@@ -61,7 +82,26 @@ const IMPLY_ANSI_QUOTES = ['ANSI_QUOTES', 'ANSI', 'DB2', 'MAXDB', 'MSSQL', 'ORAC
 /** Modes under which the server refuses a value it cannot store instead of changing it. */
 const STRICT = ['STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'TRADITIONAL'];
 
-const modesOf = (value: string): string[] => value.toUpperCase().split(',').map((m) => m.trim());
+/**
+ * The modes by bit, as MariaDB numbers them: `SET sql_mode = 4` sets ANSI_QUOTES, 1048576
+ * NO_BACKSLASH_ESCAPES. Read as names, those numbers would set no mode at all.
+ */
+const MODE_BITS = [
+  'REAL_AS_FLOAT', 'PIPES_AS_CONCAT', 'ANSI_QUOTES', 'IGNORE_SPACE', 'IGNORE_BAD_TABLE_OPTIONS', 'ONLY_FULL_GROUP_BY', 'NO_UNSIGNED_SUBTRACTION',
+  'NO_DIR_IN_CREATE', 'POSTGRESQL', 'ORACLE', 'MSSQL', 'DB2', 'MAXDB', 'NO_KEY_OPTIONS', 'NO_TABLE_OPTIONS', 'NO_FIELD_OPTIONS', 'MYSQL323',
+  'MYSQL40', 'ANSI', 'NO_AUTO_VALUE_ON_ZERO', 'NO_BACKSLASH_ESCAPES', 'STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE',
+  'NO_ZERO_DATE', 'ALLOW_INVALID_DATES', 'ERROR_FOR_DIVISION_BY_ZERO', 'TRADITIONAL', 'NO_AUTO_CREATE_USER', 'HIGH_NOT_PRECEDENCE',
+  'NO_ENGINE_SUBSTITUTION', 'PAD_CHAR_TO_FULL_LENGTH', 'EMPTY_STRING_IS_NULL', 'SIMULTANEOUS_ASSIGNMENT', 'TIME_ROUND_FRACTIONAL',
+];
+
+const modesOf = (value: string): string[] => {
+  const v = value.trim();
+  if (/^\d+$/.test(v)) {
+    const bits = BigInt(v);
+    return MODE_BITS.filter((_, k) => (bits >> BigInt(k)) & 1n);
+  }
+  return value.toUpperCase().split(',').map((m) => m.trim());
+};
 
 /** The flags the analyser needs from an sql_mode value (`ANSI` implies ANSI_QUOTES). */
 export function sqlModeFlags(value: string): MysqlDialect['sqlMode'] {
@@ -101,7 +141,7 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (c.settings && c.settings.length > 0) facts.settings = c.settings;
     if (c.prepare) facts.prepare = c.prepare;
     if (c.execute) facts.execute = c.execute;
-    if (c.diagnostics) facts.diagnostics = true;
+    if (c.diagnostics || parser.relations.some(quotesStatements)) facts.diagnostics = true;
     if (parser.bareWhereColumn !== undefined && facts.hasWhere === true) facts.whereTruthOf = parser.bareWhereColumn;
     if (c.actions) facts.actions = c.actions;
     if (c.cursor) facts.cursor = c.cursor;
@@ -118,6 +158,16 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (!(e instanceof MysqlParseError)) throw e;
     return { ...unknown(text, 'parse-error', e.message), ...base };
   }
+}
+
+/**
+ * information_schema tables holding the text of statements other sessions are running (or the
+ * key values they lock): literals there are values those statements read or wrote.
+ */
+const STATEMENT_TEXT_TABLES = new Set(['processlist', 'innodb_trx', 'innodb_locks', 'query_cache_info']);
+
+function quotesStatements(r: RelationRef): boolean {
+  return r.schema?.toLowerCase() === 'information_schema' && STATEMENT_TEXT_TABLES.has(r.name.toLowerCase());
 }
 
 function unknown(text: string, reason: OpaqueReason, detail: string): StatementFacts {

@@ -102,7 +102,8 @@ export function lexMysql(sql: string, dialect: MysqlDialect, from = 0): Token[] 
       continue;
     }
     // `--` starts a comment only when followed by whitespace/control or the end of input; `1--1` is 2.
-    if (c === '-' && c2 === '-' && (i + 2 >= n || sql.charCodeAt(i + 2) <= 32)) {
+    // DEL (0x7f) is a control character to the server too: `--\x7f` hides the rest of the line.
+    if (c === '-' && c2 === '-' && (i + 2 >= n || sql.charCodeAt(i + 2) <= 32 || sql.charCodeAt(i + 2) === 127)) {
       i = lineEnd(sql, i);
       continue;
     }
@@ -137,7 +138,7 @@ export function lexMysql(sql: string, dialect: MysqlDialect, from = 0): Token[] 
           inExecutable = true;
           i = j;
         } else {
-          i = commentEnd(sql, i);
+          i = skippedCommentEnd(sql, i + 2);
         }
         continue;
       }
@@ -238,6 +239,29 @@ function allDigits(s: string, from: number, len: number): boolean {
 function lineEnd(sql: string, i: number): number {
   const j = sql.indexOf('\n', i);
   return j < 0 ? sql.length : j + 1;
+}
+
+/**
+ * The end of an executable comment the server skips (its version is too high). The server lets
+ * such a comment hold one comment of its own (consume_comment(lip, 1) in sql/sql_lex.cc), so in
+ * `/*!99999 /* *\/ ' *\/` the first `*\/` closes the inner comment and the quote is skipped: taking
+ * it for the end would read the quote as the start of a string that hides real code.
+ */
+function skippedCommentEnd(sql: string, from: number): number {
+  let nested = false;
+  for (let j = from; j < sql.length; j++) {
+    if (!nested && sql[j] === '/' && sql[j + 1] === '*') {
+      nested = true;
+      j++;
+      continue;
+    }
+    if (sql[j] === '*' && sql[j + 1] === '/') {
+      if (!nested) return j + 2;
+      nested = false;
+      j++;
+    }
+  }
+  throw new MysqlLexError(`unterminated comment at offset ${from - 2}`, 'parse-error');
 }
 
 function commentEnd(sql: string, i: number): number {

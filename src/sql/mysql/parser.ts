@@ -27,6 +27,8 @@ interface Binding {
   rel?: RelationRef;
   /** A derived table or CTE: its output columns. */
   derived?: ColumnLineage[];
+  /** A CTE's definition: a name FROM may use, not a table in scope for column names. */
+  cte?: true;
 }
 
 interface Scope {
@@ -59,6 +61,9 @@ interface SelectItem {
   star?: { qualifier?: string };
 }
 
+/** Keywords MariaDB also takes as bare column names, outside the places they are syntax (see isNameHere). */
+const NAME_KEYWORDS = new Set(['ANY', 'SOME', 'ROW', 'LATERAL', 'SOUNDS', 'FULL', 'UNKNOWN', 'MINUS', 'END', 'ESCAPE', 'WINDOW', 'NOWAIT']);
+
 /** Words after which a name followed by `(` names an index (DDL), not a function. */
 const INDEX_WORDS = new Set(['INDEX', 'KEY', 'UNIQUE', 'FULLTEXT', 'SPATIAL']);
 /** Words that make the string after them a typed literal: date/time types, charset introducers, N. */
@@ -90,6 +95,8 @@ export class MysqlStatementParser {
   /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
   private intoTarget: 'variable' | 'file' | undefined;
   private readonly cteNames = new Set<string>();
+  /** The last ORDER BY read, for a set operation whose last branch took it (see parseQuery). */
+  private lastOrderBy: { info: ExprInfo; scope: Scope } | undefined;
 
   constructor(
     private readonly toks: Token[],
@@ -164,6 +171,15 @@ export class MysqlStatementParser {
     }
     return parts;
   }
+  /** `(a, b, …)`: a CTE's or derived table's column names. */
+  private columnList(): string[] {
+    this.expectPunct('(');
+    const names: string[] = [];
+    do names.push(this.readIdent());
+    while (this.acceptPunct(','));
+    this.expectPunct(')');
+    return names;
+  }
   private skipParens(): void {
     this.expectPunct('(');
     this.scanExpr(() => false, { bindings: [] });
@@ -230,7 +246,10 @@ export class MysqlStatementParser {
       if (t.type === 'punct' && t.value === '(') {
         if (this.isKw('SELECT', 1) || this.isKw('WITH', 1) || this.isKw('VALUES', 1) || this.isKw('TABLE', 1) || (this.isPunct('(', 1) && this.startsQueryInParens(1))) {
           this.i++;
-          info.subqueries.push(this.parseQuery({ bindings: [], parent: scope }));
+          const exists = this.toks[this.i - 2]?.type === 'word' && this.toks[this.i - 2].value === 'EXISTS';
+          const lineage = this.parseQuery({ bindings: [], parent: scope });
+          // EXISTS (SELECT …) is true or false: what the subquery returns is neither value nor test.
+          info.subqueries.push(exists ? [] : lineage);
           this.expectPunct(')');
           info.nonConstant = true;
           continue;
@@ -278,7 +297,7 @@ export class MysqlStatementParser {
           continue;
         }
         const single = parts.length === 1 && t.type === 'word';
-        if (single && (CLAUSE_WORDS.has(t.value) || EXPR_WORDS.has(t.value))) continue;
+        if (single && (CLAUSE_WORDS.has(t.value) || EXPR_WORDS.has(t.value)) && !this.isNameHere(chainStart, info.start)) continue;
         // DATE '2024-01-01', _utf8mb4 'x', N'x': a typed literal, not a column. Any other word
         // before a string is a column with a string alias (`SELECT email 'e'`), and counts.
         if (single && this.toks[chainStart + 1]?.type === 'string' && TYPED_LITERAL.test(t.value)) continue;
@@ -292,6 +311,53 @@ export class MysqlStatementParser {
     // Coarse but safe: the whole expression counts as what the variable receives.
     if (info.assigns) this.pending.push({ into: 'variable', expr: info, scope });
     return info;
+  }
+
+  /**
+   * Whether the keyword at token k (inside an expression that starts at `from`) is a column name
+   * there. These words are keywords only in some places, and MariaDB takes them as bare names
+   * anywhere else (`SELECT full FROM (SELECT full_name AS full …) d`): read as syntax, the column
+   * they name would carry no lineage at all.
+   */
+  private isNameHere(k: number, from: number): boolean {
+    const t = this.toks[k];
+    if (!NAME_KEYWORDS.has(t.value)) return false;
+    const next = this.toks[k + 1];
+    const prev = k > from ? this.toks[k - 1] : undefined;
+    const word = (x: Token | undefined, ...w: string[]): boolean => x?.type === 'word' && w.includes(x.value);
+    const punct = (x: Token | undefined, p: string): boolean => x?.type === 'punct' && x.value === p;
+    switch (t.value) {
+      case 'ANY':
+      case 'SOME':
+      case 'ROW':
+      case 'LATERAL':
+        return !punct(next, '(');
+      case 'SOUNDS':
+        return !word(next, 'LIKE');
+      case 'FULL':
+        return !word(next, 'JOIN', 'OUTER');
+      case 'UNKNOWN':
+        return !(word(prev, 'IS') || (word(prev, 'NOT') && word(this.toks[k - 2], 'IS')));
+      case 'MINUS':
+        return !word(next, 'SELECT') && !punct(next, '(');
+      case 'END':
+      case 'ESCAPE': {
+        // END closes a CASE, ESCAPE follows a LIKE: keywords when one is open in this expression.
+        let open = 0;
+        for (let j = from; j < k; j++) {
+          const x = this.toks[j];
+          if (t.value === 'END' && word(x, 'CASE')) open++;
+          else if (t.value === 'END' && word(x, 'END') && !this.isNameHere(j, from)) open--;
+          else if (t.value === 'ESCAPE' && word(x, 'LIKE')) open = 1;
+        }
+        // ESCAPE is followed by its character: a name is followed by `,`, `)` or an operator.
+        if (t.value === 'ESCAPE' && open > 0) return next === undefined || (next.type === 'punct' && next.value !== '(');
+        return open <= 0;
+      }
+      default:
+        // WINDOW, NOWAIT: clause words the expression scan never reaches as syntax.
+        return true;
+    }
   }
 
   /** Stored values, with lineage now that every FROM of the statement has been read. */
@@ -327,8 +393,10 @@ export class MysqlStatementParser {
   parseQuery(scope: Scope): ColumnLineage[] {
     if (this.isKw('WITH')) this.parseWith(scope);
     let lineage = this.parseQueryTerm(scope);
+    let lastTerm = -1;
     while (this.isKw('UNION') || this.isKw('EXCEPT') || this.isKw('INTERSECT') || this.isKw('MINUS')) {
       this.i++;
+      lastTerm = this.i;
       this.acceptKw('ALL') || this.acceptKw('DISTINCT');
       const next = this.parseQueryTerm(scope);
       lineage = lineage.map((col, k) => ({
@@ -338,7 +406,12 @@ export class MysqlStatementParser {
         direct: false,
       }));
     }
-    this.parseQueryTail(scope);
+    // After a set operation the branches' expressions are not at hand: any derived column counts.
+    const named = (name: string): ColumnLineage['sources'] | undefined => lineage.find((c) => c.name.toLowerCase() === name && !c.direct)?.sources;
+    // The last branch read an ORDER BY that sorts the whole set operation: by its output columns too.
+    const last = this.lastOrderBy;
+    if (lastTerm >= 0 && last !== undefined && last.info.start > lastTerm) this.orderingFilters(last.info, last.info.start, last.info.end, last.scope, named);
+    this.parseQueryTail(scope, named);
     this.takeInto(lineage);
     return lineage;
   }
@@ -360,12 +433,12 @@ export class MysqlStatementParser {
     do {
       const name = this.readIdent();
       this.cteNames.add(name);
-      if (this.isPunct('(')) this.skipParens();
+      const columns = this.isPunct('(') ? this.columnList() : undefined;
       this.expectKw('AS');
       this.expectPunct('(');
       const lineage = this.parseQuery({ bindings: [], parent: scope });
       this.expectPunct(')');
-      scope.bindings.push({ alias: name, derived: lineage });
+      scope.bindings.push({ alias: name, derived: renamed(lineage, columns), cte: true });
     } while (this.acceptPunct(','));
   }
 
@@ -412,9 +485,14 @@ export class MysqlStatementParser {
     return out;
   }
 
-  private parseQueryTail(scope: Scope): void {
+  /** `named`: what sorting by an output column's name tests (see orderingFilters). */
+  private parseQueryTail(scope: Scope, named: (name: string) => ColumnLineage['sources'] | undefined): void {
     for (;;) {
-      if (this.acceptKw('ORDER', 'BY') || this.acceptKw('LIMIT') || this.acceptKw('OFFSET') || this.acceptKw('FETCH')) {
+      if (this.acceptKw('ORDER', 'BY')) {
+        const info = this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+        this.orderingFilters(info, info.start, info.end, scope, named);
+        this.lastOrderBy = { info, scope };
+      } else if (this.acceptKw('LIMIT') || this.acceptKw('OFFSET') || this.acceptKw('FETCH')) {
         this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
       } else if (this.isKw('INTO')) {
         this.parseInto(scope);
@@ -447,6 +525,18 @@ export class MysqlStatementParser {
     this.expectKw('SELECT');
     const scope: Scope = { bindings: [], parent: outer };
     while (this.wordAt() !== undefined && SELECT_OPTIONS.has(this.wordAt()!)) this.i++;
+    // FROM first, as the server resolves names: a subquery in the select list may read a column
+    // of these tables (`SELECT (SELECT email FROM orders) FROM users` reads users.email), and its
+    // lineage and predicates are worked out as it is read.
+    const itemsAt = this.i;
+    const from = this.clauseFrom();
+    let fromEnd = -1;
+    if (from >= 0) {
+      this.i = from + 1;
+      this.parseTableRefs(scope, 'read');
+      fromEnd = this.i;
+      this.i = itemsAt;
+    }
     const items: SelectItem[] = [];
     const itemStop = this.depth0Stop(CLAUSE_STOP, true);
     do {
@@ -462,13 +552,113 @@ export class MysqlStatementParser {
 
     for (;;) {
       if (this.isKw('INTO')) this.parseInto(scope);
-      else if (this.acceptKw('FROM')) this.parseTableRefs(scope, 'read');
-      else if (this.acceptKw('WHERE') || this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) this.predicate(scope);
-      else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
-      else break;
+      else if (this.isKw('FROM')) {
+        // Read above; a FROM anywhere else is not the one the server reads.
+        if (this.i !== from) this.fail('unexpected FROM');
+        this.i = fromEnd;
+      } else if (this.acceptKw('HAVING') || this.acceptKw('QUALIFY')) {
+        // HAVING may name an output column by its alias (`ssn AS s … HAVING s LIKE '1%'`): a filter on what it reads.
+        const info = this.predicate(scope);
+        for (const r of info.refs) {
+          const item = r.qualifier.length === 0 ? items.find((it) => it.alias?.toLowerCase() === r.column.toLowerCase()) : undefined;
+          for (const src of item ? (this.lineageOf([item], scope)[0]?.sources ?? []) : []) {
+            if (!this.predicateColumns.some((p) => p.table === src.table && p.column === src.column && p.schema === src.schema)) this.predicateColumns.push(src);
+          }
+        }
+      } else if (this.acceptKw('WHERE')) this.predicate(scope);
+      else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) {
+        const info = this.scanExpr(this.depth0Stop(CLAUSE_STOP), scope);
+        this.orderingFilters(info, info.start, info.end, scope, (name) => this.namedFilter(items, scope, name));
+      } else break;
     }
-    this.parseQueryTail(scope);
+    // Window specifications in the select list: OVER (PARTITION BY … ORDER BY …).
+    for (const item of items) {
+      for (let k = item.expr.start; k < item.expr.end - 1; k++) {
+        if (this.toks[k].type !== 'word' || this.toks[k].value !== 'OVER' || !(this.toks[k + 1].type === 'punct' && this.toks[k + 1].value === '(')) continue;
+        const close = matchingParen(this.toks, k + 1);
+        if (close > 0) this.orderingFilters(item.expr, k + 2, close, scope, (name) => this.namedFilter(items, scope, name));
+      }
+    }
+    this.parseQueryTail(scope, (name) => this.namedFilter(items, scope, name));
     return this.lineageOf(items, scope);
+  }
+
+  /** The columns an output column named `name` tests, when it is a comparing expression (see orderingFilters). */
+  private namedFilter(items: SelectItem[], scope: Scope, name: string): ColumnLineage['sources'] | undefined {
+    const k = items.findIndex((it) => it.alias?.toLowerCase() === name);
+    if (k < 0 || !this.compares(items[k].expr.start, items[k].expr.end)) return undefined;
+    return this.lineageOf([items[k]], scope)[0]?.sources;
+  }
+
+  /** Whether toks[a, b) holds something to compare a column with: a literal, a parameter, a variable, a subquery. */
+  private compares(a: number, b: number): boolean {
+    for (let k = a; k < b; k++) {
+      const t = this.toks[k];
+      if (t.type === 'string' || t.type === 'number' || t.type === 'param' || t.type === 'var' || t.type === 'sysvar' || (t.type === 'word' && (t.value === 'SELECT' || t.value === 'TRUE' || t.value === 'FALSE' || t.value === 'NULL'))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * ORDER BY, GROUP BY and window specifications over toks[a, b): the order or grouping of rows
+   * by a classified column compared with something tells its values apart as a WHERE does
+   * (`ORDER BY ssn = '…' DESC LIMIT 1` returns the id whose ssn that is). An item holding a
+   * literal, parameter, variable or subquery is a filter on the columns it reads, and so is an
+   * output column named there that is such an expression; sorting by a column (or an expression
+   * of it alone, or a position) tests nothing and stays allowed.
+   */
+  private orderingFilters(info: ExprInfo, a: number, b: number, scope: Scope, named: (name: string) => ColumnLineage['sources'] | undefined): void {
+    const add = (sources: ColumnLineage['sources']): void => {
+      for (const s of sources) if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+    };
+    const isWord = (t: Token | undefined, ...w: string[]): boolean => t?.type === 'word' && w.includes(t.value);
+    const items: [number, number][] = [];
+    let depth = 0;
+    let from = a;
+    for (let k = a; k < b; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct' && t.value === '(') depth++;
+      else if (t.type === 'punct' && t.value === ')') depth--;
+      else if (depth === 0 && ((t.type === 'punct' && t.value === ',') || isWord(t, 'BY', 'ROWS', 'RANGE', 'GROUPS'))) {
+        items.push([from, k]);
+        from = k + 1;
+        // A window frame (ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) counts rows, it compares nothing.
+        if (isWord(t, 'ROWS', 'RANGE', 'GROUPS')) from = b;
+      }
+    }
+    items.push([from, b]);
+    for (let [x, y] of items) {
+      // Not part of the item: ASC / DESC, WITH ROLLUP, and the PARTITION / ORDER before a BY.
+      while (y > x && isWord(this.toks[y - 1], 'ASC', 'DESC', 'ROLLUP', 'WITH', 'PARTITION', 'ORDER')) y--;
+      const toks = stripParens(this.toks.slice(x, y));
+      if (toks.length === 0 || (toks.length === 1 && toks[0].type === 'number')) continue;
+      if (toks.length === 1 && (toks[0].type === 'word' || toks[0].type === 'quoted')) {
+        // An output column's name: a filter when that column is a comparing expression.
+        const out = named(this.name(toks[0]).toLowerCase());
+        if (out) add(out);
+        continue;
+      }
+      if (!this.compares(x, y)) continue;
+      for (const r of info.refs) if (r.at >= x && r.at < y) add(this.resolve(r, scope).sources);
+    }
+  }
+
+  /** The index of this SELECT's FROM (the first FROM outside parentheses before its other clauses), or -1. */
+  private clauseFrom(): number {
+    let depth = 0;
+    for (let k = this.i; k < this.toks.length; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct') {
+        if (t.value === '(') depth++;
+        else if (t.value === ')' && --depth < 0) return -1;
+        else if (t.value === ';' && depth === 0) return -1;
+        continue;
+      }
+      if (depth !== 0 || t.type !== 'word') continue;
+      if (t.value === 'FROM') return k;
+      if (t.value !== 'INTO' && CLAUSE_STOP.has(t.value)) return -1;
+    }
+    return -1;
   }
 
   private selectItem(expr: ExprInfo): SelectItem {
@@ -476,7 +666,8 @@ export class MysqlStatementParser {
     const item: SelectItem = { expr };
     const last = toks[toks.length - 1];
     const before = toks[toks.length - 2];
-    const aliasTok = last && (last.type === 'quoted' || last.type === 'string' || (last.type === 'word' && !CLAUSE_WORDS.has(last.value) && !EXPR_WORDS.has(last.value)));
+    const afterAs = before?.type === 'word' && before.value === 'AS';
+    const aliasTok = last && (last.type === 'quoted' || last.type === 'string' || (last.type === 'word' && ((!CLAUSE_WORDS.has(last.value) && !EXPR_WORDS.has(last.value)) || (afterAs && NAME_KEYWORDS.has(last.value)))));
     if (toks.length >= 2 && aliasTok) {
       const explicit = before.type === 'word' && before.value === 'AS';
       const implicit = !explicit && (before.type === 'punct' ? before.value === ')' : before.type !== 'word' || !CLAUSE_WORDS.has(before.value)) && !(before.type === 'punct' && before.value === '.');
@@ -500,11 +691,12 @@ export class MysqlStatementParser {
 
   private predicate(scope: Scope, stop: (t: Token) => boolean = this.depth0Stop(CLAUSE_STOP)): ExprInfo {
     const info = this.scanExpr(stop, scope);
-    for (const r of info.refs) {
-      for (const s of this.resolve(r, scope).sources) {
-        if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
-      }
-    }
+    const add = (s: ColumnLineage['sources'][number]): void => {
+      if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+    };
+    for (const r of info.refs) this.resolve(r, scope).sources.forEach(add);
+    // What a subquery returns is compared too: `'1' IN (SELECT ssn …)`, `(SELECT ssn …) = '1'`.
+    for (const sub of info.subqueries) for (const c of sub) c.sources.forEach(add);
     return info;
   }
 
@@ -517,14 +709,41 @@ export class MysqlStatementParser {
       added.push(...this.parseTableFactor(scope, access));
       for (;;) {
         if (!(this.wordAt() !== undefined && JOIN_WORDS.has(this.wordAt()!))) break;
+        const natural = this.isKw('NATURAL');
         while (this.wordAt() !== undefined && JOIN_WORDS.has(this.wordAt()!) && !this.isKw('JOIN') && !this.isKw('STRAIGHT_JOIN')) this.i++;
         if (!this.acceptKw('JOIN') && !this.acceptKw('STRAIGHT_JOIN')) this.fail('expected JOIN');
         added.push(...this.parseTableFactor(scope, access));
+        // NATURAL JOIN compares every column the two sides share, which only the catalog knows:
+        // every column of every table joined so far counts as a predicate column.
+        if (natural) this.naturalJoin(scope);
         if (this.acceptKw('ON')) this.predicate(scope, this.joinConditionStop);
-        else if (this.acceptKw('USING')) this.skipParens();
+        else if (this.acceptKw('USING')) this.usingColumns(scope);
       }
     } while (this.acceptPunct(','));
     return added;
+  }
+
+  /**
+   * JOIN … USING (a, b): the join compares a and b of the tables on both sides, as `x.a = y.a` in
+   * an ON would, so they are predicate columns (a join on a classified column is a filter on it).
+   */
+  private usingColumns(scope: Scope): void {
+    for (const column of this.columnList()) {
+      for (const s of this.resolve({ qualifier: [], column, at: this.i }, scope).sources) {
+        if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+      }
+    }
+  }
+
+  private naturalJoin(scope: Scope): void {
+    const add = (p: { schema?: string; table: string; column: string }): void => {
+      if (!this.predicateColumns.some((x) => x.table === p.table && x.column === p.column && x.schema === p.schema)) this.predicateColumns.push(p);
+    };
+    for (const b of scope.bindings) {
+      if (b.cte) continue;
+      if (b.derived) for (const c of b.derived) c.sources.forEach(add);
+      else if (b.table !== undefined) add({ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: '*' });
+    }
   }
 
   private parseTableFactor(scope: Scope, access: RelationAccess): Binding[] {
@@ -532,8 +751,8 @@ export class MysqlStatementParser {
       this.expectPunct('(');
       const lineage = this.parseQuery({ bindings: [], parent: scope });
       this.expectPunct(')');
-      const b: Binding = { alias: this.readAlias() ?? '', derived: lineage };
-      if (this.isPunct('(')) this.skipParens();
+      const alias = this.readAlias() ?? '';
+      const b: Binding = { alias, derived: renamed(lineage, this.isPunct('(') ? this.columnList() : undefined) };
       scope.bindings.push(b);
       return [b];
     }
@@ -624,19 +843,27 @@ export class MysqlStatementParser {
 
   // ---- lineage -------------------------------------------------------------------------------
 
+  /**
+   * The columns a reference may read. A qualified one reads the innermost table of that name. An
+   * unqualified one reads the innermost table that has such a column, which the server knows and
+   * the parser does not: in `SELECT (SELECT email FROM orders) FROM users`, orders has no email
+   * and the subquery reads users.email. So the tables of every enclosing query count too.
+   */
   private resolve(ref: ColRef, scope: Scope): { sources: ColumnLineage['sources']; resolved: boolean } {
     const q = ref.qualifier;
+    const sources: ColumnLineage['sources'] = [];
+    let resolved = false;
     for (let s: Scope | undefined = scope; s; s = s.parent) {
       let candidates: Binding[];
       if (q.length > 0) {
         const alias = q[q.length - 1];
         const schema = q.length > 1 ? q[q.length - 2] : undefined;
-        candidates = s.bindings.filter((b) => (b.alias === alias || b.table === alias) && (schema === undefined || b.schema === schema));
+        candidates = s.bindings.filter((b) => !b.cte && (b.alias === alias || b.table === alias) && (schema === undefined || b.schema === schema));
       } else {
-        candidates = s.bindings.filter((b) => b.alias !== '' || b.derived);
+        candidates = s.bindings.filter((b) => !b.cte && (b.alias !== '' || b.derived));
       }
       if (candidates.length === 0) continue;
-      const sources: ColumnLineage['sources'] = [];
+      resolved = true;
       for (const b of candidates) {
         if (b.derived) {
           const cols = ref.column === '*' ? b.derived : b.derived.filter((c) => c.name.toLowerCase() === ref.column.toLowerCase());
@@ -645,9 +872,9 @@ export class MysqlStatementParser {
           sources.push({ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: ref.column });
         }
       }
-      return { sources: dedupeSources(sources), resolved: true };
+      if (q.length > 0) break;
     }
-    return { sources: [], resolved: false };
+    return { sources: dedupeSources(sources), resolved };
   }
 
   private lineageOf(items: SelectItem[], scope: Scope): ColumnLineage[] {
@@ -746,8 +973,9 @@ export class MysqlStatementParser {
         return { kind: 'utility', tag: 'UNLOCK TABLES' };
       case 'SHOW':
       case 'GET': {
-        // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS, GET [CURRENT|STACKED] DIAGNOSTICS.
-        const diagnostics = this.toks.some((t, k) => k > this.i && t.type === 'word' && (t.value === 'WARNINGS' || t.value === 'ERRORS' || t.value === 'DIAGNOSTICS'));
+        // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS, GET [CURRENT|STACKED] DIAGNOSTICS;
+        // SHOW [FULL] PROCESSLIST and SHOW ENGINE … STATUS quote other sessions' statements.
+        const diagnostics = this.toks.some((t, k) => k > this.i && t.type === 'word' && ['WARNINGS', 'ERRORS', 'DIAGNOSTICS', 'PROCESSLIST', 'ENGINE'].includes(t.value));
         this.i = this.toks.length;
         return { kind: 'utility', tag: w, ...(diagnostics ? { diagnostics: true as const } : {}) };
       }
@@ -972,6 +1200,9 @@ export class MysqlStatementParser {
     for (const [a, b] of conjunctRanges(this.toks, start, end)) {
       // `id IN (SELECT id FROM orders)` in a write to orders: a semi-join of the table with itself.
       if (written.size > 0 && this.selfSemiJoin(a, b, written, names)) continue;
+      // `o.id = p.id` over orders o, orders p (or a derived table over orders): the table joined
+      // with itself, which every row matches, as an ON would (see selfSemiJoin).
+      if (this.selfJoinCondition(a, b, scope)) continue;
       if (info.refs.some((r) => r.at >= a && r.at < b)) return true;
       for (let k = a; k < b - 1; k++) {
         const t = this.toks[k];
@@ -980,6 +1211,33 @@ export class MysqlStatementParser {
       }
     }
     return false;
+  }
+
+  /**
+   * Whether toks[a, b) is only `x.c = y.c` (or `<=>`), x and y two bindings of the statement
+   * over the same table (a derived table counts as the tables it reads).
+   */
+  private selfJoinCondition(a: number, b: number, scope: Scope): boolean {
+    const toks = stripParens(this.toks.slice(a, b));
+    const op = topLevelIndexOf(toks, (t) => t.type === 'punct' && (t.value === '=' || t.value === '<=>'));
+    if (op < 0) return false;
+    const table = (side: Token[]): Binding | undefined => {
+      side = stripParens(side);
+      const chain = (side.length === 3 || side.length === 5) && side.every((t, k) => (k % 2 === 1 ? t.type === 'punct' && t.value === '.' : t.type === 'word' || t.type === 'quoted'));
+      if (!chain) return undefined;
+      const q = this.name(side[side.length - 3]).toLowerCase();
+      return scope.bindings.find((x) => !x.cte && (x.alias.toLowerCase() === q || x.table?.toLowerCase() === q));
+    };
+    const left = table(toks.slice(0, op));
+    const right = table(toks.slice(op + 1));
+    if (left === undefined || right === undefined || left === right) return false;
+    // The same column on both sides: each row matches itself (`o.id = p.parent_id` may not).
+    const column = (side: Token[]): string => this.name(stripParens(side).at(-1)!).toLowerCase();
+    if (column(toks.slice(0, op)) !== column(toks.slice(op + 1))) return false;
+    const tables = (x: Binding): string[] => [...new Set(x.derived ? x.derived.flatMap((c) => c.sources.map((s) => s.table.toLowerCase())) : x.table !== undefined ? [x.table.toLowerCase()] : [])];
+    const l = tables(left);
+    const r = tables(right);
+    return l.length > 0 && l.length === r.length && l.every((t) => r.includes(t));
   }
 
   /**
@@ -1018,6 +1276,7 @@ export class MysqlStatementParser {
   private subqueryPicksRows(from: number, to: number, written: ReadonlySet<string>, outer: ReadonlySet<string>): boolean {
     const toks = this.toks;
     const own = new Set<string>();
+    let tables = 0;
     let where = -1;
     let whereEnd = to;
     let inFrom = false;
@@ -1044,6 +1303,7 @@ export class MysqlStatementParser {
           continue;
         }
         if (!written.has(name)) return true;
+        tables++;
         // An aliased table is visible only by its alias: its own name then means the outer one.
         const after = toks[k + 1]?.type === 'word' && toks[k + 1].value === 'AS' ? toks[k + 2] : toks[k + 1];
         const aliased = after !== undefined && (after.type === 'quoted' || (after.type === 'word' && !RESERVED_IN_FROM.has(after.value) && !CLAUSE_STOP.has(after.value)));
@@ -1052,9 +1312,11 @@ export class MysqlStatementParser {
     }
     if (where < 0) return false;
     const correlated = new Set([...outer].filter((n) => !own.has(n)));
+    // One table in the subquery: its unqualified columns are its own (`WHERE o2.id = id` is `o2.id = o2.id`).
+    const single = tables === 1 ? own : undefined;
     for (const [a, b] of conjunctRanges(toks, where, whereEnd)) {
       const part = toks.slice(a, b);
-      if (part.length === 0 || isTautology(part)) continue;
+      if (part.length === 0 || isTautology(part, single)) continue;
       const namesOuter = part.some((t, j) => (t.type === 'word' || t.type === 'quoted') && part[j + 1]?.type === 'punct' && part[j + 1].value === '.' && correlated.has(t.value.toLowerCase()));
       if (!namesOuter) return true;
     }
@@ -1066,7 +1328,7 @@ export class MysqlStatementParser {
     let hasWhere = false;
     if (this.acceptKw('WHERE')) {
       const info = this.predicate(scope);
-      hasWhere = !isTautology(this.toks.slice(info.start, info.end)) && this.namesRows(info, scope);
+      hasWhere = !isTautology(this.toks.slice(info.start, info.end), this.singleTableNames(scope)) && this.namesRows(info, scope);
       // `WHERE id`: a column tested for truth alone. Of a key column that holds for every row
       // but id 0; the catalog knows which columns are keys (TargetRuntime.resolve).
       let a = info.start;
@@ -1088,6 +1350,16 @@ export class MysqlStatementParser {
     }
     if (!this.atEnd()) this.fail('unexpected token');
     return hasWhere;
+  }
+
+  /**
+   * The names (alias and table) of the one table an UPDATE/DELETE reads, when it reads only one:
+   * then `orders.id` and `id` are the same column, and `orders.id = id` compares it with itself.
+   */
+  private singleTableNames(scope: Scope): ReadonlySet<string> | undefined {
+    const tables = scope.bindings.filter((b) => !b.cte);
+    if (tables.length !== 1 || tables[0].table === undefined) return undefined;
+    return new Set([tables[0].alias.toLowerCase(), tables[0].table.toLowerCase()]);
   }
 
   /** Skips CREATE's prefixes (OR REPLACE, DEFINER = …, ALGORITHM = …, TEMPORARY, …) up to the object type. */
@@ -1208,6 +1480,9 @@ export class MysqlStatementParser {
         const table = this.readQualified();
         this.addRelation(table, 'ddl');
         const actions = this.alterTableActions();
+        // ALTER IGNORE TABLE turns the errors that keep rows and values into warnings: a new
+        // UNIQUE key deletes every row that duplicates one, a retype cuts values even in strict mode.
+        if (this.toks.slice(0, this.i).some((t) => t.type === 'word' && t.value === 'IGNORE')) actions.push(IGNORE_ACTION);
         this.alterTableStores(table);
         while (!this.atEnd()) {
           if (this.acceptKw('RENAME')) {
@@ -1371,7 +1646,7 @@ export class MysqlStatementParser {
       const expr = this.scanExpr(this.depth0Stop(new Set(), true), { bindings: [] });
       if (expr.nonConstant) this.pending.push({ into: 'variable', expr, scope: { bindings: [] } });
       if (scope === 'global') global = true;
-      if (scope !== 'user') settings.push({ name, value: this.settingValue(expr), local: false });
+      if (scope !== 'user') settings.push({ name, value: this.settingValue(expr), local: false, ...(scope === 'global' ? { global: true as const } : {}) });
     } while (this.acceptPunct(','));
     if (!this.atEnd()) this.fail('unexpected token');
     // SET GLOBAL changes the server for every session: an administrative act.
@@ -1528,7 +1803,28 @@ export class MysqlStatementParser {
         const at = isWord(k + 1, 'TO') || isWord(k + 1, 'AS') ? k + 2 : k + 1;
         const to = ident(at);
         if (to) this.storeRenamedTable(table, isWord(at + 1, '.') || this.toks[at + 1]?.value === '.' ? [to, ident(at + 2) ?? to] : [to]);
+      } else if ((t.value === 'EXCHANGE' || t.value === 'CONVERT') && isWord(k + 1, 'PARTITION')) {
+        // EXCHANGE PARTITION p WITH TABLE t swaps rows with t; CONVERT PARTITION p TO TABLE t moves
+        // them out to a new table t: either way this table's values are then read as t's.
+        const at = this.toks.findIndex((x, j) => j > k + 2 && x.type === 'word' && x.value === 'TABLE');
+        const other = at > 0 ? this.qualifiedAt(at + 1) : undefined;
+        if (other) {
+          this.addRelation(other, 'ddl');
+          this.storeRenamedTable(table, other);
+          if (t.value === 'EXCHANGE') this.storeRenamedTable(other, table);
+        }
+      } else if (t.value === 'CONVERT' && isWord(k + 1, 'TABLE')) {
+        // CONVERT TABLE t TO PARTITION p: t's rows become this table's, and t is gone.
+        const other = this.qualifiedAt(k + 2);
+        if (other) {
+          this.addRelation(other, 'ddl');
+          this.storeRenamedTable(other, table);
+        }
+      } else if (t.value === 'MODIFY') {
+        // MODIFY x … AS (expr): the column becomes generated, its values computed from the row.
+        addingColumn = true;
       } else if (t.value === 'CHANGE') {
+        addingColumn = true;
         let at = k + 1;
         if (isWord(at, 'COLUMN')) at++;
         if (isWord(at, 'IF') && isWord(at + 1, 'EXISTS')) at += 2;
@@ -1544,6 +1840,19 @@ export class MysqlStatementParser {
     }
   }
 
+  /** `name` or `db.name` at token k, when there is one. */
+  private qualifiedAt(k: number): string[] | undefined {
+    const part = (j: number): string | undefined => {
+      const t = this.toks[j];
+      return t !== undefined && (t.type === 'quoted' || (t.type === 'word' && !CLAUSE_WORDS.has(t.value))) ? this.name(t) : undefined;
+    };
+    const first = part(k);
+    if (first === undefined) return undefined;
+    const dot = this.toks[k + 1];
+    const second = dot?.type === 'punct' && dot.value === '.' ? part(k + 2) : undefined;
+    return second === undefined ? [first] : [first, second];
+  }
+
   /** What the rest of an ALTER TABLE does to rows already there (see StatementFacts.actions). */
   private alterTableActions(): string[] {
     const out = new Set<string>();
@@ -1552,21 +1861,34 @@ export class MysqlStatementParser {
       const t = this.toks[k];
       return t?.type === 'word' ? t.value : t?.type === 'string' || t?.type === 'quoted' ? this.name(t).toUpperCase() : undefined;
     };
+    /** Inside a MODIFY / CHANGE clause (up to the next comma). */
+    let retyping = false;
     for (let k = this.i; k < this.toks.length; k++) {
       const t = this.toks[k];
       if (t.type === 'punct' && t.value === '(') depth++;
       if (t.type === 'punct' && t.value === ')') depth--;
+      if (depth === 0 && t.type === 'punct' && t.value === ',') retyping = false;
       if (depth !== 0 || t.type !== 'word') continue;
       const next = word(k + 1);
+      // MODIFY x … AS (expr): every stored value of x is replaced by the expression's, strict mode or not.
+      if (retyping && t.value === 'AS' && this.toks[k + 1]?.type === 'punct' && this.toks[k + 1].value === '(') out.add('ALTER TABLE OVERWRITE COLUMN');
       if (t.value === 'DROP' && next === 'PARTITION') out.add('ALTER TABLE DROP PARTITION');
+      // CONVERT PARTITION p TO TABLE t takes the partition's rows out of the table; CONVERT TABLE t
+      // TO PARTITION p makes table t part of this one (MariaDB 10.7+).
+      if (t.value === 'CONVERT' && (next === 'PARTITION' || next === 'TABLE')) out.add('ALTER TABLE CONVERT PARTITION');
       else if (t.value === 'DROP' && next !== undefined && !NOT_A_COLUMN.has(next)) out.add('ALTER TABLE DROP COLUMN');
       if (t.value === 'TRUNCATE' && next === 'PARTITION') out.add('ALTER TABLE TRUNCATE PARTITION');
       if (t.value === 'EXCHANGE' && next === 'PARTITION') out.add('ALTER TABLE EXCHANGE PARTITION');
       if (t.value === 'DISCARD') out.add('ALTER TABLE DISCARD TABLESPACE');
-      if (t.value === 'ENGINE' && (next === 'BLACKHOLE' || (next === undefined && word(k + 2) === 'BLACKHOLE'))) out.add('ALTER TABLE ENGINE BLACKHOLE');
+      const engine = t.value === 'ENGINE' ? (next ?? word(k + 2)) : undefined;
+      if (engine === 'BLACKHOLE') out.add('ALTER TABLE ENGINE BLACKHOLE');
+      // Only some engines keep the rows they are given: MEMORY loses them at the next restart,
+      // MERGE (MRG_MyISAM) and the remote ones (FEDERATED, CONNECT, SPIDER) hold none of their own.
+      else if (engine !== undefined && !ENGINES_KEEPING_ROWS.has(engine)) out.add(ENGINE_DROPS_ROWS);
       // A new type or character set for stored values: lossless in strict mode, which refuses
       // values it cannot keep; without it they become 0, '' or '?' (src/broker/mysql-analyser.ts).
       if (t.value === 'MODIFY' || t.value === 'CHANGE' || (t.value === 'CONVERT' && next === 'TO')) out.add(RETYPE_ACTION);
+      if (t.value === 'MODIFY' || t.value === 'CHANGE') retyping = true;
     }
     return [...out];
   }
@@ -1598,12 +1920,41 @@ export class MysqlStatementParser {
       this.addRelation(parts, 'read', 'handler');
       return { kind: 'utility', tag: 'HANDLER OPEN', cursor: { name: alias.toLowerCase(), op: 'declare' }, lineage: [{ index: 0, name: '*', sources: [{ ...(parts.length > 1 ? { schema: parts[0] } : {}), table, column: '*' }], opaque: false, direct: true }] };
     }
-    this.i = this.toks.length;
     if (op === 'READ') {
+      this.i++;
+      this.handlerFilters(parts);
+      this.i = this.toks.length;
       this.addRelation(parts, 'read', 'handler');
       return { kind: 'select', tag: 'HANDLER', cursor: { name: table.toLowerCase(), op: 'fetch' } };
     }
+    this.i = this.toks.length;
     return { kind: 'utility', tag: `HANDLER ${op ?? ''}`.trim(), ...(op === 'CLOSE' ? { cursor: { name: table.toLowerCase(), op: 'close' as const } } : {}) };
+  }
+
+  /**
+   * HANDLER name READ [index] {FIRST|NEXT|…} | index {=|>=|…} (values) [WHERE …] [LIMIT …]: the
+   * rows a READ returns tell whether they match, as a WHERE's do. A key lookup compares the
+   * index's columns, which only the catalog knows: every column of the table counts. The names
+   * are the handler's (its alias, or its table); the broker maps an alias to its table.
+   */
+  private handlerFilters(parts: string[]): void {
+    const table = parts[parts.length - 1];
+    const schema = parts.length > 1 ? parts[0] : this.currentDb;
+    const at = (p: { table: string; column: string }): void => {
+      if (!this.predicateColumns.some((x) => x.table === p.table && x.column === p.column)) this.predicateColumns.push({ ...(schema !== undefined ? { schema } : {}), ...p });
+    };
+    let depth = 0;
+    while (!this.atEnd() && !(depth === 0 && (this.isKw('WHERE') || this.isKw('LIMIT')))) {
+      const t = this.peek()!;
+      if (t.type === 'punct' && t.value === '(') depth++;
+      else if (t.type === 'punct' && t.value === ')') depth--;
+      else if (depth === 0 && t.type === 'punct' && ['=', '>=', '<=', '<', '>'].includes(t.value)) at({ table, column: '*' });
+      this.i++;
+    }
+    if (this.acceptKw('WHERE')) {
+      const info = this.scanExpr(this.depth0Stop(new Set(['LIMIT'])), { bindings: [] });
+      for (const r of info.refs) at({ table, column: r.column });
+    }
   }
 
   private prepare(): Classified {
@@ -1649,6 +2000,30 @@ function tableOf(b: Binding): { schema?: string; table: string } {
   return { ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table ?? '?' };
 }
 
+/**
+ * A query's columns under the names a column list gives them (`WITH c(plan) AS (SELECT email …)`:
+ * c.plan is email). By position; a `*` not yet expanded has no positions, so then every name
+ * carries every column's sources.
+ */
+function renamed(lineage: ColumnLineage[], names: string[] | undefined): ColumnLineage[] {
+  if (names === undefined) return lineage;
+  if (lineage.some((c) => c.name === '*') || names.length !== lineage.length) {
+    const all: ColumnLineage = { index: 0, name: '', sources: dedupeSources(lineage.flatMap((c) => c.sources)), opaque: lineage.some((c) => c.opaque) || names.length !== lineage.length, direct: false };
+    return names.map((name, index) => ({ ...all, index, name }));
+  }
+  return lineage.map((c, k) => ({ ...c, name: names[k] }));
+}
+
+/** The index of the `)` closing the `(` at toks[open], or -1. */
+function matchingParen(toks: Token[], open: number): number {
+  let depth = 0;
+  for (let k = open; k < toks.length; k++) {
+    if (toks[k].type === 'punct' && toks[k].value === '(') depth++;
+    else if (toks[k].type === 'punct' && toks[k].value === ')' && --depth === 0) return k;
+  }
+  return -1;
+}
+
 function findBinding(scope: Scope, name: string): Binding | undefined {
   for (let s: Scope | undefined = scope; s; s = s.parent) {
     const b = s.bindings.find((x) => x.alias === name && x.derived);
@@ -1669,10 +2044,37 @@ function dedupeSources(sources: ColumnLineage['sources']): ColumnLineage['source
 
 /**
  * A WHERE that is true for every row does not restrict anything: `1`, `1=1`, `TRUE`, `'a'='a'`,
- * `x = x`, or any of these OR-ed with something else. Everything else counts as a restriction.
+ * `x = x` (in any spelling: `x + 0 = (x)`, `t.x = x COLLATE c`), `x LIKE '%'`, `P OR NOT P`,
+ * `x IS NULL OR x IS NOT NULL`, or any of these OR-ed with something else. Everything else counts
+ * as a restriction. `names`: the single table's alias and name, when the statement reads one.
  */
-export function isTautology(toks: Token[]): boolean {
-  return disjunctRanges(toks, 0, toks.length).some(([a, b]) => constantTruth(stripParens(toks.slice(a, b))) === true);
+export function isTautology(toks: Token[], names?: ReadonlySet<string>): boolean {
+  const disjuncts = disjunctRanges(toks, 0, toks.length).map(([a, b]) => stripParens(toks.slice(a, b)));
+  return disjuncts.some((d) => constantTruth(d, names) === true) || excludedMiddle(disjuncts, names);
+}
+
+/**
+ * `P OR NOT P` and `x IS <v> OR x IS NOT <v>`: one of two disjuncts holds for every row (but for
+ * NULLs, as with `x = x`).
+ */
+function excludedMiddle(disjuncts: Token[][], names: ReadonlySet<string> | undefined): boolean {
+  const keys = new Set(disjuncts.map((d) => shapeKey(d, names)));
+  for (const d of disjuncts) {
+    if (d.length > 1 && d[0].type === 'word' && d[0].value === 'NOT' && keys.has(shapeKey(stripParens(d.slice(1)), names))) return true;
+    const is = topLevelIndex(d, 'IS');
+    if (is > 0 && d[is + 1]?.type === 'word' && d[is + 1].value === 'NOT') {
+      const positive = [...d.slice(0, is + 1), ...d.slice(is + 2)];
+      if (keys.has(shapeKey(positive, names))) return true;
+    }
+  }
+  return false;
+}
+
+/** A comparable key for an expression of the row (empty for one that may differ between two evaluations). */
+function shapeKey(toks: Token[], names: ReadonlySet<string> | undefined): string {
+  const n = sameSide(toks, names);
+  if (n.length === 0 || n.some(mayDiffer)) return `\u0000${Math.random()}`;
+  return n.map(tokenKey).join(' ');
 }
 
 /** Token ranges of the top-level disjuncts (split at OR / || outside parentheses) of toks[start, end). */
@@ -1708,6 +2110,15 @@ function topLevelRanges(toks: Token[], start: number, end: number, word: string,
   out.push([from, end]);
   return out;
 }
+
+/** StatementFacts.actions of an ALTER TABLE … ENGINE = an engine that does not keep the table's rows. */
+export const ENGINE_DROPS_ROWS = 'ALTER TABLE ENGINE DROPS ROWS';
+
+/** Storage engines that keep the rows an ALTER TABLE … ENGINE = gives them, durably. */
+const ENGINES_KEEPING_ROWS = new Set(['INNODB', 'XTRADB', 'MYISAM', 'ARIA', 'ROCKSDB', 'TOKUDB', 'COLUMNSTORE', 'DEFAULT']);
+
+/** StatementFacts.actions of ALTER IGNORE TABLE (MariaDB), which may delete rows and cut values. */
+export const IGNORE_ACTION = 'ALTER TABLE IGNORE';
 
 /** StatementFacts.actions of an ALTER TABLE that gives stored values a new type or character set. */
 export const RETYPE_ACTION = 'ALTER TABLE RETYPE COLUMN';
@@ -1745,61 +2156,168 @@ function truthy(v: string | number | boolean): boolean {
 }
 
 const COMPARISONS = new Set(['=', '<=>', '>=', '<=', 'LIKE']);
+/** Comparisons that are false when both sides are the same value. */
+const STRICT_COMPARISONS = new Set(['<>', '!=', '<', '>']);
 
-function constantTruth(toks: Token[]): boolean | undefined {
+function constantTruth(toks: Token[], names?: ReadonlySet<string>): boolean | undefined {
   if (toks.length === 0) return undefined;
+  // By precedence, loosest first: XOR, then AND (`id = id AND 1` holds wherever `id = id` does).
+  const xor = splitTopLevel(toks, (t) => t.type === 'word' && t.value === 'XOR');
+  if (xor.length > 1) {
+    const parts = xor.map((p) => valueOf(p, names));
+    return parts.some((v) => v === undefined) ? undefined : parts.reduce<boolean>((acc, v) => acc !== truthy(v!), false);
+  }
+  const and = conjunctRanges(toks, 0, toks.length);
+  if (and.length > 1) {
+    const parts = and.map(([a, b]) => valueOf(toks.slice(a, b), names));
+    if (parts.some((v) => v !== undefined && !truthy(v))) return false;
+    return parts.every((v) => v !== undefined) ? true : undefined;
+  }
   if (toks.length === 2 && toks[0].type === 'word' && toks[0].value === 'NOT') {
     const v = literal(toks[1]);
     return v === undefined ? undefined : !truthy(v);
+  }
+  // `NOT (x <> x)` is `x = x`.
+  if (toks.length > 2 && toks[0].type === 'word' && toks[0].value === 'NOT') {
+    const inner = constantTruth(stripParens(toks.slice(1)), names);
+    return inner === undefined ? undefined : !inner;
   }
   if (toks.length === 1) {
     const v = literal(toks[0]);
     return v === undefined ? undefined : truthy(v);
   }
-  // IS TRUE / IS NOT NULL over a literal.
-  if (toks.length >= 3 && toks[1].value === 'IS') {
-    const v = literal(toks[0]);
-    const rest = toks.slice(2).map((t) => t.value).join(' ');
-    if (v !== undefined && (rest === 'NOT NULL' || (rest === 'TRUE' && truthy(v)))) return true;
+  // `<literal or tautology> IS TRUE`, `… IS NOT NULL`, `(x = x) IS NOT FALSE`.
+  const is = topLevelIndex(toks, 'IS');
+  if (is > 0) {
+    const v = valueOf(toks.slice(0, is), names);
+    const rest = toks.slice(is + 1).map((t) => t.value).join(' ');
+    if (v !== undefined) {
+      if (rest === 'NOT NULL') return true;
+      if (rest === 'TRUE' || rest === 'NOT FALSE') return truthy(v);
+      if (rest === 'FALSE' || rest === 'NOT TRUE') return !truthy(v);
+    }
   }
   // `x BETWEEN x AND x`, `x IN (…, x, …)`: the same test as `x = x`.
   const between = topLevelIndex(toks, 'BETWEEN');
   if (between > 0) {
     const and = topLevelIndex(toks, 'AND', between);
-    if (and > between && sameTokens(toks.slice(0, between), toks.slice(between + 1, and)) && sameTokens(toks.slice(0, between), toks.slice(and + 1))) return true;
+    if (and > between && sameTokens(toks.slice(0, between), toks.slice(between + 1, and), names) && sameTokens(toks.slice(0, between), toks.slice(and + 1), names)) return true;
   }
   const inAt = topLevelIndex(toks, 'IN');
   if (inAt > 0 && toks[inAt + 1]?.value === '(' && toks[toks.length - 1].value === ')' && toks[inAt - 1].value !== 'NOT') {
-    if (listItems(toks.slice(inAt + 2, -1)).some((item) => sameTokens(toks.slice(0, inAt), item))) return true;
+    if (listItems(toks.slice(inAt + 2, -1)).some((item) => sameTokens(toks.slice(0, inAt), item, names))) return true;
   }
-  const opIndex = toks.findIndex((t) => (t.type === 'punct' || t.type === 'word') && COMPARISONS.has(t.value));
+  // The comparison outside parentheses: in `(x = x) = TRUE` it is the second `=`.
+  const opIndex = topLevelIndexOf(toks, (t) => (t.type === 'punct' || t.type === 'word') && (COMPARISONS.has(t.value) || STRICT_COMPARISONS.has(t.value)));
   if (opIndex > 0) {
     const left = toks.slice(0, opIndex);
     const right = toks.slice(opIndex + 1);
+    const op = toks[opIndex].value;
+    const strict = STRICT_COMPARISONS.has(op);
     // `x = x` holds for every non-NULL x, and `<=>` even for NULL: no restriction worth the name.
-    if (sameTokens(left, right)) return true;
-    if (left.length === 1 && right.length === 1) {
-      const a = literal(left[0]);
-      const b = literal(right[0]);
-      if (a !== undefined && b !== undefined) {
-        // MySQL compares mixed types numerically and strings case-insensitively under default collations.
-        const norm = (v: string | number | boolean): string | number => (typeof v === 'string' && typeof (typeof a === 'string' ? b : a) !== 'string' ? Number.parseFloat(v) || 0 : typeof v === 'boolean' ? Number(v) : typeof v === 'string' ? v.toLowerCase() : v);
-        const op = toks[opIndex].value;
-        const x = norm(a);
-        const y = norm(b);
-        if (op === '=' || op === '<=>' || op === 'LIKE') return x === y;
-        if (op === '>=') return x >= y;
-        if (op === '<=') return x <= y;
-      }
+    // `x <> x`, `x < x` are false for every row, so nothing is selected.
+    if (sameTokens(left, right, names)) return !strict;
+    // `x LIKE '%'` matches every non-NULL x.
+    if (op === 'LIKE' && right.length === 1 && right[0].type === 'string' && /^%+$/.test(right[0].value) && left.some((t) => t.type === 'word' || t.type === 'quoted')) return true;
+    // Two constants (a literal, or a test that holds for every row: `(x = x) = TRUE`).
+    const a = valueOf(left, names);
+    const b = valueOf(right, names);
+    if (a !== undefined && b !== undefined) {
+      // MySQL compares mixed types numerically and strings case-insensitively under default collations.
+      const norm = (v: string | number | boolean): string | number => (typeof v === 'string' && typeof (typeof a === 'string' ? b : a) !== 'string' ? Number.parseFloat(v) || 0 : typeof v === 'boolean' ? Number(v) : typeof v === 'string' ? v.toLowerCase() : v);
+      const x = norm(a);
+      const y = norm(b);
+      if (op === '=' || op === '<=>' || op === 'LIKE') return x === y;
+      if (op === '>=') return x >= y;
+      if (op === '<=') return x <= y;
+      if (op === '<>' || op === '!=') return x !== y;
+      if (op === '<') return x < y;
+      if (op === '>') return x > y;
     }
   }
   return undefined;
 }
 
-/** The same row expression twice (not a parameter, a variable or a volatile call, which may differ). */
-function sameTokens(a: Token[], b: Token[]): boolean {
-  if (a.length === 0 || a.length !== b.length || !a.every((t, k) => t.type === b[k].type && t.value === b[k].value)) return false;
-  return !a.some((t) => t.type === 'param' || t.type === 'var' || (t.type === 'word' && ['RAND', 'UUID', 'NOW'].includes(t.value)));
+/** A literal, or the truth of a test that is constant (`(x = x)` is TRUE); undefined otherwise. */
+function valueOf(toks: Token[], names: ReadonlySet<string> | undefined): string | number | boolean | undefined {
+  toks = stripParens(toks);
+  if (toks.length === 1) return literal(toks[0]);
+  return constantTruth(toks, names);
+}
+
+/** toks split at the tokens outside parentheses for which `test` holds. */
+function splitTopLevel(toks: Token[], test: (t: Token) => boolean): Token[][] {
+  const out: Token[][] = [[]];
+  let depth = 0;
+  for (const t of toks) {
+    if (t.type === 'punct' && t.value === '(') depth++;
+    else if (t.type === 'punct' && t.value === ')') depth--;
+    if (depth === 0 && test(t)) out.push([]);
+    else out[out.length - 1].push(t);
+  }
+  return out;
+}
+
+/** Index of the first token outside parentheses for which `test` holds; -1 when none does. */
+function topLevelIndexOf(toks: Token[], test: (t: Token) => boolean): number {
+  let depth = 0;
+  for (let k = 0; k < toks.length; k++) {
+    const t = toks[k];
+    if (t.type === 'punct' && t.value === '(') depth++;
+    else if (t.type === 'punct' && t.value === ')') depth--;
+    else if (depth === 0 && test(t)) return k;
+  }
+  return -1;
+}
+
+/**
+ * The same row expression twice (not a parameter, a variable or a volatile call, which may
+ * differ), compared after dropping what does not change the value: parentheses, `+ 0`, `* 1`,
+ * a unary `+`, BINARY, COLLATE, and the qualifier of the single table (see sameSide).
+ */
+function sameTokens(a: Token[], b: Token[], names?: ReadonlySet<string>): boolean {
+  const x = sameSide(a, names);
+  const y = sameSide(b, names);
+  if (x.length === 0 || x.length !== y.length || !x.every((t, k) => tokenKey(t) === tokenKey(y[k]))) return false;
+  return !x.some(mayDiffer);
+}
+
+/** Names compare case-insensitively, quoted or not (`id`, `ID` and `` `id` `` are one column). */
+function tokenKey(t: Token): string {
+  if (t.type === 'word' || t.type === 'quoted') return `name:${(t.type === 'quoted' ? t.value : t.text).toLowerCase()}`;
+  return `${t.type}:${t.value}`;
+}
+
+function mayDiffer(t: Token): boolean {
+  return t.type === 'param' || t.type === 'var' || (t.type === 'word' && ['RAND', 'UUID', 'NOW'].includes(t.value));
+}
+
+const numberIs = (t: Token | undefined, v: number): boolean => t?.type === 'number' && Number(t.text) === v;
+const punctIs = (t: Token | undefined, p: string): boolean => t?.type === 'punct' && t.value === p;
+
+/** One side of a comparison without what leaves its value as it is (see sameTokens). */
+function sameSide(toks: Token[], names: ReadonlySet<string> | undefined): Token[] {
+  for (;;) {
+    const before = toks.length;
+    toks = stripParens(toks);
+    const n = toks.length;
+    if (n > 1 && (punctIs(toks[0], '+') || (toks[0].type === 'word' && toks[0].value === 'BINARY'))) toks = toks.slice(1);
+    else if (n > 2 && toks[n - 2].type === 'word' && toks[n - 2].value === 'COLLATE') toks = toks.slice(0, -2);
+    else if (n > 2 && ((punctIs(toks[n - 2], '+') || punctIs(toks[n - 2], '-')) && numberIs(toks[n - 1], 0))) toks = toks.slice(0, -2);
+    else if (n > 2 && ((punctIs(toks[n - 2], '*') || punctIs(toks[n - 2], '/')) && numberIs(toks[n - 1], 1))) toks = toks.slice(0, -2);
+    else if (n > 2 && ((punctIs(toks[1], '+') && numberIs(toks[0], 0)) || (punctIs(toks[1], '*') && numberIs(toks[0], 1)))) toks = toks.slice(2);
+    // `ANY (SELECT x)`, `(SELECT x)`, `(SELECT x FROM DUAL)`: a subquery with no table is its one value.
+    else if (n > 2 && toks[0].type === 'word' && ['ANY', 'SOME', 'ALL'].includes(toks[0].value) && punctIs(toks[1], '(')) toks = toks.slice(1);
+    else if (n > 1 && toks[0].type === 'word' && toks[0].value === 'SELECT') {
+      const body = n > 3 && toks[n - 2].type === 'word' && toks[n - 2].value === 'FROM' && toks[n - 1].type === 'word' && toks[n - 1].value === 'DUAL' ? toks.slice(1, -2) : toks.slice(1);
+      if (topLevelIndexOf(body, (t) => (t.type === 'word' && (CLAUSE_STOP.has(t.value) || SELECT_OPTIONS.has(t.value))) || punctIs(t, ',')) < 0) toks = body;
+    }
+    else if (names !== undefined && (n === 3 || n === 5) && toks.every((t, k) => (k % 2 === 1 ? punctIs(t, '.') : t.type === 'word' || t.type === 'quoted'))) {
+      const table = toks[n - 3];
+      if (names.has((table.type === 'quoted' ? table.value : table.text).toLowerCase())) toks = toks.slice(n - 1);
+    }
+    if (toks.length === before) return toks;
+  }
 }
 
 /** Index of a keyword outside parentheses, from `from`; -1 when absent. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyseMysql, sqlModeFlags, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+import { analyseMysql, sqlModeFlags, sqlModeStrict, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
 import { runsStoredCode, type KnownFunctions } from '../../../src/sql/mysql/functions.js';
 import type { FunctionRef } from '../../../src/sql/facts.js';
 
@@ -128,6 +128,18 @@ describe('sql_mode', () => {
     // Under ORACLE mode "full_name" is a column, so it reaches the lineage.
     const f = analyseMysql(`SET sql_mode = 'ORACLE'; SELECT CONCAT("full_name", '') FROM users`, MARIA).statements[1];
     assert.deepEqual(f.lineage?.[0].sources.map((s) => s.column), ['full_name']);
+  });
+  it('a number sets the modes of its bits (SET sql_mode = 4 is ANSI_QUOTES)', () => {
+    assert.deepEqual(sqlModeFlags('4'), { ansiQuotes: true, noBackslashEscapes: false });
+    assert.deepEqual(sqlModeFlags('1048576'), { ansiQuotes: false, noBackslashEscapes: true });
+    assert.equal(sqlModeFlags('262144').ansiQuotes, true, 'ANSI');
+    assert.equal(sqlModeStrict('2097152'), true, 'STRICT_TRANS_TABLES');
+    assert.deepEqual(kinds("SET sql_mode = 1048576; SELECT 'a\\'; DROP TABLE x; -- '", MARIA), ['set', 'select', 'drop']);
+  });
+  it('SET GLOBAL sql_mode leaves the session\'s mode (and how the rest of the message lexes) as it is', () => {
+    assert.deepEqual(kinds("SET GLOBAL sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE x; -- '", MARIA), ['admin', 'select']);
+    assert.deepEqual(kinds("SET @@global.sql_mode = 'ANSI_QUOTES', SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE x; -- '", MARIA), ['admin', 'select', 'drop']);
+    assert.deepEqual(analyseMysql("SET GLOBAL sql_mode = ''", MARIA).statements[0].settings, [{ name: 'sql_mode', value: '', local: false, global: true }]);
   });
 });
 
@@ -259,4 +271,164 @@ describe('WHERE that restricts nothing', () => {
     ['DELETE FROM orders WHERE amount > (SELECT AVG(amount) FROM orders)', true],
   ];
   for (const [sql, want] of table) it(sql, () => assert.equal(analyseMysql(sql, MARIA).statements[0].hasWhere, want));
+});
+
+describe('round 3: the lexer reads what the server reads', () => {
+  const table: [string, string[]][] = [
+    // `--` then DEL is a comment to the server (my_iscntrl): the quote after it is not code.
+    ["SELECT 1 --\x7f '\n; DROP TABLE x; -- '", ['select', 'drop']],
+    ['SELECT 1 --\x7f; DROP TABLE x', ['select']],
+    // A skipped versioned comment may hold one comment of its own: its `*/` does not end the outer one.
+    ["SELECT 1 /*!99999 /* */ ' */; DROP TABLE x; -- '", ['select', 'drop']],
+    ["SELECT 1 /*M!999999 /* */ ' */; DROP TABLE x; -- '", ['select', 'drop']],
+    ['SELECT 1 /*!99999 /* /* */ ; DROP TABLE x */', ['select']],
+    ['SELECT 1 /*!99999 /* */', ['unknown']],
+    // Only one level: a plain comment does not nest at all.
+    ["SELECT 1 /* /* */ ; DROP TABLE x", ['select', 'drop']],
+  ];
+  for (const [sql, want] of table) it(JSON.stringify(sql), () => assert.deepEqual(kinds(sql, MARIA), want));
+
+  // In GBK, Big5 or SJIS the byte after a non-ASCII one may be half of the same character.
+  const ambiguous = ["SELECT '中\\'; DROP TABLE x; -- '", 'SELECT `名前` FROM t', "SELECT 'é|'", 'SELECT \ufffd\\'];
+  for (const sql of ambiguous) it(`${JSON.stringify(sql)} is refused: a multi-byte client character set reads it differently`, () => assert.deepEqual(kinds(sql, MARIA), ['unknown']));
+  const plain = ["SELECT '中文', 'é' FROM t WHERE name = 'Zoë'", 'SELECT `名前a` FROM t', "SELECT '中\n'"];
+  for (const sql of plain) it(`${JSON.stringify(sql)} reads the same in every client character set`, () => assert.deepEqual(kinds(sql, MARIA), ['select']));
+});
+
+describe('round 3: a column of an enclosing query', () => {
+  const sources = (sql: string): string[][] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].lineage ?? []).map((l) => l.sources.map((s) => `${s.table}.${s.column}`).sort());
+  const predicates = (sql: string): string[] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
+  it('an unqualified name in a select-list subquery may be the outer table\'s column', () => assert.deepEqual(sources('SELECT (SELECT email FROM orders LIMIT 1) AS x FROM users'), [['orders.email', 'users.email']]));
+  it('a qualified one is the innermost table of that name', () => assert.deepEqual(sources('SELECT (SELECT o.card) AS x FROM orders o, users u'), [['orders.card']]));
+  it('in a WHERE subquery too', () => assert.deepEqual(predicates("SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE ssn LIKE '1%')"), ['orders.ssn', 'users.ssn']));
+  it('in a select-list subquery\'s WHERE', () => assert.deepEqual(predicates("SELECT (SELECT 1 FROM orders WHERE ssn = 'x' LIMIT 1) FROM users"), ['orders.ssn', 'users.ssn']));
+  it('a CTE definition is a name for FROM, not a table in scope', () => assert.deepEqual(sources('WITH a AS (SELECT email FROM users), b AS (SELECT plan FROM users) SELECT plan FROM b'), [['users.plan']]));
+  it('EXTRACT(… FROM …) is not the FROM clause', () => assert.deepEqual(sources('SELECT EXTRACT(YEAR FROM created) AS y FROM users'), [['users.created', 'users.year']]));
+});
+
+describe('round 3: WHERE that restricts nothing, in other spellings', () => {
+  const table: [string, boolean | null][] = [
+    ['DELETE FROM orders WHERE id + 0 = id', false],
+    ['DELETE FROM orders WHERE (id) = id * 1', false],
+    ['DELETE FROM orders WHERE orders.id = id', false],
+    ['DELETE FROM orders o WHERE o.id = `ID`', false],
+    ["UPDATE orders SET s = 'x' WHERE status = status COLLATE utf8mb4_bin", false],
+    ['DELETE FROM orders WHERE BINARY status = status', false],
+    ['DELETE FROM orders WHERE status IS NULL OR status IS NOT NULL', false],
+    ["DELETE FROM orders WHERE status = 'x' OR NOT status = 'x'", false],
+    ["DELETE FROM orders WHERE status LIKE '%'", false],
+    ['DELETE FROM orders WHERE NOT (id <> id)', false],
+    ['DELETE FROM orders WHERE (id = id) IS TRUE', false],
+    ['DELETE FROM orders WHERE (id = id) = TRUE', false],
+    ['DELETE FROM orders WHERE id = (SELECT id)', false],
+    ['DELETE FROM orders WHERE id IN (SELECT id)', false],
+    ['DELETE FROM orders WHERE id = ANY (SELECT id FROM DUAL)', false],
+    ['DELETE FROM orders WHERE id IN (SELECT o2.id FROM orders o2 WHERE o2.id = id)', false],
+    ['DELETE FROM orders WHERE id = id AND 1', false],
+    ['DELETE FROM orders WHERE id = id && (id) = id + 0', false],
+    ['DELETE FROM orders WHERE id = id XOR FALSE', false],
+    // Still restrictions.
+    ['DELETE FROM orders WHERE id <> id', true],
+    ["DELETE FROM orders WHERE id = id AND status = 'x'", true],
+    ["DELETE FROM orders WHERE id = 1 XOR status = 'x'", true],
+    ['DELETE FROM orders WHERE 1 = 0 AND id = id', true],
+    ["DELETE FROM orders WHERE status LIKE '%x'", true],
+    ['DELETE FROM orders WHERE id = (SELECT id + 1)', true],
+    ['DELETE FROM orders WHERE id = (SELECT MAX(id) FROM orders)', true],
+    ['DELETE FROM orders WHERE id = 1 OR id IS NULL', true],
+    ['DELETE FROM orders WHERE id = RAND() + 0', true],
+    ["DELETE FROM orders WHERE id IN (SELECT o2.id FROM orders o2 WHERE o2.status = 'x')", true],
+    // The table joined with itself on the same column: every row matches itself.
+    ['DELETE o FROM orders o, orders p WHERE o.id = p.id', false],
+    ["UPDATE orders o JOIN orders p ON p.id = o.id SET o.status = 'x' WHERE p.id = o.id", false],
+    ['DELETE o FROM orders o JOIN (SELECT id FROM orders) p ON p.id = o.id WHERE (o.id) = p.id', false],
+    ["DELETE o FROM orders o JOIN orders p ON p.id = o.id WHERE o.status = 'x'", true],
+    ['DELETE o FROM orders o, orders p WHERE o.id = p.parent_id', true],
+    // Two tables: `o.id = u.id` compares two columns.
+    ["UPDATE orders o JOIN users u ON u.id = o.user_id SET o.status = 'x' WHERE o.id = u.id", true],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.equal(analyseMysql(sql, MARIA).statements[0].hasWhere, want));
+});
+
+describe('round 3: ALTER TABLE that moves or overwrites rows', () => {
+  const facts = (sql: string) => analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0];
+  it('CONVERT PARTITION … TO TABLE moves rows out, and stores them in the new table', () => {
+    const f = facts('ALTER TABLE orders CONVERT PARTITION p0 TO TABLE zz');
+    assert.ok(f.actions?.includes('ALTER TABLE CONVERT PARTITION'));
+    assert.deepEqual(f.stores, [{ into: { schema: 'app', table: 'zz' }, sources: [{ schema: 'app', table: 'orders', column: '*' }], opaque: false }]);
+  });
+  it('EXCHANGE PARTITION swaps rows both ways', () => assert.deepEqual(facts('ALTER TABLE orders EXCHANGE PARTITION p0 WITH TABLE zz').stores?.map((s) => (typeof s.into === 'object' ? s.into.table : s.into)), ['zz', 'orders']));
+  it('CONVERT TABLE … TO PARTITION', () => assert.ok(facts('ALTER TABLE orders CONVERT TABLE zz TO PARTITION p2 VALUES LESS THAN (9)').actions?.includes('ALTER TABLE CONVERT PARTITION')));
+  for (const sql of ["ALTER TABLE orders CHANGE status status VARCHAR(10) AS ('x') STORED", 'ALTER TABLE orders MODIFY total INT GENERATED ALWAYS AS (0) VIRTUAL']) {
+    it(`${sql}: every value overwritten, and the column now carries the row`, () => {
+      const f = facts(sql);
+      assert.ok(f.actions?.includes('ALTER TABLE OVERWRITE COLUMN'));
+      assert.ok(f.stores?.some((s) => s.opaque && s.sources.some((x) => x.column === '*')));
+    });
+  }
+  for (const sql of ['ALTER TABLE orders ENGINE=MEMORY', "ALTER TABLE orders ENGINE 'heap'", 'ALTER TABLE orders ENGINE = `MRG_MyISAM`', 'ALTER TABLE orders ENGINE=MyISAM, ENGINE=MERGE', 'ALTER TABLE orders ENGINE=FEDERATED']) {
+    it(`${sql}: the engine does not keep the rows`, () => assert.ok(facts(sql).actions?.includes('ALTER TABLE ENGINE DROPS ROWS')));
+  }
+  for (const sql of ['ALTER TABLE orders ENGINE=InnoDB', 'ALTER TABLE orders ENGINE = Aria', "ALTER TABLE orders ENGINE='MyISAM'"]) {
+    it(`${sql} keeps them`, () => assert.ok(!facts(sql).actions?.some((a) => a.startsWith('ALTER TABLE ENGINE'))));
+  }
+  it('ALTER IGNORE TABLE may delete rows and cut values', () => assert.ok(facts('ALTER IGNORE TABLE orders ADD UNIQUE KEY (status)').actions?.includes('ALTER TABLE IGNORE')));
+  it('a plain MODIFY overwrites nothing in strict mode', () => assert.ok(!facts('ALTER TABLE orders MODIFY status VARCHAR(20), ADD CHECK (status <> 1)').actions?.includes('ALTER TABLE OVERWRITE COLUMN')));
+});
+
+describe('round 3: column lists rename a CTE\'s or derived table\'s columns', () => {
+  const sources = (sql: string): string[][] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].lineage ?? []).map((l) => l.sources.map((s) => `${s.table}.${s.column}`).sort());
+  it('by position', () => assert.deepEqual(sources('WITH c(plan, x) AS (SELECT email, plan FROM users) SELECT plan FROM c'), [['users.email']]));
+  it('of a derived table (MySQL 8)', () => assert.deepEqual(sources('SELECT plan FROM (SELECT email, plan FROM users) AS d(plan, x)'), [['users.email']]));
+  it('over a star: every name may be any column', () => assert.deepEqual(sources('WITH c(a, b) AS (SELECT * FROM users) SELECT b FROM c'), [['users.*']]));
+});
+
+describe('round 3: joins that compare columns, and other sessions\' statement texts', () => {
+  const facts = (sql: string) => analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0];
+  const predicates = (sql: string): string[] => (facts(sql).predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
+  it('JOIN … USING (c) compares c on both sides', () => assert.deepEqual(predicates('SELECT users.id FROM users JOIN g USING (ssn)'), ['g.ssn', 'users.ssn']));
+  it('NATURAL JOIN compares every shared column: all of them count', () => assert.deepEqual(predicates('SELECT id FROM users NATURAL JOIN g'), ['g.*', 'users.*']));
+  for (const sql of ['SHOW FULL PROCESSLIST', 'SHOW PROCESSLIST', 'SHOW ENGINE INNODB STATUS', 'SELECT INFO FROM information_schema.PROCESSLIST', 'SELECT trx_query FROM INFORMATION_SCHEMA.innodb_trx']) {
+    it(`${sql} returns texts that quote values`, () => assert.equal(facts(sql).diagnostics, true));
+  }
+  it('SHOW TABLES does not', () => assert.equal(facts('SHOW TABLES').diagnostics, undefined));
+});
+
+describe('round 3: keywords MariaDB also takes as bare column names', () => {
+  const sources = (sql: string): string[][] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].lineage ?? []).map((l) => l.sources.map((s) => `${s.table}.${s.column}`).sort());
+  const table: [string, string[][]][] = [
+    ['WITH c AS (SELECT full_name AS full FROM users) SELECT full FROM c', [['users.full_name']]],
+    ['SELECT UPPER(escape) FROM (SELECT email AS escape FROM users) d', [['users.email']]],
+    ['SELECT CONCAT(row, unknown, window, `end`) FROM (SELECT address AS `row`, email AS `unknown`, ssn AS `window`, phone AS `end` FROM users) d', [['users.address', 'users.email', 'users.phone', 'users.ssn']]],
+    ["SELECT CONCAT(plan LIKE 'x', escape) FROM (SELECT email AS escape, plan FROM users) d", [['users.email', 'users.plan']]],
+    // Where they are syntax they stay syntax.
+    ["SELECT CASE WHEN id = 1 THEN plan END AS x FROM users WHERE plan LIKE 'a!%' ESCAPE '!'", [['users.id', 'users.plan']]],
+    ['SELECT 1 IS UNKNOWN AS x, 2 = ANY (SELECT 2) AS y', [[], []]],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.deepEqual(sources(sql), want));
+  it('a CASE … END in a WHERE still names no column', () => assert.equal(analyseMysql('DELETE FROM orders WHERE CASE WHEN 1 THEN 1 END', MARIA).statements[0].hasWhere, false));
+});
+
+describe('round 3: ordering, grouping and HAVING on an output column are filters', () => {
+  const predicates = (sql: string): string[] => (analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
+  const table: [string, string[]][] = [
+    ["SELECT id FROM users ORDER BY ssn = '1' DESC LIMIT 1", ['users.ssn']],
+    ["SELECT MIN(id) FROM users GROUP BY ssn LIKE '1%'", ['users.ssn']],
+    ['SELECT MIN(id) FROM users GROUP BY LEFT(ssn, 1)', ['users.ssn']],
+    ["SELECT id, ROW_NUMBER() OVER (PARTITION BY plan ORDER BY ssn = '1' DESC) AS r FROM users", ['users.ssn']],
+    ["SELECT id, ssn = '1' AS m FROM users ORDER BY m DESC", ['users.ssn']],
+    ["SELECT id, ssn = '1' AS m FROM users UNION SELECT 0, 0 ORDER BY m DESC", ['users.ssn']],
+    ["SELECT id, ssn AS s FROM users HAVING s LIKE '123%'", ['users.s', 'users.ssn']],
+    ["SELECT id, UPPER(email) AS e FROM users HAVING e = 'X'", ['users.e', 'users.email']],
+    // What a subquery in a WHERE returns is compared; what an EXISTS subquery returns is not.
+    ["SELECT id FROM users u WHERE '1' IN (SELECT ssn FROM users v WHERE v.id = u.id)", ['users.id', 'users.ssn']],
+    ["SELECT id FROM users u WHERE (SELECT full_name FROM users v WHERE v.id = u.id) = 'x'", ['users.full_name', 'users.id']],
+    ['SELECT id FROM orders o WHERE EXISTS (SELECT * FROM users u WHERE u.id = o.user_id)', ['orders.user_id', 'users.id']],
+    // Sorting by a column, an expression of it alone, or a position tests nothing.
+    ['SELECT id FROM users ORDER BY email, 1 DESC', []],
+    ['SELECT UPPER(email) AS e FROM users ORDER BY e, UPPER(email)', []],
+    ['SELECT full_name, COUNT(*) FROM users GROUP BY full_name WITH ROLLUP', []],
+    ['SELECT id, ROW_NUMBER() OVER (ORDER BY email ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS r FROM users', []],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.deepEqual(predicates(sql), want));
 });

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { newSessionState, type SessionState } from '../../src/broker/statement-hooks.js';
+import { TargetRuntime, type TargetCatalog } from '../../src/broker/target-runtime.js';
+import type { LiveSession } from '../../src/broker/sessions.js';
+import { compileMasking } from '../../src/masking/config.js';
+import { rootLogger } from '../../src/shared/logger.js';
+import type { StatementFacts } from '../../src/sql/facts.js';
+import type { WriteFlow } from '../../src/sql/lineage.js';
+import { analyseMysql } from '../../src/sql/mysql/analyse.js';
+
+const fresh = (): SessionState => newSessionState();
+const session = { identity: { id: 'dev', kind: 'human', groups: ['dev'] } } as unknown as LiveSession;
+// Stores as the analyser lists them, one flow each (what mysqlTargetCatalog.resolveWriteFlows does for plain columns).
+const catalog = {
+  loaded: () => true,
+  isBaseTable: () => true,
+  resolveRelation: () => undefined,
+  relations: () => [],
+  resolveWriteFlows: (f: StatementFacts): WriteFlow[] =>
+    (f.stores ?? []).map((st, index) => {
+      const into = st.into as { schema?: string; table: string; column?: string };
+      return { dest: { ...(into.schema !== undefined ? { schema: into.schema } : {}), table: into.table }, column: into.column ?? '*', created: false, value: { index, name: 'x', sources: st.sources, opaque: st.opaque, direct: false } };
+    }),
+} as unknown as TargetCatalog;
+const masking = compileMasking({
+  key: 'stores-test-key-0123456789',
+  classes: { card: { function: 'hash' } },
+  columns: { '*.users.ssn': 'ssn', '*.users.phone': 'phone', '*.users.card': 'card', '*.orders.card': 'card', '*.users.email': 'email' },
+});
+const rt = new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog, masking, log: rootLogger() });
+const refused = (sql: string): boolean => {
+  const facts = analyseMysql(sql, { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: 'app' }).statements;
+  return rt.preflight(session, facts, fresh()) !== null;
+};
+
+test('a classified value may move only into a column masked the same way', () => {
+  // A phone mask keeps the last digits: the SSN's would show.
+  assert.equal(refused('UPDATE users SET phone = ssn WHERE id = 1'), true);
+  assert.equal(refused('UPDATE users SET phone = card WHERE id = 1'), true);
+  assert.equal(refused('UPDATE users SET plan = ssn WHERE id = 1'), true);
+  // Same class, same mask.
+  assert.equal(refused('UPDATE users SET email = LOWER(email) WHERE id = 1'), false);
+  assert.equal(refused('INSERT INTO orders (id, card) SELECT id, card FROM users'), false);
+});
