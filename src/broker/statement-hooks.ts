@@ -555,8 +555,8 @@ function declareCursor(state: SessionState, f: StatementFacts, name: string): vo
  * says, it is refused: after it, the analyser and the server would read different statements.
  */
 function encodingRefusal(state: SessionState, facts: StatementFacts[]): ClientError | null {
-  for (const f of facts) {
-    for (const s of settingsOf(state, f)) {
+  for (const settings of settingsIn(state, facts)) {
+    for (const s of settings) {
       let unsafe: boolean;
       if (s.name === 'client_encoding') unsafe = s.computed === true || (s.value !== null && pgEncodingUnsafe(s.value));
       else if (s.name === 'names' || s.name === 'character_set_client') {
@@ -584,6 +584,23 @@ function encodingRefusal(state: SessionState, facts: StatementFacts[]): ClientEr
 export function settingsOf(state: SessionState, f: StatementFacts): NonNullable<StatementFacts['settings']> {
   const run = f.execute ? state.prepared.get(f.execute.name)?.settings : undefined;
   return run ? [...(f.settings ?? []), ...run] : (f.settings ?? []);
+}
+
+/**
+ * The settings each statement of a message may change, before the message runs: its own, and for
+ * an EXECUTE those of what the name may run, prepared by the session or by a PREPARE earlier in
+ * the message (PREPAREs are remembered only once the whole message is allowed).
+ */
+export function settingsIn(state: SessionState, facts: readonly StatementFacts[]): NonNullable<StatementFacts['settings']>[] {
+  if (!facts.some((f) => f.execute)) return facts.map((f) => f.settings ?? []);
+  const local = new Map<string, StatementFacts>();
+  return facts.map((f) => {
+    const own = f.settings ?? [];
+    const runs = f.execute ? [local.get(f.execute.name), state.prepared.get(f.execute.name)] : [];
+    if (f.prepare) local.set(f.prepare.name, f.prepare.inner);
+    const more = runs.flatMap((r) => r?.settings ?? []);
+    return more.length > 0 ? [...own, ...more] : own;
+  });
 }
 
 /** SET search_path and friends take effect for the statements after this one. */

@@ -16,7 +16,7 @@ import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
 import type { LiveSession } from './sessions.js';
-import { createdView, type SessionState, type TargetServices } from './statement-hooks.js';
+import { createdView, settingsIn, type SessionState, type TargetServices } from './statement-hooks.js';
 
 /** Catalog operations the broker needs; implemented per engine (src/sql/catalog.ts for PostgreSQL). */
 export interface TargetCatalog {
@@ -871,12 +871,8 @@ function withHandlerTables(facts: StatementFacts[], state: SessionState): Statem
  */
 function afterPreparedModes(facts: StatementFacts[], state: SessionState): StatementFacts[] {
   if (facts.length < 2 || !facts.some((f) => f.execute)) return facts;
-  // What each name runs at that point of the message: a PREPARE earlier in it counts too.
-  const prepared = new Map(state.prepared);
-  const at = facts.findIndex((f) => {
-    if (f.prepare) prepared.set(f.prepare.name, f.prepare.inner);
-    return f.execute !== undefined && prepared.get(f.execute.name)?.settings?.some((s) => s.name === 'sql_mode') === true;
-  });
+  const settings = settingsIn(state, facts);
+  const at = facts.findIndex((f, k) => f.execute !== undefined && settings[k].some((s) => s.name === 'sql_mode'));
   if (at < 0 || at === facts.length - 1) return facts;
   const detail = `sql_mode is set by the prepared statement ${facts[at].execute!.name} earlier in this message`;
   return facts.map((f, k) => (k <= at ? f : { ...f, lineage: undefined, opaque: { reason: 'parse-error' as const, detail } }));

@@ -49,3 +49,17 @@ test('an EXECUTE changes the settings its prepared statement sets', async () => 
   assert.deepEqual(settingsOf(state, analyse('EXECUTE s')[0]).map((s) => `${s.name}=${s.value}`), ['sql_mode=ANSI_QUOTES']);
   assert.deepEqual(settingsOf(state, analyse('EXECUTE t')[0]), []);
 });
+
+test('the settings of a message count what its EXECUTEs run, prepared by the session or earlier in the message', async () => {
+  const { settingsIn } = await import('../../src/broker/statement-hooks.js');
+  const state = fresh();
+  // The check of a message comes before its PREPAREs are remembered: the one in the message counts.
+  const names = (sql: string): string[][] => settingsIn(state, analyse(sql)).map((ss) => ss.map((s) => `${s.name}=${s.value}`));
+  assert.deepEqual(names("PREPARE s FROM 'SET NAMES gbk'; EXECUTE s"), [[], ['names=gbk']]);
+  // An EXECUTE before the PREPARE runs what the session had under that name, not the new text.
+  state.prepared.set('s', analyse("SET sql_mode = 'ANSI_QUOTES'")[0]);
+  assert.deepEqual(names("EXECUTE s; PREPARE s FROM 'SET NAMES gbk'"), [['sql_mode=ANSI_QUOTES'], []]);
+  // Either may be what runs (on PostgreSQL a second PREPARE of a name fails): both count.
+  assert.deepEqual(names("PREPARE s FROM 'SET NAMES gbk'; EXECUTE s"), [[], ['names=gbk', 'sql_mode=ANSI_QUOTES']]);
+  assert.deepEqual(names('SELECT 1'), [[]]);
+});
