@@ -555,6 +555,8 @@ function declareCursor(state: SessionState, f: StatementFacts, name: string): vo
  * says, it is refused: after it, the analyser and the server would read different statements.
  */
 function encodingRefusal(state: SessionState, facts: StatementFacts[]): ClientError | null {
+  // Every statement is checked: nothing to read (or allocate) for the many that set nothing.
+  if (!facts.some((f) => f.settings !== undefined || f.execute !== undefined)) return null;
   for (const settings of settingsIn(state, facts)) {
     for (const s of settings) {
       let unsafe: boolean;
