@@ -137,6 +137,36 @@ describe('hostile MySQL protocol, mid-session', () => {
     await invariants(c, 'COM_PROCESS_INFO');
   });
 
+  test('COM_FIELD_LIST is checked and audited as SHOW COLUMNS, and a hostile table name stays one name', async () => {
+    const c = await open(prod);
+    c.send(com.bare(Command.FIELD_LIST, Buffer.from('users\0')));
+    const all = await c.result({ fetch: true });
+    assert.equal(all.error, undefined, JSON.stringify(all.error));
+    assert.equal(all.rows.length, 4, 'one column definition per column of users');
+    c.send(com.bare(Command.FIELD_LIST, Buffer.from('users\0em%')));
+    const some = await c.result({ fetch: true });
+    assert.equal(some.error, undefined, JSON.stringify(some.error));
+    assert.equal(some.rows.length, 1, 'the wildcard narrows the list to email');
+    // A wildcard with a quote and a backslash is still one literal to the analyser (not refused as unparsable).
+    c.send(com.bare(Command.FIELD_LIST, Buffer.from("users\0x\\' OR 1 -- ")));
+    const quoted = await c.result({ fetch: true });
+    assert.equal(quoted.error, undefined, JSON.stringify(quoted.error));
+    assert.equal(quoted.rows.length, 0);
+    // A name that tries to close the quoting is still one (missing) table: the server says so.
+    c.send(com.bare(Command.FIELD_LIST, Buffer.from('users` ; DROP TABLE hits; -- \0')));
+    const hostile = await c.result({ fetch: true });
+    assert.ok(hostile.error, 'an ERR packet for a table that does not exist');
+    const texts = (await tb.events((e) => e.kind === 'statement' && /^SHOW COLUMNS FROM/.test(e.statement?.text ?? ''))).map((e) => e.statement!.text);
+    assert.ok(texts.includes('SHOW COLUMNS FROM `users`'), `audited: ${JSON.stringify(texts)}`);
+    assert.ok(texts.some((t) => /^SHOW COLUMNS FROM `users` LIKE /.test(t)), `audited with its wildcard: ${JSON.stringify(texts)}`);
+    assert.ok(texts.some((t) => t.startsWith('SHOW COLUMNS FROM `users`` ; DROP TABLE hits; -- `')), `the hostile name audited as one name: ${JSON.stringify(texts)}`);
+    const outcomes = await tb.events((e) => e.kind === 'statement.result' && e.statement?.text === 'SHOW COLUMNS FROM `users`');
+    assert.ok(outcomes.some((e) => e.statement?.rows === 4), 'the outcome counts the column definitions');
+    const [{ n }] = await mysqlAdmin<{ n: number }[]>("SELECT count(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'hits'", db.name);
+    assert.equal(Number(n), 1, 'hits is still there');
+    await invariants(c, 'COM_FIELD_LIST');
+  });
+
   test('sql_mode ANSI_QUOTES: a text another session ran under the default mode is masked by its own reading', async () => {
     // Found by the fuzzer: lineage and mask plans were cached by text alone, and "email" is a
     // string under the default sql_mode but a column under ANSI_QUOTES.

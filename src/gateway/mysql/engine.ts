@@ -310,10 +310,16 @@ class MysqlSession {
         // Settings the broker tracks (sql_mode decides how text lexes) are the server's defaults again.
         if (await this.relaySimple(undefined)) this.ctx.hooks.reset?.();
         return true;
-      case Command.FIELD_LIST:
+      case Command.FIELD_LIST: {
+        // The column list of a table (the mysql client's name completion): checked and audited as
+        // the SHOW COLUMNS it stands for, so policy on that table applies and the read is on record.
+        const v = await this.decide(hooks.check({ sql: fieldListSql(p.payload), via: 'simple' }));
+        if (v.action === 'block') return this.refuseStatement(v.error);
+        if (!(await this.executing(v.stmt))) return true;
         this.toUpstream(p.payload);
-        await this.relayUntilEof();
+        await this.relayUntilEof(v.stmt);
         return true;
+      }
       case Command.PROCESS_INFO:
         // The process list shows every session's statement text: the statement it is, checked and audited.
         return this.synthesizedStatement('SHOW PROCESSLIST', p.payload, 'results');
@@ -486,15 +492,20 @@ class MysqlSession {
     return true;
   }
 
-  private async relayUntilEof(): Promise<void> {
-    for (;;) {
+  /** Column definitions up to EOF (COM_FIELD_LIST), or an ERR. */
+  private async relayUntilEof(stmt: StatementHandle): Promise<void> {
+    for (let columns = 0; ; columns++) {
       const p = this.upstream!.poll() ?? (await this.waitUpstream());
       if (p.payload[0] === 0xff) {
-        this.forwardErr(undefined, p.payload);
+        const error = this.forwardErr(stmt, p.payload);
+        this.finish(stmt, { rows: null, error });
         return;
       }
       this.toClient(p.payload);
-      if (isEof(p.payload)) return;
+      if (isEof(p.payload)) {
+        this.finish(stmt, { rows: columns });
+        return;
+      }
     }
   }
 
@@ -705,3 +716,15 @@ export function mysqlEngine(): Engine {
   };
 }
 
+/**
+ * The statement a COM_FIELD_LIST stands for: `SHOW COLUMNS FROM \`table\` LIKE 'wildcard'`. The
+ * payload is the command byte, the table name up to a NUL, then the optional wildcard.
+ */
+export function fieldListSql(payload: Buffer): string {
+  const nul = payload.indexOf(0, 1);
+  const table = payload.toString('utf8', 1, nul < 0 ? payload.length : nul);
+  const wild = nul < 0 ? '' : payload.toString('utf8', nul + 1);
+  // Doubling both quote and backslash keeps the literal closed under any sql_mode.
+  const like = wild === '' ? '' : ` LIKE '${wild.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+  return `SHOW COLUMNS FROM \`${table.replace(/`/g, '``')}\`${like}`;
+}
