@@ -172,6 +172,42 @@ describe('hostile PostgreSQL protocol, mid-session', () => {
     await invariants(c, 'CLOSE + DECLARE');
   });
 
+  test('portals a ROLLBACK, ROLLBACK TO SAVEPOINT or failed transaction dropped, their names then DECLAREd', async () => {
+    const shapes: { name: string; before: string[]; drop: string }[] = [
+      { name: 'ROLLBACK', before: ['BEGIN'], drop: 'ROLLBACK' },
+      { name: 'ROLLBACK in the DECLARE message', before: ['BEGIN'], drop: '' },
+      { name: 'ROLLBACK TO SAVEPOINT', before: ['BEGIN', 'SAVEPOINT a'], drop: 'ROLLBACK TO SAVEPOINT a' },
+      { name: 'failed transaction, then ROLLBACK', before: ['BEGIN'], drop: 'SELECT 1/0' },
+      { name: 'COMMIT', before: ['BEGIN'], drop: 'COMMIT' },
+    ];
+    for (const [k, sh] of shapes.entries()) {
+      const c = await open();
+      const name = `pr${k}`;
+      for (const q of sh.before) {
+        c.send(fe.query(q));
+        await c.ready();
+      }
+      c.send(fe.parse('', BENIGN), fe.bind(name, ''), fe.sync());
+      assert.deepEqual(errorsOf(await c.ready()), [], sh.name);
+      if (sh.drop !== '') {
+        c.send(fe.query(sh.drop));
+        await c.ready();
+      }
+      const rollback = sh.drop === '' || sh.drop.startsWith('SELECT') ? 'ROLLBACK; ' : '';
+      const hold = sh.before.includes('SAVEPOINT a') ? '' : ' WITH HOLD';
+      c.send(fe.query(`${rollback}DECLARE ${name} CURSOR${hold} FOR ${DERIVED}`));
+      assert.deepEqual(errorsOf(await c.ready()), [], `${sh.name}: DECLARE`);
+      c.send(fe.execute(name), fe.sync());
+      const r = await c.ready();
+      const rows = rowsOf(r);
+      if (rows.length > 0) masked(rows);
+      else assert.ok(errorsOf(r).length > 0, `${sh.name}: refused, or masked rows`);
+      c.send(fe.query('ROLLBACK'));
+      await c.ready();
+      await invariants(c, sh.name);
+    }
+  });
+
   test('a Close and a Parse the server discarded after an error in the same batch', async () => {
     const c = await open();
     c.send(fe.parse('s4', DERIVED), fe.sync());
