@@ -5,6 +5,7 @@
  * follow throws MysqlParseError, which the analyser turns into kind 'unknown' (fail closed).
  */
 import type { ColumnLineage, FunctionRef, RelationAccess, RelationRef, StatementFacts, StoredValue } from '../facts.js';
+import { ExprShape } from './conditions.js';
 import { CLAUSE_WORDS, NOT_FUNCTIONS, functionRisks } from './functions.js';
 import type { Token } from './lexer.js';
 
@@ -49,6 +50,8 @@ interface ExprInfo {
   refs: ColRef[];
   /** Lineage of scalar subqueries inside the expression. */
   subqueries: ColumnLineage[][];
+  /** Token index of each subquery's opening parenthesis (as subqueries). */
+  subqueryAt: number[];
   /** Anything that is not a literal or an operator: columns, functions, variables, subqueries. */
   nonConstant: boolean;
   /** Assigns a user variable (`@v := …`). */
@@ -238,18 +241,19 @@ export class MysqlStatementParser {
    * recording functions, subqueries and column references.
    */
   private scanExpr(stop: (t: Token) => boolean, scope: Scope): ExprInfo {
-    const info: ExprInfo = { start: this.i, end: this.i, refs: [], subqueries: [], nonConstant: false };
+    const info: ExprInfo = { start: this.i, end: this.i, refs: [], subqueries: [], subqueryAt: [], nonConstant: false };
     let depth = 0;
     while (!this.atEnd()) {
       const t = this.peek()!;
       if (depth === 0 && stop(t)) break;
       if (t.type === 'punct' && t.value === '(') {
         if (this.isKw('SELECT', 1) || this.isKw('WITH', 1) || this.isKw('VALUES', 1) || this.isKw('TABLE', 1) || (this.isPunct('(', 1) && this.startsQueryInParens(1))) {
-          this.i++;
+          const open = this.i++;
           const exists = this.toks[this.i - 2]?.type === 'word' && this.toks[this.i - 2].value === 'EXISTS';
           const lineage = this.parseQuery({ bindings: [], parent: scope });
           // EXISTS (SELECT …) is true or false: what the subquery returns is neither value nor test.
           info.subqueries.push(exists ? [] : lineage);
+          info.subqueryAt.push(open);
           this.expectPunct(')');
           info.nonConstant = true;
           continue;
@@ -310,7 +314,29 @@ export class MysqlStatementParser {
     info.end = this.i;
     // Coarse but safe: the whole expression counts as what the variable receives.
     if (info.assigns) this.pending.push({ into: 'variable', expr: info, scope });
+    this.testedOperands(info, scope);
     return info;
+  }
+
+  /**
+   * Columns and subqueries the expression tests rather than passes on (see conditions.ts) are
+   * filters on what they read, wherever the expression stands: `SELECT IF(ssn = '…', EXP(1000),
+   * 0)` errs exactly when the guess is right, though what it returns is masked.
+   */
+  private testedOperands(info: ExprInfo, scope: Scope): void {
+    if (info.refs.length === 0 && info.subqueries.every((l) => l.length === 0)) return;
+    const shape = new ExprShape(this.toks, info.start, info.end);
+    for (const r of info.refs) {
+      if (shape.isAlias(r.at)) continue;
+      if (shape.tested(r.at, r.at + 1 + 2 * r.qualifier.length)) this.addPredicates(this.resolve(r, scope).sources);
+    }
+    info.subqueries.forEach((l, k) => {
+      if (l.length > 0 && shape.testedGroup(info.subqueryAt[k])) for (const c of l) this.addPredicates(c.sources);
+    });
+  }
+
+  private addPredicates(sources: ColumnLineage['sources']): void {
+    for (const s of sources) if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
   }
 
   /**
@@ -542,7 +568,7 @@ export class MysqlStatementParser {
     do {
       if (this.isPunct('*')) {
         this.i++;
-        items.push({ expr: { start: this.i - 1, end: this.i, refs: [], subqueries: [], nonConstant: true }, star: {} });
+        items.push({ expr: { start: this.i - 1, end: this.i, refs: [], subqueries: [], subqueryAt: [], nonConstant: true }, star: {} });
         continue;
       }
       const expr = this.scanExpr(itemStop, scope);
