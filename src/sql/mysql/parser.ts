@@ -9,6 +9,9 @@ import { ExprShape } from './conditions.js';
 import { CLAUSE_WORDS, NOT_FUNCTIONS, functionRisks } from './functions.js';
 import type { Token } from './lexer.js';
 
+/** Words that may follow the first parenthesised term of a query expression. */
+const QUERY_TERM_FOLLOW = new Set(['UNION', 'EXCEPT', 'INTERSECT', 'MINUS', 'ORDER', 'LIMIT', 'OFFSET', 'FETCH', 'INTO', 'FOR', 'LOCK', 'PROCEDURE']);
+
 export class MysqlParseError extends Error {}
 
 /** What the statement-specific code decided, besides relations and functions. */
@@ -247,7 +250,7 @@ export class MysqlStatementParser {
       const t = this.peek()!;
       if (depth === 0 && stop(t)) break;
       if (t.type === 'punct' && t.value === '(') {
-        if (this.isKw('SELECT', 1) || this.isKw('WITH', 1) || this.isKw('VALUES', 1) || this.isKw('TABLE', 1) || (this.isPunct('(', 1) && this.startsQueryInParens(1))) {
+        if (this.isKw('SELECT', 1) || this.isKw('WITH', 1) || this.isKw('VALUES', 1) || this.isKw('TABLE', 1) || (this.isPunct('(', 1) && this.startsQueryInParens(1) && this.groupEndsQuery(1))) {
           const open = this.i++;
           const exists = this.toks[this.i - 2]?.type === 'word' && this.toks[this.i - 2].value === 'EXISTS';
           const lineage = this.parseQuery({ bindings: [], parent: scope });
@@ -407,6 +410,29 @@ export class MysqlStatementParser {
     while (this.toks[j]?.type === 'punct' && this.toks[j].value === '(') j++;
     const t = this.toks[j];
     return t?.type === 'word' && (t.value === 'SELECT' || t.value === 'WITH' || t.value === 'VALUES' || t.value === 'TABLE');
+  }
+
+  /**
+   * Whether the parenthesised group at token i+k, read as the first term of a query in
+   * parentheses, is followed by what may follow such a term: `((SELECT …))`, `((SELECT …) UNION
+   * …)`. Followed by anything else (`CONCAT((SELECT …), '')`, `((SELECT …) = 'x')`), the outer
+   * parenthesis groups an expression and the inner one is a scalar subquery.
+   */
+  private groupEndsQuery(k: number): boolean {
+    let depth = 0;
+    for (let j = this.i + k; j < this.toks.length; j++) {
+      const t = this.toks[j];
+      if (t.type !== 'punct') continue;
+      if (t.value === '(') depth++;
+      else if (t.value === ')' && --depth === 0) {
+        const next = this.toks[j + 1];
+        if (next === undefined) return true;
+        if (next.type === 'punct') return next.value === ')';
+        return next.type === 'word' && QUERY_TERM_FOLLOW.has(next.value);
+      }
+    }
+    // Unbalanced: left to the query parser, which reports it.
+    return true;
   }
 
   private depth0Stop(words: Set<string>, comma = false): (t: Token) => boolean {

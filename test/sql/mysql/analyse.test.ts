@@ -174,6 +174,21 @@ describe('ALTER TABLE actions, diagnostics and handlers', () => {
   });
 });
 
+describe('a parenthesised subquery that starts an expression is not a query in parentheses', () => {
+  const f = (sql: string) => analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0];
+  it('reads the subquery as a value of the expression', () => {
+    // These were parse errors: `((SELECT …), x)` was read as a parenthesised query.
+    assert.deepEqual(f("SELECT CONCAT((SELECT full_name FROM users LIMIT 1), '') AS x").lineage?.map((c) => c.sources), [[{ schema: 'app', table: 'users', column: 'full_name' }]]);
+    assert.deepEqual(f("SELECT ((SELECT ssn FROM users LIMIT 1) = 'x') AS z").predicateColumns, [{ schema: 'app', table: 'users', column: 'ssn' }]);
+    assert.equal(f('SELECT IFNULL((SELECT email FROM users LIMIT 1), 0) + 1 AS n').kind, 'select');
+  });
+  it('still reads a query in parentheses as one', () => {
+    assert.equal(f('SELECT ((SELECT 1) UNION (SELECT 2)) AS y').kind, 'select');
+    assert.deepEqual(f('SELECT * FROM ((SELECT id FROM users) UNION (SELECT id FROM orders)) t').lineage?.map((c) => c.sources), [[{ schema: 'app', table: 'users', column: 'id' }, { schema: 'app', table: 'orders', column: 'id' }]]);
+    assert.deepEqual(f('SELECT (((SELECT email FROM users LIMIT 1))) AS e').lineage?.map((c) => c.sources), [[{ schema: 'app', table: 'users', column: 'email' }]]);
+  });
+});
+
 describe('DDL that moves values under another name counts as a store', () => {
   const stores = (sql: string) => analyseMysql(sql, { ...MARIA, currentDb: 'app' }).statements[0].stores;
   it('renames of columns and tables, and generated columns', () => {
