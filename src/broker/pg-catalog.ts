@@ -78,6 +78,7 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
     keyColumn: (ref, column) => ref.resolved?.oid !== undefined && catalog?.keyColumn(ref.resolved.oid, column) === true,
     knowsRelation: (ref) => ref.resolved?.oid !== undefined,
     columnsOf: (oid) => catalog?.columns(oid).map((c) => ({ attnum: c.attnum, name: c.name })) ?? [],
+    columnType: (oid, column) => catalog?.columns(oid).find((c) => c.name === column)?.pgType,
     callTarget(fn, searchPath) {
       if (!catalog) return undefined;
       const found = catalog.findFunctions(fn.schema, fn.name, opts(searchPath));

@@ -53,6 +53,12 @@ export interface SessionState {
    * opaque (see TargetRuntime).
    */
   renamed: Set<string>;
+  /**
+   * Type names this session defined or changed (StatementFacts.typesChanged; `*`: unknown ones).
+   * For the rest of the session a column type change that names one (as its table or its new
+   * type) is not proven to keep its values (see TargetRuntime).
+   */
+  typesChanged: Set<string>;
   /** A statement since the server was last idle changed the schema: reload the catalog when it is. */
   schemaChangedSinceIdle?: boolean;
   /** SQL-level PREPARE name → what it runs. */
@@ -122,7 +128,7 @@ const BLOCK_SQLSTATE = '42501';
 
 /** A session's state before its first statement. */
 export function newSessionState(): SessionState {
-  return { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
+  return { searchPath: null, pastSearchPaths: [], searchPathComputed: false, searchPathUnsettled: false, searchPathSet: false, pathKey: '', createdViews: new Map(), renamed: new Set(), typesChanged: new Set(), prepared: new Map(), params: new Map(), tempTables: new Set(), cursors: new Map() };
 }
 
 export function createStatementHooks(d: HooksDeps): StatementHooks & { state: SessionState } {
@@ -627,6 +633,7 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
     const view = createdView(f);
     if (view) state.createdViews.set(view.name, view.reads);
     for (const name of f.renamed ?? []) state.renamed.add(name);
+    for (const name of f.typesChanged ?? []) state.typesChanged.add(name);
     if (f.tag === 'DROP VIEW') for (const r of f.relations) state.createdViews.delete(r.name.toLowerCase());
     if (f.deallocate) {
       if (f.deallocate.name === null) state.prepared.clear();

@@ -12,6 +12,7 @@ import { planRelations, rowSource, unknownRows } from '../masking/row-source.js'
 import type { ColumnLineage, FunctionRef, ImplicitCall, MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
 import type { WriteFlow } from '../sql/lineage.js';
 import { STORING_FUNCTIONS } from '../sql/postgres/functions.js';
+import { keepsEveryValue, type ColumnType, type TypeRef } from '../sql/postgres/retype.js';
 import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
@@ -59,6 +60,8 @@ export interface TargetCatalog {
   knowsRelation?(ref: RelationRef): boolean;
   /** A relation's columns by attribute number (for following column renames); PostgreSQL only. */
   columnsOf?(oid: number): { attnum: number; name: string }[];
+  /** A column's type as the catalog has it (what an ALTER COLUMN TYPE converts from); PostgreSQL only. */
+  columnType?(oid: number, column: string): ColumnType | undefined;
   /** Every relation's oid and current name (for following renames). */
   relations(): Iterable<{ oid: number; schema: string; name: string }>;
   /** Row estimate for approvers (EXPLAIN, never executing). */
@@ -67,6 +70,8 @@ export interface TargetCatalog {
 }
 
 const CATALOG_REFRESH_MS = 15_000;
+/** StatementFacts.actions of a type change that may not keep every value (see judgeRetypes). */
+const OVERWRITE_COLUMN = 'ALTER TABLE OVERWRITE COLUMN';
 /** Function bodies calling functions: deeper than this is judged opaque rather than followed. */
 const MAX_CALL_DEPTH = 3;
 
@@ -155,18 +160,19 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
-    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
+    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && state.typesChanged.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
     if (key !== undefined) {
       const hit = this.resolved.get(facts);
       if (hit?.key === key) return hit.out;
     }
     // Facts are cached and shared between sessions: resolution goes on a copy.
-    const out = this.resolveAll(facts, state, 0);
+    const out = this.resolveAll(facts, state, 0, new Set(state.typesChanged));
     if (key !== undefined) this.resolved.set(facts, { key, out });
     return out;
   }
 
-  private resolveAll(facts: StatementFacts[], state: SessionState, depth: number): StatementFacts[] {
+  /** `typesChanged`: the session's, plus those of the statements before in this message (added to as it goes). */
+  private resolveAll(facts: StatementFacts[], state: SessionState, depth: number, typesChanged: Set<string>): StatementFacts[] {
     const cat = this.d.catalog;
     const out: StatementFacts[] = [];
     // Views created by this session, and by earlier statements of this message.
@@ -175,7 +181,8 @@ export class TargetRuntime implements TargetServices {
     const renamed = new Set(state.renamed);
     for (const g of facts) {
       const f = this.withImplicitCalls(g, state);
-      out.push(this.resolveOne(f, state, views, renamed));
+      out.push(this.judgeRetypes(this.resolveOne(f, state, views, renamed), state, renamed, typesChanged));
+      for (const name of f.typesChanged ?? []) typesChanged.add(name);
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
       for (const name of f.renamed ?? []) renamed.add(name);
@@ -196,7 +203,7 @@ export class TargetRuntime implements TargetServices {
           out[i] = out[i].opaque ? out[i] : { ...out[i], opaque: { reason: 'opaque-function', detail: `calls ${name}, which may change data in ways dbgov cannot see (mark read-only functions STABLE)` } };
           continue;
         }
-        for (const b of this.resolveAll(target, state, depth + 1)) out.push({ ...b, multiStatement: true, calledFrom: b.calledFrom ?? name });
+        for (const b of this.resolveAll(target, state, depth + 1, typesChanged)) out.push({ ...b, multiStatement: true, calledFrom: b.calledFrom ?? name });
       }
     }
     return out;
@@ -277,6 +284,48 @@ export class TargetRuntime implements TargetServices {
     const stale = renamedIn(renamed, f.relations.filter((r) => r.access !== 'read'));
     const opaque = stale && !f.opaque ? { opaque: { reason: 'unresolved-relation' as const, detail: 'it writes a relation renamed in this session, which dbgov cannot resolve until you reconnect' } } : {};
     return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque };
+  }
+
+  /**
+   * The analyser reports every ALTER COLUMN TYPE as overwriting its column. That stands unless the
+   * catalog proves each conversion keeps every value (src/sql/postgres/retype.ts): the table is
+   * one the catalog has, under every name it may resolve to, and this session has not renamed
+   * it or changed its column types (the catalog may not know the type the column has now); the
+   * new type is certainly pg_catalog's (an unqualified `text` can be a temp domain over "char");
+   * and no USING computes other values.
+   */
+  private judgeRetypes(f: StatementFacts, state: SessionState, renamed: ReadonlySet<string>, typesChanged: ReadonlySet<string>): StatementFacts {
+    const cat = this.d.catalog;
+    if (!f.retypes || !f.actions?.includes(OVERWRITE_COLUMN) || !cat?.loaded() || !cat.columnType || typesChanged.has('*')) return f;
+    const tables = f.relations.filter((r) => r.access === 'ddl');
+    const stale = (r: RelationRef): boolean => r.resolved?.oid === undefined || typesChanged.has(r.name.toLowerCase()) || typesChanged.has(r.resolved.name.toLowerCase());
+    if (tables.length === 0 || renamedIn(renamed, tables) || tables.some(stale)) return f;
+    const kept = f.retypes.every(
+      (t) =>
+        !t.rewrites &&
+        t.type !== undefined &&
+        this.namesCatalogType(t.type, state, typesChanged) &&
+        tables.every((r) => {
+          const from = cat.columnType!(r.resolved!.oid!, t.column);
+          return from !== undefined && keepsEveryValue(from, t.type!);
+        }),
+    );
+    if (!kept) return f;
+    const out: StatementFacts = { ...f, actions: f.actions.filter((a) => a !== OVERWRITE_COLUMN) };
+    if (out.actions!.length === 0) delete out.actions;
+    return out;
+  }
+
+  /**
+   * Whether a type name as written names pg_catalog's type in this session. Unqualified, the
+   * server looks in the session's temp schema first, then pg_catalog (unless the search_path
+   * places it later): a temp type this session made, or a schema put before pg_catalog, may
+   * shadow it.
+   */
+  private namesCatalogType(t: TypeRef, state: SessionState, typesChanged: ReadonlySet<string>): boolean {
+    if (t.schema !== undefined) return t.schema === 'pg_catalog';
+    if (state.searchPathComputed || typesChanged.has(t.name.toLowerCase())) return false;
+    return this.candidatePaths(state, []).every((p) => p === null || p.indexOf('pg_catalog') === -1 || p.slice(0, p.indexOf('pg_catalog')).every((s) => s === 'pg_temp'));
   }
 
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string> {

@@ -73,7 +73,7 @@ const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   ['block-truncate', 'TRUNCATE.', { ...PROTECTED, statement: { kinds: ['truncate'] } }, 'TRUNCATE is not allowed on a protected target', APPROVAL_HINT],
   [
     'block-destructive-alter',
-    'ALTER TABLE that drops or overwrites rows or columns: DROP COLUMN, a type change whose USING does not read the column (or that makes it a generated column), DROP/TRUNCATE/EXCHANGE/CONVERT PARTITION, DISCARD TABLESPACE, ENGINE=BLACKHOLE or any other engine that does not keep the rows durably (MEMORY, MERGE, FEDERATED, …), ALTER IGNORE TABLE (MariaDB: deletes rows that duplicate a new unique key).',
+    'ALTER TABLE that drops or overwrites rows or columns: DROP COLUMN, a column type change that may not keep every value (PostgreSQL: any but a widening the catalog proves, such as varchar(5) to varchar(10) or int to bigint; MySQL: outside strict mode; either: a USING or generated expression that writes new values), DROP/TRUNCATE/EXCHANGE/CONVERT PARTITION, DISCARD TABLESPACE, ENGINE=BLACKHOLE or any other engine that does not keep the rows durably (MEMORY, MERGE, FEDERATED, …), ALTER IGNORE TABLE (MariaDB: deletes rows that duplicate a new unique key).',
     { ...PROTECTED, statement: { tags: ['ALTER TABLE DROP COLUMN', 'ALTER TABLE OVERWRITE COLUMN', 'ALTER TABLE DROP PARTITION', 'ALTER TABLE TRUNCATE PARTITION', 'ALTER TABLE EXCHANGE PARTITION', 'ALTER TABLE CONVERT PARTITION', 'ALTER TABLE DISCARD TABLESPACE', 'ALTER TABLE ENGINE BLACKHOLE', 'ALTER TABLE ENGINE DROPS ROWS', 'ALTER TABLE IGNORE'].map(compileGlob) } },
     'this ALTER TABLE drops or overwrites data, which is not allowed on a protected target',
     APPROVAL_HINT,

@@ -10,6 +10,7 @@ import type { ColumnLineage, FunctionRef, FunctionRisk, ImplicitCall, StatementF
 import { analysePostgres } from './postgres.js';
 import { Walker } from './postgres/collect.js';
 import { STORING_FUNCTIONS, functionRisks } from './postgres/functions.js';
+import type { ColumnType } from './postgres/retype.js';
 
 export interface CatalogRelation {
   oid: number;
@@ -25,7 +26,10 @@ export interface CatalogRelation {
 export interface CatalogColumn {
   attnum: number;
   name: string;
+  /** format_type's text, e.g. `character varying(10)`. */
   type: string;
+  /** The type itself (pg_type's schema and name) and atttypmod: what a type change converts from. */
+  pgType: ColumnType;
 }
 
 export interface CatalogFunction {
@@ -76,8 +80,10 @@ const RELATIONS_SQL = `
      AND (n.nspname NOT LIKE 'pg_temp_%' OR n.oid = pg_my_temp_schema())`;
 
 const COLUMNS_SQL = `
-  SELECT a.attrelid::int8 AS attrelid, a.attnum AS attnum, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+  SELECT a.attrelid::int8 AS attrelid, a.attnum AS attnum, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+         tn.nspname AS type_schema, t.typname AS type_name, a.atttypmod AS typmod
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')
    ORDER BY a.attrelid, a.attnum`;
 
@@ -397,7 +403,7 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       const oid = Number(c.attrelid);
       let list = columns.get(oid);
       if (!list) columns.set(oid, (list = []));
-      list.push({ attnum: Number(c.attnum), name: String(c.name), type: String(c.type) });
+      list.push({ attnum: Number(c.attnum), name: String(c.name), type: String(c.type), pgType: { schema: String(c.type_schema), name: String(c.type_name), typmod: Number(c.typmod) } });
     }
     const functions: CatalogFunction[] = [];
     const functionsByName = new Map<string, CatalogFunction[]>();

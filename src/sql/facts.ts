@@ -3,6 +3,7 @@
  * Produced by the dialect analysers (src/sql/postgres.ts, src/sql/mysql.ts), consumed by
  * policy (src/policy), masking (src/masking) and audit. Pure data, JSON-serialisable.
  */
+import type { TypeRef } from './postgres/retype.js';
 
 export const STATEMENT_KINDS = [
   'select',
@@ -180,7 +181,7 @@ export interface StatementFacts {
   whereTruthOf?: string;
   /**
    * What an ALTER TABLE does to existing data, beyond its tag: `ALTER TABLE DROP COLUMN`,
-   * `ALTER TABLE OVERWRITE COLUMN` (a type change whose USING does not read the column),
+   * `ALTER TABLE OVERWRITE COLUMN` (a type change that may not keep every value; see `retypes`),
    * `ALTER TABLE DROP PARTITION`, `ALTER TABLE TRUNCATE PARTITION`, `ALTER TABLE EXCHANGE
    * PARTITION`, `ALTER TABLE CONVERT PARTITION` (MariaDB: a partition moved out to a table of its
    * own, or a table into a partition), `ALTER TABLE DISCARD TABLESPACE`, `ALTER TABLE ENGINE
@@ -189,6 +190,22 @@ export interface StatementFacts {
    * match these as well as the tag.
    */
   actions?: string[];
+  /**
+   * PostgreSQL ALTER TABLE … ALTER COLUMN … TYPE: each column and its new type as written
+   * (undefined when it is not a plain type: an array, `%TYPE`), and whether a USING other than
+   * the column itself computes the new values. The analyser reports `ALTER TABLE OVERWRITE
+   * COLUMN` for every one of them; the broker withdraws that only when the catalog proves that
+   * every conversion keeps every value (src/sql/postgres/retype.ts).
+   */
+  retypes?: { column: string; type: TypeRef | undefined; rewrites: boolean }[];
+  /**
+   * Type names this statement may define or change (lower case; `*` when it cannot tell): a
+   * type or domain it creates or renames, a relation it creates (its row type), a table whose
+   * column types it changes. The catalog learns of them only at its next reload, and an
+   * unqualified type name may then mean this session's temp type: for the rest of the session,
+   * a type change naming one of them is not proven to keep its values.
+   */
+  typesChanged?: string[];
   /**
    * Returns or stores the texts of earlier statements' warnings and errors (MySQL SHOW WARNINGS,
    * SHOW ERRORS, GET DIAGNOSTICS): they quote the values those statements read. Also set on

@@ -13,6 +13,7 @@ import { classify, explainRuns } from './postgres/classify.js';
 import { Walker, defaultAccessOf, type Setting } from './postgres/collect.js';
 import { fold } from './postgres/constant.js';
 import { UNREDACTABLE, redact } from './postgres/redact.js';
+import { typeRefOf } from './postgres/retype.js';
 
 let loading: Promise<void> | undefined;
 let loaded = false;
@@ -181,9 +182,12 @@ function facts(
   if (out.predicateColumns.length > 0) f.predicateColumns = out.predicateColumns;
   if (type === 'ExecuteStmt') f.execute = { name: str(node.name) ?? '' };
   if (type === 'AlterTableStmt') {
-    const actions = alterActions(node);
+    const { actions, retypes } = alterActions(node);
     if (actions.length > 0) f.actions = actions;
+    if (retypes.length > 0) f.retypes = retypes;
   }
+  const typesChanged = typesChangedBy(type, node);
+  if (typesChanged.length > 0) f.typesChanged = typesChanged;
   if (type === 'DeallocateStmt') f.deallocate = { name: node.isall === true || str(node.name) === undefined ? null : str(node.name)! };
   if (type === 'CopyStmt') f.copy = copyFormat(node);
   // Cursors: FETCH returns rows of the DECLAREd query, so masking needs to link the two.
@@ -335,9 +339,10 @@ const DISABLES: Record<string, string> = {
   AT_NoForceRowSecurity: 'ALTER TABLE DISABLE ROW LEVEL SECURITY',
 };
 
-/** What an ALTER TABLE does to rows already there (see StatementFacts.actions). */
-function alterActions(node: PgNode): string[] {
+/** What an ALTER TABLE does to rows already there (see StatementFacts.actions and .retypes). */
+function alterActions(node: PgNode): { actions: string[]; retypes: NonNullable<StatementFacts['retypes']> } {
   const out = new Set<string>();
+  const retypes: NonNullable<StatementFacts['retypes']> = [];
   for (const c of list(node.cmds)) {
     const cmd = as(c, 'AlterTableCmd');
     if (!cmd) continue;
@@ -347,15 +352,71 @@ function alterActions(node: PgNode): string[] {
     const off = DISABLES[String(cmd.subtype)];
     if (off !== undefined) out.add(off);
     if (cmd.subtype === 'AT_AlterColumnType') {
-      // USING writes every row anew with its value: `USING NULL`, but also `USING 'x' || left(c, 0)`
-      // or `USING c::varchar(1)` (an explicit cast truncates). Only the column itself, or the
-      // column cast to the new type as the ALTER would cast it anyway, keeps the old values.
+      // Every type change rewrites the column: with USING, each row gets the expression's value
+      // (`USING NULL`, `USING 'x' || left(c, 0)`, `USING c::varchar(1)`, an explicit cast that
+      // truncates); without it (or with USING c), the assignment cast's, and `"char"` keeps one
+      // byte, numeric → int rounds. It counts as overwriting unless the broker proves from the
+      // column's current type that the conversion keeps every value (src/sql/postgres/retype.ts).
       const def = as(cmd.def, 'ColumnDef');
       const using = def?.raw_default;
-      if (using !== undefined && !keepsColumn(using, str(cmd.name) ?? '', def?.typeName)) out.add('ALTER TABLE OVERWRITE COLUMN');
+      const column = str(cmd.name) ?? '';
+      out.add('ALTER TABLE OVERWRITE COLUMN');
+      retypes.push({ column, type: typeRefOf(def?.typeName), rewrites: using !== undefined && !keepsColumn(using, column, def?.typeName) });
     }
   }
-  return [...out];
+  return { actions: [...out], retypes };
+}
+
+/** Names of types a statement may define or change (see StatementFacts.typesChanged). */
+function typesChangedBy(type: string, n: PgNode): string[] {
+  const relname = (x: unknown): string[] => {
+    const r = as(x, 'RangeVar') ?? (isObject(x) ? x : undefined);
+    const name = str(r?.relname);
+    return name === undefined ? ['*'] : [name.toLowerCase()];
+  };
+  const last = (x: unknown): string[] => {
+    const parts = names(x);
+    return parts.length === 0 ? ['*'] : [parts[parts.length - 1].toLowerCase()];
+  };
+  switch (type) {
+    case 'AlterTableStmt':
+      // A table's row type is a type too, and its column types are what the catalog now misstates.
+      return list(n.cmds).some((c) => as(c, 'AlterTableCmd')?.subtype === 'AT_AlterColumnType') ? relname(n.relation) : [];
+    case 'CreateStmt':
+    case 'CreateForeignTableStmt':
+      return relname(isObject(n.base) ? n.base.relation : n.relation);
+    case 'CreateTableAsStmt':
+      return relname(isObject(n.into) ? n.into.rel : undefined);
+    case 'SelectStmt':
+      return isObject(n.intoClause) ? relname(n.intoClause.rel) : [];
+    case 'ViewStmt':
+      return relname(n.view);
+    case 'CreateSeqStmt':
+      return relname(n.sequence);
+    case 'CompositeTypeStmt':
+      return relname(n.typevar);
+    case 'CreateDomainStmt':
+      return last(n.domainname);
+    case 'CreateEnumStmt':
+      return last(n.typeName);
+    case 'DefineStmt':
+      return n.kind === 'OBJECT_TYPE' ? last(n.defnames) : [];
+    case 'RenameStmt':
+      return [(str(n.newname) ?? '*').toLowerCase()];
+    // A range type also makes a multirange (named by an option or derived); these move or make
+    // types whose names the statement does not spell out.
+    case 'CreateRangeStmt':
+    case 'AlterObjectSchemaStmt':
+    case 'CreateExtensionStmt':
+    case 'AlterExtensionStmt':
+    case 'AlterExtensionContentsStmt':
+    case 'ImportForeignSchemaStmt':
+      return ['*'];
+    case 'CreateSchemaStmt':
+      return list(n.schemaElts).length > 0 ? ['*'] : [];
+    default:
+      return [];
+  }
 }
 
 /** `c`, or `c::T` / `CAST(c AS T)` where T is the ALTER's new type and has no modifier (no `varchar(1)`). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { newSessionState, type SessionState } from '../../src/broker/statement-hooks.js';
+import { newSessionState, setSearchPath, type SessionState } from '../../src/broker/statement-hooks.js';
 import type { LiveSession } from '../../src/broker/sessions.js';
 import { TargetRuntime } from '../../src/broker/target-runtime.js';
 import type { MaskPlan, ResultColumn } from '../../src/gateway/engine.js';
@@ -99,4 +99,68 @@ test('LISTEN is refused while classified data is masked: payloads reach the clie
   assert.equal(rt.preflight(session, analysePostgres('UNLISTEN *').statements, fresh()), null);
   const unmasked = new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog: null, masking: compileMasking({}), log: rootLogger() });
   assert.equal(unmasked.preflight(session, analysePostgres('LISTEN users_changed').statements, fresh()), null);
+});
+
+test('a column type change overwrites unless the catalog proves it keeps every value', () => {
+  const types: Record<string, { schema: string; name: string; typmod: number }> = {
+    status: { schema: 'pg_catalog', name: 'text', typmod: -1 },
+    code: { schema: 'pg_catalog', name: 'varchar', typmod: 5 + 4 },
+    total: { schema: 'pg_catalog', name: 'numeric', typmod: -1 },
+    qty: { schema: 'pg_catalog', name: 'int4', typmod: -1 },
+    at: { schema: 'pg_catalog', name: 'timestamp', typmod: -1 },
+    email: { schema: 'public', name: 'email_address', typmod: -1 },
+  };
+  let loaded = true;
+  const catalog = {
+    loaded: () => loaded,
+    resolveRelation: (r: { name: string }) => (r.name === 'orders' ? { schema: 'public', name: 'orders', oid: 1 } : undefined),
+    isBaseTable: () => true,
+    relations: () => [],
+    refresh: async () => undefined,
+    columnType: (oid: number, column: string) => (oid === 1 ? types[column] : undefined),
+  } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const actions = (sql: string, state = fresh()) => rt.resolve(analysePostgres(sql).statements, state).map((f) => f.actions ?? []);
+  const OVERWRITE = ['ALTER TABLE OVERWRITE COLUMN'];
+  // Widenings of the column's current type: nothing overwritten.
+  for (const sql of ['ALTER TABLE orders ALTER COLUMN code TYPE varchar(10)', 'ALTER TABLE orders ALTER COLUMN code TYPE text', 'ALTER TABLE orders ALTER COLUMN status TYPE varchar', 'ALTER TABLE orders ALTER COLUMN qty TYPE bigint', 'ALTER TABLE orders ALTER COLUMN qty TYPE bigint USING qty', 'ALTER TABLE orders ALTER COLUMN status TYPE pg_catalog.text, ALTER COLUMN qty TYPE numeric']) {
+    assert.deepEqual(actions(sql), [[]], sql);
+  }
+  // Narrowing, rounding, another type's cast, or a USING that computes other values.
+  for (const sql of ['ALTER TABLE orders ALTER COLUMN status TYPE "char"', 'ALTER TABLE orders ALTER COLUMN total TYPE int', 'ALTER TABLE orders ALTER COLUMN at TYPE date', 'ALTER TABLE orders ALTER COLUMN code TYPE varchar(4)', 'ALTER TABLE orders ALTER COLUMN qty TYPE bigint, ALTER COLUMN status TYPE "char"', "ALTER TABLE orders ALTER COLUMN status TYPE text USING status || 'x'", 'ALTER TABLE orders ALTER COLUMN status TYPE "char" USING status::"char"']) {
+    assert.deepEqual(actions(sql), [OVERWRITE], sql);
+  }
+  // What the catalog cannot vouch for: a domain, a column or table it does not have, a temp table.
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN email TYPE text'), [OVERWRITE]);
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN added_just_now TYPE text'), [OVERWRITE]);
+  assert.deepEqual(actions('ALTER TABLE zz_new ALTER COLUMN code TYPE text'), [OVERWRITE]);
+  assert.deepEqual(actions('ALTER TABLE pg_temp.orders ALTER COLUMN code TYPE text'), [OVERWRITE]);
+  // Other actions stay when the type change is proven.
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN qty TYPE bigint, DROP COLUMN total'), [['ALTER TABLE DROP COLUMN']]);
+  // An unqualified type name may be a temp type this session (or this message) made: `text` a
+  // domain over "char" keeps one byte. pg_catalog.text is still pg_catalog's.
+  assert.deepEqual(actions('CREATE DOMAIN pg_temp.text AS "char"; ALTER TABLE orders ALTER COLUMN code TYPE text'), [[], OVERWRITE]);
+  const domain = fresh();
+  domain.typesChanged.add('text');
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN code TYPE text', domain), [OVERWRITE]);
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN code TYPE pg_catalog.text', domain), [[]]);
+  const unknownTypes = fresh();
+  unknownTypes.typesChanged.add('*');
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN code TYPE pg_catalog.text', unknownTypes), [OVERWRITE]);
+  // A search_path that puts a schema before pg_catalog: its types shadow pg_catalog's.
+  const shadowed = fresh();
+  setSearchPath(shadowed, ['public', 'pg_catalog']);
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN code TYPE text', shadowed), [OVERWRITE]);
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN code TYPE varchar(10)', shadowed), [[]]);
+  // A column retyped earlier in the session (or the message): the catalog may not know its type now.
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN qty TYPE numeric; ALTER TABLE orders ALTER COLUMN qty TYPE bigint'), [[], OVERWRITE]);
+  const retyped = fresh();
+  retyped.typesChanged.add('orders');
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN qty TYPE bigint', retyped), [OVERWRITE]);
+  // The table renamed in this session, or no catalog (yet): fail closed.
+  const renamed = fresh();
+  renamed.renamed.add('orders');
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN qty TYPE bigint', renamed), [OVERWRITE]);
+  loaded = false;
+  assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN qty TYPE bigint'), [OVERWRITE]);
 });

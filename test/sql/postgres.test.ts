@@ -356,15 +356,19 @@ test('ALTER TABLE actions: what it does to rows already there', () => {
   assert.deepEqual(actions('ALTER TABLE t DROP COLUMN x'), ['ALTER TABLE DROP COLUMN']);
   assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING NULL'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.deepEqual(actions("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x'"), ['ALTER TABLE OVERWRITE COLUMN']);
-  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING c::int'), undefined);
-  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING CAST(c AS integer)'), undefined);
-  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE text USING c'), undefined);
+  // Without USING (or with USING c, or c cast to the new type) the assignment cast converts, and
+  // many lose data ("char" keeps one byte, numeric → int rounds): overwriting until the broker
+  // proves the conversion a widening from the column's current type (see the retype test below).
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING c::int'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING CAST(c AS integer)'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE text USING c'), ['ALTER TABLE OVERWRITE COLUMN']);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE "char"'), ['ALTER TABLE OVERWRITE COLUMN']);
   // USING that reads the column can still overwrite it, or truncate it with an explicit cast.
   assert.deepEqual(actions("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x' || left(c, 0)"), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE varchar(1) USING c::varchar(1)'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE boolean USING c > 0'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE int USING other'), ['ALTER TABLE OVERWRITE COLUMN']);
-  assert.equal(actions('ALTER TABLE t ALTER COLUMN c TYPE bigint'), undefined);
+  assert.deepEqual(actions('ALTER TABLE t ALTER COLUMN c TYPE bigint'), ['ALTER TABLE OVERWRITE COLUMN']);
   assert.equal(actions('ALTER TABLE t ADD COLUMN y int'), undefined);
   // Switching off what guards the rows.
   assert.deepEqual(actions('ALTER TABLE t DISABLE TRIGGER ALL'), ['ALTER TABLE DISABLE TRIGGER']);
@@ -413,4 +417,36 @@ test('standard_conforming_strings off (or being changed): a text with a backslas
   }
   // Without a backslash both settings lex alike.
   assert.equal(facts({ standard_conforming_strings: 'off' }, "SELECT 'a''b'")[0]?.opaque, undefined);
+});
+
+test('ALTER COLUMN TYPE: each column, its new type as written, and whether USING computes other values', () => {
+  const retypes = (sql: string) => analysePostgres(sql).statements[0].retypes;
+  assert.deepEqual(retypes('ALTER TABLE t ALTER COLUMN c TYPE varchar(10), ALTER d SET DATA TYPE numeric(12, 0)'), [
+    { column: 'c', type: { schema: 'pg_catalog', name: 'varchar', typmods: [10] }, rewrites: false },
+    { column: 'd', type: { schema: 'pg_catalog', name: 'numeric', typmods: [12, 0] }, rewrites: false },
+  ]);
+  assert.deepEqual(retypes('ALTER TABLE t ALTER COLUMN c TYPE text USING c'), [{ column: 'c', type: { name: 'text', typmods: [] }, rewrites: false }]);
+  assert.deepEqual(retypes('ALTER TABLE t ALTER COLUMN c TYPE "char" USING c::"char"'), [{ column: 'c', type: { name: 'char', typmods: [] }, rewrites: false }]);
+  assert.equal(retypes("ALTER TABLE t ALTER COLUMN c TYPE text USING 'x' || left(c, 0)")?.[0]?.rewrites, true);
+  assert.equal(retypes('ALTER TABLE t ALTER COLUMN c TYPE int USING other')?.[0]?.rewrites, true);
+  assert.equal(retypes('ALTER TABLE t ADD COLUMN y int'), undefined);
+});
+
+test('type names a statement defines or changes (an unqualified type name may then mean it)', () => {
+  const changed = (sql: string) => analysePostgres(sql).statements[0].typesChanged;
+  assert.deepEqual(changed('CREATE DOMAIN pg_temp.text AS "char"'), ['text']);
+  assert.deepEqual(changed("CREATE TYPE Mood AS ENUM ('a')"), ['mood']);
+  assert.deepEqual(changed('CREATE TYPE pair AS (a int, b int)'), ['pair']);
+  assert.deepEqual(changed('CREATE TEMP TABLE text (a int)'), ['text']);
+  assert.deepEqual(changed('CREATE VIEW v AS SELECT 1'), ['v']);
+  assert.deepEqual(changed('SELECT 1 INTO TEMP varchar'), ['varchar']);
+  assert.deepEqual(changed('ALTER DOMAIN d RENAME TO int8'), ['int8']);
+  // The table's row type, and the column types the catalog now misstates.
+  assert.deepEqual(changed('ALTER TABLE orders ALTER COLUMN status TYPE text'), ['orders']);
+  // Names the statement does not spell out.
+  assert.deepEqual(changed('CREATE TYPE r AS RANGE (subtype = int4)'), ['*']);
+  assert.deepEqual(changed('ALTER TYPE t SET SCHEMA pg_temp'), ['*']);
+  assert.deepEqual(changed('CREATE EXTENSION citext'), ['*']);
+  assert.equal(changed('ALTER TABLE orders ADD COLUMN y int'), undefined);
+  assert.equal(changed('SELECT 1'), undefined);
 });
