@@ -82,11 +82,18 @@ function classesOf(config: MaskingConfig, target: string, s: Source): ColumnClas
 /**
  * The function for a derived value. Partial and fake masks assume the value is the column
  * itself; over an expression (a substring, a concatenation) they could keep the clear part.
- * Hash is kept only when every source hashes, so joins on hashed expressions still work.
+ * Hash is not kept either: a derived value may be one the client chose (`concat(left(card, 0),
+ * '<guess>')`, a UNION with a literal, a CASE branch), and a token of it under the column's
+ * function would let the client hash guesses and compare them with the real tokens. Only a
+ * plain column reads as a token.
  */
 function derivedFunction(fns: MaskFunctionName[]): MaskFunctionName {
-  if (fns.includes('null')) return 'null';
-  return fns.every((f) => f === 'hash') ? 'hash' : 'redact';
+  return fns.includes('null') ? 'null' : 'redact';
+}
+
+function sameSource(a: Source, b: Source): boolean {
+  const eq = (x: string, y: string): boolean => x.toLowerCase() === y.toLowerCase();
+  return eq(a.table, b.table) && eq(a.column, b.column) && (a.schema === undefined || b.schema === undefined || eq(a.schema, b.schema));
 }
 
 /**
@@ -119,17 +126,18 @@ export function decideColumn(input: MaskPlanInput, col: ResultColumn, lineage: C
 
   if (hidden.length > 0) {
     const names = [...new Set(hidden.map((h) => qualified(h.s)))];
-    // A non-zero origin means the server saw a plain column reference, whatever lineage says.
-    const direct = origin !== undefined || (lineage?.direct === true && lineage.sources.length <= 1);
+    // The value is the classified column itself: the server saw a plain reference to that very
+    // column (origin), or lineage says so where the server names none that is classified
+    // (MariaDB names a derived table's column as the origin of what reads through it).
+    const originHidden = origin !== undefined && hidden.some((h) => sameSource(h.s, origin));
+    const direct = originHidden ? hidden.every((h) => sameSource(h.s, origin)) : lineage?.direct === true && lineage.sources.length <= 1;
     const single = new Set(hidden.map((h) => `${h.c.cls.name}/${h.c.function}`)).size === 1 && hidden.every((h) => h.s.column !== '*');
     if (direct && single) {
       const { cls, function: fn } = hidden[0].c;
       return { kind: 'mask', spec: { function: fn, shape: cls.shape, options: cls.options }, label: names[0] };
     }
     const fn = derivedFunction(hidden.map((h) => h.c.function));
-    const hashed = hidden.find((h) => h.c.function === 'hash');
-    const options = fn === 'hash' && hashed ? hashed.c.cls.options : UNPROVABLE_SPEC.options;
-    return { kind: 'mask', spec: { function: fn, shape: 'text', options }, label: `${col.name} (${names.join(', ')})` };
+    return { kind: 'mask', spec: { function: fn, shape: 'text', options: UNPROVABLE_SPEC.options }, label: `${col.name} (${names.join(', ')})` };
   }
 
   // Unknown origin (catalog miss) or unknown lineage of a derived value: safe only if the

@@ -901,10 +901,12 @@ export class MysqlStatementParser {
    * the parser does not: in `SELECT (SELECT email FROM orders) FROM users`, orders has no email
    * and the subquery reads users.email. So the tables of every enclosing query count too.
    */
-  private resolve(ref: ColRef, scope: Scope): { sources: ColumnLineage['sources']; resolved: boolean } {
+  /** `direct`: every column the name may be is a table's column, or a derived table's plain one. */
+  private resolve(ref: ColRef, scope: Scope): { sources: ColumnLineage['sources']; resolved: boolean; direct: boolean } {
     const q = ref.qualifier;
     const sources: ColumnLineage['sources'] = [];
     let resolved = false;
+    let direct = true;
     for (let s: Scope | undefined = scope; s; s = s.parent) {
       let candidates: Binding[];
       if (q.length > 0) {
@@ -919,14 +921,18 @@ export class MysqlStatementParser {
       for (const b of candidates) {
         if (b.derived) {
           const cols = ref.column === '*' ? b.derived : b.derived.filter((c) => c.name.toLowerCase() === ref.column.toLowerCase());
-          for (const c of cols.length > 0 ? cols : b.derived) sources.push(...c.sources);
+          if (cols.length === 0) direct = false;
+          for (const c of cols.length > 0 ? cols : b.derived) {
+            sources.push(...c.sources);
+            direct &&= c.direct;
+          }
         } else if (b.table !== undefined) {
           sources.push({ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: ref.column });
         }
       }
       if (q.length > 0) break;
     }
-    return { sources: dedupeSources(sources), resolved };
+    return { sources: dedupeSources(sources), resolved, direct };
   }
 
   private lineageOf(items: SelectItem[], scope: Scope): ColumnLineage[] {
@@ -944,9 +950,11 @@ export class MysqlStatementParser {
       const { expr } = item;
       const sources: ColumnLineage['sources'] = [];
       let opaque = false;
+      let plainSources = true;
       for (const r of expr.refs) {
         const res = this.resolve(r, scope);
         if (!res.resolved) opaque = true;
+        plainSources &&= res.direct;
         sources.push(...res.sources);
       }
       for (const sub of expr.subqueries) {
@@ -957,7 +965,7 @@ export class MysqlStatementParser {
       }
       const isPlainRef = expr.refs.length === 1 && expr.subqueries.length === 0 && expr.end - expr.start === 1 + 2 * expr.refs[0].qualifier.length;
       const name = item.alias ?? (isPlainRef ? expr.refs[0].column : this.textOf(expr.start, expr.end));
-      out.push({ index: out.length, name, sources: dedupeSources(sources), opaque, direct: isPlainRef && sources.length === 1 });
+      out.push({ index: out.length, name, sources: dedupeSources(sources), opaque, direct: isPlainRef && plainSources && sources.length === 1 });
     }
     return out;
   }

@@ -99,7 +99,10 @@ describe('USE tracking, redaction, fingerprint, lineage', () => {
     ['SELECT * FROM (VALUES ((SELECT address FROM users WHERE id = 1))) v', ['(SELECT address FROM users WHERE id = 1)<-users.address']],
     ["SELECT CONCAT(a, '') AS c FROM (VALUES ('a') UNION ALL SELECT address FROM users) AS t", ['c<-users.address']],
     // JSON_TABLE's columns carry what its document carries; its COLUMNS clause names no column.
-    ["SELECT j.v FROM users u, JSON_TABLE(JSON_ARRAY(u.full_name), '$[*]' COLUMNS (v VARCHAR(200) PATH '$')) AS j", ['v<-users.full_name=']],
+    // A JSON_TABLE column is what a path finds in a document, not the column itself (JSON_ARRAY(u.full_name, '<guess>')).
+    ["SELECT j.v FROM users u, JSON_TABLE(JSON_ARRAY(u.full_name), '$[*]' COLUMNS (v VARCHAR(200) PATH '$')) AS j", ['v<-users.full_name']],
+    ["SELECT s.card FROM (SELECT card FROM users) s", ['card<-users.card=']],
+    ["SELECT v FROM (SELECT card AS v FROM users UNION ALL SELECT 'x') s", ['v<-users.card']],
     ["SELECT * FROM JSON_TABLE((SELECT JSON_ARRAYAGG(email) FROM users), '$[*]' COLUMNS (v TEXT PATH '$', n FOR ORDINALITY)) j", ['*<-users.email']],
     ["SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (v INT PATH '$')) j", ['*<-']],
   ];
