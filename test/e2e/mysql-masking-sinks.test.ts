@@ -22,7 +22,8 @@ const probes: { name: string; sql: string[] }[] = [
   { name: 'user variable by SET', sql: ['SET @w = (SELECT ssn FROM users WHERE id = 1)', 'SELECT @w', 'SELECT CONCAT(@w, "")'] },
   { name: 'SELECT … INTO a variable', sql: ['SELECT card INTO @x FROM users WHERE id = 1', 'SELECT @x'] },
   { name: 'SELECT … INTO after ORDER BY / LIMIT', sql: ['SELECT full_name FROM users ORDER BY id LIMIT 1 INTO @y', 'SELECT @y'] },
-  { name: 'UNION … INTO: every branch is stored', sql: ["SELECT email FROM users WHERE id = 1 UNION SELECT 'x' LIMIT 1 INTO @u", 'SELECT @u'] },
+  // UNION ALL: a UNION that drops duplicates compares the branches, refused before the store (masked-predicate).
+  { name: 'UNION … INTO: every branch is stored', sql: ["SELECT email FROM users WHERE id = 1 UNION ALL SELECT 'x' LIMIT 1 INTO @u", 'SELECT @u'] },
   // In a WHERE (or an ORDER BY) the assignment is a filter on the classified column too, refused as such (masked-predicate).
   { name: 'user variable assigned inside an expression', sql: ['SELECT id, LENGTH(@z := address) AS n FROM users WHERE id = 1', 'SELECT @z'] },
   { name: 'CREATE TABLE … AS SELECT', sql: ['CREATE TEMPORARY TABLE t1 AS SELECT email AS x, ssn AS y FROM users', 'SELECT * FROM t1'] },

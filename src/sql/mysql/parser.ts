@@ -446,11 +446,19 @@ export class MysqlStatementParser {
     if (this.isKw('WITH')) this.parseWith(scope);
     let lineage = this.parseQueryTerm(scope);
     let lastTerm = -1;
+    // Per position: every branch so far reads the same column, plainly (its values are all that column's).
+    const plain = lineage.map((c) => c.direct && c.sources.length === 1);
+    let compares = false;
     while (this.isKw('UNION') || this.isKw('EXCEPT') || this.isKw('INTERSECT') || this.isKw('MINUS')) {
+      const op = this.wordAt();
       this.i++;
       lastTerm = this.i;
-      this.acceptKw('ALL') || this.acceptKw('DISTINCT');
+      const all = this.acceptKw('ALL');
+      if (!all) this.acceptKw('DISTINCT');
+      // Only UNION ALL keeps every row as it is; the others compare rows to drop or keep them.
+      compares ||= !(op === 'UNION' && all);
       const next = this.parseQueryTerm(scope);
+      plain.forEach((p, k) => (plain[k] = p && next[k]?.direct === true && next[k].sources.length === 1 && sameSource(next[k].sources[0], lineage[k].sources[0])));
       lineage = lineage.map((col, k) => ({
         ...col,
         sources: dedupeSources([...col.sources, ...(next[k]?.sources ?? [])]),
@@ -458,8 +466,16 @@ export class MysqlStatementParser {
         direct: false,
       }));
     }
+    // A set operation that compares rows compares a classified column's values with whatever the
+    // other branches put beside them (`SELECT ssn FROM users UNION SELECT '<guess>'` has one row
+    // fewer when someone has that value): a filter, unless every branch reads that column plainly.
+    if (compares) lineage.forEach((c, k) => plain[k] || this.addPredicates(c.sources));
     // After a set operation the branches' expressions are not at hand: any derived column counts.
-    const named = (name: string): ColumnLineage['sources'] | undefined => lineage.find((c) => c.name.toLowerCase() === name && !c.direct)?.sources;
+    const named = (name: string): ColumnLineage['sources'] | undefined => {
+      const k = name.startsWith('#') ? Number(name.slice(1)) - 1 : lineage.findIndex((x) => x.name.toLowerCase() === name);
+      const c = lineage[k];
+      return c !== undefined && !c.direct && !plain[k] ? c.sources : undefined;
+    };
     // The last branch read an ORDER BY that sorts the whole set operation: by its output columns too.
     const last = this.lastOrderBy;
     if (lastTerm >= 0 && last !== undefined && last.info.start > lastTerm) this.orderingFilters(last.info, last.info.start, last.info.end, last.scope, named);
@@ -576,7 +592,11 @@ export class MysqlStatementParser {
   private parseSelect(outer: Scope): ColumnLineage[] {
     this.expectKw('SELECT');
     const scope: Scope = { bindings: [], parent: outer };
-    while (this.wordAt() !== undefined && SELECT_OPTIONS.has(this.wordAt()!)) this.i++;
+    let distinct = false;
+    while (this.wordAt() !== undefined && SELECT_OPTIONS.has(this.wordAt()!)) {
+      distinct ||= this.wordAt() === 'DISTINCT' || this.wordAt() === 'DISTINCTROW';
+      this.i++;
+    }
     // FROM first, as the server resolves names: a subquery in the select list may read a column
     // of these tables (`SELECT (SELECT email FROM orders) FROM users` reads users.email), and its
     // lineage and predicates are worked out as it is read.
@@ -623,6 +643,8 @@ export class MysqlStatementParser {
         this.orderingFilters(info, info.start, info.end, scope, (name) => this.namedFilter(items, scope, name));
       } else break;
     }
+    // DISTINCT compares every output row with the others, as GROUP BY of each item does.
+    if (distinct) for (const item of items) if (!item.star) this.orderingFilters(item.expr, item.expr.start, item.expr.end, scope, () => undefined);
     // Window specifications in the select list: OVER (PARTITION BY … ORDER BY …).
     for (const item of items) {
       for (let k = item.expr.start; k < item.expr.end - 1; k++) {
@@ -637,9 +659,13 @@ export class MysqlStatementParser {
 
   /** The columns an output column named `name` tests, when it is a comparing expression (see orderingFilters). */
   private namedFilter(items: SelectItem[], scope: Scope, name: string): ColumnLineage['sources'] | undefined {
-    const k = items.findIndex((it) => it.alias?.toLowerCase() === name);
-    if (k < 0 || !this.compares(items[k].expr.start, items[k].expr.end)) return undefined;
-    return this.lineageOf([items[k]], scope)[0]?.sources;
+    const k = name.startsWith('#') ? Number(name.slice(1)) - 1 : items.findIndex((it) => it.alias?.toLowerCase() === name);
+    const item = items[k];
+    if (item === undefined || item.star) return undefined;
+    // A comparing expression, or a column that may hold values from elsewhere (see orderingFilters).
+    const mixed = item.expr.refs.some((r) => !this.resolve(r, scope).direct);
+    if (!mixed && !this.compares(item.expr.start, item.expr.end)) return undefined;
+    return this.lineageOf([item], scope)[0]?.sources;
   }
 
   /** Whether toks[a, b) holds something to compare a column with: a literal, a parameter, a variable, a subquery. */
@@ -683,15 +709,29 @@ export class MysqlStatementParser {
       // Not part of the item: ASC / DESC, WITH ROLLUP, and the PARTITION / ORDER before a BY.
       while (y > x && isWord(this.toks[y - 1], 'ASC', 'DESC', 'ROLLUP', 'WITH', 'PARTITION', 'ORDER')) y--;
       const toks = stripParens(this.toks.slice(x, y));
-      if (toks.length === 0 || (toks.length === 1 && toks[0].type === 'number')) continue;
-      if (toks.length === 1 && (toks[0].type === 'word' || toks[0].type === 'quoted')) {
-        // An output column's name: a filter when that column is a comparing expression.
-        const out = named(this.name(toks[0]).toLowerCase());
+      if (toks.length === 0) continue;
+      if (toks.length === 1 && toks[0].type === 'number') {
+        // A position: what that output column is.
+        const out = named(`#${toks[0].value}`);
         if (out) add(out);
         continue;
       }
-      if (!this.compares(x, y)) continue;
-      for (const r of info.refs) if (r.at >= x && r.at < y) add(this.resolve(r, scope).sources);
+      if (toks.length === 1 && (toks[0].type === 'word' || toks[0].type === 'quoted')) {
+        // An output column's name: a filter when that column is a comparing expression.
+        const out = named(this.name(toks[0]).toLowerCase());
+        if (out) {
+          add(out);
+          continue;
+        }
+      }
+      const literal = this.compares(x, y);
+      for (const r of info.refs) {
+        if (r.at < x || r.at >= y) continue;
+        // A column of a derived table or CTE that is not a plain column may hold values from
+        // elsewhere (a UNION ALL with a literal, a CASE): sorting sorts them among the real ones.
+        const res = this.resolve(r, scope);
+        if (literal || !res.direct) add(res.sources);
+      }
     }
   }
 
@@ -2403,4 +2443,8 @@ function listItems(toks: Token[]): Token[][] {
     else out[out.length - 1].push(t);
   }
   return out;
+}
+
+function sameSource(a: ColumnLineage['sources'][number] | undefined, b: ColumnLineage['sources'][number] | undefined): boolean {
+  return a !== undefined && b !== undefined && a.table === b.table && a.column === b.column && a.schema === b.schema;
 }

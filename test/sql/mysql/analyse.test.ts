@@ -435,7 +435,24 @@ describe('round 3: ordering, grouping and HAVING on an output column are filters
     ['SELECT MIN(id) FROM users GROUP BY LEFT(ssn, 1)', ['users.ssn']],
     ["SELECT id, ROW_NUMBER() OVER (PARTITION BY plan ORDER BY ssn = '1' DESC) AS r FROM users", ['users.ssn']],
     ["SELECT id, ssn = '1' AS m FROM users ORDER BY m DESC", ['users.ssn']],
-    ["SELECT id, ssn = '1' AS m FROM users UNION SELECT 0, 0 ORDER BY m DESC", ['users.ssn']],
+    // UNION (not ALL) compares rows: each column beside another branch's value is compared with it.
+    ["SELECT id, ssn = '1' AS m FROM users UNION SELECT 0, 0 ORDER BY m DESC", ['users.id', 'users.ssn']],
+    // A guess sorted, grouped or deduplicated among the real values (through a UNION ALL beside it).
+    ["SELECT ssn FROM users UNION SELECT '123-45-6789'", ['users.ssn']],
+    ["SELECT ssn FROM users INTERSECT SELECT '123-45-6789'", ['users.ssn']],
+    ['SELECT ssn FROM users UNION SELECT ssn FROM users', []],
+    ["SELECT id, ssn FROM users UNION ALL SELECT 0, '200' ORDER BY 2", ['users.ssn']],
+    ["SELECT id, ssn FROM users UNION ALL SELECT 0, '200' ORDER BY ssn", ['users.ssn']],
+    ["SELECT id FROM (SELECT id, ssn FROM users UNION ALL SELECT 0, '200') s ORDER BY ssn", ['users.ssn']],
+    ["SELECT id, ROW_NUMBER() OVER (ORDER BY ssn) AS r FROM (SELECT id, ssn FROM users UNION ALL SELECT 0, '200') s", ['users.ssn']],
+    ["SELECT ssn, COUNT(*) FROM (SELECT ssn FROM users UNION ALL SELECT '200') s GROUP BY ssn", ['users.ssn']],
+    ["SELECT DISTINCT v FROM (SELECT ssn AS v FROM users UNION ALL SELECT '200') s", ['users.ssn']],
+    ["SELECT DISTINCT CASE WHEN id = 1 THEN '200' ELSE ssn END AS v FROM users", ['users.id', 'users.ssn']],
+    // Sorting or deduplicating the real values alone tests nothing.
+    ['SELECT id FROM users ORDER BY ssn', []],
+    ['SELECT DISTINCT ssn FROM users', []],
+    ['SELECT id FROM (SELECT id, ssn FROM users) s ORDER BY ssn', []],
+    ['SELECT id, ssn FROM users UNION ALL SELECT id, ssn FROM users ORDER BY 2', []],
     ["SELECT id, ssn AS s FROM users HAVING s LIKE '123%'", ['users.s', 'users.ssn']],
     ["SELECT id, UPPER(email) AS e FROM users HAVING e = 'X'", ['users.e', 'users.email']],
     // What a subquery in a WHERE returns is compared; what an EXISTS subquery returns is not.
