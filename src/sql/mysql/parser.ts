@@ -645,6 +645,7 @@ export class MysqlStatementParser {
     }
     // DISTINCT compares every output row with the others, as GROUP BY of each item does.
     if (distinct) for (const item of items) if (!item.star) this.orderingFilters(item.expr, item.expr.start, item.expr.end, scope, () => undefined);
+    for (const item of items) if (!item.star) this.aggregateOrderings(item.expr, scope);
     // Window specifications in the select list: OVER (PARTITION BY … ORDER BY …).
     for (const item of items) {
       for (let k = item.expr.start; k < item.expr.end - 1; k++) {
@@ -655,6 +656,43 @@ export class MysqlStatementParser {
     }
     this.parseQueryTail(scope, (name) => this.namedFilter(items, scope, name));
     return this.lineageOf(items, scope);
+  }
+
+  /**
+   * Aggregates that compare their arguments: `COUNT(DISTINCT v)` counts one value fewer when a
+   * guess beside the real ones matches one, `GROUP_CONCAT(id ORDER BY v)` lists rows in the
+   * order of v. Both are orderings (see orderingFilters) over what they take. Window
+   * specifications (OVER) are read with the select list's.
+   */
+  private aggregateOrderings(info: ExprInfo, scope: Scope): void {
+    const isWord = (k: number, w: string): boolean => this.toks[k]?.type === 'word' && this.toks[k].value === w;
+    const open: number[] = [];
+    for (let k = info.start; k < info.end; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct' && t.value === '(') {
+        open.push(k);
+        if (isWord(k + 1, 'DISTINCT') && !isWord(k - 1, 'OVER')) {
+          const close = matchingParen(this.toks, k);
+          if (close > 0) this.orderingFilters(info, k + 2, this.aggregateClauseEnd(k + 2, close, ['ORDER', 'SEPARATOR', 'LIMIT']), scope, () => undefined);
+        }
+      } else if (t.type === 'punct' && t.value === ')') open.pop();
+      else if (isWord(k, 'ORDER') && isWord(k + 1, 'BY') && open.length > 0 && !isWord(open[open.length - 1] - 1, 'OVER')) {
+        const close = matchingParen(this.toks, open[open.length - 1]);
+        if (close > 0) this.orderingFilters(info, k + 2, this.aggregateClauseEnd(k + 2, close, ['SEPARATOR', 'LIMIT']), scope, () => undefined);
+      }
+    }
+  }
+
+  /** Where toks[from, close) ends before one of `words` at its own depth (an aggregate's next clause). */
+  private aggregateClauseEnd(from: number, close: number, words: string[]): number {
+    let depth = 0;
+    for (let k = from; k < close; k++) {
+      const t = this.toks[k];
+      if (t.type === 'punct' && t.value === '(') depth++;
+      else if (t.type === 'punct' && t.value === ')') depth--;
+      else if (depth === 0 && t.type === 'word' && words.includes(t.value)) return k;
+    }
+    return close;
   }
 
   /** The columns an output column named `name` tests, when it is a comparing expression (see orderingFilters). */

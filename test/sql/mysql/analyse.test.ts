@@ -448,7 +448,11 @@ describe('round 3: ordering, grouping and HAVING on an output column are filters
     ["SELECT ssn, COUNT(*) FROM (SELECT ssn FROM users UNION ALL SELECT '200') s GROUP BY ssn", ['users.ssn']],
     ["SELECT DISTINCT v FROM (SELECT ssn AS v FROM users UNION ALL SELECT '200') s", ['users.ssn']],
     ["SELECT DISTINCT CASE WHEN id = 1 THEN '200' ELSE ssn END AS v FROM users", ['users.id', 'users.ssn']],
+    ["SELECT COUNT(DISTINCT v) FROM (SELECT ssn AS v FROM users UNION ALL SELECT '200') s", ['users.ssn']],
+    ["SELECT GROUP_CONCAT(id ORDER BY v SEPARATOR ',') FROM (SELECT id, ssn AS v FROM users UNION ALL SELECT 0, '200') s", ['users.ssn']],
+    ["SELECT COUNT(DISTINCT CASE WHEN id = 1 THEN '200' ELSE ssn END) FROM users", ['users.id', 'users.ssn']],
     // Sorting or deduplicating the real values alone tests nothing.
+    ['SELECT COUNT(DISTINCT ssn), GROUP_CONCAT(id ORDER BY ssn SEPARATOR \', \') FROM users', []],
     ['SELECT id FROM users ORDER BY ssn', []],
     ['SELECT DISTINCT ssn FROM users', []],
     ['SELECT id FROM (SELECT id, ssn FROM users) s ORDER BY ssn', []],
