@@ -402,7 +402,8 @@ export class TargetRuntime implements TargetServices {
     // returned is the one written, which may come from anywhere (INSERT … SELECT ssn … RETURNING).
     const direct = cat !== null && columns.length > 0 && !facts.some(writesRows) && columns.every((c) => (c.tableOid ?? 0) !== 0 && cat.isBaseTable(c.tableOid!));
     const cacheable = state.tempTables.size === 0 && rels !== undefined;
-    const shape = direct ? `d:${rels!.map((r) => `${r.resolved?.schema ?? r.schema ?? ''}.${r.resolved?.name ?? r.name}`).join(',')}` : `t:${facts.map((f) => f.text).join('\u0000')}`;
+    // Rows of unknown origin (an opaque statement, a name renamed in this session) are never cached.
+    const shape = rels === undefined ? '' : direct ? `d:${rels.map((r) => `${r.resolved?.schema ?? r.schema ?? ''}.${r.resolved?.name ?? r.name}`).join(',')}` : `t:${facts.map((f) => f.text).join('\u0000')}`;
     const key = cacheable ? `${this.generation}|${who.id}|${who.kind}|${who.groups.join(',')}|${state.pathKey}|${readingKey(state)}|${shape}|${columnsKey(columns)}` : undefined;
     if (key !== undefined) {
       const hit = this.planCache.get(key);

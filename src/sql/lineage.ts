@@ -13,6 +13,7 @@ import { parseSync } from 'libpg-query';
 import type { ColumnLineage, StatementFacts } from './facts.js';
 import type { PostgresCatalog, ResolveOptions } from './catalog.js';
 import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './postgres/ast.js';
+import { castsToText, compares, concatenates, fieldOf, passes, rowJson, valueSlots } from './postgres/conditions.js';
 import { STORING_FUNCTIONS, functionRisks, hidesLineage } from './postgres/functions.js';
 import { implicitCallKey, implicitCallOfKey, implicitCallsOf } from './postgres/implicit-calls.js';
 
@@ -100,7 +101,27 @@ class Scope {
 }
 
 class Lineage {
-  constructor(private readonly provider: ColumnProvider | undefined) {}
+  /** Sources of operands that steer a condition or an error (see postgres/conditions.ts). */
+  private readonly testedIndex = new Map<string, Source>();
+
+  /**
+   * `testing`: also walk every clause that does not make output (WHERE, ORDER BY, LIMIT, join
+   * conditions, writes' conditions, …) and collect what is tested anywhere; plain lineage skips them.
+   */
+  constructor(
+    private readonly provider: ColumnProvider | undefined,
+    private readonly testing = false,
+  ) {}
+
+  get tested(): Source[] {
+    return [...this.testedIndex.values()];
+  }
+
+  /** Records a value that is tested: every source it may carry becomes a filter column. */
+  private test(c: Col): void {
+    if (!this.testing) return;
+    for (const s of c.sources) this.testedIndex.set(`${s.schema ?? ''}\u0000${s.table}\u0000${s.column}`, s);
+  }
 
   // ---- ranges -------------------------------------------------------------------------
 
@@ -203,77 +224,178 @@ class Lineage {
     return { ...merge(name, candidates), direct: false };
   }
 
-  /** Lineage of one expression: every column any part of it may carry. */
-  expr(x: unknown, scope: Scope, name: string): Col {
+  /**
+   * Lineage of one expression: every column any part of it may carry. `tested`: the expression
+   * stands where its value is tested (a condition, an operator, an unknown function's argument),
+   * so every column and subquery output in it is a filter on what it reads; otherwise each part
+   * is judged by where it stands (postgres/conditions.ts).
+   */
+  expr(x: unknown, scope: Scope, name: string, tested = false): Col {
     const w = unwrap(x);
     if (!w) return col(name);
     const [type, n] = w;
     switch (type) {
-      case 'ColumnRef':
-        return { ...this.columnRef(n, scope), name };
+      case 'ColumnRef': {
+        const c = { ...this.columnRef(n, scope), name };
+        if (tested) this.test(c);
+        return c;
+      }
       case 'A_Const':
       case 'ParamRef':
       case 'SQLValueFunction':
         return col(name);
       case 'SubLink': {
         // EXISTS / IN / ANY yield only a boolean about the subquery; its values do not flow out.
+        // IN / ANY / ALL compare what the subquery returns; EXISTS tests only that rows exist.
         const t = str(n.subLinkType);
-        const test = this.expr(n.testexpr, scope, name);
-        if (t !== 'EXPR_SUBLINK' && t !== 'ARRAY_SUBLINK' && t !== 'MULTIEXPR_SUBLINK') return { ...test, direct: false };
-        const inner = this.select(n.subselect, new Scope(scope));
+        const returns = t === 'EXPR_SUBLINK' || t === 'ARRAY_SUBLINK' || t === 'MULTIEXPR_SUBLINK';
+        const test = this.expr(n.testexpr, scope, name, true);
+        if (!returns) {
+          if (this.testing) this.select(n.subselect, new Scope(scope), t !== 'EXISTS_SUBLINK');
+          return { ...test, direct: false };
+        }
+        const inner = this.select(n.subselect, new Scope(scope), tested);
         return { ...withImplicitCalls(merge(name, [test, ...inner]), type, n), direct: false };
       }
       case 'FuncCall': {
         const parts = names(n.funcname);
         const fname = qualified(parts).name;
-        const args = this.children(n, scope, name, FUNCNAME_KEY);
+        const slots = valueSlots(n);
+        const argCols = list(n.args).map((a, i) => this.expr(a, scope, name, tested || !passes(slots, i)));
+        // FILTER (WHERE …) is a condition; an aggregate's ORDER BY and OVER (…) sort and group
+        // (see sortKey). An unknown function is given all of them.
+        const own = slots === undefined || tested;
+        const rest = this.children(n, scope, name, FUNCTION_PARTS, (k) => k === 'agg_filter' || own);
+        const over = isObject(n.over) ? this.window(n.over, scope, name, own) : col(name);
+        const args = merge(name, [...argCols, rest, over]);
         args.functions.push(parts.join('.'));
         if (hidesLineage(functionRisks(fname, undefined))) args.opaque = true;
         return { ...args, direct: false };
       }
       case 'SelectStmt':
-        return { ...merge(name, this.select(x, new Scope(scope))), direct: false };
+        return { ...merge(name, this.select(x, new Scope(scope), tested)), direct: false };
+      case 'SortBy':
+      case 'GroupingSet':
+        return this.sortKey(x, scope, name, tested);
+      case 'WindowDef':
+        return { ...this.window(n, scope, name, tested), direct: false };
       default:
         // An operator or a cast may run a user function (see implicit-calls.ts): the catalog says.
-        return { ...withImplicitCalls(this.children(n, scope, name, NO_KEYS), type, n), direct: false };
+        return { ...withImplicitCalls(this.children(n, scope, name, NO_KEYS, this.slotTest(type, n, scope, tested)), type, n), direct: false };
     }
   }
 
-  private children(n: PgNode, scope: Scope, name: string, skip: ReadonlySet<string>): Col {
+  /**
+   * For a node that is not a column, a call or a subquery: whether each of its fields is tested.
+   * Value transforms pass their value slots on as tested as they are; every other node (and
+   * every node type not listed: fail closed) tests all it holds.
+   */
+  private slotTest(type: string, n: PgNode, scope: Scope, tested: boolean): boolean | ((key: string) => boolean) {
+    if (!this.testing || tested) return true;
+    switch (type) {
+      case 'List':
+      case 'ResTarget':
+      case 'MultiAssignRef':
+      case 'RowExpr':
+      case 'A_ArrayExpr':
+      case 'CoalesceExpr':
+      case 'CollateClause':
+        return false;
+      case 'TypeCast':
+        // A cast to a text type accepts any value; to another type it can reject one (an error).
+        return (k) => k !== 'arg' || !castsToText(n.typeName);
+      case 'CaseExpr':
+        // CASE x WHEN … compares x; only the THEN and ELSE values come out.
+        return (k) => k === 'arg';
+      case 'CaseWhen':
+        return (k) => k !== 'result';
+      case 'MergeWhenClause':
+        // WHEN MATCHED AND cond: the condition tests; the values stored pass on.
+        return (k) => k === 'condition';
+      case 'A_Indirection':
+        // A field or an element of a value passes it on; a subscript chooses (NULL when out of range).
+        return (k) => k !== 'arg';
+      case 'A_Expr':
+        if (concatenates(n)) return false;
+        if (fieldOf(n) && rowJson(n.lexpr, (alias) => this.findRange(scope, [alias]) !== undefined)) return (k) => k !== 'lexpr';
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  /** Lineage of a sort or grouping key (ORDER BY, GROUP BY, PARTITION BY, DISTINCT ON). */
+  private sortKey(x: unknown, scope: Scope, name: string, tested: boolean): Col {
+    const set = as(x, 'GroupingSet');
+    if (set) return merge(name, list(set.content).map((c) => this.sortKey(c, scope, name, tested)));
+    const by = as(x, 'SortBy');
+    // ORDER BY x USING op sorts by an operator, perhaps a user one: it compares.
+    if (by) return { ...withImplicitCalls(this.sortKey(by.node, scope, name, tested || by.sortby_dir === 'SORTBY_USING'), 'SortBy', by), direct: false };
+    // Sorting by a column, or an expression of columns alone, only orders rows (as ORDER BY ssn
+    // does); a key that compares them with something sorts the matching rows first.
+    return this.expr(x, scope, name, tested || (as(x, 'ColumnRef') === undefined && compares(x)));
+  }
+
+  /** A window (OVER (…) or WINDOW w AS (…)): partitions and order are sort keys, frame offsets count rows. */
+  private window(def: PgNode, scope: Scope, name: string, tested: boolean): Col {
+    const parts = [...list(def.partitionClause), ...list(def.orderClause)].map((k) => this.sortKey(k, scope, name, tested));
+    parts.push(this.expr(def.startOffset, scope, name, true), this.expr(def.endOffset, scope, name, true));
+    return merge(name, parts);
+  }
+
+  private children(n: PgNode, scope: Scope, name: string, skip: ReadonlySet<string>, tested: boolean | ((key: string) => boolean) = false): Col {
     const parts: Col[] = [];
-    const visit = (v: unknown): void => {
+    const visit = (v: unknown, t: boolean): void => {
       if (Array.isArray(v)) {
-        for (const i of v) visit(i);
-      } else if (unwrap(v)) parts.push(this.expr(v, scope, name));
-      else if (isObject(v)) for (const k in v) visit(v[k]);
+        for (const i of v) visit(i, t);
+      } else if (unwrap(v)) parts.push(this.expr(v, scope, name, t));
+      else if (isObject(v)) for (const k in v) visit(v[k], t);
     };
-    for (const k in n) if (!skip.has(k)) visit(n[k]);
+    for (const k in n) if (!skip.has(k)) visit(n[k], typeof tested === 'function' ? tested(k) : tested);
     return merge(name, parts);
   }
 
   // ---- queries ------------------------------------------------------------------------
 
-  /** Output columns of a SELECT / VALUES / set operation. */
-  select(x: unknown, scope: Scope): Col[] {
+  /**
+   * Output columns of a SELECT / VALUES / set operation. `tested`: what it returns is tested
+   * where it is used (`WHERE (SELECT ssn …) = '…'`).
+   */
+  select(x: unknown, scope: Scope, tested = false): Col[] {
     const n = selectBody(x);
     if (!n) return this.statement(x, scope) ?? [col('?column?', { opaque: true })];
     if (isObject(n.withClause)) this.ctes(n.withClause, scope);
     if (n.op !== undefined && n.op !== 'SETOP_NONE') {
-      const l = this.select(n.larg, new Scope(scope));
-      const r = this.select(n.rarg, new Scope(scope));
+      const l = this.select(n.larg, new Scope(scope), tested);
+      const r = this.select(n.rarg, new Scope(scope), tested);
+      this.clauses(n, scope);
       return setOperation(l, r);
     }
     const values = list(n.valuesLists);
     if (values.length > 0) {
-      const rows = values.map((row) => list(row).map((e, i) => this.expr(e, scope, `column${i + 1}`)));
+      const rows = values.map((row) => list(row).map((e, i) => this.expr(e, scope, `column${i + 1}`, tested)));
       const width = Math.max(...rows.map((r) => r.length));
+      this.clauses(n, scope);
       return Array.from({ length: width }, (_, i) => merge(`column${i + 1}`, rows.map((r) => r[i] ?? col(''))));
     }
     for (const item of list(n.fromClause)) scope.items.push(this.fromItem(item, scope));
-    return this.targets(list(n.targetList), scope);
+    const out = this.targets(list(n.targetList), scope, tested);
+    this.clauses(n, scope);
+    return out;
   }
 
-  private targets(targetList: unknown[], scope: Scope): Col[] {
+  /**
+   * When testing: the clauses of a SELECT that decide which rows (and how many) come back.
+   * Conditions and counts test what they read; sort and grouping keys are judged as keys.
+   */
+  private clauses(n: PgNode, scope: Scope): void {
+    if (!this.testing) return;
+    for (const k of ['whereClause', 'havingClause', 'limitCount', 'limitOffset']) this.expr(n[k], scope, '?column?', true);
+    for (const k of [...list(n.groupClause), ...list(n.distinctClause), ...list(n.sortClause)]) this.sortKey(k, scope, '?column?', false);
+    for (const w of list(n.windowClause)) this.expr(w, scope, '?column?', false);
+  }
+
+  private targets(targetList: unknown[], scope: Scope, tested = false): Col[] {
     const out: Col[] = [];
     for (const t of targetList) {
       const rt = as(t, 'ResTarget');
@@ -288,10 +410,11 @@ class Lineage {
           const r = this.findRange(scope, fields.slice(0, -1).map((f) => sval(f) ?? ''));
           out.push(...(r ? this.starOf(r) : [col('*', { opaque: true })]));
         }
+        if (tested) for (const c of out) this.test(c);
         continue;
       }
       const name = str(rt.name) ?? figureName(rt.val);
-      out.push(this.expr(rt.val, scope, name));
+      out.push(this.expr(rt.val, scope, name, tested));
     }
     return out;
   }
@@ -366,7 +489,8 @@ class Lineage {
       default: {
         // RangeTableFunc (XMLTABLE), JSON_TABLE, TABLESAMPLE wrappers: carry every column they name.
         const inner = as(n.relation, 'RangeVar') ? this.fromItem(n.relation, scope) : [];
-        const any = merge('?column?', [...inner, this.children(n, scope, '?column?', RELATION_KEY)]);
+        // Their documents, paths and sample sizes are parsed or counted: a value there is tested.
+        const any = merge('?column?', [...inner, this.children(n, scope, '?column?', RELATION_KEY, true)]);
         const r: Range = { alias: str(alias?.aliasname) ?? '', cols: undefined, fallback: { ...any, opaque: any.opaque || inner.length === 0 } };
         if (inner.length === 0) scope.ranges.push(r);
         return inner.length > 0 ? inner : this.starOf(r);
@@ -381,6 +505,13 @@ class Lineage {
     if (n.isNatural === true) {
       const rightNames = new Set(right.map((c) => c.name));
       using = left.some((c) => c.star) || right.some((c) => c.star) ? [] : left.map((c) => c.name).filter((c) => rightNames.has(c));
+    }
+    if (this.testing) {
+      // ON compares; USING and NATURAL compare the columns they name (all of them, when a side's
+      // columns are not known).
+      this.expr(n.quals, scope, '?column?', true);
+      for (const u of using) for (const c of [...left, ...right]) if (c.name === u || c.star) this.test(c.star ? { ...c, sources: c.sources.map((x) => ({ ...x, column: u })) } : c);
+      if (n.isNatural === true && using.length === 0 && [...left, ...right].some((c) => c.star)) for (const c of [...left, ...right]) this.test(c);
     }
     let star: Col[];
     if (using.length === 0) star = [...left, ...right];
@@ -433,23 +564,90 @@ class Lineage {
 
   private returning(type: string, n: PgNode, scope: Scope): Col[] | undefined {
     const exprs = isObject(n.returningClause) ? list(n.returningClause.exprs) : list(n.returningList);
-    if (exprs.length === 0) return undefined;
+    // When testing, a write without RETURNING is walked too: its conditions and values test.
+    if (exprs.length === 0 && !this.testing) return undefined;
     if (isObject(n.withClause)) this.ctes(n.withClause, scope);
     const rel = isObject(n.relation) ? n.relation : undefined;
     if (!rel) return undefined;
     const alias = isObject(rel.alias) ? rel.alias : undefined;
     const target = this.baseRange(str(rel.schemaname), str(rel.relname) ?? '', alias);
+    // An INSERT's query does not see the table it fills; an UPDATE's and a MERGE's values do.
+    const inserted = type === 'InsertStmt' ? this.writtenValues(type, n, scope) : undefined;
     scope.ranges.push(target);
     // Returned values are what was written: the new values' own lineage counts too.
-    const written = this.writtenValues(type, n, scope);
+    const written = inserted ?? this.writtenValues(type, n, scope);
     if (written.size > 0) target.extra = written;
     for (const a of ['old', 'new']) scope.ranges.push({ ...target, alias: a });
     scope.items.push(this.starOf(target));
     for (const k of ['fromClause', 'usingClause']) for (const item of list(n[k])) scope.items.push(this.fromItem(item, scope));
     if (n.sourceRelation) scope.items.push(this.fromItem(n.sourceRelation, scope));
+    if (this.testing) this.writeConditions(type, n, scope, target);
+    if (exprs.length === 0) return undefined;
     const out = this.targets(exprs, scope);
     const all = written.get('*');
     return all ? out.map((c) => ({ ...merge(c.name, [c, all]), direct: false })) : out;
+  }
+
+  /**
+   * When testing: what decides which rows a write changes (WHERE, MERGE's ON and WHEN, ON
+   * CONFLICT's WHERE) tests; the values it stores pass on (stored-value checks follow them).
+   */
+  private writeConditions(type: string, n: PgNode, scope: Scope, target: Range): void {
+    this.expr(n.whereClause, scope, '?column?', true);
+    if (type === 'MergeStmt') {
+      this.expr(n.joinCondition, scope, '?column?', true);
+      for (const w of list(n.mergeWhenClauses)) this.expr(as(w, 'MergeWhenClause')?.condition, scope, '?column?', true);
+    }
+    const conflict = isObject(n.onConflictClause) ? n.onConflictClause : undefined;
+    if (conflict) {
+      const s = new Scope(scope);
+      s.ranges.push({ ...target, alias: 'excluded' });
+      this.expr(conflict.whereClause, s, '?column?', true);
+      for (const t of list(conflict.targetList)) this.expr(as(t, 'ResTarget')?.val, s, '?column?');
+    }
+  }
+
+  /**
+   * When testing, a statement of any kind: the queries it runs (and those it keeps, a view's or a
+   * rule's, which run later as part of other statements) are walked for what they test.
+   */
+  judge(x: unknown, scope: Scope): void {
+    const w = unwrap(x);
+    if (!w) return;
+    const [type, n] = w;
+    switch (type) {
+      case 'SelectStmt':
+        // SELECT … INTO: the same query, its rows stored.
+        this.select(isObject(n.intoClause) ? { SelectStmt: { ...n, intoClause: undefined } } : x, scope);
+        return;
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt':
+      case 'DeclareCursorStmt':
+      case 'PrepareStmt':
+      case 'CopyStmt':
+        this.statement(x, scope);
+        return;
+      case 'CallStmt':
+        // The procedure is a user one: everything given to it is tested.
+        this.expr({ FuncCall: n.funccall }, scope, '?column?', true);
+        return;
+      default:
+        // CREATE TABLE AS, CREATE VIEW, RULE actions, EXPLAIN, a BEGIN ATOMIC body, …: their queries.
+        for (const k in n) this.judgeWithin(n[k], scope);
+    }
+  }
+
+  private judgeWithin(v: unknown, scope: Scope): void {
+    if (Array.isArray(v)) {
+      for (const i of v) this.judgeWithin(i, scope);
+      return;
+    }
+    if (!isObject(v)) return;
+    const w = unwrap(v);
+    if (w && JUDGED_STATEMENTS.has(w[0])) this.judge(v, new Scope(scope));
+    else for (const k in w ? w[1] : v) this.judgeWithin((w ? w[1] : v)[k], scope);
   }
 
   /**
@@ -597,8 +795,10 @@ function withImplicitCalls(c: Col, type: string, n: PgNode): Col {
 }
 
 const NO_KEYS: ReadonlySet<string> = new Set();
-const FUNCNAME_KEY: ReadonlySet<string> = new Set(['funcname', 'location']);
+/** A call's fields walked on their own: its name, arguments and window. */
+const FUNCTION_PARTS: ReadonlySet<string> = new Set(['funcname', 'location', 'args', 'over']);
 const RELATION_KEY: ReadonlySet<string> = new Set(['relation', 'alias']);
+const JUDGED_STATEMENTS: ReadonlySet<string> = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CallStmt']);
 
 /** The server's label for an unnamed select-list expression (FigureColname). */
 export function figureName(x: unknown): string {
@@ -693,6 +893,17 @@ export function statementLineage(type: string, node: PgNode, provider?: ColumnPr
     opaque: c.opaque,
     direct: c.direct && !c.opaque,
   }));
+}
+
+/**
+ * Columns a statement tests anywhere (see postgres/conditions.ts), as written: filter columns for
+ * the masked-predicate rule, as a WHERE's are. Through subqueries, CTEs and derived tables to
+ * the base columns they read.
+ */
+export function testedColumns(type: string, node: PgNode): Source[] {
+  const l = new Lineage(undefined, true);
+  l.judge({ [type]: node }, new Scope(undefined));
+  return l.tested;
 }
 
 /** Recursion guard for views defined over views. */

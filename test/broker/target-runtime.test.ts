@@ -164,3 +164,15 @@ test('a column type change overwrites unless the catalog proves it keeps every v
   loaded = false;
   assert.deepEqual(actions('ALTER TABLE orders ALTER COLUMN qty TYPE bigint'), [OVERWRITE]);
 });
+
+test('a plain table column read where the rows are of unknown origin (a name renamed in the session) gets a plan, uncached', () => {
+  // It crashed: every column a base table's, but no relations to key a cached plan by.
+  const catalog = { loaded: () => true, resolveRelation: (r: { name: string }) => ({ schema: 'public', name: r.name, oid: 1 }), isBaseTable: () => true, relations: () => [], refresh: async () => undefined, knowsRelation: () => true, columnOf: () => ({ schema: 'public', table: 'users', column: 'full_name' }) } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const state = fresh();
+  state.renamed.add('users');
+  const facts = rt.resolve(analysePostgres('SELECT full_name FROM users').statements, state);
+  const col: ResultColumn = { index: 0, name: 'full_name', tableOid: 1, attnum: 2, typeId: 25, format: 0 };
+  const plan = rt.maskPlan(session, facts, [col], state) as MaskPlan | null;
+  assert.equal(plan?.columns.length, 1, 'the column is masked');
+});

@@ -19,15 +19,14 @@ import { captureTarget, type CapturedTarget, type MaskingCorpus } from './maskin
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
  * (reported, not failed), so a fix shows up as a todo that passes and is then removed from here.
  */
-const KNOWN_GAPS: Record<string, string> = {
-  'oracle: an error raised only when a classified column has a guessed value':
-    "SELECT CASE WHEN ssn = '…' THEN 1/0 ELSE 0 END … WHERE id = 1 fails (division by zero) exactly when the guess is right; so do (ssn = '…')::int / 0 and a strict cast. The PostgreSQL walker marks only WHERE / JOIN ON / HAVING columns as predicates (and not the output of a subquery compared there). Closing it needs the MySQL rule (src/sql/mysql/conditions.ts) in src/sql/postgres/collect.ts: an allowlist of value transforms, everything else a predicate; the corpus's NULLIF / GREATEST shape would then be refused.",
-};
+const KNOWN_GAPS: Record<string, string> = {};
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
 
 /** One psql session each (psql -c per statement, so each is its own simple Query message). */
-export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
+export const probes: { name: string; sql: string[]; refused?: RegExp; runs?: true }[] = [
+  // Each must return rows: masked, not refused. First, while the schema is as seeded (later probes rename columns).
+  { name: 'oracle: plain masked reads and value transforms still run', runs: true, sql: ["SELECT ssn, 'x' || email AS a, upper(full_name) AS b, substr(ssn, 1, 6) AS c, email::text AS d FROM users", "SELECT CASE WHEN plan = 'pro' THEN ssn END AS x, COALESCE(phone, '') AS y FROM users", "SELECT string_agg(full_name, ',' ORDER BY full_name) AS z, max(ssn) AS m FROM users", "SELECT id FROM users ORDER BY full_name", "SELECT (SELECT email FROM users u2 WHERE u2.id = o.user_id) AS e FROM orders o"] },
   // ---- error and notice texts: values echoed after an "identifier" word are kept by the scrubber
   { name: 'regclass cast echoes a value as a relation name', sql: ['SELECT quote_ident(full_name)::regclass FROM users WHERE id = 1', 'SELECT quote_ident(address)::regclass FROM users WHERE id = 1'] },
   { name: 'regtype / regrole / regnamespace casts', sql: ['SELECT quote_ident(full_name)::regtype FROM users WHERE id = 2', 'SELECT quote_ident(full_name)::regrole FROM users WHERE id = 2', 'SELECT quote_ident(address)::regnamespace FROM users WHERE id = 2'] },
@@ -108,6 +107,10 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
   { name: 'oracle: ORDER BY / FILTER / CASE / error on a classified column', sql: ['SELECT id FROM users ORDER BY full_name', "SELECT count(*) FILTER (WHERE full_name LIKE 'A%') FROM users", "SELECT id, CASE WHEN full_name LIKE 'A%' THEN 1 ELSE 0 END AS hit FROM users", "SELECT 1 / (full_name LIKE 'A%')::int FROM users WHERE id = 2", "SELECT id FROM users GROUP BY id HAVING max(full_name) > 'B'"] },
   // Each statement must be refused: psql prints one error per -c.
   { name: 'oracle: an error raised only when a classified column has a guessed value', refused: /masked-predicate/g, sql: ["SELECT CASE WHEN ssn = '123-45-6789' THEN 1/0 ELSE 0 END AS x FROM users WHERE id = 1", "SELECT (ssn = '123-45-6789')::int / 0 AS x FROM users WHERE id = 1", "SELECT CASE WHEN full_name LIKE 'A%' THEN 'x' ELSE '1' END::int AS x FROM users WHERE id = 1", "SELECT 1 / (SELECT count(*) FROM users WHERE id = 1 AND position('Alice' IN full_name) = 0)::int AS x"] },
+  { name: 'oracle: a subquery returning a classified column compared in a WHERE', refused: /masked-predicate/g, sql: ["SELECT id FROM users WHERE (SELECT ssn FROM users WHERE id = 1) = '123-45-6789'", "SELECT 1 WHERE 'Alice Liddell' IN (SELECT full_name FROM users)", "SELECT id FROM (SELECT id, ssn AS s FROM users) d WHERE d.s = '123-45-6789'", "WITH c AS (SELECT full_name AS n FROM users) SELECT 1 / (n = 'Alice Liddell')::int FROM c"] },
+  { name: 'oracle: FROM-clause function arguments (size, time, errors)', refused: /masked-predicate/g, sql: ["SELECT count(*) FROM generate_series(1, (SELECT CASE WHEN ssn = '123-45-6789' THEN 1 ELSE 1000000 END FROM users WHERE id = 1))", "SELECT count(*) FROM users u, generate_series(1, CASE WHEN u.full_name LIKE 'A%' THEN 1 ELSE 100000 END) g", "SELECT * FROM generate_series(1, 1, (SELECT CASE WHEN email LIKE 'a%' THEN 0 ELSE 1 END FROM users WHERE id = 1))"] },
+  { name: 'oracle: LIMIT / OFFSET, ORDER BY a comparison, FILTER, a window ordered by a comparison', refused: /masked-predicate/g, sql: ["SELECT id FROM users LIMIT (SELECT CASE WHEN ssn = '123-45-6789' THEN 1 ELSE 0 END FROM users WHERE id = 1)", "SELECT id FROM users OFFSET (SELECT (full_name = 'Alice Liddell')::int FROM users WHERE id = 1)", "SELECT id FROM users ORDER BY ssn = '123-45-6789' DESC LIMIT 1", "SELECT count(*) FILTER (WHERE full_name LIKE 'A%') FROM users", "SELECT id, row_number() OVER (ORDER BY email LIKE 'alice%' DESC) AS r FROM users", "SELECT min(id) FROM users GROUP BY left(ssn, 3)"] },
+  { name: 'oracle: a comparison in any function, a cast that can fail', refused: /masked-predicate/g, sql: ["SELECT NULLIF(ssn, '123-45-6789') AS x FROM users WHERE id = 1", "SELECT GREATEST(full_name, 'B') AS x FROM users WHERE id = 1", "SELECT substring(ssn FROM '^123') AS x FROM users WHERE id = 1", "SELECT ssn::int AS x FROM users WHERE id = 1", "SELECT 1 / (email LIKE 'alice%')::int AS x FROM users WHERE id = 1"] },
   // ---- round 2: lineage through reshaping the first round did not try
   { name: 'r2: correlated and LATERAL subqueries in the SELECT list', sql: ['SELECT (SELECT u2.full_name FROM users u2 WHERE u2.id = u.id) AS n FROM users u', 'SELECT l.* FROM users u CROSS JOIN LATERAL (SELECT u.address AS a, upper(u.full_name) AS b) l', 'SELECT x FROM users u, LATERAL (VALUES (u.full_name), (u.address)) v(x)'] },
   { name: 'r2: window functions lag / lead / nth_value / last_value', sql: ['SELECT id, lag(full_name) OVER (ORDER BY id) AS a, lead(address, 1, email) OVER (ORDER BY id) AS b FROM users', 'SELECT nth_value(full_name, 2) OVER w AS c, last_value(address) OVER w AS d FROM users WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)'] },
@@ -222,6 +225,8 @@ describe('adversarial masking probes (PostgreSQL)', () => {
       if (logDir) writeFileSync(join(logDir, `${String(i).padStart(2, '0')}.txt`), `# ${p.name}\n# leaks: ${JSON.stringify(found)}\n${p.sql.join('\n')}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n`);
       assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
       if (p.refused) assert.equal(r.stderr.match(p.refused)?.length ?? 0, p.sql.length, `not every statement refused\n${r.stderr}`);
+      // psql prints each result's row count.
+      if (p.runs) assert.equal(r.stdout.match(/\(\d+ rows?\)/g)?.length ?? 0, p.sql.length, `not every statement ran\n${r.stdout}\n${r.stderr}`);
     });
   });
 });

@@ -450,3 +450,94 @@ test('type names a statement defines or changes (an unqualified type name may th
   assert.equal(changed('ALTER TABLE orders ADD COLUMN y int'), undefined);
   assert.equal(changed('SELECT 1'), undefined);
 });
+
+/** Filter columns of every statement, `table.column`, sorted, without the unclassified ones the shapes use. */
+function filters(sql: string): string[] {
+  const cols = analysePostgres(sql).statements.flatMap((s) => s.predicateColumns ?? []).map((p) => `${p.table}.${p.column}`);
+  return [...new Set(cols)].filter((c) => !/^(users|orders|u|o)\.(id|plan|status|user_id)$/.test(c)).sort();
+}
+
+test('a classified value that steers a condition or an error anywhere is a filter on it', () => {
+  // Tested: an operator, a condition, a search, a user or unknown function, a cast that can reject a value.
+  const tested: [string, string[]][] = [
+    ["SELECT CASE WHEN ssn = '123-45-6789' THEN 1/0 ELSE 0 END AS x FROM users WHERE id = 1", ['users.ssn']],
+    ["SELECT (ssn = '123-45-6789')::int / 0 AS x FROM users WHERE id = 1", ['users.ssn']],
+    ["SELECT CASE WHEN full_name LIKE 'A%' THEN 'x' ELSE '1' END::int AS x FROM users WHERE id = 1", ['users.full_name']],
+    ["SELECT CASE ssn WHEN 'x' THEN 1 END FROM users", ['users.ssn']],
+    ["SELECT NULLIF(ssn, '') AS a, GREATEST(email, 'a') AS b, LEAST(phone, 'z') AS c FROM users", ['users.email', 'users.phone', 'users.ssn']],
+    ['SELECT ssn::int AS a, email::date AS b, full_name::json AS c, address::text[] AS d, card::bytea AS e FROM users', ['users.address', 'users.card', 'users.email', 'users.full_name', 'users.ssn']],
+    ["SELECT position('Alice' IN full_name) AS a, ssn ~ '^1' AS b, email IS NULL AS c, strpos(address, 'x') AS d FROM users", ['users.address', 'users.email', 'users.full_name', 'users.ssn']],
+    ['SELECT public.f(ssn) AS a, "UPPER"(email) AS b, sh2.upper(full_name) AS c FROM users', ['users.email', 'users.full_name', 'users.ssn']],
+    ["SELECT substring(ssn FROM '^123') AS a, substr(email, length(email) - 3) AS b, convert_to(full_name, 'LATIN1') AS c, format(address) AS d FROM users", ['users.address', 'users.email', 'users.full_name', 'users.ssn']],
+    ["SELECT to_jsonb(ssn) ->> 'x' AS a, ('{}'::jsonb) ->> email AS b, (ARRAY['a'])[length(full_name)] AS c FROM users", ['users.email', 'users.full_name', 'users.ssn']],
+    // What a subquery returns, compared; its own conditions wherever it stands.
+    ["SELECT id FROM users WHERE (SELECT ssn FROM users WHERE id = 1) = 'x'", ['users.ssn']],
+    ["SELECT 1 WHERE '123-45-6789' IN (SELECT ssn FROM users)", ['users.ssn']],
+    ["SELECT (SELECT ssn FROM users WHERE id = 1) = 'x' AS x", ['users.ssn']],
+    ["SELECT 1 / (SELECT count(*) FROM users WHERE id = 1 AND position('Alice' IN full_name) = 0)::int AS x", ['users.full_name']],
+    ["SELECT (SELECT CASE WHEN ssn = 'x' THEN 1/0 END FROM users WHERE id = 1) AS x", ['users.ssn']],
+    // Derived tables and CTEs are followed to the column they read.
+    ["SELECT id FROM (SELECT ssn AS s, id FROM users) d WHERE d.s = 'x'", ['d.s', 'users.ssn']],
+    ["WITH c AS (SELECT ssn FROM users) SELECT CASE WHEN ssn = 'x' THEN 1/0 END FROM c", ['users.ssn']],
+    ["WITH c(s) AS (SELECT upper(email) FROM users) SELECT 1 FROM c WHERE s LIKE 'A%'", ['users.email']],
+    // FROM-clause functions count rows (and time) by their arguments; LIMIT / OFFSET count too.
+    ["SELECT * FROM generate_series(1, (SELECT CASE WHEN ssn = 'x' THEN 1 ELSE 1000000 END FROM users WHERE id = 1))", ['users.ssn']],
+    ["SELECT u.id FROM users u, generate_series(1, CASE WHEN u.ssn = 'x' THEN 1 ELSE 1000000 END) g", ['users.ssn']],
+    ["SELECT * FROM regexp_matches((SELECT full_name FROM users WHERE id = 1), '^A')", ['users.full_name']],
+    ['SELECT id FROM users LIMIT (SELECT length(ssn) FROM users WHERE id = 1)', ['users.ssn']],
+    ["SELECT id FROM users OFFSET (SELECT CASE WHEN ssn = 'x' THEN 0 ELSE 1 END FROM users WHERE id = 1)", ['users.ssn']],
+    // Sorting or grouping by a comparison; a FILTER; a window's order by a comparison or its frame.
+    ["SELECT id FROM users ORDER BY ssn = 'x' DESC LIMIT 1", ['users.ssn']],
+    ["SELECT min(id) FROM users GROUP BY left(ssn, 1)", ['users.ssn']],
+    ["SELECT count(*) FILTER (WHERE full_name LIKE 'A%') FROM users", ['users.full_name']],
+    ["SELECT string_agg(plan, ',' ORDER BY email LIKE 'a%') FROM users", ['users.email']],
+    ["SELECT row_number() OVER (PARTITION BY plan ORDER BY ssn = '1' DESC) AS r FROM users", ['users.ssn']],
+    ['SELECT sum(id) OVER (ORDER BY id ROWS BETWEEN length(ssn) PRECEDING AND CURRENT ROW) FROM users', ['users.ssn']],
+    ["SELECT id FROM users ORDER BY ssn USING ~<~", ['users.ssn']],
+    // Joins compare; writes' conditions and the values they compute test as a SELECT's do.
+    ['SELECT users.id FROM users JOIN g USING (ssn)', ['g.ssn', 'users.ssn']],
+    ['SELECT 1 FROM users NATURAL JOIN g', ['g.*', 'users.*']],
+    ["UPDATE users SET plan = CASE WHEN ssn = 'x' THEN 1/0 END WHERE id = 1", ['users.ssn']],
+    ["DELETE FROM orders o USING users u WHERE o.user_id = u.id AND u.email LIKE 'a%'", ['users.email']],
+    ["INSERT INTO orders (id, status) SELECT id, CASE WHEN ssn = 'x' THEN 'a' END FROM users", ['users.ssn']],
+    ["MERGE INTO orders o USING users u ON o.id = u.id WHEN MATCHED AND u.ssn = 'x' THEN UPDATE SET status = 'y'", ['users.ssn']],
+    ["WITH d AS (UPDATE users SET plan = plan RETURNING ssn) SELECT 1 / (ssn = 'x')::int FROM d", ['users.ssn']],
+    ["CALL p((SELECT ssn FROM users WHERE id = 1))", ['users.ssn']],
+    ["CREATE VIEW v AS SELECT CASE WHEN ssn = 'x' THEN 1/0 END AS x FROM users", ['users.ssn']],
+    ["EXPLAIN ANALYZE SELECT CASE WHEN ssn = 'x' THEN 1/0 END FROM users", ['users.ssn']],
+    ["CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT CASE WHEN ssn = 'x' THEN 1/0 END FROM users $$", ['users.ssn']],
+    // A whole row compared is every column of it.
+    // (Without the catalog, `u` may also be a column of users.)
+    ["SELECT 1 / (row_to_json(u)::text = 'x')::int FROM users u", ['users.*', 'users.u']],
+  ];
+  for (const [sql, want] of tested) assert.deepEqual(filters(sql), want, sql);
+});
+
+test('plain reads and value transforms of a classified value are not filters on it', () => {
+  // Projections and value transforms whose result lineage masks, NULL-ness included.
+  const passed = [
+    "SELECT ssn, 'x' || email || 'y' AS e, concat(full_name, ' <', email, '>') AS who, concat_ws(',', id, ssn) AS r FROM users",
+    "SELECT upper(email), lower(full_name), initcap(address), reverse(email), md5(ssn), length(ssn), quote_literal(full_name) FROM users",
+    "SELECT substr(ssn, 1, 6) AS s, substring(card FROM 1 FOR 4) AS c, left(card, 9) AS a, right(card, -1) AS b, btrim(full_name) AS t, lpad(address, 40) AS p FROM users",
+    "SELECT translate(ssn, '-', '') AS d, replace(card, ' ', '') AS p, split_part(email, '@', 1) AS l, regexp_replace(phone, '\\D', '', 'g') AS n FROM users",
+    "SELECT email::text AS e, CAST(phone AS varchar(40)) AS p, ssn::char(11) AS s, full_name COLLATE \"C\" AS n, u::text AS t FROM users u",
+    "SELECT encode(convert_to(email, 'UTF8'), 'base64') AS b, format('%s lives at %s', full_name, address) AS f FROM users",
+    "SELECT string_agg(email, ';' ORDER BY id) AS a, array_agg(ssn ORDER BY full_name) AS b, json_agg(full_name) AS c, max(email) AS d, min(ssn) AS e, count(DISTINCT ssn) AS f FROM users",
+    "SELECT jsonb_agg(u) AS a, row_to_json(u) AS b, to_jsonb(u.*) AS c, u AS d, ROW(id, email) AS e, ARRAY[email, phone] AS f, to_jsonb(u) ->> 'email' AS g FROM users u",
+    "SELECT json_build_object('e', email, 'id', id) AS a, jsonb_build_array(ssn, plan) AS b, unnest(ARRAY[email, phone]) AS c FROM users",
+    "SELECT CASE WHEN plan = 'pro' THEN email ELSE 'n/a' END AS c, COALESCE(phone, ssn) AS d FROM users",
+    'SELECT first_value(email) OVER (ORDER BY id) AS f, lag(full_name) OVER (PARTITION BY ssn ORDER BY email) AS l, mode() WITHIN GROUP (ORDER BY full_name) AS m FROM users',
+    'SELECT id, (SELECT email FROM users u2 WHERE u2.id = o.user_id) AS e FROM orders o',
+    'SELECT s.e FROM (SELECT email AS e FROM users) s',
+    'WITH c AS (SELECT id, ssn FROM users) SELECT id, ssn FROM c',
+    "SELECT plan AS v FROM users UNION SELECT email FROM users ORDER BY 1",
+    'SELECT DISTINCT ON (plan) plan, full_name FROM users ORDER BY plan, full_name, upper(email)',
+    'SELECT card, count(*) AS n FROM orders GROUP BY card',
+    'SELECT id FROM users ORDER BY full_name',
+    'SELECT o.id, l.e FROM orders o, LATERAL (SELECT u.email AS e FROM users u WHERE u.id = o.user_id) l',
+    "UPDATE users SET email = lower(email) WHERE id = 1 RETURNING upper(full_name), ssn",
+    'INSERT INTO orders (id, status) SELECT id, full_name FROM users',
+    'SELECT x FROM users u, LATERAL unnest(ARRAY[u.full_name, u.address]) x',
+  ];
+  for (const sql of passed) assert.deepEqual(filters(sql), [], sql);
+});

@@ -7,6 +7,7 @@
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import type { FunctionRef, ImplicitCall, OpaqueReason, RelationAccess, RelationRef } from '../facts.js';
 import { as, conjuncts, forEachFromItem, isObject, list, names, qualified, qualifiedBy, str, sval, unwrap, type PgNode } from './ast.js';
+import { testedColumns } from '../lineage.js';
 import { fold, readsAny, selectsRows, withoutIdentity } from './constant.js';
 import { functionRisks } from './functions.js';
 import { implicitCallsOf } from './implicit-calls.js';
@@ -133,6 +134,16 @@ export class Walker {
   statement(type: string, node: PgNode, access: RelationAccess): void {
     const ctx: Ctx = { scope: new Scope(undefined), access, via: undefined, predicate: false };
     this.node(type, node, ctx);
+    this.tested(type, node);
+  }
+
+  /**
+   * Columns the statement tests outside WHERE / JOIN ON / HAVING are filters on them too: in a
+   * condition or an error anywhere (`SELECT CASE WHEN ssn = '…' THEN 1/0 END`), through
+   * subqueries, CTEs and derived tables (src/sql/postgres/conditions.ts).
+   */
+  private tested(type: string, node: PgNode): void {
+    for (const s of testedColumns(type, node)) this.out.predicate(s.schema, s.table, s.column);
   }
 
   private any(x: unknown, ctx: Ctx): void {
@@ -505,7 +516,9 @@ export class Walker {
     }
     for (const s of parsed.stmts ?? []) {
       const w = unwrap(s.stmt);
-      if (w) this.node(w[0], w[1], { ...ctx, scope: new Scope(undefined), access: defaultAccessOf(w[0]) });
+      if (!w) continue;
+      this.node(w[0], w[1], { ...ctx, scope: new Scope(undefined), access: defaultAccessOf(w[0]) });
+      this.tested(w[0], w[1]);
     }
   }
 
