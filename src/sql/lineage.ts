@@ -261,7 +261,8 @@ class Lineage {
         const parts = names(n.funcname);
         const fname = qualified(parts).name;
         const slots = valueSlots(n);
-        const argCols = list(n.args).map((a, i) => this.expr(a, scope, name, tested || !passes(slots, i)));
+        // count(DISTINCT v) compares the values it takes (one fewer when a guess matches one).
+        const argCols = list(n.args).map((a, i) => (n.agg_distinct === true ? this.sortKey(a, scope, name, tested || !passes(slots, i)) : this.expr(a, scope, name, tested || !passes(slots, i))));
         // FILTER (WHERE …) is a condition; an aggregate's ORDER BY and OVER (…) sort and group
         // (see sortKey). An unknown function is given all of them.
         const own = slots === undefined || tested;
@@ -332,8 +333,37 @@ class Lineage {
     // ORDER BY x USING op sorts by an operator, perhaps a user one: it compares.
     if (by) return { ...withImplicitCalls(this.sortKey(by.node, scope, name, tested || by.sortby_dir === 'SORTBY_USING'), 'SortBy', by), direct: false };
     // Sorting by a column, or an expression of columns alone, only orders rows (as ORDER BY ssn
-    // does); a key that compares them with something sorts the matching rows first.
+    // does); a key that compares them with something sorts the matching rows first. So does a
+    // column of a subquery or CTE that is not a plain column: it may hold values from elsewhere
+    // (a UNION ALL with a literal, a CASE), sorted among the real ones.
+    if (this.testing) for (const ref of columnRefsOf(x)) {
+      const c = this.columnRef(ref, scope);
+      if (!c.direct) this.test(c);
+    }
     return this.expr(x, scope, name, tested || (as(x, 'ColumnRef') === undefined && compares(x)));
+  }
+
+  /** A sort key of a SELECT, where a position or an output name stands for a select-list item. */
+  private outputKey(x: unknown, targetList: unknown[], scope: Scope): void {
+    const by = as(x, 'SortBy');
+    const node = by ? by.node : x;
+    const target = (i: number): unknown => as(targetList[i], 'ResTarget')?.val;
+    const konst = as(node, 'A_Const');
+    const position = konst && isObject(konst.ival) ? Number((konst.ival as PgNode).ival ?? 0) : undefined;
+    if (position !== undefined && target(position - 1) !== undefined) {
+      this.sortKey(target(position - 1), scope, '?column?', by?.sortby_dir === 'SORTBY_USING');
+      return;
+    }
+    const ref = as(node, 'ColumnRef');
+    const fields = ref ? list(ref.fields).map((f) => sval(f)) : [];
+    if (fields.length === 1 && fields[0] !== undefined) {
+      const k = targetList.findIndex((t) => str(as(t, 'ResTarget')?.name) === fields[0]);
+      if (k >= 0) {
+        this.sortKey(target(k), scope, '?column?', by?.sortby_dir === 'SORTBY_USING');
+        return;
+      }
+    }
+    this.sortKey(x, scope, '?column?', false);
   }
 
   /** A window (OVER (…) or WINDOW w AS (…)): partitions and order are sort keys, frame offsets count rows. */
@@ -368,8 +398,13 @@ class Lineage {
     if (n.op !== undefined && n.op !== 'SETOP_NONE') {
       const l = this.select(n.larg, new Scope(scope), tested);
       const r = this.select(n.rarg, new Scope(scope), tested);
-      this.clauses(n, scope);
-      return setOperation(l, r);
+      const out = setOperation(l, r);
+      // Only UNION ALL keeps every row as it is; the others compare rows to drop or keep them, so
+      // a classified value is compared with whatever another branch puts beside it (`SELECT ssn
+      // FROM users EXCEPT SELECT '<guess>'`), unless every branch reads that same column plainly.
+      if (!(n.op === 'SETOP_UNION' && n.all === true)) l.forEach((c, i) => plainColumn(c) && r[i] !== undefined && plainColumn(r[i]) && sameSources(c, r[i]) ? undefined : this.test(out[i] ?? c));
+      this.clauses(n, scope, out);
+      return out;
     }
     const values = list(n.valuesLists);
     if (values.length > 0) {
@@ -388,10 +423,32 @@ class Lineage {
    * When testing: the clauses of a SELECT that decide which rows (and how many) come back.
    * Conditions and counts test what they read; sort and grouping keys are judged as keys.
    */
-  private clauses(n: PgNode, scope: Scope): void {
+  private clauses(n: PgNode, scope: Scope, outputs?: Col[]): void {
     if (!this.testing) return;
     for (const k of ['whereClause', 'havingClause', 'limitCount', 'limitOffset']) this.expr(n[k], scope, '?column?', true);
-    for (const k of [...list(n.groupClause), ...list(n.distinctClause), ...list(n.sortClause)]) this.sortKey(k, scope, '?column?', false);
+    const targetList = list(n.targetList);
+    if (outputs !== undefined) {
+      // ORDER BY of a set operation names or numbers its output columns: one that is not the
+      // same plain column in every branch sorts other values among the real ones.
+      for (const k of list(n.sortClause)) {
+        const by = as(k, 'SortBy');
+        const node = by ? by.node : k;
+        const konst = as(node, 'A_Const');
+        const ref = as(node, 'ColumnRef');
+        const field = ref && list(ref.fields).length === 1 ? sval(list(ref.fields)[0]) : undefined;
+        const out = konst && isObject(konst.ival) ? outputs[Number((konst.ival as PgNode).ival ?? 0) - 1] : field !== undefined ? outputs.find((c) => c.name === field) : undefined;
+        if (out !== undefined) {
+          if (!plainColumn(out)) this.test(out);
+        } else for (const c of outputs) if (!plainColumn(c)) this.test(c);
+      }
+    } else {
+      for (const k of list(n.groupClause)) this.sortKey(k, scope, '?column?', false);
+      for (const k of list(n.sortClause)) this.outputKey(k, targetList, scope);
+      const distinct = list(n.distinctClause);
+      // Plain DISTINCT (one empty entry) compares every output row: each item is a key.
+      if (distinct.length === 1 && !unwrap(distinct[0])) for (const t of targetList) this.sortKey(as(t, 'ResTarget')?.val, scope, '?column?', false);
+      else for (const k of distinct) this.outputKey(k, targetList, scope);
+    }
     for (const w of list(n.windowClause)) this.expr(w, scope, '?column?', false);
   }
 
@@ -1054,4 +1111,32 @@ function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveO
 function viewLineage(oid: number, catalog: PostgresCatalog, depth: number): ColumnLineage[] | undefined {
   if (depth >= MAX_VIEW_DEPTH) return undefined;
   return catalog.viewLineage(oid, (def) => resolveLineage(def, catalog, { searchPath: [] }, depth + 1));
+}
+
+/** A column whose values are all one table column's own (a plain reference, through any subqueries). */
+function plainColumn(c: Col): boolean {
+  return c.direct && !c.opaque && c.sources.length === 1 && c.sources[0].column !== '*';
+}
+
+function sameSources(a: Col, b: Col): boolean {
+  const x = a.sources[0];
+  const y = b.sources[0];
+  return x !== undefined && y !== undefined && x.table === y.table && x.column === y.column && x.schema === y.schema;
+}
+
+/** The column references of an expression, outside any subquery in it. */
+function columnRefsOf(x: unknown): PgNode[] {
+  const out: PgNode[] = [];
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) for (const i of v) visit(i);
+    else if (isObject(v)) {
+      for (const k in v) {
+        if (k === 'SelectStmt') continue;
+        if (k === 'ColumnRef' && isObject(v[k])) out.push(v[k] as PgNode);
+        else visit(v[k]);
+      }
+    }
+  };
+  visit(x);
+  return out;
 }

@@ -509,6 +509,18 @@ test('a classified value that steers a condition or an error anywhere is a filte
     // A whole row compared is every column of it.
     // (Without the catalog, `u` may also be a column of users.)
     ["SELECT 1 / (row_to_json(u)::text = 'x')::int FROM users u", ['users.*', 'users.u']],
+    // A guess set among the real values: a set operation that compares rows, or a sort, grouping
+    // or DISTINCT over a column that mixes other values in.
+    ['SELECT plan AS v FROM users UNION SELECT email FROM users ORDER BY 1', ['users.email']],
+    ["SELECT ssn FROM users EXCEPT SELECT '123-45-6789'", ['users.ssn']],
+    ["SELECT id, ssn FROM users UNION ALL SELECT 0, '200' ORDER BY 2", ['users.ssn']],
+    ["SELECT id FROM (SELECT id, ssn FROM users UNION ALL SELECT 0, '200') s ORDER BY ssn", ['users.ssn']],
+    ["SELECT v, count(*) FROM (SELECT ssn AS v FROM users UNION ALL SELECT '200') s GROUP BY v", ['users.ssn']],
+    ["SELECT DISTINCT v FROM (SELECT ssn AS v FROM users UNION ALL SELECT '200') s", ['users.ssn']],
+    ["SELECT count(DISTINCT v) FROM (SELECT ssn AS v FROM users UNION ALL SELECT '200') s", ['users.ssn']],
+    ["SELECT string_agg(id::text, ',' ORDER BY v) FROM (SELECT id, ssn AS v FROM users UNION ALL SELECT 0, '200') s", ['users.ssn']],
+    ["SELECT id, CASE WHEN id = 1 THEN '200' ELSE ssn END AS v FROM users ORDER BY 2", ['users.ssn']],
+    ["SELECT DISTINCT CASE WHEN id = 1 THEN '200' ELSE ssn END AS v FROM users", ['users.ssn']],
   ];
   for (const [sql, want] of tested) assert.deepEqual(filters(sql), want, sql);
 });
@@ -530,7 +542,9 @@ test('plain reads and value transforms of a classified value are not filters on 
     'SELECT id, (SELECT email FROM users u2 WHERE u2.id = o.user_id) AS e FROM orders o',
     'SELECT s.e FROM (SELECT email AS e FROM users) s',
     'WITH c AS (SELECT id, ssn FROM users) SELECT id, ssn FROM c',
-    "SELECT plan AS v FROM users UNION SELECT email FROM users ORDER BY 1",
+    'SELECT card FROM users UNION SELECT card FROM users ORDER BY 1',
+    'SELECT v FROM (SELECT ssn AS v FROM users) s ORDER BY v',
+    'SELECT count(DISTINCT ssn), string_agg(DISTINCT email, \',\') FROM users',
     'SELECT DISTINCT ON (plan) plan, full_name FROM users ORDER BY plan, full_name, upper(email)',
     'SELECT card, count(*) AS n FROM orders GROUP BY card',
     'SELECT id FROM users ORDER BY full_name',
