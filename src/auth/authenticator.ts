@@ -19,7 +19,7 @@ export interface AuthenticatorDeps {
   oidc?: OidcVerifier;
   workload?: WorkloadVerifier;
   serviceAccounts: readonly ServiceAccountRecord[];
-  store?: Pick<Store, 'findServiceAccountByTokenHash'>;
+  store?: Pick<Store, 'findServiceAccountByTokenHash'> & Partial<Pick<Store, 'tokensRevokedAt'>>;
   accessTokenTtlMs?: number;
   /** How long a successful "still active at the IdP" check is trusted (default 5 s). */
   idpRecheckMs?: number;
@@ -128,8 +128,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return { identity: await authenticateServiceAccount(token, { config: deps.serviceAccounts, ...(deps.store ? { store: deps.store } : {}) }), expiresAt: null };
       }
       const caller = await verifyBrokerToken(token, deps.brokerKey.publicKey, { clock });
+      // `dbgov revoke --identity` must also stop a copied login from minting new credentials
+      // for the rest of its hour; a login made after the revocation works again.
+      const revokedAt = await deps.store?.tokensRevokedAt?.(caller.identity.id);
+      if (revokedAt !== undefined && caller.issuedAt <= revokedAt) {
+        throw new AuthError('token_revoked', 'your dbgov session was revoked', { actions: ['run `dbgov login` to sign in again', 'if you do not know why, ask your dbgov admin'] });
+      }
       await stillActive(token);
-      return caller;
+      return { identity: caller.identity, expiresAt: caller.expiresAt };
     },
   };
 }
