@@ -38,6 +38,7 @@ interface IdpSession {
 }
 
 const DEFAULT_IDP_RECHECK_MS = 5_000;
+export const MAX_ID_TOKEN_CHARS = 16 * 1024;
 
 function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
@@ -90,6 +91,12 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
 
   return {
     async exchange(req) {
+      // Real ID tokens (IdP, GitHub, GitLab, Kubernetes) are a few KiB. A larger one is refused
+      // before any parsing, so an unauthenticated caller cannot make each refusal (and its audit
+      // record, which quotes the token's issuer) arbitrarily large.
+      if (typeof req.idToken !== 'string' || req.idToken.length > MAX_ID_TOKEN_CHARS) {
+        throw new AuthError('id_token_too_large', `the ID token is missing or longer than ${MAX_ID_TOKEN_CHARS} characters`, { actions: ['pass the raw OIDC token your IdP, CI or Kubernetes issued'] });
+      }
       let identity: Identity;
       let idp: { accessToken: string; sub: string } | undefined;
       switch (req.grant) {

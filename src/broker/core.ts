@@ -142,7 +142,9 @@ export class BrokerCore {
       return out;
     } catch (e) {
       const err = e instanceof DbgovError ? e : new AuthError('login-failed', 'dbgov: login failed', { cause: e });
-      this.store.audit.appendSync({ kind: 'login.failed', identity: null, target: null, database: null, sessionId: null, detail: { grant: body.grant, code: err.code, message: err.message, ip } });
+      // Nobody is authenticated here: what the caller sent is recorded only in bounded form.
+      const grant = body.grant === 'oidc' || body.grant === 'workload' ? body.grant : 'unknown';
+      this.store.audit.appendSync({ kind: 'login.failed', identity: null, target: null, database: null, sessionId: null, detail: { grant, code: err.code, message: clip(err.message), ip } });
       throw err;
     }
   }
@@ -298,6 +300,11 @@ export class BrokerCore {
       return undefined;
     }
   }
+}
+
+/** Caller-influenced text (claims, ids) in an audit record, cut to a size a log can carry. */
+export function clip(text: string, max = 512): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 /** A refusal that must not confirm the thing exists; the API audits it as refused all the same. */

@@ -16,7 +16,7 @@ import { parseDuration } from '../shared/clock.js';
 import type { ActivityEvent, CredentialRequest, ExchangeRequest, ServiceAccountView } from './api-types.js';
 import type { ApprovalRequest, ServiceAccountRecord } from '../store/store.js';
 import { auditIdentity } from './audit-identity.js';
-import { refusedAsNotFound, type BrokerCore } from './core.js';
+import { clip, refusedAsNotFound, type BrokerCore } from './core.js';
 import { requestCredential, targetInfo } from './access.js';
 import { decideAccess } from '../policy/decide.js';
 import { ACCESS_LEVELS } from '../shared/types.js';
@@ -74,7 +74,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
         target: null,
         database: null,
         sessionId: null,
-        detail: { route: `${req.method} ${req.routeOptions.url ?? '?'}`, code: err.code, message: err.message, ip: req.ip },
+        detail: { route: `${req.method} ${req.routeOptions.url ?? '?'}`, code: err.code, message: clip(err.message), ip: req.ip },
       });
     } catch (e) {
       log.error({ err: e }, 'audit api.refused failed');
@@ -97,7 +97,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.post('/v1/auth/exchange', async (req) => {
     const body = req.body as ExchangeRequest;
-    if (!body || typeof body.idToken !== 'string') throw new UsageError('idToken is required');
+    if (!isPlainObject(body) || typeof body.idToken !== 'string') throw new UsageError('idToken is required');
     return core.exchange(body, req.ip);
   });
 

@@ -13,7 +13,8 @@ import { makeProof, tunnelHello } from '../../src/auth/credentials.js';
 import type { CredentialResponse } from '../../src/broker/api-types.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { nowSec, startTestIssuer, type TestIssuer } from '../auth/test-issuer.js';
-import { SA_TOKENS, createTestDatabase, pgTarget, testClientKey, tunnelClient, type TestDatabase } from './harness.js';
+import { FormBrowser, approveDeviceLogin } from '../../src/demo/form-browser.js';
+import { HUMANS, SA_TOKENS, createTestDatabase, pgTarget, startTestBroker, testClientKey, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
 import { SERVICE_ACCOUNTS, eventually, rogueTunnel, startIdentityBroker, type IdentityBroker } from './identity-harness.js';
 
 /** Extra config accounts with literal tokens (the harness's env only carries the shared ones). */
@@ -557,6 +558,7 @@ describe('adversarial: identity, credentials, approvals and the broker API', () 
         ['sub with a newline', () => issuer.sign({ ...good(), sub: 'repo:acme/api:ref:refs/heads/main\n' })],
         ['sub as an array', () => issuer.sign({ ...good(), sub: ['repo:acme/api:ref:refs/heads/main'] as unknown as string })],
         ['a huge token', () => issuer.sign({ ...good(), pad: 'x'.repeat(900_000) })],
+        ['a 20 KiB token from the trusted issuer', () => issuer.sign({ ...good(), pad: 'x'.repeat(20_000) })],
       ];
       for (const [what, make] of cases) {
         const before = await eventCount();
@@ -566,5 +568,85 @@ describe('adversarial: identity, credentials, approvals and the broker API', () 
         if (a.status === 401) assert.equal((await newEvents(before, (e) => e.kind === 'login.failed')).length, 1, `${what}: login.failed`);
       }
     });
+
+    test('an unauthenticated caller cannot make login.failed records large (issuer, grant and token size are bounded)', async () => {
+      const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const bigIss = `https://${'a'.repeat(12_000)}.example`;
+      const bodies = [
+        { grant: 'workload', idToken: `${b64({ alg: 'RS256' })}.${b64({ ...good(), iss: bigIss })}.sig` },
+        { grant: 'workload', idToken: `${b64({ alg: 'RS256' })}.${b64({ ...good(), iss: `https://${'b'.repeat(300_000)}.example` })}.sig` },
+        { grant: 'g'.repeat(200_000), idToken: 'x.y.z' },
+      ];
+      for (const body of bodies) {
+        const before = await eventCount();
+        const a = await api('POST', '/v1/auth/exchange', undefined, body);
+        assert.equal(a.status, 401, a.text.slice(0, 200));
+        const failed = await newEvents(before, (e) => e.kind === 'login.failed');
+        assert.equal(failed.length, 1);
+        assert.ok(JSON.stringify(failed[0]).length < 2048, `a bounded record (${JSON.stringify(failed[0]).length} bytes)`);
+      }
+    });
   });
+
+  describe('device login at the built-in IdP', () => {
+    let idb: TestBroker;
+    before(async () => {
+      idb = await startTestBroker({ targets: { prod: pgTarget(db.name) }, builtinIdp: true });
+    });
+    after(async () => {
+      await idb?.close();
+    });
+
+    const idp = () => idb.broker.idp as NonNullable<TestBroker['broker']['idp']>;
+    const startDevice = async (): Promise<{ device_code: string; user_code: string; verification_uri_complete: string }> => {
+      const res = await fetch(`${idp().issuer}/device/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ client_id: idp().clientId, scope: 'openid email groups' }) });
+      assert.equal(res.status, 200);
+      return (await res.json()) as { device_code: string; user_code: string; verification_uri_complete: string };
+    };
+    const poll = async (deviceCode: string): Promise<{ status: number; body: { error?: string; id_token?: string } }> => {
+      const res = await fetch(`${idp().issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: idp().clientId }),
+      });
+      return { status: res.status, body: (await res.json()) as { error?: string; id_token?: string } };
+    };
+
+    test('a device code is good for one token response; a guessed or reused one gets nothing', async () => {
+      const d = await startDevice();
+      assert.equal((await poll(`${d.device_code}x`)).body.error, 'invalid_grant', 'a guessed device code');
+      assert.equal((await poll(d.device_code)).body.error, 'authorization_pending');
+      await approveDeviceLogin(d.verification_uri_complete, HUMANS[0].email, HUMANS[0].password);
+      const first = await poll(d.device_code);
+      assert.ok(first.body.id_token, JSON.stringify(first.body));
+      const again = await poll(d.device_code);
+      assert.equal(again.status, 400);
+      assert.equal(again.body.error, 'invalid_grant', 'the code was spent');
+    });
+
+    test('password guessing locks the account after a few failures, even for the right password; another account is unaffected', async () => {
+      const d = await startDevice();
+      const browser = new FormBrowser();
+      let page = await browser.request(d.verification_uri_complete);
+      page = await browser.submitForm(page);
+      page = await browser.submitForm(page);
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        page = await browser.submitForm(page, { email: HUMANS[1].email, password: `guess-${i}` });
+        statuses.push(page.status);
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429]);
+      page = await browser.submitForm(page, { email: HUMANS[1].email, password: HUMANS[1].password });
+      assert.equal(page.status, 429, 'the right password does not get through the lock');
+      assert.match(page.html, /Too many failed sign-ins/);
+      assert.equal((await poll(d.device_code)).body.error, 'authorization_pending');
+      // Someone else signing in on the same page is not locked out by those guesses.
+      page = await browser.submitForm(page, { email: HUMANS[2].email, password: HUMANS[2].password });
+      assert.ok(page.status < 400, page.html.slice(0, 200));
+      assert.ok((await poll(d.device_code)).body.id_token, 'the device login completed for the other account');
+    });
+  });
+
+  test.todo('broker access tokens are bearer tokens: a copied login (or DBGOV_TOKEN) mints credentials bound to the thief\'s own key. Binding broker tokens to the CLI key (DPoP, RFC 9449) would close this; it changes the exchange and every API call, so it is left for a design change (revocation by identity now ends such a token at once).');
+  test.todo('hold 0: DESIGN says that once approved, the same identity may re-run the same statement once within the window, but a re-run creates a new request (Approvals.consume is only called for the waiting session). Wiring the re-run needs an asynchronous check before the hold notice in both engines; consume() already matches identity, target, database and exact text.');
 });
