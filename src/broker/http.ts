@@ -151,7 +151,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/activity', async (req, reply) => {
     const identity = await authed(req);
-    const credentialId = (req.query as { credential?: string }).credential;
+    const credentialId = queryOf(req).credential;
     if (!credentialId) throw new UsageError('credential is required');
     const cred = await core.store.getCredential(credentialId);
     // Live activity shows statement shapes: only the credential's owner may watch it.
@@ -180,7 +180,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/requests', async (req) => {
     const identity = await authed(req);
-    const status = (req.query as { status?: string }).status;
+    const status = queryOf(req).status;
     const list = await core.approvals.list(status === 'all' ? undefined : ((status ?? 'pending') as 'pending'));
     return { requests: list.filter((r) => maySee(identity, r)).map((r) => core.approvals.view(r)) };
   });
@@ -208,7 +208,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/audit/events', async (req) => {
     const identity = await authed(req);
-    const q = req.query as Record<string, string | undefined>;
+    const q = queryOf(req);
     const filter = auditFilterFrom(q, identity);
     const limit = Math.min(Math.max(Number(q.limit ?? 50) || 50, 1), 1000);
     return core.store.audit.search(filter, { limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
@@ -216,7 +216,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/audit/export', async (req, reply) => {
     const identity = await authed(req);
-    const q = req.query as Record<string, string | undefined>;
+    const q = queryOf(req);
     const format = (q.format ?? 'jsonl') as 'jsonl' | 'csv' | 'ocsf';
     if (!['jsonl', 'csv', 'ocsf'].includes(format)) throw new UsageError('--format must be jsonl, csv or ocsf');
     const filter = auditFilterFrom(q, identity);
@@ -233,7 +233,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
   app.get('/v1/audit/report', async (req, reply) => {
     const identity = await authed(req);
     requireGroup(identity, AUDITOR_GROUPS, 'read the audit report');
-    const q = req.query as Record<string, string | undefined>;
+    const q = queryOf(req);
     const format = (q.format ?? 'md') as 'md' | 'html' | 'json';
     const since = parseTime(q.since ?? '30d', 'since');
     const until = q.until ? parseTime(q.until, 'until') : Date.now();
@@ -298,6 +298,20 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 /** What the API shows of a service account: never its token hash. */
 function accountView(a: ServiceAccountRecord): ServiceAccountView {
   return { id: a.id, name: a.id, groups: a.groups, kind: a.kind, createdAt: new Date(a.createdAt).toISOString(), revokedAt: a.revokedAt === undefined ? null : new Date(a.revokedAt).toISOString() };
+}
+
+/**
+ * Query parameters, each at most once: `?kind=a&kind=b` arrives as an array, which code written
+ * for strings would crash on (a 500) or read in some other way than the check before it did.
+ */
+function queryOf(req: FastifyRequest): Record<string, string | undefined> {
+  const q = (req.query ?? {}) as Record<string, unknown>;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (typeof v !== 'string') throw new UsageError(`give --${k} once`);
+    out[k] = v;
+  }
+  return out;
 }
 
 function isPlainObject<T = Record<string, unknown>>(v: unknown): v is T {

@@ -289,6 +289,24 @@ describe('adversarial: identity, credentials, approvals and the broker API', () 
       assert.ok(!/ok-name/.test(accounts), `no service account came out of a malformed body: ${accounts}`);
     });
 
+    test('repeated, malformed and tampered query parameters get a 4xx, and never widen a search', async () => {
+      for (const path of [
+        '/v1/audit/events?kind=login&kind=login.failed',
+        '/v1/audit/events?text=a&text=b',
+        '/v1/audit/events?since=1h&since=2h',
+        '/v1/audit/events?identity=dev-bot&identity=ci-bot',
+        '/v1/audit/events?cursor=not-a-cursor',
+        `/v1/audit/events?cursor=${Buffer.from('{"b":"1; drop"}').toString('base64url')}`,
+        '/v1/audit/export?session=a&session=b',
+        '/v1/requests?status=pending&status=all',
+        '/v1/activity?credential=a&credential=b',
+      ]) {
+        const a = await api('GET', path, T.dev);
+        assert.ok(a.status >= 400 && a.status < 500, `${path}: ${a.status} ${a.text.slice(0, 200)}`);
+        assertClean(a, path);
+      }
+    });
+
     test('method confusion: GET on a POST route, POST on a GET route, TRACE', async () => {
       for (const [method, path] of [
         ['GET', '/v1/revoke'],
