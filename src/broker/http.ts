@@ -314,7 +314,7 @@ function queryOf(req: FastifyRequest): Record<string, string | undefined> {
   return out;
 }
 
-function isPlainObject<T = Record<string, unknown>>(v: unknown): v is T {
+function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
