@@ -104,7 +104,8 @@ export async function requestCredential(d: AccessDeps, caller: Identity, req: Cr
       return issue(decision.maxTtlMs === null ? ttlMs : Math.min(ttlMs, decision.maxTtlMs));
     case 'deny':
       d.audit.appendSync({ ...base, kind: 'credential.denied', detail: { rule: decision.rule, message: decision.message, sourceIp } });
-      throw new DeniedError('access-denied', decision.message, { actions: [decision.hint].filter(Boolean), detail: { rule: decision.rule } });
+      // Already on the record as credential.denied: the API does not write it twice.
+      throw new DeniedError('access-denied', decision.message, { actions: [decision.hint].filter(Boolean), detail: { rule: decision.rule, audited: true } });
     case 'review': {
       // Just-in-time elevation: an approved request for this exact ask is spent here, once.
       if (req.requestId) {

@@ -323,8 +323,13 @@ describe('adversarial: identity, credentials, approvals and the broker API', () 
     test('X-Forwarded-For does not move the source address policy sees', async () => {
       const k = await key();
       for (const headers of [{ 'x-forwarded-for': '10.1.2.3' }, { forwarded: 'for=10.1.2.3' }, { 'x-real-ip': '10.1.2.3' }] as Record<string, string>[]) {
+        const before = await eventCount();
         const a = await api('POST', '/v1/credentials', T.vpn, { target: 'prod', publicKey: k.publicJwk }, headers);
         assert.equal(a.status, 403, `${JSON.stringify(headers)}: ${a.text}`);
+        // One refusal, one record: credential.denied, with the real source address.
+        const records = await newEvents(before, (e) => e.identity?.id === 'vpn-bot');
+        assert.deepEqual(records.map((e) => e.kind), ['credential.denied']);
+        assert.match(String((records[0].detail as { sourceIp?: string }).sourceIp), /127\.0\.0\.1/);
       }
     });
   });
