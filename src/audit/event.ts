@@ -15,6 +15,7 @@ export const AUDIT_KINDS = [
   'session.start',
   'session.end',
   'session.refused', // a gateway connection without a valid credential
+  'api.refused', // a broker API call the caller is not allowed to make (who tried, which route, why)
   'statement', // decision taken, before the statement is forwarded (or instead of it)
   'statement.result', // outcome: rows, duration, error
   'approval.requested',

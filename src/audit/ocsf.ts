@@ -45,7 +45,7 @@ function activityOf(e: AuditEvent): number {
 function statusOf(e: AuditEvent): { status_id: number; status: string; status_detail?: string } {
   const d: Decision | undefined = e.statement?.decision;
   if (e.statement?.error) return { status_id: 2, status: 'Failure', status_detail: `${e.statement.error.sqlstate} ${e.statement.error.message}` };
-  if (e.kind === 'login.failed' || e.kind === 'credential.denied' || e.kind === 'session.refused') return { status_id: 2, status: 'Failure', status_detail: e.kind };
+  if (e.kind === 'login.failed' || e.kind === 'credential.denied' || e.kind === 'session.refused' || e.kind === 'api.refused') return { status_id: 2, status: 'Failure', status_detail: e.kind };
   switch (d) {
     case undefined:
       return { status_id: 1, status: 'Success' };

@@ -19,7 +19,7 @@ export interface AuthenticatorDeps {
   oidc?: OidcVerifier;
   workload?: WorkloadVerifier;
   serviceAccounts: readonly ServiceAccountRecord[];
-  store?: Pick<Store, 'findServiceAccountByTokenHash'>;
+  store?: Pick<Store, 'findServiceAccountByTokenHash'> & Partial<Pick<Store, 'tokensRevokedAt'>>;
   accessTokenTtlMs?: number;
   /** How long a successful "still active at the IdP" check is trusted (default 5 s). */
   idpRecheckMs?: number;
@@ -38,6 +38,7 @@ interface IdpSession {
 }
 
 const DEFAULT_IDP_RECHECK_MS = 5_000;
+export const MAX_ID_TOKEN_CHARS = 16 * 1024;
 
 function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
@@ -90,6 +91,12 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
 
   return {
     async exchange(req) {
+      // Real ID tokens (IdP, GitHub, GitLab, Kubernetes) are a few KiB. A larger one is refused
+      // before any parsing, so an unauthenticated caller cannot make each refusal (and its audit
+      // record, which quotes the token's issuer) arbitrarily large.
+      if (typeof req.idToken !== 'string' || req.idToken.length > MAX_ID_TOKEN_CHARS) {
+        throw new AuthError('id_token_too_large', `the ID token is missing or longer than ${MAX_ID_TOKEN_CHARS} characters`, { actions: ['pass the raw OIDC token your IdP, CI or Kubernetes issued'] });
+      }
       let identity: Identity;
       let idp: { accessToken: string; sub: string } | undefined;
       switch (req.grant) {
@@ -128,8 +135,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
         return { identity: await authenticateServiceAccount(token, { config: deps.serviceAccounts, ...(deps.store ? { store: deps.store } : {}) }), expiresAt: null };
       }
       const caller = await verifyBrokerToken(token, deps.brokerKey.publicKey, { clock });
+      // `dbgov revoke --identity` must also stop a copied login from minting new credentials
+      // for the rest of its hour; a login made after the revocation works again.
+      const revokedAt = await deps.store?.tokensRevokedAt?.(caller.identity.id);
+      if (revokedAt !== undefined && caller.issuedAt <= revokedAt) {
+        throw new AuthError('token_revoked', 'your dbgov session was revoked', { actions: ['run `dbgov login` to sign in again', 'if you do not know why, ask your dbgov admin'] });
+      }
       await stillActive(token);
-      return caller;
+      return { identity: caller.identity, expiresAt: caller.expiresAt };
     },
   };
 }

@@ -80,7 +80,8 @@ export interface IssuedBrokerToken {
 export async function issueBrokerToken(identity: Identity, key: BrokerKey, options: { ttlMs?: number; clock?: Clock } = {}): Promise<IssuedBrokerToken> {
   const now = (options.clock ?? systemClock).now();
   const expiresAt = now + (options.ttlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS);
-  const token = await new SignJWT({ idn: identity })
+  // iat is whole seconds; revocation needs to tell a login made just before it from one just after.
+  const token = await new SignJWT({ idn: identity, iat_ms: now })
     .setProtectedHeader({ alg: 'EdDSA', typ: ACCESS_TOKEN_TYPE, kid: key.kid })
     .setIssuer(BROKER_ISSUER)
     .setAudience(ACCESS_TOKEN_AUDIENCE)
@@ -96,6 +97,8 @@ export async function issueBrokerToken(identity: Identity, key: BrokerKey, optio
 export interface VerifiedBrokerToken {
   identity: Identity;
   expiresAt: number;
+  /** Epoch ms the token was issued: revocation refuses tokens issued at or before it. */
+  issuedAt: number;
 }
 
 export async function verifyBrokerToken(token: string, publicKey: KeyObject, options: { clock?: Clock } = {}): Promise<VerifiedBrokerToken> {
@@ -116,7 +119,8 @@ export async function verifyBrokerToken(token: string, publicKey: KeyObject, opt
     if (!identity || typeof identity.id !== 'string' || identity.id !== payload.sub || !IDENTITY_KINDS.includes(identity.kind) || !Array.isArray(identity.groups)) {
       throw new AuthError('token_invalid', 'your dbgov session token is malformed', { actions: ['run `dbgov login`'] });
     }
-    return { identity, expiresAt: (payload.exp as number) * 1000 };
+    const issuedAt = typeof payload.iat_ms === 'number' && Number.isFinite(payload.iat_ms) ? payload.iat_ms : (payload.iat as number) * 1000;
+    return { identity, expiresAt: (payload.exp as number) * 1000, issuedAt };
   } catch (e) {
     if (e instanceof AuthError) throw e;
     if (e instanceof joseErrors.JWTExpired) {

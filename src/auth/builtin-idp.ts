@@ -143,6 +143,7 @@ export async function startBuiltinIdp(options: BuiltinIdpOptions): Promise<Built
     });
   }
 
+  const attempts = loginAttempts();
   const oidc = provider.callback();
   handler = (req, res) => {
     const url = new URL(req.url ?? '/', issuer);
@@ -169,13 +170,21 @@ export async function startBuiltinIdp(options: BuiltinIdpOptions): Promise<Built
       }
       const form = new URLSearchParams(await readBody(req));
       const email = (form.get('email') ?? '').trim().toLowerCase();
+      // Anyone can start a device login and reach this form: without a cap, a password is one
+      // loop away. The lock holds even for the right password, so a guess cannot be confirmed.
+      if (attempts.locked(email)) {
+        sendHtml(res, 429, loginPage(details.uid, `Too many failed sign-ins for this account. Wait ${Math.ceil(LOGIN_LOCK_MS / 60_000)} minutes, or ask your administrator.`, email));
+        return;
+      }
       const user = [...users.values()].find((u) => u.email.toLowerCase() === email);
       // Compare even when the user is unknown, so response time does not reveal which emails exist.
       const passwordOk = safeEqual(form.get('password') ?? '', user?.password ?? randomBytes(16).toString('hex'));
       if (!user || !passwordOk) {
+        attempts.fail(email);
         sendHtml(res, 401, loginPage(details.uid, 'Wrong email or password.', email));
         return;
       }
+      attempts.clear(email);
       // A disabled user must not get a session, even with the right password.
       if (user.disabled) {
         sendHtml(res, 403, loginPage(details.uid, 'This account is disabled. Ask your administrator.', email));
@@ -226,6 +235,29 @@ export async function startBuiltinIdp(options: BuiltinIdpOptions): Promise<Built
     setUserGroups: (id, groups) => {
       user(id).groups = [...groups];
     },
+  };
+}
+
+/** Failed sign-ins allowed per email within LOGIN_LOCK_MS before that email is locked for the rest of it. */
+export const MAX_LOGIN_FAILURES = 5;
+export const LOGIN_LOCK_MS = 15 * 60_000;
+const MAX_TRACKED_EMAILS = 10_000;
+
+/** Failed sign-ins per email, in a sliding window; unknown emails count too (no enumeration). */
+function loginAttempts(now: () => number = Date.now) {
+  const failures = new Map<string, number[]>();
+  const recent = (email: string): number[] => (failures.get(email) ?? []).filter((t) => now() - t < LOGIN_LOCK_MS);
+  return {
+    locked: (email: string): boolean => recent(email).length >= MAX_LOGIN_FAILURES,
+    fail(email: string): void {
+      // Random emails must not grow the map without bound: drop windows that ran out first.
+      if (failures.size >= MAX_TRACKED_EMAILS) {
+        for (const [k, v] of failures) if (v.every((t) => now() - t >= LOGIN_LOCK_MS)) failures.delete(k);
+        if (failures.size >= MAX_TRACKED_EMAILS) failures.delete(failures.keys().next().value as string);
+      }
+      failures.set(email, [...recent(email), now()]);
+    },
+    clear: (email: string): void => void failures.delete(email),
   };
 }
 

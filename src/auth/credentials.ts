@@ -82,7 +82,7 @@ export async function issueCredential(input: IssueCredentialInput, brokerKey: Br
 /** Thumbprint of an Ed25519 public JWK, refusing anything else. */
 export async function ed25519Thumbprint(jwk: JWK): Promise<string> {
   // Only Ed25519 keys: an RSA or EC key (or a JWK carrying a private part) is not what the CLI makes.
-  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string' || 'd' in jwk) {
+  if (!jwk || typeof jwk !== 'object' || Array.isArray(jwk) || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.x !== 'string' || 'd' in jwk) {
     throw new AuthError('bad_client_key', 'the client key must be a public Ed25519 JWK', { actions: ['upgrade the dbgov CLI, then run `dbgov connect` again'] });
   }
   return calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: jwk.x }, 'sha256');
@@ -138,6 +138,26 @@ export async function verifyCredential(token: string, proof: CredentialProof, ch
     throw new AuthError('credential_invalid', 'the database credential was not issued by this broker', { cause: e, actions: [connectAgain(target)] });
   }
   const id = payload.jti as string;
+  // From here the broker's signature holds: a refusal can name the credential and its subject,
+  // and, once the key proof passed too, the identity that really tried (for the audit record).
+  let proven: CredentialRecord | undefined;
+  try {
+    return await checkVerified(payload, id, proof, channelBinding, options, (r) => (proven = r));
+  } catch (e) {
+    if (!(e instanceof AuthError)) throw e;
+    const claimed = { credentialId: id, claimedIdentity: typeof payload.sub === 'string' ? payload.sub : null };
+    throw new AuthError(e.code, e.message, { cause: e.cause, actions: e.actions, detail: { ...(e.detail ?? {}), ...claimed, ...(proven ? { identity: proven.identity } : {}) } });
+  }
+}
+
+async function checkVerified(
+  payload: Record<string, unknown>,
+  id: string,
+  proof: CredentialProof,
+  channelBinding: Buffer,
+  options: VerifyCredentialOptions,
+  onProven: (record: CredentialRecord) => void,
+): Promise<CredentialRecord> {
   const target = payload.tgt as string;
   const jkt = (payload.cnf as { jkt?: unknown } | undefined)?.jkt;
   if (typeof jkt !== 'string' || typeof target !== 'string' || !ACCESS_LEVELS.includes(payload.acc as AccessLevel)) {
@@ -170,6 +190,8 @@ export async function verifyCredential(token: string, proof: CredentialProof, ch
   if (!record) {
     throw new AuthError('credential_unknown', 'this broker has no record of the credential', { actions: [connectAgain(target)] });
   }
+  // Only a record whose subject matches the signed token is the identity that proved the key.
+  if (record.identity.id === payload.sub && record.keyThumbprint === jkt) onProven(record);
   // Revocation applies at once to new connections.
   if (record.revokedAt !== undefined) {
     throw new AuthError('credential_revoked', `your database credential was revoked${record.revokedBy ? ` by ${record.revokedBy}` : ''}`, {

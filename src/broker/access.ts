@@ -17,7 +17,7 @@ import { ACCESS_LEVELS } from '../shared/types.js';
 import type { AccessPending, CredentialRequest, CredentialResponse, InfoResponse } from './api-types.js';
 import type { Approvals } from './approvals.js';
 import { auditIdentity } from './audit-identity.js';
-import type { TargetConfig } from './config.js';
+import { targetNamed, type TargetConfig } from './config.js';
 
 export interface AccessDeps {
   targets: Record<string, TargetConfig>;
@@ -51,7 +51,7 @@ export function agentIdentity(human: Identity, agent: string): Identity {
 
 export async function requestCredential(d: AccessDeps, caller: Identity, req: CredentialRequest & { requestId?: string }, sourceIp: string): Promise<CredentialResponse | AccessPending> {
   const now = (d.now ?? Date.now)();
-  const t = d.targets[req.target];
+  const t = targetNamed(d.targets, req.target);
   if (!t) {
     throw new NotFoundError('target-not-found', `dbgov: there is no target "${req.target}"`, { actions: ['list the targets you may use with `dbgov targets`'] });
   }
@@ -104,13 +104,15 @@ export async function requestCredential(d: AccessDeps, caller: Identity, req: Cr
       return issue(decision.maxTtlMs === null ? ttlMs : Math.min(ttlMs, decision.maxTtlMs));
     case 'deny':
       d.audit.appendSync({ ...base, kind: 'credential.denied', detail: { rule: decision.rule, message: decision.message, sourceIp } });
-      throw new DeniedError('access-denied', decision.message, { actions: [decision.hint].filter(Boolean), detail: { rule: decision.rule } });
+      // Already on the record as credential.denied: the API does not write it twice.
+      throw new DeniedError('access-denied', decision.message, { actions: [decision.hint].filter(Boolean), detail: { rule: decision.rule, audited: true } });
     case 'review': {
       // Just-in-time elevation: an approved request for this exact ask is spent here, once.
       if (req.requestId) {
         const r = await d.approvals.get(req.requestId);
-        if (r.type !== 'access' || r.requester.id !== identity.id || r.target !== req.target || r.access?.level !== access) {
-          throw new DeniedError('request-mismatch', `dbgov: request ${req.requestId} is not an access request for this identity, target and level`, { actions: [`ask again: \`dbgov connect ${req.target} --access ${access} --reason …\``] });
+        // The approvers saw one identity, target, database and level: any other ask is not what they approved.
+        if (r.type !== 'access' || r.requester.id !== identity.id || r.target !== req.target || r.database !== database || r.access?.level !== access) {
+          throw new DeniedError('request-mismatch', `dbgov: request ${req.requestId} is not an access request for this identity, target, database and level`, { actions: [`ask again: \`dbgov connect ${req.target} --access ${access} --reason …\``] });
         }
         if (r.status === 'pending') return { status: 'pending', requestId: r.id, rule: r.rule, message: `waiting for approval of request ${r.id}` };
         // An approval buys one credential; spending it twice is a refusal, not another wait.

@@ -55,8 +55,8 @@ export function sqlHash(sql: string): string {
 }
 
 export class Approvals {
-  /** Service accounts' owners, so nobody approves through an identity they own. */
-  owners: (identityId: string) => string | undefined = () => undefined;
+  /** Service accounts' owners (dbgov.yaml and API-created), so nobody approves through an identity they own. */
+  owners: (identityId: string) => Promise<string | undefined> = async () => undefined;
   onRequest: (r: ApprovalRequest) => void = () => undefined;
 
   constructor(
@@ -147,26 +147,45 @@ export class Approvals {
 
   /** One vote. Enforces approver groups, no self-approval, one vote each, quorum. */
   async vote(id: string, voter: Identity, decision: 'approve' | 'deny', comment?: string): Promise<ApprovalRequest> {
-    const current = await this.get(id);
-    if (current.status !== 'pending') {
-      throw new DbgovError('request-closed', `dbgov: request ${id} is already ${current.status}`, { exitCode: ExitCodes.conflict, actions: ['list open requests with `dbgov requests`'] });
-    }
-    const owners = new Map<string, string>();
-    const owner = this.owners(current.requester.id);
-    if (owner) owners.set(current.requester.id, owner);
-    const check = canApprove(current, voter, { owners, now: this.now() });
-    if (!check.ok) {
+    // Every refused vote is on the record under the voter: a vote on a closed or unknown request
+    // is how someone probes for ids or tries to revive a denied one.
+    const refuse = (r: ApprovalRequest | undefined, reason: string, err: DbgovError): never => {
       this.audit.appendSync({
         kind: 'approval.vote',
         identity: auditIdentity(voter),
-        target: current.target,
-        database: current.database,
+        target: r?.target ?? null,
+        database: r?.database ?? null,
         sessionId: null,
-        detail: { requestId: id, decision, refused: check.reason },
+        detail: { requestId: id, decision, refused: reason },
       });
-      throw new DeniedError('approval-not-allowed', `dbgov: you cannot ${decision} request ${id}: ${check.reason}`, {
-        actions: [`ask someone in ${current.approvers.groups.join(' or ') || 'the approver groups'} to run \`dbgov approve ${id}\``],
-      });
+      throw new DbgovError(err.code, err.message, { exitCode: err.exitCode, actions: err.actions, detail: { ...(err.detail ?? {}), audited: true } });
+    };
+    let current: ApprovalRequest;
+    try {
+      current = await this.get(id);
+    } catch (e) {
+      if (e instanceof NotFoundError) return refuse(undefined, 'no such request', e);
+      throw e;
+    }
+    if (current.status !== 'pending') {
+      return refuse(current, `request is ${current.status}`, new DbgovError('request-closed', `dbgov: request ${id} is already ${current.status}`, { exitCode: ExitCodes.conflict, actions: ['list open requests with `dbgov requests`'] }));
+    }
+    // Owners of the requester and of whoever it acts for: an agent run for one's own service
+    // account is still one's own request.
+    const owners = new Map<string, string>();
+    for (const principal of [current.requester.id, current.requester.onBehalfOf?.id]) {
+      const owner = principal === undefined ? undefined : await this.owners(principal);
+      if (principal !== undefined && owner) owners.set(principal, owner);
+    }
+    const check = canApprove(current, voter, { owners, now: this.now() });
+    if (!check.ok) {
+      return refuse(
+        current,
+        check.reason,
+        new DeniedError('approval-not-allowed', `dbgov: you cannot ${decision} request ${id}: ${check.reason}`, {
+          actions: [`ask someone in ${current.approvers.groups.join(' or ') || 'the approver groups'} to run \`dbgov approve ${id}\``],
+        }),
+      );
     }
     const updated = await this.store.updateRequest(id, (r) => {
       if (r.status !== 'pending' || r.votes.some((v) => v.identity === voter.id)) return r;
@@ -228,13 +247,14 @@ export class Approvals {
    * An approved statement runs once: either released on the session that waited, or re-run by
    * the same identity within the window. Returns the request it consumed, if any.
    */
-  async consume(requester: Identity, target: string, sql: string, requestId?: string): Promise<ApprovalRequest | undefined> {
+  async consume(requester: Identity, target: string, database: string, sql: string, requestId?: string): Promise<ApprovalRequest | undefined> {
     const hash = sqlHash(sql);
     const candidates = requestId ? [await this.store.getRequest(requestId)] : await this.store.listRequests({ status: 'approved', type: 'statement' });
     const now = this.now();
     for (const r of candidates) {
       if (!r || r.status !== 'approved' || r.type !== 'statement') continue;
-      if (r.requester.id !== requester.id || r.target !== target || r.statement?.sqlHash !== hash) continue;
+      // The approver saw one statement for one database: the same text elsewhere is another ask.
+      if (r.requester.id !== requester.id || r.target !== target || r.database !== database || r.statement?.sqlHash !== hash) continue;
       if ((r.windowEndsAt ?? r.expiresAt) < now) continue;
       let won = false;
       await this.store.updateRequest(r.id, (cur) => {

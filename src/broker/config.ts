@@ -539,6 +539,14 @@ function duration(source: ConfigSource, path: ConfigPath, text: string | undefin
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
 }
 
+/**
+ * A target by a name that came from outside (an API body, a token): only the config's own keys,
+ * so `__proto__` or `constructor` is an unknown target, not Object.prototype.
+ */
+export function targetNamed(targets: Record<string, TargetConfig>, name: string): TargetConfig | undefined {
+  return typeof name === 'string' && Object.hasOwn(targets, name) ? targets[name] : undefined;
+}
+
 function normalise(raw: RawConfig, source: ConfigSource, baseDir: string): DbgovConfig {
   const b = raw.broker ?? {};
   const storeText = b.store ?? './dbgov-data';

@@ -13,7 +13,7 @@ import type { Engine, SessionContext } from '../gateway/engine.js';
 import type { Policy } from '../policy/types.js';
 import type { EmbeddedStore } from '../store/embedded.js';
 import type { ServiceAccountRecord } from '../store/store.js';
-import { AuthError, DbgovError } from '../shared/errors.js';
+import { AuthError, DbgovError, ExitCodes, NotFoundError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -23,7 +23,7 @@ import type { ExchangeRequest, ExchangeResponse, InfoResponse, RevokeResponse } 
 import { Approvals } from './approvals.js';
 import { AuditBatcher } from './audit-batcher.js';
 import { auditIdentity } from './audit-identity.js';
-import type { DbgovConfig } from './config.js';
+import { targetNamed, type DbgovConfig } from './config.js';
 import type { AuthorizedSession } from './gateway-listener.js';
 import type { GatewayTls } from './gateway-tls.js';
 import { SessionRegistry } from './sessions.js';
@@ -80,7 +80,8 @@ export class BrokerCore {
     });
     this.approvals = new Approvals(d.store, d.store.audit, d.log);
     this.batcher = new AuditBatcher(d.store.audit, d.log);
-    this.approvals.owners = (id) => this.configServiceAccounts.find((a) => a.id === id)?.owner;
+    // API-created accounts record the admin who made them: they own it as much as a yaml owner.
+    this.approvals.owners = async (id) => this.configServiceAccounts.find((a) => a.id === id)?.owner ?? (await d.store.listServiceAccounts()).find((a) => a.id === id)?.owner;
     // Revocations made on another broker sharing the store reach live sessions here.
     this.unwatch = d.store.watch((c) => {
       if (c.type !== 'credential') return;
@@ -141,34 +142,40 @@ export class BrokerCore {
       return out;
     } catch (e) {
       const err = e instanceof DbgovError ? e : new AuthError('login-failed', 'dbgov: login failed', { cause: e });
-      this.store.audit.appendSync({ kind: 'login.failed', identity: null, target: null, database: null, sessionId: null, detail: { grant: body.grant, code: err.code, message: err.message, ip } });
+      // Nobody is authenticated here: what the caller sent is recorded only in bounded form.
+      const grant = body.grant === 'oidc' || body.grant === 'workload' ? body.grant : 'unknown';
+      this.store.audit.appendSync({ kind: 'login.failed', identity: null, target: null, database: null, sessionId: null, detail: { grant, code: err.code, message: clip(err.message), ip } });
       throw err;
     }
   }
 
   async revoke(caller: Identity, by: { credentialId?: string; identity?: string; sessionId?: string }): Promise<RevokeResponse> {
     const privileged = caller.kind !== 'agent' && caller.groups.some((g) => ['admins', 'dbgov-admins', ...this.currentPolicy.approvers.groups].includes(g));
-    let credentialIds: string[] = [];
-    let sessionIds: string[] = [];
-    if (by.sessionId) {
-      const s = this.sessions.get(by.sessionId);
-      if (s && (privileged || s.identity.id === caller.id || s.identity.onBehalfOf?.id === caller.id)) {
-        const revoked = await this.store.revokeCredentials({ credentialId: s.credentialId }, caller.id, Date.now());
-        credentialIds = revoked.map((c) => c.id);
-      }
+    const owns = (holder: Identity): boolean => privileged || holder.id === caller.id || holder.onBehalfOf?.id === caller.id;
+    // Everything is checked before anything is revoked. A session or credential the caller may
+    // not revoke is answered as not found: ids are guessable, and must not end other people's work.
+    const session = by.sessionId !== undefined ? this.sessions.get(by.sessionId) : undefined;
+    if (by.sessionId !== undefined && (!session || !owns(session.identity))) {
+      throw refusedAsNotFound('session-not-found', `dbgov: no live session ${by.sessionId} of yours on this broker`, 'list your sessions with `dbgov sessions`');
     }
-    if (by.credentialId) {
-      const c = await this.store.getCredential(by.credentialId);
-      if (c && (privileged || c.identity.id === caller.id || c.identity.onBehalfOf?.id === caller.id)) {
-        credentialIds.push(...(await this.store.revokeCredentials({ credentialId: by.credentialId }, caller.id, Date.now())).map((x) => x.id));
-      }
+    const credential = by.credentialId !== undefined ? await this.store.getCredential(by.credentialId) : undefined;
+    if (by.credentialId !== undefined && (!credential || !owns(credential.identity))) {
+      throw refusedAsNotFound('credential-not-found', `dbgov: no credential ${by.credentialId} of yours`, 'list your sessions and their credentials with `dbgov sessions`');
     }
-    if (by.identity) {
-      if (!privileged && by.identity !== caller.id) throw new AuthError('forbidden', 'dbgov: only admins and approvers may revoke another identity', { exitCode: 4, actions: ['ask an admin'] });
-      credentialIds.push(...(await this.store.revokeCredentials({ identity: by.identity }, caller.id, Date.now())).map((x) => x.id));
+    if (by.identity !== undefined && !privileged && by.identity !== caller.id) {
+      throw new AuthError('forbidden', 'dbgov: only admins and approvers may revoke another identity', { exitCode: ExitCodes.denied, actions: ['ask an admin'] });
     }
-    sessionIds = this.sessions.revoke({ credentialIds, ...(by.identity ? { identity: by.identity } : {}), ...(by.sessionId ? { sessionId: by.sessionId } : {}) }, revokedError());
-    this.store.audit.appendSync({ kind: 'credential.revoked', identity: auditIdentity(caller), target: null, database: null, sessionId: null, detail: { by, credentials: credentialIds, sessions: sessionIds } });
+    const now = Date.now();
+    const credentialIds: string[] = [];
+    if (session) credentialIds.push(...(await this.store.revokeCredentials({ credentialId: session.credentialId }, caller.id, now)).map((c) => c.id));
+    if (credential) credentialIds.push(...(await this.store.revokeCredentials({ credentialId: credential.id }, caller.id, now)).map((c) => c.id));
+    if (by.identity !== undefined) {
+      credentialIds.push(...(await this.store.revokeCredentials({ identity: by.identity }, caller.id, now)).map((x) => x.id));
+      // The identity's broker logins go too, or a stolen one mints a new credential at once.
+      await this.store.revokeTokens(by.identity, now, caller.id);
+    }
+    const sessionIds = this.sessions.revoke({ credentialIds, ...(by.identity ? { identity: by.identity } : {}), ...(session ? { sessionId: session.id } : {}) }, revokedError());
+    this.store.audit.appendSync({ kind: 'credential.revoked', identity: auditIdentity(caller), target: null, database: null, sessionId: null, detail: { by, credentials: credentialIds, sessions: sessionIds, ...(by.identity !== undefined ? { tokensRevokedBefore: new Date(now).toISOString() } : {}) } });
     return { credentials: [...new Set(credentialIds)], sessions: sessionIds };
   }
 
@@ -183,7 +190,7 @@ export class BrokerCore {
       if (e instanceof DbgovError) throw new DbgovError(e.code, e.message, { exitCode: e.exitCode, actions: e.actions, detail: { ...(e.detail ?? {}), ...(engine ? { engine } : {}) } });
       throw e;
     }
-    const t = this.config.targets[record.target];
+    const t = targetNamed(this.config.targets, record.target);
     const runtime = this.d.targets.get(record.target);
     if (!t || !runtime) throw new AuthError('target-gone', `dbgov: target ${record.target} is no longer configured`, { actions: ['run `dbgov targets`'] });
     const sessionId = newId('ses');
@@ -262,8 +269,18 @@ export class BrokerCore {
   }
 
   refused(err: DbgovError, remote: string, engine: EngineName | undefined): void {
+    // verifyCredential names the identity only once the key proof passed: a thief replaying a
+    // copied credential is recorded as a claim on that credential, never as its owner.
+    const { identity, credentialId, claimedIdentity } = (err.detail ?? {}) as { identity?: Identity; credentialId?: string; claimedIdentity?: string | null };
     try {
-      this.store.audit.appendSync({ kind: 'session.refused', identity: null, target: null, database: null, sessionId: null, detail: { code: err.code, message: err.message, client: remote, engine: engine ?? null } });
+      this.store.audit.appendSync({
+        kind: 'session.refused',
+        identity: identity ? auditIdentity(identity) : null,
+        target: null,
+        database: null,
+        sessionId: null,
+        detail: { code: err.code, message: err.message, client: remote, engine: engine ?? null, ...(credentialId ? { credentialId, claimedIdentity: claimedIdentity ?? null } : {}) },
+      });
     } catch (e) {
       this.log.error({ err: e }, 'audit session.refused failed');
     }
@@ -278,11 +295,21 @@ export class BrokerCore {
   private targetEngineHint(token: string): EngineName | undefined {
     try {
       const tgt = decodeJwt(token).tgt;
-      return typeof tgt === 'string' ? this.config.targets[tgt]?.engine : undefined;
+      return typeof tgt === 'string' ? targetNamed(this.config.targets, tgt)?.engine : undefined;
     } catch {
       return undefined;
     }
   }
+}
+
+/** Caller-influenced text (claims, ids) in an audit record, cut to a size a log can carry. */
+export function clip(text: string, max = 512): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** A refusal that must not confirm the thing exists; the API audits it as refused all the same. */
+export function refusedAsNotFound(code: string, message: string, action: string): NotFoundError {
+  return new NotFoundError(code, message, { actions: [action], detail: { refused: true } });
 }
 
 function revokedError(target?: string): AuthError {

@@ -14,9 +14,9 @@ import type { Logger } from '../shared/logger.js';
 import { IDENTITY_KINDS, type Identity, type IdentityKind } from '../shared/types.js';
 import { parseDuration } from '../shared/clock.js';
 import type { ActivityEvent, CredentialRequest, ExchangeRequest, ServiceAccountView } from './api-types.js';
-import type { ServiceAccountRecord } from '../store/store.js';
+import type { ApprovalRequest, ServiceAccountRecord } from '../store/store.js';
 import { auditIdentity } from './audit-identity.js';
-import type { BrokerCore } from './core.js';
+import { clip, refusedAsNotFound, type BrokerCore } from './core.js';
 import { requestCredential, targetInfo } from './access.js';
 import { decideAccess } from '../policy/decide.js';
 import { ACCESS_LEVELS } from '../shared/types.js';
@@ -45,9 +45,11 @@ declare module 'fastify' {
 export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, req, reply) => {
     if (err instanceof DbgovError) {
-      void reply.status(STATUS_BY_EXIT[err.exitCode] ?? 500).send({ error: { code: err.code, message: err.message, actions: err.actions } });
+      const status = STATUS_BY_EXIT[err.exitCode] ?? 500;
+      auditRefusal(req, err, status);
+      void reply.status(status).send({ error: { code: err.code, message: err.message, actions: err.actions } });
       return;
     }
     if (err.statusCode && err.statusCode < 500) {
@@ -57,6 +59,27 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     log.error({ err }, 'api handler failed');
     void reply.status(500).send({ error: { code: 'internal', message: 'dbgov: the broker hit an internal error', actions: ['try again; if it persists, check the broker log'] } });
   });
+
+  /**
+   * An authenticated caller refused (403, or a 404 that hides a refusal) leaves a record under
+   * their identity: probing other people's sessions, requests or audit trail is itself evidence.
+   * Refusals a module already audited in its own terms (a refused vote) are not written twice.
+   */
+  const auditRefusal = (req: FastifyRequest, err: DbgovError, status: number): void => {
+    if (!req.identity || err.detail?.audited === true || (status !== 403 && err.detail?.refused !== true)) return;
+    try {
+      core.store.audit.appendSync({
+        kind: 'api.refused',
+        identity: auditIdentity(req.identity),
+        target: null,
+        database: null,
+        sessionId: null,
+        detail: { route: `${req.method} ${req.routeOptions.url ?? '?'}`, code: err.code, message: clip(err.message), ip: req.ip },
+      });
+    } catch (e) {
+      log.error({ err: e }, 'audit api.refused failed');
+    }
+  };
 
   const authed = async (req: FastifyRequest): Promise<Identity> => {
     const h = req.headers.authorization;
@@ -74,7 +97,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.post('/v1/auth/exchange', async (req) => {
     const body = req.body as ExchangeRequest;
-    if (!body || typeof body.idToken !== 'string') throw new UsageError('idToken is required');
+    if (!isPlainObject(body) || typeof body.idToken !== 'string') throw new UsageError('idToken is required');
     return core.exchange(body, req.ip);
   });
 
@@ -101,7 +124,13 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
   app.post('/v1/credentials', async (req, reply) => {
     const identity = await authed(req);
     const body = req.body as CredentialRequest;
-    if (!body || typeof body.target !== 'string' || typeof body.publicKey !== 'object') throw new UsageError('target and publicKey are required');
+    if (!isPlainObject(body) || typeof body.target !== 'string' || !isPlainObject(body.publicKey)) throw new UsageError('target and publicKey are required');
+    // Every optional field has one type: a string where a number belongs (or an object where a
+    // name belongs) would otherwise be coerced somewhere downstream, differently in each place.
+    for (const name of ['database', 'access', 'reason', 'agent', 'requestId'] as const) {
+      if (body[name] !== undefined && typeof body[name] !== 'string') throw new UsageError(`${name} must be a string`);
+    }
+    if (body.ttlSeconds !== undefined && (typeof body.ttlSeconds !== 'number' || !Number.isFinite(body.ttlSeconds))) throw new UsageError('ttlSeconds must be a number of seconds');
     const out = await requestCredential(core.accessDeps(), identity, body, req.ip);
     return reply.status(out.status === 'issued' ? 201 : 202).send(out);
   });
@@ -109,7 +138,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
   app.get('/v1/access-requests/:id', async (req) => {
     const identity = await authed(req);
     const r = await core.approvals.get((req.params as { id: string }).id);
-    if (r.requester.id !== identity.id && r.requester.onBehalfOf?.id !== identity.id) throw new NotFoundError('request-not-found', 'dbgov: no such access request');
+    if (r.requester.id !== identity.id && r.requester.onBehalfOf?.id !== identity.id) throw refusedAsNotFound('request-not-found', 'dbgov: no such access request', 'list your requests with `dbgov requests`');
     return { status: r.status === 'used' ? 'approved' : r.status, requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
   });
 
@@ -122,11 +151,11 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/activity', async (req, reply) => {
     const identity = await authed(req);
-    const credentialId = (req.query as { credential?: string }).credential;
+    const credentialId = queryOf(req).credential;
     if (!credentialId) throw new UsageError('credential is required');
     const cred = await core.store.getCredential(credentialId);
     // Live activity shows statement shapes: only the credential's owner may watch it.
-    if (!cred || (cred.identity.id !== identity.id && cred.identity.onBehalfOf?.id !== identity.id)) throw new NotFoundError('credential-not-found', 'dbgov: no such credential');
+    if (!cred || (cred.identity.id !== identity.id && cred.identity.onBehalfOf?.id !== identity.id)) throw refusedAsNotFound('credential-not-found', 'dbgov: no such credential', 'run `dbgov connect <target>` to follow your own session');
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
@@ -142,16 +171,26 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     });
   });
 
+  /**
+   * A request shows who wants what, on which tables, and why: its requester, the people who may
+   * vote on it, auditors and admins see it; other developers do not.
+   */
+  const maySee = (identity: Identity, r: ApprovalRequest): boolean =>
+    r.requester.id === identity.id || r.requester.onBehalfOf?.id === identity.id || isIn(identity, AUDITOR_GROUPS) || isIn(identity, r.approvers.groups) || isIn(identity, core.policy().approvers.groups);
+
   app.get('/v1/requests', async (req) => {
-    await authed(req);
-    const status = (req.query as { status?: string }).status;
+    const identity = await authed(req);
+    const status = queryOf(req).status;
     const list = await core.approvals.list(status === 'all' ? undefined : ((status ?? 'pending') as 'pending'));
-    return { requests: list.map((r) => core.approvals.view(r)) };
+    return { requests: list.filter((r) => maySee(identity, r)).map((r) => core.approvals.view(r)) };
   });
 
   app.get('/v1/requests/:id', async (req) => {
-    await authed(req);
-    return core.approvals.view(await core.approvals.get((req.params as { id: string }).id));
+    const identity = await authed(req);
+    const id = (req.params as { id: string }).id;
+    const r = await core.approvals.get(id);
+    if (!maySee(identity, r)) throw refusedAsNotFound('request-not-found', `dbgov: no request ${id}`, 'list open requests with `dbgov requests`');
+    return core.approvals.view(r);
   });
 
   app.post('/v1/requests/:id/approve', async (req) => {
@@ -169,7 +208,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/audit/events', async (req) => {
     const identity = await authed(req);
-    const q = req.query as Record<string, string | undefined>;
+    const q = queryOf(req);
     const filter = auditFilterFrom(q, identity);
     const limit = Math.min(Math.max(Number(q.limit ?? 50) || 50, 1), 1000);
     return core.store.audit.search(filter, { limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
@@ -177,7 +216,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/audit/export', async (req, reply) => {
     const identity = await authed(req);
-    const q = req.query as Record<string, string | undefined>;
+    const q = queryOf(req);
     const format = (q.format ?? 'jsonl') as 'jsonl' | 'csv' | 'ocsf';
     if (!['jsonl', 'csv', 'ocsf'].includes(format)) throw new UsageError('--format must be jsonl, csv or ocsf');
     const filter = auditFilterFrom(q, identity);
@@ -194,7 +233,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
   app.get('/v1/audit/report', async (req, reply) => {
     const identity = await authed(req);
     requireGroup(identity, AUDITOR_GROUPS, 'read the audit report');
-    const q = req.query as Record<string, string | undefined>;
+    const q = queryOf(req);
     const format = (q.format ?? 'md') as 'md' | 'html' | 'json';
     const since = parseTime(q.since ?? '30d', 'since');
     const until = q.until ? parseTime(q.until, 'until') : Date.now();
@@ -215,7 +254,13 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     const identity = await authed(req);
     requireGroup(identity, ADMIN_GROUPS, 'create service accounts');
     const body = (req.body ?? {}) as { name?: string; groups?: string[]; kind?: 'workload' | 'agent' };
-    if (!body.name || !/^[a-zA-Z0-9_.@-]{1,64}$/.test(body.name)) throw new UsageError('a service account needs a NAME of letters, digits, . _ @ -');
+    if (typeof body.name !== 'string' || !/^[a-zA-Z0-9_.@-]{1,64}$/.test(body.name)) throw new UsageError('a service account needs a NAME of letters, digits, . _ @ -');
+    // Groups and kind decide what policy grants: anything but a list of names, or a kind other
+    // than workload or agent (a service account posing as a human), is refused, not stored.
+    if (body.groups !== undefined && (!Array.isArray(body.groups) || !body.groups.every((g) => typeof g === 'string' && /^[\w.@:/-]{1,128}$/.test(g)))) {
+      throw new UsageError('--groups must be a comma-separated list of group names');
+    }
+    if (body.kind !== undefined && body.kind !== 'workload' && body.kind !== 'agent') throw new UsageError('--kind must be workload or agent');
     if ((await core.store.listServiceAccounts()).some((a) => a.id === body.name && a.revokedAt === undefined) || core.configServiceAccounts.some((a) => a.id === body.name)) {
       throw new DbgovError('conflict', `dbgov: service account ${body.name} already exists`, { exitCode: ExitCodes.conflict, actions: ['pick another name, or revoke the old one first'] });
     }
@@ -253,6 +298,24 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 /** What the API shows of a service account: never its token hash. */
 function accountView(a: ServiceAccountRecord): ServiceAccountView {
   return { id: a.id, name: a.id, groups: a.groups, kind: a.kind, createdAt: new Date(a.createdAt).toISOString(), revokedAt: a.revokedAt === undefined ? null : new Date(a.revokedAt).toISOString() };
+}
+
+/**
+ * Query parameters, each at most once: `?kind=a&kind=b` arrives as an array, which code written
+ * for strings would crash on (a 500) or read in some other way than the check before it did.
+ */
+function queryOf(req: FastifyRequest): Record<string, string | undefined> {
+  const q = (req.query ?? {}) as Record<string, unknown>;
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (typeof v !== 'string') throw new UsageError(`give --${k} once`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function isIn(identity: Identity, groups: readonly string[]): boolean {

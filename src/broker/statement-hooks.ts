@@ -258,7 +258,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       if (holdMs <= 0) return blockWith(s, requiredError(req.id, s.decision), 'review');
       const outcome = await d.approvals.wait(req.id, holdMs);
       if (outcome === 'approved') {
-        const used = await d.approvals.consume(session.identity, session.target, s.sql, req.id);
+        const used = await d.approvals.consume(session.identity, session.target, session.database, s.sql, req.id);
         if (used) {
           s.decisionLabel = 'approved';
           return { action: 'allow', stmt: s };

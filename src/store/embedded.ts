@@ -171,6 +171,16 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
       return copy(next);
     },
 
+    async revokeTokens(identity: string, at: number, actor: string) {
+      // Never move the floor back: a late, older revocation must not re-enable tokens.
+      const prev = state.tokenRevocations.get(identity);
+      if (prev && prev.revokedAt >= at) return;
+      state.apply({ t: 'tokenRevocation', v: { identity, revokedAt: at, revokedBy: actor } });
+    },
+    async tokensRevokedAt(identity: string) {
+      return state.tokenRevocations.get(identity)?.revokedAt;
+    },
+
     async putServiceAccount(a: ServiceAccountRecord) {
       state.apply({ t: 'serviceAccount', v: copy(a) });
     },

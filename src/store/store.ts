@@ -77,6 +77,13 @@ export interface ServiceAccountRecord {
 }
 
 /** A short-lived database role created for one identity and session. */
+export interface TokenRevocationRecord {
+  identity: string;
+  /** Broker tokens issued at or before this instant (epoch ms) are refused. */
+  revokedAt: number;
+  revokedBy: string;
+}
+
 export interface DbRoleRecord {
   target: string;
   role: string;
@@ -95,6 +102,14 @@ export interface Store {
   getCredential(id: string): Promise<CredentialRecord | undefined>;
   /** Revokes by credential id, identity id or session id; returns the credentials revoked. */
   revokeCredentials(by: { credentialId?: string; identity?: string }, actor: string, at: number): Promise<CredentialRecord[]>;
+
+  /**
+   * Broker access tokens of `identity` issued at or before `at` stop working (revoking an identity
+   * must also stop a stolen login from minting new credentials). Later logins are not affected.
+   */
+  revokeTokens(identity: string, at: number, actor: string): Promise<void>;
+  /** When `identity`'s broker tokens were last revoked, if ever. */
+  tokensRevokedAt(identity: string): Promise<number | undefined>;
 
   putRequest(r: ApprovalRequest): Promise<void>;
   getRequest(id: string): Promise<ApprovalRequest | undefined>;

@@ -66,3 +66,25 @@ describe('authenticator: exchange, then bearer', () => {
     });
   }
 });
+
+test('a broker token issued at or before its identity was revoked is refused; one issued after works', async () => {
+  let revokedAt: number | undefined;
+  const ci = serviceAccountsFromConfig([{ id: 'ci-bot', token: 'plain-config-token', groups: ['ci'] }], 0);
+  const a = createAuthenticator({
+    brokerKey: await generateBrokerKey(),
+    workload: createWorkloadVerifier([{ issuer: idp.issuer, audience: 'dbgov', rules: [{ match: { sub: 'w' }, identity: 'w-id' }] }]),
+    serviceAccounts: ci,
+    store: { findServiceAccountByTokenHash: async () => undefined, tokensRevokedAt: async (id) => (id === 'w-id' ? revokedAt : undefined) },
+  });
+  const login = async () => (await a.exchange({ grant: 'workload', idToken: await idp.sign({ iss: idp.issuer, aud: 'dbgov', sub: 'w', iat: nowSec(), exp: nowSec() + 300 }) })).accessToken;
+  const before = await login();
+  assert.equal((await a.authenticate(`Bearer ${before}`)).identity.id, 'w-id');
+  revokedAt = Date.now();
+  await assert.rejects(a.authenticate(`Bearer ${before}`), (e: AuthError) => e.code === 'token_revoked');
+  await new Promise((r) => setTimeout(r, 5));
+  // Same second, later millisecond: a new login is not caught by the old revocation.
+  const afterwards = await login();
+  assert.equal((await a.authenticate(`Bearer ${afterwards}`)).identity.id, 'w-id');
+  // Service-account tokens carry no issue time: revoking the identity does not lock them out for good.
+  assert.equal((await a.authenticate('Bearer plain-config-token')).identity.id, 'ci-bot');
+});

@@ -171,6 +171,9 @@ describe('audit: a realistic day through the broker — report, search, export, 
 
     const denied = await cli(tb.apiUrl, ['audit', 'report', '--since', '1d', '--format', 'json', '--json'], SA_TOKENS.ci);
     assert.notEqual(denied.code, 0, 'only auditors get the report');
+    // The refusal is part of the day's trail, under the identity that tried.
+    all = await tb.events();
+    assert.deepEqual(all.filter((e) => e.kind === 'api.refused').map((e) => [e.identity?.id, (e.detail as { route?: string }).route]), [['ci-bot', 'GET /v1/audit/report']]);
   });
 
   test('search filters through the CLI match the log exactly, newest first, across pages', async () => {
@@ -207,6 +210,8 @@ describe('audit: a realistic day through the broker — report, search, export, 
     assert.ok(ownEvents.length > 0 && ownEvents.every((e) => e.identity?.id === 'agent-bot'));
     const other = await cli(tb.apiUrl, ['audit', 'search', '--identity', 'ci-bot', '--json'], SA_TOKENS.agent);
     assert.notEqual(other.code, 0);
+    all = await tb.events();
+    assert.equal(all.filter((e) => e.kind === 'api.refused' && e.identity?.id === 'agent-bot').length, 1, 'the refused search is on the record');
   });
 
   test('export round trip: jsonl, csv and ocsf carry the same events; OCSF validates against its schema', async () => {

@@ -29,7 +29,7 @@ function sdEscape(v: string): string {
 
 export function formatSyslog(e: AuditEvent, host: string, app: string): string {
   const refused = e.statement && ['block', 'denied', 'timeout'].includes(e.statement.decision);
-  const pri = FACILITY_LOG_AUDIT * 8 + (refused || e.kind === 'login.failed' ? SEVERITY.warning : SEVERITY.info);
+  const pri = FACILITY_LOG_AUDIT * 8 + (refused || e.kind === 'login.failed' || e.kind === 'session.refused' || e.kind === 'api.refused' ? SEVERITY.warning : SEVERITY.info);
   const msgId = e.kind.slice(0, 32);
   const sd = `[${SD_ID} seq="${e.seq}" id="${sdEscape(e.id)}" hash="${e.hash}"${e.identity ? ` identity="${sdEscape(e.identity.id)}"` : ''}]`;
   // The BOM marks MSG as UTF-8, as RFC 5424 §6.4 asks.

@@ -25,6 +25,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { GENESIS_HASH, sealEvent } from '../../audit/canonical.js';
 import { keyIdOf, publicKeyPemOf, signClaim, type CheckpointClaim, type CheckpointDetail, type CheckpointRecord } from '../../audit/checkpoint.js';
 import { AuditStoreError, AuditWriteError } from '../../audit/errors.js';
+import { ExitCodes } from '../../shared/errors.js';
 import type { AuditEvent, AuditEventInput, AuditFilter } from '../../audit/event.js';
 import { compileFilter } from '../../audit/filter.js';
 import type { Clock } from '../../shared/clock.js';
@@ -92,7 +93,8 @@ function decodeCursor(cursor: string): number {
   } catch {
     // Falls through to the error below.
   }
-  throw new AuditStoreError('The search cursor is not valid. Start again without --cursor.');
+  // The caller's mistake (or tampering), not the store's: a 400, not a 500.
+  throw new AuditStoreError('The search cursor is not valid. Start again without --cursor.', { exitCode: ExitCodes.usage });
 }
 
 export class EmbeddedAuditLog implements AuditLog {

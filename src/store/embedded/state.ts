@@ -1,20 +1,22 @@
 /**
- * Broker state (credentials, approval requests, service accounts, database roles) held in memory
- * and made durable by an append-only journal, `<dir>/state.jsonl`, replayed at open. Each change is
- * one line; the last line for a key wins. When the journal grows well past the live records it is
- * rewritten as a snapshot (write to a temp file, fsync, rename), so replay stays short.
+ * Broker state (credentials, approval requests, service accounts, database roles, token
+ * revocations) held in memory and made durable by an append-only journal, `<dir>/state.jsonl`,
+ * replayed at open. Each change is one line; the last line for a key wins. When the journal grows
+ * well past the live records it is rewritten as a snapshot (write to a temp file, fsync, rename),
+ * so replay stays short.
  */
 import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditStoreError } from '../../audit/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ApprovalRequest, CredentialRecord, DbRoleRecord, ServiceAccountRecord } from '../store.js';
+import type { ApprovalRequest, CredentialRecord, DbRoleRecord, ServiceAccountRecord, TokenRevocationRecord } from '../store.js';
 
 export type StateChange =
   | { t: 'credential'; v: CredentialRecord }
   | { t: 'request'; v: ApprovalRequest }
   | { t: 'serviceAccount'; v: ServiceAccountRecord }
-  | { t: 'dbRole'; v: DbRoleRecord };
+  | { t: 'dbRole'; v: DbRoleRecord }
+  | { t: 'tokenRevocation'; v: TokenRevocationRecord };
 
 export const STATE_FILE = 'state.jsonl';
 const COMPACT_MIN_LINES = 10_000;
@@ -28,6 +30,7 @@ export class StateJournal {
   readonly requests = new Map<string, ApprovalRequest>();
   readonly serviceAccounts = new Map<string, ServiceAccountRecord>();
   readonly dbRoles = new Map<string, DbRoleRecord>();
+  readonly tokenRevocations = new Map<string, TokenRevocationRecord>();
   private readonly path: string;
   private readonly log: Logger;
   private fd: number;
@@ -57,7 +60,7 @@ export class StateJournal {
   }
 
   private liveRecords(): number {
-    return this.credentials.size + this.requests.size + this.serviceAccounts.size + this.dbRoles.size;
+    return this.credentials.size + this.requests.size + this.serviceAccounts.size + this.dbRoles.size + this.tokenRevocations.size;
   }
 
   private applyInMemory(c: StateChange): void {
@@ -73,6 +76,9 @@ export class StateJournal {
         break;
       case 'dbRole':
         this.dbRoles.set(dbRoleKey(c.v), c.v);
+        break;
+      case 'tokenRevocation':
+        this.tokenRevocations.set(c.v.identity, c.v);
         break;
       default: {
         const never: never = c;
@@ -110,6 +116,7 @@ export class StateJournal {
         ...[...this.requests.values()].map((v) => ({ t: 'request', v }) as const),
         ...[...this.serviceAccounts.values()].map((v) => ({ t: 'serviceAccount', v }) as const),
         ...[...this.dbRoles.values()].map((v) => ({ t: 'dbRole', v }) as const),
+        ...[...this.tokenRevocations.values()].map((v) => ({ t: 'tokenRevocation', v }) as const),
       ];
       writeSync(fd, all.map((c) => JSON.stringify(c) + '\n').join(''));
       fdatasyncSync(fd);
