@@ -76,7 +76,7 @@ export interface ServiceAccountRecord {
   origin: 'config' | 'api';
 }
 
-/** A short-lived database role created for one identity and session. */
+/** `dbgov revoke --identity`: the identity's broker logins issued until then no longer work. */
 export interface TokenRevocationRecord {
   identity: string;
   /** Broker tokens issued at or before this instant (epoch ms) are refused. */
@@ -84,6 +84,7 @@ export interface TokenRevocationRecord {
   revokedBy: string;
 }
 
+/** A short-lived database role created for one identity and session. */
 export interface DbRoleRecord {
   target: string;
   role: string;
