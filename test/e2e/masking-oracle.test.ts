@@ -20,43 +20,48 @@ const corpus = (file: string): MaskingCorpus => parse(readFileSync(resolve(proce
 /** Alice's card, in both corpora's seed. */
 const CARD = '4111 1111 1111 1111';
 
-/** Every value each statement returned, as text (errors as `error: …`). */
-type Runner = (sql: string) => Promise<string[]>;
+type Engine = 'postgres' | 'mysql';
 
-function oracleProbes(run: () => Runner, guessShapes: string[]): void {
-  test('the real token, read directly, is a token', async () => {
-    const [token] = await run()('SELECT card FROM users WHERE id = 1');
-    assert.match(token, /^tok_[0-9a-f]+$/);
-  });
-  for (const sql of guessShapes) {
-    test(`a guess does not come out as a comparable token: ${sql}`, async () => {
-      const [token] = await run()('SELECT card FROM users WHERE id = 1');
-      const out = await run()(sql);
-      assert.ok(out.length > 0, 'the statement returned something (or an error)');
-      assert.ok(!out.includes(token), `the guess came back as the real card's token: ${JSON.stringify(out)}`);
-      assert.ok(!out.some((v) => v.includes(CARD)), `a card in clear: ${JSON.stringify(out)}`);
+/** What one statement returned, through the tunnel: its values as text, or its error. */
+async function query(engine: Engine, t: CapturedTarget, sql: string): Promise<{ values: string[]; error?: string }> {
+  if (engine === 'postgres') {
+    const c = await tunnelClient(t.conn);
+    try {
+      const r = await c.query({ text: sql, rowMode: 'array' });
+      return { values: r.rows.flat().map((v) => String(v)) };
+    } catch (e) {
+      return { values: [], error: (e as Error).message };
+    } finally {
+      await c.end();
+    }
+  }
+  const c = await mysqlTunnelClient(t.conn);
+  try {
+    const [rows] = await c.query({ sql, rowsAsArray: true });
+    return { values: (rows as unknown[][]).flat().map((v) => String(v)) };
+  } catch (e) {
+    return { values: [], error: (e as Error).message };
+  } finally {
+    await c.end();
+  }
+}
+
+/** A masking target per engine, for the tests declared inside `body`. */
+function onEachEngine(prefix: string, body: (engine: Engine, target: () => CapturedTarget) => void): void {
+  for (const engine of ['postgres', 'mysql'] as const) {
+    describe(engine, () => {
+      let t: CapturedTarget;
+      before(async () => {
+        t = await captureTarget(engine, prefix, corpus(engine === 'postgres' ? 'postgres-masking.yaml' : 'mysql-masking.yaml'));
+      });
+      after(async () => t?.close());
+      body(engine, () => t);
     });
   }
 }
 
-describe('hash masks are not a hashing oracle (PostgreSQL)', () => {
-  let t: CapturedTarget;
-  before(async () => {
-    t = await captureTarget('postgres', 'zzoracle', corpus('postgres-masking.yaml'));
-  });
-  after(async () => t?.close());
-  const run = (): Runner => async (sql) => {
-    const c = await tunnelClient(t.conn);
-    try {
-      const r = await c.query({ text: sql, rowMode: 'array' });
-      return r.rows.flat().map((v) => String(v));
-    } catch (e) {
-      return [`error: ${(e as Error).message}`];
-    } finally {
-      await c.end();
-    }
-  };
-  oracleProbes(run, [
+const GUESSES: Record<Engine, string[]> = {
+  postgres: [
     `SELECT card FROM users WHERE id = 2 UNION ALL SELECT '${CARD}'`,
     `SELECT card FROM orders WHERE id = 12 UNION SELECT '${CARD}'::text`,
     `SELECT concat(left(card, 0), '${CARD}') AS c FROM users WHERE id = 2`,
@@ -66,27 +71,8 @@ describe('hash masks are not a hashing oracle (PostgreSQL)', () => {
     `SELECT s.c FROM (SELECT concat(left(card, 0), '${CARD}') AS c FROM users WHERE id = 2) s`,
     `SELECT coalesce(NULL::text, card) AS c FROM users WHERE id = 1`,
     `SELECT v FROM (SELECT card AS v FROM users WHERE id = 2 UNION ALL VALUES ('${CARD}')) s`,
-  ]);
-});
-
-describe('hash masks are not a hashing oracle (MariaDB)', () => {
-  let t: CapturedTarget;
-  before(async () => {
-    t = await captureTarget('mysql', 'zzoracle', corpus('mysql-masking.yaml'));
-  });
-  after(async () => t?.close());
-  const run = (): Runner => async (sql) => {
-    const c = await mysqlTunnelClient(t.conn);
-    try {
-      const [rows] = await c.query({ sql, rowsAsArray: true });
-      return (rows as unknown[][]).flat().map((v) => String(v));
-    } catch (e) {
-      return [`error: ${(e as Error).message}`];
-    } finally {
-      await c.end();
-    }
-  };
-  oracleProbes(run, [
+  ],
+  mysql: [
     `SELECT card FROM users WHERE id = 2 UNION ALL SELECT '${CARD}'`,
     `SELECT card FROM orders WHERE id = 12 UNION SELECT '${CARD}'`,
     `SELECT CONCAT(LEFT(card, 0), '${CARD}') AS c FROM users WHERE id = 2`,
@@ -94,70 +80,62 @@ describe('hash masks are not a hashing oracle (MariaDB)', () => {
     `SELECT v FROM (SELECT card AS v FROM users WHERE id = 2 UNION ALL SELECT '${CARD}') s`,
     `WITH s AS (SELECT card FROM users WHERE id = 2 UNION ALL SELECT '${CARD}') SELECT card FROM s`,
     `SELECT s.c FROM (SELECT CONCAT(LEFT(card, 0), '${CARD}') AS c FROM users WHERE id = 2) s`,
-  ]);
+  ],
+};
+
+describe('hash masks are not a hashing oracle', () => {
+  onEachEngine('zzoracle', (engine, t) => {
+    const realToken = async (): Promise<string> => (await query(engine, t(), 'SELECT card FROM users WHERE id = 1')).values[0];
+    test('the real token, read directly, is a token', async () => assert.match(await realToken(), /^tok_[0-9a-f]+$/));
+    for (const sql of GUESSES[engine]) {
+      test(`a guess does not come out as a comparable token: ${sql}`, async () => {
+        const token = await realToken();
+        const out = await query(engine, t(), sql);
+        assert.ok(out.values.length > 0 || out.error !== undefined, 'the statement returned something (or an error)');
+        assert.ok(!out.values.includes(token), `the guess came back as the real card's token: ${JSON.stringify(out)}`);
+        assert.ok(!out.values.some((v) => v.includes(CARD)), `a card in clear: ${JSON.stringify(out)}`);
+      });
+    }
+  });
 });
 
 /**
  * Sorting by a classified column is allowed (rows come back in its order, each masked); a row the
  * client chose sorted among them would tell where its guess falls among the real values, and a
- * binary search of guesses then recovers every value. A sort that mixes a classified column's
- * values with any other value is a comparison of them: refused for an identity that sees it masked.
+ * binary search of guesses then recovers every value. A sort, grouping, deduplication or set
+ * operation that compares a classified column's values with any other value is refused for an
+ * identity that sees it masked.
  */
-describe('sorting a guess among classified values', () => {
-  const shapes = (q: (s: string) => string): string[] => [
-    q(`SELECT id, ssn FROM users UNION ALL SELECT 0, '200' ORDER BY 2`),
-    q(`SELECT id FROM (SELECT id, ssn FROM users UNION ALL SELECT 0, '200') s ORDER BY ssn`),
-    q(`SELECT id, row_number() OVER (ORDER BY ssn) AS r FROM (SELECT id, ssn FROM users UNION ALL SELECT 0, '200') s`),
+describe('a guess compared among classified values', () => {
+  const compared = [
+    `SELECT id, ssn FROM users UNION ALL SELECT 0, '200' ORDER BY 2`,
+    `SELECT id FROM (SELECT id, ssn FROM users UNION ALL SELECT 0, '200') s ORDER BY ssn`,
+    `SELECT id, row_number() OVER (ORDER BY ssn) AS r FROM (SELECT id, ssn FROM users UNION ALL SELECT 0, '200') s`,
     // Set operations that drop or keep rows by comparing them: the row count answers.
-    q(`SELECT ssn FROM users UNION SELECT '123-45-6789'`),
-    q(`SELECT ssn FROM users EXCEPT SELECT '123-45-6789'`),
-    q(`SELECT ssn FROM users INTERSECT SELECT '123-45-6789'`),
+    `SELECT ssn FROM users UNION SELECT '123-45-6789'`,
+    `SELECT ssn FROM users EXCEPT SELECT '123-45-6789'`,
+    `SELECT ssn FROM users INTERSECT SELECT '123-45-6789'`,
     // Grouping, DISTINCT and counting distinct values over a column that mixes a guess in.
-    q(`SELECT v, count(*) FROM (SELECT ssn AS v FROM users UNION ALL SELECT '123-45-6789') s GROUP BY v`),
-    q(`SELECT DISTINCT v FROM (SELECT ssn AS v FROM users UNION ALL SELECT '123-45-6789') s`),
-    q(`SELECT count(DISTINCT v) FROM (SELECT ssn AS v FROM users UNION ALL SELECT '123-45-6789') s`),
-    q(`SELECT DISTINCT CASE WHEN id = 1 THEN '123-45-6789' ELSE ssn END AS v FROM users`),
-    q(`SELECT id, CASE WHEN id = 1 THEN '200' ELSE ssn END AS v FROM users ORDER BY 2`),
+    `SELECT v, count(*) FROM (SELECT ssn AS v FROM users UNION ALL SELECT '123-45-6789') s GROUP BY v`,
+    `SELECT DISTINCT v FROM (SELECT ssn AS v FROM users UNION ALL SELECT '123-45-6789') s`,
+    `SELECT count(DISTINCT v) FROM (SELECT ssn AS v FROM users UNION ALL SELECT '123-45-6789') s`,
+    `SELECT DISTINCT CASE WHEN id = 1 THEN '123-45-6789' ELSE ssn END AS v FROM users`,
+    `SELECT id, CASE WHEN id = 1 THEN '200' ELSE ssn END AS v FROM users ORDER BY 2`,
   ];
   const plain = ['SELECT id FROM users ORDER BY ssn', 'SELECT DISTINCT ssn FROM users', 'SELECT ssn, count(*) FROM users GROUP BY ssn', 'SELECT ssn FROM users UNION SELECT ssn FROM users'];
-  for (const engine of ['postgres', 'mysql'] as const) {
-    describe(engine, () => {
-      let t: CapturedTarget;
-      before(async () => {
-        t = await captureTarget(engine, 'zzsort', corpus(engine === 'postgres' ? 'postgres-masking.yaml' : 'mysql-masking.yaml'));
+  onEachEngine('zzsort', (engine, t) => {
+    for (const sql of compared) {
+      test(sql, async () => {
+        const out = await query(engine, t(), sql);
+        assert.match(out.error ?? `ran: ${JSON.stringify(out.values)}`, /^dbgov: blocked/);
       });
-      after(async () => t?.close());
-      for (const sql of shapes((s) => s)) {
-        test(sql, async () => {
-          let out: string;
-          if (engine === 'postgres') {
-            const c = await tunnelClient(t.conn);
-            out = await c.query(sql).then((r) => `ok ${JSON.stringify(r.rows)}`, (e: Error) => `error ${e.message}`);
-            await c.end();
-          } else {
-            const c = await mysqlTunnelClient(t.conn);
-            out = await c.query(sql).then(([r]) => `ok ${JSON.stringify(r)}`, (e: Error) => `error ${e.message}`);
-            await c.end();
-          }
-          assert.match(out, /^error dbgov: blocked/, out);
-        });
-      }
-      for (const sql of plain) {
-        test(`control, the real values alone: ${sql}`, async () => {
-          let out: string;
-          if (engine === 'postgres') {
-            const c = await tunnelClient(t.conn);
-            out = await c.query(sql).then((r) => `ok ${JSON.stringify(r.rows)}`, (e: Error) => `error ${e.message}`);
-            await c.end();
-          } else {
-            const c = await mysqlTunnelClient(t.conn);
-            out = await c.query(sql).then(([r]) => `ok ${JSON.stringify(r)}`, (e: Error) => `error ${e.message}`);
-            await c.end();
-          }
-          assert.match(out, /^ok /, out);
-          assert.ok(!/123-45-6789|219-09-9999|078-05-1120/.test(out), out);
-        });
-      }
-    });
-  }
+    }
+    for (const sql of plain) {
+      test(`control, the real values alone: ${sql}`, async () => {
+        const out = await query(engine, t(), sql);
+        assert.equal(out.error, undefined, out.error);
+        assert.ok(!out.values.some((v) => /123-45-6789|219-09-9999|078-05-1120/.test(v)), JSON.stringify(out.values));
+      });
+    }
+  });
 });
