@@ -338,8 +338,9 @@ export class MysqlStatementParser {
     });
   }
 
+  /** Columns compared with something: filters on what they read (facts.predicateColumns), each once. */
   private addPredicates(sources: ColumnLineage['sources']): void {
-    for (const s of sources) if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
+    for (const s of sources) if (!this.predicateColumns.some((p) => sameSource(p, s))) this.predicateColumns.push(s);
   }
 
   /**
@@ -633,9 +634,7 @@ export class MysqlStatementParser {
         const info = this.predicate(scope);
         for (const r of info.refs) {
           const item = r.qualifier.length === 0 ? items.find((it) => it.alias?.toLowerCase() === r.column.toLowerCase()) : undefined;
-          for (const src of item ? (this.lineageOf([item], scope)[0]?.sources ?? []) : []) {
-            if (!this.predicateColumns.some((p) => p.table === src.table && p.column === src.column && p.schema === src.schema)) this.predicateColumns.push(src);
-          }
+          if (item) this.addPredicates(this.lineageOf([item], scope)[0]?.sources ?? []);
         }
       } else if (this.acceptKw('WHERE')) this.predicate(scope);
       else if (this.acceptKw('GROUP', 'BY') || this.acceptKw('WINDOW')) {
@@ -724,9 +723,6 @@ export class MysqlStatementParser {
    * of it alone, or a position) tests nothing and stays allowed.
    */
   private orderingFilters(info: ExprInfo, a: number, b: number, scope: Scope, named: (name: string) => ColumnLineage['sources'] | undefined): void {
-    const add = (sources: ColumnLineage['sources']): void => {
-      for (const s of sources) if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
-    };
     const isWord = (t: Token | undefined, ...w: string[]): boolean => t?.type === 'word' && w.includes(t.value);
     const items: [number, number][] = [];
     let depth = 0;
@@ -751,14 +747,14 @@ export class MysqlStatementParser {
       if (toks.length === 1 && toks[0].type === 'number') {
         // A position: what that output column is.
         const out = named(`#${toks[0].value}`);
-        if (out) add(out);
+        if (out) this.addPredicates(out);
         continue;
       }
       if (toks.length === 1 && (toks[0].type === 'word' || toks[0].type === 'quoted')) {
         // An output column's name: a filter when that column is a comparing expression.
         const out = named(this.name(toks[0]).toLowerCase());
         if (out) {
-          add(out);
+          this.addPredicates(out);
           continue;
         }
       }
@@ -768,7 +764,7 @@ export class MysqlStatementParser {
         // A column of a derived table or CTE that is not a plain column may hold values from
         // elsewhere (a UNION ALL with a literal, a CASE): sorting sorts them among the real ones.
         const res = this.resolve(r, scope);
-        if (literal || !res.direct) add(res.sources);
+        if (literal || !res.direct) this.addPredicates(res.sources);
       }
     }
   }
@@ -821,12 +817,9 @@ export class MysqlStatementParser {
 
   private predicate(scope: Scope, stop: (t: Token) => boolean = this.depth0Stop(CLAUSE_STOP)): ExprInfo {
     const info = this.scanExpr(stop, scope);
-    const add = (s: ColumnLineage['sources'][number]): void => {
-      if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
-    };
-    for (const r of info.refs) this.resolve(r, scope).sources.forEach(add);
+    for (const r of info.refs) this.addPredicates(this.resolve(r, scope).sources);
     // What a subquery returns is compared too: `'1' IN (SELECT ssn …)`, `(SELECT ssn …) = '1'`.
-    for (const sub of info.subqueries) for (const c of sub) c.sources.forEach(add);
+    for (const sub of info.subqueries) for (const c of sub) this.addPredicates(c.sources);
     return info;
   }
 
@@ -859,20 +852,15 @@ export class MysqlStatementParser {
    */
   private usingColumns(scope: Scope): void {
     for (const column of this.columnList()) {
-      for (const s of this.resolve({ qualifier: [], column, at: this.i }, scope).sources) {
-        if (!this.predicateColumns.some((p) => p.table === s.table && p.column === s.column && p.schema === s.schema)) this.predicateColumns.push(s);
-      }
+      this.addPredicates(this.resolve({ qualifier: [], column, at: this.i }, scope).sources);
     }
   }
 
   private naturalJoin(scope: Scope): void {
-    const add = (p: { schema?: string; table: string; column: string }): void => {
-      if (!this.predicateColumns.some((x) => x.table === p.table && x.column === p.column && x.schema === p.schema)) this.predicateColumns.push(p);
-    };
     for (const b of scope.bindings) {
       if (b.cte) continue;
-      if (b.derived) for (const c of b.derived) c.sources.forEach(add);
-      else if (b.table !== undefined) add({ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: '*' });
+      if (b.derived) for (const c of b.derived) this.addPredicates(c.sources);
+      else if (b.table !== undefined) this.addPredicates([{ ...(b.schema !== undefined ? { schema: b.schema } : {}), table: b.table, column: '*' }]);
     }
   }
 
