@@ -4,10 +4,11 @@
  * with any sequence id or length, and reads the replies packet by packet.
  * https://mariadb.com/kb/en/clientserver-protocol/
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Cap, Command } from '../../src/gateway/mysql/protocol/constants.js';
 import { PacketReader, type Packet } from '../../src/gateway/mysql/protocol/framing.js';
 import { encodeHandshakeResponse } from '../../src/gateway/mysql/protocol/packets.js';
+import { RawSocket } from './raw-socket.js';
 
 export { Cap, Command };
 
@@ -65,38 +66,25 @@ export interface Result {
   status?: number;
 }
 
-export class RawMy {
-  readonly bytes: Buffer[] = [];
-  closed = false;
+export class RawMy extends RawSocket {
   private readonly queue: Packet[] = [];
   private readonly reader = new PacketReader(1 << 30);
-  private waiters: (() => void)[] = [];
-  /** Whether the server side ended the connection (set when the socket closes). */
 
-  private constructor(private readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.bytes.push(d);
-      try {
-        this.queue.push(...this.reader.push(d));
-      } catch {
-        sock.destroy();
-      }
-      this.wake();
-    });
-    sock.on('error', () => undefined);
-    sock.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
+  private constructor(sock: Socket) {
+    super(sock);
+  }
+
+  protected frame(d: Buffer): void {
+    try {
+      this.queue.push(...this.reader.push(d));
+    } catch {
+      this.sock.destroy();
+    }
   }
 
   /** Logs in through the tunnel. `capabilities` and `charset` are what the client claims. */
   static async open(port: number, user: string, database: string, opts: { capabilities?: number; charset?: number } = {}): Promise<{ c: RawMy; login: Packet | undefined }> {
-    const sock = await new Promise<Socket>((resolve, reject) => {
-      const s = netConnect(port, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    });
-    const c = new RawMy(sock);
+    const c = new RawMy(await RawSocket.connect(port));
     await c.next();
     const caps = opts.capabilities ?? Cap.LONG_PASSWORD | Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA | Cap.CONNECT_WITH_DB | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS | Cap.TRANSACTIONS;
     c.sock.write(frame(encodeHandshakeResponse({ capabilities: caps, charset: opts.charset ?? 45, user, authResponse: Buffer.alloc(0), database, authPlugin: 'mysql_native_password' }), 1));
@@ -197,20 +185,6 @@ export class RawMy {
   /** Every packet still queued (e.g. a last ERR before the close). */
   drain(): Packet[] {
     return this.queue.splice(0);
-  }
-
-  allBytes(): Buffer {
-    return Buffer.concat(this.bytes);
-  }
-
-  end(): void {
-    this.sock.destroy();
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
   }
 }
 

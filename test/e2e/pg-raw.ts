@@ -4,7 +4,8 @@
  * messages as they come. Frontend builders take the fields as given, so tests can lie.
  * https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { RawSocket } from './raw-socket.js';
 
 export interface BackendMessage {
   type: string;
@@ -61,42 +62,29 @@ export const fe = {
   cancel: (pid: number, key: number): Buffer => Buffer.concat([i32(16), i32(80877102), i32(pid), i32(key)]),
 };
 
-export class RawPg {
+export class RawPg extends RawSocket {
   readonly received: BackendMessage[] = [];
-  /** Every byte the gateway sent, for leak checks. */
-  readonly bytes: Buffer[] = [];
-  closed = false;
   pid = 0;
   key = 0;
   private buf = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
 
-  private constructor(private readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.bytes.push(d);
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 5) {
-        const len = this.buf.readInt32BE(1);
-        if (this.buf.length < len + 1) break;
-        this.received.push({ type: String.fromCharCode(this.buf[0]), body: this.buf.subarray(5, len + 1) });
-        this.buf = this.buf.subarray(len + 1);
-      }
-      this.wake();
-    });
-    sock.on('error', () => undefined);
-    sock.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
+  private constructor(sock: Socket) {
+    super(sock);
+  }
+
+  protected frame(d: Buffer): void {
+    this.buf = Buffer.concat([this.buf, d]);
+    while (this.buf.length >= 5) {
+      const len = this.buf.readInt32BE(1);
+      if (this.buf.length < len + 1) break;
+      this.received.push({ type: String.fromCharCode(this.buf[0]), body: this.buf.subarray(5, len + 1) });
+      this.buf = this.buf.subarray(len + 1);
+    }
   }
 
   /** Opens a session through the tunnel and reads up to its first ReadyForQuery. */
   static async open(port: number, user: string, database: string): Promise<RawPg> {
-    const sock = await new Promise<Socket>((resolve, reject) => {
-      const s = netConnect(port, '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    });
-    const c = new RawPg(sock);
+    const c = new RawPg(await RawSocket.connect(port));
     c.send(fe.startup({ user, database }));
     const start = await c.until((m) => m.type === 'Z' || m.type === 'E');
     const key = start.find((m) => m.type === 'K');
@@ -148,20 +136,6 @@ export class RawPg {
     const deadline = Date.now() + timeoutMs;
     while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     return this.closed;
-  }
-
-  allBytes(): Buffer {
-    return Buffer.concat(this.bytes);
-  }
-
-  end(): void {
-    this.sock.destroy();
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
   }
 }
 
