@@ -220,19 +220,29 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     return { action: 'block', stmt: s, error };
   };
 
+  /** An approved statement runs as an allowed one does: what it prepares is remembered. */
+  const release = (s: Stmt): Extract<Verdict, { action: 'allow' }> => {
+    s.decisionLabel = 'approved';
+    rememberPrepared(state, s.facts, d.protocol);
+    return { action: 'allow', stmt: s };
+  };
+
   const hold = (s: Stmt, review: NonNullable<StatementDecision['review']>): Verdict => {
     const holdMs = Math.min(review.holdMs, d.holdMs);
     const f = s.facts;
     const sum = summaryOf(f);
-    // The notice goes out at once and names the request, so its id is reserved before the
-    // (asynchronous) row estimate and store write.
+    // DESIGN: once approved, the same identity may re-run the same statement once within the
+    // approval window (how a hold of 0 works, and how a statement that timed out is run after
+    // all). An approval it can spend releases it without a new request or a wait.
+    const reused = d.approvals.consume(session.identity, session.target, session.database, s.sql);
+    // The notice names the request, so its id is reserved before the row estimate and store write.
     const requestId = shortId(8);
-    s.requestId = requestId;
-    const created = d.services
-      .estimateRows(s.sql, f)
-      .catch(() => null)
-      .then((estimatedRows) =>
-        d.approvals.createStatementRequest({
+    const created = reused
+      .then(async (r) => {
+        if (r !== undefined) return r;
+        s.requestId = requestId;
+        const estimatedRows = await d.services.estimateRows(s.sql, f).catch(() => null);
+        return d.approvals.createStatementRequest({
           id: requestId,
           requester: session.identity,
           target: session.target,
@@ -249,20 +259,22 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
           approvers: review.approvers,
           expiresMs: review.expiresMs,
           windowMs: review.windowMs,
-        }),
-      );
-    const decided = created.then(async (req): Promise<Exclude<Verdict, { action: 'hold' }>> => {
+        });
+      });
+    const decided = Promise.all([reused, created]).then(async ([spent, req]): Promise<Exclude<Verdict, { action: 'hold' }>> => {
+      if (spent !== undefined) {
+        s.requestId = spent.id;
+        return release(s);
+      }
+      // With no hold the refusal is the statement's one record; otherwise the wait is recorded.
+      if (holdMs <= 0) return blockWith(s, requiredError(req.id, s.decision), 'review');
       s.decisionLabel = 'review';
       writeDecision(s);
       activity(s, { decision: 'review', message: `waiting for approval ${req.id}` });
-      if (holdMs <= 0) return blockWith(s, requiredError(req.id, s.decision), 'review');
       const outcome = await d.approvals.wait(req.id, holdMs);
       if (outcome === 'approved') {
         const used = await d.approvals.consume(session.identity, session.target, session.database, s.sql, req.id);
-        if (used) {
-          s.decisionLabel = 'approved';
-          return { action: 'allow', stmt: s };
-        }
+        if (used) return release(s);
       }
       if (outcome === 'denied') {
         const r = await d.approvals.get(req.id);
@@ -283,7 +295,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     return {
       action: 'hold',
       stmt: s,
-      notice: `dbgov: waiting for approval ${requestId}`,
+      notice: reused.then(
+        (r) => (r === undefined ? `dbgov: waiting for approval ${requestId}` : undefined),
+        () => undefined,
+      ),
       decided: decided.catch((e: unknown) => {
         d.log.error({ err: e }, 'approval flow failed');
         return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: 'dbgov: blocked: the approval could not be recorded', hint: 'try again; if it persists, tell your platform team' }, 'error');
@@ -328,6 +343,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
           return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
         case 'review': {
           if (!decision.review) return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
+          // An approval does not unmask: what masking refuses is refused before anyone is asked.
+          const refusal = d.services.preflight(session, facts, state);
+          if (refusal) return blockWith(s, refusal, 'block');
           return hold(s, decision.review);
         }
         default: {

@@ -43,8 +43,12 @@ export type Verdict =
   | {
       action: 'hold';
       stmt: StatementHandle;
-      /** Sent to the client at once as a notice: `dbgov: waiting for approval <id>`. */
-      notice: string;
+      /**
+       * Sent to the client as a notice (`dbgov: waiting for approval <id>`): a string at once, a
+       * promise as soon as it settles. A promise may settle with nothing to say: the statement
+       * re-runs an approval already granted, and is released without waiting.
+       */
+      notice: string | Promise<string | undefined>;
       /** Settles when approved (allow), denied or timed out (block). Never rejects. */
       decided: Promise<Exclude<Verdict, { action: 'hold' }>>;
     };

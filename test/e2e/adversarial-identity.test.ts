@@ -671,5 +671,4 @@ describe('adversarial: identity, credentials, approvals and the broker API', () 
   });
 
   test.todo('broker access tokens are bearer tokens: a copied login (or DBGOV_TOKEN) mints credentials bound to the thief\'s own key. Binding broker tokens to the CLI key (DPoP, RFC 9449) would close this; it changes the exchange and every API call, so it is left for a design change (revocation by identity now ends such a token at once).');
-  test.todo('hold 0: DESIGN says that once approved, the same identity may re-run the same statement once within the window, but a re-run creates a new request (Approvals.consume is only called for the waiting session). Wiring the re-run needs an asynchronous check before the hold notice in both engines; consume() already matches identity, target, database and exact text.');
 });

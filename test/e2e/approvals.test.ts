@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SA_TOKENS, adminQuery, createTestDatabase, pgTarget, psqlArgs, run, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
 import type { Connection } from '../../src/cli/connect.js';
+import { createMysqlDatabase, mysqlAdmin, mysqlTarget, mysqlTunnelClient, type MysqlTestDatabase } from './mysql-harness.js';
 
 const PEOPLE = [
   { id: 'alice', email: 'alice@example.com', name: 'Alice', password: 'alice-pw', groups: ['developers'] },
@@ -208,6 +209,123 @@ describe('approvals', () => {
   });
 });
 
+describe('hold 0: the statement fails at once, and once approved the same identity re-runs it once (both engines)', () => {
+  let pgDb: TestDatabase;
+  let myDb: MysqlTestDatabase;
+  let tb: TestBroker;
+  const tokens: Record<string, string> = {};
+  const SQL = 'update model_weights set w = 0.75 where id = 1';
+
+  before(async () => {
+    const setup = 'CREATE TABLE model_weights (id int PRIMARY KEY, w float8); INSERT INTO model_weights VALUES (1, 0.5);';
+    pgDb = await createTestDatabase('hold0', setup);
+    myDb = await createMysqlDatabase('hold0', setup);
+    const rule = (names: string[]) => ({ relations: { names, access: ['write'] } });
+    tb = await startTestBroker({
+      targets: { prod: pgTarget(pgDb.name, { env: 'prod' }), myprod: mysqlTarget(myDb.name, { env: 'prod' }) },
+      builtinIdp: true,
+      humans: PEOPLE,
+      policy: {
+        access: [{ name: 'everyone-may-write', action: 'allow' }],
+        statements: [
+          { name: 'weights-now-or-later', match: { statement: rule(['public.model_weights', `${myDb.name}.model_weights`]) }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '0s', window: '5m' } },
+        ],
+      },
+    });
+    for (const p of PEOPLE) tokens[p.id] = await tb.loginHuman(p.email);
+  });
+  after(async () => {
+    await tb?.close();
+    await pgDb?.drop();
+    await myDb?.drop();
+  });
+
+  interface Engine {
+    target: string;
+    /** Runs one statement on a fresh session: 'ran', or the request id the refusal names. */
+    run(conn: Connection, sql: string): Promise<{ outcome: string; notices: string[] }>;
+    weight(): Promise<number>;
+  }
+  const refusal = (e: { message?: string }): string => /^dbgov: approval required \(request ([0-9A-Z]+)\)/.exec(e.message ?? '')?.[1] ?? `unexpected: ${e.message}`;
+  const engines: Engine[] = [
+    {
+      target: 'prod',
+      async run(conn, sql) {
+        const c = await tunnelClient(conn);
+        const notices: string[] = [];
+        c.on('notice', (n) => notices.push(n.message ?? ''));
+        try {
+          return { outcome: await c.query(sql).then(() => 'ran', refusal), notices };
+        } finally {
+          await c.end();
+        }
+      },
+      weight: async () => Number((await adminQuery('select w from model_weights where id = 1', [], pgDb.name)).rows[0].w),
+    },
+    {
+      target: 'myprod',
+      async run(conn, sql) {
+        const c = await mysqlTunnelClient(conn);
+        try {
+          return { outcome: await c.query(sql).then(() => 'ran', refusal), notices: [] };
+        } finally {
+          await c.end();
+        }
+      },
+      weight: async () => Number((await mysqlAdmin<{ w: number }[]>('SELECT w FROM model_weights WHERE id = 1', myDb.name))[0].w),
+    },
+  ];
+
+  for (const e of engines) {
+    test(`${e.target}: approved once, runs once, for its requester and that exact text only`, async () => {
+      const alice = await tb.connect(tokens.alice, { target: e.target, access: 'write', reason: 'CHG-9' });
+      const erin = await tb.connect(tokens.erin, { target: e.target, access: 'write' });
+      try {
+        const first = await e.run(alice, SQL);
+        assert.match(first.outcome, /^[0-9A-Z]+$/, 'fails at once, naming the request');
+        const id = first.outcome;
+        assert.equal((await tb.client(tokens.bob).request(id)).status, 'pending');
+        await tb.client(tokens.bob).approve(id, 'go ahead');
+
+        // Someone else, or other text, does not spend it: each is a new request.
+        const other = await e.run(erin, SQL);
+        assert.match(other.outcome, /^[0-9A-Z]+$/);
+        assert.notEqual(other.outcome, id);
+        const changed = await e.run(alice, SQL.replace('0.75', '0.8'));
+        assert.match(changed.outcome, /^[0-9A-Z]+$/);
+        assert.notEqual(changed.outcome, id);
+        assert.equal(await e.weight(), 0.5, 'nothing ran yet');
+
+        const rerun = await e.run(alice, SQL);
+        assert.equal(rerun.outcome, 'ran');
+        assert.deepEqual(rerun.notices.filter((n) => n.includes('waiting for approval')), [], 'nothing waits: no notice');
+        assert.equal(await e.weight(), 0.75);
+        assert.equal((await tb.client(tokens.bob).request(id)).status, 'used');
+
+        const twice = await e.run(alice, SQL);
+        assert.match(twice.outcome, /^[0-9A-Z]+$/, 'the approval is spent');
+        assert.notEqual(twice.outcome, id);
+
+        const records = await tb.events((ev) => ev.kind.startsWith('statement') && ev.statement?.requestId === id);
+        assert.deepEqual(
+          records.map((r) => [r.kind, r.identity?.id, r.statement?.decision, r.statement?.rows ?? null]),
+          [
+            ['statement', 'alice@example.com', 'review', null],
+            ['statement', 'alice@example.com', 'approved', null],
+            ['statement.result', 'alice@example.com', 'approved', 1],
+          ],
+          'the refusal that made the request (once), then the released run and its outcome',
+        );
+        assert.equal((await tb.events((ev) => ev.kind === 'approval.released' && JSON.stringify(ev.detail).includes(id))).length, 1);
+      } finally {
+        await alice.close();
+        await erin.close();
+        if (e.target === 'prod') await adminQuery('update model_weights set w = 0.5', [], pgDb.name);
+        else await mysqlAdmin('UPDATE model_weights SET w = 0.5', myDb.name);
+      }
+    });
+  }
+});
 
 describe('approval webhook', () => {
   test('a held statement POSTs a signed, Slack-compatible message carrying the approve and deny commands', async () => {

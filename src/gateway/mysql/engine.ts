@@ -373,7 +373,7 @@ class MysqlSession {
    */
   private decide(v: Verdict): FinalVerdict | Promise<FinalVerdict> {
     if (v.action !== 'hold') return v;
-    this.log.info({ stmt: v.stmt.id }, v.notice);
+    void Promise.resolve(v.notice).then((notice) => notice !== undefined && this.log.info({ stmt: v.stmt.id }, notice), () => undefined);
     return this.flushClient().then(() => v.decided);
   }
 

@@ -513,9 +513,15 @@ export class PostgresSession {
       case 'block':
         block(verdict.error);
         return undefined;
-      case 'hold':
-        this.clientOut.add(ser.noticeResponse({ severity: 'NOTICE', sqlstate: '00000', message: verdict.notice }));
-        this.clientOut.flush();
+      case 'hold': {
+        const say = (message: string | undefined): void => {
+          if (message === undefined || this.closed) return;
+          this.clientOut.add(ser.noticeResponse({ severity: 'NOTICE', sqlstate: '00000', message }));
+          this.clientOut.flush();
+        };
+        // A notice still being decided settles before `decided` does, so it goes out first.
+        if (typeof verdict.notice === 'string') say(verdict.notice);
+        else void verdict.notice.then(say, () => undefined);
         // Later messages stay queued in the socket and reader until the decision.
         this.clientHeld = true;
         this.syncFlow();
@@ -525,6 +531,7 @@ export class PostgresSession {
           await this.decide(final, allow, block);
           this.syncFlow();
         });
+      }
       default: {
         const never: never = verdict;
         throw new Error(`unknown verdict ${String(never)}`);
