@@ -11,7 +11,7 @@ import type { ClientError, CopyMaskPlan, MaskPlan, ResultColumn, StatementHandle
 import { decideStatements } from '../policy/decide.js';
 import type { Policy, StatementContext, StatementDecision } from '../policy/types.js';
 import type { MessageAnalysis, RelationRef, StatementFacts } from '../sql/facts.js';
-import type { AuditLog } from '../store/store.js';
+import type { ApprovalRequest, AuditLog } from '../store/store.js';
 import { mysqlCharsetUnsafe, mysqlCollationUnsafe, pgEncodingUnsafe } from '../shared/client-encodings.js';
 import { DbgovError } from '../shared/errors.js';
 import { newId, shortId } from '../shared/ids.js';
@@ -227,40 +227,40 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     return { action: 'allow', stmt: s };
   };
 
+  /** A new request to approve `s`, under the id the caller reserved (a notice may name it already). */
+  const ask = async (s: Stmt, review: NonNullable<StatementDecision['review']>, id: string): Promise<ApprovalRequest> => {
+    s.requestId = id;
+    const sum = summaryOf(s.facts);
+    const estimatedRows = await d.services.estimateRows(s.sql, s.facts).catch(() => null);
+    return d.approvals.createStatementRequest({
+      id,
+      requester: session.identity,
+      target: session.target,
+      database: session.database,
+      sessionId: session.id,
+      ...(session.reason ? { reason: session.reason } : {}),
+      sql: s.sql,
+      redacted: sum.text,
+      fingerprint: sum.fingerprint,
+      kind: sum.kind,
+      tables: sum.tables,
+      estimatedRows,
+      rule: s.decision.rule,
+      approvers: review.approvers,
+      expiresMs: review.expiresMs,
+      windowMs: review.windowMs,
+    });
+  };
+
   const hold = (s: Stmt, review: NonNullable<StatementDecision['review']>): Verdict => {
     const holdMs = Math.min(review.holdMs, d.holdMs);
-    const f = s.facts;
-    const sum = summaryOf(f);
     // DESIGN: once approved, the same identity may re-run the same statement once within the
     // approval window (how a hold of 0 works, and how a statement that timed out is run after
     // all). An approval it can spend releases it without a new request or a wait.
     const reused = d.approvals.consume(session.identity, session.target, session.database, s.sql);
     // The notice names the request, so its id is reserved before the row estimate and store write.
     const requestId = shortId(8);
-    const created = reused
-      .then(async (r) => {
-        if (r !== undefined) return r;
-        s.requestId = requestId;
-        const estimatedRows = await d.services.estimateRows(s.sql, f).catch(() => null);
-        return d.approvals.createStatementRequest({
-          id: requestId,
-          requester: session.identity,
-          target: session.target,
-          database: session.database,
-          sessionId: session.id,
-          ...(session.reason ? { reason: session.reason } : {}),
-          sql: s.sql,
-          redacted: sum.text,
-          fingerprint: sum.fingerprint,
-          kind: sum.kind,
-          tables: sum.tables,
-          estimatedRows,
-          rule: s.decision.rule,
-          approvers: review.approvers,
-          expiresMs: review.expiresMs,
-          windowMs: review.windowMs,
-        });
-      });
+    const created = reused.then((r) => r ?? ask(s, review, requestId));
     const decided = Promise.all([reused, created]).then(async ([spent, req]): Promise<Exclude<Verdict, { action: 'hold' }>> => {
       if (spent !== undefined) {
         s.requestId = spent.id;
@@ -321,6 +321,38 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     return decision;
   };
 
+  /** The statement's record, written with every other session's at the end of this turn; it starts once durable. */
+  const writeBatched = (s: Stmt): Promise<void> =>
+    new Promise((resolve, reject) => {
+      batcher.soon(decisionInput(s), (ev, err) => {
+        if (ev === undefined) return reject(auditUnavailable(err));
+        s.auditId = ev.id;
+        // The statement starts now that its record is durable, as with `executing`.
+        s.startedAt = performance.now();
+        s.executions++;
+        session.statements++;
+        applySettings(state, s.facts);
+        resolve();
+      });
+    });
+
+  /**
+   * An approval releases one run. A statement prepared once and executed again (a named
+   * statement, a COM_STMT_EXECUTE) is another run: it spends another approval of the same text
+   * by the same identity, or is refused at once with a new request to approve, as with a hold of 0.
+   */
+  const runAgain = async (s: Stmt, review: NonNullable<StatementDecision['review']>): Promise<void> => {
+    const spent = await d.approvals.consume(session.identity, session.target, session.database, s.sql);
+    if (spent !== undefined) {
+      s.requestId = spent.id;
+      s.decisionLabel = 'approved';
+      return;
+    }
+    const req = await ask(s, review, shortId(8));
+    const { error } = blockWith(s, requiredError(req.id, s.decision), 'review');
+    throw Object.assign(new DbgovError('approval-required', error.message), { clientError: error });
+  };
+
   const hooks: StatementHooks & { state: SessionState } = {
     state,
 
@@ -377,8 +409,13 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.action === 'block' ? decision.message : `dbgov: blocked: ${detail}`, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
     },
 
-    executing(stmt: StatementHandle): void {
+    executing(stmt: StatementHandle, resumed = false): void {
       const s = stmt as Stmt;
+      // Without a wait there is no asking again: a further run of an approved statement is refused.
+      if (!resumed && s.executions > 0 && s.decision.action === 'review') {
+        const clientError: ClientError = { sqlstate: BLOCK_SQLSTATE, message: 'dbgov: approval required: an approval covers one run of the statement', hint: 'run the statement again (not a prepared copy of it) to ask for another approval' };
+        throw Object.assign(new DbgovError('approval-required', clientError.message), { clientError });
+      }
       s.startedAt = performance.now();
       s.executions++;
       session.statements++;
@@ -390,20 +427,12 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       applySettings(state, s.facts);
     },
 
-    executingBatched(stmt: StatementHandle): Promise<void> {
+    executingBatched(stmt: StatementHandle, resumed = false): Promise<void> {
       const s = stmt as Stmt;
-      return new Promise((resolve, reject) => {
-        batcher.soon(decisionInput(s), (ev, err) => {
-          if (ev === undefined) return reject(auditUnavailable(err));
-          s.auditId = ev.id;
-          // The statement starts now that its record is durable, as with `executing`.
-          s.startedAt = performance.now();
-          s.executions++;
-          session.statements++;
-          applySettings(state, s.facts);
-          resolve();
-        });
-      });
+      if (!resumed && s.executions > 0 && s.decision.review !== undefined && s.decision.action === 'review') {
+        return runAgain(s, s.decision.review).then(() => writeBatched(s));
+      }
+      return writeBatched(s);
     },
 
     describe(stmt: StatementHandle, columns: ResultColumn[]) {

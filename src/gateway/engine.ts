@@ -138,15 +138,17 @@ export interface StatementHooks {
    * Called immediately before the engine writes a statement upstream (simple Query, Execute,
    * COM_STMT_EXECUTE). On return its audit record is durable; if it throws, the engine must not
    * forward, and reports the error (a ClientError is on `.clientError`) to the client instead.
+   * `resumed`: this continues a run already started (an Execute of a suspended portal), not a
+   * new one.
    */
-  executing(stmt: StatementHandle): void;
+  executing(stmt: StatementHandle, resumed?: boolean): void;
   /**
    * `executing` for engines that can wait until the end of this event-loop turn before they
    * forward: the record is written in one write with every other session's queued by then, and
    * the promise resolves once it is durable. It rejects like `executing` throws; the engine must
    * then not forward. Optional: an engine without it, or hooks without it, use `executing`.
    */
-  executingBatched?(stmt: StatementHandle): Promise<void>;
+  executingBatched?(stmt: StatementHandle, resumed?: boolean): Promise<void>;
   /** The result's columns are known. Returns a plan when any column needs masking. */
   describe(stmt: StatementHandle, columns: ResultColumn[]): MaskPlan | null | Promise<MaskPlan | null>;
   /** COPY … TO STDOUT started: plan for rows in `format` (text, csv or binary). */

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SA_TOKENS, adminQuery, createTestDatabase, pgTarget, psqlArgs, run, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
 import type { Connection } from '../../src/cli/connect.js';
+import { RawPg, fe } from './pg-raw.js';
 import { createMysqlDatabase, mysqlAdmin, mysqlTarget, mysqlTunnelClient, type MysqlTestDatabase } from './mysql-harness.js';
 
 const PEOPLE = [
@@ -244,6 +245,8 @@ describe('hold 0: the statement fails at once, and once approved the same identi
     target: string;
     /** Runs one statement on a fresh session: 'ran', or the request id the refusal names. */
     run(conn: Connection, sql: string): Promise<{ outcome: string; notices: string[] }>;
+    /** Prepares `bump` (add a parameter to the weight) once on one session and executes it each time `next` asks. */
+    prepared(conn: Connection, next: (outcome: string) => Promise<boolean>): Promise<void>;
     weight(): Promise<number>;
   }
   const refusal = (e: { message?: string }): string => /^dbgov: approval required \(request ([0-9A-Z]+)\)/.exec(e.message ?? '')?.[1] ?? `unexpected: ${e.message}`;
@@ -261,6 +264,16 @@ describe('hold 0: the statement fails at once, and once approved the same identi
         }
       },
       weight: async () => Number((await adminQuery('select w from model_weights where id = 1', [], pgDb.name)).rows[0].w),
+      async prepared(conn, next) {
+        const c = await tunnelClient(conn);
+        try {
+          // A named statement: node-postgres sends Parse once, then only Bind and Execute.
+          const q = { name: 'bump', text: 'update model_weights set w = w + $1 where id = 1', values: [1] };
+          while (await next(await c.query(q).then(() => 'ran', refusal)));
+        } finally {
+          await c.end();
+        }
+      },
     },
     {
       target: 'myprod',
@@ -273,10 +286,66 @@ describe('hold 0: the statement fails at once, and once approved the same identi
         }
       },
       weight: async () => Number((await mysqlAdmin<{ w: number }[]>('SELECT w FROM model_weights WHERE id = 1', myDb.name))[0].w),
+      async prepared(conn, next) {
+        const c = await mysqlTunnelClient(conn);
+        try {
+          // mysql2 keeps the prepared statement: COM_STMT_PREPARE once, then COM_STMT_EXECUTE.
+          while (await next(await c.execute('update model_weights set w = w + ? where id = 1', [1]).then(() => 'ran', refusal)));
+        } finally {
+          await c.end();
+        }
+      },
     },
   ];
 
+  test('prod: an Execute that resumes a suspended portal continues the approved run, and is not another run', async () => {
+    const alice = await tb.connect(tokens.alice, { target: 'prod', access: 'write' });
+    const c = await RawPg.open(alice.tunnel.port, alice.credential.identity.id, alice.credential.database);
+    try {
+      const sql = 'with u as (update model_weights set w = w + 1 where id = 1 returning id) select g from u, generate_series(1, 3) g';
+      c.send(fe.parse('', sql), fe.sync());
+      const refused = (await c.ready()).find((m) => m.type === 'E')?.body.toString('latin1') ?? '';
+      const id = /approval required \(request ([0-9A-Z]+)\)/.exec(refused)?.[1];
+      assert.ok(id, refused);
+      await tb.client(tokens.bob).approve(id);
+      // One run fetched a row at a time: Execute, Execute, Execute of the same portal.
+      c.send(fe.parse('', sql), fe.bind('', ''), fe.execute('', 1), fe.execute('', 1), fe.execute('', 0), fe.sync());
+      const types = (await c.ready()).map((m) => m.type).join('');
+      assert.equal(types, '12DsDsDCZ', 'rows come a portal suspension at a time, with no refusal');
+      assert.equal(await engines[0].weight(), 1.5, 'the update ran once');
+    } finally {
+      c.end();
+      await alice.close();
+      await adminQuery('update model_weights set w = 0.5', [], pgDb.name);
+    }
+  });
+
   for (const e of engines) {
+    test(`${e.target}: a prepared statement approved once runs once; each further execution needs its own approval`, async () => {
+      const alice = await tb.connect(tokens.alice, { target: e.target, access: 'write' });
+      const seen: string[] = [];
+      try {
+        const start = await e.weight();
+        await e.prepared(alice, async (outcome) => {
+          seen.push(outcome);
+          if (outcome === 'ran') return seen.length < 4;
+          // A request: approve it, and (re-)prepare or execute again.
+          await tb.client(tokens.bob).approve(outcome);
+          return true;
+        });
+        // prepare refused (hold 0) → approved → prepared again, runs → executed again: refused with a
+        // new request → approved → the same prepared statement runs → executed again: refused …
+        assert.equal(seen[0].length > 0 && seen[0] !== 'ran', true, `${seen}`);
+        assert.equal(seen.filter((x) => x === 'ran').length, 2, `${seen}`);
+        assert.equal(new Set(seen.filter((x) => x !== 'ran')).size, seen.filter((x) => x !== 'ran').length, 'every refusal names a new request');
+        assert.equal(await e.weight(), start + 2, 'two runs, two approvals');
+      } finally {
+        await alice.close();
+        if (e.target === 'prod') await adminQuery('update model_weights set w = 0.5', [], pgDb.name);
+        else await mysqlAdmin('UPDATE model_weights SET w = 0.5', myDb.name);
+      }
+    });
+
     test(`${e.target}: approved once, runs once, for its requester and that exact text only`, async () => {
       const alice = await tb.connect(tokens.alice, { target: e.target, access: 'write', reason: 'CHG-9' });
       const erin = await tb.connect(tokens.erin, { target: e.target, access: 'write' });

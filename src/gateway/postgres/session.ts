@@ -37,6 +37,8 @@ interface Portal {
   described: boolean;
   /** The number its Bind got among the messages forwarded (see PostgresSession.sent). */
   at: number;
+  /** An Execute was forwarded: a later one resumes this run (a row-limited fetch), not a new one. */
+  started?: boolean;
 }
 
 /** A forwarded statement: a simple Query (or FunctionCall) cycle, or one Execute. */
@@ -500,8 +502,11 @@ export class PostgresSession {
       portal.described = true;
       this.forward(ser.describePortal(name), { kind: 'describe', portal, swallow: true });
     }
-    const run = (): void => this.forward(msg, statementEntry('execute', portal.stmt, portal.sql, portal));
-    if (portal.stmt !== undefined) return this.executing(portal.stmt, run, (err) => this.raiseExtended(err));
+    const run = (): void => {
+      portal.started = true;
+      this.forward(msg, statementEntry('execute', portal.stmt, portal.sql, portal));
+    };
+    if (portal.stmt !== undefined) return this.executing(portal.stmt, run, (err) => this.raiseExtended(err), portal.started === true);
     run();
     return undefined;
   }
@@ -545,13 +550,13 @@ export class PostgresSession {
    * record goes out with every other session's at the end of this event-loop turn, and the
    * statement waits for it: a promise is returned and later messages wait behind it.
    */
-  private executing(stmt: StatementHandle, run: () => void, refuse: (err: ClientError) => void): Promise<void> | undefined {
+  private executing(stmt: StatementHandle, run: () => void, refuse: (err: ClientError) => void, resumed = false): Promise<void> | undefined {
     const batched = this.ctx.hooks.executingBatched;
     if (batched !== undefined) {
       // Read by pumpClient at once; cleared again when the record is written, in case this wait
       // runs inside another (an approval hold), where pumpClient does not see it.
       this.awaitingRecord = true;
-      return batched.call(this.ctx.hooks, stmt).then(
+      return batched.call(this.ctx.hooks, stmt, resumed).then(
         () => {
           this.awaitingRecord = false;
           if (!this.closed) run();
@@ -563,7 +568,7 @@ export class PostgresSession {
       );
     }
     try {
-      this.ctx.hooks.executing(stmt);
+      this.ctx.hooks.executing(stmt, resumed);
     } catch (err) {
       refuse(this.auditFailure(err, stmt));
       return undefined;
