@@ -121,6 +121,8 @@ class Stmt implements StatementHandle {
     readonly sql: string,
     readonly facts: StatementFacts[],
     readonly decision: StatementDecision,
+    /** What runs: `facts`, and for an EXECUTE the statement it runs as prepared now (see runsOf). */
+    readonly ran: StatementFacts[] = facts,
   ) {}
 }
 
@@ -154,7 +156,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
    * outcome adds rows, time, the decision record's id and any error.
    */
   const record = (s: Stmt, outcome?: { rows: number | null; durationMs: number | null; ref?: string; error?: StatementRecord['error'] }): StatementRecord => {
-    const sum = summaryOf(s.facts);
+    const sum = summaryOf(s.ran);
     return {
       decision: s.decisionLabel,
       durationMs: outcome ? outcome.durationMs : null,
@@ -220,17 +222,22 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     return { action: 'block', stmt: s, error };
   };
 
+  /** One statement resolved in this session as it stands (search_path, temp tables, views). */
+  const resolveOne = (f: StatementFacts): StatementFacts => d.services.resolve([f], state)[0] ?? f;
+
   /** An approved statement runs as an allowed one does: what it prepares is remembered. */
   const release = (s: Stmt): Extract<Verdict, { action: 'allow' }> => {
     s.decisionLabel = 'approved';
-    rememberPrepared(state, s.facts, d.protocol);
+    rememberPrepared(state, s.facts, d.protocol, resolveOne);
     return { action: 'allow', stmt: s };
   };
 
   /** A new request to approve `s`, under the id the caller reserved (a notice may name it already). */
   const ask = async (s: Stmt, review: NonNullable<StatementDecision['review']>, id: string): Promise<ApprovalRequest> => {
     s.requestId = id;
-    const sum = summaryOf(s.facts);
+    const sum = summaryOf(s.ran);
+    // The approver reads what runs: the statement an EXECUTE runs, a called function's body.
+    const runs = s.ran.filter((f) => f.calledFrom !== undefined).map((f) => `\n-- ${f.calledFrom} runs: ${f.redacted}`);
     const estimatedRows = await d.services.estimateRows(s.sql, s.facts).catch(() => null);
     return d.approvals.createStatementRequest({
       id,
@@ -239,8 +246,8 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       database: session.database,
       sessionId: session.id,
       ...(session.reason ? { reason: session.reason } : {}),
-      sql: s.sql,
-      redacted: sum.text,
+      sql: approvalKey(s),
+      redacted: sum.text + runs.join(''),
       fingerprint: sum.fingerprint,
       kind: sum.kind,
       tables: sum.tables,
@@ -257,7 +264,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     // DESIGN: once approved, the same identity may re-run the same statement once within the
     // approval window (how a hold of 0 works, and how a statement that timed out is run after
     // all). An approval it can spend releases it without a new request or a wait.
-    const reused = d.approvals.consume(session.identity, session.target, session.database, s.sql);
+    const reused = d.approvals.consume(session.identity, session.target, session.database, approvalKey(s));
     // The notice names the request, so its id is reserved before the row estimate and store write.
     const requestId = shortId(8);
     const created = reused.then((r) => r ?? ask(s, review, requestId));
@@ -273,7 +280,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       activity(s, { decision: 'review', message: `waiting for approval ${req.id}` });
       const outcome = await d.approvals.wait(req.id, holdMs);
       if (outcome === 'approved') {
-        const used = await d.approvals.consume(session.identity, session.target, session.database, s.sql, req.id);
+        const used = await d.approvals.consume(session.identity, session.target, session.database, approvalKey(s), req.id);
         if (used) return release(s);
       }
       if (outcome === 'denied') {
@@ -342,7 +349,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
    * by the same identity, or is refused at once with a new request to approve, as with a hold of 0.
    */
   const runAgain = async (s: Stmt, review: NonNullable<StatementDecision['review']>): Promise<void> => {
-    const spent = await d.approvals.consume(session.identity, session.target, session.database, s.sql);
+    const spent = await d.approvals.consume(session.identity, session.target, session.database, approvalKey(s));
     if (spent !== undefined) {
       s.requestId = spent.id;
       s.decisionLabel = 'approved';
@@ -360,7 +367,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       const analysis = d.services.analyse(req.sql, state);
       const facts = d.services.resolve(analysis.statements, state);
       const decision = decide(facts);
-      const s = new Stmt(req.sql, facts, decision);
+      const s = new Stmt(req.sql, facts, decision, runsOf(facts, state));
       // Before policy: no rule may let a session switch to an encoding the gateway cannot read.
       const encoding = encodingRefusal(state, facts);
       if (encoding) return blockWith(s, encoding, 'block');
@@ -368,7 +375,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         case 'allow': {
           const refusal = d.services.preflight(session, facts, state);
           if (refusal) return blockWith(s, refusal, 'block');
-          rememberPrepared(state, facts, d.protocol);
+          rememberPrepared(state, facts, d.protocol, resolveOne);
           return { action: 'allow', stmt: s };
         }
         case 'block':
@@ -566,6 +573,30 @@ function summaryOf(facts: StatementFacts[]): Summary {
   return sum;
 }
 
+/**
+ * The facts of what a message runs: an EXECUTE brings the statement it runs, as this session has
+ * it prepared now, marked as called from the EXECUTE. Audit records then name the tables it
+ * touches, and an approval of `EXECUTE p` is an approval of what `p` was.
+ */
+function runsOf(facts: StatementFacts[], state: SessionState): StatementFacts[] {
+  if (!facts.some((f) => f.execute !== undefined)) return facts;
+  return facts.flatMap((f) => {
+    const inner = f.execute ? state.prepared.get(f.execute.name) : undefined;
+    return inner ? [f, { ...inner, calledFrom: `EXECUTE ${f.execute!.name}` }] : [f];
+  });
+}
+
+/**
+ * What an approval is of: the exact text, the tables it resolves to (another search_path can
+ * point the same text elsewhere), and the text of everything it runs (the statement an EXECUTE
+ * runs, the statements of a called SQL function's body). Prepare something else under the
+ * name, or replace the function, and the same text is another statement to approve.
+ */
+function approvalKey(s: { sql: string; ran: StatementFacts[] }): string {
+  const called = s.ran.filter((f) => f.calledFrom !== undefined).map((f) => `${f.calledFrom}\u0000${f.text}`);
+  return [s.sql, summaryOf(s.ran).tables.join(','), ...called].join('\u0000');
+}
+
 function requiredError(id: string, decision: StatementDecision): ClientError {
   return {
     sqlstate: BLOCK_SQLSTATE,
@@ -585,11 +616,13 @@ function qualified(r: StatementFacts['relations'][number]): string {
  * and the old statement stays (names leave only by DEALLOCATE or DISCARD ALL, which the session
  * follows); MySQL replaces it.
  */
-function rememberPrepared(state: SessionState, facts: StatementFacts[], engine: string): void {
+function rememberPrepared(state: SessionState, facts: StatementFacts[], engine: string, resolve: (f: StatementFacts) => StatementFacts): void {
   for (const f of facts) {
     if (!f.prepare) continue;
     if (engine === 'postgres' && state.prepared.has(f.prepare.name)) continue;
-    state.prepared.set(f.prepare.name, f.prepare.inner);
+    // Names are bound when the statement is prepared (as the server does): a later EXECUTE is
+    // judged on what they resolved to then, views followed to their tables.
+    state.prepared.set(f.prepare.name, resolve(f.prepare.inner));
   }
 }
 

@@ -219,7 +219,7 @@ describe('hold 0: the statement fails at once, and once approved the same identi
 
   before(async () => {
     const setup = 'CREATE TABLE model_weights (id int PRIMARY KEY, w float8); INSERT INTO model_weights VALUES (1, 0.5);';
-    pgDb = await createTestDatabase('hold0', setup);
+    pgDb = await createTestDatabase('hold0', `${setup} CREATE VIEW mw AS SELECT * FROM model_weights; CREATE SCHEMA archive; CREATE TABLE archive.model_weights (id int PRIMARY KEY, w float8); INSERT INTO archive.model_weights VALUES (1, 0.5);`);
     myDb = await createMysqlDatabase('hold0', setup);
     const rule = (names: string[]) => ({ relations: { names, access: ['write'] } });
     tb = await startTestBroker({
@@ -229,7 +229,7 @@ describe('hold 0: the statement fails at once, and once approved the same identi
       policy: {
         access: [{ name: 'everyone-may-write', action: 'allow' }],
         statements: [
-          { name: 'weights-now-or-later', match: { statement: rule(['public.model_weights', `${myDb.name}.model_weights`]) }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '0s', window: '5m' } },
+          { name: 'weights-now-or-later', match: { statement: rule(['public.model_weights', 'archive.model_weights', `${myDb.name}.model_weights`]) }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '0s', window: '5m' } },
         ],
       },
     });
@@ -315,6 +315,69 @@ describe('hold 0: the statement fails at once, and once approved the same identi
       assert.equal(await engines[0].weight(), 1.5, 'the update ran once');
     } finally {
       c.end();
+      await alice.close();
+      await adminQuery('update model_weights set w = 0.5', [], pgDb.name);
+    }
+  });
+
+  test('prod: an approval of EXECUTE p is an approval of what p was prepared as, and the approver is shown it', async () => {
+    const alice = await tb.connect(tokens.alice, { target: 'prod', access: 'write' });
+    const c = await tunnelClient(alice);
+    const q = (sql: string): Promise<string> => c.query(sql).then(() => 'ran', refusal);
+    /** Runs `sql`, which needs an approval: asks, has bob approve, runs it again; returns the request. */
+    const approved = async (sql: string): Promise<string> => {
+      const id = await q(sql);
+      assert.match(id, /^[0-9A-Z]+$/, `${sql}: ${id}`);
+      await tb.client(tokens.bob).approve(id);
+      return id;
+    };
+    try {
+      await approved('prepare p as update model_weights set w = w + 1 where id = 1');
+      assert.equal(await q('prepare p as update model_weights set w = w + 1 where id = 1'), 'ran');
+      const exec = await approved('execute p');
+      const view = await tb.client(tokens.bob).request(exec);
+      assert.match(view.sql ?? '', /EXECUTE p runs: (prepare p as )?update model_weights set w = w \+ \$1 where id = \$2/i, 'the approver sees what EXECUTE p runs');
+      assert.deepEqual(view.tables, ['public.model_weights']);
+      // p is prepared as something else (that PREPARE is approved on its own): `execute p` is new.
+      assert.equal(await q('deallocate p'), 'ran');
+      await approved('prepare p as update model_weights set w = 100 where id = 1');
+      assert.equal(await q('prepare p as update model_weights set w = 100 where id = 1'), 'ran');
+      const again = await q('execute p');
+      assert.match(again, /^[0-9A-Z]+$/, 'the approval of the first p is not spent on the second');
+      assert.notEqual(again, exec);
+      assert.equal(await engines[0].weight(), 0.5, 'nothing ran');
+      const records = await tb.events((ev) => ev.kind === 'statement' && ev.statement?.requestId === again);
+      assert.deepEqual(records[0]?.statement?.tables, ['public.model_weights'], 'the audit record of an EXECUTE names the tables it touches');
+      // What EXECUTE runs is judged as resolved when it was prepared: through a view, too.
+      await approved('prepare v as update mw set w = 9 where id = 1');
+      assert.equal(await q('prepare v as update mw set w = 9 where id = 1'), 'ran');
+      assert.match(await q('execute v'), /^[0-9A-Z]+$/, 'EXECUTE of a write through a view of the table is reviewed too');
+      assert.equal(await engines[0].weight(), 0.5, 'nothing ran');
+    } finally {
+      await c.end();
+      await alice.close();
+    }
+  });
+
+  test('prod: the same text pointed at another table by search_path does not spend the approval', async () => {
+    const alice = await tb.connect(tokens.alice, { target: 'prod', access: 'write' });
+    const c = await tunnelClient(alice);
+    const q = (sql: string): Promise<string> => c.query(sql).then(() => 'ran', refusal);
+    try {
+      const id = await q(SQL);
+      assert.match(id, /^[0-9A-Z]+$/);
+      await tb.client(tokens.bob).approve(id);
+      assert.equal(await q('set search_path = archive, public'), 'ran');
+      const other = await q(SQL);
+      assert.match(other, /^[0-9A-Z]+$/, 'archive.model_weights is another statement to approve');
+      assert.notEqual(other, id);
+      assert.deepEqual((await tb.client(tokens.bob).request(other)).tables, ['archive.model_weights']);
+      assert.equal((await adminQuery('select w from archive.model_weights', [], pgDb.name)).rows[0].w, 0.5);
+      assert.equal(await q('set search_path = public'), 'ran');
+      assert.equal(await q(SQL), 'ran', 'the approval is still there for what was approved');
+      assert.equal(await engines[0].weight(), 0.75);
+    } finally {
+      await c.end();
       await alice.close();
       await adminQuery('update model_weights set w = 0.5', [], pgDb.name);
     }
