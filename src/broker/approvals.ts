@@ -247,7 +247,7 @@ export class Approvals {
    * An approved statement runs once: either released on the session that waited, or re-run by
    * the same identity within the window. Returns the request it consumed, if any.
    */
-  async consume(requester: Identity, target: string, database: string, sql: string, requestId?: string): Promise<ApprovalRequest | undefined> {
+  async consume(requester: Identity, target: string, database: string, sql: string, requestId?: string, sessionId?: string): Promise<ApprovalRequest | undefined> {
     const hash = sqlHash(sql);
     const candidates = requestId ? [await this.store.getRequest(requestId)] : await this.store.listRequests({ status: 'approved', type: 'statement' });
     const now = this.now();
@@ -268,7 +268,8 @@ export class Approvals {
           identity: auditIdentity(requester),
           target,
           database: r.database,
-          sessionId: r.sessionId ?? null,
+          // The session it runs on: a re-run is usually not the one that asked.
+          sessionId: sessionId ?? r.sessionId ?? null,
           detail: { requestId: r.id },
         });
         return r;

@@ -264,7 +264,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     // DESIGN: once approved, the same identity may re-run the same statement once within the
     // approval window (how a hold of 0 works, and how a statement that timed out is run after
     // all). An approval it can spend releases it without a new request or a wait.
-    const reused = d.approvals.consume(session.identity, session.target, session.database, approvalKey(s));
+    const reused = d.approvals.consume(session.identity, session.target, session.database, approvalKey(s), undefined, session.id);
     // The notice names the request, so its id is reserved before the row estimate and store write.
     const requestId = shortId(8);
     const created = reused.then((r) => r ?? ask(s, review, requestId));
@@ -280,7 +280,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       activity(s, { decision: 'review', message: `waiting for approval ${req.id}` });
       const outcome = await d.approvals.wait(req.id, holdMs);
       if (outcome === 'approved') {
-        const used = await d.approvals.consume(session.identity, session.target, session.database, approvalKey(s), req.id);
+        const used = await d.approvals.consume(session.identity, session.target, session.database, approvalKey(s), req.id, session.id);
         if (used) return release(s);
       }
       if (outcome === 'denied') {
@@ -349,7 +349,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
    * by the same identity, or is refused at once with a new request to approve, as with a hold of 0.
    */
   const runAgain = async (s: Stmt, review: NonNullable<StatementDecision['review']>): Promise<void> => {
-    const spent = await d.approvals.consume(session.identity, session.target, session.database, approvalKey(s));
+    const spent = await d.approvals.consume(session.identity, session.target, session.database, approvalKey(s), undefined, session.id);
     if (spent !== undefined) {
       s.requestId = spent.id;
       s.decisionLabel = 'approved';

@@ -448,7 +448,9 @@ describe('hold 0: the statement fails at once, and once approved the same identi
           ],
           'the refusal that made the request (once), then the released run and its outcome',
         );
-        assert.equal((await tb.events((ev) => ev.kind === 'approval.released' && JSON.stringify(ev.detail).includes(id))).length, 1);
+        const released = await tb.events((ev) => ev.kind === 'approval.released' && JSON.stringify(ev.detail).includes(id));
+        assert.deepEqual(released.map((r) => r.sessionId), [records[1].sessionId], 'released once, on the session that re-ran it');
+        assert.notEqual(records[0].sessionId, records[1].sessionId);
       } finally {
         await alice.close();
         await erin.close();
