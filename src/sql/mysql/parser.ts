@@ -1102,14 +1102,18 @@ export class MysqlStatementParser {
         // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS, GET [CURRENT|STACKED] DIAGNOSTICS;
         // SHOW [FULL] PROCESSLIST and SHOW ENGINE … STATUS quote other sessions' statements.
         const diagnostics = this.toks.some((t, k) => k > this.i && t.type === 'word' && ['WARNINGS', 'ERRORS', 'DIAGNOSTICS', 'PROCESSLIST', 'ENGINE'].includes(t.value));
-        this.i = this.toks.length;
+        // SHOW … LIKE / WHERE takes any expression, subqueries and function calls included: skipped
+        // unread, `SHOW TABLES WHERE EXTRACTVALUE(1, (SELECT ssn …))` read a value with no relation on record.
+        this.i++;
+        this.rest();
         return { kind: 'utility', tag: w, ...(diagnostics ? { diagnostics: true as const } : {}) };
       }
       case 'HELP':
       case 'SIGNAL':
       case 'RESIGNAL':
       case 'CHECKSUM':
-        this.i = this.toks.length;
+        this.i++;
+        this.rest();
         return { kind: 'utility', tag: w };
       case 'DESCRIBE':
       case 'DESC':
@@ -1145,7 +1149,9 @@ export class MysqlStatementParser {
       case 'DEALLOCATE':
         return this.deallocate();
       case 'KILL':
-        this.i = this.toks.length;
+        // KILL, PURGE … BEFORE, HELP and SIGNAL take expressions too: read, not skipped.
+        this.i++;
+        this.rest();
         return { kind: 'admin', tag: 'KILL' };
       case 'BINLOG':
         // BINLOG '<base64>' replays raw replication events: arbitrary changes no parser can see.
@@ -1868,7 +1874,8 @@ export class MysqlStatementParser {
   }
 
   private admin(tag: string): Classified {
-    this.i = this.toks.length;
+    this.i++;
+    this.rest();
     return { kind: 'admin', tag };
   }
 

@@ -1,0 +1,61 @@
+/**
+ * Adversarial round 5 (MariaDB), beyond adversarial-mysql.test.ts: each probe sends its entries
+ * as COM_QUERY texts through mysql2 (bytes exactly as written) on one connection through the
+ * tunnel, behind a capturing proxy; no seeded PII value may reach the client, and `refused` must
+ * match every entry's outcome. Analyser-level cases for each are in test/sql/mysql/round5.test.ts.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+import { mysqlTunnelClient } from './mysql-harness.js';
+
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
+const MASKED_PREDICATE = /masked-predicate/;
+
+export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
+  // SHOW … WHERE / LIKE was skipped unread: the subquery's value came back in an XPATH error.
+  {
+    name: 'SHOW … WHERE / LIKE with a subquery on a classified column',
+    refused: MASKED_PREDICATE,
+    sql: [
+      'SHOW TABLES WHERE EXTRACTVALUE(1, CONCAT(0x7e, (SELECT full_name FROM users WHERE id = 1)))',
+      "SHOW DATABASES WHERE (SELECT ssn FROM users WHERE id = 1) LIKE '123%'",
+      "SHOW VARIABLES LIKE (SELECT CONCAT(LEFT(address, 2), '%') FROM users WHERE id = 1)",
+      'SHOW STATUS WHERE 1 = (SELECT UPDATEXML(1, CONCAT(0x7e, email), 1) FROM users WHERE id = 2)',
+    ],
+  },
+  { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },
+];
+
+async function outcomes(t: CapturedTarget, sql: string[]): Promise<string[]> {
+  const c = await mysqlTunnelClient(t.conn, { multipleStatements: true }, t.proxy.port);
+  const out: string[] = [];
+  try {
+    for (const s of sql) out.push(await c.query(s).then(([rows]) => `ok ${JSON.stringify(rows)}`, (e: Error) => `error ${e.message}`));
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+  return out;
+}
+
+describe('adversarial masking probes, round 5 (MariaDB)', () => {
+  let t: CapturedTarget;
+  before(async () => {
+    t = await captureTarget('mysql', 'zzr5', corpus);
+  });
+  after(async () => t?.close());
+
+  for (const p of probes) {
+    test(p.name, async () => {
+      t.proxy.take();
+      const out = await outcomes(t, p.sql);
+      const found = leaksOf(corpus.pii, t.proxy.take());
+      assert.deepEqual(found, [], `clear PII in the wire bytes\n${out.join('\n')}`);
+      if (p.refused) for (const [k, o] of out.entries()) assert.match(o, p.refused, `${p.sql[k]}: not refused`);
+    });
+  }
+});

@@ -1,0 +1,42 @@
+/**
+ * Adversarial round 5 (MariaDB): shapes the analyser skipped or misnamed. Each case failed
+ * before its fix; the e2e probes are in test/e2e/adversarial-mysql-r5.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { analyseMysql, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+import type { StatementFacts } from '../../../src/sql/facts.js';
+
+const MARIA: MysqlAnalyseOptions = { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: 'app' };
+const first = (sql: string): StatementFacts => analyseMysql(sql, MARIA).statements[0];
+const rels = (f: StatementFacts): string[] => f.relations.map((r) => `${r.schema ?? ''}.${r.name}:${r.access}`);
+const cols = (f: StatementFacts): string[] => (f.predicateColumns ?? []).map((c) => `${c.table}.${c.column}`).sort();
+
+describe('statements whose grammar the parser skips still have their expressions read', () => {
+  // SHOW … WHERE / LIKE take any expression: a subquery there read users with no relation on record.
+  const table: [string, string[], string[], string[]][] = [
+    ['SHOW TABLES WHERE EXTRACTVALUE(1, CONCAT(0x7e, (SELECT full_name FROM users WHERE id = 1)))', ['app.users:read'], ['EXTRACTVALUE', 'CONCAT'], ['users.full_name', 'users.id']],
+    ["SHOW DATABASES WHERE (SELECT ssn FROM users WHERE id = 1) LIKE '123%'", ['app.users:read'], [], ['users.id', 'users.ssn']],
+    ["SHOW VARIABLES LIKE (SELECT CONCAT(LEFT(ssn, 1), '%') FROM users WHERE id = 1)", ['app.users:read'], ['CONCAT', 'LEFT'], ['users.id', 'users.ssn']],
+    ["SHOW STATUS WHERE Variable_name = 'x' OR LOAD_FILE('/etc/passwd') IS NULL", [], ['LOAD_FILE'], []],
+    ['KILL (SELECT id FROM users WHERE id = 1)', ['app.users:read'], [], ['users.id']],
+  ];
+  for (const [sql, wantRels, wantFns, wantCols] of table) {
+    it(sql, () => {
+      const f = first(sql);
+      assert.equal(f.opaque, undefined);
+      assert.deepEqual(rels(f), wantRels);
+      assert.deepEqual(f.functions.map((x) => x.name), wantFns);
+      assert.deepEqual(cols(f), wantCols);
+    });
+  }
+  it('LOAD_FILE in a SHOW … WHERE is a file read', () => assert.deepEqual(first("SHOW TABLES WHERE LOAD_FILE('/etc/passwd') IS NULL").functions[0].risks, ['file']));
+  it('ordinary SHOW statements read as before', () => {
+    for (const sql of ['SHOW TABLES', "SHOW FULL TABLES FROM app LIKE 'u%'", 'SHOW CREATE TABLE users', 'SHOW INDEX FROM users', "SHOW GRANTS FOR 'root'@'localhost'", 'SHOW COUNT(*) WARNINGS', "SHOW VARIABLES WHERE Variable_name IN ('version', 'sql_mode')", 'SHOW ENGINE INNODB STATUS']) {
+      const f = first(sql);
+      assert.equal(f.kind, 'utility', sql);
+      assert.equal(f.opaque, undefined, sql);
+      assert.deepEqual(f.relations, [], sql);
+    }
+  });
+});
