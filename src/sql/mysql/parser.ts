@@ -1515,8 +1515,10 @@ export class MysqlStatementParser {
     this.i++;
     const { type, temporary, orReplace } = this.objectType(['TABLE', 'VIEW', 'INDEX', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'PACKAGE']);
     this.acceptKw('IF', 'NOT', 'EXISTS');
-    // MariaDB's CREATE OR REPLACE TABLE drops an existing table of that name, rows and all.
-    const tag = type === 'TABLE' && orReplace && !temporary ? 'CREATE OR REPLACE TABLE' : `CREATE ${type}`;
+    // MariaDB's CREATE OR REPLACE drops what has that name first, rows and all: a table, any
+    // table a SEQUENCE is named after (a sequence is a table), a whole DATABASE with its tables.
+    const object = type === 'SCHEMA' ? 'DATABASE' : type;
+    const tag = orReplace && !temporary && DROPPED_BY_OR_REPLACE.has(object) ? `CREATE OR REPLACE ${object}` : `CREATE ${object}`;
     switch (type) {
       case 'TABLE': {
         this.addRelation(this.readQualified(), 'ddl');
@@ -1558,7 +1560,7 @@ export class MysqlStatementParser {
       case 'SCHEMA':
         this.addRelation([this.readIdent()], 'ddl', 'database');
         this.i = this.toks.length;
-        return { kind: 'create', tag: 'CREATE DATABASE' };
+        return { kind: 'create', tag };
       case 'USER':
       case 'ROLE':
         this.i = this.toks.length;
@@ -2255,6 +2257,9 @@ export const IGNORE_ACTION = 'ALTER TABLE IGNORE';
 
 /** StatementFacts.actions of an ALTER TABLE that gives stored values a new type or character set. */
 export const RETYPE_ACTION = 'ALTER TABLE RETYPE COLUMN';
+
+/** Objects whose CREATE OR REPLACE drops an existing one of that name, with the rows it holds. */
+const DROPPED_BY_OR_REPLACE = new Set(['TABLE', 'SEQUENCE', 'DATABASE']);
 
 /** Words in a FROM list that are not table names or aliases. */
 const RESERVED_IN_FROM = new Set(['AS', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'OUTER', 'NATURAL', 'STRAIGHT_JOIN', 'ON', 'USING', 'USE', 'FORCE', 'IGNORE', 'INDEX', 'KEY', 'FOR', 'LATERAL', 'SELECT', 'DUAL']);

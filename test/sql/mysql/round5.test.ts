@@ -40,3 +40,20 @@ describe('statements whose grammar the parser skips still have their expressions
     }
   });
 });
+
+describe("MariaDB's CREATE OR REPLACE drops what has the name first", () => {
+  const table: [string, string][] = [
+    ['CREATE OR REPLACE TABLE orders (id INT)', 'CREATE OR REPLACE TABLE'],
+    // A sequence is a table: CREATE OR REPLACE SEQUENCE orders drops the table orders and its rows.
+    ['CREATE OR REPLACE SEQUENCE orders', 'CREATE OR REPLACE SEQUENCE'],
+    // … and CREATE OR REPLACE DATABASE is DROP DATABASE IF EXISTS, then CREATE DATABASE.
+    ['CREATE OR REPLACE DATABASE app', 'CREATE OR REPLACE DATABASE'],
+    ['CREATE OR REPLACE SCHEMA app', 'CREATE OR REPLACE DATABASE'],
+    ['CREATE OR REPLACE TEMPORARY TABLE t (id INT)', 'CREATE TABLE'],
+    ['CREATE OR REPLACE TEMPORARY SEQUENCE s', 'CREATE SEQUENCE'],
+    ['CREATE SEQUENCE s', 'CREATE SEQUENCE'],
+    ['CREATE DATABASE IF NOT EXISTS other', 'CREATE DATABASE'],
+    ['CREATE OR REPLACE VIEW v AS SELECT 1', 'CREATE VIEW'],
+  ];
+  for (const [sql, tag] of table) it(sql, () => assert.equal(first(sql).tag, tag));
+});
