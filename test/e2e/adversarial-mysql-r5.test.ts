@@ -28,6 +28,15 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
       'SHOW STATUS WHERE 1 = (SELECT UPDATEXML(1, CONCAT(0x7e, email), 1) FROM users WHERE id = 2)',
     ],
   },
+  // How many rows JSON_TABLE yields depends on its document: COUNT(*) told whether ssn starts 123-.
+  {
+    name: 'JSON_TABLE row count over a value rewritten into separators',
+    refused: MASKED_PREDICATE,
+    sql: [
+      "SELECT u.id, COUNT(*) - 1 AS hit FROM users u, JSON_TABLE(CONCAT('[\"', REPLACE(CONCAT('^', u.ssn), '^123-', '\",\"'), '\"]'), '$[*]' COLUMNS (x VARCHAR(99) PATH '$')) j GROUP BY u.id",
+      "SELECT COUNT(*) AS words FROM users u, JSON_TABLE(CONCAT('[\"', REPLACE(u.full_name, ' ', '\",\"'), '\"]'), '$[*]' COLUMNS (x VARCHAR(99) PATH '$')) j WHERE u.id = 1",
+    ],
+  },
   { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },
 ];
 

@@ -887,9 +887,11 @@ export class MysqlStatementParser {
       this.i++;
       this.addFunction(['json_table'], true);
       // JSON_TABLE(doc, path COLUMNS (…)): the rows come from `doc`; the column list holds
-      // names and paths, not references to the tables in scope.
+      // names and paths, not references to the tables in scope. How many rows it yields depends
+      // on what `doc` holds, so what doc reads is filtered on: COUNT(*) over JSON_TABLE(CONCAT('["',
+      // REPLACE(CONCAT('^', ssn), '^123-', '","'), '"]'), '$[*]' …) answers whether ssn starts 123-.
       this.expectPunct('(');
-      const doc = this.scanExpr(this.depth0Stop(new Set(), true), scope);
+      const doc = this.predicate(scope, this.depth0Stop(new Set(), true));
       this.scanExpr(() => false, { bindings: [] });
       this.expectPunct(')');
       const b: Binding = { alias: '', derived: this.tableFunctionColumns(doc, scope) };
@@ -899,16 +901,20 @@ export class MysqlStatementParser {
     }
     const parts = this.readQualified();
     if (this.isPunct('(')) {
-      // A table function (MariaDB SEQUENCE engines aside, only JSON_TABLE is valid here).
+      // A table function (MariaDB SEQUENCE engines aside, only JSON_TABLE is valid here); its
+      // arguments decide its rows, as JSON_TABLE's document does.
       this.addFunction(parts, true);
-      const b: Binding = { alias: '', derived: this.tableFunctionColumns(this.scanParenExpr(scope), scope) };
+      this.expectPunct('(');
+      const args = this.predicate(scope, () => false);
+      this.expectPunct(')');
+      const b: Binding = { alias: '', derived: this.tableFunctionColumns(args, scope) };
       b.alias = this.readAlias() ?? parts[parts.length - 1];
       scope.bindings.push(b);
       return [b];
     }
     const rel = this.addRelation(parts, access);
     if (this.acceptKw('PARTITION')) this.skipParens();
-    if (this.acceptKw('FOR', 'SYSTEM_TIME')) this.scanExpr(this.depth0Stop(new Set([...CLAUSE_STOP, 'AS', 'ON', 'USING', ...JOIN_WORDS]), true), scope);
+    if (this.acceptKw('FOR', 'SYSTEM_TIME')) this.systemTime(scope);
     const alias = this.readAlias();
     this.skipIndexHints();
     const table = parts[parts.length - 1];
@@ -919,6 +925,30 @@ export class MysqlStatementParser {
   }
 
   /**
+   * FOR SYSTEM_TIME { ALL | AS OF p | BETWEEN p AND p | FROM p TO p }, p = [TIMESTAMP | TRANSACTION]
+   * expr ([MariaDB](https://mariadb.com/kb/en/system-versioned-tables/#querying-historical-data)).
+   * Which rows of the history a point in time picks out: a filter on what its expression reads.
+   */
+  private systemTime(scope: Scope): void {
+    if (this.acceptKw('ALL')) return;
+    const ends = [...CLAUSE_STOP, 'AS', 'ON', 'USING', ...JOIN_WORDS];
+    const point = (...more: string[]): void => {
+      this.acceptKw('TIMESTAMP') || this.acceptKw('TRANSACTION');
+      this.predicate(scope, this.depth0Stop(new Set([...ends, ...more]), true));
+    };
+    if (this.acceptKw('AS', 'OF')) point();
+    else if (this.acceptKw('BETWEEN')) {
+      point('AND');
+      this.expectKw('AND');
+      point();
+    } else if (this.acceptKw('FROM')) {
+      point('TO');
+      this.expectKw('TO');
+      point();
+    } else this.fail('expected ALL, AS OF, BETWEEN or FROM after FOR SYSTEM_TIME');
+  }
+
+  /**
    * The columns of a table function (JSON_TABLE): their names and number are not followed, so
    * one column stands for all of them, carrying whatever the arguments carry. Without it, every
    * column read from the function would come out with no source at all, and pass in clear.
@@ -926,13 +956,6 @@ export class MysqlStatementParser {
   private tableFunctionColumns(args: ExprInfo, scope: Scope): ColumnLineage[] {
     const [l] = this.lineageOf([{ expr: args }], scope);
     return [{ index: 0, name: '*', sources: l?.sources ?? [], opaque: l?.opaque ?? true, direct: false }];
-  }
-
-  private scanParenExpr(scope: Scope): ExprInfo {
-    this.expectPunct('(');
-    const info = this.scanExpr(() => false, scope);
-    this.expectPunct(')');
-    return info;
   }
 
   private readAlias(): string | undefined {

@@ -57,3 +57,33 @@ describe("MariaDB's CREATE OR REPLACE drops what has the name first", () => {
   ];
   for (const [sql, tag] of table) it(sql, () => assert.equal(first(sql).tag, tag));
 });
+
+describe('what decides how many rows a FROM item yields is a filter on what it reads', () => {
+  // COUNT(*) over JSON_TABLE(CONCAT('["', REPLACE(CONCAT('^', ssn), '^123-', '","'), '"]'), …) is 2
+  // exactly when ssn starts 123-: a prefix oracle with no comparison anywhere.
+  const table: [string, string[]][] = [
+    ["SELECT u.id, COUNT(*) AS n FROM users u, JSON_TABLE(CONCAT('[\"', REPLACE(CONCAT('^', u.ssn), '^123-', '\",\"'), '\"]'), '$[*]' COLUMNS (x VARCHAR(99) PATH '$')) j GROUP BY u.id", ['users.ssn']],
+    ["SELECT COUNT(*) FROM JSON_TABLE((SELECT JSON_ARRAYAGG(email) FROM users), '$[*]' COLUMNS (e TEXT PATH '$')) j", ['users.email']],
+    ['SELECT * FROM orders FOR SYSTEM_TIME AS OF (SELECT created FROM users WHERE id = 1)', ['users.created', 'users.id']],
+    ["SELECT * FROM JSON_TABLE('[1, 2]', '$[*]' COLUMNS (x INT PATH '$')) j", []],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.deepEqual(cols(first(sql)), want));
+});
+
+describe('FOR SYSTEM_TIME in all its forms parses (it was a parse error, refused on protected targets)', () => {
+  for (const sql of [
+    "SELECT * FROM orders FOR SYSTEM_TIME AS OF TIMESTAMP '2024-01-01 00:00:00'",
+    'SELECT o.id FROM orders FOR SYSTEM_TIME AS OF NOW() - INTERVAL 1 DAY AS o WHERE o.id = 1',
+    "SELECT * FROM orders FOR SYSTEM_TIME BETWEEN TIMESTAMP '2024-01-01' AND NOW() JOIN items ON items.order_id = orders.id",
+    "SELECT * FROM orders FOR SYSTEM_TIME FROM '2024-01-01' TO '2025-01-01' WHERE id = 1",
+    'SELECT * FROM orders FOR SYSTEM_TIME AS OF TRANSACTION 12',
+    'SELECT * FROM orders FOR SYSTEM_TIME ALL',
+  ]) {
+    it(sql, () => {
+      const f = first(sql);
+      assert.equal(f.opaque, undefined);
+      assert.equal(f.kind, 'select');
+      assert.ok(rels(f).includes('app.orders:read'));
+    });
+  }
+});
