@@ -37,6 +37,17 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
       "SELECT COUNT(*) AS words FROM users u, JSON_TABLE(CONCAT('[\"', REPLACE(u.full_name, ' ', '\",\"'), '\"]'), '$[*]' COLUMNS (x VARCHAR(99) PATH '$')) j WHERE u.id = 1",
     ],
   },
+  // Past max_allowed_packet a string function returns NULL: NULL-ness answered what ssn holds.
+  {
+    name: 'NULL from a transform whose result outgrows max_allowed_packet',
+    refused: MASKED_PREDICATE,
+    sql: [
+      "SELECT id, REPLACE(ssn, '123-', REPEAT('x', @@max_allowed_packet - 6)) AS r FROM users",
+      "SELECT id, CONCAT(full_name, REPEAT('x', @@max_allowed_packet - 13)) AS r FROM users",
+      "SELECT id, TO_BASE64(REPLACE(address, 'Oxford', REPEAT('x', @@max_allowed_packet / 2))) AS r FROM users",
+    ],
+  },
+  { name: 'control: ordinary transforms of classified columns still answer (masked)', refused: /^ok \[/, sql: ["SELECT REPLACE(card, ' ', '') AS digits, REPLACE(REPLACE(email, '@', ' at '), '.', ' dot ') AS e FROM users", "SELECT CONCAT(full_name, ' (', DATE_FORMAT(created, '%Y'), ')') AS a, CONCAT_WS(', ', full_name, address, plan) AS b FROM users"] },
   { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },
 ];
 

@@ -87,3 +87,31 @@ describe('FOR SYSTEM_TIME in all its forms parses (it was a parse error, refused
     });
   }
 });
+
+describe('a transform passes its operand only while its result stays shorter than max_allowed_packet', () => {
+  // Past max_allowed_packet a string function returns NULL: REPLACE(ssn, '123-', <long>) is NULL
+  // exactly when ssn holds 123-, CONCAT(full_name, <long>) when full_name is longer than a guess.
+  const tested = [
+    "SELECT id, REPLACE(ssn, '123-', REPEAT('x', @@max_allowed_packet - 6)) AS r FROM users",
+    'SELECT id, CONCAT(full_name, REPEAT(\'x\', @@max_allowed_packet - 13)) AS r FROM users',
+    'SELECT CONCAT(full_name, ?) AS n FROM users',
+    'SELECT CONCAT(full_name, @pad) AS n FROM users',
+    "SELECT CONCAT(ssn, LPAD('x', 60000000, 'y')) AS n FROM users",
+    "SELECT REPLACE(ssn, '-', (SELECT status FROM orders LIMIT 1)) AS n FROM users",
+    "SELECT REPLACE(REPLACE(REPLACE(ssn, '1', 'xxxxxxxxxxxxxxxx'), 'x', 'yyyyyyyyyyyyyyyy'), 'y', 'zzzzzzzzzzzzzzzz') AS n FROM users",
+    'SELECT HEX(HEX(HEX(HEX(HEX(HEX(HEX(ssn))))))) AS n FROM users',
+    "SELECT REPLACE(REPEAT('a', 1000000), 'a', ssn) AS n FROM users",
+    "SELECT CONCAT(IF(plan = 'pro', ssn, REPEAT('x', 60000000)), 'x') AS n FROM users",
+  ];
+  for (const sql of tested) it(`tests: ${sql}`, () => assert.ok(cols(first(sql)).some((c) => /ssn|full_name/.test(c)), JSON.stringify(first(sql).predicateColumns)));
+  const passed = [
+    "SELECT REPLACE(card, ' ', '') AS digits, REPLACE(ssn, '-', '') AS s FROM users",
+    "SELECT REPLACE(REPLACE(email, '@', ' at '), '.', ' dot ') AS e FROM users",
+    "SELECT CONCAT(full_name, ' (', DATE_FORMAT(created, '%Y-%m-%d'), ')') AS a, CONCAT_WS(', ', full_name, address, plan) AS b FROM users",
+    "SELECT CONCAT(ssn, CAST(id AS CHAR)) AS a, CONCAT(email, id + 1) AS b, CONCAT('#', LPAD(plan, 2, '0'), ssn) AS c FROM users",
+    "SELECT UPPER(CONCAT(IF(plan = 'pro', email, address), ' ', COALESCE(phone, ''))) AS a, TO_BASE64(CONCAT(ssn, '/', card)) AS b FROM users",
+    "SELECT JSON_OBJECT('email', email, 'ssn', ssn) AS j, QUOTE(address) AS q, HEX(full_name) AS h FROM users",
+    "SELECT CONCAT(TRIM(BOTH ' ' FROM full_name), SUBSTRING(plan FROM 1)) AS a, CONCAT(CASE WHEN id > 1 THEN ssn ELSE 'n/a' END, '') AS b FROM users",
+  ];
+  for (const sql of passed) it(`passes: ${sql}`, () => assert.deepEqual(cols(first(sql)).filter((c) => /\.(ssn|full_name|email|card|address|phone)$/.test(c)), []));
+});
