@@ -47,6 +47,18 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
       "SELECT id, TO_BASE64(REPLACE(address, 'Oxford', REPEAT('x', @@max_allowed_packet / 2))) AS r FROM users",
     ],
   },
+  // Rows matched: 1  Changed: 0 (or affected rows 0 / 2 of an upsert) answered whether the guess was the value.
+  {
+    name: 'an UPDATE or upsert setting a classified column to a guess',
+    refused: /masked-predicate|^ok \{"fieldCount":0,"affectedRows":0,"insertId":0,"info":"",/,
+    sql: [
+      'BEGIN',
+      "UPDATE users SET ssn = '123-45-6789' WHERE id = 1",
+      "UPDATE users SET email = REPLACE(email, 'alice', 'alice') WHERE id = 1",
+      "INSERT INTO users (id, email) VALUES (1, 'alice.liddell@example.com') ON DUPLICATE KEY UPDATE email = VALUES(email)",
+      'ROLLBACK',
+    ],
+  },
   { name: 'control: ordinary transforms of classified columns still answer (masked)', refused: /^ok \[/, sql: ["SELECT REPLACE(card, ' ', '') AS digits, REPLACE(REPLACE(email, '@', ' at '), '.', ' dot ') AS e FROM users", "SELECT CONCAT(full_name, ' (', DATE_FORMAT(created, '%Y'), ')') AS a, CONCAT_WS(', ', full_name, address, plan) AS b FROM users"] },
   { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },
 ];

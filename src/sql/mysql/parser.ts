@@ -1259,6 +1259,7 @@ export class MysqlStatementParser {
         if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
         const value = this.scanExpr(this.depth0Stop(new Set(['RETURNING']), true), scope);
         this.pending.push({ into: { ...dest, column: target[target.length - 1].toLowerCase() }, expr: value, scope });
+        this.assignmentCompares(target, value, scope);
       } while (this.acceptPunct(','));
     }
     if (this.acceptKw('RETURNING')) this.scanExpr(() => false, scope);
@@ -1291,6 +1292,7 @@ export class MysqlStatementParser {
       // An assignment to a column of a table the UPDATE cannot name stores into an unknown place.
       const into = b?.table !== undefined ? { ...tableOf(b), column } : { table: '?', column };
       this.pending.push({ into, expr: value, scope });
+      this.assignmentCompares(target, value, scope);
     } while (this.acceptPunct(','));
     // When the written table is ambiguous, every table of the UPDATE counts as written.
     for (const b of bindings) if (b.rel && (unknownTarget || written.has(b))) b.rel.access = 'write';
@@ -1476,6 +1478,26 @@ export class MysqlStatementParser {
       if (!namesOuter) return true;
     }
     return false;
+  }
+
+  /**
+   * `SET col = value` in an UPDATE or an upsert: the server compares each row's old value with
+   * the new one, and tells (Changed: n, the affected-row count, ON UPDATE CURRENT_TIMESTAMP, a
+   * history row) whether they differed, so `UPDATE users SET ssn = '<guess>' WHERE id = 1`
+   * answers whether the guess was right (as `VALUES(ssn)` does in an upsert). The column is
+   * compared with what the client chose. Two values choose nothing: NULL (it tells only what
+   * NULL-ness tells, which masking keeps anyway) and a function of the column alone
+   * (`SET email = LOWER(email)`: no literal, variable, parameter, subquery or other column).
+   */
+  private assignmentCompares(target: string[], value: ExprInfo, scope: Scope): void {
+    const toks = this.toks.slice(value.start, value.end);
+    if (toks.length === 1 && toks[0].type === 'word' && toks[0].value === 'NULL') return;
+    const column = target[target.length - 1].toLowerCase();
+    // VALUES(col) in an upsert is the value the INSERT brings, not the row's own.
+    const chooses = toks.some((t) => t.type === 'string' || t.type === 'number' || t.type === 'param' || t.type === 'var' || t.type === 'sysvar' || (t.type === 'word' && (t.value === 'VALUES' || t.value === 'VALUE')));
+    const itself = value.refs.length > 0 && value.refs.every((r) => r.column.toLowerCase() === column) && value.subqueries.length === 0;
+    if (itself && !chooses) return;
+    this.addPredicates(this.resolve({ qualifier: target.slice(0, -1), column: target[target.length - 1], at: value.start }, scope).sources);
   }
 
   /** [WHERE expr] [ORDER BY …] [LIMIT …] [RETURNING …]; returns whether WHERE restricts rows. */

@@ -115,3 +115,18 @@ describe('a transform passes its operand only while its result stays shorter tha
   ];
   for (const sql of passed) it(`passes: ${sql}`, () => assert.deepEqual(cols(first(sql)).filter((c) => /\.(ssn|full_name|email|card|address|phone)$/.test(c)), []));
 });
+
+describe('an assignment compares the column with what it is set to', () => {
+  // Rows matched: 1  Changed: 0 answers whether the guess equals the stored value.
+  const table: [string, string[]][] = [
+    ["UPDATE users SET ssn = '123-45-6789' WHERE id = 1", ['users.id', 'users.ssn']],
+    ["UPDATE users SET ssn = REPLACE(ssn, '123', 'XYZ') WHERE id = 1", ['users.id', 'users.ssn']],
+    ['UPDATE users SET phone = ssn WHERE id = 1', ['users.id', 'users.phone']],
+    ['UPDATE users SET email = @guess WHERE id = 1', ['users.email', 'users.id']],
+    ["INSERT INTO users (id, email) VALUES (1, 'alice@example.com') ON DUPLICATE KEY UPDATE email = VALUES(email)", ['users.email']],
+    // Nothing chosen: NULL, and a function of the column alone.
+    ['UPDATE users SET phone = NULL WHERE id = 1', ['users.id']],
+    ['UPDATE users SET email = LOWER(email)', []],
+  ];
+  for (const [sql, want] of table) it(sql, () => assert.deepEqual(cols(first(sql)), want));
+});
