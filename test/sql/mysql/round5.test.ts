@@ -130,3 +130,10 @@ describe('an assignment compares the column with what it is set to', () => {
   ];
   for (const [sql, want] of table) it(sql, () => assert.deepEqual(cols(first(sql)), want));
 });
+
+describe('information_schema tables that hold column values read as warnings do (unknown origin)', () => {
+  for (const sql of ['SELECT HISTOGRAM FROM information_schema.COLUMN_STATISTICS', 'SELECT WORD FROM information_schema.INNODB_FT_INDEX_CACHE', 'SELECT word FROM information_schema.innodb_ft_index_table']) {
+    it(sql, () => assert.equal(analyseMysql(sql, { ...MARIA, serverVersion: 80036, mariadb: false }).statements[0].diagnostics, true));
+  }
+  it('metadata tables do not', () => assert.equal(first("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_NAME = 'users'").diagnostics, undefined));
+});
