@@ -98,9 +98,9 @@ function strictMode(mode: string): boolean {
 /**
  * An ALTER TABLE that retypes a column (MODIFY, CHANGE, CONVERT TO) keeps every value in strict
  * mode: the server refuses the ALTER when a value does not fit. Without strict mode it stores 0,
- * '' or '?' instead, so the ALTER overwrites data. The mode is the session's when the statement
- * runs: its own, the server's default, or one a SET earlier in the same message gave it (a
- * computed one counts as not strict).
+ * '' or '?' instead, so the ALTER overwrites data. The mode is the one the statement runs under:
+ * its own (MariaDB's SET STATEMENT sql_mode = … FOR), else the session's (its own, the server's
+ * default, or one a SET earlier in the same message gave it; a computed one counts as not strict).
  */
 function retypesUnderMode(a: MessageAnalysis, modeText: string): MessageAnalysis {
   if (!a.statements.some((f) => f.actions?.includes(RETYPE_ACTION))) return a;
@@ -108,8 +108,11 @@ function retypesUnderMode(a: MessageAnalysis, modeText: string): MessageAnalysis
   return {
     ...a,
     statements: a.statements.map((f) => {
-      const out = !strict && f.actions?.includes(RETYPE_ACTION) ? { ...f, actions: [...f.actions, 'ALTER TABLE OVERWRITE COLUMN'] } : f;
-      for (const s of f.settings ?? []) if (s.name === 'sql_mode' && !s.global) strict = s.value !== null && strictMode(s.value);
+      // SET STATEMENT sql_mode = '' FOR ALTER TABLE …: the mode the statement itself runs under.
+      const own = f.settings?.find((s) => s.name === 'sql_mode' && s.local);
+      const strictHere = own ? own.value !== null && strictMode(own.value) : strict;
+      const out = !strictHere && f.actions?.includes(RETYPE_ACTION) ? { ...f, actions: [...f.actions, 'ALTER TABLE OVERWRITE COLUMN'] } : f;
+      for (const s of f.settings ?? []) if (s.name === 'sql_mode' && !s.global && !s.local) strict = s.value !== null && strictMode(s.value);
       return out;
     }),
   };
