@@ -78,7 +78,8 @@ const MAX_CALL_DEPTH = 3;
 export interface TargetRuntimeDeps {
   name: string;
   config: TargetConfig;
-  analyse: (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis;
+  /** `runsLater`: a protocol-level prepare, which runs under whatever the session's settings are then. */
+  analyse: (sql: string, params: ReadonlyMap<string, string>, runsLater?: boolean) => MessageAnalysis;
   catalog: TargetCatalog | null;
   masking: MaskingConfig;
   log: Logger;
@@ -148,8 +149,8 @@ export class TargetRuntime implements TargetServices {
     }
   }
 
-  analyse(sql: string, state: SessionState): MessageAnalysis {
-    return this.d.analyse(sql, state.params);
+  analyse(sql: string, state: SessionState, runsLater = false): MessageAnalysis {
+    return this.d.analyse(sql, state.params, runsLater);
   }
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {

@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { leaks as leaksOf } from './capture-proxy.js';
 import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
-import { mysqlTunnelClient } from './mysql-harness.js';
+import { mysqlAdmin, mysqlTunnelClient } from './mysql-harness.js';
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
 const MASKED_PREDICATE = /masked-predicate/;
@@ -88,6 +88,52 @@ describe('adversarial masking probes, round 5 (MariaDB)', () => {
       const found = leaksOf(corpus.pii, t.proxy.take());
       assert.deepEqual(found, [], `clear PII in the wire bytes\n${out.join('\n')}`);
       if (p.refused) for (const [k, o] of out.entries()) assert.match(o, p.refused, `${p.sql[k]}: not refused`);
+    });
+  }
+});
+
+/**
+ * Guardrails on a protected target: an ALTER that retypes a column keeps every value only in
+ * strict mode, and the mode it runs under can be its own (SET STATEMENT) or that of a later
+ * EXECUTE. Each case must be refused and leave the values as they were.
+ */
+describe('adversarial guardrail probes, round 5 (MariaDB, protected target)', () => {
+  let t: CapturedTarget;
+  before(async () => {
+    t = await captureTarget('mysql', 'zzr5g', corpus, 'prod');
+  });
+  after(async () => t?.close());
+
+  const cases: { name: string; run: (c: Awaited<ReturnType<typeof mysqlTunnelClient>>) => Promise<unknown> }[] = [
+    { name: "SET STATEMENT sql_mode = '' FOR ALTER … MODIFY", run: (c) => c.query("SET STATEMENT sql_mode = '' FOR ALTER TABLE orders MODIFY status VARCHAR(1)") },
+    {
+      name: "PREPARE under strict mode, SET sql_mode = '', EXECUTE",
+      run: async (c) => {
+        await c.query("PREPARE s FROM 'ALTER TABLE orders MODIFY status VARCHAR(1)'");
+        await c.query("SET sql_mode = ''");
+        await c.query('EXECUTE s');
+      },
+    },
+    {
+      name: "COM_STMT_PREPARE under strict mode, SET sql_mode = '', COM_STMT_EXECUTE",
+      run: async (c) => {
+        const p = await c.prepare('ALTER TABLE orders MODIFY status VARCHAR(1)');
+        await c.query("SET sql_mode = ''");
+        await p.execute([]);
+      },
+    },
+    { name: 'CREATE OR REPLACE SEQUENCE over a table', run: (c) => c.query('CREATE OR REPLACE SEQUENCE orders') },
+  ];
+  for (const k of cases) {
+    test(k.name, async () => {
+      const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
+      try {
+        await assert.rejects(k.run(c), /^Error: dbgov: blocked/);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+      const rows = await mysqlAdmin<{ status: string }[]>('SELECT status FROM orders ORDER BY id', t.db);
+      assert.deepEqual(rows.map((r) => r.status), ['paid', 'new', 'paid']);
     });
   }
 });
