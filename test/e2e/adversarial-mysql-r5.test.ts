@@ -59,6 +59,18 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
       'ROLLBACK',
     ],
   },
+  // CYCLE … RESTRICT stopped the recursion at a repeat: 1 row when the guess was full_name, 2 otherwise.
+  {
+    name: 'a recursive CTE whose CYCLE clause compares a guess with a classified value',
+    refused: /masked-predicate/,
+    sql: ["WITH RECURSIVE r(n, s) AS (SELECT 1, full_name FROM users WHERE id = 1 UNION ALL SELECT n + 1, 'Alice Liddell' FROM r WHERE n < 5) CYCLE s RESTRICT SELECT n FROM r"],
+  },
+  // Text dbgov cannot analyse may filter on a masked column too (the CYCLE clause did not parse).
+  {
+    name: 'a statement dbgov cannot analyse, for an identity that sees masked data',
+    refused: /dbgov could not analyse this statement/,
+    sql: ['DELETE HISTORY FROM users BEFORE SYSTEM_TIME NOW()'],
+  },
   { name: 'control: ordinary transforms of classified columns still answer (masked)', refused: /^ok \[/, sql: ["SELECT REPLACE(card, ' ', '') AS digits, REPLACE(REPLACE(email, '@', ' at '), '.', ' dot ') AS e FROM users", "SELECT CONCAT(full_name, ' (', DATE_FORMAT(created, '%Y'), ')') AS a, CONCAT_WS(', ', full_name, address, plan) AS b FROM users"] },
   { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },
 ];

@@ -507,7 +507,18 @@ export class MysqlStatementParser {
       this.expectPunct('(');
       const lineage = this.parseQuery({ bindings: [], parent: scope });
       this.expectPunct(')');
-      scope.bindings.push({ alias: name, derived: renamed(lineage, columns), cte: true });
+      const derived = renamed(lineage, columns);
+      scope.bindings.push({ alias: name, derived, cte: true });
+      // MariaDB's CYCLE col, … RESTRICT stops the recursion at a row equal to an earlier one on
+      // those columns: how many rows come out answers whether a value the client chose equals one.
+      if (this.acceptKw('CYCLE')) {
+        do {
+          const col = this.readIdent().toLowerCase();
+          const hit = derived.filter((c) => c.name.toLowerCase() === col);
+          for (const c of hit.length > 0 ? hit : derived) this.addPredicates(c.sources);
+        } while (this.acceptPunct(','));
+        this.expectKw('RESTRICT');
+      }
     } while (this.acceptPunct(','));
   }
 
