@@ -482,7 +482,8 @@ export class TargetRuntime implements TargetServices {
         };
       }
     }
-    const unread = facts.find((x) => x.opaque !== undefined && UNREAD.has(x.opaque.reason));
+    // PostgreSQL's analyser is the server's own parser: what it cannot parse, the server refuses too.
+    const unread = this.d.config.engine === 'mysql' ? facts.find((x) => x.opaque !== undefined && UNREAD.has(x.opaque.reason)) : undefined;
     if (unread && this.classifiedColumnsFor(session).size > 0) {
       return {
         sqlstate: '42501',
@@ -896,7 +897,7 @@ function whoKey(session: LiveSession): string {
  */
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message', 'nonstandard-strings']);
 /**
- * Opaque reasons that mean the statement's text was not understood: it may filter on a
+ * Opaque reasons that mean a MySQL statement's text was not understood: it may filter on a
  * classified column (`WITH RECURSIVE … CYCLE s RESTRICT` counted its rows by comparing a guess
  * with a masked value, while the CYCLE clause did not parse), and its rows come back masked but
  * counted. Refused for an identity that sees classified data masked, as a filter on it would be.
