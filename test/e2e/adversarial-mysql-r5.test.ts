@@ -69,7 +69,7 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
   {
     name: 'a statement dbgov cannot analyse, for an identity that sees masked data',
     refused: /dbgov could not analyse this statement/,
-    sql: ['DELETE HISTORY FROM users BEFORE SYSTEM_TIME NOW()'],
+    sql: ["UPDATE users FOR PORTION OF p FROM '2000-01-01' TO '2100-01-01' SET plan = 'x' WHERE ssn = '123-45-6789'"],
   },
   { name: 'control: ordinary transforms of classified columns still answer (masked)', refused: /^ok \[/, sql: ["SELECT REPLACE(card, ' ', '') AS digits, REPLACE(REPLACE(email, '@', ' at '), '.', ' dot ') AS e FROM users", "SELECT CONCAT(full_name, ' (', DATE_FORMAT(created, '%Y'), ')') AS a, CONCAT_WS(', ', full_name, address, plan) AS b FROM users"] },
   { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },

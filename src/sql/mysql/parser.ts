@@ -1314,6 +1314,7 @@ export class MysqlStatementParser {
   private delete(scope: Scope = { bindings: [] }): Classified {
     this.expectKw('DELETE');
     while (this.acceptKw('LOW_PRIORITY') || this.acceptKw('QUICK') || this.acceptKw('IGNORE'));
+    if (this.isKw('HISTORY') && this.isKw('FROM', 1)) return this.deleteHistory(scope);
     let targets: string[][] = [];
     let bindings: Binding[];
     if (this.acceptKw('FROM')) {
@@ -1339,6 +1340,23 @@ export class MysqlStatementParser {
     }
     const hasWhere = this.whereTail(scope);
     return { kind: 'delete', tag: 'DELETE', hasWhere };
+  }
+
+  /**
+   * MariaDB's DELETE HISTORY FROM t [BEFORE SYSTEM_TIME [TIMESTAMP | TRANSACTION] expr]: deletes
+   * the table's history rows, every one older than the point: a write to t that no WHERE bounds.
+   * (Read as a multi-table DELETE it wrote a table named `history` and only read t.)
+   */
+  private deleteHistory(scope: Scope): Classified {
+    this.i += 2;
+    this.addRelation(this.readQualified(), 'write');
+    if (this.acceptKw('BEFORE')) {
+      this.expectKw('SYSTEM_TIME');
+      this.acceptKw('TIMESTAMP') || this.acceptKw('TRANSACTION');
+      this.predicate(scope, () => false);
+    }
+    if (!this.atEnd()) this.fail('unexpected token');
+    return { kind: 'delete', tag: 'DELETE HISTORY', hasWhere: false };
   }
 
   private readTargetList(): string[][] {

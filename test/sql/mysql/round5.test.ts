@@ -149,3 +149,12 @@ describe("MariaDB's WITH RECURSIVE … CYCLE … RESTRICT", () => {
   });
   it('a CYCLE over a column of constants compares no table column', () => assert.deepEqual(cols(first('WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) CYCLE n RESTRICT SELECT n FROM r')).filter((c) => !c.startsWith('r.')), []));
 });
+
+describe("MariaDB's DELETE HISTORY", () => {
+  it('writes the table it names, with no WHERE', () => {
+    for (const sql of ['DELETE HISTORY FROM orders', "DELETE HISTORY FROM app.orders BEFORE SYSTEM_TIME TIMESTAMP '2024-01-01 00:00:00'"]) {
+      const f = first(sql);
+      assert.deepEqual([f.kind, f.tag, f.hasWhere, rels(f)], ['delete', 'DELETE HISTORY', false, ['app.orders:write']], sql);
+    }
+  });
+});
