@@ -71,6 +71,16 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
     refused: /dbgov could not analyse this statement/,
     sql: ["UPDATE users FOR PORTION OF p FROM '2000-01-01' TO '2100-01-01' SET plan = 'x' WHERE ssn = '123-45-6789'"],
   },
+  // The ALTER fails exactly when a row fails the CHECK; a partition picks out the rows whose value is in its bounds.
+  {
+    name: 'ALTER TABLE … CHECK or PARTITION BY over a classified column',
+    refused: /masked-predicate/,
+    sql: [
+      "ALTER TABLE orders ADD CONSTRAINT c1 CHECK (card NOT LIKE '4111%')",
+      "ALTER TABLE users PARTITION BY RANGE COLUMNS(ssn) (PARTITION p0 VALUES LESS THAN ('123-45-6789'), PARTITION p1 VALUES LESS THAN ('123-45-678:'), PARTITION p2 VALUES LESS THAN (MAXVALUE))",
+      'ALTER TABLE users PARTITION BY KEY() PARTITIONS 2',
+    ],
+  },
   { name: 'control: ordinary transforms of classified columns still answer (masked)', refused: /^ok \[/, sql: ["SELECT REPLACE(card, ' ', '') AS digits, REPLACE(REPLACE(email, '@', ' at '), '.', ' dot ') AS e FROM users", "SELECT CONCAT(full_name, ' (', DATE_FORMAT(created, '%Y'), ')') AS a, CONCAT_WS(', ', full_name, address, plan) AS b FROM users"] },
   { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },
 ];

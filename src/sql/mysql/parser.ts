@@ -1692,6 +1692,9 @@ export class MysqlStatementParser {
         // UNIQUE key deletes every row that duplicates one, a retype cuts values even in strict mode.
         if (this.toks.slice(0, this.i).some((t) => t.type === 'word' && t.value === 'IGNORE')) actions.push(IGNORE_ACTION);
         this.alterTableStores(table);
+        // The table's own columns, for what the ALTER tests on its rows.
+        const own: Scope = { bindings: [{ alias: table[table.length - 1], table: table[table.length - 1], ...(table.length > 1 ? { schema: table[0] } : this.currentDb !== undefined ? { schema: this.currentDb } : {}) }] };
+        let partitionedBy = false;
         while (!this.atEnd()) {
           if (this.acceptKw('RENAME')) {
             if (this.acceptKw('TO') || this.acceptKw('AS') || !this.isKw('COLUMN') && !this.isKw('INDEX') && !this.isKw('KEY')) {
@@ -1699,9 +1702,31 @@ export class MysqlStatementParser {
             }
             continue;
           }
-          this.scanExpr(this.depth0Stop(new Set(['RENAME'])), { bindings: [] });
+          // ADD CHECK (cond) checks every row: it fails exactly when a row does not meet cond,
+          // so `CHECK (card NOT LIKE '4111%')` answers whether any card starts 4111.
+          if (this.isKw('CHECK') && this.isPunct('(', 1)) {
+            this.i += 2;
+            this.predicate(own, () => false);
+            this.expectPunct(')');
+            continue;
+          }
+          if ((this.isKw('PARTITION') || this.isKw('SUBPARTITION')) && this.isKw('BY', 1)) {
+            this.i += 2;
+            this.partitioning(own);
+            partitionedBy = true;
+            continue;
+          }
+          if (this.isKw('CHECK') || this.isKw('PARTITION') || this.isKw('SUBPARTITION')) {
+            this.i++;
+            continue;
+          }
+          this.scanExpr(this.depth0Stop(new Set(['RENAME', 'CHECK', 'PARTITION', 'SUBPARTITION'])), { bindings: [] });
           if (this.isPunct(')')) this.fail('unbalanced parenthesis');
         }
+        // Partition bounds (ADD / REORGANIZE PARTITION … VALUES LESS THAN / IN) compare the rows'
+        // partitioning columns, which only the server knows, with values the client chose.
+        const bounds = this.toks.some((t, k) => t.type === 'word' && t.value === 'VALUES' && (this.toks[k + 1]?.value === 'LESS' || this.toks[k + 1]?.value === 'IN'));
+        if (bounds && !partitionedBy) this.addPredicates([{ ...tableOf(own.bindings[0]), column: '*' }]);
         return { kind: 'alter', tag, ...(actions.length > 0 ? { actions } : {}) };
       }
       case 'VIEW':
@@ -1727,6 +1752,27 @@ export class MysqlStatementParser {
         this.i = this.toks.length;
         return { kind: 'alter', tag };
     }
+  }
+
+  /**
+   * PARTITION BY [LINEAR] {RANGE | LIST | HASH | KEY} [COLUMNS] [ALGORITHM = n] (expr | columns):
+   * each row goes to the partition its values select, and `SELECT … FROM users PARTITION (p1)` or
+   * information_schema.PARTITIONS then tells which rows those were (RANGE COLUMNS(ssn) with
+   * bounds '123-45-6789' and '123-45-678:' picks out the one row whose ssn it is). The
+   * partitioning columns are filtered on; KEY() partitions by the primary key, any column.
+   */
+  private partitioning(own: Scope): void {
+    this.acceptKw('LINEAR');
+    if (!this.acceptKw('RANGE') && !this.acceptKw('LIST') && !this.acceptKw('HASH') && !this.acceptKw('KEY')) this.fail('expected RANGE, LIST, HASH or KEY');
+    this.acceptKw('COLUMNS');
+    if (this.acceptKw('ALGORITHM')) {
+      this.expectPunct('=');
+      this.i++;
+    }
+    this.expectPunct('(');
+    if (this.isPunct(')')) this.addPredicates([{ ...tableOf(own.bindings[0]), column: '*' }]);
+    else this.predicate(own, () => false);
+    this.expectPunct(')');
   }
 
   private drop(): Classified {
