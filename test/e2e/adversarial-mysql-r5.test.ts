@@ -81,6 +81,12 @@ export const probes: { name: string; sql: string[]; refused?: RegExp }[] = [
       'ALTER TABLE users PARTITION BY KEY() PARTITIONS 2',
     ],
   },
+  // With a guessed SSN inserted, ADD UNIQUE (ssn) failed exactly when a stored SSN equalled it.
+  {
+    name: 'a unique key added over a classified column after inserting a guess',
+    refused: /masked-predicate|^ok \{"fieldCount":0,"affectedRows":1,/,
+    sql: ["INSERT INTO users (id, email, ssn) VALUES (99, 'zz@example.com', '123-45-6789')", 'ALTER TABLE users ADD UNIQUE (ssn)', 'DELETE FROM users WHERE id = 99'],
+  },
   { name: 'control: ordinary transforms of classified columns still answer (masked)', refused: /^ok \[/, sql: ["SELECT REPLACE(card, ' ', '') AS digits, REPLACE(REPLACE(email, '@', ' at '), '.', ' dot ') AS e FROM users", "SELECT CONCAT(full_name, ' (', DATE_FORMAT(created, '%Y'), ')') AS a, CONCAT_WS(', ', full_name, address, plan) AS b FROM users"] },
   { name: 'control: ordinary SHOW statements still answer', refused: /^ok \[/, sql: ['SHOW TABLES', "SHOW VARIABLES LIKE 'version'", 'SHOW CREATE TABLE users', "SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'"] },
 ];

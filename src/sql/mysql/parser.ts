@@ -1716,11 +1716,31 @@ export class MysqlStatementParser {
             partitionedBy = true;
             continue;
           }
+          // ADD UNIQUE / PRIMARY KEY (cols) compares every row's values with every other's: after
+          // an INSERT of a guess, it fails exactly when a stored value equals the guess.
+          if (this.isKw('UNIQUE') || (this.isKw('PRIMARY') && this.isKw('KEY', 1))) {
+            this.i += this.isKw('PRIMARY') ? 2 : 1;
+            this.acceptKw('KEY') || this.acceptKw('INDEX');
+            if (!this.isPunct('(') && !this.isKw('USING') && this.isIdent(this.peek())) this.i++;
+            if (this.acceptKw('USING')) this.i++;
+            if (this.acceptPunct('(')) {
+              // key_part: col [(length)] [ASC | DESC]
+              do {
+                const at = this.i;
+                const column = this.readIdent();
+                this.addPredicates(this.resolve({ qualifier: [], column, at }, own).sources);
+                if (this.isPunct('(')) this.skipParens();
+                this.acceptKw('ASC') || this.acceptKw('DESC');
+              } while (this.acceptPunct(','));
+              this.expectPunct(')');
+            }
+            continue;
+          }
           if (this.isKw('CHECK') || this.isKw('PARTITION') || this.isKw('SUBPARTITION')) {
             this.i++;
             continue;
           }
-          this.scanExpr(this.depth0Stop(new Set(['RENAME', 'CHECK', 'PARTITION', 'SUBPARTITION'])), { bindings: [] });
+          this.scanExpr(this.depth0Stop(new Set(['RENAME', 'CHECK', 'PARTITION', 'SUBPARTITION', 'UNIQUE', 'PRIMARY'])), { bindings: [] });
           if (this.isPunct(')')) this.fail('unbalanced parenthesis');
         }
         // Partition bounds (ADD / REORGANIZE PARTITION … VALUES LESS THAN / IN) compare the rows'

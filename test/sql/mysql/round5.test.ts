@@ -169,8 +169,13 @@ describe('an ALTER TABLE that tests every row: CHECK, partitioning', () => {
     ['ALTER TABLE users PARTITION BY KEY() PARTITIONS 2', ['users.*']],
     // Bounds compared with a partitioning column only the server knows.
     ['ALTER TABLE users REORGANIZE PARTITION p0 INTO (PARTITION a VALUES LESS THAN (5), PARTITION b VALUES LESS THAN (100))', ['users.*']],
+    // After INSERT of a guess, a new unique key fails exactly when a stored value equals it.
+    ['ALTER TABLE users ADD UNIQUE (ssn)', ['users.ssn']],
+    ['ALTER TABLE users ADD CONSTRAINT u2 UNIQUE INDEX `u2` USING BTREE (full_name(10) DESC, plan)', ['users.full_name', 'users.plan']],
+    ['ALTER TABLE users DROP PRIMARY KEY, ADD PRIMARY KEY (id, ssn)', ['users.id', 'users.ssn']],
     // Nothing tested.
     ['ALTER TABLE orders ADD COLUMN note VARCHAR(20), ADD INDEX (status), DROP PARTITION p0', []],
+    ['ALTER TABLE users ADD INDEX (ssn), DROP INDEX email', []],
   ];
   for (const [sql, want] of table) it(sql, () => assert.deepEqual(cols(first(sql)), want));
 });
