@@ -12,7 +12,7 @@
  * literal costs a scan and a lookup instead of a parse; their facts' `text` is that normalised
  * text. Every statement is still decided and audited: only the analysis is shared.
  */
-import type { MessageAnalysis } from '../sql/facts.js';
+import type { MessageAnalysis, StatementFacts } from '../sql/facts.js';
 import { createFactsCache, sameFacts } from '../sql/cache.js';
 import { analyseMysql, isDefaultSetting, sqlModeFlags, sqlModeStrict } from '../sql/mysql/analyse.js';
 import type { MysqlDialect } from '../sql/mysql/lexer.js';
@@ -29,7 +29,7 @@ const UNKNOWN_SERVER = { version: 101100, mariadb: true, sqlMode: '' };
 /** Distinct sql_mode texts remembered; sessions use a handful. */
 const MODE_CACHE_ENTRIES = 64;
 
-export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number): (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis {
+export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number): (sql: string, params: ReadonlyMap<string, string>, runsLater?: boolean) => MessageAnalysis {
   const cache = createFactsCache(maxEntries);
   /** Per normalised text: whether it may stand for its texts (see `run`). */
   const verdicts = new Map<string, boolean>();
@@ -71,24 +71,28 @@ export function mysqlAnalyser(catalog: TargetCatalog | null, maxEntries: number)
     return cache.get(prefix + sql, () => analyse(sql));
   };
 
-  return (sql, params) => {
+  return (sql, params, runsLater = false) => {
     const db = params.get('database');
     const set = params.get('sql_mode');
     // Never set, or SET sql_mode = DEFAULT: the server's global mode (ANSI_QUOTES there counts too).
     const modeText = (set === undefined || isDefaultSetting(set) ? server?.().sqlMode : set) ?? '';
-    if (modeText !== UNKNOWN_SETTING) return retypesUnderMode(run(sql, flagsOf(modeText), db), modeText);
+    // A statement prepared now runs later, under whatever sql_mode the session has then.
+    const runMode = runsLater ? UNKNOWN_SETTING : modeText;
+    if (modeText !== UNKNOWN_SETTING) return retypesUnderMode(run(sql, flagsOf(modeText), db), runMode);
     // The session set sql_mode to a value computed at run time: the text is only safe to judge
     // if it means the same thing under every quoting mode.
     const variants = [false, true].flatMap((nbe) => [false, true].map((aq) => run(sql, { noBackslashEscapes: nbe, ansiQuotes: aq }, db)));
     // Lineage and stores too: `"full_name"` is a constant in one mode and a column in the other.
     const shape = (a: MessageAnalysis): string => JSON.stringify(a.statements.map((f) => [f.kind, f.tag, f.relations, f.functions, f.settings, f.lineage, f.stores, f.predicateColumns, f.hasWhere]));
-    if (variants.every((v) => shape(v) === shape(variants[0]))) return retypesUnderMode(variants[0], modeText);
+    if (variants.every((v) => shape(v) === shape(variants[0]))) return retypesUnderMode(variants[0], runMode);
     // Its result columns cannot be traced either: without lineage, masking treats them as unknown.
     return {
       statements: variants[0].statements.map((f) => ({ ...f, lineage: undefined, opaque: { reason: 'parse-error' as const, detail: 'sql_mode was set to a value computed at run time, and this statement reads differently under different modes' } })),
     };
   };
 }
+
+const OVERWRITE_ACTION = 'ALTER TABLE OVERWRITE COLUMN';
 
 /** Strict sql_mode; an unknown one (computed at run time) counts as not strict. */
 function strictMode(mode: string): boolean {
@@ -98,18 +102,25 @@ function strictMode(mode: string): boolean {
 /**
  * An ALTER TABLE that retypes a column (MODIFY, CHANGE, CONVERT TO) keeps every value in strict
  * mode: the server refuses the ALTER when a value does not fit. Without strict mode it stores 0,
- * '' or '?' instead, so the ALTER overwrites data. The mode is the session's when the statement
- * runs: its own, the server's default, or one a SET earlier in the same message gave it (a
- * computed one counts as not strict).
+ * '' or '?' instead, so the ALTER overwrites data. The mode is the one the statement runs under:
+ * its own (MariaDB's SET STATEMENT sql_mode = … FOR), else the session's (its own, the server's
+ * default, or one a SET earlier in the same message gave it; a computed one counts as not strict).
+ * A prepared ALTER (PREPARE … FROM, COM_STMT_PREPARE) runs under the mode of each later EXECUTE,
+ * which a SET in between may have made non-strict: it counts as not strict.
  */
 function retypesUnderMode(a: MessageAnalysis, modeText: string): MessageAnalysis {
-  if (!a.statements.some((f) => f.actions?.includes(RETYPE_ACTION))) return a;
+  const retypes = (f: StatementFacts): boolean => f.actions?.includes(RETYPE_ACTION) === true;
+  if (!a.statements.some((f) => retypes(f) || (f.prepare !== undefined && retypes(f.prepare.inner)))) return a;
   let strict = strictMode(modeText);
   return {
     ...a,
     statements: a.statements.map((f) => {
-      const out = !strict && f.actions?.includes(RETYPE_ACTION) ? { ...f, actions: [...f.actions, 'ALTER TABLE OVERWRITE COLUMN'] } : f;
-      for (const s of f.settings ?? []) if (s.name === 'sql_mode' && !s.global) strict = s.value !== null && strictMode(s.value);
+      // SET STATEMENT sql_mode = '' FOR ALTER TABLE …: the mode the statement itself runs under.
+      const own = f.settings?.find((s) => s.name === 'sql_mode' && s.local);
+      const strictHere = own ? own.value !== null && strictMode(own.value) : strict;
+      let out = !strictHere && retypes(f) ? { ...f, actions: [...f.actions!, OVERWRITE_ACTION] } : f;
+      if (f.prepare !== undefined && retypes(f.prepare.inner)) out = { ...out, prepare: { ...f.prepare, inner: { ...f.prepare.inner, actions: [...f.prepare.inner.actions!, OVERWRITE_ACTION] } } };
+      for (const s of f.settings ?? []) if (s.name === 'sql_mode' && !s.global && !s.local) strict = s.value !== null && strictMode(s.value);
       return out;
     }),
   };

@@ -77,7 +77,8 @@ export interface SessionState {
 /** What a target provides to its sessions (src/broker/target-runtime.ts). */
 export interface TargetServices {
   /** Analysis in the target's dialect, under this session's settings (MySQL: sql_mode, database). */
-  analyse(sql: string, state: SessionState): MessageAnalysis;
+  /** `runsLater`: a protocol-level prepare (MySQL COM_STMT_PREPARE), run by later executes. */
+  analyse(sql: string, state: SessionState, runsLater?: boolean): MessageAnalysis;
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[];
   classifiedColumnsFor(session: LiveSession): ReadonlySet<string>;
   maskPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): Promise<MaskPlan | ClientError | null> | MaskPlan | ClientError | null;
@@ -364,7 +365,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     state,
 
     check(req: StatementRequest): Verdict {
-      const analysis = d.services.analyse(req.sql, state);
+      const analysis = d.services.analyse(req.sql, state, req.via === 'prepare');
       const facts = d.services.resolve(analysis.statements, state);
       const decision = decide(facts);
       const s = new Stmt(req.sql, facts, decision, runsOf(facts, state));

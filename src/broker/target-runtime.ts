@@ -78,7 +78,8 @@ const MAX_CALL_DEPTH = 3;
 export interface TargetRuntimeDeps {
   name: string;
   config: TargetConfig;
-  analyse: (sql: string, params: ReadonlyMap<string, string>) => MessageAnalysis;
+  /** `runsLater`: a protocol-level prepare, which runs under whatever the session's settings are then. */
+  analyse: (sql: string, params: ReadonlyMap<string, string>, runsLater?: boolean) => MessageAnalysis;
   catalog: TargetCatalog | null;
   masking: MaskingConfig;
   log: Logger;
@@ -148,8 +149,8 @@ export class TargetRuntime implements TargetServices {
     }
   }
 
-  analyse(sql: string, state: SessionState): MessageAnalysis {
-    return this.d.analyse(sql, state.params);
+  analyse(sql: string, state: SessionState, runsLater = false): MessageAnalysis {
+    return this.d.analyse(sql, state.params, runsLater);
   }
 
   resolve(facts: StatementFacts[], state: SessionState): StatementFacts[] {
@@ -480,6 +481,16 @@ export class TargetRuntime implements TargetServices {
           hint: 'read them with SHOW WARNINGS, where classified values are masked',
         };
       }
+    }
+    // PostgreSQL's analyser is the server's own parser: what it cannot parse, the server refuses too.
+    const unread = this.d.config.engine === 'mysql' ? facts.find((x) => x.opaque !== undefined && UNREAD.has(x.opaque.reason)) : undefined;
+    if (unread && this.classifiedColumnsFor(session).size > 0) {
+      return {
+        sqlstate: '42501',
+        message: 'dbgov: blocked: dbgov could not analyse this statement, and classified data is masked for you: it may filter on a masked column',
+        detail: `rule: masking (${unread.opaque!.detail})`,
+        hint: 'check the statement for a syntax error; if it is valid SQL dbgov does not read yet, write it another way or ask an identity that may see the data in clear',
+      };
     }
     const unseenCall = (x: StatementFacts): boolean => x.kind === 'call' && !facts.some((b) => b.calledFrom !== undefined);
     const f = facts.find((x) => (x.opaque !== undefined && UNFOLLOWABLE.has(x.opaque.reason)) || ATTACHES_CODE.has(x.tag) || unseenCall(x));
@@ -885,6 +896,13 @@ function whoKey(session: LiveSession): string {
  * into, or a text it cannot lex as the server will (a hidden INSERT … SELECT could store anything).
  */
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message', 'nonstandard-strings']);
+/**
+ * Opaque reasons that mean a MySQL statement's text was not understood: it may filter on a
+ * classified column (`WITH RECURSIVE … CYCLE s RESTRICT` counted its rows by comparing a guess
+ * with a masked value, while the CYCLE clause did not parse), and its rows come back masked but
+ * counted. Refused for an identity that sees classified data masked, as a filter on it would be.
+ */
+const UNREAD: ReadonlySet<string> = new Set(['parse-error', 'executable-comment', 'unclassified-statement']);
 /**
  * Statements that attach code to run on later statements, or bind a function to syntax that calls
  * it unnamed (`a ### b`, `x::text`, an aggregate's state function): until the catalog reloads,

@@ -68,8 +68,14 @@ const APPROVAL_HINT = 'if it must run, ask for approval with a ticket: dbgov con
 
 const DEFAULTS: readonly [string, string, StatementMatch, string, string][] = [
   // By tag, not kind: DROP DATABASE and DROP OWNED are classified as admin/role, and are drops too.
-  // MariaDB's CREATE OR REPLACE TABLE drops the table (and its rows) first.
-  ['block-drop', 'DROP of any object, including DROP DATABASE and DROP OWNED, and CREATE OR REPLACE TABLE (MariaDB), which drops the table first.', { ...PROTECTED, statement: { tags: [compileGlob('DROP *'), compileGlob('CREATE OR REPLACE TABLE')] } }, 'DROP is not allowed on a protected target', APPROVAL_HINT],
+  // MariaDB's CREATE OR REPLACE TABLE / SEQUENCE / DATABASE drops the table or database (and its rows) first.
+  [
+    'block-drop',
+    'DROP of any object, including DROP DATABASE and DROP OWNED, and CREATE OR REPLACE TABLE, SEQUENCE or DATABASE (MariaDB), which drops the table (a sequence replaces a table of its name) or the whole database first.',
+    { ...PROTECTED, statement: { tags: ['DROP *', 'CREATE OR REPLACE TABLE', 'CREATE OR REPLACE SEQUENCE', 'CREATE OR REPLACE DATABASE'].map(compileGlob) } },
+    'DROP is not allowed on a protected target',
+    APPROVAL_HINT,
+  ],
   ['block-truncate', 'TRUNCATE.', { ...PROTECTED, statement: { kinds: ['truncate'] } }, 'TRUNCATE is not allowed on a protected target', APPROVAL_HINT],
   [
     'block-destructive-alter',

@@ -65,6 +65,17 @@ describe('mysql analyser cache', () => {
     assert.equal(analyse("SET sql_mode = CONCAT('STRICT_', 'ALL_TABLES'); ALTER TABLE orders MODIFY status INT", params({ sql_mode: 'STRICT_ALL_TABLES' })).statements[1].opaque?.reason, 'parse-error');
     // Adding a column changes no stored value.
     assert.deepEqual(overwrites('ALTER TABLE orders ADD COLUMN note TEXT', ''), [false]);
+    // MariaDB's SET STATEMENT gives the ALTER its own mode, whatever the session's (round 5:
+    // this cut every status to one character on a protected target), and leaves the session's alone.
+    assert.deepEqual(overwrites("SET STATEMENT sql_mode = '' FOR ALTER TABLE orders MODIFY status VARCHAR(1)", 'STRICT_TRANS_TABLES'), [true]);
+    assert.deepEqual(overwrites("SET STATEMENT sql_mode = 'STRICT_ALL_TABLES' FOR ALTER TABLE orders MODIFY status INT", ''), [false]);
+    assert.deepEqual(overwrites("SET STATEMENT sql_mode = '' FOR SELECT 1; ALTER TABLE orders MODIFY status INT", 'STRICT_ALL_TABLES'), [false, false]);
+    // A prepared ALTER runs under the mode of a later EXECUTE, after a SET sql_mode = '' perhaps
+    // (round 5: PREPARE under strict mode, SET sql_mode = '', EXECUTE cut every card on prod).
+    const inner = analyse("PREPARE s FROM 'ALTER TABLE orders MODIFY card VARCHAR(2)'", params({ sql_mode: 'STRICT_TRANS_TABLES' })).statements[0].prepare?.inner;
+    assert.ok(inner?.actions?.includes('ALTER TABLE OVERWRITE COLUMN'));
+    const viaProtocol = analyse('ALTER TABLE orders MODIFY card VARCHAR(2)', params({ sql_mode: 'STRICT_TRANS_TABLES' }), true).statements[0];
+    assert.ok(viaProtocol.actions?.includes('ALTER TABLE OVERWRITE COLUMN'));
   });
 });
 

@@ -95,7 +95,7 @@ describe('mysql guardrail corpus through the tunnel', () => {
         let outcome: 'allow' | 'block' | 'review' = 'allow';
         let error: { errno?: number; sqlState?: string; message?: string } | undefined;
         try {
-          await client.query(c.sql);
+          await client.query(c.sql.replace('$DB', db));
         } catch (e) {
           error = e as typeof error;
           if (error?.message?.startsWith('dbgov: blocked')) outcome = 'block';

@@ -101,7 +101,8 @@ const reshaped: string[] = [
 /** Ordinary work on the same tables that must still run. */
 const allowed: { name: string; sql: string[] }[] = [
   { name: 'variables from unclassified columns and constants', sql: ['SET @n = (SELECT COUNT(*) FROM users)', 'SELECT @p := plan FROM users WHERE id = 1', 'SET @k = 5', 'SELECT @n, @p, @k'] },
-  { name: 'writes on a classified table that move nothing classified', sql: ['BEGIN', "UPDATE users SET plan = 'gold' WHERE id = 1", "INSERT INTO users (id, email) VALUES (9, 'new@example.com') ON DUPLICATE KEY UPDATE email = VALUES(email)", 'ROLLBACK'] },
+  // (An upsert's `email = VALUES(email)` compares the email with the one given: see adversarial-mysql-r5.)
+  { name: 'writes on a classified table that move nothing classified', sql: ['BEGIN', "UPDATE users SET plan = 'gold' WHERE id = 1", "INSERT INTO users (id, email) VALUES (9, 'new@example.com') ON DUPLICATE KEY UPDATE plan = VALUES(plan)", "UPDATE users SET phone = NULL WHERE id = 2", 'ROLLBACK'] },
   { name: 'copying into a column of the same class', sql: ['BEGIN', "INSERT INTO orders (id, user_id, amount, status, card) SELECT 200 + id, id, 1, 'new', card FROM users", 'UPDATE users SET email = LOWER(email)', 'ROLLBACK'] },
 ];
 

@@ -15,7 +15,7 @@ test('explain: decision, facts and a trace of every rule with why', () => {
   const rows: [string, boolean, RegExp][] = [
     ['no-orders', true, /write public\.orders/],
     ['block-unbounded-write', true, /no WHERE/],
-    ['block-drop', false, /tag DELETE not in \[DROP \*, CREATE OR REPLACE TABLE\]/],
+    ['block-drop', false, /tag DELETE not in \[DROP \*, CREATE OR REPLACE TABLE, CREATE OR REPLACE SEQUENCE, CREATE OR REPLACE DATABASE\]/],
     ['read-only-credential', false, /access write not in \[read\]/],
     ['agents-read-only', false, /kind human not in \[agent\]/],
   ];

@@ -162,9 +162,12 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
 
 /**
  * information_schema tables holding the text of statements other sessions are running (or the
- * key values they lock): literals there are values those statements read or wrote.
+ * key values they lock): literals there are values those statements read or wrote. And tables
+ * holding column values themselves: a FULLTEXT index's words (INNODB_FT_INDEX_TABLE / _CACHE),
+ * MySQL 8's histograms (COLUMN_STATISTICS: `ANALYZE TABLE users UPDATE HISTOGRAM ON ssn` puts
+ * the values in its buckets).
  */
-const STATEMENT_TEXT_TABLES = new Set(['processlist', 'innodb_trx', 'innodb_locks', 'query_cache_info']);
+const STATEMENT_TEXT_TABLES = new Set(['processlist', 'innodb_trx', 'innodb_locks', 'query_cache_info', 'innodb_ft_index_table', 'innodb_ft_index_cache', 'column_statistics']);
 
 function quotesStatements(r: RelationRef): boolean {
   return r.schema?.toLowerCase() === 'information_schema' && STATEMENT_TEXT_TABLES.has(r.name.toLowerCase());

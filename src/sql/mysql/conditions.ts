@@ -95,6 +95,62 @@ const AGGREGATES = new Set(['MAX', 'MIN', 'COUNT', 'GROUP_CONCAT', 'JSON_ARRAYAG
 /** Target types of CAST / CONVERT that accept every value (a string type; a length only truncates). */
 const TEXT_TYPES = new Set(['CHAR', 'NCHAR', 'BINARY', 'VARCHAR', 'CHARACTER']);
 
+/**
+ * A string function whose result would be longer than max_allowed_packet returns NULL instead
+ * (with a warning), so "never NULL for a non-NULL value" holds for a transform only while its
+ * result stays short. Beside a value the client makes long, NULL-ness answers how long the
+ * operand is, or through REPLACE what it holds: REPLACE(ssn, '123-', REPEAT('x',
+ * @@max_allowed_packet - 6)) is NULL exactly when ssn holds `123-`. So along the way up, the
+ * operand's length may be multiplied by at most MAX_GROWTH and have at most MAX_ADDED bytes
+ * added; a value beside it counts at its length when that is bounded (a literal, a column of
+ * COLUMN_BYTES, a known transform of those), and a variable, a parameter, a subquery or a
+ * function like REPEAT counts as unbounded. 64 × a classified value (`REPLACE(REPLACE(email, '@',
+ * ' at '), '.', ' dot ')` is 20 ×) plus 256 KiB stays below any max_allowed_packet a server runs
+ * with (MariaDB's default is 16 MiB, MySQL's 64 MiB) for values up to tens of KiB. A parameter
+ * counts as unbounded too: COM_STMT_SEND_LONG_DATA makes it as long as the client likes.
+ */
+const MAX_GROWTH = 64;
+const MAX_ADDED = 256 * 1024;
+/** What a column beside the operand is taken to hold at most: a VARCHAR(255) in utf8mb4. */
+const COLUMN_BYTES = 1020;
+/** A number's text; a number-typed result (a length, a count, a sum). */
+const NUMBER_BYTES = 64;
+/** Transforms whose result can be longer than their operand: by a factor, or by what stands beside it. */
+const GROWS = new Set(['CONCAT', 'CONCAT_WS', 'REPLACE', 'INSERT', 'QUOTE', 'HEX', 'TO_BASE64', 'COMPRESS', 'UPPER', 'UCASE', 'LOWER', 'LCASE', 'JSON_OBJECT', 'JSON_ARRAY', 'JSON_QUOTE']);
+/** Results of a fixed, short length whatever the operand: numbers and digests. */
+const FIXED_LENGTH = new Set(['LENGTH', 'CHAR_LENGTH', 'CHARACTER_LENGTH', 'OCTET_LENGTH', 'BIT_LENGTH', 'COUNT', 'CRC32', 'MD5', 'SHA1', 'SHA', 'SHA2', 'SOUNDEX']);
+/** Aggregates whose result is as long as all the rows they read together. */
+const GATHERS = new Set(['GROUP_CONCAT', 'JSON_ARRAYAGG', 'JSON_OBJECTAGG']);
+/** A literal's introducer or type word before a string: `_utf8mb4'x'`, `N'x'`, `DATE '…'`. */
+const LITERAL_PREFIX = /^(DATE|TIME|TIMESTAMP|N|_[A-Z0-9]+)$/;
+/** Operators whose result is a number (or a truth value), however long their operands: `||` is not one (PIPES_AS_CONCAT). */
+const NUMERIC_OPERATORS = new Set(['+', '-', '*', '/', '%', 'DIV', 'MOD', '=', '<', '>', '<=', '>=', '<>', '!=', '<=>', 'LIKE', 'REGEXP', 'RLIKE', 'IN', 'IS', 'BETWEEN', 'AND', 'OR', 'XOR', 'NOT', '&&', '!', '&', '|', '^', '~', '<<', '>>']);
+/**
+ * Built-ins whose result is about as long as their arguments, at most (numbers, dates, their
+ * formats, positions): 8 bytes per argument byte bounds them. A function not listed here, or
+ * in TRANSFORMS, counts as unbounded beside an operand: SFORMAT, UNCOMPRESS, WEIGHT_STRING …
+ * AS CHAR(n) make long values out of short ones (REPEAT, LPAD, RPAD, SPACE count by a literal).
+ */
+const SHORT_RESULT = new Set([
+  'ABS', 'ACOS', 'ADDDATE', 'ADDTIME', 'ASCII', 'ASIN', 'ATAN', 'ATAN2', 'AVG', 'BIN', 'BIT_AND', 'BIT_COUNT', 'BIT_OR', 'BIT_XOR', 'CEIL', 'CEILING', 'CONNECTION_ID',
+  'CONV', 'COS', 'COT', 'CUME_DIST', 'CURDATE', 'CURRENT_DATE', 'CURRENT_TIME', 'CURRENT_TIMESTAMP', 'CURRENT_USER', 'CURTIME', 'DATABASE', 'DATE', 'DATEDIFF',
+  'DATE_ADD', 'DATE_FORMAT', 'DATE_SUB', 'DAY', 'DAYNAME', 'DAYOFMONTH', 'DAYOFWEEK', 'DAYOFYEAR', 'DEGREES', 'DENSE_RANK', 'EXP', 'EXTRACT', 'FIELD', 'FIND_IN_SET',
+  'FLOOR', 'FORMAT', 'FOUND_ROWS', 'FROM_DAYS', 'FROM_UNIXTIME', 'GREATEST', 'HOUR', 'INET_ATON', 'INET_NTOA', 'INSTR', 'LAST_DAY', 'LAST_INSERT_ID', 'LEAST', 'LN',
+  'LOCALTIME', 'LOCALTIMESTAMP', 'LOCATE', 'LOG', 'LOG10', 'LOG2', 'MAKEDATE', 'MAKETIME', 'MICROSECOND', 'MINUTE', 'MOD', 'MONTH', 'MONTHNAME', 'NOW', 'NTILE',
+  'NULLIF', 'OCT', 'ORD', 'PERCENT_RANK', 'PERIOD_ADD', 'PERIOD_DIFF', 'PI', 'POSITION', 'POW', 'POWER', 'QUARTER', 'RADIANS', 'RAND', 'RANK', 'ROUND', 'ROW_COUNT',
+  'ROW_NUMBER', 'SECOND', 'SEC_TO_TIME', 'SIGN', 'SIN', 'SQRT', 'STD', 'STDDEV', 'STDDEV_POP', 'STDDEV_SAMP', 'STRCMP', 'STR_TO_DATE', 'SUBDATE', 'SUBTIME', 'SUM',
+  'SYSDATE', 'TAN', 'TIME', 'TIMEDIFF', 'TIMESTAMP', 'TIMESTAMPADD', 'TIMESTAMPDIFF', 'TIME_FORMAT', 'TIME_TO_SEC', 'TO_DAYS', 'TO_SECONDS', 'TRUNCATE', 'UNIX_TIMESTAMP',
+  'USER', 'UTC_DATE', 'UTC_TIME', 'UTC_TIMESTAMP', 'UUID', 'VARIANCE', 'VAR_POP', 'VAR_SAMP', 'VERSION', 'WEEK', 'WEEKDAY', 'WEEKOFYEAR', 'YEAR', 'YEARWEEK',
+]);
+/** Arguments of these that are values passed through whole (the rest test or count). */
+const VALUE_ARGS: Readonly<Record<string, readonly number[]>> = { IF: [1, 2], LAG: [0, 2], LEAD: [0, 2] };
+
+/** The operand's length as it climbs: at most factor × its own length + added bytes. */
+interface Length {
+  factor: number;
+  added: number;
+}
+
 interface Group {
   kind: 'paren' | 'case';
   open: number;
@@ -173,6 +229,7 @@ export class ExprShape {
     if (to === from + 1 && this.namesNoValue(from)) return false;
     let s = from;
     let e = to;
+    let length: Length = { factor: 1, added: 0 };
     for (;;) {
       const gi = this.enclosing(s, e);
       const g = gi < 0 ? undefined : this.groups[gi];
@@ -182,9 +239,195 @@ export class ExprShape {
       if (slot === undefined || !this.alone(g, slot, s, e)) return true;
       // A sort key of a window or of an aggregate's ORDER BY goes nowhere further: it only orders.
       if (!g || g.over || this.sortsWithin(g, s)) return false;
+      // Past max_allowed_packet a growing transform returns NULL: the operand must stay short.
+      length = this.lengthThrough(g, slot, length);
+      if (g.fn !== undefined && GROWS.has(g.fn) && (length.factor > MAX_GROWTH || length.added > MAX_ADDED)) return true;
       s = g.from;
       e = g.close + 1;
     }
+  }
+
+  /** The operand's length after group g, the operand standing in `slot` of it (see MAX_GROWTH). */
+  private lengthThrough(g: Group, slot: [number, number], l: Length): Length {
+    const values = VALUE_ARGS[g.fn ?? ''];
+    const others = (): number[] => this.argsOf(g).flatMap((a, k) => (a[0] === slot[0] || (values && !values.includes(k)) ? [] : [this.bytesOf(a[0], a[1])]));
+    const sum = (xs: number[]): number => xs.reduce((x, y) => x + y, 0);
+    if (g.kind === 'case') return { factor: l.factor, added: Math.max(l.added, this.caseValueBytes(g, slot)) };
+    const fn = g.fn;
+    if (fn === undefined || fn === 'VALUES') return l;
+    if (FIXED_LENGTH.has(fn)) return { factor: 0, added: fn === 'COUNT' || fn.endsWith('LENGTH') ? NUMBER_BYTES : 128 };
+    if (GATHERS.has(fn)) return { factor: Infinity, added: Infinity };
+    const args = this.argsOf(g);
+    const index = args.findIndex((a) => a[0] === slot[0]);
+    const bytes = args.map((a) => this.bytesOf(a[0], a[1]));
+    const scale = (k: number, plus = 0): Length => ({ factor: l.factor * k, added: l.added * k + plus });
+    switch (fn) {
+      case 'CONCAT':
+      case 'INSERT':
+        return scale(1, sum(others()));
+      case 'CONCAT_WS': {
+        // The separator stands between every two values.
+        const between = Math.max(1, args.length - 2);
+        return index === 0 ? scale(between, sum(others())) : scale(1, sum(others()) + bytes[0] * (between - 1));
+      }
+      case 'REPLACE': {
+        // REPLACE(str, from, to): each `from` in str becomes `to`.
+        const fromBytes = Math.max(1, this.literalBytes(args[1]) ?? 1);
+        if (index === 0) return scale(Math.max(1, Math.ceil(bytes[2] / fromBytes)));
+        if (index === 1) return { factor: 0, added: bytes[0] * Math.max(1, bytes[2]) };
+        return scale(bytes[0], bytes[0]);
+      }
+      case 'JSON_QUOTE':
+        return scale(6, 2);
+      case 'JSON_OBJECT':
+      case 'JSON_ARRAY':
+        return scale(6, 6 * sum(others()) + 8 * args.length);
+      case 'QUOTE':
+      case 'HEX':
+      case 'TO_BASE64':
+      case 'COMPRESS':
+      case 'UPPER':
+      case 'UCASE':
+      case 'LOWER':
+      case 'LCASE':
+        return scale(2, 16);
+      case 'COALESCE':
+      case 'IFNULL':
+      case 'IF':
+      case 'LAG':
+      case 'LEAD':
+        // One of its values, whole: as long as the longest.
+        return { factor: l.factor, added: Math.max(l.added, ...others()) };
+      default:
+        // The rest give part of the operand (SUBSTRING, TRIM, CAST, …) or one of its values (MAX, MIN, …).
+        return l;
+    }
+  }
+
+  /** The argument ranges of a call group (up to an aggregate's ORDER BY or SEPARATOR). */
+  private argsOf(g: Group): [number, number][] {
+    const gi = this.groups.indexOf(g);
+    const out: [number, number][] = [];
+    let x = g.open + 1;
+    for (let k = g.open + 1; k <= g.close; k++) {
+      const end = k === g.close || (this.depthHere(k, gi) && isWord(this.toks[k], 'ORDER', 'SEPARATOR'));
+      if (end || (this.depthHere(k, gi) && isPunct(this.toks[k], ','))) {
+        out.push([x, k]);
+        x = k + 1;
+        if (end) break;
+      }
+    }
+    return out;
+  }
+
+  /** The longest THEN / ELSE value of a CASE group other than the one in `slot`. */
+  private caseValueBytes(g: Group, slot: [number, number]): number {
+    const gi = this.groups.indexOf(g);
+    let most = 0;
+    let x = -1;
+    for (let k = g.open + 1; k <= g.close; k++) {
+      const sep = k === g.close || (this.depthHere(k, gi) && isWord(this.toks[k], 'WHEN', 'THEN', 'ELSE'));
+      if (!sep) continue;
+      if (x >= 0 && x !== slot[0]) most = Math.max(most, this.bytesOf(x, k));
+      x = isWord(this.toks[k], 'THEN', 'ELSE') ? k + 1 : -1;
+    }
+    return most;
+  }
+
+  /** The byte length of a string literal argument, if it is one. */
+  private literalBytes([x, y]: [number, number]): number | undefined {
+    const t = this.toks.slice(x, y);
+    if (t.length > 0 && t.every((k) => k.type === 'string')) return t.reduce((n, k) => n + Buffer.byteLength(k.value), 0);
+    return undefined;
+  }
+
+  /**
+   * How many bytes the value toks[x, y) can have at most: a literal its own, a column
+   * COLUMN_BYTES, a known transform of those by its growth, a number NUMBER_BYTES; anything
+   * whose length the client chooses at run time (a variable, a parameter, a subquery, REPEAT,
+   * LPAD, …) is unbounded.
+   */
+  private bytesOf(x: number, y: number): number {
+    const toks = this.toks;
+    while (y - x >= 2 && isPunct(toks[x], '(') && this.groups.some((g) => g.open === x && g.close === y - 1)) {
+      x++;
+      y--;
+    }
+    if (y <= x) return 0;
+    if (isWord(toks[x], 'BINARY') && y - x > 1 && !isPunct(toks[x + 1], '(')) return this.bytesOf(x + 1, y);
+    if (y - x > 2 && isWord(toks[y - 2], 'COLLATE')) return this.bytesOf(x, y - 2);
+    if (isWord(toks[x], 'DISTINCT', 'ALL')) return this.bytesOf(x + 1, y);
+    const strings = LITERAL_PREFIX.test(toks[x].type === 'word' ? toks[x].value : '') && toks[x + 1]?.type === 'string' ? x + 1 : x;
+    const literal = this.literalBytes([strings, y]);
+    if (literal !== undefined) return literal;
+    if (y - x === 1) {
+      const t = toks[x];
+      if (t.type === 'number') return Math.max(NUMBER_BYTES, t.text.length);
+      if (isWord(t, 'NULL', 'TRUE', 'FALSE', 'DEFAULT')) return 8;
+      if (t.type === 'word' || t.type === 'quoted') return COLUMN_BYTES;
+      return Infinity;
+    }
+    const chain = (y - x) % 2 === 1 && toks.slice(x, y).every((t, k) => (k % 2 === 1 ? isPunct(t, '.') : t.type === 'word' || t.type === 'quoted'));
+    if (chain) return COLUMN_BYTES;
+    const call = this.groups.find((g) => g.kind === 'paren' && g.from === x && g.close === y - 1 && g.fn !== undefined);
+    if (call) return this.callBytes(call);
+    const kase = this.groups.find((g) => g.kind === 'case' && g.open === x && g.close === y - 1);
+    if (kase) return this.caseValueBytes(kase, [-1, -1]);
+    // An operator outside any call gives a number; `||` may concatenate (PIPES_AS_CONCAT).
+    const top = this.inside[x - this.a];
+    let numeric = false;
+    for (let k = x; k < y; k++) {
+      const t = toks[k];
+      if (!this.depthHere(k, top)) continue;
+      if (isPunct(t, '||') || t.type === 'var' || t.type === 'sysvar' || t.type === 'param') return Infinity;
+      if ((t.type === 'punct' || t.type === 'word') && NUMERIC_OPERATORS.has(t.value)) numeric = true;
+    }
+    return numeric ? NUMBER_BYTES : Infinity;
+  }
+
+  /** The longest result of a call, from its arguments' lengths (unbounded for a function not known here). */
+  private callBytes(g: Group): number {
+    const fn = g.fn!;
+    const args = this.argsOf(g);
+    const bytes = args.map((a) => this.bytesOf(a[0], a[1]));
+    const sum = bytes.reduce((x, y) => x + y, 0);
+    if (FIXED_LENGTH.has(fn)) return 128;
+    if (SHORT_RESULT.has(fn)) return 8 * sum + NUMBER_BYTES;
+    // LPAD(s, n, p), RPAD, REPEAT(s, n), SPACE(n): as long as a literal count says.
+    const count = (k: number): number => {
+      const t = args[k] && args[k][1] - args[k][0] === 1 ? this.toks[args[k][0]] : undefined;
+      return t?.type === 'number' && /^\d+$/.test(t.text) ? Number(t.text) : Infinity;
+    };
+    if (fn === 'LPAD' || fn === 'RPAD') return 4 * count(1);
+    if (fn === 'REPEAT') return bytes[0] * count(1);
+    if (fn === 'SPACE') return count(0);
+    // A decoder gives less than it reads; UNCOMPRESS gives whatever the compressed value says.
+    if (fn in INVERSES) return fn === 'UNCOMPRESS' ? Infinity : bytes[0] ?? 0;
+    if (!(fn in TRANSFORMS) || GATHERS.has(fn)) return Infinity;
+    const value = this.valueRange(g, args);
+    if (value === undefined) return Infinity;
+    const through = this.lengthThrough(g, value, { factor: 1, added: 0 });
+    return through.factor === 0 ? through.added : through.factor * this.bytesOf(value[0], value[1]) + through.added;
+  }
+
+  /**
+   * The argument of a transform call whose value comes out (whole or in part): TRIM(… FROM x),
+   * SUBSTRING(x FROM …), CAST(x AS …), CONVERT(x USING …), a value argument of IF / LAG / LEAD,
+   * else the first.
+   */
+  private valueRange(g: Group, args: [number, number][]): [number, number] | undefined {
+    const gi = this.groups.indexOf(g);
+    const at = (w: string): number => {
+      for (let k = g.open + 1; k < g.close; k++) if (this.depthHere(k, gi) && isWord(this.toks[k], w)) return k;
+      return -1;
+    };
+    const from = at('FROM');
+    if (g.fn === 'TRIM' && from >= 0) return [from + 1, g.close];
+    if ((g.fn === 'SUBSTRING' || g.fn === 'SUBSTR') && from >= 0) return [g.open + 1, from];
+    if (g.fn === 'CAST' && at('AS') >= 0) return [g.open + 1, at('AS')];
+    if (g.fn === 'CONVERT' && at('USING') >= 0) return [g.open + 1, at('USING')];
+    const values = VALUE_ARGS[g.fn ?? ''];
+    return args[values ? values[0] : 0];
   }
 
   /**

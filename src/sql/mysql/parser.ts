@@ -507,7 +507,18 @@ export class MysqlStatementParser {
       this.expectPunct('(');
       const lineage = this.parseQuery({ bindings: [], parent: scope });
       this.expectPunct(')');
-      scope.bindings.push({ alias: name, derived: renamed(lineage, columns), cte: true });
+      const derived = renamed(lineage, columns);
+      scope.bindings.push({ alias: name, derived, cte: true });
+      // MariaDB's CYCLE col, … RESTRICT stops the recursion at a row equal to an earlier one on
+      // those columns: how many rows come out answers whether a value the client chose equals one.
+      if (this.acceptKw('CYCLE')) {
+        do {
+          const col = this.readIdent().toLowerCase();
+          const hit = derived.filter((c) => c.name.toLowerCase() === col);
+          for (const c of hit.length > 0 ? hit : derived) this.addPredicates(c.sources);
+        } while (this.acceptPunct(','));
+        this.expectKw('RESTRICT');
+      }
     } while (this.acceptPunct(','));
   }
 
@@ -887,9 +898,11 @@ export class MysqlStatementParser {
       this.i++;
       this.addFunction(['json_table'], true);
       // JSON_TABLE(doc, path COLUMNS (…)): the rows come from `doc`; the column list holds
-      // names and paths, not references to the tables in scope.
+      // names and paths, not references to the tables in scope. How many rows it yields depends
+      // on what `doc` holds, so what doc reads is filtered on: COUNT(*) over JSON_TABLE(CONCAT('["',
+      // REPLACE(CONCAT('^', ssn), '^123-', '","'), '"]'), '$[*]' …) answers whether ssn starts 123-.
       this.expectPunct('(');
-      const doc = this.scanExpr(this.depth0Stop(new Set(), true), scope);
+      const doc = this.predicate(scope, this.depth0Stop(new Set(), true));
       this.scanExpr(() => false, { bindings: [] });
       this.expectPunct(')');
       const b: Binding = { alias: '', derived: this.tableFunctionColumns(doc, scope) };
@@ -899,16 +912,20 @@ export class MysqlStatementParser {
     }
     const parts = this.readQualified();
     if (this.isPunct('(')) {
-      // A table function (MariaDB SEQUENCE engines aside, only JSON_TABLE is valid here).
+      // A table function (MariaDB SEQUENCE engines aside, only JSON_TABLE is valid here); its
+      // arguments decide its rows, as JSON_TABLE's document does.
       this.addFunction(parts, true);
-      const b: Binding = { alias: '', derived: this.tableFunctionColumns(this.scanParenExpr(scope), scope) };
+      this.expectPunct('(');
+      const args = this.predicate(scope, () => false);
+      this.expectPunct(')');
+      const b: Binding = { alias: '', derived: this.tableFunctionColumns(args, scope) };
       b.alias = this.readAlias() ?? parts[parts.length - 1];
       scope.bindings.push(b);
       return [b];
     }
     const rel = this.addRelation(parts, access);
     if (this.acceptKw('PARTITION')) this.skipParens();
-    if (this.acceptKw('FOR', 'SYSTEM_TIME')) this.scanExpr(this.depth0Stop(new Set([...CLAUSE_STOP, 'AS', 'ON', 'USING', ...JOIN_WORDS]), true), scope);
+    if (this.acceptKw('FOR', 'SYSTEM_TIME')) this.systemTime(scope);
     const alias = this.readAlias();
     this.skipIndexHints();
     const table = parts[parts.length - 1];
@@ -919,6 +936,30 @@ export class MysqlStatementParser {
   }
 
   /**
+   * FOR SYSTEM_TIME { ALL | AS OF p | BETWEEN p AND p | FROM p TO p }, p = [TIMESTAMP | TRANSACTION]
+   * expr ([MariaDB](https://mariadb.com/kb/en/system-versioned-tables/#querying-historical-data)).
+   * Which rows of the history a point in time picks out: a filter on what its expression reads.
+   */
+  private systemTime(scope: Scope): void {
+    if (this.acceptKw('ALL')) return;
+    const ends = [...CLAUSE_STOP, 'AS', 'ON', 'USING', ...JOIN_WORDS];
+    const point = (...more: string[]): void => {
+      this.acceptKw('TIMESTAMP') || this.acceptKw('TRANSACTION');
+      this.predicate(scope, this.depth0Stop(new Set([...ends, ...more]), true));
+    };
+    if (this.acceptKw('AS', 'OF')) point();
+    else if (this.acceptKw('BETWEEN')) {
+      point('AND');
+      this.expectKw('AND');
+      point();
+    } else if (this.acceptKw('FROM')) {
+      point('TO');
+      this.expectKw('TO');
+      point();
+    } else this.fail('expected ALL, AS OF, BETWEEN or FROM after FOR SYSTEM_TIME');
+  }
+
+  /**
    * The columns of a table function (JSON_TABLE): their names and number are not followed, so
    * one column stands for all of them, carrying whatever the arguments carry. Without it, every
    * column read from the function would come out with no source at all, and pass in clear.
@@ -926,13 +967,6 @@ export class MysqlStatementParser {
   private tableFunctionColumns(args: ExprInfo, scope: Scope): ColumnLineage[] {
     const [l] = this.lineageOf([{ expr: args }], scope);
     return [{ index: 0, name: '*', sources: l?.sources ?? [], opaque: l?.opaque ?? true, direct: false }];
-  }
-
-  private scanParenExpr(scope: Scope): ExprInfo {
-    this.expectPunct('(');
-    const info = this.scanExpr(() => false, scope);
-    this.expectPunct(')');
-    return info;
   }
 
   private readAlias(): string | undefined {
@@ -1102,14 +1136,18 @@ export class MysqlStatementParser {
         // SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS, GET [CURRENT|STACKED] DIAGNOSTICS;
         // SHOW [FULL] PROCESSLIST and SHOW ENGINE … STATUS quote other sessions' statements.
         const diagnostics = this.toks.some((t, k) => k > this.i && t.type === 'word' && ['WARNINGS', 'ERRORS', 'DIAGNOSTICS', 'PROCESSLIST', 'ENGINE'].includes(t.value));
-        this.i = this.toks.length;
+        // SHOW … LIKE / WHERE takes any expression, subqueries and function calls included: skipped
+        // unread, `SHOW TABLES WHERE EXTRACTVALUE(1, (SELECT ssn …))` read a value with no relation on record.
+        this.i++;
+        this.rest();
         return { kind: 'utility', tag: w, ...(diagnostics ? { diagnostics: true as const } : {}) };
       }
       case 'HELP':
       case 'SIGNAL':
       case 'RESIGNAL':
       case 'CHECKSUM':
-        this.i = this.toks.length;
+        this.i++;
+        this.rest();
         return { kind: 'utility', tag: w };
       case 'DESCRIBE':
       case 'DESC':
@@ -1145,7 +1183,9 @@ export class MysqlStatementParser {
       case 'DEALLOCATE':
         return this.deallocate();
       case 'KILL':
-        this.i = this.toks.length;
+        // KILL, PURGE … BEFORE, HELP and SIGNAL take expressions too: read, not skipped.
+        this.i++;
+        this.rest();
         return { kind: 'admin', tag: 'KILL' };
       case 'BINLOG':
         // BINLOG '<base64>' replays raw replication events: arbitrary changes no parser can see.
@@ -1230,6 +1270,7 @@ export class MysqlStatementParser {
         if (!this.acceptPunct('=') && !this.acceptPunct(':=')) this.fail("expected '='");
         const value = this.scanExpr(this.depth0Stop(new Set(['RETURNING']), true), scope);
         this.pending.push({ into: { ...dest, column: target[target.length - 1].toLowerCase() }, expr: value, scope });
+        this.assignmentCompares(target, value, scope);
       } while (this.acceptPunct(','));
     }
     if (this.acceptKw('RETURNING')) this.scanExpr(() => false, scope);
@@ -1262,6 +1303,7 @@ export class MysqlStatementParser {
       // An assignment to a column of a table the UPDATE cannot name stores into an unknown place.
       const into = b?.table !== undefined ? { ...tableOf(b), column } : { table: '?', column };
       this.pending.push({ into, expr: value, scope });
+      this.assignmentCompares(target, value, scope);
     } while (this.acceptPunct(','));
     // When the written table is ambiguous, every table of the UPDATE counts as written.
     for (const b of bindings) if (b.rel && (unknownTarget || written.has(b))) b.rel.access = 'write';
@@ -1272,6 +1314,7 @@ export class MysqlStatementParser {
   private delete(scope: Scope = { bindings: [] }): Classified {
     this.expectKw('DELETE');
     while (this.acceptKw('LOW_PRIORITY') || this.acceptKw('QUICK') || this.acceptKw('IGNORE'));
+    if (this.isKw('HISTORY') && this.isKw('FROM', 1)) return this.deleteHistory(scope);
     let targets: string[][] = [];
     let bindings: Binding[];
     if (this.acceptKw('FROM')) {
@@ -1297,6 +1340,23 @@ export class MysqlStatementParser {
     }
     const hasWhere = this.whereTail(scope);
     return { kind: 'delete', tag: 'DELETE', hasWhere };
+  }
+
+  /**
+   * MariaDB's DELETE HISTORY FROM t [BEFORE SYSTEM_TIME [TIMESTAMP | TRANSACTION] expr]: deletes
+   * the table's history rows, every one older than the point: a write to t that no WHERE bounds.
+   * (Read as a multi-table DELETE it wrote a table named `history` and only read t.)
+   */
+  private deleteHistory(scope: Scope): Classified {
+    this.i += 2;
+    this.addRelation(this.readQualified(), 'write');
+    if (this.acceptKw('BEFORE')) {
+      this.expectKw('SYSTEM_TIME');
+      this.acceptKw('TIMESTAMP') || this.acceptKw('TRANSACTION');
+      this.predicate(scope, () => false);
+    }
+    if (!this.atEnd()) this.fail('unexpected token');
+    return { kind: 'delete', tag: 'DELETE HISTORY', hasWhere: false };
   }
 
   private readTargetList(): string[][] {
@@ -1449,6 +1509,26 @@ export class MysqlStatementParser {
     return false;
   }
 
+  /**
+   * `SET col = value` in an UPDATE or an upsert: the server compares each row's old value with
+   * the new one, and tells (Changed: n, the affected-row count, ON UPDATE CURRENT_TIMESTAMP, a
+   * history row) whether they differed, so `UPDATE users SET ssn = '<guess>' WHERE id = 1`
+   * answers whether the guess was right (as `VALUES(ssn)` does in an upsert). The column is
+   * compared with what the client chose. Two values choose nothing: NULL (it tells only what
+   * NULL-ness tells, which masking keeps anyway) and a function of the column alone
+   * (`SET email = LOWER(email)`: no literal, variable, parameter, subquery or other column).
+   */
+  private assignmentCompares(target: string[], value: ExprInfo, scope: Scope): void {
+    const toks = this.toks.slice(value.start, value.end);
+    if (toks.length === 1 && toks[0].type === 'word' && toks[0].value === 'NULL') return;
+    const column = target[target.length - 1].toLowerCase();
+    // VALUES(col) in an upsert is the value the INSERT brings, not the row's own.
+    const chooses = toks.some((t) => t.type === 'string' || t.type === 'number' || t.type === 'param' || t.type === 'var' || t.type === 'sysvar' || (t.type === 'word' && (t.value === 'VALUES' || t.value === 'VALUE')));
+    const itself = value.refs.length > 0 && value.refs.every((r) => r.column.toLowerCase() === column) && value.subqueries.length === 0;
+    if (itself && !chooses) return;
+    this.addPredicates(this.resolve({ qualifier: target.slice(0, -1), column: target[target.length - 1], at: value.start }, scope).sources);
+  }
+
   /** [WHERE expr] [ORDER BY …] [LIMIT …] [RETURNING …]; returns whether WHERE restricts rows. */
   private whereTail(scope: Scope): boolean {
     let hasWhere = false;
@@ -1509,8 +1589,10 @@ export class MysqlStatementParser {
     this.i++;
     const { type, temporary, orReplace } = this.objectType(['TABLE', 'VIEW', 'INDEX', 'DATABASE', 'SCHEMA', 'USER', 'ROLE', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'SERVER', 'SEQUENCE', 'TABLESPACE', 'PACKAGE']);
     this.acceptKw('IF', 'NOT', 'EXISTS');
-    // MariaDB's CREATE OR REPLACE TABLE drops an existing table of that name, rows and all.
-    const tag = type === 'TABLE' && orReplace && !temporary ? 'CREATE OR REPLACE TABLE' : `CREATE ${type}`;
+    // MariaDB's CREATE OR REPLACE drops what has that name first, rows and all: a table, any
+    // table a SEQUENCE is named after (a sequence is a table), a whole DATABASE with its tables.
+    const object = type === 'SCHEMA' ? 'DATABASE' : type;
+    const tag = orReplace && !temporary && DROPPED_BY_OR_REPLACE.has(object) ? `CREATE OR REPLACE ${object}` : `CREATE ${object}`;
     switch (type) {
       case 'TABLE': {
         this.addRelation(this.readQualified(), 'ddl');
@@ -1552,7 +1634,7 @@ export class MysqlStatementParser {
       case 'SCHEMA':
         this.addRelation([this.readIdent()], 'ddl', 'database');
         this.i = this.toks.length;
-        return { kind: 'create', tag: 'CREATE DATABASE' };
+        return { kind: 'create', tag };
       case 'USER':
       case 'ROLE':
         this.i = this.toks.length;
@@ -1610,6 +1692,9 @@ export class MysqlStatementParser {
         // UNIQUE key deletes every row that duplicates one, a retype cuts values even in strict mode.
         if (this.toks.slice(0, this.i).some((t) => t.type === 'word' && t.value === 'IGNORE')) actions.push(IGNORE_ACTION);
         this.alterTableStores(table);
+        // The table's own columns, for what the ALTER tests on its rows.
+        const own: Scope = { bindings: [{ alias: table[table.length - 1], table: table[table.length - 1], ...(table.length > 1 ? { schema: table[0] } : this.currentDb !== undefined ? { schema: this.currentDb } : {}) }] };
+        let partitionedBy = false;
         while (!this.atEnd()) {
           if (this.acceptKw('RENAME')) {
             if (this.acceptKw('TO') || this.acceptKw('AS') || !this.isKw('COLUMN') && !this.isKw('INDEX') && !this.isKw('KEY')) {
@@ -1617,9 +1702,51 @@ export class MysqlStatementParser {
             }
             continue;
           }
-          this.scanExpr(this.depth0Stop(new Set(['RENAME'])), { bindings: [] });
+          // ADD CHECK (cond) checks every row: it fails exactly when a row does not meet cond,
+          // so `CHECK (card NOT LIKE '4111%')` answers whether any card starts 4111.
+          if (this.isKw('CHECK') && this.isPunct('(', 1)) {
+            this.i += 2;
+            this.predicate(own, () => false);
+            this.expectPunct(')');
+            continue;
+          }
+          if ((this.isKw('PARTITION') || this.isKw('SUBPARTITION')) && this.isKw('BY', 1)) {
+            this.i += 2;
+            this.partitioning(own);
+            partitionedBy = true;
+            continue;
+          }
+          // ADD UNIQUE / PRIMARY KEY (cols) compares every row's values with every other's: after
+          // an INSERT of a guess, it fails exactly when a stored value equals the guess.
+          if (this.isKw('UNIQUE') || (this.isKw('PRIMARY') && this.isKw('KEY', 1))) {
+            this.i += this.isKw('PRIMARY') ? 2 : 1;
+            this.acceptKw('KEY') || this.acceptKw('INDEX');
+            if (!this.isPunct('(') && !this.isKw('USING') && this.isIdent(this.peek())) this.i++;
+            if (this.acceptKw('USING')) this.i++;
+            if (this.acceptPunct('(')) {
+              // key_part: col [(length)] [ASC | DESC]
+              do {
+                const at = this.i;
+                const column = this.readIdent();
+                this.addPredicates(this.resolve({ qualifier: [], column, at }, own).sources);
+                if (this.isPunct('(')) this.skipParens();
+                this.acceptKw('ASC') || this.acceptKw('DESC');
+              } while (this.acceptPunct(','));
+              this.expectPunct(')');
+            }
+            continue;
+          }
+          if (this.isKw('CHECK') || this.isKw('PARTITION') || this.isKw('SUBPARTITION')) {
+            this.i++;
+            continue;
+          }
+          this.scanExpr(this.depth0Stop(new Set(['RENAME', 'CHECK', 'PARTITION', 'SUBPARTITION', 'UNIQUE', 'PRIMARY'])), { bindings: [] });
           if (this.isPunct(')')) this.fail('unbalanced parenthesis');
         }
+        // Partition bounds (ADD / REORGANIZE PARTITION … VALUES LESS THAN / IN) compare the rows'
+        // partitioning columns, which only the server knows, with values the client chose.
+        const bounds = this.toks.some((t, k) => t.type === 'word' && t.value === 'VALUES' && (this.toks[k + 1]?.value === 'LESS' || this.toks[k + 1]?.value === 'IN'));
+        if (bounds && !partitionedBy) this.addPredicates([{ ...tableOf(own.bindings[0]), column: '*' }]);
         return { kind: 'alter', tag, ...(actions.length > 0 ? { actions } : {}) };
       }
       case 'VIEW':
@@ -1645,6 +1772,27 @@ export class MysqlStatementParser {
         this.i = this.toks.length;
         return { kind: 'alter', tag };
     }
+  }
+
+  /**
+   * PARTITION BY [LINEAR] {RANGE | LIST | HASH | KEY} [COLUMNS] [ALGORITHM = n] (expr | columns):
+   * each row goes to the partition its values select, and `SELECT … FROM users PARTITION (p1)` or
+   * information_schema.PARTITIONS then tells which rows those were (RANGE COLUMNS(ssn) with
+   * bounds '123-45-6789' and '123-45-678:' picks out the one row whose ssn it is). The
+   * partitioning columns are filtered on; KEY() partitions by the primary key, any column.
+   */
+  private partitioning(own: Scope): void {
+    this.acceptKw('LINEAR');
+    if (!this.acceptKw('RANGE') && !this.acceptKw('LIST') && !this.acceptKw('HASH') && !this.acceptKw('KEY')) this.fail('expected RANGE, LIST, HASH or KEY');
+    this.acceptKw('COLUMNS');
+    if (this.acceptKw('ALGORITHM')) {
+      this.expectPunct('=');
+      this.i++;
+    }
+    this.expectPunct('(');
+    if (this.isPunct(')')) this.addPredicates([{ ...tableOf(own.bindings[0]), column: '*' }]);
+    else this.predicate(own, () => false);
+    this.expectPunct(')');
   }
 
   private drop(): Classified {
@@ -1868,7 +2016,8 @@ export class MysqlStatementParser {
   }
 
   private admin(tag: string): Classified {
-    this.i = this.toks.length;
+    this.i++;
+    this.rest();
     return { kind: 'admin', tag };
   }
 
@@ -2248,6 +2397,9 @@ export const IGNORE_ACTION = 'ALTER TABLE IGNORE';
 
 /** StatementFacts.actions of an ALTER TABLE that gives stored values a new type or character set. */
 export const RETYPE_ACTION = 'ALTER TABLE RETYPE COLUMN';
+
+/** Objects whose CREATE OR REPLACE drops an existing one of that name, with the rows it holds. */
+const DROPPED_BY_OR_REPLACE = new Set(['TABLE', 'SEQUENCE', 'DATABASE']);
 
 /** Words in a FROM list that are not table names or aliases. */
 const RESERVED_IN_FROM = new Set(['AS', 'JOIN', 'INNER', 'CROSS', 'LEFT', 'RIGHT', 'OUTER', 'NATURAL', 'STRAIGHT_JOIN', 'ON', 'USING', 'USE', 'FORCE', 'IGNORE', 'INDEX', 'KEY', 'FOR', 'LATERAL', 'SELECT', 'DUAL']);

@@ -491,7 +491,7 @@ describe('round 3: a classified value that steers a condition or an error anywhe
     ["SELECT (SELECT ssn FROM users WHERE id = 1) = 'x' AS x", ['users.id', 'users.ssn']],
     ["SELECT GROUP_CONCAT(id ORDER BY ssn = 'x' SEPARATOR ',') AS g FROM users", ['users.ssn']],
     ["DO (SELECT ssn FROM users WHERE id = 1) = '123-45-6789'", ['users.id', 'users.ssn']],
-    ["UPDATE users SET plan = IF(ssn = 'x', EXP(1000), 0) WHERE id = 1", ['users.id', 'users.ssn']],
+    ["UPDATE users SET plan = IF(ssn = 'x', EXP(1000), 0) WHERE id = 1", ['users.id', 'users.plan', 'users.ssn']],
   ];
   for (const [sql, want] of tested) it(`tests: ${sql}`, () => assert.deepEqual(predicates(sql), want));
   // Passed on: projections and value transforms whose result lineage masks, NULL-ness included.
