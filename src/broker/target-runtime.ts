@@ -32,6 +32,11 @@ export interface TargetCatalog {
   viewBaseRelations?(ref: RelationRef, searchPath: string[] | null): { schema: string; name: string; oid?: number }[];
   /** Output lineage with every source qualified and `*` expanded. */
   resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
+  /**
+   * Columns the statement tests once the catalog says which calls of a built-in's name may reach a
+   * user function (src/sql/lineage.ts, resolveTestedColumns); undefined when none may.
+   */
+  resolveTestedColumns?(facts: StatementFacts, searchPath: string[] | null): { schema?: string; table: string; column: string }[] | undefined;
   /** Values the statement stores, and what they carry (src/sql/lineage.ts, resolveWriteFlows). */
   resolveWriteFlows?(facts: StatementFacts, searchPath: string[] | null): WriteFlow[] | undefined;
   /**
@@ -283,7 +288,23 @@ export class TargetRuntime implements TargetServices {
     // was, not what it is. A write there cannot be judged (a table swapped in by two renames).
     const stale = renamedIn(renamed, f.relations.filter((r) => r.access !== 'read'));
     const opaque = stale && !f.opaque ? { opaque: { reason: 'unresolved-relation' as const, detail: 'it writes a relation renamed in this session, which dbgov cannot resolve until you reconnect' } } : {};
-    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque };
+    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque, ...this.retested(f, state) };
+  }
+
+  /**
+   * The analyser took every call of a value transform's name (and `||`, `->>`, a cast to text) for
+   * the built-in, which passes what it is given on. The server picks among all functions of the
+   * name by argument types: `md5(x::varchar)` calls a `public.md5(varchar)` if there is one, and
+   * that can answer whether x is a guess (by coming back NULL). Such calls test their arguments.
+   */
+  private retested(f: StatementFacts, state: SessionState): { predicateColumns?: StatementFacts['predicateColumns'] } {
+    const cat = this.d.catalog;
+    if (!cat?.loaded() || !cat.resolveTestedColumns) return {};
+    const extra = this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p) ?? []);
+    if (extra.length === 0) return {};
+    const out = [...(f.predicateColumns ?? [])];
+    for (const c of extra) if (!out.some((x) => x.schema === c.schema && x.table === c.table && x.column === c.column)) out.push(c);
+    return { predicateColumns: out };
   }
 
   /**

@@ -32,6 +32,7 @@ before(async () => {
     CREATE FUNCTION public.keeps(t text) RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM set_config('x.y', t, false); RETURN 1; END $$;
     CREATE FUNCTION public.keeps_too(t text) RETURNS int LANGUAGE sql STABLE AS $$ SELECT public.keeps(t) $$;
     CREATE FUNCTION public.pure(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN upper(t); END $$;
+    CREATE FUNCTION b.md5(t varchar) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT NULL::text $$;
   `);
   catalog = await PostgresCatalog.load(client);
 });
@@ -90,6 +91,12 @@ test('functions whose PL/pgSQL bodies EXECUTE dynamic SQL are flagged', () => {
   // Unknown to the catalog (a temp function, or one created since the last refresh): not built in.
   assert.equal(catalog.callsSystemFunction(undefined, 'no_such_function_here', { searchPath: ['public'] }), false);
   assert.equal(catalog.callsSystemFunction('pg_temp', 'f', { searchPath: ['public'] }), false);
+  // The server picks among every function of the name on the path by argument types (the path
+  // order breaks ties only): b.md5(varchar) is what md5(x::varchar) calls, pg_catalog first or not.
+  assert.equal(catalog.callsSystemFunction(undefined, 'md5', { searchPath: ['public'] }), true);
+  assert.equal(catalog.callsSystemFunction(undefined, 'md5', { searchPath: ['public', 'b'] }), false);
+  assert.equal(catalog.callsSystemFunction('pg_catalog', 'md5', { searchPath: ['b'] }), true);
+  assert.deepEqual(catalog.findFunctions(undefined, 'md5', { searchPath: ['b'] }).map((f) => f.schema).sort(), ['b', 'pg_catalog', 'pg_catalog']);
 });
 
 test('parseSearchPath reads the server format', () => {

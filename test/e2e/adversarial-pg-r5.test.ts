@@ -1,0 +1,114 @@
+/**
+ * Adversarial masking probes, round 5 (PostgreSQL): shapes the earlier rounds did not try. Each
+ * probe runs its statements in one psql session through the tunnel behind a capturing proxy (as
+ * adversarial-pg.test.ts does). No seeded PII value may reach the client, and an oracle (a
+ * statement whose result, NULL-ness or error would answer a guess about a masked value) must be
+ * refused: `refused` counts the refusals psql prints. Probes undo their schema changes.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { run } from './harness.js';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
+
+interface Probe {
+  name: string;
+  sql: string[];
+  /** How many statements must be refused, and by what. */
+  refused?: { re: RegExp; count: number };
+  /** Every statement must return rows (ordinary work that must keep running). */
+  runs?: true;
+}
+
+const MASKED_PREDICATE = /rule masked-predicate/g;
+
+export const probes: Probe[] = [
+  {
+    name: 'r5 control: subscripts of arrays, fields of rows, a whole row as JSON still run',
+    runs: true,
+    sql: [
+      'SELECT (ARRAY[full_name, address])[2] AS a, (u).email AS b FROM users u',
+      'SELECT (array_agg(ssn ORDER BY id))[1:2] AS c FROM users',
+      "SELECT to_jsonb(u) ->> 'email' AS d, row_to_json(u) ->> 'full_name' AS e FROM users u",
+    ],
+  },
+  {
+    // A bare name is a column before it is a whole row: to_jsonb(s) of a jsonb column s keyed by
+    // full_name, ->> a guessed key, is NULL unless the guess is right (masked or not).
+    name: 'r5: to_jsonb of a column named like its range, a field of a guessed key',
+    refused: { re: MASKED_PREDICATE, count: 2 },
+    sql: [
+      "SELECT id, to_jsonb(s) ->> 'Alice Liddell' AS x FROM (SELECT id, jsonb_build_object(full_name, 1) AS s FROM users) s",
+      "SELECT id, to_jsonb(s) ->> 'A' AS x FROM (SELECT id, jsonb_build_object(left(full_name, 1), 1) AS s FROM users) s",
+    ],
+  },
+  {
+    // A jsonb subscript looks a key up: NULL unless the guess is a key (integers are keys too).
+    name: 'r5: jsonb subscript of a value keyed by a classified column',
+    refused: { re: MASKED_PREDICATE, count: 3 },
+    sql: [
+      "SELECT id, (jsonb_build_object(full_name, 1))['Alice Liddell'] AS x FROM users",
+      'SELECT id, (jsonb_build_object(left(ssn, 1), 1))[1] AS x FROM users',
+      "SELECT id, (x).j['A'] AS y FROM (SELECT id, ROW(jsonb_build_object(left(full_name, 1), 1))::record AS x FROM users) s",
+    ],
+  },
+  {
+    // The server picks among all functions of a name on the path by argument types: a
+    // public.md5(varchar) is what md5(x::varchar) calls, not pg_catalog.md5(text).
+    name: 'r5: a user overload of a built-in transform answers a guess by NULL',
+    refused: { re: MASKED_PREDICATE, count: 2 },
+    sql: [
+      "CREATE FUNCTION public.md5(t varchar) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT CASE WHEN t LIKE 'Alice%' THEN NULL ELSE 'x' END $$",
+      'SELECT pg_sleep(0.5)',
+      'SELECT id, md5(full_name::varchar) AS x FROM users',
+      'SELECT id, md5(ssn::varchar(20)) AS x FROM users',
+      'DROP FUNCTION public.md5(varchar)',
+    ],
+  },
+  {
+    // Its body (an INSERT of its argument) was never analysed: the call was taken for pg_catalog.lower.
+    name: 'r5: a VOLATILE user overload of a built-in stores its argument in an unclassified column',
+    sql: [
+      "CREATE FUNCTION public.lower(t varchar) RETURNS text LANGUAGE sql VOLATILE AS $$ INSERT INTO orders (id, status) VALUES (500 + length(t), t) RETURNING 'x' $$",
+      'SELECT pg_sleep(0.5)',
+      'SELECT lower(full_name::varchar) AS x FROM users WHERE id = 1',
+      'SELECT lower(address::varchar) AS x FROM users',
+      'SELECT id, status FROM orders WHERE id >= 500',
+      'DELETE FROM orders WHERE id >= 500',
+      'DROP FUNCTION public.lower(varchar)',
+    ],
+  },
+];
+
+describe('adversarial masking probes, round 5 (PostgreSQL)', () => {
+  let t: CapturedTarget;
+
+  before(async () => {
+    t = await captureTarget('postgres', 'zzprobe5', corpus, process.env.PROBE_ENV);
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  const psql = (sql: string[]) => {
+    const args = ['-X', '-h', '127.0.0.1', '-p', String(t.proxy.port), '-U', 'ci-bot', '-d', t.db];
+    for (const s of sql) args.push('-c', s);
+    return run('psql', args);
+  };
+
+  for (const p of probes) {
+    test(p.name, async () => {
+      t.proxy.take();
+      const r = await psql(p.sql);
+      const found = leaksOf(corpus.pii, t.proxy.take());
+      assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      if (p.refused) assert.equal(r.stderr.match(p.refused.re)?.length ?? 0, p.refused.count, `not every oracle refused\n${r.stdout}\n${r.stderr}`);
+      if (p.runs) assert.equal(r.stdout.match(/\(\d+ rows?\)/g)?.length ?? 0, p.sql.length, `not every statement ran\n${r.stdout}\n${r.stderr}`);
+    });
+  }
+});
