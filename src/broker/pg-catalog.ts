@@ -114,12 +114,14 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       if (!catalog || !facts.lineage) return undefined;
       return resolveLineage(facts, catalog, opts(searchPath));
     },
-    resolveTestedColumns(facts: StatementFacts, searchPath) {
+    resolveTestedColumns(facts: StatementFacts, searchPath, typeShadowed) {
       if (!catalog) return undefined;
       const cat = catalog;
       const o = opts(searchPath);
       return resolveTestedColumns(facts, (c) => {
         if (c.kind === 'function') return !cat.callsSystemFunction(c.schema, c.name, o);
+        // A cast to a type of that name which is not pg_catalog's (a temp domain with a CHECK) can reject a value.
+        if (c.kind === 'cast' && typeShadowed(c.schema, c.name)) return true;
         const fns = cat.implicitCallFunctions(c, o);
         return fns === 'unknown' || fns.length > 0;
       });

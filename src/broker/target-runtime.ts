@@ -35,8 +35,9 @@ export interface TargetCatalog {
   /**
    * Columns the statement tests once the catalog says which calls of a built-in's name may reach a
    * user function (src/sql/lineage.ts, resolveTestedColumns); undefined when none may.
+   * `typeShadowed`: a type name as written may not be pg_catalog's in this session.
    */
-  resolveTestedColumns?(facts: StatementFacts, searchPath: string[] | null): { schema?: string; table: string; column: string }[] | undefined;
+  resolveTestedColumns?(facts: StatementFacts, searchPath: string[] | null, typeShadowed: (schema: string | undefined, name: string) => boolean): { schema?: string; table: string; column: string }[] | undefined;
   /** Values the statement stores, and what they carry (src/sql/lineage.ts, resolveWriteFlows). */
   resolveWriteFlows?(facts: StatementFacts, searchPath: string[] | null): WriteFlow[] | undefined;
   /**
@@ -186,7 +187,7 @@ export class TargetRuntime implements TargetServices {
     const renamed = new Set(state.renamed);
     for (const g of facts) {
       const f = this.withImplicitCalls(g, state);
-      out.push(this.judgeRetypes(this.resolveOne(f, state, views, renamed), state, renamed, typesChanged));
+      out.push(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged));
       for (const name of f.typesChanged ?? []) typesChanged.add(name);
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
@@ -288,23 +289,27 @@ export class TargetRuntime implements TargetServices {
     // was, not what it is. A write there cannot be judged (a table swapped in by two renames).
     const stale = renamedIn(renamed, f.relations.filter((r) => r.access !== 'read'));
     const opaque = stale && !f.opaque ? { opaque: { reason: 'unresolved-relation' as const, detail: 'it writes a relation renamed in this session, which dbgov cannot resolve until you reconnect' } } : {};
-    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque, ...this.retested(f, state) };
+    return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque };
   }
 
   /**
    * The analyser took every call of a value transform's name (and `||`, `->>`, a cast to text) for
    * the built-in, which passes what it is given on. The server picks among all functions of the
    * name by argument types: `md5(x::varchar)` calls a `public.md5(varchar)` if there is one, and
-   * that can answer whether x is a guess (by coming back NULL). Such calls test their arguments.
+   * that can answer whether x is a guess (by coming back NULL). So can a cast to `text` where the
+   * name is a type this session made (a temp domain with a CHECK, a temp table's row type), or
+   * one of a schema the path puts before pg_catalog: it errs by the value. Such calls test their
+   * arguments.
    */
-  private retested(f: StatementFacts, state: SessionState): { predicateColumns?: StatementFacts['predicateColumns'] } {
+  private retested(f: StatementFacts, state: SessionState, typesChanged: ReadonlySet<string>): StatementFacts {
     const cat = this.d.catalog;
-    if (!cat?.loaded() || !cat.resolveTestedColumns) return {};
-    const extra = this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p) ?? []);
-    if (extra.length === 0) return {};
+    if (!cat?.loaded() || !cat.resolveTestedColumns || f.relations.length === 0) return f;
+    const shadowed = (schema: string | undefined, name: string): boolean => !this.namesCatalogType({ ...(schema !== undefined ? { schema } : {}), name, typmods: [] }, state, typesChanged);
+    const extra = this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p, shadowed) ?? []);
+    if (extra.length === 0) return f;
     const out = [...(f.predicateColumns ?? [])];
     for (const c of extra) if (!out.some((x) => x.schema === c.schema && x.table === c.table && x.column === c.column)) out.push(c);
-    return { predicateColumns: out };
+    return { ...f, predicateColumns: out };
   }
 
   /**

@@ -7,6 +7,8 @@ import type { MaskPlan, ResultColumn } from '../../src/gateway/engine.js';
 import { compileMasking } from '../../src/masking/config.js';
 import { rootLogger } from '../../src/shared/logger.js';
 import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+import { resolveTestedColumns } from '../../src/sql/lineage.js';
+import type { StatementFacts } from '../../src/sql/facts.js';
 
 const fresh = (): SessionState => newSessionState();
 const session = { id: 's1', identity: { id: 'dev', kind: 'human', groups: [] }, target: 'staging', database: 'app', access: 'write' } as unknown as LiveSession;
@@ -42,6 +44,25 @@ test('operators and casts: what the catalog says they run is judged as a call', 
   assert.deepEqual(resolve("SELECT <<< '/etc/passwd'").functions.map((f) => `${f.name}:${f.risks.join(',')}`), ['lo_import:file']);
   assert.equal(resolve('SELECT 1 OPERATOR(pg_temp.#!#) 1').opaque?.reason, 'opaque-function');
   assert.equal(resolve('SELECT 1 + 1, 2::text').opaque, undefined);
+});
+
+test('a transform name the catalog says may reach a user function, or a cast to a type the session shadowed, tests its argument', () => {
+  const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [] };
+  const rt = runtime({
+    ...base,
+    // md5 has a user overload on the path (public.md5(varchar)); upper is only pg_catalog's.
+    resolveTestedColumns: (f: StatementFacts, _p: string[] | null, shadowed: (schema: string | undefined, name: string) => boolean) =>
+      resolveTestedColumns(f, (c) => (c.kind === 'function' ? c.name === 'md5' : c.kind === 'cast' && shadowed(c.schema, c.name))),
+  } as unknown as Catalog);
+  const tested = (sql: string, state = fresh()) => rt.resolve(analysePostgres(sql).statements, state).flatMap((f) => (f.predicateColumns ?? []).map((c) => `${c.table}.${c.column}`));
+  assert.deepEqual(tested('SELECT md5(full_name::varchar) FROM users'), ['users.full_name']);
+  assert.deepEqual(tested('SELECT upper(full_name), full_name::text FROM users'), []);
+  // A temp domain named text (with a CHECK that errs by the value), made earlier in the message or the session.
+  assert.deepEqual(tested("CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (VALUE NOT LIKE 'A%'); SELECT full_name::text FROM users"), ['users.full_name']);
+  const state = fresh();
+  state.typesChanged.add('text');
+  assert.deepEqual(tested('SELECT full_name::text FROM users', state), ['users.full_name']);
+  assert.deepEqual(tested('SELECT full_name::pg_catalog.text FROM users', state), []);
 });
 
 test('a call of a user function that may keep its argument is refused while data is masked', () => {

@@ -83,6 +83,23 @@ export const probes: Probe[] = [
       'DROP FUNCTION public.lower(varchar)',
     ],
   },
+  {
+    // An unqualified type name finds the session's temp schema first: a domain named text with
+    // a CHECK makes ::text err by the value. So does one in a schema put before pg_catalog.
+    name: 'r5: a cast to text where text is a temp domain (or a schema before pg_catalog) with a CHECK',
+    refused: { re: MASKED_PREDICATE, count: 3 },
+    sql: [
+      "CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (VALUE NOT LIKE 'Alice%')",
+      'SELECT id, full_name::text AS x FROM users WHERE id = 1',
+      'SELECT id, CAST(address AS text) AS x FROM users',
+      'CREATE SCHEMA IF NOT EXISTS zdom',
+      "CREATE DOMAIN zdom.bpchar AS pg_catalog.bpchar CHECK (VALUE NOT LIKE '1%')",
+      'SET search_path = zdom, pg_catalog, public',
+      'SELECT id, ssn::bpchar AS x FROM users',
+      'RESET search_path',
+      'DROP SCHEMA zdom CASCADE',
+    ],
+  },
 ];
 
 describe('adversarial masking probes, round 5 (PostgreSQL)', () => {
