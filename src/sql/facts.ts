@@ -171,8 +171,9 @@ export interface StatementFacts {
   /**
    * COPY's data format, as the statement sets it: how a row splits into fields depends on it, so
    * masking COPY output must follow it (a custom DELIMITER moves every column boundary).
+   * `encoding`: COPY … TO's ENCODING option, the encoding its output is written in.
    */
-  copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean };
+  copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean; encoding?: string };
   /**
    * The column an UPDATE/DELETE's whole WHERE only tests for truth or non-NULL (`WHERE id`,
    * `WHERE id IS NOT NULL`). The broker counts the WHERE as missing when the catalog says that

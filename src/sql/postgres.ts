@@ -315,6 +315,10 @@ function copyFormat(node: PgNode): NonNullable<StatementFacts['copy']> {
       case 'null':
         if (text !== undefined) out.null = text;
         break;
+      case 'encoding':
+        // The output's encoding (COPY FROM's input is not read by the gateway).
+        if (text !== undefined && node.is_from !== true) out.encoding = text;
+        break;
       case 'header':
         // HEADER, HEADER true, HEADER MATCH (COPY FROM only): any of them means a header line.
         out.header = bool !== false && text !== 'false' && text !== 'off';

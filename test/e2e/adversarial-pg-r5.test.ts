@@ -100,6 +100,20 @@ export const probes: Probe[] = [
       'DROP SCHEMA zdom CASCADE',
     ],
   },
+  {
+    // In SJIS 'ソ' is 0x83 0x5c: the gateway's COPY reader took its `\` for an escape of the tab
+    // after it, so the next field (a card, a name) was read as part of the status and went out in clear.
+    name: 'r5: COPY … TO with an ENCODING whose characters end in a backslash',
+    refused: { re: /COPY output in encoding/g, count: 3 },
+    sql: [
+      'BEGIN',
+      "UPDATE orders SET status = 'ソ' WHERE id = 10",
+      "COPY orders (status, card) TO STDOUT WITH (ENCODING 'SJIS')",
+      "COPY (SELECT o.status, u.full_name FROM orders o JOIN users u ON u.id = o.user_id) TO STDOUT WITH (FORMAT text, ENCODING 'BIG5')",
+      "COPY orders (status, card) TO STDOUT (ENCODING 'windows-932', DELIMITER '|')",
+      'ROLLBACK',
+    ],
+  },
 ];
 
 describe('adversarial masking probes, round 5 (PostgreSQL)', () => {

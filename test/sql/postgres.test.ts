@@ -340,6 +340,14 @@ test('a WHERE that only tests one name for NULL records the name, for the catalo
   assert.equal(truth('delete from orders where id is not null or total > 3'), undefined);
 });
 
+test("COPY … TO's ENCODING is recorded (its output is read in that encoding); COPY FROM's is not", () => {
+  const copy = (sql: string) => analysePostgres(sql).statements[0]?.copy;
+  assert.equal(copy("COPY users TO STDOUT WITH (ENCODING 'SJIS')")?.encoding, 'SJIS');
+  assert.equal(copy("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, ENCODING 'big5')")?.encoding, 'big5');
+  assert.equal(copy("COPY users FROM STDIN WITH (ENCODING 'SJIS')")?.encoding, undefined);
+  assert.equal(copy('COPY users TO STDOUT')?.encoding, undefined);
+});
+
 test('fingerprints ignore literals and differ by shape', () => {
   const fp = (sql: string): string | undefined => analysePostgres(sql).statements[0]?.fingerprint;
   assert.equal(fp('select * from t where id = 1'), fp('SELECT * FROM t WHERE id = 999'));
