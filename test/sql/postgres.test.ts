@@ -58,6 +58,19 @@ const cases: Case[] = [
   { sql: 'delete from t o using t s where o.id = s.id', kind: 'delete', hasWhere: false },
   { sql: 'update t o set x = 1 from t s where o.id = s.id', kind: 'update', hasWhere: false },
   { sql: 'delete from t using s where t.id = s.id', kind: 'delete', hasWhere: true },
+  // A condition on another FROM item (or a MERGE source) alone is the same for every target row.
+  { sql: 'merge into t o using (select 1 as x) s on s.x = 1 when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using (select 1) s on true when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using (values (1)) s(x) on x = 1 when matched then update set y = 2', kind: 'merge', hasWhere: false },
+  { sql: "update t set a = 'x' from (select 1 as x) s where s.x = 1", kind: 'update', hasWhere: false },
+  { sql: 'delete from t using (values (1)) v(x) where v.x = 1', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using (values (1)) v(x) where x = 1', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using u where u.id = 1', kind: 'delete', hasWhere: false },
+  { sql: 'with c(k) as (select 1) delete from t using c where k = 1', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using generate_series(1, 3) g where g = 2', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using (values (1)) v(x) where t.id = v.x', kind: 'delete', hasWhere: true },
+  { sql: 'update t set a = v.b from (values (1, 2)) v(k, b) where id = k', kind: 'update', hasWhere: true },
+  { sql: 'merge into t o using (select 1 as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: true },
   // Tautologies over the row: the same expression on both sides, x IN (x), excluded middle.
   { sql: 'delete from t where id in (id)', kind: 'delete', hasWhere: false },
   { sql: 'delete from t where id + 0 = id', kind: 'delete', hasWhere: false },
@@ -327,7 +340,7 @@ test('a WHERE that only tests one name for NULL records the name, for the catalo
   const truth = (sql: string): string | undefined => analysePostgres(sql).statements[0]?.whereTruthOf;
   assert.equal(truth('delete from orders where id is not null'), 'id');
   assert.equal(truth('delete from orders where id is distinct from null'), 'id');
-  assert.equal(truth('delete from orders where null is distinct from o.id'), 'id');
+  assert.equal(truth('delete from orders o where null is distinct from o.id'), 'id');
   assert.equal(truth('delete from orders o where o is not null'), 'o');
   assert.equal(truth('delete from orders where id is null'), undefined);
   assert.equal(truth('delete from orders where id is distinct from 3'), undefined);
