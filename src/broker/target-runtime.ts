@@ -76,6 +76,15 @@ export interface TargetCatalog {
 }
 
 const CATALOG_REFRESH_MS = 15_000;
+/** Masks that give each value one keyed token: equal values, equal tokens. */
+const TOKEN_MASKS: ReadonlySet<string> = new Set(['hash', 'fake']);
+/** The refusal of a write of chosen values into a column masked as tokens (see hiddenFlow). */
+const TOKEN_WRITE = (into: string): ClientError => ({
+  sqlstate: '42501',
+  message: `dbgov: blocked: this statement writes values of your choosing into ${into}, which is masked for you as tokens: each would read back as the token of your value, to compare with the real ones`,
+  detail: 'rule: masking (a column masked by hash or fake takes only values read from such a column, as they are)',
+  hint: 'leave that column out (or copy it from another row as it is), or ask an identity that may see the data in clear',
+});
 /** StatementFacts.actions of a type change that may not keep every value (see judgeRetypes). */
 const OVERWRITE_COLUMN = 'ALTER TABLE OVERWRITE COLUMN';
 /** Function bodies calling functions: deeper than this is judged opaque rather than followed. */
@@ -466,7 +475,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.maskingActive) return null;
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
-    const stored = this.storesHidden(session, facts, state);
+    const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state);
     if (stored) return stored;
     if (this.masking.onUnprovable !== 'block') return null;
     for (const f of rowSource(facts, state)) {
@@ -583,7 +592,13 @@ export class TargetRuntime implements TargetServices {
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
       const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, this.readsWithCalls(f)));
-      const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden)).find((x) => x !== undefined);
+      // The columns a write names, for a value whose column the analyser did not match (MySQL's INSERT … VALUES).
+      const named = (dest: WriteFlow['dest']): string[] | undefined => f.relations.find((r) => r.access === 'write' && r.name.toLowerCase() === dest.table.toLowerCase())?.columns;
+      const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden, named)).find((x) => x !== undefined);
+      if (leak?.token) {
+        result = TOKEN_WRITE(leak.into);
+        break;
+      }
       if (leak) {
         result = {
           sqlstate: '42501',
@@ -629,7 +644,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it the same way. */
-  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string } | undefined {
+  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean, named: (dest: WriteFlow['dest']) => string[] | undefined): { from: string; into: string; token?: true } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
     /** The column's class when it is masked for this identity. */
@@ -639,8 +654,26 @@ export class TargetRuntime implements TargetServices {
     };
     const hidden = (schema: string | undefined, table: string, column: string): boolean => hiddenClass(schema, table, column) !== undefined;
     const from = flow.value.sources.filter((s) => hidden(s.schema, s.table, s.column)).map((s) => `${s.schema ? `${s.schema}.` : ''}${s.table}.${s.column}`);
-    if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
     const dest = flow.place === undefined ? hiddenClass(flow.dest.schema, flow.dest.table, flow.column) : undefined;
+    const into = flow.place ?? `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
+    // A column masked by a keyed deterministic function (hash, fake) reads as the token of what it
+    // holds: a value the client chose, stored there, reads back as the token of its guess, to be
+    // compared with the real tokens (a dictionary attack on every row). Only values that are
+    // themselves such a column's, as they are, may go there.
+    if (flow.place === undefined && flow.column === '*') {
+      // Any column the write names (all of the table's, when it names none) may be the one.
+      const columns = named(flow.dest);
+      const classes = columns ? columns.flatMap((c) => hiddenClass(flow.dest.schema, flow.dest.table, c) ?? []) : classifyTable(this.masking, target, flow.dest.schema, flow.dest.table).filter((c) => !mayUnmask(this.masking, who, target, c.cls.name));
+      if (classes.some((c) => TOKEN_MASKS.has(c.function))) return { from: 'values of your choosing', into, token: true };
+    }
+    if (dest !== undefined && TOKEN_MASKS.has(dest.function)) {
+      const own = flow.value.direct && !flow.value.opaque && flow.value.sources.length > 0 && flow.value.sources.every((s) => {
+        const c = hiddenClass(s.schema, s.table, s.column);
+        return c !== undefined && c.cls.name === dest.cls.name && c.function === dest.function;
+      });
+      if (!own) return { from: 'values of your choosing', into, token: true };
+    }
+    if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
     // Into a column masked the same way the value keeps its mask. Another class's mask may show
     // more of it: a phone mask keeps the last digits of an SSN copied into the phone column.
     const sameMask = (s: { schema?: string; table: string; column: string }): boolean => {
@@ -648,8 +681,34 @@ export class TargetRuntime implements TargetServices {
       return c === undefined || (c.cls.name === dest!.cls.name && c.function === dest!.function);
     };
     if (dest !== undefined && flow.value.sources.every(sameMask)) return undefined;
-    const into = flow.place ?? `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
     return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
+  }
+
+  /**
+   * COPY … FROM writes values the client chose: into a column masked for this identity by a keyed
+   * deterministic function (hash, fake), each reads back as the token of its guess (see hiddenFlow).
+   */
+  private copiesIntoTokens(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    const cat = this.d.catalog;
+    if (this.classifiedColumnsFor(session).size === 0) return null;
+    const who = identityRef(session);
+    for (const f of facts) {
+      if (f.kind !== 'copy') continue;
+      for (const r of f.relations) {
+        if (r.access !== 'write') continue;
+        for (const p of this.candidatePaths(state, [r.name])) {
+          const rel = r.schema === undefined && state.tempTables.has(r.name) ? undefined : cat?.loaded() ? cat.resolveRelation(r, p) : undefined;
+          const schema = rel?.schema ?? r.schema;
+          const table = rel?.name ?? r.name;
+          // Without the catalog (or the column list) any classified column of the table may be written.
+          const columns = r.columns ?? (rel?.oid !== undefined ? cat?.columnsOf?.(rel.oid).map((c) => c.name) : undefined);
+          const classes = columns ? columns.flatMap((c) => classifyColumn(this.masking, this.d.name, schema, table, c) ?? []) : classifyTable(this.masking, this.d.name, schema, table);
+          const token = classes.find((c) => TOKEN_MASKS.has(c.function) && !mayUnmask(this.masking, who, this.d.name, c.cls.name));
+          if (token) return TOKEN_WRITE(`${schema ? `${schema}.` : ''}${table} (${token.cls.name})`);
+        }
+      }
+    }
+    return null;
   }
 
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {

@@ -120,6 +120,8 @@ export interface StoredValue {
   sources: ColumnLineage['sources'];
   /** Its origin could not be followed. */
   opaque: boolean;
+  /** The value is one source column itself, untransformed (as ColumnLineage.direct). */
+  direct?: boolean;
 }
 
 export interface StatementFacts {

@@ -65,6 +65,33 @@ test('a transform name the catalog says may reach a user function, or a cast to 
   assert.deepEqual(tested('SELECT full_name::pg_catalog.text FROM users', state), []);
 });
 
+test('a column masked as tokens (hash) takes only its own kind of values, as they are: a chosen one would read back as a comparable token', () => {
+  const flow = (sources: { schema: string; table: string; column: string }[], direct: boolean) => [
+    { dest: { schema: 'public', table: 'users' }, column: 'card', created: false, value: { index: 0, name: 'card', sources, opaque: false, direct } },
+  ];
+  let flows = flow([], false);
+  const catalog = {
+    loaded: () => true,
+    resolveRelation: (r: { name: string }) => ({ schema: 'public', name: r.name, oid: 1 }),
+    isBaseTable: () => true,
+    refresh: async () => undefined,
+    relations: () => [],
+    columnsOf: () => [{ attnum: 1, name: 'id' }, { attnum: 2, name: 'card' }],
+    resolveWriteFlows: () => flows,
+  } as unknown as Catalog;
+  const rt = new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog, masking: compileMasking({ key: 'k-0123456789abcdef0123', classes: { card: { function: 'hash' } }, columns: { 'public.users.card': 'card', 'public.orders.card': 'card' } }), log: rootLogger() });
+  const preflight = (sql: string) => rt.preflight(session, analysePostgres(sql).statements, fresh())?.message ?? null;
+  assert.match(preflight("UPDATE users SET card = '4111 1111 1111 1111' WHERE id = 2") ?? '', /values of your choosing into public\.users\.card/);
+  flows = flow([{ schema: 'public', table: 'users', column: 'card' }], false);
+  assert.match(preflight("UPDATE users SET card = left(card, 4) || '' WHERE id = 2") ?? '', /masked for you as tokens/);
+  flows = flow([{ schema: 'public', table: 'orders', column: 'card' }], true);
+  assert.equal(preflight('UPDATE users u SET card = o.card FROM orders o WHERE o.user_id = u.id'), null);
+  // COPY FROM writes what the client sends.
+  assert.match(preflight('COPY users FROM STDIN') ?? '', /masked for you as tokens/);
+  assert.match(preflight('COPY users (id, card) FROM STDIN') ?? '', /masked for you as tokens/);
+  assert.equal(preflight('COPY users (id) FROM STDIN'), null);
+});
+
 test('a call of a user function that may keep its argument is refused while data is masked', () => {
   const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [], resolveWriteFlows: () => [] };
   const rt = runtime({

@@ -114,6 +114,32 @@ export const probes: Probe[] = [
       'ROLLBACK',
     ],
   },
+  {
+    // card is masked with hash: a keyed token per value. A guess written into a card column reads
+    // back as the token of the guess: equal to a real row's token exactly when the guess is right.
+    name: 'r5: a chosen value written into a hash-masked column, then read back as a token',
+    refused: { re: /masked for you as tokens/g, count: 4 },
+    sql: [
+      'BEGIN',
+      "INSERT INTO orders (id, user_id, amount, status, card) VALUES (99, 1, 0, 'x', '4111 1111 1111 1111')",
+      'ROLLBACK',
+      'BEGIN',
+      "UPDATE users SET card = '5500 0055 5555 5559' WHERE id = 3",
+      'ROLLBACK',
+      "INSERT INTO orders (id, user_id, amount, status, card) SELECT 98, 1, 0, 'x', left(card, 4) FROM users WHERE id = 1",
+      'COPY orders (id, card) FROM STDIN',
+      'SELECT id, card FROM orders ORDER BY id',
+    ],
+  },
+  {
+    name: 'r5 control: writes that leave a token column alone, or copy one as it is, still run',
+    runs: true,
+    sql: [
+      "WITH u AS (UPDATE users SET plan = plan, card = card WHERE id = 1 RETURNING id) SELECT count(*) FROM u",
+      "WITH i AS (INSERT INTO orders (id, user_id, amount, status) VALUES (97, 1, 0, 'x') RETURNING id) SELECT count(*) FROM i",
+      'WITH d AS (DELETE FROM orders WHERE id = 97 RETURNING id) SELECT count(*) FROM d',
+    ],
+  },
 ];
 
 describe('adversarial masking probes, round 5 (PostgreSQL)', () => {
