@@ -76,6 +76,8 @@ export interface TargetCatalog {
 }
 
 const CATALOG_REFRESH_MS = 15_000;
+/** Statements that run the transaction's deferred constraint checks. */
+const RUNS_DEFERRED_CHECKS: ReadonlySet<string> = new Set(['COMMIT', 'PREPARE TRANSACTION', 'COMMIT PREPARED', 'SET CONSTRAINTS']);
 /** Masks that give each value one keyed token: equal values, equal tokens. */
 const TOKEN_MASKS: ReadonlySet<string> = new Set(['hash', 'fake']);
 /** The refusal of a write of chosen values into a column masked as tokens (see hiddenFlow). */
@@ -773,7 +775,10 @@ export class TargetRuntime implements TargetServices {
     // read anything, and so may one reading a view, a temp table or a relation the catalog does
     // not know yet: their errors and notices are scrubbed as if they touched classified data.
     const mayHide = this.classifiedColumnsFor(session).size > 0;
-    const touches = facts === undefined || (mayHide && facts.some((f) => f.opaque !== undefined || this.mayCarryHidden(session, f)));
+    // Deferred constraints are checked where the transaction commits (or SET CONSTRAINTS makes
+    // them immediate): the violation quotes a key an earlier statement wrote, perhaps a
+    // classified one (`Key (full_name)=(…) already exists`), under a statement that reads nothing.
+    const touches = facts === undefined || (mayHide && facts.some((f) => f.opaque !== undefined || RUNS_DEFERRED_CHECKS.has(f.tag) || this.mayCarryHidden(session, f)));
     const cat = this.d.catalog;
     // Names the client wrote as identifiers: the redacted text holds no literals or comments, so a
     // value cannot be made "known" by listing guesses in a string or a comment.

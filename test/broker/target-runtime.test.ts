@@ -92,6 +92,14 @@ test('a column masked as tokens (hash) takes only its own kind of values, as the
   assert.equal(preflight('COPY users (id) FROM STDIN'), null);
 });
 
+test('errors of the statements that run deferred constraint checks are scrubbed: they quote what earlier ones wrote', () => {
+  const rt = runtime(null);
+  const detail = 'Key (full_name)=(Alice Liddell) already exists.';
+  const scrub = (sql: string) => rt.scrub(session, analysePostgres(sql).statements, { message: 'duplicate key value violates unique constraint "uxn"', detail }).detail;
+  for (const sql of ['COMMIT', 'END', "PREPARE TRANSACTION 'x'", "COMMIT PREPARED 'x'", 'SET CONSTRAINTS ALL IMMEDIATE']) assert.equal(scrub(sql), 'Key (full_name)=(****) already exists.', sql);
+  assert.equal(scrub('ROLLBACK'), detail);
+});
+
 test('a call of a user function that may keep its argument is refused while data is masked', () => {
   const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [], resolveWriteFlows: () => [] };
   const rt = runtime({

@@ -140,6 +140,22 @@ export const probes: Probe[] = [
       'WITH d AS (DELETE FROM orders WHERE id = 97 RETURNING id) SELECT count(*) FROM d',
     ],
   },
+  {
+    // A deferred unique constraint is checked at COMMIT (or SET CONSTRAINTS … IMMEDIATE): the
+    // violation quotes the key the UPDATE wrote, under a statement that reads nothing classified.
+    name: 'r5: a deferred constraint violation quoted at COMMIT / SET CONSTRAINTS',
+    sql: [
+      'ALTER TABLE users ADD CONSTRAINT zdefer UNIQUE (full_name) DEFERRABLE INITIALLY DEFERRED',
+      'BEGIN',
+      'UPDATE users SET full_name = (SELECT full_name FROM users WHERE id = 1) WHERE id = 2',
+      'COMMIT',
+      'BEGIN',
+      'UPDATE users SET full_name = (SELECT full_name FROM users WHERE id = 3) WHERE id = 2',
+      'SET CONSTRAINTS ALL IMMEDIATE',
+      'ROLLBACK',
+      'ALTER TABLE users DROP CONSTRAINT zdefer',
+    ],
+  },
 ];
 
 describe('adversarial masking probes, round 5 (PostgreSQL)', () => {
