@@ -424,7 +424,8 @@ export class TargetRuntime implements TargetServices {
       facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
     }
     // Rows read from outside the database's tables (a server file, another server, a program's
-    // output) may hold anything, an earlier export of classified data included: unknown origin.
+    // output, other sessions' statement texts) may hold anything, an earlier export of
+    // classified data included: unknown origin.
     if (facts.some(readsOutside) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (readsOutside(f) ? unknownRows(f, 'outside the database') : f));
     // Warning and error texts of earlier statements quote what they read: rows of unknown origin.
     if (facts.some((f) => f.diagnostics) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (f.diagnostics ? unknownRows(f, 'earlier statements') : f));
@@ -910,8 +911,15 @@ function identifiersOf(sql: string): Set<string> {
 
 /** Calls a function that reads a server file, another server or a program's output. */
 function readsOutside(f: StatementFacts): boolean {
-  return f.functions.some((fn) => fn.risks.includes('file') || fn.risks.includes('remote') || fn.risks.includes('program'));
+  return f.functions.some((fn) => fn.risks.includes('file') || fn.risks.includes('remote') || fn.risks.includes('program') || OTHER_SESSIONS_TEXT.has(fn.name));
 }
+
+/**
+ * Functions that return other sessions' statement texts, literals and all: an application's
+ * `INSERT INTO users … VALUES ('123-45-6789', …)` as it runs. (The pg_stat_activity view over
+ * them is followed by lineage; called directly they read outside any table.)
+ */
+const OTHER_SESSIONS_TEXT: ReadonlySet<string> = new Set(['pg_stat_get_activity', 'pg_stat_get_backend_activity']);
 
 /** A pattern part matching exactly this name. */
 function exact(name: string): RegExp {

@@ -100,6 +100,16 @@ test('errors of the statements that run deferred constraint checks are scrubbed:
   assert.equal(scrub('ROLLBACK'), detail);
 });
 
+test("other sessions' statement texts (pg_stat_get_activity) are rows of unknown origin while data is masked", () => {
+  const rt = runtime(null);
+  const col: ResultColumn = { index: 0, name: 'query', tableOid: 0, attnum: 0, typeId: 25, format: 0 };
+  for (const sql of ['SELECT query FROM pg_stat_get_activity(NULL)', 'SELECT pg_catalog.pg_stat_get_backend_activity(1) AS query']) {
+    const plan = rt.maskPlan(session, analysePostgres(sql).statements, [col], fresh()) as MaskPlan | null;
+    assert.equal(plan?.columns.length, 1, sql);
+  }
+  assert.equal(rt.maskPlan(session, analysePostgres('SELECT now()::text AS query').statements, [col], fresh()), null);
+});
+
 test('a call of a user function that may keep its argument is refused while data is masked', () => {
   const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [], resolveWriteFlows: () => [] };
   const rt = runtime({

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { run } from './harness.js';
+import { adminQuery, run } from './harness.js';
 import { leaks as leaksOf } from './capture-proxy.js';
 import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
@@ -156,6 +156,12 @@ export const probes: Probe[] = [
       'ALTER TABLE users DROP CONSTRAINT zdefer',
     ],
   },
+  {
+    // Another session's statement text, literals and all, as it runs (see the test below, which
+    // starts one with PII in it); the pg_stat_activity view over it is masked.
+    name: "r5: other sessions' statement texts through pg_stat_get_activity",
+    sql: ['SELECT pg_sleep(0.3)', "SELECT query FROM pg_stat_get_activity(NULL) WHERE query LIKE '%zsession%'", "SELECT pg_stat_get_backend_activity(b) AS q FROM pg_stat_get_backend_idset() b WHERE pg_stat_get_backend_activity(b) LIKE '%zsession%'"],
+  },
 ];
 
 describe('adversarial masking probes, round 5 (PostgreSQL)', () => {
@@ -177,7 +183,12 @@ describe('adversarial masking probes, round 5 (PostgreSQL)', () => {
   for (const p of probes) {
     test(p.name, async () => {
       t.proxy.take();
+      // For the pg_stat_get_activity probe: an application session whose statement holds PII, running meanwhile.
+      const busy = p.sql.some((x) => x.includes('zsession'))
+        ? adminQuery(`SELECT pg_sleep(3), 'zsession ${corpus.pii[12]} ${corpus.pii[0]}'::text`, [], t.db).catch(() => undefined)
+        : undefined;
       const r = await psql(p.sql);
+      await busy;
       const found = leaksOf(corpus.pii, t.proxy.take());
       assert.deepEqual(found, [], `${p.sql.join('; ')}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
       if (p.refused) assert.equal(r.stderr.match(p.refused.re)?.length ?? 0, p.refused.count, `not every oracle refused\n${r.stdout}\n${r.stderr}`);
