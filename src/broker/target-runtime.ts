@@ -289,7 +289,13 @@ export class TargetRuntime implements TargetServices {
     };
     // A relation the catalog does not have (created a moment ago, or caught mid-migration) may
     // have that column as its key: fail closed.
-    const unbounded = onlyTestsOneColumn(f) && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.knowsRelation?.(r) === false || cat.keyColumn?.(r, truth!) === true || notAColumn(r)));
+    const truthUnbounded = truth !== undefined && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.knowsRelation?.(r) === false || cat.keyColumn?.(r, truth) === true || notAColumn(r)));
+    // A condition naming the target's rows only by bare names, none of them a column of the
+    // written table: they are the joined table's, the same for every target row.
+    const bare = f.whereBareNames;
+    const targetColumns = (r: RelationRef) => (r.resolved?.oid !== undefined ? cat?.columnsOf?.(r.resolved.oid) : undefined);
+    const bareUnbounded = bare !== undefined && relations.some((r) => r.access === 'write' && r.via === undefined && (!cat?.loaded() || cat.knowsRelation?.(r) === false || !(targetColumns(r) ?? []).some((c) => bare.includes(c.name))));
+    const unbounded = onlyTestsOneColumn(f) && (truthUnbounded || bareUnbounded);
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
       if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
@@ -890,7 +896,7 @@ export class TargetRuntime implements TargetServices {
  * the catalog has loaded, that is not known, so it counts as no bound at all, failing closed.
  */
 function onlyTestsOneColumn(f: StatementFacts): boolean {
-  return f.whereTruthOf !== undefined && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
+  return (f.whereTruthOf !== undefined || f.whereBareNames !== undefined) && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
 }
 
 /** Whether any of these relations goes by a name the session renamed (StatementFacts.renamed). */

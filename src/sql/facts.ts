@@ -183,6 +183,14 @@ export interface StatementFacts {
    */
   whereTruthOf?: string;
   /**
+   * An UPDATE … FROM / DELETE … USING / MERGE that joins a base table and whose condition names
+   * the target's rows only by bare column names: those names. A bare name may be a column of the
+   * joined table instead (`DELETE FROM orders USING users WHERE email = 'x'`), the same for
+   * every target row; the broker counts the condition as missing when the catalog says none of
+   * them is a column of the written table.
+   */
+  whereBareNames?: string[];
+  /**
    * What an ALTER TABLE does to existing data, beyond its tag: `ALTER TABLE DROP COLUMN`,
    * `ALTER TABLE OVERWRITE COLUMN` (a type change that may not keep every value; see `retypes`),
    * `ALTER TABLE DROP PARTITION`, `ALTER TABLE TRUNCATE PARTITION`, `ALTER TABLE EXCHANGE

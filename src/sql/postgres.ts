@@ -175,6 +175,7 @@ function facts(
   if (out.restricted.length > 0 && !RUNS_NOTHING_NOW.has(type)) {
     f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);
     if (f.hasWhere === true && out.whereTruthOf !== undefined && out.restricted.length === 1) f.whereTruthOf = out.whereTruthOf;
+    if (f.hasWhere === true && out.whereBareNames !== undefined && out.restricted.length === 1) f.whereBareNames = out.whereBareNames;
   }
   if (out.opaque) f.opaque = out.opaque;
   if (out.implicitCalls.length > 0) f.implicitCalls = out.implicitCalls;

@@ -100,6 +100,25 @@ test('errors of the statements that run deferred constraint checks are scrubbed:
   assert.equal(scrub('ROLLBACK'), detail);
 });
 
+test('a write joining a base table, bounded only by bare names that are none of the target\'s columns, has no WHERE', () => {
+  const catalog = {
+    loaded: () => true,
+    resolveRelation: (r: { name: string }) => ({ schema: 'public', name: r.name, oid: r.name === 'orders' ? 1 : 2 }),
+    isBaseTable: () => true,
+    refresh: async () => undefined,
+    relations: () => [],
+    knowsRelation: () => true,
+    keyColumn: () => false,
+    columnsOf: (oid: number) => (oid === 1 ? [{ attnum: 1, name: 'id' }, { attnum: 2, name: 'user_id' }, { attnum: 3, name: 'status' }] : [{ attnum: 1, name: 'id' }, { attnum: 2, name: 'email' }]),
+  } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const hasWhere = (sql: string) => rt.resolve(analysePostgres(sql).statements, fresh())[0]!.hasWhere;
+  assert.equal(hasWhere("DELETE FROM orders USING users WHERE email = 'x'"), false);
+  assert.equal(hasWhere("UPDATE orders SET status = 'y' FROM users WHERE email LIKE '%'"), false);
+  assert.equal(hasWhere("DELETE FROM orders USING users WHERE user_id = users.id AND email = 'x'"), true);
+  assert.equal(hasWhere("DELETE FROM orders USING users WHERE status = 'x'"), true);
+});
+
 test("other sessions' statement texts (pg_stat_get_activity) are rows of unknown origin while data is masked", () => {
   const rt = runtime(null);
   const col: ResultColumn = { index: 0, name: 'query', tableOid: 0, attnum: 0, typeId: 25, format: 0 };

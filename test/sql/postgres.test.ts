@@ -336,6 +336,18 @@ test('redaction skips the lexer pass only where it would change nothing', () => 
   assert.ok(skipped > 100, `the lexer pass was skipped for some texts (${skipped})`);
 });
 
+test('a write joining a base table whose condition names target rows only by bare names records them, for the catalog to judge', () => {
+  const bare = (sql: string) => analysePostgres(sql).statements[0]?.whereBareNames;
+  assert.deepEqual(bare("DELETE FROM orders USING users WHERE email = 'x'"), ['email']);
+  assert.deepEqual(bare("UPDATE orders SET status = 'x' FROM users WHERE user_id = users.id AND plan = 'pro'"), ['user_id', 'plan']);
+  assert.deepEqual(bare("MERGE INTO orders o USING users u ON email = 'x' WHEN MATCHED THEN DELETE"), ['email']);
+  // A column qualified by the target (or a subquery correlated with it) names its rows; a joined CTE or derived table is judged by the analyser.
+  assert.equal(bare("DELETE FROM orders o USING users u WHERE o.user_id = u.id AND email = 'x'"), undefined);
+  assert.equal(bare('DELETE FROM orders o USING users u WHERE EXISTS (SELECT 1 FROM x WHERE x.id = o.id)'), undefined);
+  assert.equal(bare('WITH c AS (SELECT 1 AS k) DELETE FROM orders USING c WHERE id = k'), undefined);
+  assert.equal(bare("DELETE FROM orders WHERE status = 'x'"), undefined);
+});
+
 test('a WHERE that only tests one name for NULL records the name, for the catalog to judge', () => {
   const truth = (sql: string): string | undefined => analysePostgres(sql).statements[0]?.whereTruthOf;
   assert.equal(truth('delete from orders where id is not null'), 'id');

@@ -32,6 +32,8 @@ export class Collected {
   readonly restricted: boolean[] = [];
   /** The column an UPDATE/DELETE's whole WHERE tests for non-NULL (`WHERE id IS NOT NULL`). */
   whereTruthOf: string | undefined;
+  /** See StatementFacts.whereBareNames. */
+  whereBareNames: string[] | undefined;
   opaque: { reason: OpaqueReason; detail: string } | undefined;
   private readonly relIndex = new Map<string, RelationRef>();
   private readonly fnIndex = new Map<string, FunctionRef>();
@@ -279,6 +281,7 @@ export class Walker {
         this.any(n.whereClause, pred);
         const self = selfNames(n);
         this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation), self, joinedNames(list(n.fromClause), n.withClause)), self));
+        this.out.whereBareNames ??= bareNamesOnly([n.whereClause], n.relation, list(n.fromClause), n.withClause);
         handled.add('relation').add('fromClause').add('whereClause');
         break;
       }
@@ -289,6 +292,7 @@ export class Walker {
         this.any(n.whereClause, pred);
         const self = selfNames(n);
         this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation), self, joinedNames(list(n.usingClause), n.withClause)), self));
+        this.out.whereBareNames ??= bareNamesOnly([n.whereClause], n.relation, list(n.usingClause), n.withClause);
         handled.add('relation').add('usingClause').add('whereClause');
         break;
       }
@@ -297,6 +301,7 @@ export class Walker {
         this.fromList([n.sourceRelation], ctx);
         this.any(n.joinCondition, pred);
         this.out.restricted.push(mergeRestricted(n));
+        this.out.whereBareNames ??= bareNamesOnly([n.joinCondition, ...list(n.mergeWhenClauses).map((w) => as(w, 'MergeWhenClause')?.condition)], n.relation, [n.sourceRelation], n.withClause);
         for (const w of list(n.mergeWhenClauses)) this.any(as(w, 'MergeWhenClause')?.condition, pred);
         handled.add('relation').add('sourceRelation').add('joinCondition');
         break;
@@ -664,6 +669,45 @@ function mergeRestricted(n: PgNode): boolean {
 }
 
 const NO_SELF: ReadonlySet<string> = new Set();
+
+/**
+ * See StatementFacts.whereBareNames: the bare names a write's conditions use outside subqueries,
+ * when it joins a base table (not a CTE) and no column in them is qualified by the target.
+ */
+function bareNamesOnly(conditions: unknown[], target: unknown, joined: unknown[], withClause: unknown): string[] | undefined {
+  const ctes = new Set(list(as(withClause, 'WithClause')?.ctes ?? (isObject(withClause) ? withClause.ctes : undefined)).map((c) => str(as(c, 'CommonTableExpr')?.ctename) ?? ''));
+  let base = false;
+  forEachFromItem(joined, (item) => {
+    const r = as(item, 'RangeVar');
+    if (r && (r.schemaname !== undefined || !ctes.has(str(r.relname) ?? ''))) base = true;
+  });
+  if (!base) return undefined;
+  const targets = new Set(targetNames(target));
+  const bare = new Set<string>();
+  let qualified = false;
+  const visit = (x: unknown): void => {
+    if (Array.isArray(x)) return x.forEach(visit);
+    if (!isObject(x)) return;
+    for (const k in x) {
+      const v = x[k];
+      if (k === 'SelectStmt') {
+        // A subquery correlated with the target names its rows by qualified columns.
+        if (qualifiedBy(v, targets)) qualified = true;
+        continue;
+      }
+      if (k === 'ColumnRef' && isObject(v)) {
+        const fields = list(v.fields);
+        const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
+        if (q !== undefined && targets.has(q)) qualified = true;
+        else if (fields.length === 1 && sval(fields[0]) !== undefined) bare.add(sval(fields[0])!);
+        continue;
+      }
+      visit(v);
+    }
+  };
+  visit(conditions);
+  return qualified || bare.size === 0 ? undefined : [...bare];
+}
 
 /**
  * What a bare name in a write's WHERE (or a MERGE's ON) may mean other than the target's column:
