@@ -601,9 +601,7 @@ export class TargetRuntime implements TargetServices {
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
       const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, this.readsWithCalls(f)));
-      // The columns a write names, for a value whose column the analyser did not match (MySQL's INSERT … VALUES).
-      const named = (dest: WriteFlow['dest']): string[] | undefined => f.relations.find((r) => r.access === 'write' && r.name.toLowerCase() === dest.table.toLowerCase())?.columns;
-      const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden, named)).find((x) => x !== undefined);
+      const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden)).find((x) => x !== undefined);
       if (leak?.token) {
         result = TOKEN_WRITE(leak.into);
         break;
@@ -653,7 +651,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it the same way. */
-  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean, named: (dest: WriteFlow['dest']) => string[] | undefined): { from: string; into: string; token?: true } | undefined {
+  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string; token?: true } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
     /** The column's class when it is masked for this identity. */
@@ -670,9 +668,8 @@ export class TargetRuntime implements TargetServices {
     // compared with the real tokens (a dictionary attack on every row). Only values that are
     // themselves such a column's, as they are, may go there.
     if (flow.place === undefined && flow.column === '*') {
-      // Any column the write names (all of the table's, when it names none) may be the one.
-      const columns = named(flow.dest);
-      const classes = columns ? columns.flatMap((c) => hiddenClass(flow.dest.schema, flow.dest.table, c) ?? []) : classifyTable(this.masking, target, flow.dest.schema, flow.dest.table).filter((c) => !mayUnmask(this.masking, who, target, c.cls.name));
+      // A value not matched to a column may land in any of the table's.
+      const classes = classifyTable(this.masking, target, flow.dest.schema, flow.dest.table).filter((c) => !mayUnmask(this.masking, who, target, c.cls.name));
       if (classes.some((c) => TOKEN_MASKS.has(c.function))) return { from: 'values of your choosing', into, token: true };
     }
     if (dest !== undefined && TOKEN_MASKS.has(dest.function)) {

@@ -852,7 +852,24 @@ class Lineage {
     } else if (type === 'MergeStmt') {
       const s = new Scope(scope);
       this.fromItem(n.sourceRelation, s);
-      out.set('*', { ...this.children({ w: n.mergeWhenClauses }, s, '*', NO_KEYS), opaque: false });
+      const rel = isObject(n.relation) ? n.relation : undefined;
+      const add = (column: string, value: Col): void => {
+        const had = out.get(column);
+        out.set(column, had ? { ...merge(column, [had, value]), direct: had.direct && value.direct } : value);
+      };
+      // Per column, as UPDATE and INSERT store them: WHEN … THEN UPDATE SET c = v, THEN INSERT (c) VALUES (v).
+      for (const w of list(n.mergeWhenClauses)) {
+        const when = as(w, 'MergeWhenClause');
+        if (!when) continue;
+        const targets = list(when.targetList).map((t) => as(t, 'ResTarget'));
+        if (when.commandType === 'CMD_UPDATE') {
+          for (const rt of targets) if (rt && str(rt.name)) add(str(rt.name)!, this.expr(rt.val, s, str(rt.name)!));
+        } else if (when.commandType === 'CMD_INSERT') {
+          const listed = targets.map((rt) => str(rt?.name));
+          const columns = listed.length > 0 ? listed : (this.provider?.(str(rel?.schemaname), str(rel?.relname) ?? '') ?? []);
+          list(when.values).forEach((v, i) => add(columns[i] ?? '*', this.expr(v, s, columns[i] ?? '*')));
+        }
+      }
     }
     return out;
   }

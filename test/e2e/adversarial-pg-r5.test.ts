@@ -118,8 +118,11 @@ export const probes: Probe[] = [
     // card is masked with hash: a keyed token per value. A guess written into a card column reads
     // back as the token of the guess: equal to a real row's token exactly when the guess is right.
     name: 'r5: a chosen value written into a hash-masked column, then read back as a token',
-    refused: { re: /masked for you as tokens/g, count: 4 },
+    refused: { re: /masked for you as tokens/g, count: 5 },
     sql: [
+      'BEGIN',
+      "MERGE INTO users u USING (SELECT 3 AS id) s ON u.id = s.id WHEN MATCHED THEN UPDATE SET card = '4111 1111 1111 1111'",
+      'ROLLBACK',
       'BEGIN',
       "INSERT INTO orders (id, user_id, amount, status, card) VALUES (99, 1, 0, 'x', '4111 1111 1111 1111')",
       'ROLLBACK',

@@ -151,3 +151,13 @@ test('write flows: a sequence value and an advisory lock key keep what they are 
   // Constants read nothing from a row.
   assert.deepEqual(places("SELECT setval('s', 100), pg_advisory_lock(42)"), []);
 });
+
+test('MERGE stores per column, as UPDATE and INSERT do (a token column is judged by what lands in it)', () => {
+  const flows = (sql: string) =>
+    resolveWriteFlows(analysePostgres(sql).statements[0]!, catalog, ['public'])
+      .map((f) => `${f.column}<-${f.value.sources.map((s) => s.column).join(',') || 'const'}${f.value.direct ? ' direct' : ''}`)
+      .sort();
+  assert.deepEqual(flows("MERGE INTO public.users u USING (SELECT 1 AS id) s ON u.id = s.id WHEN MATCHED THEN UPDATE SET email = 'x' WHEN NOT MATCHED THEN INSERT (id, email) VALUES (s.id, 'y')"), ['email<-const', 'id<-const']);
+  assert.deepEqual(flows('MERGE INTO public.users u USING public.users v ON u.id = v.id + 1 WHEN MATCHED THEN UPDATE SET email = v.email'), ['email<-email direct']);
+  assert.deepEqual(flows('MERGE INTO public.users u USING public.users v ON u.id = v.id + 1 WHEN NOT MATCHED THEN INSERT VALUES (v.id, upper(v.email))'), ['email<-email', 'id<-id direct']);
+});
