@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { PostgresCatalog } from '../sql/catalog.js';
 import { analysePostgres } from '../sql/postgres.js';
-import { resolveLineage, resolveWriteFlows } from '../sql/lineage.js';
+import { resolveLineage, resolveTestedColumns, resolveWriteFlows } from '../sql/lineage.js';
 import type { RelationRef, StatementFacts } from '../sql/facts.js';
 import type { Logger } from '../shared/logger.js';
 import type { TargetConfig } from './config.js';
@@ -85,7 +85,8 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       // Unknown to the catalog (a function created moments ago, before the reload): fail closed.
       if (found.length === 0) return 'opaque';
       if (found.every((f) => SYSTEM_SCHEMAS.has(f.schema))) return undefined;
-      const mayWrite = found.filter((f) => f.volatile);
+      // A built-in overload of the name is judged by its own risks, as any built-in call is.
+      const mayWrite = found.filter((f) => f.volatile && !SYSTEM_SCHEMAS.has(f.schema));
       if (mayWrite.length === 0) return undefined;
       // Overloads cannot be told apart here: every one that may write is judged.
       if (!mayWrite.every((f) => f.sqlBody !== undefined)) return 'opaque';
@@ -112,6 +113,18 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
     resolveLineage(facts: StatementFacts, searchPath) {
       if (!catalog || !facts.lineage) return undefined;
       return resolveLineage(facts, catalog, opts(searchPath));
+    },
+    resolveTestedColumns(facts: StatementFacts, searchPath, typeShadowed) {
+      if (!catalog) return undefined;
+      const cat = catalog;
+      const o = opts(searchPath);
+      return resolveTestedColumns(facts, (c) => {
+        if (c.kind === 'function') return !cat.callsSystemFunction(c.schema, c.name, o);
+        // A cast to a type of that name which is not pg_catalog's (a temp domain with a CHECK) can reject a value.
+        if (c.kind === 'cast' && typeShadowed(c.schema, c.name)) return true;
+        const fns = cat.implicitCallFunctions(c, o);
+        return fns === 'unknown' || fns.length > 0;
+      });
     },
     resolveWriteFlows(facts: StatementFacts, searchPath) {
       if (!catalog) return undefined;

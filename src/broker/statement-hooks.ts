@@ -642,6 +642,18 @@ function declareCursor(state: SessionState, f: StatementFacts, name: string): vo
  * says, it is refused: after it, the analyser and the server would read different statements.
  */
 function encodingRefusal(state: SessionState, facts: StatementFacts[]): ClientError | null {
+  // COPY … TO (ENCODING 'SJIS') writes its rows in that encoding: a character ending in `\` in one
+  // field escapes the delimiter after it for the gateway's COPY reader, so the next field (a
+  // classified one) would be taken for part of this one and go out unmasked.
+  const copy = facts.find((f) => f.copy?.encoding !== undefined && pgEncodingUnsafe(f.copy.encoding));
+  if (copy) {
+    return {
+      sqlstate: BLOCK_SQLSTATE,
+      message: `dbgov: blocked: COPY output in encoding ${copy.copy!.encoding} is not supported through dbgov`,
+      detail: 'In this encoding a character can end in a backslash, so dbgov would split the rows into columns differently from the database.',
+      hint: 'Leave out the ENCODING option (the output comes in your client encoding, UTF-8) and convert the file afterwards, e.g. with iconv.',
+    };
+  }
   // Every statement is checked: nothing to read (or allocate) for the many that set nothing.
   if (!facts.some((f) => f.settings !== undefined || f.execute !== undefined)) return null;
   for (const settings of settingsIn(state, facts)) {

@@ -32,6 +32,12 @@ export interface TargetCatalog {
   viewBaseRelations?(ref: RelationRef, searchPath: string[] | null): { schema: string; name: string; oid?: number }[];
   /** Output lineage with every source qualified and `*` expanded. */
   resolveLineage(facts: StatementFacts, searchPath: string[] | null): ColumnLineage[] | undefined;
+  /**
+   * Columns the statement tests once the catalog says which calls of a built-in's name may reach a
+   * user function (src/sql/lineage.ts, resolveTestedColumns); undefined when none may.
+   * `typeShadowed`: a type name as written may not be pg_catalog's in this session.
+   */
+  resolveTestedColumns?(facts: StatementFacts, searchPath: string[] | null, typeShadowed: (schema: string | undefined, name: string) => boolean): { schema?: string; table: string; column: string }[] | undefined;
   /** Values the statement stores, and what they carry (src/sql/lineage.ts, resolveWriteFlows). */
   resolveWriteFlows?(facts: StatementFacts, searchPath: string[] | null): WriteFlow[] | undefined;
   /**
@@ -70,6 +76,17 @@ export interface TargetCatalog {
 }
 
 const CATALOG_REFRESH_MS = 15_000;
+/** Statements that run the transaction's deferred constraint checks. */
+const RUNS_DEFERRED_CHECKS: ReadonlySet<string> = new Set(['COMMIT', 'PREPARE TRANSACTION', 'COMMIT PREPARED', 'SET CONSTRAINTS']);
+/** Masks that give each value one keyed token: equal values, equal tokens. */
+const TOKEN_MASKS: ReadonlySet<string> = new Set(['hash', 'fake']);
+/** The refusal of a write of chosen values into a column masked as tokens (see hiddenFlow). */
+const TOKEN_WRITE = (into: string): ClientError => ({
+  sqlstate: '42501',
+  message: `dbgov: blocked: this statement writes values of your choosing into ${into}, which is masked for you as tokens: each would read back as the token of your value, to compare with the real ones`,
+  detail: 'rule: masking (a column masked by hash or fake takes only values read from such a column, as they are)',
+  hint: 'leave that column out (or copy it from another row as it is), or ask an identity that may see the data in clear',
+});
 /** StatementFacts.actions of a type change that may not keep every value (see judgeRetypes). */
 const OVERWRITE_COLUMN = 'ALTER TABLE OVERWRITE COLUMN';
 /** Function bodies calling functions: deeper than this is judged opaque rather than followed. */
@@ -182,7 +199,7 @@ export class TargetRuntime implements TargetServices {
     const renamed = new Set(state.renamed);
     for (const g of facts) {
       const f = this.withImplicitCalls(g, state);
-      out.push(this.judgeRetypes(this.resolveOne(f, state, views, renamed), state, renamed, typesChanged));
+      out.push(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged));
       for (const name of f.typesChanged ?? []) typesChanged.add(name);
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
@@ -273,7 +290,13 @@ export class TargetRuntime implements TargetServices {
     };
     // A relation the catalog does not have (created a moment ago, or caught mid-migration) may
     // have that column as its key: fail closed.
-    const unbounded = onlyTestsOneColumn(f) && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.knowsRelation?.(r) === false || cat.keyColumn?.(r, truth!) === true || notAColumn(r)));
+    const truthUnbounded = truth !== undefined && relations.some((r) => r.access === 'write' && (!cat?.loaded() || cat.knowsRelation?.(r) === false || cat.keyColumn?.(r, truth) === true || notAColumn(r)));
+    // A condition naming the target's rows only by bare names, none of them a column of the
+    // written table: they are the joined table's, the same for every target row.
+    const bare = f.whereBareNames;
+    const targetColumns = (r: RelationRef) => (r.resolved?.oid !== undefined ? cat?.columnsOf?.(r.resolved.oid) : undefined);
+    const bareUnbounded = bare !== undefined && relations.some((r) => r.access === 'write' && r.via === undefined && (!cat?.loaded() || cat.knowsRelation?.(r) === false || !(targetColumns(r) ?? []).some((c) => bare.includes(c.name))));
+    const unbounded = onlyTestsOneColumn(f) && (truthUnbounded || bareUnbounded);
     for (const r of [...relations]) {
       const first = r.resolved?.oid !== undefined ? this.firstNames.get(r.resolved.oid) : undefined;
       if (first && (first.name !== r.resolved!.name || first.schema !== r.resolved!.schema)) {
@@ -285,6 +308,26 @@ export class TargetRuntime implements TargetServices {
     const stale = renamedIn(renamed, f.relations.filter((r) => r.access !== 'read'));
     const opaque = stale && !f.opaque ? { opaque: { reason: 'unresolved-relation' as const, detail: 'it writes a relation renamed in this session, which dbgov cannot resolve until you reconnect' } } : {};
     return { ...f, relations, ...(unbounded ? { hasWhere: false } : {}), ...opaque };
+  }
+
+  /**
+   * The analyser took every call of a value transform's name (and `||`, `->>`, a cast to text) for
+   * the built-in, which passes what it is given on. The server picks among all functions of the
+   * name by argument types: `md5(x::varchar)` calls a `public.md5(varchar)` if there is one, and
+   * that can answer whether x is a guess (by coming back NULL). So can a cast to `text` where the
+   * name is a type this session made (a temp domain with a CHECK, a temp table's row type), or
+   * one of a schema the path puts before pg_catalog: it errs by the value. Such calls test their
+   * arguments.
+   */
+  private retested(f: StatementFacts, state: SessionState, typesChanged: ReadonlySet<string>): StatementFacts {
+    const cat = this.d.catalog;
+    if (!cat?.loaded() || !cat.resolveTestedColumns || f.relations.length === 0) return f;
+    const shadowed = (schema: string | undefined, name: string): boolean => !this.namesCatalogType({ ...(schema !== undefined ? { schema } : {}), name, typmods: [] }, state, typesChanged);
+    const extra = this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p, shadowed) ?? []);
+    if (extra.length === 0) return f;
+    const out = [...(f.predicateColumns ?? [])];
+    for (const c of extra) if (!out.some((x) => x.schema === c.schema && x.table === c.table && x.column === c.column)) out.push(c);
+    return { ...f, predicateColumns: out };
   }
 
   /**
@@ -388,7 +431,8 @@ export class TargetRuntime implements TargetServices {
       facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
     }
     // Rows read from outside the database's tables (a server file, another server, a program's
-    // output) may hold anything, an earlier export of classified data included: unknown origin.
+    // output, other sessions' statement texts) may hold anything, an earlier export of
+    // classified data included: unknown origin.
     if (facts.some(readsOutside) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (readsOutside(f) ? unknownRows(f, 'outside the database') : f));
     // Warning and error texts of earlier statements quote what they read: rows of unknown origin.
     if (facts.some((f) => f.diagnostics) && this.classifiedColumnsFor(session).size > 0) facts = facts.map((f) => (f.diagnostics ? unknownRows(f, 'earlier statements') : f));
@@ -441,7 +485,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.maskingActive) return null;
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
-    const stored = this.storesHidden(session, facts, state);
+    const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state);
     if (stored) return stored;
     if (this.masking.onUnprovable !== 'block') return null;
     for (const f of rowSource(facts, state)) {
@@ -569,6 +613,10 @@ export class TargetRuntime implements TargetServices {
       let touches: boolean | undefined;
       const touchesHidden = (): boolean => (touches ??= this.touchesHidden(session, this.readsWithCalls(f)));
       const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden)).find((x) => x !== undefined);
+      if (leak?.token) {
+        result = TOKEN_WRITE(leak.into);
+        break;
+      }
       if (leak) {
         result = {
           sqlstate: '42501',
@@ -614,7 +662,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it the same way. */
-  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string } | undefined {
+  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string; token?: true } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
     /** The column's class when it is masked for this identity. */
@@ -624,8 +672,25 @@ export class TargetRuntime implements TargetServices {
     };
     const hidden = (schema: string | undefined, table: string, column: string): boolean => hiddenClass(schema, table, column) !== undefined;
     const from = flow.value.sources.filter((s) => hidden(s.schema, s.table, s.column)).map((s) => `${s.schema ? `${s.schema}.` : ''}${s.table}.${s.column}`);
-    if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
     const dest = flow.place === undefined ? hiddenClass(flow.dest.schema, flow.dest.table, flow.column) : undefined;
+    const into = flow.place ?? `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
+    // A column masked by a keyed deterministic function (hash, fake) reads as the token of what it
+    // holds: a value the client chose, stored there, reads back as the token of its guess, to be
+    // compared with the real tokens (a dictionary attack on every row). Only values that are
+    // themselves such a column's, as they are, may go there.
+    if (flow.place === undefined && flow.column === '*') {
+      // A value not matched to a column may land in any of the table's.
+      const classes = classifyTable(this.masking, target, flow.dest.schema, flow.dest.table).filter((c) => !mayUnmask(this.masking, who, target, c.cls.name));
+      if (classes.some((c) => TOKEN_MASKS.has(c.function))) return { from: 'values of your choosing', into, token: true };
+    }
+    if (dest !== undefined && TOKEN_MASKS.has(dest.function)) {
+      const own = flow.value.direct && !flow.value.opaque && flow.value.sources.length > 0 && flow.value.sources.every((s) => {
+        const c = hiddenClass(s.schema, s.table, s.column);
+        return c !== undefined && c.cls.name === dest.cls.name && c.function === dest.function;
+      });
+      if (!own) return { from: 'values of your choosing', into, token: true };
+    }
+    if (from.length === 0 && !(flow.value.opaque && touchesHidden())) return undefined;
     // Into a column masked the same way the value keeps its mask. Another class's mask may show
     // more of it: a phone mask keeps the last digits of an SSN copied into the phone column.
     const sameMask = (s: { schema?: string; table: string; column: string }): boolean => {
@@ -633,8 +698,34 @@ export class TargetRuntime implements TargetServices {
       return c === undefined || (c.cls.name === dest!.cls.name && c.function === dest!.function);
     };
     if (dest !== undefined && flow.value.sources.every(sameMask)) return undefined;
-    const into = flow.place ?? `${flow.dest.schema ? `${flow.dest.schema}.` : ''}${flow.dest.table}.${flow.column}`;
     return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
+  }
+
+  /**
+   * COPY … FROM writes values the client chose: into a column masked for this identity by a keyed
+   * deterministic function (hash, fake), each reads back as the token of its guess (see hiddenFlow).
+   */
+  private copiesIntoTokens(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    const cat = this.d.catalog;
+    if (this.classifiedColumnsFor(session).size === 0) return null;
+    const who = identityRef(session);
+    for (const f of facts) {
+      if (f.kind !== 'copy') continue;
+      for (const r of f.relations) {
+        if (r.access !== 'write') continue;
+        for (const p of this.candidatePaths(state, [r.name])) {
+          const rel = r.schema === undefined && state.tempTables.has(r.name) ? undefined : cat?.loaded() ? cat.resolveRelation(r, p) : undefined;
+          const schema = rel?.schema ?? r.schema;
+          const table = rel?.name ?? r.name;
+          // Without the catalog (or the column list) any classified column of the table may be written.
+          const columns = r.columns ?? (rel?.oid !== undefined ? cat?.columnsOf?.(rel.oid).map((c) => c.name) : undefined);
+          const classes = columns ? columns.flatMap((c) => classifyColumn(this.masking, this.d.name, schema, table, c) ?? []) : classifyTable(this.masking, this.d.name, schema, table);
+          const token = classes.find((c) => TOKEN_MASKS.has(c.function) && !mayUnmask(this.masking, who, this.d.name, c.cls.name));
+          if (token) return TOKEN_WRITE(`${schema ? `${schema}.` : ''}${table} (${token.cls.name})`);
+        }
+      }
+    }
+    return null;
   }
 
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
@@ -699,7 +790,10 @@ export class TargetRuntime implements TargetServices {
     // read anything, and so may one reading a view, a temp table or a relation the catalog does
     // not know yet: their errors and notices are scrubbed as if they touched classified data.
     const mayHide = this.classifiedColumnsFor(session).size > 0;
-    const touches = facts === undefined || (mayHide && facts.some((f) => f.opaque !== undefined || this.mayCarryHidden(session, f)));
+    // Deferred constraints are checked where the transaction commits (or SET CONSTRAINTS makes
+    // them immediate): the violation quotes a key an earlier statement wrote, perhaps a
+    // classified one (`Key (full_name)=(…) already exists`), under a statement that reads nothing.
+    const touches = facts === undefined || (mayHide && facts.some((f) => f.opaque !== undefined || RUNS_DEFERRED_CHECKS.has(f.tag) || this.mayCarryHidden(session, f)));
     const cat = this.d.catalog;
     // Names the client wrote as identifiers: the redacted text holds no literals or comments, so a
     // value cannot be made "known" by listing guesses in a string or a comment.
@@ -810,7 +904,7 @@ export class TargetRuntime implements TargetServices {
  * the catalog has loaded, that is not known, so it counts as no bound at all, failing closed.
  */
 function onlyTestsOneColumn(f: StatementFacts): boolean {
-  return f.whereTruthOf !== undefined && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
+  return (f.whereTruthOf !== undefined || f.whereBareNames !== undefined) && f.hasWhere === true && f.relations.some((r) => r.access === 'write');
 }
 
 /** Whether any of these relations goes by a name the session renamed (StatementFacts.renamed). */
@@ -831,8 +925,15 @@ function identifiersOf(sql: string): Set<string> {
 
 /** Calls a function that reads a server file, another server or a program's output. */
 function readsOutside(f: StatementFacts): boolean {
-  return f.functions.some((fn) => fn.risks.includes('file') || fn.risks.includes('remote') || fn.risks.includes('program'));
+  return f.functions.some((fn) => fn.risks.includes('file') || fn.risks.includes('remote') || fn.risks.includes('program') || OTHER_SESSIONS_TEXT.has(fn.name));
 }
+
+/**
+ * Functions that return other sessions' statement texts, literals and all: an application's
+ * `INSERT INTO users … VALUES ('123-45-6789', …)` as it runs. (The pg_stat_activity view over
+ * them is followed by lineage; called directly they read outside any table.)
+ */
+const OTHER_SESSIONS_TEXT: ReadonlySet<string> = new Set(['pg_stat_get_activity', 'pg_stat_get_backend_activity']);
 
 /** A pattern part matching exactly this name. */
 function exact(name: string): RegExp {

@@ -225,29 +225,22 @@ export class PostgresCatalog {
    * its body could read any table, so lineage treats its output as unknown.
    */
   callsSystemFunction(schema: string | undefined, name: string, opts: ResolveOptions): boolean {
-    const candidates = this.snap.functionsByName.get(name) ?? [];
-    if (schema !== undefined) return SYSTEM_SCHEMAS.has(schema) && candidates.some((f) => f.schema === schema);
-    const path = effectivePath(opts, opts.tempSchema ?? this.snap.tempSchema);
-    for (const s of path) {
-      // Overloads live in one schema; the first schema on the path holding the name is the one called.
-      if (candidates.some((f) => f.schema === s)) return SYSTEM_SCHEMAS.has(s);
-    }
-    return false;
+    const found = this.findFunctions(schema, name, opts);
+    return found.length > 0 && found.every((f) => SYSTEM_SCHEMAS.has(f.schema));
   }
 
   /**
-   * The functions a call reaches, as the server picks them: an explicit schema, else the first
-   * schema on the path that holds the name. All overloads there are returned (the call's argument
-   * types are not known here). Empty when the catalog knows no such function.
+   * The functions a call may reach, as the server picks them: an explicit schema, else every
+   * function of the name in any schema on the path. The server chooses among all of them by
+   * argument types, and the path order only breaks ties between equal signatures, so a
+   * `public.md5(varchar)` is what `md5(x::varchar)` calls although pg_catalog comes first (the
+   * call's argument types are not known here). Empty when the catalog knows no such function.
    */
   findFunctions(schema: string | undefined, name: string, opts: ResolveOptions): CatalogFunction[] {
     const candidates = this.snap.functionsByName.get(name) ?? [];
     if (schema !== undefined) return candidates.filter((f) => f.schema === (schema === 'pg_temp' ? (opts.tempSchema ?? this.snap.tempSchema) : schema));
-    for (const s of effectivePath(opts, opts.tempSchema ?? this.snap.tempSchema)) {
-      const hits = candidates.filter((f) => f.schema === s);
-      if (hits.length > 0) return hits;
-    }
-    return [];
+    const path = new Set(effectivePath(opts, opts.tempSchema ?? this.snap.tempSchema));
+    return candidates.filter((f) => path.has(f.schema));
   }
 
   /**

@@ -120,6 +120,8 @@ export interface StoredValue {
   sources: ColumnLineage['sources'];
   /** Its origin could not be followed. */
   opaque: boolean;
+  /** The value is one source column itself, untransformed (as ColumnLineage.direct). */
+  direct?: boolean;
 }
 
 export interface StatementFacts {
@@ -171,14 +173,23 @@ export interface StatementFacts {
   /**
    * COPY's data format, as the statement sets it: how a row splits into fields depends on it, so
    * masking COPY output must follow it (a custom DELIMITER moves every column boundary).
+   * `encoding`: COPY … TO's ENCODING option, the encoding its output is written in.
    */
-  copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean };
+  copy?: { format: 'text' | 'csv' | 'binary'; delimiter?: string; quote?: string; escape?: string; null?: string; header?: boolean; encoding?: string };
   /**
    * The column an UPDATE/DELETE's whole WHERE only tests for truth or non-NULL (`WHERE id`,
    * `WHERE id IS NOT NULL`). The broker counts the WHERE as missing when the catalog says that
    * column is part of the written table's primary key: it then holds for every row.
    */
   whereTruthOf?: string;
+  /**
+   * An UPDATE … FROM / DELETE … USING / MERGE that joins a base table and whose condition names
+   * the target's rows only by bare column names: those names. A bare name may be a column of the
+   * joined table instead (`DELETE FROM orders USING users WHERE email = 'x'`), the same for
+   * every target row; the broker counts the condition as missing when the catalog says none of
+   * them is a column of the written table.
+   */
+  whereBareNames?: string[];
   /**
    * What an ALTER TABLE does to existing data, beyond its tag: `ALTER TABLE DROP COLUMN`,
    * `ALTER TABLE OVERWRITE COLUMN` (a type change that may not keep every value; see `retypes`),

@@ -10,10 +10,10 @@
  * qualifies every source to its real schema.table.column, through views.
  */
 import { parseSync } from 'libpg-query';
-import type { ColumnLineage, StatementFacts } from './facts.js';
+import type { ColumnLineage, ImplicitCall, StatementFacts } from './facts.js';
 import type { PostgresCatalog, ResolveOptions } from './catalog.js';
 import { as, isObject, list, names, qualified, str, sval, unwrap, type PgNode } from './postgres/ast.js';
-import { castsToText, compares, concatenates, fieldOf, passes, rowJson, valueSlots } from './postgres/conditions.js';
+import { castsToText, compares, concatenates, fieldOf, passes, passingName, rowJson, shapeIndirection, valueSlots } from './postgres/conditions.js';
 import { STORING_FUNCTIONS, functionRisks, hidesLineage } from './postgres/functions.js';
 import { implicitCallKey, implicitCallOfKey, implicitCallsOf } from './postgres/implicit-calls.js';
 
@@ -43,6 +43,12 @@ interface Flow {
   /** The destination is a table the statement creates (CREATE TABLE AS, SELECT INTO). */
   created?: boolean;
 }
+
+/**
+ * Whether a call may run a user function rather than the built-in its name suggests: the catalog
+ * says (an overload in another schema, a user-defined operator or cast). Absent: built-in.
+ */
+export type UserCode = (call: { kind: 'function'; schema?: string; name: string } | ImplicitCall) => boolean;
 
 /** Gives a base relation's column names in order, or undefined when not known. */
 export type ColumnProvider = (schema: string | undefined, table: string) => string[] | undefined;
@@ -111,6 +117,7 @@ class Lineage {
   constructor(
     private readonly provider: ColumnProvider | undefined,
     private readonly testing = false,
+    private readonly userCode?: UserCode,
   ) {}
 
   get tested(): Source[] {
@@ -260,7 +267,8 @@ class Lineage {
       case 'FuncCall': {
         const parts = names(n.funcname);
         const fname = qualified(parts).name;
-        const slots = valueSlots(n);
+        // A user function of a transform's name (an overload the server picks by argument types) tests all it is given.
+        const slots = this.userCode?.({ kind: 'function', ...qualified(parts) }) ? undefined : valueSlots(n);
         // count(DISTINCT v) compares the values it takes (one fewer when a guess matches one).
         const argCols = list(n.args).map((a, i) => (n.agg_distinct === true ? this.sortKey(a, scope, name, tested || !passes(slots, i)) : this.expr(a, scope, name, tested || !passes(slots, i))));
         // FILTER (WHERE …) is a condition; an aggregate's ORDER BY and OVER (…) sort and group
@@ -293,6 +301,8 @@ class Lineage {
    */
   private slotTest(type: string, n: PgNode, scope: Scope, tested: boolean): boolean | ((key: string) => boolean) {
     if (!this.testing || tested) return true;
+    // A user-defined operator or cast runs a user function: it tests what it is given.
+    if (this.userCode && implicitCallsOf(type, n).some((c) => this.userCode!(c))) return true;
     switch (type) {
       case 'List':
       case 'ResTarget':
@@ -314,15 +324,44 @@ class Lineage {
         // WHEN MATCHED AND cond: the condition tests; the values stored pass on.
         return (k) => k === 'condition';
       case 'A_Indirection':
-        // A field or an element of a value passes it on; a subscript chooses (NULL when out of range).
-        return (k) => k !== 'arg';
-      case 'A_Expr':
+        // A field or an element of a value passes it on; a subscript chooses (NULL when out of
+        // range): by the value's shape, or, for a jsonb subscript, by its keys (a test of them).
+        return (k) => k !== 'arg' || !shapeIndirection(n);
+      case 'A_Expr': {
         if (concatenates(n)) return false;
-        if (fieldOf(n) && rowJson(n.lexpr, (alias) => this.findRange(scope, [alias]) !== undefined)) return (k) => k !== 'lexpr';
+        const call = as(n.lexpr, 'FuncCall');
+        const builtIn = call !== undefined && !this.userCode?.({ kind: 'function', ...qualified(names(call.funcname)) });
+        if (fieldOf(n) && builtIn && rowJson(n.lexpr, (alias) => this.wholeRowReference(alias, scope))) return (k) => k !== 'lexpr';
         return true;
+      }
       default:
         return true;
     }
+  }
+
+  /**
+   * Whether a bare name is certainly a whole-row reference. The server takes it for a column
+   * first, at any level, where one of that name exists: `to_jsonb(s)` of a column s is that
+   * value, keyed by its data (`jsonb_build_object(full_name, 1) AS s`), not a row keyed by column
+   * names. So a range alias counts only where no range has such a column; where a range's
+   * columns are not known (a base table, without the catalog), its column of that name, if it
+   * has one, is tested.
+   */
+  private wholeRowReference(name: string, scope: Scope): boolean {
+    if (this.findRange(scope, [name]) === undefined) return false;
+    const maybe: Col[] = [];
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      for (const r of s.ranges) {
+        if (r.cols !== undefined && !r.cols.some((c) => c.star)) {
+          if (r.cols.some((c) => c.name === name)) return false;
+          continue;
+        }
+        const c = this.lookup(r, name);
+        if (c) maybe.push(c);
+      }
+    }
+    for (const c of maybe) this.test(c);
+    return true;
   }
 
   /** Lineage of a sort or grouping key (ORDER BY, GROUP BY, PARTITION BY, DISTINCT ON). */
@@ -813,7 +852,24 @@ class Lineage {
     } else if (type === 'MergeStmt') {
       const s = new Scope(scope);
       this.fromItem(n.sourceRelation, s);
-      out.set('*', { ...this.children({ w: n.mergeWhenClauses }, s, '*', NO_KEYS), opaque: false });
+      const rel = isObject(n.relation) ? n.relation : undefined;
+      const add = (column: string, value: Col): void => {
+        const had = out.get(column);
+        out.set(column, had ? { ...merge(column, [had, value]), direct: had.direct && value.direct } : value);
+      };
+      // Per column, as UPDATE and INSERT store them: WHEN … THEN UPDATE SET c = v, THEN INSERT (c) VALUES (v).
+      for (const w of list(n.mergeWhenClauses)) {
+        const when = as(w, 'MergeWhenClause');
+        if (!when) continue;
+        const targets = list(when.targetList).map((t) => as(t, 'ResTarget'));
+        if (when.commandType === 'CMD_UPDATE') {
+          for (const rt of targets) if (rt && str(rt.name)) add(str(rt.name)!, this.expr(rt.val, s, str(rt.name)!));
+        } else if (when.commandType === 'CMD_INSERT') {
+          const listed = targets.map((rt) => str(rt?.name));
+          const columns = listed.length > 0 ? listed : (this.provider?.(str(rel?.schemaname), str(rel?.relname) ?? '') ?? []);
+          list(when.values).forEach((v, i) => add(columns[i] ?? '*', this.expr(v, s, columns[i] ?? '*')));
+        }
+      }
     }
     return out;
   }
@@ -957,10 +1013,31 @@ export function statementLineage(type: string, node: PgNode, provider?: ColumnPr
  * the masked-predicate rule, as a WHERE's are. Through subqueries, CTEs and derived tables to
  * the base columns they read.
  */
-export function testedColumns(type: string, node: PgNode): Source[] {
-  const l = new Lineage(undefined, true);
+export function testedColumns(type: string, node: PgNode, userCode?: UserCode): Source[] {
+  const l = new Lineage(undefined, true, userCode);
   l.judge({ [type]: node }, new Scope(undefined));
   return l.tested;
+}
+
+/**
+ * The analyser's tested columns (testedColumns) take every call of a value transform's name, a
+ * `||` or `->>`, and a cast to text for the built-in. Where the catalog says one may reach a user
+ * function instead, the statement's tested columns worked out again with those as user code;
+ * undefined when every such call is certainly built in (nothing to add).
+ */
+export function resolveTestedColumns(facts: StatementFacts, userCode: UserCode): Source[] | undefined {
+  const suspect =
+    facts.functions.some((f) => passingName('function', f.name) && userCode({ kind: 'function', ...(f.schema !== undefined ? { schema: f.schema } : {}), name: f.name })) ||
+    (facts.implicitCalls ?? []).some((c) => passingName(c.kind, c.name) && userCode(c));
+  if (!suspect) return undefined;
+  let stmt: unknown;
+  try {
+    stmt = parseSync(facts.text).stmts?.[0]?.stmt;
+  } catch {
+    return undefined;
+  }
+  const w = unwrap(stmt);
+  return w ? testedColumns(w[0], w[1], userCode) : undefined;
 }
 
 /** Recursion guard for views defined over views. */

@@ -175,6 +175,7 @@ function facts(
   if (out.restricted.length > 0 && !RUNS_NOTHING_NOW.has(type)) {
     f.hasWhere = out.restricted.length === 0 ? null : out.restricted.every(Boolean);
     if (f.hasWhere === true && out.whereTruthOf !== undefined && out.restricted.length === 1) f.whereTruthOf = out.whereTruthOf;
+    if (f.hasWhere === true && out.whereBareNames !== undefined && out.restricted.length === 1) f.whereBareNames = out.whereBareNames;
   }
   if (out.opaque) f.opaque = out.opaque;
   if (out.implicitCalls.length > 0) f.implicitCalls = out.implicitCalls;
@@ -314,6 +315,10 @@ function copyFormat(node: PgNode): NonNullable<StatementFacts['copy']> {
         break;
       case 'null':
         if (text !== undefined) out.null = text;
+        break;
+      case 'encoding':
+        // The output's encoding (COPY FROM's input is not read by the gateway).
+        if (text !== undefined && node.is_from !== true) out.encoding = text;
         break;
       case 'header':
         // HEADER, HEADER true, HEADER MATCH (COPY FROM only): any of them means a header line.

@@ -20,7 +20,7 @@ const catalog = {
   resolveWriteFlows: (f: StatementFacts): WriteFlow[] =>
     (f.stores ?? []).map((st, index) => {
       const into = st.into as { schema?: string; table: string; column?: string };
-      return { dest: { ...(into.schema !== undefined ? { schema: into.schema } : {}), table: into.table }, column: into.column ?? '*', created: false, value: { index, name: 'x', sources: st.sources, opaque: st.opaque, direct: false } };
+      return { dest: { ...(into.schema !== undefined ? { schema: into.schema } : {}), table: into.table }, column: into.column ?? '*', created: false, value: { index, name: 'x', sources: st.sources, opaque: st.opaque, direct: st.direct === true && st.sources.length === 1 } };
     }),
 } as unknown as TargetCatalog;
 const masking = compileMasking({
@@ -42,4 +42,8 @@ test('a classified value may move only into a column masked the same way', () =>
   // Same class, same mask.
   assert.equal(refused('UPDATE users SET email = LOWER(email) WHERE id = 1'), false);
   assert.equal(refused('INSERT INTO orders (id, card) SELECT id, card FROM users'), false);
+  // card is masked as a token: a value of the client's choosing stored there reads back as the token of a guess.
+  assert.equal(refused("INSERT INTO orders (id, card) VALUES (9, '4111 1111 1111 1111')"), true);
+  assert.equal(refused('INSERT INTO orders (id, card) SELECT id, LEFT(card, 4) FROM users'), true);
+  assert.equal(refused("UPDATE users SET card = '5500 0055 5555 5559' WHERE id = 3"), true);
 });

@@ -7,6 +7,8 @@ import type { MaskPlan, ResultColumn } from '../../src/gateway/engine.js';
 import { compileMasking } from '../../src/masking/config.js';
 import { rootLogger } from '../../src/shared/logger.js';
 import { analysePostgres, loadSqlParser } from '../../src/sql/postgres.js';
+import { resolveTestedColumns } from '../../src/sql/lineage.js';
+import type { StatementFacts } from '../../src/sql/facts.js';
 
 const fresh = (): SessionState => newSessionState();
 const session = { id: 's1', identity: { id: 'dev', kind: 'human', groups: [] }, target: 'staging', database: 'app', access: 'write' } as unknown as LiveSession;
@@ -42,6 +44,89 @@ test('operators and casts: what the catalog says they run is judged as a call', 
   assert.deepEqual(resolve("SELECT <<< '/etc/passwd'").functions.map((f) => `${f.name}:${f.risks.join(',')}`), ['lo_import:file']);
   assert.equal(resolve('SELECT 1 OPERATOR(pg_temp.#!#) 1').opaque?.reason, 'opaque-function');
   assert.equal(resolve('SELECT 1 + 1, 2::text').opaque, undefined);
+});
+
+test('a transform name the catalog says may reach a user function, or a cast to a type the session shadowed, tests its argument', () => {
+  const base = { loaded: () => true, resolveRelation: () => undefined, isBaseTable: () => true, refresh: async () => undefined, relations: () => [] };
+  const rt = runtime({
+    ...base,
+    // md5 has a user overload on the path (public.md5(varchar)); upper is only pg_catalog's.
+    resolveTestedColumns: (f: StatementFacts, _p: string[] | null, shadowed: (schema: string | undefined, name: string) => boolean) =>
+      resolveTestedColumns(f, (c) => (c.kind === 'function' ? c.name === 'md5' : c.kind === 'cast' && shadowed(c.schema, c.name))),
+  } as unknown as Catalog);
+  const tested = (sql: string, state = fresh()) => rt.resolve(analysePostgres(sql).statements, state).flatMap((f) => (f.predicateColumns ?? []).map((c) => `${c.table}.${c.column}`));
+  assert.deepEqual(tested('SELECT md5(full_name::varchar) FROM users'), ['users.full_name']);
+  assert.deepEqual(tested('SELECT upper(full_name), full_name::text FROM users'), []);
+  // A temp domain named text (with a CHECK that errs by the value), made earlier in the message or the session.
+  assert.deepEqual(tested("CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (VALUE NOT LIKE 'A%'); SELECT full_name::text FROM users"), ['users.full_name']);
+  const state = fresh();
+  state.typesChanged.add('text');
+  assert.deepEqual(tested('SELECT full_name::text FROM users', state), ['users.full_name']);
+  assert.deepEqual(tested('SELECT full_name::pg_catalog.text FROM users', state), []);
+});
+
+test('a column masked as tokens (hash) takes only its own kind of values, as they are: a chosen one would read back as a comparable token', () => {
+  const flow = (sources: { schema: string; table: string; column: string }[], direct: boolean) => [
+    { dest: { schema: 'public', table: 'users' }, column: 'card', created: false, value: { index: 0, name: 'card', sources, opaque: false, direct } },
+  ];
+  let flows = flow([], false);
+  const catalog = {
+    loaded: () => true,
+    resolveRelation: (r: { name: string }) => ({ schema: 'public', name: r.name, oid: 1 }),
+    isBaseTable: () => true,
+    refresh: async () => undefined,
+    relations: () => [],
+    columnsOf: () => [{ attnum: 1, name: 'id' }, { attnum: 2, name: 'card' }],
+    resolveWriteFlows: () => flows,
+  } as unknown as Catalog;
+  const rt = new TargetRuntime({ name: 'staging', config: {} as never, analyse: () => ({ statements: [] }), catalog, masking: compileMasking({ key: 'k-0123456789abcdef0123', classes: { card: { function: 'hash' } }, columns: { 'public.users.card': 'card', 'public.orders.card': 'card' } }), log: rootLogger() });
+  const preflight = (sql: string) => rt.preflight(session, analysePostgres(sql).statements, fresh())?.message ?? null;
+  assert.match(preflight("UPDATE users SET card = '4111 1111 1111 1111' WHERE id = 2") ?? '', /values of your choosing into public\.users\.card/);
+  flows = flow([{ schema: 'public', table: 'users', column: 'card' }], false);
+  assert.match(preflight("UPDATE users SET card = left(card, 4) || '' WHERE id = 2") ?? '', /masked for you as tokens/);
+  flows = flow([{ schema: 'public', table: 'orders', column: 'card' }], true);
+  assert.equal(preflight('UPDATE users u SET card = o.card FROM orders o WHERE o.user_id = u.id'), null);
+  // COPY FROM writes what the client sends.
+  assert.match(preflight('COPY users FROM STDIN') ?? '', /masked for you as tokens/);
+  assert.match(preflight('COPY users (id, card) FROM STDIN') ?? '', /masked for you as tokens/);
+  assert.equal(preflight('COPY users (id) FROM STDIN'), null);
+});
+
+test('errors of the statements that run deferred constraint checks are scrubbed: they quote what earlier ones wrote', () => {
+  const rt = runtime(null);
+  const detail = 'Key (full_name)=(Alice Liddell) already exists.';
+  const scrub = (sql: string) => rt.scrub(session, analysePostgres(sql).statements, { message: 'duplicate key value violates unique constraint "uxn"', detail }).detail;
+  for (const sql of ['COMMIT', 'END', "PREPARE TRANSACTION 'x'", "COMMIT PREPARED 'x'", 'SET CONSTRAINTS ALL IMMEDIATE']) assert.equal(scrub(sql), 'Key (full_name)=(****) already exists.', sql);
+  assert.equal(scrub('ROLLBACK'), detail);
+});
+
+test('a write joining a base table, bounded only by bare names that are none of the target\'s columns, has no WHERE', () => {
+  const catalog = {
+    loaded: () => true,
+    resolveRelation: (r: { name: string }) => ({ schema: 'public', name: r.name, oid: r.name === 'orders' ? 1 : 2 }),
+    isBaseTable: () => true,
+    refresh: async () => undefined,
+    relations: () => [],
+    knowsRelation: () => true,
+    keyColumn: () => false,
+    columnsOf: (oid: number) => (oid === 1 ? [{ attnum: 1, name: 'id' }, { attnum: 2, name: 'user_id' }, { attnum: 3, name: 'status' }] : [{ attnum: 1, name: 'id' }, { attnum: 2, name: 'email' }]),
+  } as unknown as Catalog;
+  const rt = runtime(catalog);
+  const hasWhere = (sql: string) => rt.resolve(analysePostgres(sql).statements, fresh())[0]!.hasWhere;
+  assert.equal(hasWhere("DELETE FROM orders USING users WHERE email = 'x'"), false);
+  assert.equal(hasWhere("UPDATE orders SET status = 'y' FROM users WHERE email LIKE '%'"), false);
+  assert.equal(hasWhere("DELETE FROM orders USING users WHERE user_id = users.id AND email = 'x'"), true);
+  assert.equal(hasWhere("DELETE FROM orders USING users WHERE status = 'x'"), true);
+});
+
+test("other sessions' statement texts (pg_stat_get_activity) are rows of unknown origin while data is masked", () => {
+  const rt = runtime(null);
+  const col: ResultColumn = { index: 0, name: 'query', tableOid: 0, attnum: 0, typeId: 25, format: 0 };
+  for (const sql of ['SELECT query FROM pg_stat_get_activity(NULL)', 'SELECT pg_catalog.pg_stat_get_backend_activity(1) AS query']) {
+    const plan = rt.maskPlan(session, analysePostgres(sql).statements, [col], fresh()) as MaskPlan | null;
+    assert.equal(plan?.columns.length, 1, sql);
+  }
+  assert.equal(rt.maskPlan(session, analysePostgres('SELECT now()::text AS query').statements, [col], fresh()), null);
 });
 
 test('a call of a user function that may keep its argument is refused while data is masked', () => {

@@ -32,6 +32,7 @@ before(async () => {
     CREATE FUNCTION public.keeps(t text) RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM set_config('x.y', t, false); RETURN 1; END $$;
     CREATE FUNCTION public.keeps_too(t text) RETURNS int LANGUAGE sql STABLE AS $$ SELECT public.keeps(t) $$;
     CREATE FUNCTION public.pure(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN upper(t); END $$;
+    CREATE FUNCTION b.md5(t varchar) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT NULL::text $$;
   `);
   catalog = await PostgresCatalog.load(client);
 });
@@ -90,6 +91,12 @@ test('functions whose PL/pgSQL bodies EXECUTE dynamic SQL are flagged', () => {
   // Unknown to the catalog (a temp function, or one created since the last refresh): not built in.
   assert.equal(catalog.callsSystemFunction(undefined, 'no_such_function_here', { searchPath: ['public'] }), false);
   assert.equal(catalog.callsSystemFunction('pg_temp', 'f', { searchPath: ['public'] }), false);
+  // The server picks among every function of the name on the path by argument types (the path
+  // order breaks ties only): b.md5(varchar) is what md5(x::varchar) calls, pg_catalog first or not.
+  assert.equal(catalog.callsSystemFunction(undefined, 'md5', { searchPath: ['public'] }), true);
+  assert.equal(catalog.callsSystemFunction(undefined, 'md5', { searchPath: ['public', 'b'] }), false);
+  assert.equal(catalog.callsSystemFunction('pg_catalog', 'md5', { searchPath: ['b'] }), true);
+  assert.deepEqual(catalog.findFunctions(undefined, 'md5', { searchPath: ['b'] }).map((f) => f.schema).sort(), ['b', 'pg_catalog', 'pg_catalog']);
 });
 
 test('parseSearchPath reads the server format', () => {
@@ -143,4 +150,14 @@ test('write flows: a sequence value and an advisory lock key keep what they are 
   assert.deepEqual(places("SELECT set_config('a.b', email, false) FROM public.users"), ['set_config()']);
   // Constants read nothing from a row.
   assert.deepEqual(places("SELECT setval('s', 100), pg_advisory_lock(42)"), []);
+});
+
+test('MERGE stores per column, as UPDATE and INSERT do (a token column is judged by what lands in it)', () => {
+  const flows = (sql: string) =>
+    resolveWriteFlows(analysePostgres(sql).statements[0]!, catalog, ['public'])
+      .map((f) => `${f.column}<-${f.value.sources.map((s) => s.column).join(',') || 'const'}${f.value.direct ? ' direct' : ''}`)
+      .sort();
+  assert.deepEqual(flows("MERGE INTO public.users u USING (SELECT 1 AS id) s ON u.id = s.id WHEN MATCHED THEN UPDATE SET email = 'x' WHEN NOT MATCHED THEN INSERT (id, email) VALUES (s.id, 'y')"), ['email<-const', 'id<-const']);
+  assert.deepEqual(flows('MERGE INTO public.users u USING public.users v ON u.id = v.id + 1 WHEN MATCHED THEN UPDATE SET email = v.email'), ['email<-email direct']);
+  assert.deepEqual(flows('MERGE INTO public.users u USING public.users v ON u.id = v.id + 1 WHEN NOT MATCHED THEN INSERT VALUES (v.id, upper(v.email))'), ['email<-email', 'id<-id direct']);
 });

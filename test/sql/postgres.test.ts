@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { normalizeSync } from 'libpg-query';
+import { normalizeSync, parseSync } from 'libpg-query';
+import { testedColumns, type UserCode } from '../../src/sql/lineage.js';
 import { analysePostgres, loadSqlParser, postgresSessionAnalyser } from '../../src/sql/postgres.js';
 import { mayHoldLiteral, redact, replaceLiteralTokens } from '../../src/sql/postgres/redact.js';
 import type { StatementFacts } from '../../src/sql/facts.js';
@@ -57,6 +58,19 @@ const cases: Case[] = [
   { sql: 'delete from t o using t s where o.id = s.id', kind: 'delete', hasWhere: false },
   { sql: 'update t o set x = 1 from t s where o.id = s.id', kind: 'update', hasWhere: false },
   { sql: 'delete from t using s where t.id = s.id', kind: 'delete', hasWhere: true },
+  // A condition on another FROM item (or a MERGE source) alone is the same for every target row.
+  { sql: 'merge into t o using (select 1 as x) s on s.x = 1 when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using (select 1) s on true when matched then delete', kind: 'merge', hasWhere: false },
+  { sql: 'merge into t o using (values (1)) s(x) on x = 1 when matched then update set y = 2', kind: 'merge', hasWhere: false },
+  { sql: "update t set a = 'x' from (select 1 as x) s where s.x = 1", kind: 'update', hasWhere: false },
+  { sql: 'delete from t using (values (1)) v(x) where v.x = 1', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using (values (1)) v(x) where x = 1', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using u where u.id = 1', kind: 'delete', hasWhere: false },
+  { sql: 'with c(k) as (select 1) delete from t using c where k = 1', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using generate_series(1, 3) g where g = 2', kind: 'delete', hasWhere: false },
+  { sql: 'delete from t using (values (1)) v(x) where t.id = v.x', kind: 'delete', hasWhere: true },
+  { sql: 'update t set a = v.b from (values (1, 2)) v(k, b) where id = k', kind: 'update', hasWhere: true },
+  { sql: 'merge into t o using (select 1 as id) s on o.id = s.id when matched then delete', kind: 'merge', hasWhere: true },
   // Tautologies over the row: the same expression on both sides, x IN (x), excluded middle.
   { sql: 'delete from t where id in (id)', kind: 'delete', hasWhere: false },
   { sql: 'delete from t where id + 0 = id', kind: 'delete', hasWhere: false },
@@ -322,11 +336,23 @@ test('redaction skips the lexer pass only where it would change nothing', () => 
   assert.ok(skipped > 100, `the lexer pass was skipped for some texts (${skipped})`);
 });
 
+test('a write joining a base table whose condition names target rows only by bare names records them, for the catalog to judge', () => {
+  const bare = (sql: string) => analysePostgres(sql).statements[0]?.whereBareNames;
+  assert.deepEqual(bare("DELETE FROM orders USING users WHERE email = 'x'"), ['email']);
+  assert.deepEqual(bare("UPDATE orders SET status = 'x' FROM users WHERE user_id = users.id AND plan = 'pro'"), ['user_id', 'plan']);
+  assert.deepEqual(bare("MERGE INTO orders o USING users u ON email = 'x' WHEN MATCHED THEN DELETE"), ['email']);
+  // A column qualified by the target (or a subquery correlated with it) names its rows; a joined CTE or derived table is judged by the analyser.
+  assert.equal(bare("DELETE FROM orders o USING users u WHERE o.user_id = u.id AND email = 'x'"), undefined);
+  assert.equal(bare('DELETE FROM orders o USING users u WHERE EXISTS (SELECT 1 FROM x WHERE x.id = o.id)'), undefined);
+  assert.equal(bare('WITH c AS (SELECT 1 AS k) DELETE FROM orders USING c WHERE id = k'), undefined);
+  assert.equal(bare("DELETE FROM orders WHERE status = 'x'"), undefined);
+});
+
 test('a WHERE that only tests one name for NULL records the name, for the catalog to judge', () => {
   const truth = (sql: string): string | undefined => analysePostgres(sql).statements[0]?.whereTruthOf;
   assert.equal(truth('delete from orders where id is not null'), 'id');
   assert.equal(truth('delete from orders where id is distinct from null'), 'id');
-  assert.equal(truth('delete from orders where null is distinct from o.id'), 'id');
+  assert.equal(truth('delete from orders o where null is distinct from o.id'), 'id');
   assert.equal(truth('delete from orders o where o is not null'), 'o');
   assert.equal(truth('delete from orders where id is null'), undefined);
   assert.equal(truth('delete from orders where id is distinct from 3'), undefined);
@@ -337,6 +363,14 @@ test('a WHERE that only tests one name for NULL records the name, for the catalo
   }
   assert.equal(truth('delete from orders where row(id, total) is not null'), undefined);
   assert.equal(truth('delete from orders where id is not null or total > 3'), undefined);
+});
+
+test("COPY … TO's ENCODING is recorded (its output is read in that encoding); COPY FROM's is not", () => {
+  const copy = (sql: string) => analysePostgres(sql).statements[0]?.copy;
+  assert.equal(copy("COPY users TO STDOUT WITH (ENCODING 'SJIS')")?.encoding, 'SJIS');
+  assert.equal(copy("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, ENCODING 'big5')")?.encoding, 'big5');
+  assert.equal(copy("COPY users FROM STDIN WITH (ENCODING 'SJIS')")?.encoding, undefined);
+  assert.equal(copy('COPY users TO STDOUT')?.encoding, undefined);
 });
 
 test('fingerprints ignore literals and differ by shape', () => {
@@ -509,6 +543,13 @@ test('a classified value that steers a condition or an error anywhere is a filte
     // A whole row compared is every column of it.
     // (Without the catalog, `u` may also be a column of users.)
     ["SELECT 1 / (row_to_json(u)::text = 'x')::int FROM users u", ['users.*', 'users.u']],
+    // A bare name is a column before it is a whole row (PostgreSQL resolves columns first): the
+    // jsonb s is keyed by full_name, and ->> of a guessed key is NULL unless it matches.
+    ["SELECT to_jsonb(s) ->> 'Alice Liddell' AS x FROM (SELECT jsonb_build_object(full_name, 1) AS s FROM users) s", ['users.full_name']],
+    ["SELECT row_to_json(s) ->> 'A' AS x FROM (SELECT s FROM (SELECT jsonb_build_object(left(full_name, 1), 1) AS s FROM users) s) s", ['users.full_name']],
+    // A subscript that may be a jsonb one looks the value's keys up (integers too): NULL unless one matches.
+    ["SELECT (jsonb_build_object(full_name, 1))['Alice Liddell'] AS a, (jsonb_build_object(left(ssn, 1), 1))[1] AS b FROM users", ['users.full_name', 'users.ssn']],
+    ["SELECT (x).j['k'] AS a FROM (SELECT ROW(jsonb_build_object(email, 1)) AS x FROM users) s", ['users.email']],
     // A guess set among the real values: a set operation that compares rows, or a sort, grouping
     // or DISTINCT over a column that mixes other values in.
     ['SELECT plan AS v FROM users UNION SELECT email FROM users ORDER BY 1', ['users.email']],
@@ -523,6 +564,22 @@ test('a classified value that steers a condition or an error anywhere is a filte
     ["SELECT DISTINCT CASE WHEN id = 1 THEN '200' ELSE ssn END AS v FROM users", ['users.ssn']],
   ];
   for (const [sql, want] of tested) assert.deepEqual(filters(sql), want, sql);
+});
+
+test('a call the catalog says may reach a user function (an overload of a transform, a user operator or cast) tests what it is given', () => {
+  const tested = (sql: string, userCode?: UserCode) => {
+    const stmt = parseSync(sql).stmts?.[0]?.stmt as unknown as Record<string, Record<string, unknown>>;
+    const [type, node] = Object.entries(stmt)[0];
+    return testedColumns(type, node, userCode).map((c) => `${c.table}.${c.column}`).sort();
+  };
+  const md5 = (c: Parameters<UserCode>[0]) => c.kind === 'function' && c.name === 'md5';
+  const concat = (c: Parameters<UserCode>[0]) => c.kind === 'operator' && c.name === '||';
+  const text = (c: Parameters<UserCode>[0]) => c.kind === 'cast' && c.name === 'varchar';
+  assert.deepEqual(tested('SELECT md5(ssn::varchar) AS x FROM users'), []);
+  assert.deepEqual(tested('SELECT md5(ssn::varchar) AS x FROM users', md5), ['users.ssn']);
+  assert.deepEqual(tested("SELECT ssn || 'x' AS x FROM users", concat), ['users.ssn']);
+  assert.deepEqual(tested('SELECT ssn::varchar AS x FROM users', text), ['users.ssn']);
+  assert.deepEqual(tested('SELECT upper(ssn) AS x FROM users', md5), []);
 });
 
 test('plain reads and value transforms of a classified value are not filters on it', () => {
@@ -552,6 +609,11 @@ test('plain reads and value transforms of a classified value are not filters on 
     "UPDATE users SET email = lower(email) WHERE id = 1 RETURNING upper(full_name), ssn",
     'INSERT INTO orders (id, status) SELECT id, full_name FROM users',
     'SELECT x FROM users u, LATERAL unnest(ARRAY[u.full_name, u.address]) x',
+    // Subscripts of an array whose length the data does not set, fields of a row, a row's JSON.
+    'SELECT (ARRAY[full_name, address])[2] AS a, (ARRAY(SELECT email FROM users))[1] AS c, (u).email AS d FROM users u',
+    'SELECT (array_agg(ssn))[1:2] AS b FROM users',
+    "SELECT to_jsonb(u) ->> 'email' AS a, row_to_json(s) ->> 'e' AS b FROM users u, (SELECT email AS e FROM users) s",
   ];
-  for (const sql of passed) assert.deepEqual(filters(sql), [], sql);
+  // users.u, users.s: without the catalog, `u` in to_jsonb(u) may be a column of users (none is classified by that name).
+  for (const sql of passed) assert.deepEqual(filters(sql).filter((c) => !/^users\.[us]$/.test(c)), [], sql);
 });

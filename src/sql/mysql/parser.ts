@@ -398,12 +398,12 @@ export class MysqlStatementParser {
 
   private storedFrom(into: StoredValue['into'], expr: ExprInfo, scope: Scope): StoredValue {
     const [l] = this.lineageOf([{ expr }], scope);
-    return { into, sources: l?.sources ?? [], opaque: l?.opaque ?? true };
+    return { into, sources: l?.sources ?? [], opaque: l?.opaque ?? true, ...(l?.direct === true ? { direct: true } : {}) };
   }
 
   /** Every output of a query stored into `into` (a table's columns in order, or variables). */
   private storeRows(lineage: ColumnLineage[], into: (k: number, name: string) => StoredValue['into']): void {
-    lineage.forEach((c, k) => this.stores.push({ into: into(k, c.name), sources: c.sources, opaque: c.opaque }));
+    lineage.forEach((c, k) => this.stores.push({ into: into(k, c.name), sources: c.sources, opaque: c.opaque, ...(c.direct ? { direct: true } : {}) }));
   }
 
   private startsQueryInParens(k: number): boolean {
@@ -1257,8 +1257,11 @@ export class MysqlStatementParser {
       this.storeRows(this.parseQuery({ bindings: [] }), (k) => ({ ...dest, ...(columns[k] !== undefined ? { column: columns[k] } : {}) }));
       fromQuery = this.relations.length > read;
     } else if (this.acceptKw('VALUES') || this.acceptKw('VALUE') || this.acceptKw('SET')) {
-      // Which value lands in which column is not followed here: any of them may land in any column.
-      this.pending.push({ into: dest, expr: this.scanExpr(this.depth0Stop(new Set(['ON', 'AS', 'RETURNING'])), scope), scope });
+      // Which value lands in which column is not followed here: any of them may land in any
+      // column the statement names (any of the table's, when it names none).
+      const expr = this.scanExpr(this.depth0Stop(new Set(['ON', 'AS', 'RETURNING'])), scope);
+      if (columns.length === 0) this.pending.push({ into: dest, expr, scope });
+      for (const column of columns) this.pending.push({ into: { ...dest, column }, expr, scope });
     } else this.fail('expected VALUES, SET or SELECT');
     if (this.acceptKw('AS')) this.readQualified();
     if (this.isPunct('(')) this.skipParens();

@@ -32,6 +32,8 @@ export class Collected {
   readonly restricted: boolean[] = [];
   /** The column an UPDATE/DELETE's whole WHERE tests for non-NULL (`WHERE id IS NOT NULL`). */
   whereTruthOf: string | undefined;
+  /** See StatementFacts.whereBareNames. */
+  whereBareNames: string[] | undefined;
   opaque: { reason: OpaqueReason; detail: string } | undefined;
   private readonly relIndex = new Map<string, RelationRef>();
   private readonly fnIndex = new Map<string, FunctionRef>();
@@ -278,7 +280,8 @@ export class Walker {
         this.fromList(list(n.fromClause), ctx);
         this.any(n.whereClause, pred);
         const self = selfNames(n);
-        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation), self), self));
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.fromClause), () => selectsRows(n.whereClause, targetNames(n.relation), self, joinedNames(list(n.fromClause), n.withClause)), self));
+        this.out.whereBareNames ??= bareNamesOnly([n.whereClause], n.relation, list(n.fromClause), n.withClause);
         handled.add('relation').add('fromClause').add('whereClause');
         break;
       }
@@ -288,7 +291,8 @@ export class Walker {
         this.fromList(list(n.usingClause), ctx);
         this.any(n.whereClause, pred);
         const self = selfNames(n);
-        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation), self), self));
+        this.out.restricted.push(joinRestricted([n.whereClause], n.relation, list(n.usingClause), () => selectsRows(n.whereClause, targetNames(n.relation), self, joinedNames(list(n.usingClause), n.withClause)), self));
+        this.out.whereBareNames ??= bareNamesOnly([n.whereClause], n.relation, list(n.usingClause), n.withClause);
         handled.add('relation').add('usingClause').add('whereClause');
         break;
       }
@@ -297,6 +301,7 @@ export class Walker {
         this.fromList([n.sourceRelation], ctx);
         this.any(n.joinCondition, pred);
         this.out.restricted.push(mergeRestricted(n));
+        this.out.whereBareNames ??= bareNamesOnly([n.joinCondition, ...list(n.mergeWhenClauses).map((w) => as(w, 'MergeWhenClause')?.condition)], n.relation, [n.sourceRelation], n.withClause);
         for (const w of list(n.mergeWhenClauses)) this.any(as(w, 'MergeWhenClause')?.condition, pred);
         handled.add('relation').add('sourceRelation').add('joinCondition');
         break;
@@ -646,7 +651,10 @@ function callsFunction(x: unknown): boolean {
 
 function mergeRestricted(n: PgNode): boolean {
   const src = unwrap(n.sourceRelation);
-  if (src && src[0] === 'RangeSubselect' && rowsListed(src[1].subquery)) return true;
+  const joined = joinedNames([n.sourceRelation], n.withClause);
+  // Listed source rows bound the write only through an ON that names the target's rows: with
+  // `ON true` or `ON s.x = 1` each source row matches every target row.
+  if (src && src[0] === 'RangeSubselect' && rowsListed(src[1].subquery) && selectsRows(n.joinCondition, targetNames(n.relation), NO_SELF, joined)) return true;
   const acting = list(n.mergeWhenClauses)
     .map((w) => as(w, 'MergeWhenClause'))
     .filter((w) => w !== undefined && (w.matched === true || w.matchKind === 'MERGE_WHEN_MATCHED') && (w.commandType === 'CMD_UPDATE' || w.commandType === 'CMD_DELETE'));
@@ -655,9 +663,95 @@ function mergeRestricted(n: PgNode): boolean {
   // Every updating or deleting clause must be bounded, by ON or by its own condition.
   const self = selfNames(n);
   return (
-    joinRestricted([n.joinCondition], n.relation, [n.sourceRelation], () => selectsRows(n.joinCondition, targetNames(n.relation), self), self) ||
+    joinRestricted([n.joinCondition], n.relation, [n.sourceRelation], () => selectsRows(n.joinCondition, targetNames(n.relation), self, joined), self) ||
     acting.every((w) => joinRestricted([w!.condition], n.relation, [n.sourceRelation], () => false, self))
   );
+}
+
+const NO_SELF: ReadonlySet<string> = new Set();
+
+/**
+ * See StatementFacts.whereBareNames: the bare names a write's conditions use outside subqueries,
+ * when it joins a base table (not a CTE) and no column in them is qualified by the target.
+ */
+function bareNamesOnly(conditions: unknown[], target: unknown, joined: unknown[], withClause: unknown): string[] | undefined {
+  const ctes = new Set(list(as(withClause, 'WithClause')?.ctes ?? (isObject(withClause) ? withClause.ctes : undefined)).map((c) => str(as(c, 'CommonTableExpr')?.ctename) ?? ''));
+  let base = false;
+  forEachFromItem(joined, (item) => {
+    const r = as(item, 'RangeVar');
+    if (r && (r.schemaname !== undefined || !ctes.has(str(r.relname) ?? ''))) base = true;
+  });
+  if (!base) return undefined;
+  const targets = new Set(targetNames(target));
+  const bare = new Set<string>();
+  let qualified = false;
+  const visit = (x: unknown): void => {
+    if (Array.isArray(x)) return x.forEach(visit);
+    if (!isObject(x)) return;
+    for (const k in x) {
+      const v = x[k];
+      if (k === 'SelectStmt') {
+        // A subquery correlated with the target names its rows by qualified columns.
+        if (qualifiedBy(v, targets)) qualified = true;
+        continue;
+      }
+      if (k === 'ColumnRef' && isObject(v)) {
+        const fields = list(v.fields);
+        const q = fields.length > 1 ? sval(fields[fields.length - 2]) : undefined;
+        if (q !== undefined && targets.has(q)) qualified = true;
+        else if (fields.length === 1 && sval(fields[0]) !== undefined) bare.add(sval(fields[0])!);
+        continue;
+      }
+      visit(v);
+    }
+  };
+  visit(conditions);
+  return qualified || bare.size === 0 ? undefined : [...bare];
+}
+
+/**
+ * What a bare name in a write's WHERE (or a MERGE's ON) may mean other than the target's column:
+ * the other FROM items (as whole rows) and the columns they are known to have (a derived table's
+ * or a VALUES list's, a table function's, a CTE's). A base table's columns are not known here:
+ * a bare name is taken for the target's.
+ */
+function joinedNames(items: unknown[], withClause: unknown): Set<string> {
+  const out = new Set<string>();
+  const ctes = new Map<string, PgNode>();
+  for (const c of list(as(withClause, 'WithClause')?.ctes ?? (isObject(withClause) ? withClause.ctes : undefined))) {
+    const cte = as(c, 'CommonTableExpr');
+    if (cte && str(cte.ctename) !== undefined) ctes.set(str(cte.ctename)!, cte);
+  }
+  const outputs = (query: unknown): string[] => {
+    const sel = as(query, 'SelectStmt');
+    if (!sel) return [];
+    const values = list(sel.valuesLists);
+    if (values.length > 0) return list(values[0]).map((_, i) => `column${i + 1}`);
+    if (sel.op !== undefined && sel.op !== 'SETOP_NONE') return outputs({ SelectStmt: sel.larg });
+    return list(sel.targetList).map((t) => {
+      const rt = as(t, 'ResTarget');
+      const ref = as(rt?.val, 'ColumnRef');
+      const fields = list(ref?.fields);
+      return str(rt?.name) ?? sval(fields[fields.length - 1]) ?? (as(rt?.val, 'FuncCall') ? (names(as(rt?.val, 'FuncCall')!.funcname).pop() ?? '') : '');
+    });
+  };
+  forEachFromItem(items, (item, name) => {
+    if (name !== undefined) out.add(name);
+    const w = unwrap(item);
+    if (!w) return;
+    const [type, r] = w;
+    const renamed = names(isObject(r.alias) ? r.alias.colnames : undefined);
+    let cols: string[] = [];
+    if (type === 'RangeSubselect') cols = outputs(r.subquery);
+    else if (type === 'RangeFunction') cols = list(r.coldeflist).map((d) => str(as(d, 'ColumnDef')?.colname) ?? '');
+    else if (type === 'RangeVar' && r.schemaname === undefined && ctes.has(str(r.relname) ?? '')) {
+      const cte = ctes.get(str(r.relname) ?? '')!;
+      cols = names(cte.aliascolnames);
+      if (cols.length === 0) cols = outputs(cte.ctequery);
+    }
+    for (const c of [...renamed, ...cols]) if (c) out.add(c);
+  });
+  return out;
 }
 
 /** Names of FROM items that are the written table itself, or read it (a subquery, a CTE of `self`). */

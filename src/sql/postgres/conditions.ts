@@ -128,8 +128,64 @@ export function valueSlots(call: PgNode): ValueArgs | undefined {
   }
 }
 
+/** Functions valueSlots may take for value transforms (by name alone, without a catalog). */
+const TRANSFORM_NAMES: ReadonlySet<string> = new Set([...Object.keys(TRANSFORMS), 'substr', 'substring', 'convert_to', 'format', ...STORING_FUNCTIONS]);
+/** Operators that may pass an operand on: concatenation, and a field of a JSON value (fieldOf). */
+const PASSING_OPERATORS: ReadonlySet<string> = new Set(['||', '->', '->>']);
+
+/**
+ * Whether the analyser takes a call by this name for a built-in that passes values on (a value
+ * transform, concatenation, a JSON field, a cast to a text type). Without a catalog it cannot
+ * tell: the server picks among every function (or operator, or cast) of the name by argument
+ * types, so a user-defined overload elsewhere on the path (`public.md5(varchar)`) may be the one
+ * called. The catalog says (src/sql/lineage.ts, resolveTestedColumns).
+ */
+export function passingName(kind: 'function' | 'operator' | 'cast', name: string): boolean {
+  switch (kind) {
+    case 'function':
+      return TRANSFORM_NAMES.has(name);
+    case 'operator':
+      return PASSING_OPERATORS.has(name);
+    case 'cast':
+      return TEXT_TYPES.has(name);
+    default: {
+      const never: never = kind;
+      return never;
+    }
+  }
+}
+
 export function passes(slots: ValueArgs | undefined, index: number): boolean {
   return slots === 'all' || (slots !== undefined && slots.includes(index));
+}
+
+/**
+ * Whether an indirection (`x[…]`, `(x).f`) picks from x by its shape alone, never by its data:
+ * fields of a composite, and integer-constant subscripts first, of a value that is certainly an
+ * array of a length the data does not set (ARRAY[…], ARRAY(SELECT …), array_agg: its rows). A
+ * subscript of anything else may be a jsonb one, which looks keys up, integers included
+ * (`jsonb_build_object(ssn, 1)['123-45-6789']` is NULL unless they match): it tests x.
+ */
+export function shapeIndirection(n: PgNode): boolean {
+  const steps = list(n.indirection);
+  const subscripts = steps.findIndex((x) => as(x, 'A_Indices') === undefined);
+  const leading = subscripts === -1 ? steps.length : subscripts;
+  const fields = steps.slice(leading).every((x) => sval(x) !== undefined || as(x, 'A_Star') !== undefined);
+  if (!fields) return false;
+  if (leading === 0) return true;
+  const constant = steps.slice(0, leading).every((x) => {
+    const i = as(x, 'A_Indices') as PgNode;
+    return (i.lidx === undefined || isIntConst(i.lidx)) && (i.uidx === undefined || isIntConst(i.uidx));
+  });
+  return constant && isArrayShaped(n.arg);
+}
+
+function isArrayShaped(x: unknown): boolean {
+  if (as(x, 'A_ArrayExpr')) return true;
+  const sub = as(x, 'SubLink');
+  if (sub) return str(sub.subLinkType) === 'ARRAY_SUBLINK';
+  const call = as(x, 'FuncCall');
+  return call !== undefined && names(call.funcname).join('.').replace(/^pg_catalog\./, '') === 'array_agg';
 }
 
 /** Types every value casts to without an error: text, varchar(n) and char(n) (an explicit cast truncates). */

@@ -27,7 +27,7 @@ export function isConstantTrue(expr: unknown): boolean {
  * `now() > '2000-01-01'`, `$1` or `EXISTS (SELECT 1 FROM t WHERE t.id = 1)`, holds for every row
  * or for none, so it restricts nothing.
  */
-export function selectsRows(expr: unknown, targets: readonly string[], self: ReadonlySet<string> = NO_NAMES): boolean {
+export function selectsRows(expr: unknown, targets: readonly string[], self: ReadonlySet<string> = NO_NAMES, joined: ReadonlySet<string> = NO_NAMES): boolean {
   if (expr === undefined) return false;
   const v = fold(expr);
   // Provably false (or NULL): no row at all, which is as restricted as it gets.
@@ -36,8 +36,8 @@ export function selectsRows(expr: unknown, targets: readonly string[], self: Rea
   // `id = $1 OR $2`: a disjunct that names no row holds for every row or for none, and when it
   // holds so does the whole OR. Each disjunct must pick out rows on its own.
   const b = as(expr, 'BoolExpr');
-  if (b?.boolop === 'OR_EXPR') return list(b.args).every((a) => selectsRows(a, targets, self));
-  return namesRow(expr, new Set(targets), false, self);
+  if (b?.boolop === 'OR_EXPR') return list(b.args).every((a) => selectsRows(a, targets, self, joined));
+  return namesRow(expr, new Set(targets), false, self, joined);
 }
 
 const NO_NAMES: ReadonlySet<string> = new Set();
@@ -50,8 +50,8 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  * out rows of its own. A scalar subquery (`amount > (SELECT avg(amount) FROM orders)`) is a
  * value, like any other the column is compared with.
  */
-function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean, self: ReadonlySet<string>): boolean {
-  if (Array.isArray(x)) return x.some((v) => namesRow(v, targets, inSubquery, self));
+function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean, self: ReadonlySet<string>, joined: ReadonlySet<string> = NO_NAMES): boolean {
+  if (Array.isArray(x)) return x.some((v) => namesRow(v, targets, inSubquery, self, joined));
   if (!isObject(x)) return false;
   for (const k in x) {
     const v = x[k];
@@ -60,20 +60,29 @@ function namesRow(x: unknown, targets: ReadonlySet<string>, inSubquery: boolean,
       const fields = list(v.fields);
       // tableoid is the same for every row of a table: it tells partitions apart, not rows.
       if (sval(fields[fields.length - 1]) === 'tableoid') continue;
-      if (!inSubquery) return true;
       const qualifier = fields.length > 1 ? as(fields[fields.length - 2], 'String')?.sval : undefined;
+      if (!inSubquery) {
+        // Another FROM item's column (`USING (VALUES (1)) v(x) WHERE v.x = 1`, a MERGE source's
+        // `ON s.x = 1`) is the same for every target row it joins: it does not pick rows out.
+        if (typeof qualifier === 'string') {
+          if (targets.has(qualifier)) return true;
+          continue;
+        }
+        if (fields.length === 1 && joined.has(sval(fields[0]) ?? '')) continue;
+        return true;
+      }
       if (typeof qualifier === 'string' && targets.has(qualifier)) return true;
       continue;
     }
     if (k === 'SubLink' && isObject(v)) {
       if ((v.subLinkType === 'EXISTS_SUBLINK' || v.subLinkType === 'ANY_SUBLINK') && selfSemiJoin(v, targets, self)) continue;
       // `x IN (SELECT …)`: x is in this query; the subquery's own columns are not.
-      if (namesRow(v.testexpr, targets, inSubquery, self) || namesRow(v.subselect, targets, true, self)) return true;
+      if (namesRow(v.testexpr, targets, inSubquery, self, joined) || namesRow(v.subselect, targets, true, self)) return true;
       continue;
     }
     // `id = ANY (ARRAY(SELECT id FROM orders))`: membership in the table's own values.
     if (k === 'A_Expr' && isObject(v) && v.kind === 'AEXPR_OP_ANY' && isObject(v.rexpr) && isObject(v.rexpr.SubLink) && v.rexpr.SubLink.subLinkType === 'ARRAY_SUBLINK' && selfSemiJoin(v.rexpr.SubLink, targets, self)) continue;
-    if (namesRow(v, targets, inSubquery, self)) return true;
+    if (namesRow(v, targets, inSubquery, self, joined)) return true;
   }
   return false;
 }

@@ -202,8 +202,8 @@ describe('DDL that moves values under another name counts as a store', () => {
     assert.deepEqual(stores('ALTER TABLE users ADD COLUMN leak VARCHAR(200) AS (full_name) VIRTUAL'), [{ into: { schema: 'app', table: 'users' }, sources: [{ schema: 'app', table: 'users', column: '*' }], opaque: true }]);
     assert.equal(stores('ALTER TABLE users ADD COLUMN z INT DEFAULT 1, ADD INDEX i (z)'), undefined);
     assert.equal(stores('ALTER TABLE users RENAME INDEX a TO b'), undefined);
-    assert.deepEqual(stores("SELECT full_name FROM users INTO OUTFILE '/tmp/x'"), [{ into: 'file', sources: [{ schema: 'app', table: 'users', column: 'full_name' }], opaque: false }]);
-    assert.deepEqual(stores("SELECT email INTO DUMPFILE '/tmp/y' FROM users LIMIT 1"), [{ into: 'file', sources: [{ schema: 'app', table: 'users', column: 'email' }], opaque: false }]);
+    assert.deepEqual(stores("SELECT full_name FROM users INTO OUTFILE '/tmp/x'"), [{ into: 'file', sources: [{ schema: 'app', table: 'users', column: 'full_name' }], opaque: false, direct: true }]);
+    assert.deepEqual(stores("SELECT email INTO DUMPFILE '/tmp/y' FROM users LIMIT 1"), [{ into: 'file', sources: [{ schema: 'app', table: 'users', column: 'email' }], opaque: false, direct: true }]);
   });
 });
 
