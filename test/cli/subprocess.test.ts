@@ -88,4 +88,34 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
     assert.equal(env.message, '--since: "yesterday" is not a time dbgov understands');
     assert.match(env.actions[0], /30d/);
   });
+
+  // What oclif handles before (or instead of) a command's own parse: each must still be exactly
+  // one envelope on stdout with --json, exit 2, and say what was wrong and what to type instead.
+  const usageCases: { name: string; args: string[]; message: RegExp; action?: RegExp }[] = [
+    { name: 'an unknown command', args: ['nosuch', '--json'], message: /no command "nosuch"/, action: /dbgov --help/ },
+    { name: 'a mistyped command, with the closest one', args: ['whoam', '--json'], message: /no command "whoam"/, action: /dbgov whoami/ },
+    { name: 'flags and no command', args: ['--json'], message: /needs a command/ },
+    { name: 'a topic instead of a command', args: ['audit', '--json'], message: /group of commands/, action: /dbgov audit verify --json/ },
+    { name: 'a missing argument names it', args: ['approve', '--json'], message: /missing required argument ID/ },
+    { name: 'exclusive flags say which', args: ['exec', 'prod', '--sql', 'select 1', '--file', 'x.sql', '--json'], message: /--file=x\.sql cannot also be provided when using --sql/ },
+  ];
+  for (const c of usageCases) {
+    it(`--json usage error, ${c.name}: one envelope, exit 2`, async () => {
+      const r = await dbgov(c.args, { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir });
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.equal(r.stderr, '');
+      const env = JSON.parse(r.stdout);
+      assert.deepEqual(Object.keys(env), ['status', 'name', 'message', 'actions']);
+      assert.equal(env.status, 2);
+      assert.match(env.message, c.message);
+      if (c.action) assert.ok(env.actions.some((a: string) => c.action!.test(a)), JSON.stringify(env.actions));
+    });
+  }
+
+  it('an unknown command without --json: the message and the next step on stderr, exit 2', async () => {
+    const r = await dbgov(['audit', 'serch'], { DBGOV_HOME: home.dir });
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /✖ dbgov has no command "audit serch"\n {2}→ did you mean `dbgov audit search`\?/);
+  });
 });
