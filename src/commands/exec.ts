@@ -4,7 +4,7 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { DbgovCommand } from '../cli/base-command.js';
 import { connectTunnel, loadClientKey } from '../cli/connect.js';
-import { csvLine, renderTable } from '../cli/render.js';
+import { cellText, csvLine, jsonValue, renderTable } from '../cli/render.js';
 import { DbgovError, DeniedError, ExitCodes, UsageError } from '../shared/errors.js';
 import { ACCESS_LEVELS, type AccessLevel } from '../shared/types.js';
 
@@ -29,7 +29,7 @@ export default class Exec extends DbgovCommand<ExecResult> {
   static override flags = {
     sql: Flags.string({ summary: 'SQL text to run (several statements allowed).', exclusive: ['file'] }),
     file: Flags.string({ char: 'f', summary: 'Read the SQL from a file.', exclusive: ['sql'] }),
-    csv: Flags.boolean({ summary: 'Print rows as CSV.' }),
+    csv: Flags.boolean({ summary: 'Print rows as CSV (RFC 4180); several result sets are separated by an empty line.', exclusive: ['json'] }),
     database: Flags.string({ char: 'd', summary: 'Database (default: the target\'s).' }),
     access: Flags.string({ summary: 'Access level.', options: [...ACCESS_LEVELS], default: 'read' }),
     reason: Flags.string({ summary: 'Why; policy may require a ticket id.' }),
@@ -61,16 +61,19 @@ export default class Exec extends DbgovCommand<ExecResult> {
   }
 
   private print(statements: ExecStatementResult[], csv: boolean): void {
+    let sets = 0;
     for (const st of statements) {
       if (csv) {
         if (st.fields.length) {
-          process.stdout.write(`${csvLine(st.fields)}\n`);
-          for (const r of st.rows) process.stdout.write(`${csvLine(st.fields.map((f) => r[f]))}\n`);
+          // RFC 4180 records end in CRLF already; an empty line only separates result sets.
+          if (sets++ > 0) process.stdout.write('\r\n');
+          process.stdout.write(csvLine(st.fields));
+          for (const r of st.rows) process.stdout.write(csvLine(st.fields.map((f) => r[f])));
         }
         continue;
       }
       if (st.fields.length) {
-        process.stdout.write(renderTable(st.rows, st.fields.map((f) => ({ header: f, value: (r: Record<string, unknown>) => formatValue(r[f]) })), { width: this.width }));
+        this.log(renderTable(st.rows, st.fields.map((f) => ({ header: f, value: (r: Record<string, unknown>) => cellText(r[f]) })), { width: this.width }));
         this.log(this.style.dim(`(${st.rows.length} row${st.rows.length === 1 ? '' : 's'})`));
       } else {
         this.log(`${st.command}${st.rowCount !== null ? ` ${st.rowCount}` : ''}`);
@@ -79,11 +82,11 @@ export default class Exec extends DbgovCommand<ExecResult> {
   }
 }
 
-function formatValue(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  if (v instanceof Date) return v.toISOString();
-  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+/** A row as --json prints it (and the table and CSV read it): bytes become `\x…` text. */
+function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) out[k] = jsonValue(v);
+  return out;
 }
 
 /** A refused statement comes back as a database error; map it to the CLI's exit codes. */
@@ -111,7 +114,7 @@ async function runPostgres(port: number, user: string, database: string, sql: st
       throw dbError(e);
     }
     const list = Array.isArray(res) ? res : [res];
-    return list.map((r) => ({ command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name), rows: r.rows ?? [] }));
+    return list.map((r) => ({ command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name), rows: (r.rows ?? []).map(jsonRow) }));
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -131,7 +134,7 @@ async function runMysql(port: number, user: string, database: string, sql: strin
     return results.map((r, i) => {
       if (Array.isArray(r)) {
         const names = (fieldSets[i] ?? []).map((f) => f.name);
-        return { command: 'SELECT', rowCount: r.length, fields: names, rows: r as Record<string, unknown>[] };
+        return { command: 'SELECT', rowCount: r.length, fields: names, rows: (r as Record<string, unknown>[]).map(jsonRow) };
       }
       const h = r as { affectedRows?: number };
       return { command: 'OK', rowCount: h.affectedRows ?? null, fields: [], rows: [] };
