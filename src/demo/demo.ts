@@ -91,7 +91,7 @@ async function loginAs(api: ApiClient, issuer: string, clientId: string, scopes:
   return api.exchange({ grant: 'oidc', idToken: tokens.idToken, accessToken: tokens.accessToken });
 }
 
-export async function startDemo(opts: { apiPort?: number; log: Logger; key: ClientKey; dataDir?: string }): Promise<Demo> {
+export async function startDemo(opts: { apiPort?: number; tunnelPort?: number; log: Logger; key: ClientKey; dataDir?: string }): Promise<Demo> {
   const db = await startDemoDatabase();
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'dbgov-demo-'));
   const ownsDir = opts.dataDir === undefined;
@@ -107,7 +107,7 @@ export async function startDemo(opts: { apiPort?: number; log: Logger; key: Clie
     const anon = new ApiClient({ broker: broker.apiUrl });
     const [developer, approver, auditor] = await Promise.all(DEMO_PEOPLE.map((p) => loginAs(anon, info.oidc!.issuer, info.oidc!.clientId, info.oidc!.scopes, p)));
     const devClient = new ApiClient({ broker: broker.apiUrl, token: developer.accessToken });
-    const connection = await connectTunnel(devClient, { target: DEMO_TARGET, access: 'write', reason: 'dbgov demo' }, opts.key);
+    const connection = await connectTunnel(devClient, { target: DEMO_TARGET, access: 'write', reason: 'dbgov demo', ...(opts.tunnelPort ? { port: opts.tunnelPort } : {}) }, opts.key);
     cleanup.unshift(() => connection.close());
     return {
       broker,

@@ -101,6 +101,18 @@ export class UpstreamError extends DbgovError {
   }
 }
 
+/** `--exec`: the user's command failed. dbgov exits with its code, as a shell would. */
+export class CommandFailedError extends DbgovError {
+  constructor(command: string, code: number) {
+    // Any code 1-255 the command chose: it is the command's, not one of dbgov's own ExitCodes.
+    super('command_failed', `${command} exited with code ${code}`, {
+      exitCode: code as ExitCode,
+      actions: [`${command}'s own output says why (with --json it is on stderr)`],
+      detail: { exitCode: code },
+    });
+  }
+}
+
 /**
  * Malformed or hostile wire bytes. Closing the one session that sent them is the only
  * correct reaction; the broker and every other session carry on.
