@@ -75,6 +75,7 @@ export class ApiClient {
   private token: string | undefined;
   private readonly refresh: ApiClientOptions['refresh'];
   private readonly authActions: string[];
+  private readonly ownAuthActions: boolean;
   private readonly timeoutMs: number;
 
   constructor(options: ApiClientOptions) {
@@ -83,6 +84,7 @@ export class ApiClient {
     this.token = options.token;
     this.refresh = options.refresh;
     this.authActions = options.authActions ?? ['run `dbgov login`'];
+    this.ownAuthActions = options.authActions !== undefined;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
@@ -257,7 +259,9 @@ export class ApiClient {
       case 422:
         return new UsageError(message, { actions, detail });
       case 401:
-        return new AuthError(code, message, { actions: [...actions, ...this.authActions.filter((a) => !actions.includes(a))], detail });
+        // The CLI knows where the token came from; the broker does not, and its generic advice
+        // can be wrong: "run dbgov login" does nothing while DBGOV_TOKEN is set, since it wins.
+        return new AuthError(code, message, { actions: this.ownAuthActions ? this.authActions : [...actions, ...this.authActions.filter((a) => !actions.includes(a))], detail });
       case 403:
         return new DeniedError(code, message, { actions, detail });
       case 404:

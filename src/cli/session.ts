@@ -80,8 +80,9 @@ export async function resolveSession(options: ResolveOptions, deps: SessionDeps)
         broker,
         token: envToken,
         authActions: [
-          'check DBGOV_TOKEN: the service-account token may be mistyped or revoked',
-          'an admin can issue a new one with `dbgov admin service-account create NAME`',
+          'check DBGOV_TOKEN: the token may be mistyped, expired or revoked',
+          'an admin can issue a new service-account token with `dbgov admin service-account create NAME`',
+          'to use your own login instead, unset DBGOV_TOKEN and run `dbgov login`',
         ],
       }),
     };
