@@ -112,6 +112,17 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
     });
   }
 
+  it('policy lint and explain are offline: the example config checks without its secrets, which are named in warnings', async () => {
+    const lint = await dbgov(['policy', 'lint', '--config', join(repoRoot, 'examples', 'dbgov.yaml'), '--json'], { DBGOV_HOME: home.dir });
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+    const env = JSON.parse(lint.stdout);
+    assert.equal(env.status, 0);
+    assert.match(env.warnings.join('\n'), /placeholders.*CI_BOT_TOKEN.*PROD_DB_PASSWORD/);
+    const explain = await dbgov(['policy', 'explain', 'prod', '--config', join(repoRoot, 'examples', 'dbgov.yaml'), '--sql', 'DELETE FROM users', '--json'], { DBGOV_HOME: home.dir });
+    assert.equal(explain.code, 0, explain.stdout + explain.stderr);
+    assert.equal(JSON.parse(explain.stdout).result.decision.rule, 'block-unbounded-write');
+  });
+
   it('an unknown command without --json: the message and the next step on stderr, exit 2', async () => {
     const r = await dbgov(['audit', 'serch'], { DBGOV_HOME: home.dir });
     assert.equal(r.code, 2);
