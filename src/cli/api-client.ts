@@ -283,9 +283,10 @@ export class ApiClient {
 
 /** Times go as ISO 8601: the broker also reads durations there, so a bare epoch number would be misread. */
 function auditQueryString(query: AuditQuery): Record<string, string | number | undefined> {
-  const { since, until, kind, ...rest } = query;
+  const { since, until, kind, whole, ...rest } = query;
   return {
     ...rest,
+    whole: whole ? '1' : undefined,
     since: since === undefined ? undefined : new Date(since).toISOString(),
     until: until === undefined ? undefined : new Date(until).toISOString(),
     kind: kind?.join(','),
