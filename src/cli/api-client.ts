@@ -250,9 +250,20 @@ export class ApiClient {
     } catch {
       body = undefined;
     }
-    const code = body?.code ?? `http_${res.status}`;
-    const message = body?.message ?? `the broker at ${this.broker} answered ${res.status} ${res.statusText}`.trim();
-    const actions = body?.actions ?? [];
+    if (typeof body !== 'object' || body === null || typeof body.message !== 'string') {
+      // Not the broker's error shape: DBGOV_BROKER points at something else (the gateway port,
+      // the IdP, a path under the API, a proxy page). Say so instead of "404 Not Found".
+      return new UnreachableError('not_a_broker', `dbgov: ${this.broker} answered ${`${res.status} ${res.statusText}`.trim()}, which is not an answer of the dbgov broker API`, {
+        actions: [
+          'check DBGOV_BROKER or --broker: it must be the API address `dbgov broker start` prints (its `api` line), with no path, e.g. http://127.0.0.1:7080',
+          'the gateway address (where tunnels connect) and the identity provider are not it',
+        ],
+        detail: { status: res.status },
+      });
+    }
+    const code = body.code ?? `http_${res.status}`;
+    const message = body.message;
+    const actions = body.actions ?? [];
     const detail = { status: res.status };
     switch (res.status) {
       case 400:

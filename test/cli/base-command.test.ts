@@ -16,6 +16,7 @@ describe('JSON envelope (fake broker)', () => {
         if (req.headers.authorization === 'Bearer good') return { body: { identity, expiresAt: null } };
         if (req.headers.authorization === 'Bearer forbidden') return apiError(403, 'denied', 'service accounts may not ask who they are', ['ask an admin']);
         if (req.headers.authorization === 'Bearer garbage') return { raw: 'not json', contentType: 'application/json' };
+        if (req.headers.authorization === 'Bearer not-a-broker') return { status: 404, raw: '<html>Not Found</html>', contentType: 'text/html' };
         if (req.headers.authorization === 'Bearer expired-session') return apiError(401, 'token_invalid', 'your dbgov session token is not valid for this broker', ['run `dbgov login`']);
         return apiError(401, 'invalid_token', 'the broker does not accept this token');
       },
@@ -60,6 +61,13 @@ describe('JSON envelope (fake broker)', () => {
     assert.match(r.json.actions[0], /^check DBGOV_TOKEN/);
     assert.ok(!r.json.actions.includes('run `dbgov login`'), JSON.stringify(r.json.actions));
     assert.equal(new Set(r.json.actions).size, r.json.actions.length);
+  });
+
+  it('a server that is not the broker API (gateway port, IdP, a path) → exit 5 saying so, not "404 Not Found" with no next step', async () => {
+    const r = await runCommand(Whoami, ['--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'not-a-broker', DBGOV_HOME: home.dir });
+    assert.equal(r.json.status, 5);
+    assert.match(r.json.message, /answered 404 Not Found, which is not an answer of the dbgov broker API/);
+    assert.match(r.json.actions[0], /DBGOV_BROKER/);
   });
 
   it('an unexpected fault → status 1 with a generic message that leaks nothing', async () => {
