@@ -401,10 +401,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw = resolveRefs(doc.toJS() ?? {}, [], source, dirname(resolve(file)), env, onMissing);
 
   validator ??= new Ajv({ allErrors: true, strict: false }).compile(configJsonSchema);
-  if (!validator(raw)) {
-    const first = (validator.errors ?? [])[0] as ErrorObject;
-    throw schemaError(first, source);
-  }
+  if (!validator(raw)) throw schemaErrors(validator.errors ?? [], source);
   const config = normalise(raw as RawConfig, source, dirname(resolve(file)));
   return options.offline ? { ...config, unresolved } : config;
 }
@@ -417,7 +414,7 @@ export function configFromObject(raw: unknown, name = '<built-in>', baseDir = pr
   const source: ConfigSource = { file: name, lineOf: () => undefined };
   const resolved = resolveRefs(raw, [], source, baseDir, env);
   validator ??= new Ajv({ allErrors: true, strict: false }).compile(configJsonSchema);
-  if (!validator(resolved)) throw schemaError((validator.errors ?? [])[0] as ErrorObject, source);
+  if (!validator(resolved)) throw schemaErrors(validator.errors ?? [], source);
   return normalise(resolved as RawConfig, source, baseDir);
 }
 
@@ -441,6 +438,20 @@ function lineOfPath(doc: Document, lc: LineCounter, path: ConfigPath): number | 
   return undefined;
 }
 
+/**
+ * Every schema problem at once, so a config is fixed in one pass rather than one restart per
+ * mistake: the first by line is the error, the others follow its fix as "also file:line: …".
+ */
+function schemaErrors(errors: readonly ErrorObject[], source: ConfigSource): ConfigError {
+  const all = errors.map((e) => schemaError(e, source));
+  const unique = all.filter((e, i) => all.findIndex((o) => o.message === e.message) === i);
+  unique.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
+  const [first, ...rest] = unique;
+  if (rest.length === 0) return first;
+  const problem = first.message.slice(first.message.indexOf(': ') + 2);
+  return new ConfigError(first.file, first.line, problem, first.fix, { actions: rest.map((e) => `also ${e.message} (${e.fix})`) });
+}
+
 function schemaError(err: ErrorObject, source: ConfigSource): ConfigError {
   const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const where = path.length ? path.join('.') : '(top level)';
@@ -454,7 +465,7 @@ function schemaError(err: ErrorObject, source: ConfigSource): ConfigError {
     case 'enum':
       return new ConfigError(source.file, line, `${where} must be one of ${(params.allowedValues as unknown[]).join(', ')}`, `change it to one of: ${(params.allowedValues as unknown[]).join(', ')}`);
     case 'type':
-      return new ConfigError(source.file, line, `${where} must be ${String(params.type)}`, `write ${where} as ${String(params.type) === 'object' ? 'a mapping (key: value lines)' : `a ${String(params.type)}`}`);
+      return new ConfigError(source.file, line, `${where} must be ${String(params.type)}`, `write ${where} as ${String(params.type) === 'object' ? 'a mapping (key: value lines)' : `${/^[aeiou]/.test(String(params.type)) ? 'an' : 'a'} ${String(params.type)}`}`);
     case 'pattern':
       return new ConfigError(source.file, line, `${where} is not valid (${err.message ?? 'bad format'})`, where.endsWith('api') || where.endsWith('gateway') ? 'write it as host:port, e.g. 127.0.0.1:7080' : `fix the value of ${where}`);
     default:

@@ -59,9 +59,10 @@ export class ConfigError extends DbgovError {
   readonly fix: string;
   constructor(file: string, line: number | undefined, problem: string, fix: string, options: DbgovErrorOptions = {}) {
     super('config', `${file}${line === undefined ? '' : `:${line}`}: ${problem}`, {
-      exitCode: ExitCodes.config,
-      actions: [fix, ...(options.actions ?? [])],
       ...options,
+      exitCode: ExitCodes.config,
+      // The fix comes first; extra actions follow it rather than replace it.
+      actions: [fix, ...(options.actions ?? [])],
     });
     this.file = file;
     this.line = line;

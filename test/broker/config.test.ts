@@ -94,3 +94,20 @@ test('offline (policy lint/explain): unset ${env:} and unreadable ${file:} are p
   assert.throws(() => parseConfig(yaml, 'conf/dbgov.yaml', {}), /CI_BOT_TOKEN.*not set/);
   assert.equal(parseConfig(GOOD, 'conf/dbgov.yaml', ENV).unresolved, undefined);
 });
+
+test('every schema problem is reported in one pass, in line order, each with its line and fix (the first fix kept first)', () => {
+  const yaml = GOOD.replace('engine: postgres', 'engine: postgress').replace('    port: 5432\n', '    port: "abc"\n').replace('    user: dbgov\n', '    user: dbgov\n    colour: blue\n');
+  assert.throws(
+    () => parseConfig(yaml, 'conf/dbgov.yaml', ENV),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, 'conf/dbgov.yaml:10: targets.prod.engine must be one of postgres, mysql');
+      assert.deepEqual(e.actions, [
+        'change it to one of: postgres, mysql',
+        'also conf/dbgov.yaml:13: targets.prod.port must be integer (write targets.prod.port as an integer)',
+        'also conf/dbgov.yaml:22: unknown key "colour" in targets.staging (remove it or check its spelling against schema/dbgov.schema.json)',
+      ]);
+      return true;
+    },
+  );
+});
