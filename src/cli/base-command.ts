@@ -99,7 +99,8 @@ export abstract class DbgovCommand<R> extends Command {
     if (err instanceof Errors.ExitError) throw err;
     const e = toDbgovError(err, this.id);
     if (!isDbgovError(err) && !(err instanceof Errors.CLIError)) {
-      childLogger({ command: this.id }).error({ err }, 'internal error');
+      // Debug level: a person sees the generic message and how to get this; never a stack trace.
+      childLogger({ command: this.id }).debug({ err }, 'internal error');
     }
     throw reportError(e, this.jsonEnabled());
   }

@@ -39,7 +39,9 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
       'GET /v1/whoami': (req) =>
         req.headers.authorization === 'Bearer sa'
           ? { body: { identity: { id: 'ci-bot', kind: 'workload', groups: ['ci'], source: 'service-account' }, expiresAt: null } }
-          : { status: 401, body: { error: { code: 'invalid_token', message: 'the broker does not accept this token', actions: [] } } },
+          : req.headers.authorization === 'Bearer garbage'
+            ? { raw: 'not json', contentType: 'application/json' }
+            : { status: 401, body: { error: { code: 'invalid_token', message: 'the broker does not accept this token', actions: [] } } },
     });
   });
   after(async () => {
@@ -111,6 +113,16 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
       if (c.action) assert.ok(env.actions.some((a: string) => c.action!.test(a)), JSON.stringify(env.actions));
     });
   }
+
+  it('an internal fault at the default log level: the generic message, no stack trace; DBGOV_LOG_LEVEL=debug shows it', async () => {
+    const env = { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'garbage', DBGOV_HOME: home.dir };
+    const r = await dbgov(['whoami'], { ...env, DBGOV_LOG_LEVEL: 'warn' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /✖ dbgov hit an unexpected internal error\n {2}→ run the command again with DBGOV_LOG_LEVEL=debug/);
+    assert.doesNotMatch(r.stderr, /SyntaxError|stack|\bat .*\.js:\d+/);
+    const debug = await dbgov(['whoami'], { ...env, DBGOV_LOG_LEVEL: 'debug' });
+    assert.match(debug.stderr, /SyntaxError/);
+  });
 
   it('policy lint and explain are offline: the example config checks without its secrets, which are named in warnings', async () => {
     const lint = await dbgov(['policy', 'lint', '--config', join(repoRoot, 'examples', 'dbgov.yaml'), '--json'], { DBGOV_HOME: home.dir });
