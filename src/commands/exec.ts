@@ -5,7 +5,7 @@ import mysql from 'mysql2/promise';
 import { DbgovCommand } from '../cli/base-command.js';
 import { connectTunnel, loadClientKey } from '../cli/connect.js';
 import { cellText, csvLine, jsonValue, renderTable } from '../cli/render.js';
-import { DbgovError, DeniedError, ExitCodes, UsageError } from '../shared/errors.js';
+import { DbgovError, DeniedError, UpstreamError, UsageError } from '../shared/errors.js';
 import { ACCESS_LEVELS, type AccessLevel } from '../shared/types.js';
 
 export interface ExecStatementResult {
@@ -95,7 +95,7 @@ function dbError(e: unknown): DbgovError {
   const message = err.message ?? String(e);
   const actions = [err.hint, err.detail].filter((x): x is string => Boolean(x));
   if (message.startsWith('dbgov:')) return new DeniedError('statement-refused', message, { actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
-  return new DbgovError('database-error', message, { exitCode: ExitCodes.upstream, actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
+  return new UpstreamError('database-error', message, { actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
 }
 
 async function runPostgres(port: number, user: string, database: string, sql: string, notice: (m: string) => void): Promise<ExecStatementResult[]> {

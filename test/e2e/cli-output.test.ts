@@ -42,6 +42,9 @@ describe('dbgov exec / connect --exec output (subprocess, real broker)', () => {
       { raw: '\\x0102', note: 'a,b "q"\nnext' },
       { raw: null, note: null },
     ]);
+    const dbErr = await cli(['exec', 'prod', '--sql', 'select * from nosuch', '--json'], env);
+    assert.equal(dbErr.code, 8);
+    assert.deepEqual({ ...envelope(dbErr), actions: [] }, { status: 8, name: 'UpstreamError', message: 'relation "nosuch" does not exist', actions: [] });
     const both = await cli(['exec', 'prod', '--sql', 'select 1', '--json', '--csv'], env);
     assert.equal(both.code, 2);
     assert.equal(envelope(both).status, 2);
