@@ -92,8 +92,12 @@ export async function resolveSession(options: ResolveOptions, deps: SessionDeps)
   const relogin = `run \`${loginCommand(broker, deps)}\``;
   if (login === undefined) {
     if (options.requireAuth === false) return { broker, source: 'none', login: undefined, client: new ApiClient({ broker }) };
+    // A pipeline that set DBGOV_ID_TOKEN has one step left: the exchange that `login --workload` does.
+    const workload = nonEmpty(deps.env.DBGOV_ID_TOKEN) !== undefined;
     throw new AuthError('not_logged_in', `you are not logged in to the broker at ${broker}`, {
-      actions: [relogin, 'in CI or for an agent, set DBGOV_TOKEN to a service-account token instead'],
+      actions: workload
+        ? [`DBGOV_ID_TOKEN is set: run \`${loginCommand(broker, deps)} --workload\` once in this job to exchange it, then this command again`]
+        : [relogin, 'in CI or for an agent, set DBGOV_TOKEN to a service-account token instead'],
     });
   }
 

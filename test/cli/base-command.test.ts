@@ -112,6 +112,14 @@ describe('JSON envelope (fake broker)', () => {
     assert.ok(r.json.actions.some((a: string) => a.includes('DBGOV_TOKEN')));
   });
 
+  it('not logged in with DBGOV_ID_TOKEN set → exit 3 naming the one missing step, `dbgov login --workload`', async () => {
+    const fresh = await tempHome();
+    const r = await runCommand(Whoami, ['--json'], { DBGOV_BROKER: broker.url, DBGOV_HOME: fresh.dir, DBGOV_ID_TOKEN: 'gha-jwt' });
+    await fresh.cleanup();
+    assert.equal(r.json.status, 3);
+    assert.match(r.json.actions[0], /DBGOV_ID_TOKEN is set: run `dbgov login --workload` once/);
+  });
+
   it('no broker configured anywhere → usage (2) telling how to set one', async () => {
     const fresh = await tempHome();
     const r = await runCommand(Whoami, ['--json'], { DBGOV_HOME: fresh.dir });
