@@ -24,11 +24,11 @@ export interface ExecResult {
 export default class Exec extends DbgovCommand<ExecResult> {
   static override summary = 'Run SQL through the governed path and print the rows.';
   static override description = 'The same path as `dbgov connect`: a short-lived credential, the tunnel, and every guardrail, approval, mask and audit record in the gateway. For CI and agents: no prompts, --json or --csv output, and exit codes (4 = blocked by policy, 8 = database error).';
-  static override examples = ['<%= config.bin %> exec prod --sql "select id, email from users limit 5"', '<%= config.bin %> exec prod --file migration.sql --access write --reason CHG-42 --json'];
+  static override examples = ['<%= config.bin %> exec prod --sql "select id, email from users limit 5"', '<%= config.bin %> exec prod --file migration.sql --access write --reason CHG-42 --json', 'cat report.sql | <%= config.bin %> exec prod --file - --csv > report.csv'];
   static override args = { target: Args.string({ required: true, description: 'target name' }) };
   static override flags = {
     sql: Flags.string({ summary: 'SQL text to run (several statements allowed).', exclusive: ['file'] }),
-    file: Flags.string({ char: 'f', summary: 'Read the SQL from a file.', exclusive: ['sql'] }),
+    file: Flags.string({ char: 'f', summary: 'Read the SQL from a file; - reads it from stdin.', exclusive: ['sql'] }),
     csv: Flags.boolean({ summary: 'Print rows as CSV (RFC 4180); several result sets are separated by an empty line.', exclusive: ['json'] }),
     database: Flags.string({ char: 'd', summary: 'Database (default: the target\'s).' }),
     access: Flags.string({ summary: 'Access level.', options: [...ACCESS_LEVELS], default: 'read' }),
@@ -38,10 +38,11 @@ export default class Exec extends DbgovCommand<ExecResult> {
 
   async run(): Promise<ExecResult> {
     const { args, flags } = await this.parse(Exec);
-    const sql = flags.sql ?? (flags.file ? await readFile(flags.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read ${flags.file}: ${e.code ?? e.message}`);
-    }) : undefined);
-    if (!sql?.trim()) throw new UsageError('give the SQL with --sql "…" or --file FILE');
+    const sql = flags.sql ?? (flags.file !== undefined ? await readSql(flags.file) : undefined);
+    if (!sql?.trim()) {
+      const what = flags.file !== undefined ? `${flags.file === '-' ? 'stdin' : flags.file} holds no SQL` : flags.sql !== undefined ? '--sql is empty' : 'no SQL to run';
+      throw new UsageError(what, { actions: [`give the SQL with --sql "…", --file FILE or --file - (stdin), e.g. dbgov exec ${args.target} --sql "select 1"`] });
+    }
 
     const session = await this.session(flags.broker);
     const key = await loadClientKey();
@@ -79,6 +80,24 @@ export default class Exec extends DbgovCommand<ExecResult> {
         this.log(`${st.command}${st.rowCount !== null ? ` ${st.rowCount}` : ''}`);
       }
     }
+  }
+}
+
+/** The SQL of --file: a path, or `-` for stdin (a pipeline's heredoc or `cat migration.sql |`). */
+async function readSql(file: string): Promise<string> {
+  if (file === '-') {
+    if (process.stdin.isTTY) throw new UsageError('--file - reads the SQL from stdin, which is a terminal here', { actions: ['pipe the SQL in (cat q.sql | dbgov exec …), or pass --file q.sql'] });
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read ${file}: ${code ?? (e as Error).message}`, {
+      actions: [code === 'EISDIR' ? 'pass a file, not a folder' : 'check the path (relative to the current folder), or use --sql "…"'],
+    });
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SA_TOKENS, createTestDatabase, pgTarget, type TestDatabase } from './harness.js';
+import { SA_TOKENS, createTestDatabase, pgTarget, run, type TestDatabase } from './harness.js';
 import { cli, cliHome, envelope, startIdentityBroker, type IdentityBroker } from './identity-harness.js';
 
 describe('dbgov exec / connect --exec output (subprocess, real broker)', () => {
@@ -48,6 +48,16 @@ describe('dbgov exec / connect --exec output (subprocess, real broker)', () => {
     const both = await cli(['exec', 'prod', '--sql', 'select 1', '--json', '--csv'], env);
     assert.equal(both.code, 2);
     assert.equal(envelope(both).status, 2);
+  });
+
+  test('--file - reads the SQL from stdin; an empty file says so, with the three ways to give SQL', async () => {
+    const piped = await run(process.execPath, ['bin/run.js', 'exec', 'prod', '--file', '-', '--csv'], { env: { DBGOV_LOG_LEVEL: 'silent', ...env }, input: 'select id from t where id = 2' });
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.equal(piped.stdout, 'id\r\n2\r\n');
+    const empty = await cli(['exec', 'prod', '--file', '/dev/null', '--json'], env);
+    assert.equal(empty.code, 2);
+    assert.equal(envelope(empty).message, '/dev/null holds no SQL');
+    assert.match(envelope(empty).actions?.[0] ?? '', /--file - \(stdin\)/);
   });
 
   test('the table ends its rows before the row count', async () => {
