@@ -101,11 +101,23 @@ async function readSql(file: string): Promise<string> {
   }
 }
 
-/** A row as --json prints it (and the table and CSV read it): bytes become `\x…` text. */
-function jsonRow(row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(row)) out[k] = jsonValue(v);
-  return out;
+/**
+ * One result set as --json prints it (and the table and CSV read it). Bytes become `\x…` text.
+ * A repeated column name gets a suffix (`a`, `a_2`) so that no column's values are lost.
+ */
+function resultSet(command: string, rowCount: number | null, names: string[], rows: unknown[][]): ExecStatementResult {
+  const fields: string[] = [];
+  for (const name of names) {
+    let unique = name;
+    for (let n = 2; fields.includes(unique); n++) unique = `${name}_${n}`;
+    fields.push(unique);
+  }
+  return {
+    command,
+    rowCount,
+    fields,
+    rows: rows.map((row) => Object.fromEntries(fields.map((f, i) => [f, jsonValue(row[i])]))),
+  };
 }
 
 /** A refused statement comes back as a database error; map it to the CLI's exit codes. */
@@ -125,15 +137,16 @@ async function runPostgres(port: number, user: string, database: string, sql: st
     throw dbError(e);
   });
   try {
-    let res: pg.QueryResult | pg.QueryResult[];
+    let res: pg.QueryResult<unknown[]> | pg.QueryResult<unknown[]>[];
     try {
       // Simple protocol: several statements in one message, judged together by the gateway.
-      res = (await client.query(sql)) as pg.QueryResult | pg.QueryResult[];
+      // Rows as arrays: `select 1 as a, 2 as a` has two columns, which an object would fold into one.
+      res = (await client.query({ text: sql, rowMode: 'array' })) as unknown as pg.QueryResult<unknown[]> | pg.QueryResult<unknown[]>[];
     } catch (e) {
       throw dbError(e);
     }
     const list = Array.isArray(res) ? res : [res];
-    return list.map((r) => ({ command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name), rows: (r.rows ?? []).map(jsonRow) }));
+    return list.map((r) => resultSet(r.command, r.rowCount, (r.fields ?? []).map((f) => f.name), r.rows ?? []));
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -144,17 +157,16 @@ async function runMysql(port: number, user: string, database: string, sql: strin
     throw dbError(e);
   });
   try {
-    const [result, fields] = await c.query(sql).catch((e: unknown) => {
+    const [result, fields] = await c.query({ sql, rowsAsArray: true }).catch((e: unknown) => {
       throw dbError(e);
     });
-    const multi = Array.isArray(fields) && fields.length > 0 && Array.isArray(fields[0]);
-    const results = multi ? (result as unknown[]) : [result];
-    const fieldSets = multi ? (fields as unknown as ({ name: string }[] | undefined)[]) : [fields as { name: string }[] | undefined];
+    // One statement: rows (or an OK header) and its FieldPackets. Several: one entry per statement
+    // in both, fields being a FieldPacket[] for a result set and undefined for an OK header.
+    const perStatement = Array.isArray(fields) && fields.length > 0 && fields.every((f) => f === undefined || Array.isArray(f));
+    const results = perStatement ? (result as unknown[]) : [result];
+    const fieldSets = perStatement ? (fields as unknown as ({ name: string }[] | undefined)[]) : [fields as { name: string }[] | undefined];
     return results.map((r, i) => {
-      if (Array.isArray(r)) {
-        const names = (fieldSets[i] ?? []).map((f) => f.name);
-        return { command: 'SELECT', rowCount: r.length, fields: names, rows: (r as Record<string, unknown>[]).map(jsonRow) };
-      }
+      if (Array.isArray(r)) return resultSet('SELECT', r.length, (fieldSets[i] ?? []).map((f) => f.name), r as unknown[][]);
       const h = r as { affectedRows?: number };
       return { command: 'OK', rowCount: h.affectedRows ?? null, fields: [], rows: [] };
     });

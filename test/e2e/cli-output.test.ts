@@ -42,6 +42,8 @@ describe('dbgov exec / connect --exec output (subprocess, real broker)', () => {
       { raw: '\\x0102', note: 'a,b "q"\nnext' },
       { raw: null, note: null },
     ]);
+    const dup = await cli(['exec', 'prod', '--sql', 'select 1 as a, 2 as a', '--json'], env);
+    assert.deepEqual(envelope<{ statements: { fields: string[]; rows: unknown[] }[] }>(dup).result?.statements[0], { command: 'SELECT', rowCount: 1, fields: ['a', 'a_2'], rows: [{ a: 1, a_2: 2 }] });
     const dbErr = await cli(['exec', 'prod', '--sql', 'select * from nosuch', '--json'], env);
     assert.equal(dbErr.code, 8);
     assert.deepEqual({ ...envelope(dbErr), actions: [] }, { status: 8, name: 'UpstreamError', message: 'relation "nosuch" does not exist', actions: [] });
