@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deadBrokerUrl, repoRoot, startFakeBroker, tempHome, type FakeBroker } from './helpers.js';
 
@@ -122,6 +123,19 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
     assert.doesNotMatch(r.stderr, /SyntaxError|stack|\bat .*\.js:\d+/);
     const debug = await dbgov(['whoami'], { ...env, DBGOV_LOG_LEVEL: 'debug' });
     assert.match(debug.stderr, /SyntaxError/);
+  });
+
+  it('broker start with a store folder it cannot create: exit 6 naming the file, the line of broker.store and the fix', async () => {
+    const file = join(home.dir, 'not-a-folder');
+    await writeFile(file, 'x');
+    const config = join(home.dir, 'store-under-a-file.yaml');
+    await writeFile(config, `broker:\n  api: 127.0.0.1:0\n  gateway: 127.0.0.1:0\n  store: ${file}/data\ntargets:\n  t: { engine: postgres, host: 127.0.0.1, database: x, user: x }\n`);
+    const r = await dbgov(['broker', 'start', '--config', config, '--json'], { DBGOV_HOME: home.dir });
+    assert.equal(r.code, 6, r.stdout + r.stderr);
+    const env = JSON.parse(r.stdout);
+    assert.equal(env.name, 'ConfigError');
+    assert.equal(env.message, `${config}:4: cannot use ${file}/data as the store folder (ENOTDIR)`);
+    assert.match(env.actions[0], /set broker\.store/);
   });
 
   it('policy lint and explain are offline: the example config checks without its secrets, which are named in warnings', async () => {
