@@ -137,8 +137,32 @@ export function toDbgovError(err: unknown, commandId?: string): DbgovError {
     const help = commandId ? `see \`dbgov ${commandId.replaceAll(':', ' ')} --help\`` : 'see `dbgov --help`';
     return (err.oclif?.exit ?? ExitCodes.usage) === ExitCodes.usage ? new UsageError(message, { actions: [help] }) : new DbgovError('cli', message);
   }
+  const fileError = fromFileSystemError(err);
+  if (fileError) return fileError;
   return new DbgovError('internal', 'dbgov hit an unexpected internal error', {
     actions: ['run the command again with DBGOV_LOG_LEVEL=debug to see the details', 'if it happens again, report it with that output'],
+  });
+}
+
+/**
+ * A path the user gave (--out, --file, a key file) that cannot be opened, written or created is
+ * their input to fix, not an internal fault: say which path and why.
+ */
+const PATH_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+};
+
+export function fromFileSystemError(err: unknown, shownPath?: string): DbgovError | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.path !== 'string' || e.code === undefined || PATH_ERRORS[e.code] === undefined) return undefined;
+  return new UsageError(`cannot use ${shownPath ?? e.path}: ${PATH_ERRORS[e.code]} (${e.code})`, {
+    actions: ['check the path you passed and its folder\'s permissions, or choose another path'],
   });
 }
 

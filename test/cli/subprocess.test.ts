@@ -37,6 +37,7 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
   before(async () => {
     home = await tempHome();
     broker = await startFakeBroker({
+      'GET /v1/audit/export': () => ({ raw: '', contentType: 'application/x-ndjson' }),
       'GET /v1/whoami': (req) =>
         req.headers.authorization === 'Bearer sa'
           ? { body: { identity: { id: 'ci-bot', kind: 'workload', groups: ['ci'], source: 'service-account' }, expiresAt: null } }
@@ -136,6 +137,13 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
     assert.equal(env.name, 'ConfigError');
     assert.equal(env.message, `${config}:4: cannot use ${file}/data as the store folder (ENOTDIR)`);
     assert.match(env.actions[0], /set broker\.store/);
+  });
+
+  it('an --out path that cannot be written: exit 2 naming the path and why, not an internal error', async () => {
+    const r = await dbgov(['audit', 'export', '--out', join(home.dir, 'no-such-folder', 'audit.jsonl'), '--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    const env = JSON.parse(r.stdout);
+    assert.equal(env.message, `cannot use ${join(home.dir, 'no-such-folder', 'audit.jsonl')}: no such file or folder (ENOENT)`);
   });
 
   it('policy lint and explain are offline: the example config checks without its secrets, which are named in warnings', async () => {
