@@ -157,6 +157,15 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
     assert.equal(JSON.parse(explain.stdout).result.decision.rule, 'block-unbounded-write');
   });
 
+  it('`dbgov help audit search` shows that command\'s help, as `--help` does; help for a typo suggests the command', async () => {
+    const r = await dbgov(['help', 'audit', 'search'], { DBGOV_HOME: home.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Search the audit log/);
+    const typo = await dbgov(['help', 'audit', 'serch'], { DBGOV_HOME: home.dir });
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /no command "audit serch"\n {2}→ did you mean `dbgov audit search`/);
+  });
+
   it('an unknown command without --json: the message and the next step on stderr, exit 2', async () => {
     const r = await dbgov(['audit', 'serch'], { DBGOV_HOME: home.dir });
     assert.equal(r.code, 2);

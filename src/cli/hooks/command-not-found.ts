@@ -3,7 +3,7 @@
  * --json. This hook keeps the CLI contract there too: one envelope on stdout with --json, exit 2,
  * and the next step (the closest command, then `dbgov --help`).
  */
-import type { Hook } from '@oclif/core';
+import { loadHelpClass, type Hook } from '@oclif/core';
 import { UsageError } from '../../shared/errors.js';
 import { reportError, wantsJson } from '../base-command.js';
 
@@ -11,11 +11,20 @@ const hook: Hook<'command_not_found'> = async function ({ id, argv, config }) {
   const words = id.split(':');
   const typed = words.join(' ');
   const json = wantsJson([...words, ...(argv ?? [])]);
+  // `dbgov help audit search` is how many people ask; it is the same as `dbgov audit search --help`.
+  const asked = words[0] === 'help' ? [...words.slice(1), ...(argv ?? [])].filter((w) => !w.startsWith('-')) : [];
+  const known = asked.length === 0 || config.findCommand(asked.join(':')) !== undefined || config.findTopic(asked.join(':')) !== undefined;
+  if (words[0] === 'help' && !json && known) {
+    const Help = await loadHelpClass(config);
+    await new Help(config).showHelp(asked);
+    return;
+  }
+  const wanted = words[0] === 'help' && asked.length > 0 ? asked.join(' ') : typed;
   const commands = config.commandIDs.map((c) => c.replaceAll(':', ' '));
-  const near = closest(typed, commands);
+  const near = closest(wanted, commands);
   const error = typed.startsWith('-')
     ? new UsageError('dbgov needs a command before its flags', { actions: ['e.g. `dbgov whoami --json`', 'see `dbgov --help` for every command'] })
-    : new UsageError(`dbgov has no command "${typed}"`, {
+    : new UsageError(`dbgov has no command "${wanted}"`, {
         actions: [...near.map((c) => `did you mean \`dbgov ${c}\`?`), 'see `dbgov --help` for every command'],
       });
   throw reportError(error, json);
