@@ -228,6 +228,11 @@ export interface AuditQuery {
   text?: string;
   limit?: number;
   cursor?: string;
+  /**
+   * The whole log or nothing (`dbgov audit verify`): for anyone but an auditor the broker narrows
+   * a query to their own events, and a narrowed log reads as one with events cut out.
+   */
+  whole?: boolean;
 }
 
 export const AUDIT_REPORT_FORMATS = ['md', 'html', 'json'] as const;

@@ -55,6 +55,13 @@ export interface RunningBroker {
 
 const FACTS_CACHE_ENTRIES = 10_000;
 
+/** A store folder the broker cannot create or write is a config problem: name the line and the fix. */
+function storeFolderError(e: unknown, dir: string, config: DbgovConfig): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === undefined || !['ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENOENT', 'ENOSPC'].includes(code)) return e;
+  return new ConfigError(config.source.file, config.source.lineOf(['broker', 'store']), `cannot use ${dir} as the store folder (${code})`, 'set broker.store to a folder the broker can create and write, e.g. ./dbgov-data, or fix its permissions', { cause: e });
+}
+
 export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {}): Promise<RunningBroker> {
   const log = opts.log ?? rootLogger();
   await loadSqlParser();
@@ -71,6 +78,8 @@ export async function startBroker(config: DbgovConfig, opts: BrokerOptions = {})
     ...(audit.checkpointEvery !== undefined ? { checkpointEvery: audit.checkpointEvery } : {}),
     ...(audit.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: audit.checkpointIntervalMs } : {}),
     log: log.child({ component: 'store' }),
+  }).catch((e: unknown) => {
+    throw storeFolderError(e, dir, config);
   });
   const cleanups: (() => Promise<unknown> | unknown)[] = [() => store.close()];
   try {

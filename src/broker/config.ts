@@ -96,6 +96,11 @@ export interface DbgovConfig {
     workload: WorkloadIssuerConfig[];
   };
   targets: Record<string, TargetConfig>;
+  /**
+   * Offline loads only (policy lint/explain): the `${env:…}`/`${file:…}` references that could not
+   * be resolved here and were checked with a placeholder, e.g. "CI_BOT_TOKEN (identity.serviceAccounts.0.token)".
+   */
+  unresolved?: string[];
   /** Raw sections compiled by their own modules, with their paths for error lines. */
   policy: unknown;
   masking: unknown;
@@ -362,18 +367,27 @@ export const configJsonSchema = {
 
 let validator: ReturnType<Ajv['compile']> | undefined;
 
+export interface LoadOptions {
+  /**
+   * For checks that never connect (policy lint, policy explain): secrets are not needed, so an
+   * unset `${env:…}` or unreadable `${file:…}` is checked with a placeholder and listed in
+   * `unresolved` instead of failing. The broker always loads with every secret resolved.
+   */
+  offline?: boolean;
+}
+
 /** Loads and validates a config file. Throws ConfigError naming the file, line and fix. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): DbgovConfig {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): DbgovConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new ConfigError(file, undefined, `cannot read the config file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, `create it, or pass --config with the right path`);
   }
-  return parseConfig(text, file, env);
+  return parseConfig(text, file, env, options);
 }
 
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): DbgovConfig {
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): DbgovConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -382,22 +396,25 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(file, line, `YAML syntax error: ${err.message.split('\n')[0]}`, 'fix the YAML syntax at that line (indentation, quotes, a missing colon)');
   }
   const source: ConfigSource = { file, lineOf: (path) => lineOfPath(doc, lineCounter, path) };
-  const raw = resolveRefs(doc.toJS() ?? {}, [], source, dirname(resolve(file)), env);
+  const unresolved: string[] = [];
+  const onMissing = options.offline ? (what: string): string => (unresolved.push(what), OFFLINE_PLACEHOLDER) : undefined;
+  const raw = resolveRefs(doc.toJS() ?? {}, [], source, dirname(resolve(file)), env, onMissing);
 
   validator ??= new Ajv({ allErrors: true, strict: false }).compile(configJsonSchema);
-  if (!validator(raw)) {
-    const first = (validator.errors ?? [])[0] as ErrorObject;
-    throw schemaError(first, source);
-  }
-  return normalise(raw as RawConfig, source, dirname(resolve(file)));
+  if (!validator(raw)) throw schemaErrors(validator.errors ?? [], source);
+  const config = normalise(raw as RawConfig, source, dirname(resolve(file)));
+  return options.offline ? { ...config, unresolved } : config;
 }
+
+/** Long enough for every length check a secret has (masking key, service-account token). */
+const OFFLINE_PLACEHOLDER = 'dbgov-offline-placeholder-0000000000000000';
 
 /** Builds a config from an object (the demo and tests), with a synthetic source name. */
 export function configFromObject(raw: unknown, name = '<built-in>', baseDir = process.cwd(), env: NodeJS.ProcessEnv = process.env): DbgovConfig {
   const source: ConfigSource = { file: name, lineOf: () => undefined };
   const resolved = resolveRefs(raw, [], source, baseDir, env);
   validator ??= new Ajv({ allErrors: true, strict: false }).compile(configJsonSchema);
-  if (!validator(resolved)) throw schemaError((validator.errors ?? [])[0] as ErrorObject, source);
+  if (!validator(resolved)) throw schemaErrors(validator.errors ?? [], source);
   return normalise(resolved as RawConfig, source, baseDir);
 }
 
@@ -421,6 +438,20 @@ function lineOfPath(doc: Document, lc: LineCounter, path: ConfigPath): number | 
   return undefined;
 }
 
+/**
+ * Every schema problem at once, so a config is fixed in one pass rather than one restart per
+ * mistake: the first by line is the error, the others follow its fix as "also file:line: …".
+ */
+function schemaErrors(errors: readonly ErrorObject[], source: ConfigSource): ConfigError {
+  const all = errors.map((e) => schemaError(e, source));
+  const unique = all.filter((e, i) => all.findIndex((o) => o.message === e.message) === i);
+  unique.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
+  const [first, ...rest] = unique;
+  if (rest.length === 0) return first;
+  const problem = first.message.slice(first.message.indexOf(': ') + 2);
+  return new ConfigError(first.file, first.line, problem, first.fix, { actions: rest.map((e) => `also ${e.message} (${e.fix})`) });
+}
+
 function schemaError(err: ErrorObject, source: ConfigSource): ConfigError {
   const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   const where = path.length ? path.join('.') : '(top level)';
@@ -434,7 +465,7 @@ function schemaError(err: ErrorObject, source: ConfigSource): ConfigError {
     case 'enum':
       return new ConfigError(source.file, line, `${where} must be one of ${(params.allowedValues as unknown[]).join(', ')}`, `change it to one of: ${(params.allowedValues as unknown[]).join(', ')}`);
     case 'type':
-      return new ConfigError(source.file, line, `${where} must be ${String(params.type)}`, `write ${where} as ${String(params.type) === 'object' ? 'a mapping (key: value lines)' : `a ${String(params.type)}`}`);
+      return new ConfigError(source.file, line, `${where} must be ${String(params.type)}`, `write ${where} as ${String(params.type) === 'object' ? 'a mapping (key: value lines)' : `${/^[aeiou]/.test(String(params.type)) ? 'an' : 'a'} ${String(params.type)}`}`);
     case 'pattern':
       return new ConfigError(source.file, line, `${where} is not valid (${err.message ?? 'bad format'})`, where.endsWith('api') || where.endsWith('gateway') ? 'write it as host:port, e.g. 127.0.0.1:7080' : `fix the value of ${where}`);
     default:
@@ -442,15 +473,25 @@ function schemaError(err: ErrorObject, source: ConfigSource): ConfigError {
   }
 }
 
-/** Replaces `${env:NAME}` and `${file:PATH}` in every string; refuses inline secrets. */
-function resolveRefs(value: unknown, path: ConfigPath, source: ConfigSource, baseDir: string, env: NodeJS.ProcessEnv): unknown {
-  if (Array.isArray(value)) return value.map((v, i) => resolveRefs(v, [...path, i], source, baseDir, env));
+/**
+ * Replaces `${env:NAME}` and `${file:PATH}` in every string; refuses inline secrets and
+ * references it does not know. `onMissing`, for offline loads, stands in for a secret that is
+ * not available here instead of failing.
+ */
+function resolveRefs(value: unknown, path: ConfigPath, source: ConfigSource, baseDir: string, env: NodeJS.ProcessEnv, onMissing?: (what: string) => string): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => resolveRefs(v, [...path, i], source, baseDir, env, onMissing));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = resolveRefs(v, [...path, k], source, baseDir, env);
+    for (const [k, v] of Object.entries(value)) out[k] = resolveRefs(v, [...path, k], source, baseDir, env, onMissing);
     return out;
   }
   if (typeof value !== 'string') return value;
+  // `${envv:X}`, `${ENV:X}`, `${env:}` or shell-style `${X}` would otherwise be used as literal
+  // text: a host named "${envv:X}", or a password that is the reference itself.
+  const unknownRef = value.replace(REF, '').match(/\$\{[A-Za-z_][\w-]*(?::[^}]*)?\}/);
+  if (unknownRef) {
+    throw new ConfigError(source.file, source.lineOf(path), `${path.join('.')} has ${unknownRef[0]}, which is not a reference dbgov knows`, 'write "${env:NAME}" for an environment variable or "${file:PATH}" for a file (lower case, a name after the colon)');
+  }
   const key = path[path.length - 1];
   const hasRef = value.search(REF) !== -1;
   // Secrets written inline end up in git and in backups; the broker refuses to start on them.
@@ -462,6 +503,7 @@ function resolveRefs(value: unknown, path: ConfigPath, source: ConfigSource, bas
   return value.replace(REF, (_m, kind: string, name: string) => {
     if (kind === 'env') {
       const v = env[name];
+      if (v === undefined && onMissing) return onMissing(`${name} (${path.join('.')})`);
       if (v === undefined) throw new ConfigError(source.file, source.lineOf(path), `environment variable ${name} (used by ${path.join('.')}) is not set`, `export ${name}=… before starting, or use \${file:PATH}`);
       return v;
     }
@@ -469,6 +511,7 @@ function resolveRefs(value: unknown, path: ConfigPath, source: ConfigSource, bas
     try {
       return readFileSync(p, 'utf8').replace(/\r?\n$/, '');
     } catch (e) {
+      if (onMissing) return onMissing(`${p} (${path.join('.')})`);
       throw new ConfigError(source.file, source.lineOf(path), `cannot read ${p} (used by ${path.join('.')}): ${(e as NodeJS.ErrnoException).code ?? String(e)}`, `check the path; relative paths are resolved from the config file's folder`);
     }
   });

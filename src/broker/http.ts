@@ -357,6 +357,12 @@ function auditFilterFrom(q: Record<string, string | undefined>, identity: Identi
   if (q.until) f.until = parseTime(q.until, 'until');
   if (q.text) f.text = q.text;
   if (!isIn(identity, AUDITOR_GROUPS)) {
+    // Narrowed to their own events, the log would fail verification as if events were cut out.
+    if (q.whole === '1') {
+      throw new DeniedError('forbidden', 'dbgov: only auditors may read the whole audit log, and verifying it needs all of it', {
+        actions: [`ask someone in ${AUDITOR_GROUPS.join(' or ')} to run \`dbgov audit verify\``, 'or check an export offline: dbgov audit verify --file audit.jsonl --public-key audit-public.pem'],
+      });
+    }
     if (f.identity && f.identity !== identity.id) throw new DeniedError('forbidden', 'dbgov: only auditors may search other identities', { actions: ['ask someone in the auditors group'] });
     f.identity = identity.id;
   }

@@ -75,6 +75,7 @@ export class ApiClient {
   private token: string | undefined;
   private readonly refresh: ApiClientOptions['refresh'];
   private readonly authActions: string[];
+  private readonly ownAuthActions: boolean;
   private readonly timeoutMs: number;
 
   constructor(options: ApiClientOptions) {
@@ -83,6 +84,7 @@ export class ApiClient {
     this.token = options.token;
     this.refresh = options.refresh;
     this.authActions = options.authActions ?? ['run `dbgov login`'];
+    this.ownAuthActions = options.authActions !== undefined;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
@@ -248,16 +250,29 @@ export class ApiClient {
     } catch {
       body = undefined;
     }
-    const code = body?.code ?? `http_${res.status}`;
-    const message = body?.message ?? `the broker at ${this.broker} answered ${res.status} ${res.statusText}`.trim();
-    const actions = body?.actions ?? [];
+    if (typeof body !== 'object' || body === null || typeof body.message !== 'string') {
+      // Not the broker's error shape: DBGOV_BROKER points at something else (the gateway port,
+      // the IdP, a path under the API, a proxy page). Say so instead of "404 Not Found".
+      return new UnreachableError('not_a_broker', `dbgov: ${this.broker} answered ${`${res.status} ${res.statusText}`.trim()}, which is not an answer of the dbgov broker API`, {
+        actions: [
+          'check DBGOV_BROKER or --broker: it must be the API address `dbgov broker start` prints (its `api` line), with no path, e.g. http://127.0.0.1:7080',
+          'the gateway address (where tunnels connect) and the identity provider are not it',
+        ],
+        detail: { status: res.status },
+      });
+    }
+    const code = body.code ?? `http_${res.status}`;
+    const message = body.message;
+    const actions = body.actions ?? [];
     const detail = { status: res.status };
     switch (res.status) {
       case 400:
       case 422:
         return new UsageError(message, { actions, detail });
       case 401:
-        return new AuthError(code, message, { actions: [...actions, ...this.authActions.filter((a) => !actions.includes(a))], detail });
+        // The CLI knows where the token came from; the broker does not, and its generic advice
+        // can be wrong: "run dbgov login" does nothing while DBGOV_TOKEN is set, since it wins.
+        return new AuthError(code, message, { actions: this.ownAuthActions ? this.authActions : [...actions, ...this.authActions.filter((a) => !actions.includes(a))], detail });
       case 403:
         return new DeniedError(code, message, { actions, detail });
       case 404:
@@ -279,9 +294,10 @@ export class ApiClient {
 
 /** Times go as ISO 8601: the broker also reads durations there, so a bare epoch number would be misread. */
 function auditQueryString(query: AuditQuery): Record<string, string | number | undefined> {
-  const { since, until, kind, ...rest } = query;
+  const { since, until, kind, whole, ...rest } = query;
   return {
     ...rest,
+    whole: whole ? '1' : undefined,
     since: since === undefined ? undefined : new Date(since).toISOString(),
     until: until === undefined ? undefined : new Date(until).toISOString(),
     kind: kind?.join(','),

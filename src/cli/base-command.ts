@@ -86,8 +86,7 @@ export abstract class DbgovCommand<R> extends Command {
   }
 
   protected override toErrorJson(err: unknown): ErrorEnvelope {
-    const e = toDbgovError(err);
-    return { status: e.exitCode, name: e.name, message: e.message, actions: e.actions };
+    return errorEnvelope(toDbgovError(err));
   }
 
   /** Plain JSON, never colourized: the envelope is for machines even on a terminal. */
@@ -100,13 +99,32 @@ export abstract class DbgovCommand<R> extends Command {
     if (err instanceof Errors.ExitError) throw err;
     const e = toDbgovError(err, this.id);
     if (!isDbgovError(err) && !(err instanceof Errors.CLIError)) {
-      childLogger({ command: this.id }).error({ err }, 'internal error');
+      // Debug level: a person sees the generic message and how to get this; never a stack trace.
+      childLogger({ command: this.id }).debug({ err }, 'internal error');
     }
-    if (this.jsonEnabled()) this.logJson(this.toErrorJson(e));
-    else process.stderr.write(formatError(e, styleFor(process.stderr)));
-    // Printed already: oclif's handler only has to exit with our code. Tests get the DbgovError.
-    throw Object.assign(e, { skipOclifErrorHandling: true, oclif: { exit: e.exitCode } });
+    throw reportError(e, this.jsonEnabled());
   }
+}
+
+/**
+ * Prints a failure the one way the contract allows (the envelope on stdout with --json, else the
+ * message and next steps on stderr) and returns it marked so that oclif's handler only exits with
+ * its code. Used by every command and by the hooks that run before a command is found.
+ */
+export function reportError(e: DbgovError, json: boolean): DbgovError {
+  if (json) process.stdout.write(`${JSON.stringify(errorEnvelope(e), null, 2)}\n`);
+  else process.stderr.write(formatError(e, styleFor(process.stderr)));
+  return Object.assign(e, { skipOclifErrorHandling: true, oclif: { exit: e.exitCode } });
+}
+
+export function errorEnvelope(e: DbgovError): ErrorEnvelope {
+  return { status: e.exitCode, name: e.name, message: e.message, actions: e.actions };
+}
+
+/** True when --json comes before any `--` (after it, the words belong to the user's command). */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
 /** Turns anything thrown into the DbgovError the user sees; unknown faults say nothing internal. */
@@ -115,13 +133,55 @@ export function toDbgovError(err: unknown, commandId?: string): DbgovError {
   if (isDbgovError(err)) return err;
   if (err instanceof Errors.CLIError) {
     // Flag and argument mistakes from oclif's parser; their text is already written for people.
-    const message = err.message.split('\n')[0].trim();
+    const message = parseErrorMessage(err);
     const help = commandId ? `see \`dbgov ${commandId.replaceAll(':', ' ')} --help\`` : 'see `dbgov --help`';
     return (err.oclif?.exit ?? ExitCodes.usage) === ExitCodes.usage ? new UsageError(message, { actions: [help] }) : new DbgovError('cli', message);
   }
+  const fileError = fromFileSystemError(err);
+  if (fileError) return fileError;
   return new DbgovError('internal', 'dbgov hit an unexpected internal error', {
     actions: ['run the command again with DBGOV_LOG_LEVEL=debug to see the details', 'if it happens again, report it with that output'],
   });
+}
+
+/**
+ * A path the user gave (--out, --file, a key file) that cannot be opened, written or created is
+ * their input to fix, not an internal fault: say which path and why.
+ */
+const PATH_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+};
+
+export function fromFileSystemError(err: unknown, shownPath?: string): DbgovError | undefined {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e?.path !== 'string' || e.code === undefined || PATH_ERRORS[e.code] === undefined) return undefined;
+  return new UsageError(`cannot use ${shownPath ?? e.path}: ${PATH_ERRORS[e.code]} (${e.code})`, {
+    actions: ['check the path you passed and its folder\'s permissions, or choose another path'],
+  });
+}
+
+/**
+ * oclif's parse errors put the substance after the first line ("Missing 1 required arg:\ntarget
+ * …", "The following error occurred:\n  --sql=x cannot also be provided when using --file"):
+ * one line that still says what is missing or wrong.
+ */
+function parseErrorMessage(err: Error & { args?: { name: string; description?: string }[] }): string {
+  const lines = err.message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^See more help with --help$/.test(l));
+  const first = lines[0] ?? 'the command line could not be read';
+  if (/^Missing \d+ required args?/.test(first) && err.args?.length) {
+    const names = err.args.map((a) => `${a.name.toUpperCase()}${a.description ? ` — ${a.description.replace(/\.$/, '')}` : ''}`);
+    return `missing required argument${names.length === 1 ? '' : 's'} ${names.join('; ')}`;
+  }
+  return first.endsWith(':') && lines.length > 1 ? `${first.slice(0, -1)}: ${lines.slice(1).join('; ')}` : first;
 }
 
 /** oclif wraps a flag's parse error as "Parsing --f \n\t<why>\nSee more help with --help"; keep it to one line. */

@@ -4,9 +4,10 @@
  * the key the CLI holds, and follow the live activity of its sessions.
  */
 import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import type { ClientKey } from '../auth/token-store.js';
 import type { AccessPending, ActivityEvent, CredentialResponse } from '../broker/api-types.js';
-import { DeniedError } from '../shared/errors.js';
+import { CommandFailedError, DeniedError } from '../shared/errors.js';
 import type { AccessLevel } from '../shared/types.js';
 import { openTunnel, type Tunnel } from '../tunnel/tunnel.js';
 import type { ApiClient } from './api-client.js';
@@ -122,15 +123,25 @@ export function connectionInfo(engine: 'postgres' | 'mysql', port: number, user:
 
 /**
  * `--exec`: runs the user's command with the connection's environment and resolves with its
- * exit code (127 when it cannot be started, 128 when killed by a signal), as a shell would.
+ * exit code (127 when it cannot be started, 128 + the signal number when killed), as a shell
+ * would. With --json the command's stdout goes to stderr: stdout carries one envelope only.
  */
-export function runCommand(command: string[], env: NodeJS.ProcessEnv, onSpawnError: (e: Error) => void): Promise<number> {
+export function runCommand(command: string[], env: NodeJS.ProcessEnv, onSpawnError: (e: Error) => void, options: { json?: boolean } = {}): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(command[0], command.slice(1), { stdio: 'inherit', env: { ...process.env, ...env } });
+    const child = spawn(command[0], command.slice(1), { stdio: ['inherit', options.json ? process.stderr : 'inherit', 'inherit'], env: { ...process.env, ...env } });
     child.on('error', (e) => {
       onSpawnError(e);
       resolve(127);
     });
-    child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+    child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (osConstants.signals[sig] ?? 0) : 1)));
   });
+}
+
+/**
+ * The --exec contract: dbgov exits with the command's exit code. A failed command is a failure
+ * envelope (status = that code), not a success envelope next to a non-zero exit.
+ */
+export function execOutcome(command: string[], code: number): void {
+  if (code === 0) return;
+  throw new CommandFailedError(command[0], code);
 }

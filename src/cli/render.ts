@@ -208,7 +208,22 @@ export function csvLine(values: readonly unknown[]): string {
 }
 
 function csvField(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  const text = cellText(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/**
+ * A database value as text, the way psql shows it: NULL is empty, a timestamp ISO 8601, bytes
+ * `\x…` hex, JSON and arrays as JSON. Tables and CSV share it, so the two never disagree.
+ */
+export function cellText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (value instanceof Date) return value.toISOString();
+  if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+/** A database value for --json: bytes as `\x…` hex text rather than Node's {"type":"Buffer"} shape. */
+export function jsonValue(value: unknown): unknown {
+  return Buffer.isBuffer(value) ? cellText(value) : value;
 }

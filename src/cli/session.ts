@@ -80,8 +80,9 @@ export async function resolveSession(options: ResolveOptions, deps: SessionDeps)
         broker,
         token: envToken,
         authActions: [
-          'check DBGOV_TOKEN: the service-account token may be mistyped or revoked',
-          'an admin can issue a new one with `dbgov admin service-account create NAME`',
+          'check DBGOV_TOKEN: the token may be mistyped, expired or revoked',
+          'an admin can issue a new service-account token with `dbgov admin service-account create NAME`',
+          'to use your own login instead, unset DBGOV_TOKEN and run `dbgov login`',
         ],
       }),
     };
@@ -91,8 +92,12 @@ export async function resolveSession(options: ResolveOptions, deps: SessionDeps)
   const relogin = `run \`${loginCommand(broker, deps)}\``;
   if (login === undefined) {
     if (options.requireAuth === false) return { broker, source: 'none', login: undefined, client: new ApiClient({ broker }) };
+    // A pipeline that set DBGOV_ID_TOKEN has one step left: the exchange that `login --workload` does.
+    const workload = nonEmpty(deps.env.DBGOV_ID_TOKEN) !== undefined;
     throw new AuthError('not_logged_in', `you are not logged in to the broker at ${broker}`, {
-      actions: [relogin, 'in CI or for an agent, set DBGOV_TOKEN to a service-account token instead'],
+      actions: workload
+        ? [`DBGOV_ID_TOKEN is set: run \`${loginCommand(broker, deps)} --workload\` once in this job to exchange it, then this command again`]
+        : [relogin, 'in CI or for an agent, set DBGOV_TOKEN to a service-account token instead'],
     });
   }
 

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { DbgovCommand } from '../cli/base-command.js';
-import { connectionInfo, connectTunnel, followActivity, loadClientKey, runCommand } from '../cli/connect.js';
+import { connectionInfo, connectTunnel, execOutcome, followActivity, loadClientKey, runCommand } from '../cli/connect.js';
 import { formatActivity, Spinner } from '../cli/render.js';
 import { parseDuration } from '../shared/clock.js';
 import { UsageError } from '../shared/errors.js';
@@ -93,11 +93,10 @@ With --exec, it runs a command with PGHOST/PGPORT/PGUSER/PGDATABASE (or the MySQ
     conn.tunnel.on('connection-error', (e: Error) => process.stderr.write(`${this.style.bad('✖')} ${e.message}\n`));
 
     if (flags.exec) {
-      const code = await runCommand(command, info.env, (e) => process.stderr.write(`${this.style.bad('✖')} cannot run ${command[0]}: ${e.message}\n`));
+      const code = await runCommand(command, info.env, (e) => process.stderr.write(`${this.style.bad('✖')} cannot run ${command[0]}: ${e.message}\n`), { json: this.jsonEnabled() });
       await conn.close();
+      execOutcome(command, code);
       result.exitCode = code;
-      // The contract for --exec: dbgov exits with the command's exit code.
-      process.exitCode = code;
       return result;
     }
 

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { DbgovCommand } from '../cli/base-command.js';
-import { connectionInfo, followActivity, loadClientKey, runCommand } from '../cli/connect.js';
+import { connectionInfo, execOutcome, followActivity, loadClientKey, runCommand } from '../cli/connect.js';
 import { ApiClient } from '../cli/api-client.js';
 import { formatActivity } from '../cli/render.js';
 import { startDemo } from '../demo/demo.js';
@@ -39,7 +39,7 @@ With --exec, runs a command with PGHOST/PGPORT/PGUSER/PGDATABASE, DBGOV_BROKER a
     const command = flags.exec && dashes >= 0 ? this.argv.slice(dashes + 1) : [];
     if (!this.jsonEnabled() && !flags.exec) this.log(this.style.dim('starting the dbgov demo: embedded PostgreSQL, identity provider, broker…'));
     const key = await loadClientKey();
-    const demo = await startDemo({ apiPort: flags['api-port'], log: rootLogger(), key });
+    const demo = await startDemo({ apiPort: flags['api-port'], tunnelPort: flags.port, log: rootLogger(), key });
     const cred = demo.connection.credential;
     const info = connectionInfo('postgres', demo.connection.tunnel.port, cred.identity.id, cred.database);
     const result: DemoResult = {
@@ -57,10 +57,10 @@ With --exec, runs a command with PGHOST/PGPORT/PGUSER/PGDATABASE, DBGOV_BROKER a
 
     if (flags.exec) {
       const env = { ...info.env, DBGOV_BROKER: demo.broker.apiUrl, DBGOV_DEMO_APPROVER_TOKEN: result.tokens.approver, DBGOV_DEMO_AUDITOR_TOKEN: result.tokens.auditor, DBGOV_DEMO_DEVELOPER_TOKEN: result.tokens.developer };
-      const code = await runCommand(command.length ? command : ['true'], env, (e) => process.stderr.write(`${this.style.bad('✖')} cannot run ${command[0]}: ${e.message}\n`));
+      const code = await runCommand(command.length ? command : ['true'], env, (e) => process.stderr.write(`${this.style.bad('✖')} cannot run ${command[0]}: ${e.message}\n`), { json: this.jsonEnabled() });
       await demo.close();
+      execOutcome(command, code);
       result.exitCode = code;
-      process.exitCode = code;
       return result;
     }
 

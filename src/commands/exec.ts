@@ -4,8 +4,8 @@ import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { DbgovCommand } from '../cli/base-command.js';
 import { connectTunnel, loadClientKey } from '../cli/connect.js';
-import { csvLine, renderTable } from '../cli/render.js';
-import { DbgovError, DeniedError, ExitCodes, UsageError } from '../shared/errors.js';
+import { cellText, csvLine, jsonValue, renderTable } from '../cli/render.js';
+import { DbgovError, DeniedError, UpstreamError, UsageError } from '../shared/errors.js';
 import { ACCESS_LEVELS, type AccessLevel } from '../shared/types.js';
 
 export interface ExecStatementResult {
@@ -24,12 +24,12 @@ export interface ExecResult {
 export default class Exec extends DbgovCommand<ExecResult> {
   static override summary = 'Run SQL through the governed path and print the rows.';
   static override description = 'The same path as `dbgov connect`: a short-lived credential, the tunnel, and every guardrail, approval, mask and audit record in the gateway. For CI and agents: no prompts, --json or --csv output, and exit codes (4 = blocked by policy, 8 = database error).';
-  static override examples = ['<%= config.bin %> exec prod --sql "select id, email from users limit 5"', '<%= config.bin %> exec prod --file migration.sql --access write --reason CHG-42 --json'];
+  static override examples = ['<%= config.bin %> exec prod --sql "select id, email from users limit 5"', '<%= config.bin %> exec prod --file migration.sql --access write --reason CHG-42 --json', 'cat report.sql | <%= config.bin %> exec prod --file - --csv > report.csv'];
   static override args = { target: Args.string({ required: true, description: 'target name' }) };
   static override flags = {
     sql: Flags.string({ summary: 'SQL text to run (several statements allowed).', exclusive: ['file'] }),
-    file: Flags.string({ char: 'f', summary: 'Read the SQL from a file.', exclusive: ['sql'] }),
-    csv: Flags.boolean({ summary: 'Print rows as CSV.' }),
+    file: Flags.string({ char: 'f', summary: 'Read the SQL from a file; - reads it from stdin.', exclusive: ['sql'] }),
+    csv: Flags.boolean({ summary: 'Print rows as CSV (RFC 4180); several result sets are separated by an empty line.', exclusive: ['json'] }),
     database: Flags.string({ char: 'd', summary: 'Database (default: the target\'s).' }),
     access: Flags.string({ summary: 'Access level.', options: [...ACCESS_LEVELS], default: 'read' }),
     reason: Flags.string({ summary: 'Why; policy may require a ticket id.' }),
@@ -38,10 +38,11 @@ export default class Exec extends DbgovCommand<ExecResult> {
 
   async run(): Promise<ExecResult> {
     const { args, flags } = await this.parse(Exec);
-    const sql = flags.sql ?? (flags.file ? await readFile(flags.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read ${flags.file}: ${e.code ?? e.message}`);
-    }) : undefined);
-    if (!sql?.trim()) throw new UsageError('give the SQL with --sql "…" or --file FILE');
+    const sql = flags.sql ?? (flags.file !== undefined ? await readSql(flags.file) : undefined);
+    if (!sql?.trim()) {
+      const what = flags.file !== undefined ? `${flags.file === '-' ? 'stdin' : flags.file} holds no SQL` : flags.sql !== undefined ? '--sql is empty' : 'no SQL to run';
+      throw new UsageError(what, { actions: [`give the SQL with --sql "…", --file FILE or --file - (stdin), e.g. dbgov exec ${args.target} --sql "select 1"`] });
+    }
 
     const session = await this.session(flags.broker);
     const key = await loadClientKey();
@@ -61,16 +62,19 @@ export default class Exec extends DbgovCommand<ExecResult> {
   }
 
   private print(statements: ExecStatementResult[], csv: boolean): void {
+    let sets = 0;
     for (const st of statements) {
       if (csv) {
         if (st.fields.length) {
-          process.stdout.write(`${csvLine(st.fields)}\n`);
-          for (const r of st.rows) process.stdout.write(`${csvLine(st.fields.map((f) => r[f]))}\n`);
+          // RFC 4180 records end in CRLF already; an empty line only separates result sets.
+          if (sets++ > 0) process.stdout.write('\r\n');
+          process.stdout.write(csvLine(st.fields));
+          for (const r of st.rows) process.stdout.write(csvLine(st.fields.map((f) => r[f])));
         }
         continue;
       }
       if (st.fields.length) {
-        process.stdout.write(renderTable(st.rows, st.fields.map((f) => ({ header: f, value: (r: Record<string, unknown>) => formatValue(r[f]) })), { width: this.width }));
+        this.log(renderTable(st.rows, st.fields.map((f) => ({ header: f, value: (r: Record<string, unknown>) => cellText(r[f]) })), { width: this.width }));
         this.log(this.style.dim(`(${st.rows.length} row${st.rows.length === 1 ? '' : 's'})`));
       } else {
         this.log(`${st.command}${st.rowCount !== null ? ` ${st.rowCount}` : ''}`);
@@ -79,11 +83,41 @@ export default class Exec extends DbgovCommand<ExecResult> {
   }
 }
 
-function formatValue(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  if (v instanceof Date) return v.toISOString();
-  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+/** The SQL of --file: a path, or `-` for stdin (a pipeline's heredoc or `cat migration.sql |`). */
+async function readSql(file: string): Promise<string> {
+  if (file === '-') {
+    if (process.stdin.isTTY) throw new UsageError('--file - reads the SQL from stdin, which is a terminal here', { actions: ['pipe the SQL in (cat q.sql | dbgov exec …), or pass --file q.sql'] });
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read ${file}: ${code ?? (e as Error).message}`, {
+      actions: [code === 'EISDIR' ? 'pass a file, not a folder' : 'check the path (relative to the current folder), or use --sql "…"'],
+    });
+  }
+}
+
+/**
+ * One result set as --json prints it (and the table and CSV read it). Bytes become `\x…` text.
+ * A repeated column name gets a suffix (`a`, `a_2`) so that no column's values are lost.
+ */
+function resultSet(command: string, rowCount: number | null, names: string[], rows: unknown[][]): ExecStatementResult {
+  const fields: string[] = [];
+  for (const name of names) {
+    let unique = name;
+    for (let n = 2; fields.includes(unique); n++) unique = `${name}_${n}`;
+    fields.push(unique);
+  }
+  return {
+    command,
+    rowCount,
+    fields,
+    rows: rows.map((row) => Object.fromEntries(fields.map((f, i) => [f, jsonValue(row[i])]))),
+  };
 }
 
 /** A refused statement comes back as a database error; map it to the CLI's exit codes. */
@@ -92,7 +126,7 @@ function dbError(e: unknown): DbgovError {
   const message = err.message ?? String(e);
   const actions = [err.hint, err.detail].filter((x): x is string => Boolean(x));
   if (message.startsWith('dbgov:')) return new DeniedError('statement-refused', message, { actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
-  return new DbgovError('database-error', message, { exitCode: ExitCodes.upstream, actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
+  return new UpstreamError('database-error', message, { actions, detail: { sqlstate: err.code ?? err.sqlState ?? null } });
 }
 
 async function runPostgres(port: number, user: string, database: string, sql: string, notice: (m: string) => void): Promise<ExecStatementResult[]> {
@@ -103,15 +137,16 @@ async function runPostgres(port: number, user: string, database: string, sql: st
     throw dbError(e);
   });
   try {
-    let res: pg.QueryResult | pg.QueryResult[];
+    let res: pg.QueryResult<unknown[]> | pg.QueryResult<unknown[]>[];
     try {
       // Simple protocol: several statements in one message, judged together by the gateway.
-      res = (await client.query(sql)) as pg.QueryResult | pg.QueryResult[];
+      // Rows as arrays: `select 1 as a, 2 as a` has two columns, which an object would fold into one.
+      res = (await client.query({ text: sql, rowMode: 'array' })) as unknown as pg.QueryResult<unknown[]> | pg.QueryResult<unknown[]>[];
     } catch (e) {
       throw dbError(e);
     }
     const list = Array.isArray(res) ? res : [res];
-    return list.map((r) => ({ command: r.command, rowCount: r.rowCount, fields: (r.fields ?? []).map((f) => f.name), rows: r.rows ?? [] }));
+    return list.map((r) => resultSet(r.command, r.rowCount, (r.fields ?? []).map((f) => f.name), r.rows ?? []));
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -122,17 +157,16 @@ async function runMysql(port: number, user: string, database: string, sql: strin
     throw dbError(e);
   });
   try {
-    const [result, fields] = await c.query(sql).catch((e: unknown) => {
+    const [result, fields] = await c.query({ sql, rowsAsArray: true }).catch((e: unknown) => {
       throw dbError(e);
     });
-    const multi = Array.isArray(fields) && fields.length > 0 && Array.isArray(fields[0]);
-    const results = multi ? (result as unknown[]) : [result];
-    const fieldSets = multi ? (fields as unknown as ({ name: string }[] | undefined)[]) : [fields as { name: string }[] | undefined];
+    // One statement: rows (or an OK header) and its FieldPackets. Several: one entry per statement
+    // in both, fields being a FieldPacket[] for a result set and undefined for an OK header.
+    const perStatement = Array.isArray(fields) && fields.length > 0 && fields.every((f) => f === undefined || Array.isArray(f));
+    const results = perStatement ? (result as unknown[]) : [result];
+    const fieldSets = perStatement ? (fields as unknown as ({ name: string }[] | undefined)[]) : [fields as { name: string }[] | undefined];
     return results.map((r, i) => {
-      if (Array.isArray(r)) {
-        const names = (fieldSets[i] ?? []).map((f) => f.name);
-        return { command: 'SELECT', rowCount: r.length, fields: names, rows: r as Record<string, unknown>[] };
-      }
+      if (Array.isArray(r)) return resultSet('SELECT', r.length, (fieldSets[i] ?? []).map((f) => f.name), r as unknown[][]);
       const h = r as { affectedRows?: number };
       return { command: 'OK', rowCount: h.affectedRows ?? null, fields: [], rows: [] };
     });

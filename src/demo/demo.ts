@@ -20,6 +20,7 @@ import { startDemoDatabase, type DemoDatabase } from './database.js';
 import { approveDeviceLogin } from './form-browser.js';
 
 export const DEMO_TARGET = 'demo';
+const DEMO_CREDENTIAL_TTL = '8h';
 
 export const DEMO_PEOPLE = [
   { id: 'dev', email: 'dev@example.com', name: 'Demo Developer', password: 'dev', groups: ['developers'] },
@@ -39,7 +40,8 @@ export interface Demo {
 
 export function demoConfig(db: DemoDatabase, dataDir: string, apiPort: number) {
   return {
-    broker: { id: 'demo', api: `127.0.0.1:${apiPort}`, gateway: '127.0.0.1:0', store: dataDir, approvalHold: '10m' },
+    // A demo is left running for a while: its tunnel must not die at the 30m default credential life.
+    broker: { id: 'demo', api: `127.0.0.1:${apiPort}`, gateway: '127.0.0.1:0', store: dataDir, approvalHold: '10m', credentialTtl: { default: DEMO_CREDENTIAL_TTL, max: DEMO_CREDENTIAL_TTL } },
     identity: { builtin: { users: DEMO_PEOPLE.map((p) => ({ ...p, groups: [...p.groups] })) } },
     targets: {
       [DEMO_TARGET]: { engine: 'postgres', env: 'prod', labels: { team: 'ml-platform' }, host: db.host, port: db.port, database: db.database, user: db.user },
@@ -91,7 +93,7 @@ async function loginAs(api: ApiClient, issuer: string, clientId: string, scopes:
   return api.exchange({ grant: 'oidc', idToken: tokens.idToken, accessToken: tokens.accessToken });
 }
 
-export async function startDemo(opts: { apiPort?: number; log: Logger; key: ClientKey; dataDir?: string }): Promise<Demo> {
+export async function startDemo(opts: { apiPort?: number; tunnelPort?: number; log: Logger; key: ClientKey; dataDir?: string }): Promise<Demo> {
   const db = await startDemoDatabase();
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'dbgov-demo-'));
   const ownsDir = opts.dataDir === undefined;
@@ -107,7 +109,7 @@ export async function startDemo(opts: { apiPort?: number; log: Logger; key: Clie
     const anon = new ApiClient({ broker: broker.apiUrl });
     const [developer, approver, auditor] = await Promise.all(DEMO_PEOPLE.map((p) => loginAs(anon, info.oidc!.issuer, info.oidc!.clientId, info.oidc!.scopes, p)));
     const devClient = new ApiClient({ broker: broker.apiUrl, token: developer.accessToken });
-    const connection = await connectTunnel(devClient, { target: DEMO_TARGET, access: 'write', reason: 'dbgov demo' }, opts.key);
+    const connection = await connectTunnel(devClient, { target: DEMO_TARGET, access: 'write', reason: 'dbgov demo', ...(opts.tunnelPort ? { port: opts.tunnelPort } : {}) }, opts.key);
     cleanup.unshift(() => connection.close());
     return {
       broker,

@@ -59,9 +59,10 @@ export class ConfigError extends DbgovError {
   readonly fix: string;
   constructor(file: string, line: number | undefined, problem: string, fix: string, options: DbgovErrorOptions = {}) {
     super('config', `${file}${line === undefined ? '' : `:${line}`}: ${problem}`, {
-      exitCode: ExitCodes.config,
-      actions: [fix, ...(options.actions ?? [])],
       ...options,
+      exitCode: ExitCodes.config,
+      // The fix comes first; extra actions follow it rather than replace it.
+      actions: [fix, ...(options.actions ?? [])],
     });
     this.file = file;
     this.line = line;
@@ -98,6 +99,18 @@ export class NotFoundError extends DbgovError {
 export class UpstreamError extends DbgovError {
   constructor(code: string, message: string, options: DbgovErrorOptions = {}) {
     super(code, message, { exitCode: ExitCodes.upstream, ...options });
+  }
+}
+
+/** `--exec`: the user's command failed. dbgov exits with its code, as a shell would. */
+export class CommandFailedError extends DbgovError {
+  constructor(command: string, code: number) {
+    // Any code 1-255 the command chose: it is the command's, not one of dbgov's own ExitCodes.
+    super('command_failed', `${command} exited with code ${code}`, {
+      exitCode: code as ExitCode,
+      actions: [`${command}'s own output says why (with --json it is on stderr)`],
+      detail: { exitCode: code },
+    });
   }
 }
 

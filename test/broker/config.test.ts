@@ -64,6 +64,8 @@ const BAD: { name: string; yaml: string; env?: Record<string, string>; line: num
   { name: 'missing host', yaml: GOOD.replace('    host: 10.0.0.5\n', ''), line: 10, message: /missing "host"/, fix: /add host/ },
   { name: 'yaml syntax', yaml: GOOD.replace('    port: 5432', '    port: [5432'), line: 14, message: /YAML syntax error/, fix: /syntax/ },
   { name: 'bad listen address', yaml: GOOD.replace('api: 127.0.0.1:7080', 'api: localhost'), line: 2, message: /broker\.api/, fix: /host:port/ },
+  { name: 'a misspelled reference kind', yaml: GOOD.replace('host: 10.0.0.6', 'host: "${envv:STAGING_HOST}"'), line: 19, message: /\$\{envv:STAGING_HOST\}, which is not a reference/, fix: /\$\{env:NAME\}/ },
+  { name: 'a shell-style reference', yaml: GOOD.replace('"\${env:PROD_DB_PASSWORD}"', '"\${PROD_DB_PASSWORD}"'), line: 16, message: /\$\{PROD_DB_PASSWORD\}, which is not a reference/, fix: /\$\{env:NAME\}/ },
   { name: 'bad duration', yaml: GOOD.replace('  store: ./dbgov-data\n', '  store: ./dbgov-data\n  approvalHold: soon\n'), line: 5, message: /not a duration/, fix: /30m/ },
 ];
 
@@ -83,3 +85,29 @@ for (const c of BAD) {
     );
   });
 }
+
+test('offline (policy lint/explain): unset ${env:} and unreadable ${file:} are placeholders listed in unresolved; the broker load still fails on them', () => {
+  const yaml = GOOD.replace('"${env:STAGING_DB_PASSWORD}"', '"${file:/nonexistent/dbgov-pw}"');
+  const config = parseConfig(yaml, 'conf/dbgov.yaml', {}, { offline: true });
+  assert.deepEqual(config.unresolved, ['CI_BOT_TOKEN (identity.serviceAccounts.0.token)', 'PROD_DB_PASSWORD (targets.prod.password)', '/nonexistent/dbgov-pw (targets.staging.password)']);
+  assert.deepEqual(Object.keys(config.targets), ['prod', 'staging']);
+  assert.throws(() => parseConfig(yaml, 'conf/dbgov.yaml', {}), /CI_BOT_TOKEN.*not set/);
+  assert.equal(parseConfig(GOOD, 'conf/dbgov.yaml', ENV).unresolved, undefined);
+});
+
+test('every schema problem is reported in one pass, in line order, each with its line and fix (the first fix kept first)', () => {
+  const yaml = GOOD.replace('engine: postgres', 'engine: postgress').replace('    port: 5432\n', '    port: "abc"\n').replace('    user: dbgov\n', '    user: dbgov\n    colour: blue\n');
+  assert.throws(
+    () => parseConfig(yaml, 'conf/dbgov.yaml', ENV),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, 'conf/dbgov.yaml:10: targets.prod.engine must be one of postgres, mysql');
+      assert.deepEqual(e.actions, [
+        'change it to one of: postgres, mysql',
+        'also conf/dbgov.yaml:13: targets.prod.port must be integer (write targets.prod.port as an integer)',
+        'also conf/dbgov.yaml:22: unknown key "colour" in targets.staging (remove it or check its spelling against schema/dbgov.schema.json)',
+      ]);
+      return true;
+    },
+  );
+});

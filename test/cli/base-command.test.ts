@@ -16,6 +16,8 @@ describe('JSON envelope (fake broker)', () => {
         if (req.headers.authorization === 'Bearer good') return { body: { identity, expiresAt: null } };
         if (req.headers.authorization === 'Bearer forbidden') return apiError(403, 'denied', 'service accounts may not ask who they are', ['ask an admin']);
         if (req.headers.authorization === 'Bearer garbage') return { raw: 'not json', contentType: 'application/json' };
+        if (req.headers.authorization === 'Bearer not-a-broker') return { status: 404, raw: '<html>Not Found</html>', contentType: 'text/html' };
+        if (req.headers.authorization === 'Bearer expired-session') return apiError(401, 'token_invalid', 'your dbgov session token is not valid for this broker', ['run `dbgov login`']);
         return apiError(401, 'invalid_token', 'the broker does not accept this token');
       },
     });
@@ -52,6 +54,21 @@ describe('JSON envelope (fake broker)', () => {
       assert.ok(r.json.actions.some((a: string) => c.action.test(a)), JSON.stringify(r.json.actions));
     });
   }
+
+  it('401 for DBGOV_TOKEN: the advice is about DBGOV_TOKEN, not the broker\'s "run `dbgov login`" (DBGOV_TOKEN would still win)', async () => {
+    const r = await runCommand(Whoami, ['--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'expired-session', DBGOV_HOME: home.dir });
+    assert.equal(r.json.status, 3);
+    assert.match(r.json.actions[0], /^check DBGOV_TOKEN/);
+    assert.ok(!r.json.actions.includes('run `dbgov login`'), JSON.stringify(r.json.actions));
+    assert.equal(new Set(r.json.actions).size, r.json.actions.length);
+  });
+
+  it('a server that is not the broker API (gateway port, IdP, a path) → exit 5 saying so, not "404 Not Found" with no next step', async () => {
+    const r = await runCommand(Whoami, ['--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'not-a-broker', DBGOV_HOME: home.dir });
+    assert.equal(r.json.status, 5);
+    assert.match(r.json.message, /answered 404 Not Found, which is not an answer of the dbgov broker API/);
+    assert.match(r.json.actions[0], /DBGOV_BROKER/);
+  });
 
   it('an unexpected fault → status 1 with a generic message that leaks nothing', async () => {
     const r = await runCommand(Whoami, ['--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'garbage', DBGOV_HOME: home.dir });
@@ -93,6 +110,14 @@ describe('JSON envelope (fake broker)', () => {
     assert.equal(r.json.status, 3);
     assert.ok(r.json.actions.includes('run `dbgov login`'));
     assert.ok(r.json.actions.some((a: string) => a.includes('DBGOV_TOKEN')));
+  });
+
+  it('not logged in with DBGOV_ID_TOKEN set → exit 3 naming the one missing step, `dbgov login --workload`', async () => {
+    const fresh = await tempHome();
+    const r = await runCommand(Whoami, ['--json'], { DBGOV_BROKER: broker.url, DBGOV_HOME: fresh.dir, DBGOV_ID_TOKEN: 'gha-jwt' });
+    await fresh.cleanup();
+    assert.equal(r.json.status, 3);
+    assert.match(r.json.actions[0], /DBGOV_ID_TOKEN is set: run `dbgov login --workload` once/);
   });
 
   it('no broker configured anywhere → usage (2) telling how to set one', async () => {

@@ -308,6 +308,13 @@ describe('audit: a realistic day through the broker — report, search, export, 
     const online = await cli(tb.apiUrl, ['audit', 'verify', '--json']);
     assert.equal(online.code, 0, online.stdout + online.stderr);
     assert.ok((online.json!.result as { events: number }).events >= events.length);
+
+    // Anyone else sees only their own events; verifying that narrowed view reported "tampered".
+    const notAuditor = await cli(tb.apiUrl, ['audit', 'verify', '--json'], SA_TOKENS.ci);
+    assert.equal(notAuditor.code, 4, notAuditor.stdout + notAuditor.stderr);
+    assert.equal(notAuditor.json!.name, 'DeniedError');
+    assert.match(notAuditor.json!.message!, /only auditors may read the whole audit log/);
+    assert.doesNotMatch(notAuditor.json!.message!, /does not verify/);
   });
 });
 

@@ -42,3 +42,33 @@ psql -X -A -t -c "select weights from model_weights where id = 2"
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('dbgov demo --json --port P --exec: the tunnel on P with an 8h credential; a failing command is the envelope status and the exit code', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dbgov-demo-test-'));
+  try {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const script = join(dir, 'check.sh');
+    writeFileSync(
+      script,
+      `echo "port=$PGPORT"
+DBGOV_TOKEN=$DBGOV_DEMO_AUDITOR_TOKEN node bin/run.js audit search --identity dev@example.com --json
+exit 3
+`,
+    );
+    const r = await run(process.execPath, ['bin/run.js', 'demo', '--json', '--port', String(port), '--exec', '--', 'bash', script], {
+      env: { XDG_CACHE_HOME: join(dir, 'cache'), DBGOV_HOME: join(dir, 'home') },
+      timeoutMs: 120_000,
+    });
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    const envelope = JSON.parse(r.stdout) as { status: number; name: string };
+    assert.equal(envelope.status, 3);
+    assert.equal(envelope.name, 'CommandFailedError');
+    // With --json the command's own output went to stderr.
+    assert.match(r.stderr, new RegExp(`port=${port}\\n`));
+    const search = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'))) as { result: { events: { kind: string; detail?: { ttlMs?: number } }[] } };
+    const issued = search.result.events.find((e) => e.kind === 'credential.issued');
+    assert.equal(issued?.detail?.ttlMs, 8 * 3_600_000, 'a demo left running keeps its tunnel: no 30m credential');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

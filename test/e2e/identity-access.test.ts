@@ -232,7 +232,9 @@ describe('agents acting for a person (default policy)', () => {
   test('dbgov connect prod --agent NAME: kind agent, on behalf of the person, in the credential and the audit', async () => {
     const r = await cli(['connect', 'prod', '--agent', 'helper', '--json', '--exec', '--', 'psql', '-X', '-At', '-c', 'select count(*) from t'], env(alice));
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /^1$/m);
+    // With --json stdout is the envelope alone; the command's own output is on stderr.
+    assert.equal(envelope(r).status, 0);
+    assert.match(r.stderr, /^1$/m);
     const issued = await tb.events((e) => e.kind === 'credential.issued' && e.identity?.kind === 'agent');
     assert.equal(issued.length, 1);
     assert.equal(issued[0].identity?.id, 'agent:helper@alice@example.com');

@@ -188,6 +188,16 @@ describe('the MySQL path through the broker', () => {
     const envelope = JSON.parse(bad.stdout) as { status: number; message: string };
     assert.notEqual(envelope.status, 0);
     assert.match(envelope.message, /dbgov: blocked/);
+
+    // Several statements, the first not a SELECT: one result per statement (was an internal
+    // error), and a repeated column name keeps both values.
+    const multi = await run(process.execPath, ['bin/run.js', 'exec', 'prod', '--access', 'write', '--sql', "UPDATE users SET name = name WHERE id = 2; SELECT 1 AS a, 2 AS a", '--json'], { env });
+    assert.equal(multi.code, 0, multi.stdout + multi.stderr);
+    const statements = (JSON.parse(multi.stdout) as { result: { statements: unknown[] } }).result.statements;
+    assert.deepEqual(statements, [
+      { command: 'OK', rowCount: 1, fields: [], rows: [] },
+      { command: 'SELECT', rowCount: 1, fields: ['a', 'a_2'], rows: [{ a: 1, a_2: 2 }] },
+    ]);
   });
 
   test('a wrong sequence id in the handshake: ERR, that session closes, others keep working', async () => {

@@ -4,7 +4,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Flags } from '@oclif/core';
 import { AUDIT_EXPORT_FORMATS, type AuditExportFormat } from '../../broker/api-types.js';
-import { DbgovCommand } from '../../cli/base-command.js';
+import { DbgovCommand, fromFileSystemError } from '../../cli/base-command.js';
 import { auditFilterFlags, toAuditQuery } from '../../cli/audit-flags.js';
 import { Spinner } from '../../cli/render.js';
 import { UnreachableError, UsageError, isDbgovError } from '../../shared/errors.js';
@@ -70,6 +70,8 @@ export default class AuditExport extends DbgovCommand<AuditExportResult> {
     } catch (e) {
       await rm(partial, { force: true });
       if (isDbgovError(e)) throw e;
+      // The file cannot be written at all: rerunning will not help, the path must change.
+      if ((e as NodeJS.ErrnoException).path === partial) throw fromFileSystemError(e, flags.out) ?? e;
       throw new UnreachableError('export_interrupted', `the export from ${client.broker} stopped part way (${(e as Error).message})`, {
         cause: e,
         actions: [`nothing was written to ${flags.out}; run the same command again`],

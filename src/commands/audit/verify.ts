@@ -47,7 +47,7 @@ export default class AuditVerify extends DbgovCommand<AuditVerifyResult> {
       const pem = publicKeyPem ?? (await client.auditPublicKey()).publicKeyPem;
       spinner.start(`verifying the audit log of ${client.broker}…`);
       // The whole log, so a missing head is a problem too, not just the start of a range.
-      result = await verifyAudit(client.auditEvents({}), { publicKeyPem: pem, checkpoints: flags.checkpoints, complete: true }).finally(() => spinner.stop());
+      result = await verifyAudit(client.auditEvents({ whole: true }), { publicKeyPem: pem, checkpoints: flags.checkpoints, complete: true }).finally(() => spinner.stop());
     }
 
     const s = this.style;

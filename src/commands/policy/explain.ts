@@ -29,7 +29,9 @@ export default class PolicyExplain extends DbgovCommand<Explanation> {
 
   async run(): Promise<Explanation> {
     const { args, flags } = await this.parse(PolicyExplain);
-    const config = loadConfig(flags.config);
+    // Offline: secrets are not needed to judge rules, so a missing one is a warning, not a failure.
+    const config = loadConfig(flags.config, process.env, { offline: true });
+    if (config.unresolved?.length) this.warn(`secrets not available here, checked with placeholders (the broker needs them): ${config.unresolved.join(', ')}`);
     const t = config.targets[args.target];
     if (!t) throw new NotFoundError('target-not-found', `no target "${args.target}" in ${flags.config}`, { actions: [`targets there: ${Object.keys(config.targets).join(', ')}`] });
     if (!flags.sql.trim()) throw new UsageError('--sql is empty');
