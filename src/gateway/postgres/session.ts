@@ -864,7 +864,9 @@ export class PostgresSession {
       fields = fields.filter(([code]) => code !== ErrorField.where);
       msg = ser.fieldsMessage(msg[0], fields);
     }
-    const out = this.scrub(msg, fields, statementOf(head));
+    // The refusal is the gateway's own text (rule, request, approver, reason), not the server's:
+    // the DO block that raises it reads nothing, so there is nothing in it to scrub.
+    const out = injected ? msg : this.scrub(msg, fields, statementOf(head));
     this.clientOut.add(out);
     if (head === undefined || head.kind === 'sync') return;
     const error = {

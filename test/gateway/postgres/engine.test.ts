@@ -18,6 +18,9 @@ after(async () => {
   await dropDatabase(db);
 });
 
+/** A refusal in dbgov's words that holds what the test scrub hook would mask in a server text. */
+const OWN_WORDS = { sqlstate: '42501', message: 'dbgov: approval denied (request R1) by secret-value', detail: 'rule: weights; reason: secret-value said no' };
+
 function errOf(p: Promise<unknown>): Promise<pg.DatabaseError> {
   return p.then(
     () => assert.fail('expected an error'),
@@ -31,10 +34,21 @@ describe('statement path', () => {
     gw = await startGateway({
       database: db,
       maskColumn: 'email',
-      block: (req) => (/drop table/i.test(req.sql) ? BLOCKED : undefined),
+      block: (req) => (/own-words/.test(req.sql) ? OWN_WORDS : /drop table/i.test(req.sql) ? BLOCKED : undefined),
     });
   });
   after(() => gw.close());
+
+  test("the gateway's own refusal is not scrubbed as if it were a server text", async () => {
+    await withClient(clientFor(gw, db), async (c) => {
+      for (const run of [() => c.query("SELECT 'own-words'"), () => c.query('SELECT $1::text AS own_words_param -- own-words', ['x'])]) {
+        const e = await errOf(run());
+        assert.equal(e.code, '42501');
+        assert.equal(e.message, OWN_WORDS.message, 'names the approver (secret-value stands for one) as written');
+        assert.equal(e.detail, OWN_WORDS.detail);
+      }
+    });
+  });
 
   test('simple and extended queries return what the server returns, with hook calls', async () => {
     await withClient(clientFor(gw, db), async (c) => {
