@@ -1,6 +1,7 @@
 /** Filter flags shared by `audit search`, `audit export` and `audit report`, and their query string. */
 import { Flags } from '@oclif/core';
 import type { AuditQuery } from '../broker/api-types.js';
+import { AUDIT_KINDS } from '../audit/event.js';
 import { IDENTITY_KINDS, type IdentityKind } from '../shared/types.js';
 import { checkRange, timeFlag } from './time-flags.js';
 
@@ -9,6 +10,7 @@ const DECISIONS = ['allow', 'block', 'review', 'approved', 'denied', 'timeout', 
 export const auditFilterFlags = {
   identity: Flags.string({ aliases: ['user'], summary: 'Only events of this identity (id or email).', helpGroup: 'FILTER' }),
   kind: Flags.string({ options: [...IDENTITY_KINDS], summary: 'Only events of this identity kind.', helpGroup: 'FILTER' }),
+  event: Flags.string({ options: [...AUDIT_KINDS], multiple: true, delimiter: ',', summary: 'Only events of these kinds (statement, session.start, approval.decided, …); comma-separated or repeated.', helpGroup: 'FILTER' }),
   target: Flags.string({ summary: 'Only this target.', helpGroup: 'FILTER' }),
   database: Flags.string({ summary: 'Only this database.', helpGroup: 'FILTER' }),
   table: Flags.string({ summary: 'Only statements touching this table (schema.table or table).', helpGroup: 'FILTER' }),
@@ -23,6 +25,7 @@ export const auditFilterFlags = {
 export interface AuditFilterFlagValues {
   identity?: string;
   kind?: string;
+  event?: string[];
   target?: string;
   database?: string;
   table?: string;
@@ -39,6 +42,7 @@ export function toAuditQuery(flags: AuditFilterFlagValues): AuditQuery {
   const query: AuditQuery = {
     identity: flags.identity,
     identityKind: flags.kind as IdentityKind | undefined,
+    kind: flags.event !== undefined && flags.event.length > 0 ? flags.event : undefined,
     target: flags.target,
     database: flags.database,
     table: flags.table,

@@ -189,6 +189,8 @@ describe('audit: a realistic day through the broker — report, search, export, 
       { args: ['--since', phase.agentStart, '--until', phase.agentEnd], want: (e) => e.time >= phase.agentStart && e.time < phase.agentEnd, min: 10 },
       { args: ['--text', 'orders'], want: (e) => (st(e)?.text.toLowerCase().includes('orders') ?? false) || JSON.stringify(e.detail ?? {}).toLowerCase().includes('orders'), min: 9 },
       { args: ['--session', agentSession], want: (e) => e.sessionId === agentSession, min: 8 },
+      { args: ['--event', 'session.start,approval.requested'], want: (e) => e.kind === 'session.start' || e.kind === 'approval.requested', min: 4 },
+      { args: ['--event', 'statement.result', '--identity', 'agent-bot'], want: (e) => e.kind === 'statement.result' && e.identity?.id === 'agent-bot', min: 4 },
       { args: ['--identity', 'ci-bot', '--decision', 'allow', '--target', 'prod'], want: (e) => e.identity?.id === 'ci-bot' && st(e)?.decision === 'allow' && e.target === 'prod', min: 16 },
     ];
     for (const c of cases) {

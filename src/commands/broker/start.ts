@@ -34,7 +34,7 @@ export default class BrokerStart extends DbgovCommand<BrokerStartResult> {
     };
     if (this.jsonEnabled()) this.logJson(this.toSuccessJson(result));
     else {
-      this.log(`${this.style.ok('✔')} dbgov broker ${config.broker.id} is up`);
+      this.log(`${this.style.ok('✔')} dbgov broker ${config.broker.id === 'broker' ? '' : `${config.broker.id} `}is up`);
       this.log(`  api      ${result.api}   (export DBGOV_BROKER=${result.api})`);
       this.log(`  gateway  ${result.gateway}`);
       this.log(`  store    ${result.store}`);
