@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { adminQuery, run } from './harness.js';
+import { adminQuery } from './harness.js';
 import { leaks as leaksOf } from './capture-proxy.js';
-import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+import { captureTarget, psqlThrough, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
 
@@ -177,11 +177,7 @@ describe('adversarial masking probes, round 5 (PostgreSQL)', () => {
     await t?.close();
   });
 
-  const psql = (sql: string[]) => {
-    const args = ['-X', '-h', '127.0.0.1', '-p', String(t.proxy.port), '-U', 'ci-bot', '-d', t.db];
-    for (const s of sql) args.push('-c', s);
-    return run('psql', args);
-  };
+  const psql = (sql: string[]) => psqlThrough(t, sql);
 
   for (const p of probes) {
     test(p.name, async () => {

@@ -11,9 +11,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { parse } from 'yaml';
-import { adminQuery, run } from './harness.js';
+import { adminQuery } from './harness.js';
 import { leaks as leaksOf } from './capture-proxy.js';
-import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+import { captureTarget, psqlThrough, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
 /**
  * Probes that still get through: known gaps, each recorded in the issue notes. They run as `todo`
@@ -181,11 +181,7 @@ describe('adversarial masking probes (PostgreSQL)', () => {
     await t?.close();
   });
 
-  const psql = (sql: string[]) => {
-    const args = ['-X', '-h', '127.0.0.1', '-p', String(t.proxy.port), '-U', 'ci-bot', '-d', t.db];
-    for (const s of sql) args.push('-c', s);
-    return run('psql', args);
-  };
+  const psql = (sql: string[]) => psqlThrough(t, sql);
 
   test('binary result format of composite and unusual types', async () => {
     const c = new pg.Client({ host: '127.0.0.1', port: t.proxy.port, user: 'ci-bot', database: t.db });

@@ -5,7 +5,7 @@
  */
 import type { Connection } from '../../src/cli/connect.js';
 import { CaptureProxy } from './capture-proxy.js';
-import { SA_TOKENS, createTestDatabase, pgTarget, startTestBroker, type TestBroker } from './harness.js';
+import { SA_TOKENS, createTestDatabase, pgTarget, run, startTestBroker, type RunResult, type TestBroker } from './harness.js';
 import { createMysqlDatabase, mysqlTarget } from './mysql-harness.js';
 
 export interface MaskingCorpus {
@@ -47,4 +47,11 @@ export async function captureTarget(engine: 'postgres' | 'mysql', prefix: string
     await close().catch(() => undefined);
     throw e;
   }
+}
+
+/** psql through the capture proxy as the service account, one `-c` per statement; `options` go before them. */
+export function psqlThrough(t: CapturedTarget, sql: string[], options: string[] = []): Promise<RunResult> {
+  const args = ['-X', '-h', '127.0.0.1', '-p', String(t.proxy.port), '-U', 'ci-bot', '-d', t.db, ...options];
+  for (const s of sql) args.push('-c', s);
+  return run('psql', args);
 }

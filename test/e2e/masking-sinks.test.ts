@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { run, tunnelClient } from './harness.js';
+import { tunnelClient } from './harness.js';
 import { leaks as leaksOf } from './capture-proxy.js';
-import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+import { captureTarget, psqlThrough, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
 
@@ -118,11 +118,7 @@ describe('masking: classified values moved to other sinks', () => {
     await t?.close();
   });
 
-  const psql = (sql: string[], stopOnError: boolean) => {
-    const args = ['-X', '-h', '127.0.0.1', '-p', String(t.proxy.port), '-U', 'ci-bot', '-d', t.db, ...(stopOnError ? ['-v', 'ON_ERROR_STOP=1'] : [])];
-    for (const s of sql) args.push('-c', s);
-    return run('psql', args);
-  };
+  const psql = (sql: string[], stopOnError: boolean) => psqlThrough(t, sql, stopOnError ? ['-v', 'ON_ERROR_STOP=1'] : []);
 
   for (const p of probes) {
     test(p.name, async () => {
