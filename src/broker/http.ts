@@ -284,7 +284,7 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     const id = (req.params as { id: string }).id;
     if (core.configServiceAccounts.some((a) => a.id === id)) throw new DbgovError('config-account', `dbgov: ${id} is defined in dbgov.yaml`, { exitCode: ExitCodes.conflict, actions: ['remove it from identity.serviceAccounts and restart the broker'] });
     const account = (await core.store.listServiceAccounts()).find((a) => a.id === id && a.revokedAt === undefined);
-    if (!account) throw new NotFoundError('service-account-not-found', `dbgov: no active service account ${id}`);
+    if (!account) throw new NotFoundError('service-account-not-found', `dbgov: no active service account ${id}`, { actions: ['list them with `dbgov admin service-account list`'] });
     const revoked = { ...account, revokedAt: Date.now() };
     await core.store.putServiceAccount(revoked);
     await core.revoke(identity, { identity: id });

@@ -215,6 +215,10 @@ describe('workload identity and service accounts through the CLI', () => {
       assert.ok(after.result?.accounts.find((a) => a.id === 'deployer')?.revokedAt !== undefined);
       const kinds = (await tb.events((e) => e.kind.startsWith('service-account.'))).map((e) => e.kind);
       assert.deepEqual(kinds, ['service-account.created', 'service-account.revoked']);
+      // Revoked already: not found, and told where to look.
+      const again = envelope(await cli(['admin', 'service-account', 'revoke', 'deployer', '--json'], admin));
+      assert.equal(again.status, 7);
+      assert.deepEqual(again.actions, ['list them with `dbgov admin service-account list`']);
     } finally {
       home.remove();
     }
