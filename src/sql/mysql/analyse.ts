@@ -169,8 +169,24 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
  */
 const STATEMENT_TEXT_TABLES = new Set(['processlist', 'innodb_trx', 'innodb_locks', 'query_cache_info', 'innodb_ft_index_table', 'innodb_ft_index_cache', 'column_statistics']);
 
+/**
+ * The same texts in performance_schema (on by default in MySQL 8: SQL_TEXT of current and past
+ * statements, a thread's PROCESSLIST_INFO, a prepared statement's text, a lock's key value) and
+ * in the sys schema's views over it (`sys.processlist`, `sys.session` and their `x$` forms carry
+ * the full query). A statement digest there has its literals replaced, but its first text does not.
+ */
+const PERFORMANCE_TEXT_TABLES = new Set([
+  'events_statements_current', 'events_statements_history', 'events_statements_history_long',
+  'events_statements_summary_by_digest', 'threads', 'processlist', 'prepared_statements_instances', 'data_locks',
+]);
+const SYS_TEXT_VIEWS = new Set(['processlist', 'session', 'x$processlist', 'x$session', 'statement_analysis', 'x$statement_analysis']);
+
 function quotesStatements(r: RelationRef): boolean {
-  return r.schema?.toLowerCase() === 'information_schema' && STATEMENT_TEXT_TABLES.has(r.name.toLowerCase());
+  const schema = r.schema?.toLowerCase();
+  const name = r.name.toLowerCase();
+  if (schema === 'information_schema') return STATEMENT_TEXT_TABLES.has(name);
+  if (schema === 'performance_schema') return PERFORMANCE_TEXT_TABLES.has(name);
+  return schema === 'sys' && SYS_TEXT_VIEWS.has(name);
 }
 
 function unknown(text: string, reason: OpaqueReason, detail: string): StatementFacts {

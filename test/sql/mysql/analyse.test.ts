@@ -406,10 +406,21 @@ describe('round 3: joins that compare columns, and other sessions\' statement te
   const predicates = (sql: string): string[] => (facts(sql).predicateColumns ?? []).map((p) => `${p.table}.${p.column}`).sort();
   it('JOIN … USING (c) compares c on both sides', () => assert.deepEqual(predicates('SELECT users.id FROM users JOIN g USING (ssn)'), ['g.ssn', 'users.ssn']));
   it('NATURAL JOIN compares every shared column: all of them count', () => assert.deepEqual(predicates('SELECT id FROM users NATURAL JOIN g'), ['g.*', 'users.*']));
-  for (const sql of ['SHOW FULL PROCESSLIST', 'SHOW PROCESSLIST', 'SHOW ENGINE INNODB STATUS', 'SELECT INFO FROM information_schema.PROCESSLIST', 'SELECT trx_query FROM INFORMATION_SCHEMA.innodb_trx']) {
+  for (const sql of [
+    'SHOW FULL PROCESSLIST',
+    'SHOW PROCESSLIST',
+    'SHOW ENGINE INNODB STATUS',
+    'SELECT INFO FROM information_schema.PROCESSLIST',
+    'SELECT trx_query FROM INFORMATION_SCHEMA.innodb_trx',
+    'SELECT SQL_TEXT FROM performance_schema.events_statements_history_long',
+    'SELECT PROCESSLIST_INFO FROM performance_schema.threads',
+    'SELECT query FROM sys.`x$processlist`',
+    'SELECT current_statement FROM sys.session',
+  ]) {
     it(`${sql} returns texts that quote values`, () => assert.equal(facts(sql).diagnostics, true));
   }
   it('SHOW TABLES does not', () => assert.equal(facts('SHOW TABLES').diagnostics, undefined));
+  it('nor does a performance_schema table of counters', () => assert.equal(facts('SELECT * FROM performance_schema.file_summary_by_instance').diagnostics, undefined));
 });
 
 describe('round 3: keywords MariaDB also takes as bare column names', () => {
