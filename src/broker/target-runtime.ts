@@ -680,8 +680,7 @@ export class TargetRuntime implements TargetServices {
     // themselves such a column's, as they are, may go there.
     if (flow.place === undefined && flow.column === '*') {
       // A value not matched to a column may land in any of the table's.
-      const classes = classifyTable(this.masking, target, flow.dest.schema, flow.dest.table).filter((c) => !mayUnmask(this.masking, who, target, c.cls.name));
-      if (classes.some((c) => TOKEN_MASKS.has(c.function))) return { from: 'values of your choosing', into, token: true };
+      if (this.tokenClass(who, flow.dest.schema, flow.dest.table) !== undefined) return { from: 'values of your choosing', into, token: true };
     }
     if (dest !== undefined && TOKEN_MASKS.has(dest.function)) {
       const own = flow.value.direct && !flow.value.opaque && flow.value.sources.length > 0 && flow.value.sources.every((s) => {
@@ -719,13 +718,18 @@ export class TargetRuntime implements TargetServices {
           const table = rel?.name ?? r.name;
           // Without the catalog (or the column list) any classified column of the table may be written.
           const columns = r.columns ?? (rel?.oid !== undefined ? cat?.columnsOf?.(rel.oid).map((c) => c.name) : undefined);
-          const classes = columns ? columns.flatMap((c) => classifyColumn(this.masking, this.d.name, schema, table, c) ?? []) : classifyTable(this.masking, this.d.name, schema, table);
-          const token = classes.find((c) => TOKEN_MASKS.has(c.function) && !mayUnmask(this.masking, who, this.d.name, c.cls.name));
+          const token = this.tokenClass(who, schema, table, columns);
           if (token) return TOKEN_WRITE(`${schema ? `${schema}.` : ''}${table} (${token.cls.name})`);
         }
       }
     }
     return null;
+  }
+
+  /** A class of the table masked for `who` as tokens (hash, fake): among `columns`, or else any of the table's. */
+  private tokenClass(who: ReturnType<typeof identityRef>, schema: string | undefined, table: string, columns?: readonly string[]) {
+    const classes = columns ? columns.flatMap((c) => classifyColumn(this.masking, this.d.name, schema, table, c) ?? []) : classifyTable(this.masking, this.d.name, schema, table);
+    return classes.find((c) => TOKEN_MASKS.has(c.function) && !mayUnmask(this.masking, who, this.d.name, c.cls.name));
   }
 
   copyMaskPlan(session: LiveSession, facts: StatementFacts[], format: 'text' | 'csv' | 'binary', columnCount: number, state: SessionState): CopyMaskPlan | null {
