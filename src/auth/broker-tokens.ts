@@ -4,7 +4,7 @@
  * and audience, so neither kind of token is accepted in place of the other.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, errors as joseErrors, jwtVerify, SignJWT, type JWK } from 'jose';
 import { AuthError, ConfigError } from '../shared/errors.js';
@@ -12,6 +12,7 @@ import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import type { Identity } from '../shared/types.js';
 import { IDENTITY_KINDS } from '../shared/types.js';
+import { makeDir } from '../shared/dirs.js';
 
 export interface BrokerKey {
   privateKey: KeyObject;
@@ -63,7 +64,7 @@ export async function loadOrCreateBrokerKey(dataDir: string): Promise<BrokerKey>
       throw new ConfigError(file, undefined, 'the broker signing key is not a readable PEM private key', `move it aside and restart the broker to generate a new one (logged-in users must run \`dbgov login\` again)`, { cause: e });
     }
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeDir(dataDir, 0o700);
   const key = await generateBrokerKey();
   // 'wx' so two brokers starting at once on a shared folder cannot overwrite each other's key.
   await writeFile(file, key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600, flag: 'wx' }).catch(async (e: NodeJS.ErrnoException) => {

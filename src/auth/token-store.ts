@@ -5,7 +5,7 @@
  * CI never touch the user's keychain.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Entry } from '@napi-rs/keyring';
@@ -13,6 +13,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { UsageError } from '../shared/errors.js';
 import type { Identity } from '../shared/types.js';
 import type { IdpTokens } from './device-login.js';
+import { makeDir } from '../shared/dirs.js';
 
 export interface StoredLogin {
   brokerUrl: string;
@@ -147,7 +148,7 @@ function fileSlots(file: string): Slots {
     }
   };
   const write = async (data: Record<string, string>): Promise<void> => {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDir(dir, 0o700);
     // Write a private temp file and rename it, so a crash never leaves a half-written or world-readable file.
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });

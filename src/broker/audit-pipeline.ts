@@ -4,7 +4,6 @@
  * statement path: an append only notifies the runners, and a sink that is down keeps its backlog
  * in the log instead of in memory.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { natsSink } from '../audit/sinks/nats.js';
 import { SinkRunner, type SinkTransport } from '../audit/sinks/runner.js';
@@ -14,6 +13,7 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import type { EmbeddedStore } from '../store/embedded.js';
 import type { AuditConfig, AuditSinkConfig } from './config.js';
+import { makeDirSync } from '../shared/dirs.js';
 
 /** How often retention looks for prunable segments; it also runs once at start. */
 const RETENTION_CHECK_MS = 60 * 60_000;
@@ -42,7 +42,7 @@ export function transportFor(sink: AuditSinkConfig): SinkTransport {
 export function startAuditPipeline(o: { store: EmbeddedStore; config: AuditConfig; log: Logger; clock?: Clock }): AuditPipeline {
   const clock = o.clock ?? systemClock;
   const cursorDir = join(o.store.dir, 'sinks');
-  if (o.config.sinks.length > 0) mkdirSync(cursorDir, { recursive: true, mode: 0o700 });
+  if (o.config.sinks.length > 0) makeDirSync(cursorDir, 0o700);
   const runners = o.config.sinks.map((sink) => {
     const runner = new SinkRunner({
       source: o.store.audit,

@@ -4,8 +4,9 @@
  * fingerprint, which it learns from the broker API (`/v1/info`).
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirSync } from '../shared/dirs.js';
 
 export interface GatewayTls {
   cert: string;
@@ -16,7 +17,7 @@ export interface GatewayTls {
 
 export async function loadGatewayTls(dir: string, configured?: { cert: string; key: string }): Promise<GatewayTls> {
   if (configured) return { ...configured, fingerprint256: new X509Certificate(configured.cert).fingerprint256 };
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirSync(dir, 0o700);
   const certPath = join(dir, 'gateway-cert.pem');
   const keyPath = join(dir, 'gateway-key.pem');
   if (!existsSync(certPath) || !existsSync(keyPath)) {

@@ -3,9 +3,10 @@
  * (keychain, else a 0600 file under DBGOV_HOME) plus a note of the last broker logged in to, which
  * is the default when neither --broker nor DBGOV_BROKER is set.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dbgovHome, normalizeBrokerUrl, type StoredLogin, type TokenStore } from '../auth/token-store.js';
+import { makeDir } from '../shared/dirs.js';
 
 export type SavedLogin = StoredLogin;
 
@@ -36,7 +37,7 @@ export function loginStore(env: NodeJS.ProcessEnv = process.env): LoginStore {
     load: async (broker) => (await tokens()).load(broker),
     async save(login) {
       await (await tokens()).save(login);
-      await mkdir(dbgovHome(env), { recursive: true, mode: 0o700 });
+      await makeDir(dbgovHome(env), 0o700);
       await writeFile(lastFile, `${normalizeBrokerUrl(login.brokerUrl)}\n`, { mode: 0o600 });
     },
     async remove(broker) {

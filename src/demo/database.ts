@@ -4,12 +4,13 @@
  * it over the real wire protocol. A fresh PGlite costs ~6 s of initdb, so the seeded data
  * directory is cached (dumpDataDir/loadDataDir, ~0.5 s) under the user's cache folder.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { makeDirSync } from '../shared/dirs.js';
 
 /** Bump when the seed changes, so old caches are not reused. */
 const SEED_VERSION = 3;
@@ -82,7 +83,7 @@ CREATE VIEW customer_contacts AS SELECT u.id, u.full_name, u.email, u.phone FROM
 
 function cacheFile(): string {
   const dir = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dbgov');
-  mkdirSync(dir, { recursive: true });
+  makeDirSync(dir);
   return join(dir, `demo-pgdata-v${SEED_VERSION}.tar.gz`);
 }
 

@@ -9,7 +9,7 @@
  *   <dir>/broker.lock             pid of the broker using the folder
  */
 import type { KeyObject } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { SIGNING_KEY_FILE, loadOrCreateSigningKey } from '../audit/checkpoint.js';
 import { AuditStoreError } from '../audit/errors.js';
@@ -19,6 +19,7 @@ import type { Logger } from '../shared/logger.js';
 import { EmbeddedAuditLog } from './embedded/audit-log.js';
 import { StateJournal } from './embedded/state.js';
 import type { ApprovalRequest, CredentialRecord, DbRoleRecord, RequestStatus, ServiceAccountRecord, Store } from './store.js';
+import { makeDirSync } from '../shared/dirs.js';
 
 export interface EmbeddedStoreOptions {
   dir: string;
@@ -84,7 +85,7 @@ function takeLock(dir: string): string {
 }
 
 export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<EmbeddedStore> {
-  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  makeDirSync(opts.dir, 0o700);
   const lockPath = takeLock(opts.dir);
   const clock = opts.clock ?? systemClock;
   const signingKey = opts.signingKey ?? loadOrCreateSigningKey(join(opts.dir, SIGNING_KEY_FILE));

@@ -139,6 +139,15 @@ describe('compiled CLI in a subprocess (fake broker)', () => {
     assert.match(env.actions[0], /set broker\.store/);
   });
 
+  it('broker start with a store folder the kernel refuses (under /proc): a clear error at once, not a hang', { timeout: 30_000 }, async () => {
+    const config = join(home.dir, 'store-under-proc.yaml');
+    await writeFile(config, `broker:\n  api: 127.0.0.1:0\n  gateway: 127.0.0.1:0\n  store: /proc/dbgov-test-store/data\ntargets:\n  t: { engine: postgres, host: 127.0.0.1, database: x, user: x }\n`);
+    const r = await dbgov(['broker', 'start', '--config', config, '--json'], { DBGOV_HOME: home.dir });
+    assert.equal(r.code, 6, r.stdout + r.stderr);
+    const env = JSON.parse(r.stdout);
+    assert.equal(env.message, `${config}:4: cannot use /proc/dbgov-test-store/data as the store folder (ENOENT)`);
+  });
+
   it('an --out path that cannot be written: exit 2 naming the path and why, not an internal error', async () => {
     const r = await dbgov(['audit', 'export', '--out', join(home.dir, 'no-such-folder', 'audit.jsonl'), '--json'], { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir });
     assert.equal(r.code, 2, r.stdout + r.stderr);

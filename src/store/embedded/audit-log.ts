@@ -13,7 +13,6 @@ import {
   fdatasync,
   fdatasyncSync,
   ftruncateSync,
-  mkdirSync,
   openSync,
   readdirSync,
   unlinkSync,
@@ -33,6 +32,7 @@ import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AuditLog } from '../store.js';
 import { firstLineSync, lastCompleteLineSync, readLinesBackward, readLinesForwardFrom } from '../../audit/lines.js';
+import { makeDirSync } from '../../shared/dirs.js';
 
 const fdatasyncAsync = promisify(fdatasync);
 
@@ -122,7 +122,7 @@ export class EmbeddedAuditLog implements AuditLog {
     this.opts = opts;
     this.keyId = keyIdOf(createPublicKey(opts.signingKey));
     this.segmentsDir = join(opts.dir, SEGMENTS_DIR);
-    mkdirSync(this.segmentsDir, { recursive: true });
+    makeDirSync(this.segmentsDir);
     this.segments = this.listSegments();
     const tail = this.recoverTail();
     this.seq = tail.seq;
