@@ -27,6 +27,7 @@
  *   GET  /v1/service-accounts              → { accounts }
  *   DELETE /v1/service-accounts/:id        → { account }
  *   GET  /healthz                          → { ok: true }
+ *   GET  /metrics                          → Prometheus text (auditors and admins; see metrics.ts)
  */
 import type { AuditEvent } from '../audit/event.js';
 import type { AccessLevel, EngineName, Identity, IdentityKind } from '../shared/types.js';

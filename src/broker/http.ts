@@ -20,6 +20,7 @@ import { clip, refusedAsNotFound, type BrokerCore } from './core.js';
 import { requestCredential, targetInfo } from './access.js';
 import { decideAccess } from '../policy/decide.js';
 import { ACCESS_LEVELS } from '../shared/types.js';
+import { BrokerMetrics } from './metrics.js';
 
 const STATUS_BY_EXIT: Record<number, number> = {
   [ExitCodes.usage]: 400,
@@ -92,6 +93,18 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
   };
 
   app.get('/healthz', async () => ({ ok: true }));
+
+  /**
+   * Prometheus metrics (see metrics.ts), for auditors and admins: a scrape job authenticates with
+   * a service account's token in one of those groups (`authorization: { credentials_file: … }`).
+   */
+  const metrics = new BrokerMetrics({ log: core.store.audit, sessions: () => core.sessions.list(), pendingRequests: () => core.approvals.list('pending') });
+  app.get('/metrics', async (req, reply) => {
+    const identity = await authed(req);
+    requireGroup(identity, AUDITOR_GROUPS, 'read the broker metrics');
+    const text = await metrics.render();
+    return reply.type(metrics.contentType).send(text);
+  });
 
   app.get('/v1/info', async () => core.info());
 
