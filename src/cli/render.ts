@@ -154,8 +154,11 @@ export function formatActivity(event: ActivityEvent, style: Style = plainStyle):
       return style.dim(`→ session ${event.sessionId} opened`);
     case 'session.end':
       return style.dim(`← session ${event.sessionId} closed${event.message ? `: ${event.message}` : ''}`);
-    case 'held':
-      return style.warn(`⏸ waiting for approval ${event.requestId ?? ''}`.trimEnd()) + (event.message ? style.dim(` (${event.message})`) : '');
+    case 'held': {
+      const head = `⏸ waiting for approval ${event.requestId ?? ''}`.trimEnd();
+      // The broker's message often says just that; print it only when it adds something.
+      return style.warn(head) + (event.message && event.message !== head.slice(2) ? style.dim(` (${event.message})`) : '');
+    }
     case 'refused':
       return style.bad(`✖ refused: ${event.message ?? 'no reason given'}`);
     case 'statement':
@@ -172,7 +175,8 @@ function formatStatement(event: ActivityEvent, style: Style): string {
   const request = event.requestId ? ` (request ${event.requestId})` : '';
   switch (event.decision) {
     case 'block':
-      return style.bad(`✖ blocked: ${event.message ?? kind}`);
+      // The gateway's refusal reads "dbgov: blocked: <why>"; the line already says blocked.
+      return style.bad(`✖ blocked: ${event.message?.replace(/^dbgov: (?:blocked: )?/, '') ?? kind}`);
     case 'denied':
       return style.bad(`✖ approval denied${request}${event.message ? `: ${event.message}` : ''}`);
     case 'timeout':
