@@ -36,6 +36,8 @@ const STATUS_BY_EXIT: Record<number, number> = {
 /** Groups that may read everyone's audit trail and manage service accounts. */
 const AUDITOR_GROUPS = ['auditors', 'admins', 'dbgov-admins'];
 const ADMIN_GROUPS = ['admins', 'dbgov-admins'];
+/** Groups that may scrape GET /metrics: a scraper's own group, and those who may read more. */
+const METRICS_GROUPS = ['metrics', ...AUDITOR_GROUPS];
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -95,13 +97,14 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
   app.get('/healthz', async () => ({ ok: true }));
 
   /**
-   * Prometheus metrics (see metrics.ts), for auditors and admins: a scrape job authenticates with
-   * a service account's token in one of those groups (`authorization: { credentials_file: … }`).
+   * Prometheus metrics (see metrics.ts), for the `metrics` group (a scrape job's service account
+   * needs nothing else: not the audit trail, not a database) and for auditors and admins. The
+   * job sends the token as a bearer (`authorization: { credentials_file: … }`).
    */
   const metrics = new BrokerMetrics({ log: core.store.audit, sessions: () => core.sessions.list(), pendingRequests: () => core.approvals.list('pending') });
   app.get('/metrics', async (req, reply) => {
     const identity = await authed(req);
-    requireGroup(identity, AUDITOR_GROUPS, 'read the broker metrics');
+    requireGroup(identity, METRICS_GROUPS, 'read the broker metrics');
     const text = await metrics.render();
     return reply.type(metrics.contentType).send(text);
   });

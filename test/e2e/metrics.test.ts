@@ -108,7 +108,22 @@ describe('broker metrics', () => {
     for (const pii of ['ann.metrics@example.com', 'metrics@example', 'users', 'SELECT', 'ci-bot']) assert.ok(!closed.text.includes(pii), `metrics hold no ${pii}`);
   });
 
-  test('a scrape without a token, or by an identity outside auditors and admins, is refused', async () => {
+  test('a service account in the metrics group scrapes, and may not read the audit trail', async () => {
+    const created = await fetch(`${tb.apiUrl}/v1/service-accounts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SA_TOKENS.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'prometheus', groups: ['metrics'], kind: 'workload' }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const { token } = (await created.json()) as { token: string };
+    const scraped = await scrape(token);
+    assert.equal(scraped.status, 200);
+    assert.match(scraped.text, /^# HELP dbgov_statements_total /m);
+    const audit = await fetch(`${tb.apiUrl}/v1/audit/report`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(audit.status, 403);
+  });
+
+  test('a scrape without a token, or by an identity outside metrics, auditors and admins, is refused', async () => {
     const none = await fetch(`${tb.apiUrl}/metrics`);
     assert.equal(none.status, 401);
     const dev = await scrape(SA_TOKENS.ci);
