@@ -72,6 +72,13 @@ export interface SessionState {
   tempTables: Set<string>;
   /** DECLAREd cursors → the query they return rows of (FETCH results are masked by it). */
   cursors: Map<string, StatementFacts>;
+  /** Functions this session defined or changed since it was last idle (see TargetServices.functionsChanging). */
+  functionHolds?: FunctionHold[];
+}
+
+/** Function names held as unread until the catalog has them (TargetServices.functionsChanging). */
+export interface FunctionHold {
+  readonly names: readonly string[];
 }
 
 /** What a target provides to its sessions (src/broker/target-runtime.ts). */
@@ -92,6 +99,14 @@ export interface TargetServices {
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null;
   /** DDL or a resolution-changing statement ran: refresh the catalog. */
   schemaChanged(): void;
+  /**
+   * A statement that defines or changes functions (StatementFacts.functionsChanged) is about to
+   * run: until the catalog has read them, calls of those names in any session are code dbgov has
+   * not read. The hold is given back with functionsSettle once the session is idle or gone.
+   */
+  functionsChanging?(names: string[]): FunctionHold;
+  /** Reloads the catalog (the change has committed or rolled back by now), then lets the names go. */
+  functionsSettle?(hold: FunctionHold): void;
 }
 
 export interface HooksDeps {
@@ -223,6 +238,18 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     return { action: 'block', stmt: s, error };
   };
 
+  /** Functions a running statement defines or changes stay unread by name until the catalog has them. */
+  const holdChangedFunctions = (facts: StatementFacts[]): void => {
+    if (!d.services.functionsChanging || !facts.some((f) => f.functionsChanged)) return;
+    (state.functionHolds ??= []).push(d.services.functionsChanging(facts.flatMap((f) => f.functionsChanged ?? [])));
+  };
+  /** Idle (committed or rolled back) or gone: the catalog may read them now. */
+  const releaseFunctions = (): void => {
+    if (!state.functionHolds?.length) return;
+    for (const h of state.functionHolds) d.services.functionsSettle?.(h);
+    state.functionHolds = [];
+  };
+
   /** One statement resolved in this session as it stands (search_path, temp tables, views). */
   const resolveOne = (f: StatementFacts): StatementFacts => d.services.resolve([f], state)[0] ?? f;
 
@@ -340,6 +367,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         s.executions++;
         session.statements++;
         applySettings(state, s.facts);
+        holdChangedFunctions(s.facts);
         resolve();
       });
     });
@@ -433,6 +461,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         throw auditUnavailable(e);
       }
       applySettings(state, s.facts);
+      holdChangedFunctions(s.facts);
     },
 
     executingBatched(stmt: StatementHandle, resumed = false): Promise<void> {
@@ -524,6 +553,11 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       // again now that it has (or has been rolled back).
       if (state.schemaChangedSinceIdle) d.services.schemaChanged();
       state.schemaChangedSinceIdle = false;
+      releaseFunctions();
+    },
+
+    ended(): void {
+      releaseFunctions();
     },
 
     scrub(stmt, fields) {

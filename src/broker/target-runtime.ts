@@ -17,7 +17,7 @@ import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
 import type { LiveSession } from './sessions.js';
-import { createdView, settingsIn, type SessionState, type TargetServices } from './statement-hooks.js';
+import { createdView, settingsIn, type FunctionHold, type SessionState, type TargetServices } from './statement-hooks.js';
 
 /** Catalog operations the broker needs; implemented per engine (src/sql/catalog.ts for PostgreSQL). */
 export interface TargetCatalog {
@@ -137,6 +137,11 @@ export class TargetRuntime implements TargetServices {
    * Protection follows the column (table OID and attribute number), as policy follows the table.
    */
   private masking: MaskingConfig;
+  /**
+   * Function names some session defined or changed that the catalog may not have read yet (see
+   * functionsChanging): name (lower case, `*` for any) → the holds on it.
+   */
+  private readonly unsettledFunctions = new Map<string, Set<FunctionHold>>();
   /** oid:attnum → the names a classified column had when the broker first saw it. */
   private readonly firstColumns = new Map<string, { schema: string; table: string; column: string }>();
 
@@ -178,19 +183,23 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
-    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && state.typesChanged.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
+    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && state.typesChanged.size === 0 && this.unsettledFunctions.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
     if (key !== undefined) {
       const hit = this.resolved.get(facts);
       if (hit?.key === key) return hit.out;
     }
     // Facts are cached and shared between sessions: resolution goes on a copy.
-    const out = this.resolveAll(facts, state, 0, new Set(state.typesChanged));
+    const out = this.resolveAll(facts, state, 0, new Set(state.typesChanged), new Set());
     if (key !== undefined) this.resolved.set(facts, { key, out });
     return out;
   }
 
-  /** `typesChanged`: the session's, plus those of the statements before in this message (added to as it goes). */
-  private resolveAll(facts: StatementFacts[], state: SessionState, depth: number, typesChanged: Set<string>): StatementFacts[] {
+  /**
+   * `typesChanged`: the session's, plus those of the statements before in this message (added to
+   * as it goes). `functionsChanged`: the functions the statements before in this message define
+   * or change (those of earlier messages are in unsettledFunctions).
+   */
+  private resolveAll(facts: StatementFacts[], state: SessionState, depth: number, typesChanged: Set<string>, functionsChanged: Set<string>): StatementFacts[] {
     const cat = this.d.catalog;
     const out: StatementFacts[] = [];
     // Views created by this session, and by earlier statements of this message.
@@ -204,27 +213,78 @@ export class TargetRuntime implements TargetServices {
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
       for (const name of f.renamed ?? []) renamed.add(name);
-      if (!cat?.loaded() || !cat.callTarget) continue;
+      if (!cat?.loaded() || !cat.callTarget) {
+        for (const name of f.functionsChanged ?? []) functionsChanged.add(name);
+        continue;
+      }
       // What the statement's function calls run is judged with it: a write hidden in a
       // function body is still a write (and still needs its WHERE).
       for (const fn of f.functions) {
         // Functions with a policy risk class (file, program, remote, dynamic SQL, admin,
         // identity) are judged by that class; COPY's pseudo-functions are among them.
         if (fn.risks.some((r) => r !== 'side-effect')) continue;
+        const name = `${fn.schema ? `${fn.schema}.` : ''}${fn.name}`;
+        // A name defined or changed moments ago (in this message, or by a session since the
+        // catalog's last reload): what the catalog says it is (a built-in, an old body) may no
+        // longer be what runs.
+        if (this.changedSinceReload(fn, functionsChanged)) {
+          const i = out.length - 1;
+          out[i] = out[i].opaque ? out[i] : { ...out[i], opaque: { reason: 'opaque-function', detail: `calls ${name}, defined or changed moments ago: dbgov has not read what it runs yet (try again in a moment)` } };
+          continue;
+        }
         // Under every search_path the session may have (see SessionState): any body a call may run.
         const targets = this.candidatePaths(state, fn.schema === undefined ? [fn.name] : []).map((p) => cat.callTarget!(fn, p));
         const target = targets.includes('opaque') ? 'opaque' : targets.some((t) => t !== undefined) ? targets.flatMap((t) => (t === undefined || t === 'opaque' ? [] : t)) : undefined;
         if (target === undefined) continue;
-        const name = `${fn.schema ? `${fn.schema}.` : ''}${fn.name}`;
         if (target === 'opaque' || depth >= MAX_CALL_DEPTH) {
           const i = out.length - 1;
           out[i] = out[i].opaque ? out[i] : { ...out[i], opaque: { reason: 'opaque-function', detail: `calls ${name}, which may change data in ways dbgov cannot see (mark read-only functions STABLE)` } };
           continue;
         }
-        for (const b of this.resolveAll(target, state, depth + 1, typesChanged)) out.push({ ...b, multiStatement: true, calledFrom: b.calledFrom ?? name });
+        for (const b of this.resolveAll(target, state, depth + 1, typesChanged, functionsChanged)) out.push({ ...b, multiStatement: true, calledFrom: b.calledFrom ?? name });
       }
+      for (const name of f.functionsChanged ?? []) functionsChanged.add(name);
     }
     return out;
+  }
+
+  /** Whether a call's name was defined or changed after the catalog last read it (pg_catalog.x cannot be shadowed). */
+  private changedSinceReload(fn: FunctionRef, inMessage: ReadonlySet<string>): boolean {
+    if (this.unsettledFunctions.size === 0 && inMessage.size === 0) return false;
+    if (fn.schema === 'pg_catalog') return false;
+    const name = fn.name.toLowerCase();
+    return inMessage.has(name) || inMessage.has('*') || this.unsettledFunctions.has(name) || this.unsettledFunctions.has('*');
+  }
+
+  functionsChanging(names: string[]): FunctionHold {
+    const hold: FunctionHold = { names: [...new Set(names)] };
+    for (const n of hold.names) {
+      let holds = this.unsettledFunctions.get(n);
+      if (!holds) this.unsettledFunctions.set(n, (holds = new Set()));
+      holds.add(hold);
+    }
+    return hold;
+  }
+
+  functionsSettle(hold: FunctionHold): void {
+    const release = (): void => {
+      for (const n of hold.names) {
+        const holds = this.unsettledFunctions.get(n);
+        holds?.delete(hold);
+        if (holds?.size === 0) this.unsettledFunctions.delete(n);
+      }
+    };
+    if (!this.d.catalog) return release();
+    const attempt = (): void => {
+      // A reload that starts now reads what has committed (or was rolled back) by now.
+      this.schemaChanged();
+      this.settled().then(release, (e: unknown) => {
+        // Not read: the names stay unread until a reload succeeds.
+        this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed; functions changed through the gateway stay unread until it succeeds');
+        setTimeout(attempt, CATALOG_REFRESH_MS).unref();
+      });
+    };
+    attempt();
   }
 
   /**

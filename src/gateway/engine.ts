@@ -172,6 +172,8 @@ export interface StatementHooks {
    * statement failed since the last time, so a transaction may have rolled back what it set.
    */
   idle?(errored: boolean): void;
+  /** The session is over (each engine calls it once when it closes). */
+  ended?(): void;
   /**
    * The server reset the session in place (MySQL COM_RESET_CONNECTION): its settings are the
    * server's defaults again, and its temporary tables, variables and prepared statements are gone.

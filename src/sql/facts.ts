@@ -218,6 +218,14 @@ export interface StatementFacts {
    */
   typesChanged?: string[];
   /**
+   * Function names this statement may define or change (lower case, no schema; `*` when it cannot
+   * tell): CREATE [OR REPLACE] FUNCTION / PROCEDURE / AGGREGATE, ALTER FUNCTION, a rename or a
+   * schema move of one, an extension. The catalog learns of the new definition only after it
+   * commits and a reload ran; until then a call of that name is not judged by what the catalog
+   * says it is (a built-in `lower`, an old body), but as code dbgov has not read.
+   */
+  functionsChanged?: string[];
+  /**
    * Returns or stores the texts of earlier statements' warnings and errors (MySQL SHOW WARNINGS,
    * SHOW ERRORS, GET DIAGNOSTICS): they quote the values those statements read. Also set on
    * statements returning the text of other sessions' statements (SHOW PROCESSLIST, SHOW ENGINE …

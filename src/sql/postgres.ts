@@ -189,6 +189,8 @@ function facts(
   }
   const typesChanged = typesChangedBy(type, node);
   if (typesChanged.length > 0) f.typesChanged = typesChanged;
+  const functionsChanged = functionsChangedBy(type, node);
+  if (functionsChanged.length > 0) f.functionsChanged = functionsChanged;
   if (type === 'DeallocateStmt') f.deallocate = { name: node.isall === true || str(node.name) === undefined ? null : str(node.name)! };
   if (type === 'CopyStmt') f.copy = copyFormat(node);
   // Cursors: FETCH returns rows of the DECLAREd query, so masking needs to link the two.
@@ -419,6 +421,41 @@ function typesChangedBy(type: string, n: PgNode): string[] {
       return ['*'];
     case 'CreateSchemaStmt':
       return list(n.schemaElts).length > 0 ? ['*'] : [];
+    default:
+      return [];
+  }
+}
+
+const ROUTINE_OBJECTS: ReadonlySet<string> = new Set(['OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE', 'OBJECT_AGGREGATE']);
+
+/**
+ * Names of functions a statement may define or change (see StatementFacts.functionsChanged): one
+ * it creates or replaces, alters (its volatility decides whether its body is judged), renames
+ * (the old name and the new) or moves to another schema (one earlier on the path shadows); `*`
+ * for statements that bring functions they do not name (an extension).
+ */
+function functionsChangedBy(type: string, n: PgNode): string[] {
+  const last = (x: unknown): string[] => {
+    const parts = names(x);
+    return parts.length === 0 ? ['*'] : [parts[parts.length - 1].toLowerCase()];
+  };
+  // ObjectWithArgs, bare (ALTER FUNCTION) or wrapped (RENAME, SET SCHEMA).
+  const routine = (x: unknown): string[] => last((as(x, 'ObjectWithArgs') ?? (isObject(x) ? x : undefined))?.objname);
+  switch (type) {
+    case 'CreateFunctionStmt':
+      return last(n.funcname);
+    case 'AlterFunctionStmt':
+      return routine(n.func);
+    case 'DefineStmt':
+      return n.kind === 'OBJECT_AGGREGATE' ? last(n.defnames) : [];
+    case 'RenameStmt':
+      return typeof n.renameType === 'string' && ROUTINE_OBJECTS.has(n.renameType) ? [...routine(n.object), (str(n.newname) ?? '*').toLowerCase()] : [];
+    case 'AlterObjectSchemaStmt':
+      return typeof n.objectType === 'string' && ROUTINE_OBJECTS.has(n.objectType) ? routine(n.object) : [];
+    case 'CreateExtensionStmt':
+    case 'AlterExtensionStmt':
+    case 'AlterExtensionContentsStmt':
+      return ['*'];
     default:
       return [];
   }

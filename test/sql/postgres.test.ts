@@ -466,6 +466,21 @@ test('ALTER COLUMN TYPE: each column, its new type as written, and whether USING
   assert.equal(retypes('ALTER TABLE t ADD COLUMN y int'), undefined);
 });
 
+test('function names a statement defines or changes (a call of that name is unread until the catalog has it)', () => {
+  const changed = (sql: string) => analysePostgres(sql).statements[0].functionsChanged;
+  assert.deepEqual(changed("CREATE OR REPLACE FUNCTION public.Lower(t varchar) RETURNS text LANGUAGE sql AS 'select t'"), ['lower']);
+  assert.deepEqual(changed("CREATE PROCEDURE p() LANGUAGE sql AS 'select 1'"), ['p']);
+  assert.deepEqual(changed('ALTER FUNCTION f(int) VOLATILE'), ['f']);
+  assert.deepEqual(changed('ALTER FUNCTION f(int) RENAME TO upper'), ['f', 'upper']);
+  assert.deepEqual(changed('ALTER ROUTINE s.f RENAME TO g'), ['f', 'g']);
+  assert.deepEqual(changed('ALTER FUNCTION f(int) SET SCHEMA pg_temp'), ['f']);
+  assert.deepEqual(changed('CREATE AGGREGATE a(int) (sfunc = int4pl, stype = int)'), ['a']);
+  assert.deepEqual(changed('CREATE EXTENSION hstore'), ['*']);
+  assert.equal(changed('ALTER TABLE t RENAME TO u'), undefined);
+  assert.equal(changed('ALTER TYPE t SET SCHEMA s'), undefined);
+  assert.equal(changed('SELECT lower(x) FROM t'), undefined);
+});
+
 test('type names a statement defines or changes (an unqualified type name may then mean it)', () => {
   const changed = (sql: string) => analysePostgres(sql).statements[0].typesChanged;
   assert.deepEqual(changed('CREATE DOMAIN pg_temp.text AS "char"'), ['text']);

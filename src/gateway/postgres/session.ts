@@ -983,6 +983,7 @@ export class PostgresSession {
       if (e.kind === 'query' || e.kind === 'execute') this.complete(e, { rows: null, error: { sqlstate: '08006', message: 'dbgov: the session ended before the statement finished' } });
     }
     this.cancels.unregister(this.cancelKey.pid, this.cancelKey.key);
+    this.ctx.hooks.ended?.();
     const up = this.upstream.socket;
     if (!up.destroyed) up.end(ser.terminate());
     this.client.end();

@@ -1,0 +1,77 @@
+/**
+ * The broker's catalog learns of a function after its CREATE commits and a reload ran. A function
+ * that shadows a built-in (or replaces a user one) must not run unread in between: called at
+ * once after its CREATE, in the same message, inside the transaction that created it, or from
+ * another session. Each probe's body copies its argument into an unclassified column; no seeded
+ * PII value may reach the client. (Round 5's probe of the same function waited 0.5 s first, and
+ * leaked when the machine was busy and the reload took longer.)
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { adminQuery } from './harness.js';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, psqlThrough, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/postgres-masking.yaml'), 'utf8')) as MaskingCorpus;
+
+const STORE = (name: string, type: string): string =>
+  `CREATE OR REPLACE FUNCTION public.${name}(t ${type}) RETURNS text LANGUAGE sql VOLATILE AS $$ INSERT INTO orders (id, status) VALUES (700 + length(t), t) RETURNING 'x' $$`;
+
+describe('functions the catalog has not seen yet (PostgreSQL)', () => {
+  let t: CapturedTarget;
+
+  before(async () => {
+    t = await captureTarget('postgres', 'zzcatlag', corpus);
+    // A harmless user function the catalog knows from the start, replaced by a probe below.
+    await adminQuery("CREATE FUNCTION public.tidy(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT btrim(t) $$", [], t.db);
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  const probe = async (name: string, sql: string[], cleanup: string[]): Promise<void> => {
+    t.proxy.take();
+    const r = await psqlThrough(t, sql);
+    // Read what the function stored, through the gateway as the same identity, then tidy up.
+    const readBack = await psqlThrough(t, ['SELECT id, status FROM orders WHERE id >= 700', ...cleanup]);
+    const found = leaksOf(corpus.pii, t.proxy.take());
+    await adminQuery('DELETE FROM orders WHERE id >= 700', [], t.db);
+    assert.deepEqual(found, [], `${name}: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}\n${readBack.stdout}\n${readBack.stderr}`);
+  };
+
+  test('called at once after its CREATE, in the next message', async () => {
+    await probe('next message', [STORE('lower', 'varchar'), 'SELECT lower(full_name::varchar) AS x FROM users WHERE id = 1'], ['DROP FUNCTION public.lower(varchar)']);
+  });
+
+  test('called in the same message as its CREATE', async () => {
+    await probe('same message', [`${STORE('lower', 'varchar')}; SELECT lower(full_name::varchar) AS x FROM users WHERE id = 1`], ['DROP FUNCTION public.lower(varchar)']);
+  });
+
+  test('called inside the transaction that created it (the catalog cannot see it before COMMIT)', async () => {
+    await probe('in transaction', ['BEGIN', STORE('upper', 'varchar'), 'SELECT upper(address::varchar) AS x FROM users WHERE id = 2', 'COMMIT'], ['DROP FUNCTION IF EXISTS public.upper(varchar)']);
+  });
+
+  test('a user function the catalog knows, replaced with a body that stores its argument, then called', async () => {
+    await probe('replaced', [STORE('tidy', 'text'), 'SELECT tidy(full_name) AS x FROM users WHERE id = 1'], [`CREATE OR REPLACE FUNCTION public.tidy(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT btrim(t) $$`]);
+  });
+
+  test('created by one session, called at once by another', async () => {
+    t.proxy.take();
+    // The CREATE goes through the gateway on its own connection; the call follows on another.
+    const created = await psqlThrough(t, [STORE('lower', 'varchar')]);
+    assert.equal(created.code, 0, created.stderr);
+    const r = await psqlThrough(t, ['SELECT lower(full_name::varchar) AS x FROM users WHERE id = 1', 'SELECT id, status FROM orders WHERE id >= 700', 'DROP FUNCTION public.lower(varchar)']);
+    const found = leaksOf(corpus.pii, t.proxy.take());
+    await adminQuery('DELETE FROM orders WHERE id >= 700', [], t.db);
+    assert.deepEqual(found, [], `another session: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+  });
+
+  test('control: once the catalog has read it, a function created in the session runs on unclassified data', async () => {
+    const r = await psqlThrough(t, [STORE('lower', 'varchar'), 'SELECT pg_sleep(0.2)', 'SELECT lower(status::varchar) AS x FROM orders ORDER BY id LIMIT 1', 'DROP FUNCTION public.lower(varchar)']);
+    await adminQuery('DELETE FROM orders WHERE id >= 700', [], t.db);
+    assert.match(r.stdout, /\(1 row\)/, `${r.stdout}\n${r.stderr}`);
+  });
+});
