@@ -69,6 +69,22 @@ describe('functions the catalog has not seen yet (PostgreSQL)', () => {
     assert.deepEqual(found, [], `another session: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
   });
 
+  test('a view the catalog knows, replaced to add a classified column, read at once by another session', async () => {
+    await adminQuery('CREATE VIEW public.plans AS SELECT id, plan FROM users', [], t.db);
+    try {
+      // Let the catalog's periodic or next reload see the first definition.
+      await psqlThrough(t, ['CREATE TEMP TABLE zz_nudge (a int)', 'SELECT pg_sleep(0.3)']);
+      t.proxy.take();
+      const replaced = await psqlThrough(t, ['CREATE OR REPLACE VIEW public.plans AS SELECT id, plan, full_name AS who FROM users']);
+      assert.equal(replaced.code, 0, replaced.stderr);
+      const r = await psqlThrough(t, ['SELECT * FROM plans ORDER BY id', 'SELECT who FROM plans ORDER BY id']);
+      const found = leaksOf(corpus.pii, t.proxy.take());
+      assert.deepEqual(found, [], `replaced view: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+    } finally {
+      await adminQuery('DROP VIEW IF EXISTS public.plans', [], t.db);
+    }
+  });
+
   test('control: once the catalog has read it, a function created in the session runs on unclassified data', async () => {
     const r = await psqlThrough(t, [STORE('lower', 'varchar'), 'SELECT pg_sleep(0.2)', 'SELECT lower(status::varchar) AS x FROM orders ORDER BY id LIMIT 1', 'DROP FUNCTION public.lower(varchar)']);
     await adminQuery('DELETE FROM orders WHERE id >= 700', [], t.db);
