@@ -78,7 +78,9 @@ export interface SessionState {
 
 /** Function names held as unread until the catalog has them (TargetServices.functionsChanging). */
 export interface FunctionHold {
+  /** Function names; `view:<name>` for a view (re)defined, whose new query is in `views`. */
   readonly names: readonly string[];
+  readonly views?: ReadonlyMap<string, RelationRef[]>;
 }
 
 /** What a target provides to its sessions (src/broker/target-runtime.ts). */
@@ -100,11 +102,12 @@ export interface TargetServices {
   /** DDL or a resolution-changing statement ran: refresh the catalog. */
   schemaChanged(): void;
   /**
-   * A statement that defines or changes functions (StatementFacts.functionsChanged) is about to
-   * run: until the catalog has read them, calls of those names in any session are code dbgov has
-   * not read. The hold is given back with functionsSettle once the session is idle or gone.
+   * A statement that defines or changes functions (StatementFacts.functionsChanged) or views is
+   * about to run: until the catalog has read them, calls of those names in any session are code
+   * dbgov has not read, and rows read through those views are of unknown origin. The hold is
+   * given back with functionsSettle once the session is idle or gone.
    */
-  functionsChanging?(names: string[]): FunctionHold;
+  functionsChanging?(names: string[], views?: ReadonlyMap<string, RelationRef[]>): FunctionHold;
   /** Reloads the catalog (the change has committed or rolled back by now), then lets the names go. */
   functionsSettle?(hold: FunctionHold): void;
 }
@@ -240,8 +243,14 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
 
   /** Functions a running statement defines or changes stay unread by name until the catalog has them. */
   const holdChangedFunctions = (facts: StatementFacts[]): void => {
-    if (!d.services.functionsChanging || !facts.some((f) => f.functionsChanged)) return;
-    (state.functionHolds ??= []).push(d.services.functionsChanging(facts.flatMap((f) => f.functionsChanged ?? [])));
+    if (!d.services.functionsChanging || !facts.some((f) => f.functionsChanged || f.tag === 'CREATE VIEW' || f.tag === 'ALTER VIEW')) return;
+    const views = new Map<string, RelationRef[]>();
+    for (const f of facts) {
+      const v = createdView(f);
+      if (v) views.set(v.name, v.reads);
+    }
+    const names = [...facts.flatMap((f) => f.functionsChanged ?? []), ...[...views.keys()].map((v) => `view:${v}`)];
+    if (names.length > 0) (state.functionHolds ??= []).push(d.services.functionsChanging(names, views));
   };
   /** Idle (committed or rolled back) or gone: the catalog may read them now. */
   const releaseFunctions = (): void => {

@@ -202,12 +202,13 @@ export class TargetRuntime implements TargetServices {
   private resolveAll(facts: StatementFacts[], state: SessionState, depth: number, typesChanged: Set<string>, functionsChanged: Set<string>): StatementFacts[] {
     const cat = this.d.catalog;
     const out: StatementFacts[] = [];
-    // Views created by this session, and by earlier statements of this message.
-    const views = new Map(state.createdViews);
+    // Views (re)defined by any session since the catalog read them, by this session, and by
+    // earlier statements of this message.
+    const views = new Map([...this.heldViews(), ...state.createdViews]);
     // Names renamed by this session, and by earlier statements of this message.
     const renamed = new Set(state.renamed);
     for (const g of facts) {
-      const f = this.withImplicitCalls(g, state);
+      const f = this.withImplicitCalls(g, state, functionsChanged);
       out.push(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged));
       for (const name of f.typesChanged ?? []) typesChanged.add(name);
       const view = createdView(f);
@@ -249,15 +250,27 @@ export class TargetRuntime implements TargetServices {
   }
 
   /** Whether a call's name was defined or changed after the catalog last read it (pg_catalog.x cannot be shadowed). */
-  private changedSinceReload(fn: FunctionRef, inMessage: ReadonlySet<string>): boolean {
+  private changedSinceReload(fn: Pick<FunctionRef, 'name' | 'schema'>, inMessage: ReadonlySet<string>): boolean {
     if (this.unsettledFunctions.size === 0 && inMessage.size === 0) return false;
     if (fn.schema === 'pg_catalog') return false;
     const name = fn.name.toLowerCase();
     return inMessage.has(name) || inMessage.has('*') || this.unsettledFunctions.has(name) || this.unsettledFunctions.has('*');
   }
 
-  functionsChanging(names: string[]): FunctionHold {
-    const hold: FunctionHold = { names: [...new Set(names)] };
+  /** Views some session (re)defined that the catalog may not have read yet → what their new queries read. */
+  private heldViews(): Map<string, RelationRef[]> {
+    const out = new Map<string, RelationRef[]>();
+    if (this.unsettledFunctions.size === 0) return out;
+    for (const [name, holds] of this.unsettledFunctions) {
+      if (!name.startsWith('view:')) continue;
+      const view = name.slice(5);
+      for (const h of holds) out.set(view, [...(out.get(view) ?? []), ...(h.views?.get(view) ?? [])]);
+    }
+    return out;
+  }
+
+  functionsChanging(names: string[], views?: ReadonlyMap<string, RelationRef[]>): FunctionHold {
+    const hold: FunctionHold = { names: [...new Set(names)], ...(views && views.size > 0 ? { views } : {}) };
     for (const n of hold.names) {
       let holds = this.unsettledFunctions.get(n);
       if (!holds) this.unsettledFunctions.set(n, (holds = new Set()));
@@ -292,11 +305,15 @@ export class TargetRuntime implements TargetServices {
    * policy judges them like any call (an operator over lo_import reads a server file); an
    * operator the catalog does not know makes it opaque, as an unknown function does.
    */
-  private withImplicitCalls(f: StatementFacts, state: SessionState): StatementFacts {
+  private withImplicitCalls(f: StatementFacts, state: SessionState, changedInMessage: ReadonlySet<string>): StatementFacts {
     const cat = this.d.catalog;
     if (!f.implicitCalls || !cat?.loaded() || !cat.implicitCallFunctions) return f;
     const functions = [...f.functions];
     for (const call of f.implicitCalls) {
+      // An operator or cast defined moments ago: the catalog's answer may be the one it shadows.
+      if (call.schema !== 'pg_catalog' && this.changedSinceReload({ name: `${call.kind}:${call.name}` }, changedInMessage)) {
+        return { ...f, opaque: f.opaque ?? { reason: 'opaque-function', detail: `uses the ${call.kind} ${call.name}, defined moments ago: dbgov has not read what it runs yet (try again in a moment)` } };
+      }
       for (const p of this.candidatePaths(state, [])) {
         const fns = cat.implicitCallFunctions(call, p);
         if (fns === 'unknown') {
@@ -463,7 +480,7 @@ export class TargetRuntime implements TargetServices {
    * never set it share the memo.
    */
   private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
-    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0;
+    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && this.unsettledFunctions.size === 0;
   }
 
   /**
@@ -486,9 +503,11 @@ export class TargetRuntime implements TargetServices {
   private buildPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): { plan: MaskPlan | ClientError | null; cacheable: boolean } {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
-    // Rows read through a view this session created, before the catalog has it: unknown origin.
-    if (state.createdViews.size > 0 || state.renamed.size > 0) {
-      facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
+    // Rows read through a view this session (or another, moments ago) created or replaced, before
+    // the catalog has it: unknown origin.
+    if (state.createdViews.size > 0 || state.renamed.size > 0 || this.unsettledFunctions.size > 0) {
+      const fresh = (name: string): boolean => state.createdViews.has(name) || this.unsettledFunctions.has(`view:${name}`);
+      facts = facts.map((f) => (f.relations.some((r) => fresh(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created or replaced, or a relation renamed, moments ago') : f));
     }
     // Rows read from outside the database's tables (a server file, another server, a program's
     // output, other sessions' statement texts) may hold anything, an earlier export of
@@ -533,8 +552,13 @@ export class TargetRuntime implements TargetServices {
     // still return some (CALL with INOUT parameters, SHOW, a FETCH of a cursor never seen, a
     // MariaDB DELETE … RETURNING, whose lineage the MySQL analyser does not give).
     const own = facts.filter(mayReturnRows);
-    if (own.length <= 1) return this.lineageOf(own[0] ?? facts.find((f) => f.lineage), state);
     const unknown = (): ColumnLineage[] => Array.from({ length: width }, (_, index) => ({ index, name: '?column?', sources: [], opaque: true, direct: false }));
+    if (own.length <= 1) {
+      // A result wider or narrower than the lineage (a `*` expanded by a catalog that has not
+      // seen a view's new columns yet) cannot be matched column by column: unknown.
+      const one = this.lineageOf(own[0] ?? facts.find((f) => f.lineage), state);
+      return one !== undefined && one.length !== width ? unknown() : one;
+    }
     const all = own.map((f) => this.lineageOf(f, state));
     if (all.some((l) => l === undefined)) return unknown();
     const fits = all.filter((l): l is ColumnLineage[] => l !== undefined && l.length === width);

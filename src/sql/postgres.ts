@@ -431,8 +431,9 @@ const ROUTINE_OBJECTS: ReadonlySet<string> = new Set(['OBJECT_FUNCTION', 'OBJECT
 /**
  * Names of functions a statement may define or change (see StatementFacts.functionsChanged): one
  * it creates or replaces, alters (its volatility decides whether its body is judged), renames
- * (the old name and the new) or moves to another schema (one earlier on the path shadows); `*`
- * for statements that bring functions they do not name (an extension).
+ * (the old name and the new) or moves to another schema (one earlier on the path shadows); an
+ * operator (`operator:<symbol>`) or cast (`cast:<target type>`) it creates or moves; `*` for
+ * statements that bring functions they do not name (an extension).
  */
 function functionsChangedBy(type: string, n: PgNode): string[] {
   const last = (x: unknown): string[] => {
@@ -447,10 +448,14 @@ function functionsChangedBy(type: string, n: PgNode): string[] {
     case 'AlterFunctionStmt':
       return routine(n.func);
     case 'DefineStmt':
-      return n.kind === 'OBJECT_AGGREGATE' ? last(n.defnames) : [];
+      // An operator is named `operator:<symbol>`: expressions call it without naming a function.
+      return n.kind === 'OBJECT_AGGREGATE' ? last(n.defnames) : n.kind === 'OBJECT_OPERATOR' ? last(n.defnames).map((x) => `operator:${x}`) : [];
+    case 'CreateCastStmt':
+      return last(isObject(n.targettype) ? n.targettype.names : undefined).map((x) => `cast:${x}`);
     case 'RenameStmt':
       return typeof n.renameType === 'string' && ROUTINE_OBJECTS.has(n.renameType) ? [...routine(n.object), (str(n.newname) ?? '*').toLowerCase()] : [];
     case 'AlterObjectSchemaStmt':
+      if (n.objectType === 'OBJECT_OPERATOR') return routine(n.object).map((x) => `operator:${x}`);
       return typeof n.objectType === 'string' && ROUTINE_OBJECTS.has(n.objectType) ? routine(n.object) : [];
     case 'CreateExtensionStmt':
     case 'AlterExtensionStmt':

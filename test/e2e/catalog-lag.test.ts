@@ -69,6 +69,18 @@ describe('functions the catalog has not seen yet (PostgreSQL)', () => {
     assert.deepEqual(found, [], `another session: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
   });
 
+  test('an operator created moments ago, over a function that stores its argument, used at once', async () => {
+    await probe(
+      'operator',
+      [
+        "CREATE FUNCTION public.zcat(a varchar, b varchar) RETURNS varchar LANGUAGE sql VOLATILE AS $$ INSERT INTO orders (id, status) VALUES (700 + length(a), a) RETURNING a || b $$",
+        'CREATE OPERATOR public.|| (leftarg = varchar, rightarg = varchar, function = public.zcat)',
+        "SELECT full_name::varchar || 'x'::varchar AS x FROM users WHERE id = 1",
+      ],
+      ['DROP OPERATOR public.||(varchar, varchar)', 'DROP FUNCTION public.zcat(varchar, varchar)'],
+    );
+  });
+
   test('a view the catalog knows, replaced to add a classified column, read at once by another session', async () => {
     await adminQuery('CREATE VIEW public.plans AS SELECT id, plan FROM users', [], t.db);
     try {
@@ -82,6 +94,21 @@ describe('functions the catalog has not seen yet (PostgreSQL)', () => {
       assert.deepEqual(found, [], `replaced view: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
     } finally {
       await adminQuery('DROP VIEW IF EXISTS public.plans', [], t.db);
+    }
+  });
+
+  test('a view the catalog knows, replaced so that a column of the same name and type carries a classified one, read at once by another session', async () => {
+    await adminQuery('CREATE VIEW public.plans2 AS SELECT id, plan FROM users', [], t.db);
+    try {
+      await psqlThrough(t, ['CREATE TEMP TABLE zz_nudge (a int)', 'SELECT pg_sleep(0.3)']);
+      t.proxy.take();
+      const replaced = await psqlThrough(t, ['CREATE OR REPLACE VIEW public.plans2 AS SELECT id, full_name AS plan FROM users']);
+      assert.equal(replaced.code, 0, replaced.stderr);
+      const r = await psqlThrough(t, ['SELECT * FROM plans2 ORDER BY id', 'SELECT plan FROM plans2 ORDER BY id']);
+      const found = leaksOf(corpus.pii, t.proxy.take());
+      assert.deepEqual(found, [], `replaced view: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+    } finally {
+      await adminQuery('DROP VIEW IF EXISTS public.plans2', [], t.db);
     }
   });
 

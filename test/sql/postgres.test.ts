@@ -476,6 +476,9 @@ test('function names a statement defines or changes (a call of that name is unre
   assert.deepEqual(changed('ALTER FUNCTION f(int) SET SCHEMA pg_temp'), ['f']);
   assert.deepEqual(changed('CREATE AGGREGATE a(int) (sfunc = int4pl, stype = int)'), ['a']);
   assert.deepEqual(changed('CREATE EXTENSION hstore'), ['*']);
+  assert.deepEqual(changed('CREATE OPERATOR public.|| (leftarg = varchar, rightarg = varchar, function = f)'), ['operator:||']);
+  assert.deepEqual(changed('ALTER OPERATOR public.||(varchar, varchar) SET SCHEMA s'), ['operator:||']);
+  assert.deepEqual(changed('CREATE CAST (varchar AS MyType) WITH FUNCTION f(varchar)'), ['cast:mytype']);
   assert.equal(changed('ALTER TABLE t RENAME TO u'), undefined);
   assert.equal(changed('ALTER TYPE t SET SCHEMA s'), undefined);
   assert.equal(changed('SELECT lower(x) FROM t'), undefined);
