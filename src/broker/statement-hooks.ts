@@ -243,7 +243,10 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
 
   /** Functions a running statement defines or changes stay unread by name until the catalog has them. */
   const holdChangedFunctions = (facts: StatementFacts[]): void => {
-    if (!d.services.functionsChanging || !facts.some((f) => f.functionsChanged || f.tag === 'CREATE VIEW' || f.tag === 'ALTER VIEW')) return;
+    // PostgreSQL's engine reports idle and the end of a session, which give holds back. (MySQL's
+    // analyser judges stored functions as opaque calls, and its views changed through the gateway
+    // its own way.)
+    if (d.protocol !== 'postgres' || !d.services.functionsChanging || !facts.some((f) => f.functionsChanged || f.tag === 'CREATE VIEW' || f.tag === 'ALTER VIEW')) return;
     const views = new Map<string, RelationRef[]>();
     for (const f of facts) {
       const v = createdView(f);
