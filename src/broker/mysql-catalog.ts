@@ -173,6 +173,25 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     resolveLineage(facts: StatementFacts) {
       return facts.lineage ? resolve(facts.lineage, 0) : undefined;
     },
+    // A column of a view compared with something compares the base columns it reads: `SELECT id
+    // FROM user_contacts WHERE email LIKE 'a%'` filters on users.email as surely as the table does.
+    // A view column that cannot be followed stands for every column of the view's tables.
+    resolveTestedColumns(facts: StatementFacts) {
+      const out: Source[] = [];
+      for (const p of facts.predicateColumns ?? []) {
+        if (!inTarget(p) || !snap.views.has(p.table.toLowerCase())) continue;
+        const f = followSource(p, 0);
+        if (!f.opaque) {
+          out.push(...f.sources);
+          continue;
+        }
+        const bases = this.viewBaseRelations!({ ...(p.schema !== undefined ? { schema: p.schema } : {}), name: p.table, access: 'read' }, null);
+        for (const b of bases) out.push({ schema: b.schema, table: b.name, column: '*' });
+        // Nested too deep to follow: any classified column at all.
+        if (bases.length === 0) out.push({ table: '*', column: '*' });
+      }
+      return out.length > 0 ? out : undefined;
+    },
     viewBaseRelations(ref: RelationRef) {
       const bases = (schema: string | undefined, name: string, depth: number): { schema: string; name: string }[] => {
         const key = name.toLowerCase();

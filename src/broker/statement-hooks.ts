@@ -90,8 +90,8 @@ export interface TargetServices {
    * safe (`masking.onUnprovable: block`) and this statement's lineage is such a result.
    */
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null;
-  /** DDL or a resolution-changing statement ran: refresh the catalog. */
-  schemaChanged(): void;
+  /** DDL or a resolution-changing statement ran (`facts`: which): refresh the catalog. */
+  schemaChanged(facts?: readonly StatementFacts[]): void;
 }
 
 export interface HooksDeps {
@@ -498,7 +498,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       }
       // A new global sql_mode is what new sessions (and SET sql_mode = DEFAULT) start from: the catalog reads it.
       if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) {
-        d.services.schemaChanged();
+        d.services.schemaChanged(s.facts);
         state.schemaChangedSinceIdle = true;
       }
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });

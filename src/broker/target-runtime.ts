@@ -121,6 +121,15 @@ export class TargetRuntime implements TargetServices {
    * new view, a temp table) can never leave a stale resolution or mask plan in use.
    */
   private generation = 0;
+  /**
+   * Views created or replaced through the gateway, by any session, that the catalog may not have
+   * yet: lower-case name → what the new definition reads, and the generation from which a reload
+   * has it. Until then the catalog's definition of the name is the old one (`CREATE OR REPLACE
+   * VIEW user_contacts AS SELECT ssn AS plan …` read as plan in another session's next statement).
+   */
+  private readonly changedViews = new Map<string, { reads: RelationRef[]; until: number }>();
+  /** Bumped whenever changedViews changes: resolutions cached before are stale. */
+  private changedViewsVersion = 0;
   /** The last store check per (cached) facts array, for the session that asked (see storesHidden). */
   private readonly recentStores = new WeakMap<StatementFacts[], SessionMemo & { result: ClientError | null }>();
   /** The last plan per (cached) facts array, for the session that asked (see maskPlan). */
@@ -153,7 +162,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.d.catalog) return;
     // Changes made outside the gateway (a DBA's migration) are picked up within this interval;
     // changes made through it trigger a reload at once (schemaChanged).
-    this.refreshInterval = setInterval(() => this.schemaChanged(), CATALOG_REFRESH_MS);
+    this.refreshInterval = setInterval(() => this.scheduleReload(), CATALOG_REFRESH_MS);
     this.refreshInterval.unref();
     try {
       await this.d.catalog.refresh();
@@ -162,7 +171,7 @@ export class TargetRuntime implements TargetServices {
       // The target may be down at broker start; sessions will fail with their own clear error,
       // and until the catalog loads, unqualified names resolve conservatively.
       this.d.log.warn({ err: e, target: this.d.name }, 'catalog load failed; will retry');
-      this.schemaChanged();
+      this.scheduleReload();
     }
   }
 
@@ -178,7 +187,7 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
-    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && state.typesChanged.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
+    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && state.typesChanged.size === 0 ? `${this.generation}|${this.changedViewsVersion}|${state.pathKey}` : undefined;
     if (key !== undefined) {
       const hit = this.resolved.get(facts);
       if (hit?.key === key) return hit.out;
@@ -193,13 +202,14 @@ export class TargetRuntime implements TargetServices {
   private resolveAll(facts: StatementFacts[], state: SessionState, depth: number, typesChanged: Set<string>): StatementFacts[] {
     const cat = this.d.catalog;
     const out: StatementFacts[] = [];
-    // Views created by this session, and by earlier statements of this message.
-    const views = new Map(state.createdViews);
+    // Views created by this session (or changed by any, not yet in the catalog), and by earlier
+    // statements of this message.
+    const views = new Map(this.unsettledViews(state));
     // Names renamed by this session, and by earlier statements of this message.
     const renamed = new Set(state.renamed);
     for (const g of facts) {
       const f = this.withImplicitCalls(g, state);
-      out.push(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged));
+      out.push(this.throughViews(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged), views));
       for (const name of f.typesChanged ?? []) typesChanged.add(name);
       const view = createdView(f);
       if (view) views.set(view.name, view.reads);
@@ -224,6 +234,42 @@ export class TargetRuntime implements TargetServices {
         for (const b of this.resolveAll(target, state, depth + 1, typesChanged)) out.push({ ...b, multiStatement: true, calledFrom: b.calledFrom ?? name });
       }
     }
+    return out;
+  }
+
+  /**
+   * Views the catalog does not have as they are now (created in this session, or created or
+   * replaced through the gateway by any session before the catalog reloaded): what the statement
+   * reads through one, it reads from the relations the new definition reads, and a column of one
+   * compared with something may be any of their columns. So masking, the stored-value check and
+   * the masked-predicate rule judge those relations (`SELECT id FROM v WHERE s LIKE '1%'` right
+   * after `CREATE VIEW v AS SELECT ssn AS s FROM users` filters on users.ssn).
+   */
+  private throughViews(f: StatementFacts, views: ReadonlyMap<string, RelationRef[]>): StatementFacts {
+    if (views.size === 0) return f;
+    const via = f.relations.filter((r) => r.access === 'read' && views.has(r.name.toLowerCase()));
+    if (via.length === 0) return f;
+    const cat = this.d.catalog;
+    const reads: RelationRef[] = [];
+    for (const v of via) {
+      for (const b of views.get(v.name.toLowerCase()) ?? []) {
+        // A view read by the new definition is followed to its tables as the catalog has them.
+        const bases = cat?.viewBaseRelations?.(b, null) ?? [];
+        for (const x of bases.length > 0 ? bases : [b]) if (!reads.some((r) => r.name === x.name && r.schema === x.schema)) reads.push({ ...(x.schema !== undefined ? { schema: x.schema } : {}), name: x.name, access: 'read', via: 'unsettled-view' });
+      }
+    }
+    const inView = new Set(via.map((r) => r.name.toLowerCase()));
+    const tested = (f.predicateColumns ?? []).some((p) => inView.has(p.table.toLowerCase()));
+    const predicateColumns = tested ? [...(f.predicateColumns ?? []), ...reads.map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), table: r.name, column: '*' }))] : f.predicateColumns;
+    return { ...f, relations: [...f.relations, ...reads], ...(predicateColumns ? { predicateColumns } : {}) };
+  }
+
+  /** state.createdViews, plus the views any session changed that the catalog may not have yet. */
+  private unsettledViews(state: SessionState): ReadonlyMap<string, RelationRef[]> {
+    if (this.changedViews.size === 0) return state.createdViews;
+    const out = new Map<string, RelationRef[]>();
+    for (const [name, v] of this.changedViews) out.set(name, v.reads);
+    for (const [name, reads] of state.createdViews) out.set(name, [...(out.get(name) ?? []), ...reads]);
     return out;
   }
 
@@ -403,7 +449,7 @@ export class TargetRuntime implements TargetServices {
    * never set it share the memo.
    */
   private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
-    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0;
+    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && this.changedViews.size === 0;
   }
 
   /**
@@ -426,9 +472,11 @@ export class TargetRuntime implements TargetServices {
   private buildPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): { plan: MaskPlan | ClientError | null; cacheable: boolean } {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
-    // Rows read through a view this session created, before the catalog has it: unknown origin.
-    if (state.createdViews.size > 0 || state.renamed.size > 0) {
-      facts = facts.map((f) => (f.relations.some((r) => state.createdViews.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created, or a relation renamed, in this session') : f));
+    // Rows read through a view this session created (or any session changed), before the catalog
+    // has it: unknown origin.
+    const views = this.unsettledViews(state);
+    if (views.size > 0 || state.renamed.size > 0) {
+      facts = facts.map((f) => (f.relations.some((r) => views.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created or changed, or a relation renamed, lately') : f));
     }
     // Rows read from outside the database's tables (a server file, another server, a program's
     // output, other sessions' statement texts) may hold anything, an earlier export of
@@ -483,6 +531,7 @@ export class TargetRuntime implements TargetServices {
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
     if (!this.maskingActive) return null;
+    this.noteChangedViews(facts, false);
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
     const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state);
@@ -606,8 +655,11 @@ export class TargetRuntime implements TargetServices {
       const cat = this.d.catalog;
       const perPath = cat?.resolveWriteFlows ? this.candidatePaths(state, unqualifiedNames(f)).map((p) => cat.resolveWriteFlows!(f, p)) : [];
       if (perPath.some((x) => x === undefined)) continue;
-      const flows = perPath.flatMap((x) => x!);
+      let flows = perPath.flatMap((x) => x!);
       if (flows.length === 0) continue;
+      // Read through a view the catalog does not have as it is now (see throughViews): the
+      // catalog's lineage of it is the old definition's, so what each value carries is unknown.
+      if (f.relations.some((r) => r.via === 'unsettled-view')) flows = flows.map((x) => ({ ...x, value: { ...x.value, opaque: true, direct: false } }));
       // Values of unknown origin count as classified only where the statement reads a table that
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
@@ -820,7 +872,29 @@ export class TargetRuntime implements TargetServices {
     }
   }
 
-  schemaChanged(): void {
+  /**
+   * A view a statement creates or replaces is, for every session, not the catalog's until a
+   * reload that started after the statement ran has finished. Noted when the statement is let
+   * through (`ran` false: it may run while a reload reads the catalog) and again once it has run.
+   */
+  private noteChangedViews(facts: readonly StatementFacts[], ran: boolean): void {
+    for (const f of facts) {
+      const view = createdView(f);
+      if (!view) continue;
+      // A reload running now may have read the catalog before the change: the one after it then.
+      const until = this.generation + (ran && this.refreshing === undefined ? 1 : 2);
+      this.changedViews.set(view.name, { reads: view.reads, until });
+      this.changedViewsVersion++;
+    }
+  }
+
+  /** DDL ran through the gateway (`facts`, when the caller has them): reload the catalog soon. */
+  schemaChanged(facts?: readonly StatementFacts[]): void {
+    if (facts && this.maskingActive) this.noteChangedViews(facts, true);
+    this.scheduleReload();
+  }
+
+  private scheduleReload(): void {
     if (!this.d.catalog || this.refreshTimer) return;
     // Coalesce bursts of DDL into one reload shortly after.
     this.refreshTimer = setTimeout(() => {
@@ -865,6 +939,11 @@ export class TargetRuntime implements TargetServices {
 
   private rememberNames(): void {
     this.generation++;
+    for (const [name, v] of this.changedViews) {
+      if (this.generation < v.until) continue;
+      this.changedViews.delete(name);
+      this.changedViewsVersion++;
+    }
     const cat = this.d.catalog;
     const moved: ColumnRule[] = [];
     for (const r of cat?.relations() ?? []) {

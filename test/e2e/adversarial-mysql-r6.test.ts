@@ -1,0 +1,100 @@
+/**
+ * Adversarial round 6 (MariaDB), beyond rounds 1–5: each probe sends its entries as COM_QUERY
+ * texts through mysql2 on one connection through the tunnel, behind a capturing proxy; no seeded
+ * PII value may reach the client, and `refused` must match every entry's outcome. Each probe
+ * failed before its fix; the `control` probes are ordinary work of the same family that must
+ * still run.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse } from 'yaml';
+import { leaks as leaksOf } from './capture-proxy.js';
+import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
+import { mysqlTunnelClient } from './mysql-harness.js';
+
+const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
+const MASKED_PREDICATE = /masked-predicate/;
+const OK_ROWS = /^ok \[/;
+
+type Client = Awaited<ReturnType<typeof mysqlTunnelClient>>;
+
+export const probes: { name: string; sql: string[]; refused: RegExp; setup?: string }[] = [
+  // The masked-predicate rule compared view columns with masking's patterns (`*.users.email`)
+  // by the view's own name: any view over a classified column filtered on it freely.
+  {
+    name: 'a filter on a view column that is a classified column',
+    refused: MASKED_PREDICATE,
+    sql: [
+      "SELECT id FROM user_contacts WHERE email LIKE 'alice%'",
+      "SELECT COUNT(*) FROM user_contacts v WHERE v.full_name > 'B'",
+      "SELECT id FROM user_contacts ORDER BY IF(email LIKE 'a%', 0, 1), id LIMIT 1",
+    ],
+  },
+  { name: 'control: a filter on a view column that is not classified still runs', refused: OK_ROWS, sql: ["SELECT id, email FROM user_contacts WHERE plan = 'pro'", 'SELECT id FROM user_contacts WHERE id = 1'] },
+  // A view created in the session is not in the catalog yet: a filter on its columns went unseen.
+  {
+    name: 'a filter on a view the session just created over a classified column',
+    refused: MASKED_PREDICATE,
+    setup: 'CREATE VIEW r6_new AS SELECT id, ssn AS s FROM users',
+    sql: ["SELECT id FROM r6_new WHERE s LIKE '1%'", "SELECT 1 FROM r6_new WHERE s = '123-45-6789'"],
+  },
+];
+
+async function outcomes(t: CapturedTarget, sql: string[], c?: Client): Promise<string[]> {
+  const own = c === undefined;
+  c ??= await mysqlTunnelClient(t.conn, { multipleStatements: true }, t.proxy.port);
+  const out: string[] = [];
+  try {
+    for (const s of sql) out.push(await c.query(s).then(([rows]) => `ok ${JSON.stringify(rows)}`, (e: Error) => `error ${e.message}`));
+  } finally {
+    if (own) await c.end().catch(() => undefined);
+  }
+  return out;
+}
+
+describe('adversarial masking probes, round 6 (MariaDB)', () => {
+  let t: CapturedTarget;
+  before(async () => {
+    t = await captureTarget('mysql', 'zzr6', corpus);
+  });
+  after(async () => t?.close());
+
+  for (const p of probes) {
+    test(p.name, async () => {
+      const c = await mysqlTunnelClient(t.conn, { multipleStatements: true }, t.proxy.port);
+      try {
+        if (p.setup) await c.query(p.setup);
+        t.proxy.take();
+        const out = await outcomes(t, p.sql, c);
+        const found = leaksOf(corpus.pii, t.proxy.take());
+        assert.deepEqual(found, [], `clear PII in the wire bytes\n${out.join('\n')}`);
+        for (const [k, o] of out.entries()) assert.match(o, p.refused, `${p.sql[k]}: not refused`);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    });
+  }
+
+  // CREATE OR REPLACE VIEW in one session: the next statement of another session, before the
+  // catalog reloaded, read the view by its old definition (plan = users.plan) and sent clear SSNs.
+  test('another session reads a view just replaced over a classified column', async () => {
+    const a = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
+    const b = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
+    try {
+      await a.query('CREATE VIEW r6_swap AS SELECT id, plan FROM users');
+      // The catalog reloads 50 ms after DDL through the gateway; from then on it has the view.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.match((await outcomes(t, ['SELECT plan FROM r6_swap WHERE id = 1'], b))[0], /"plan":"pro"/);
+      t.proxy.take();
+      await a.query('CREATE OR REPLACE VIEW r6_swap AS SELECT id, ssn AS plan FROM users');
+      const out = await outcomes(t, ['SELECT plan FROM r6_swap ORDER BY id', "SELECT id FROM r6_swap WHERE plan LIKE '1%'"], b);
+      assert.deepEqual(leaksOf(corpus.pii, t.proxy.take()), [], `clear PII in the wire bytes\n${out.join('\n')}`);
+      assert.match(out[1], MASKED_PREDICATE);
+    } finally {
+      await a.end().catch(() => undefined);
+      await b.end().catch(() => undefined);
+    }
+  });
+});
