@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { leaks as leaksOf } from './capture-proxy.js';
 import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
-import { mysqlTunnelClient } from './mysql-harness.js';
+import { mysqlAdmin, mysqlTunnelClient } from './mysql-harness.js';
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
 const MASKED_PREDICATE = /masked-predicate/;
@@ -95,6 +95,49 @@ describe('adversarial masking probes, round 6 (MariaDB)', () => {
     } finally {
       await a.end().catch(() => undefined);
       await b.end().catch(() => undefined);
+    }
+  });
+});
+
+/** Guardrails on a protected target: each case must be refused and leave the orders as they were. */
+describe('adversarial guardrail probes, round 6 (MariaDB, protected target)', () => {
+  let t: CapturedTarget;
+  before(async () => {
+    t = await captureTarget('mysql', 'zzr6g', corpus, 'prod');
+  });
+  after(async () => t?.close());
+
+  const refused: { name: string; sql: string }[] = [
+    // The WHERE tied down the joined table only: every order joined the one user, and went.
+    { name: 'multi-table DELETE whose WHERE bounds only the other table', sql: 'DELETE orders FROM orders, users WHERE users.id = 1' },
+    { name: 'DELETE … USING whose WHERE bounds only the other table', sql: 'DELETE FROM o USING orders o, users u WHERE u.id = 1' },
+    { name: 'multi-table UPDATE whose WHERE bounds only the other table', sql: "UPDATE orders o, users u SET o.status = 'gone' WHERE u.id = 1" },
+    { name: 'multi-table UPDATE joined ON a constant', sql: "UPDATE orders o JOIN users u ON u.id = 1 SET o.status = 'gone' WHERE u.plan = 'pro'" },
+  ];
+  for (const k of refused) {
+    test(k.name, async () => {
+      const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
+      try {
+        await assert.rejects(c.query(k.sql), /^Error: dbgov: blocked/);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+      const rows = await mysqlAdmin<{ status: string }[]>('SELECT status FROM orders ORDER BY id', t.db);
+      assert.deepEqual(rows.map((r) => r.status), ['paid', 'new', 'paid']);
+    });
+  }
+
+  test('control: a multi-table UPDATE joined to a bounded table still runs', async () => {
+    const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
+    try {
+      await c.query('BEGIN');
+      const [r] = await c.query("UPDATE orders o JOIN users u ON o.user_id = u.id SET o.status = 'seen' WHERE u.id = 1");
+      assert.equal((r as { affectedRows: number }).affectedRows, 1);
+      const [d] = await c.query('DELETE o FROM orders o, users u WHERE o.user_id = u.id AND u.id = 2');
+      assert.equal((d as { affectedRows: number }).affectedRows, 1);
+      await c.query('ROLLBACK');
+    } finally {
+      await c.end().catch(() => undefined);
     }
   });
 });

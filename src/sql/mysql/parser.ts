@@ -98,6 +98,11 @@ export class MysqlStatementParser {
   private readonly pending: { into: StoredValue['into']; expr: ExprInfo; scope: Scope }[] = [];
   /** The column an UPDATE/DELETE's whole WHERE tests for truth (`WHERE id`), if that is all it does. */
   bareWhereColumn: string | undefined;
+  /** Join conditions read so far (ON), and whether a NATURAL join or USING joined every side. */
+  private readonly joinConditions: ExprInfo[] = [];
+  private joinedByName = false;
+  /** The WHERE of the UPDATE/DELETE just read (see whereTail). */
+  private lastWhere: ExprInfo | undefined;
   /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
   private intoTarget: 'variable' | 'file' | undefined;
   private readonly cteNames = new Set<string>();
@@ -850,8 +855,12 @@ export class MysqlStatementParser {
         // NATURAL JOIN compares every column the two sides share, which only the catalog knows:
         // every column of every table joined so far counts as a predicate column.
         if (natural) this.naturalJoin(scope);
-        if (this.acceptKw('ON')) this.predicate(scope, this.joinConditionStop);
-        else if (this.acceptKw('USING')) this.usingColumns(scope);
+        if (this.acceptKw('ON')) this.joinConditions.push(this.predicate(scope, this.joinConditionStop));
+        else if (this.acceptKw('USING')) {
+          this.usingColumns(scope);
+          this.joinedByName = true;
+        }
+        if (natural) this.joinedByName = true;
       }
     } while (this.acceptPunct(','));
     return added;
@@ -1287,6 +1296,7 @@ export class MysqlStatementParser {
   private update(scope: Scope = { bindings: [] }): Classified {
     this.expectKw('UPDATE');
     while (this.acceptKw('LOW_PRIORITY') || this.acceptKw('IGNORE'));
+    const ons = this.joinConditions.length;
     const bindings = this.parseTableRefs(scope, 'read');
     this.expectKw('SET');
     const written = new Set<Binding>();
@@ -1310,7 +1320,7 @@ export class MysqlStatementParser {
     } while (this.acceptPunct(','));
     // When the written table is ambiguous, every table of the UPDATE counts as written.
     for (const b of bindings) if (b.rel && (unknownTarget || written.has(b))) b.rel.access = 'write';
-    const hasWhere = this.whereTail(scope);
+    const hasWhere = this.whereTail(scope) && this.boundsEveryTarget(scope, this.joinConditions.slice(ons));
     return { kind: 'update', tag: 'UPDATE', hasWhere };
   }
 
@@ -1320,6 +1330,7 @@ export class MysqlStatementParser {
     if (this.isKw('HISTORY') && this.isKw('FROM', 1)) return this.deleteHistory(scope);
     let targets: string[][] = [];
     let bindings: Binding[];
+    const ons = this.joinConditions.length;
     if (this.acceptKw('FROM')) {
       const save = this.i;
       targets = this.readTargetList();
@@ -1341,7 +1352,7 @@ export class MysqlStatementParser {
       if (b?.rel) b.rel.access = 'write';
       else this.addRelation(t, 'write');
     }
-    const hasWhere = this.whereTail(scope);
+    const hasWhere = this.whereTail(scope) && this.boundsEveryTarget(scope, this.joinConditions.slice(ons));
     return { kind: 'delete', tag: 'DELETE', hasWhere };
   }
 
@@ -1400,6 +1411,52 @@ export class MysqlStatementParser {
       }
     }
     return false;
+  }
+
+  /**
+   * A multi-table UPDATE/DELETE writes every row of a written table that the WHERE does not tie
+   * down: `DELETE orders FROM orders, users WHERE users.id = 1` deletes every order (the WHERE
+   * picks one user, and every order joins it). Each written table must be bounded in every
+   * disjunct of the WHERE: named by one of its conjuncts (`o.id = u.id` names both: the rows
+   * that match, as before), or joined by an ON to a table that is. A bare column name may be
+   * any table's, so it bounds them all; a NATURAL join or USING joins every side.
+   */
+  private boundsEveryTarget(scope: Scope, ons: readonly ExprInfo[]): boolean {
+    const bindings = scope.bindings.filter((b) => !b.cte);
+    const written = bindings.filter((b) => b.rel?.access === 'write');
+    const where = this.lastWhere;
+    if (bindings.length < 2 || written.length === 0 || where === undefined || this.joinedByName) return true;
+    /** The bindings a reference may be a column of: its qualifier's, or any for a bare name. */
+    const owners = (r: ColRef): Binding[] => {
+      if (r.qualifier.length === 0) return bindings;
+      const q = r.qualifier[r.qualifier.length - 1].toLowerCase();
+      return bindings.filter((b) => b.alias.toLowerCase() === q);
+    };
+    const refsIn = (info: ExprInfo, a: number, b: number): ColRef[] => info.refs.filter((r) => r.at >= a && r.at < b);
+    // Links: each ON that names columns of several tables joins them.
+    const links: Binding[][] = ons.map((on) => [...new Set(refsIn(on, on.start, on.end).flatMap(owners))]);
+    const isPunct = (k: number, v: string): boolean => this.toks[k]?.type === 'punct' && this.toks[k].value === v;
+    return disjunctRanges(this.toks, where.start, where.end).every(([a, b]) => {
+      if (constantTruth(stripParens(this.toks.slice(a, b))) === false) return true;
+      // `(u.id = 1 AND o.user_id = u.id) OR …`: the conjuncts inside the parentheses.
+      while (b - a >= 2 && isPunct(a, '(') && isPunct(b - 1, ')') && balancedInside(this.toks.slice(a, b))) {
+        a++;
+        b--;
+      }
+      const bounded = new Set<Binding>();
+      for (const [c, d] of conjunctRanges(this.toks, a, b)) {
+        for (const x of refsIn(where, c, d).flatMap(owners)) bounded.add(x);
+      }
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const group of links) {
+          if (!group.some((x) => bounded.has(x)) || group.every((x) => bounded.has(x))) continue;
+          for (const x of group) bounded.add(x);
+          grew = true;
+        }
+      }
+      return written.every((x) => bounded.has(x));
+    });
   }
 
   /**
@@ -1535,8 +1592,10 @@ export class MysqlStatementParser {
   /** [WHERE expr] [ORDER BY …] [LIMIT …] [RETURNING …]; returns whether WHERE restricts rows. */
   private whereTail(scope: Scope): boolean {
     let hasWhere = false;
+    this.lastWhere = undefined;
     if (this.acceptKw('WHERE')) {
       const info = this.predicate(scope);
+      this.lastWhere = info;
       hasWhere = !isTautology(this.toks.slice(info.start, info.end), this.singleTableNames(scope)) && this.namesRows(info, scope);
       // `WHERE id`: a column tested for truth alone. Of a key column that holds for every row
       // but id 0; the catalog knows which columns are keys (TargetRuntime.resolve).

@@ -1,0 +1,37 @@
+/**
+ * Adversarial round 6 (MariaDB): analyser-level cases. Each failed before its fix; the e2e
+ * probes are in test/e2e/adversarial-mysql-r6.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { analyseMysql, type MysqlAnalyseOptions } from '../../../src/sql/mysql/analyse.js';
+import type { StatementFacts } from '../../../src/sql/facts.js';
+
+const MARIA: MysqlAnalyseOptions = { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: 'app' };
+const first = (sql: string): StatementFacts => analyseMysql(sql, MARIA).statements[0];
+
+describe('a multi-table UPDATE/DELETE must tie every written table down', () => {
+  // The WHERE picked one user; every order joins it, so every order was deleted.
+  const unbounded = [
+    'DELETE orders FROM orders, users WHERE users.id = 1',
+    'DELETE o FROM orders o JOIN users u WHERE u.id = 1',
+    'DELETE FROM o USING orders o, users u WHERE u.id = 1',
+    'DELETE FROM o USING orders o, users u WHERE u.id = 1 OR o.id = 2',
+    "UPDATE orders o, users u SET o.status = 'x' WHERE u.id = 1",
+    "UPDATE orders o JOIN users u ON u.id = 1 SET o.status = 'x' WHERE u.plan = 'pro'",
+    'DELETE o, u FROM orders o, users u WHERE u.id = 1',
+  ];
+  for (const sql of unbounded) it(`unbounded: ${sql}`, () => assert.equal(first(sql).hasWhere, false));
+  const bounded = [
+    'DELETE o FROM orders o JOIN users u ON o.user_id = u.id WHERE u.id = 1',
+    'DELETE o FROM orders o, users u WHERE o.user_id = u.id AND u.id = 1',
+    'DELETE o, u FROM orders o JOIN users u ON o.user_id = u.id WHERE u.id = 1',
+    "UPDATE orders o JOIN users u ON o.user_id = u.id SET o.status = 'x' WHERE u.plan = 'pro'",
+    'DELETE FROM o USING orders o, users u WHERE (u.id = 1 AND o.user_id = u.id) OR o.id = 2',
+    'DELETE o FROM orders o JOIN users u USING (id) WHERE u.id = 1',
+    "DELETE o FROM orders o, users u WHERE plan = 'x'",
+    "UPDATE orders o, users u SET o.status = 'x' WHERE o.id = 10",
+    "UPDATE orders SET status = 'x' WHERE id = 1",
+  ];
+  for (const sql of bounded) it(`bounded: ${sql}`, () => assert.equal(first(sql).hasWhere, true));
+});
