@@ -40,6 +40,19 @@ export const probes: { name: string; sql: string[]; refused: RegExp; setup?: str
     setup: 'CREATE VIEW r6_new AS SELECT id, ssn AS s FROM users',
     sql: ["SELECT id FROM r6_new WHERE s LIKE '1%'", "SELECT 1 FROM r6_new WHERE s = '123-45-6789'"],
   },
+  // CHECKSUM TABLE's rows had no lineage: its CRC of every row came back as is. With the other
+  // rows deleted in a transaction it is one row's CRC, to test SSN guesses against offline.
+  {
+    name: 'CHECKSUM TABLE over a table with classified columns',
+    refused: /^ok \[\{"Table":"[^"]*","Checksum":(0|null)\}|^ok \{|^ok \[\]/,
+    sql: ['CHECKSUM TABLE users', 'CHECKSUM TABLE users EXTENDED', 'BEGIN', 'DELETE FROM orders WHERE id <> 10', 'CHECKSUM TABLE orders', 'ROLLBACK'],
+  },
+  {
+    name: 'control: CHECKSUM TABLE of a table without classified columns still answers',
+    refused: /^ok \[\{"Table":"[^"]*","Checksum":[1-9]/,
+    setup: 'CREATE TABLE IF NOT EXISTS r6_plain (a INT); INSERT INTO r6_plain VALUES (1)',
+    sql: ['CHECKSUM TABLE r6_plain'],
+  },
 ];
 
 async function outcomes(t: CapturedTarget, sql: string[], c?: Client): Promise<string[]> {

@@ -1151,10 +1151,14 @@ export class MysqlStatementParser {
         this.rest();
         return { kind: 'utility', tag: w, ...(diagnostics ? { diagnostics: true as const } : {}) };
       }
+      case 'CHECKSUM':
+        if (this.isKw('TABLE', 1)) return this.checksumTable();
+        this.i++;
+        this.rest();
+        return { kind: 'utility', tag: w };
       case 'HELP':
       case 'SIGNAL':
       case 'RESIGNAL':
-      case 'CHECKSUM':
         this.i++;
         this.rest();
         return { kind: 'utility', tag: w };
@@ -2075,6 +2079,29 @@ export class MysqlStatementParser {
     }
     this.i = this.toks.length;
     return { kind: 'admin', tag };
+  }
+
+  /**
+   * CHECKSUM TABLE t [, …] [QUICK | EXTENDED]: a CRC of every row, every column: a function of
+   * the classified values (with the other rows deleted in a transaction, one row's CRC, to test
+   * guesses against offline). It reads each table, and its Checksum column carries them all.
+   */
+  private checksumTable(): Classified {
+    this.i += 2;
+    const sources: ColumnLineage['sources'] = [];
+    do {
+      const parts = this.readQualified();
+      this.addRelation(parts, 'read');
+      const schema = parts.length > 1 ? parts[0] : this.currentDb;
+      sources.push({ ...(schema !== undefined ? { schema } : {}), table: parts[parts.length - 1], column: '*' });
+    } while (this.acceptPunct(','));
+    this.acceptKw('QUICK') || this.acceptKw('EXTENDED');
+    if (!this.atEnd()) this.fail('unexpected token');
+    const lineage: ColumnLineage[] = [
+      { index: 0, name: 'Table', sources: [], opaque: false, direct: false },
+      { index: 1, name: 'Checksum', sources, opaque: false, direct: false },
+    ];
+    return { kind: 'select', tag: 'CHECKSUM TABLE', lineage };
   }
 
   private admin(tag: string): Classified {

@@ -35,3 +35,12 @@ describe('a multi-table UPDATE/DELETE must tie every written table down', () => 
   ];
   for (const sql of bounded) it(`bounded: ${sql}`, () => assert.equal(first(sql).hasWhere, true));
 });
+
+describe('CHECKSUM TABLE reads its tables, and its Checksum carries every column', () => {
+  it('relations and lineage', () => {
+    const f = first('CHECKSUM TABLE users, other.t EXTENDED');
+    assert.deepEqual(f.relations.map((r) => `${r.schema ?? ''}.${r.name}:${r.access}`), ['app.users:read', 'other.t:read']);
+    assert.deepEqual(f.lineage?.[1].sources, [{ schema: 'app', table: 'users', column: '*' }, { schema: 'other', table: 't', column: '*' }]);
+    assert.equal(f.lineage?.[1].direct, false);
+  });
+});
