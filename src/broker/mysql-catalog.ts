@@ -210,6 +210,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
         const sources: Source[] = [];
         let opaque = st.opaque;
         let direct = st.direct === true && st.sources.length === 1;
+        let caseMapped = st.caseMapped === true && st.sources.length === 1;
         for (const src of st.sources) {
           const columns = src.column === '*' ? (inTarget(src) ? snap.columns.get(src.table.toLowerCase()) : undefined) : [src.column];
           if (!columns) {
@@ -221,9 +222,10 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
             sources.push(...f.sources);
             opaque ||= f.opaque;
             direct &&= f.direct && columns.length === 1;
+            caseMapped &&= f.direct && columns.length === 1;
           }
         }
-        const value = { index, name: st.into === 'variable' ? '@' : st.into === 'file' ? 'file' : (st.into.column ?? '*'), sources, opaque, direct: direct && !opaque };
+        const value = { index, name: st.into === 'variable' ? '@' : st.into === 'file' ? 'file' : (st.into.column ?? '*'), sources, opaque, direct: direct && !opaque, ...(caseMapped && !opaque ? { caseMapped: true as const } : {}) };
         if (st.into === 'variable') return { dest: { table: '' }, column: '*', created: false, place: 'a user variable or setting', value };
         if (st.into === 'file') return { dest: { table: '' }, column: '*', created: false, place: 'a file on the database server', value };
         return { dest: { ...(st.into.schema !== undefined ? { schema: st.into.schema } : {}), table: st.into.table }, column: st.into.column ?? '*', created: false, value };

@@ -669,6 +669,15 @@ export class TargetRuntime implements TargetServices {
         result = TOKEN_WRITE(leak.into);
         break;
       }
+      if (leak?.reshaped) {
+        result = {
+          sqlstate: '42501',
+          message: `dbgov: blocked: this statement stores classified data (${leak.from}) rearranged in ${leak.into}, whose partial mask would then show other parts of it`,
+          detail: 'rule: masking (a partially masked column takes classified values only as they are, or with their case changed)',
+          hint: 'store the value as it is, or ask for an approval to work with the data in clear',
+        };
+        break;
+      }
       if (leak) {
         result = {
           sqlstate: '42501',
@@ -714,7 +723,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it the same way. */
-  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string; token?: true } | undefined {
+  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string; token?: true; reshaped?: true } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
     /** The column's class when it is masked for this identity. */
@@ -748,8 +757,13 @@ export class TargetRuntime implements TargetServices {
       const c = hiddenClass(s.schema, s.table, s.column);
       return c === undefined || (c.cls.name === dest!.cls.name && c.function === dest!.function);
     };
-    if (dest !== undefined && flow.value.sources.every(sameMask)) return undefined;
-    return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
+    // A partial mask keeps some positions of whatever the column holds: a value rearranged on the
+    // way in (`SET phone = REVERSE(phone)`, `LEFT(phone, 6)` into a new row) reads back with other
+    // characters of the classified value in those places. Only the value itself (or its case
+    // mapped) may go there. MySQL's analyser says which values are case mapped (caseMapped).
+    const reshaped = dest?.function === 'partial' && this.d.config.engine === 'mysql' && !((flow.value.direct || flow.value.caseMapped === true) && !flow.value.opaque);
+    if (dest !== undefined && !reshaped && flow.value.sources.every(sameMask)) return undefined;
+    return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into, ...(reshaped ? { reshaped: true as const } : {}) };
   }
 
   /**

@@ -53,6 +53,25 @@ export const probes: { name: string; sql: string[]; refused: RegExp; setup?: str
     setup: 'CREATE TABLE IF NOT EXISTS r6_plain (a INT); INSERT INTO r6_plain VALUES (1)',
     sql: ['CHECKSUM TABLE r6_plain'],
   },
+  // A partial mask keeps some positions of what the column holds: stored rearranged, the phone
+  // read back as `****-***-514 1+` (its first digits, reversed), a prefix as `+44 20`.
+  {
+    name: 'a classified value rearranged into its own partially masked column, then read',
+    refused: /rearranged in|^ok \{"fieldCount":0,"affectedRows":0,|^ok \[\{"phone":"\+\* \*\*\*-\*\*\*-0199"\}\]|^ok \[\]/,
+    sql: [
+      'BEGIN',
+      'UPDATE users SET phone = REVERSE(phone) WHERE id = 1',
+      'SELECT phone FROM users WHERE id = 1',
+      "INSERT INTO users (id, email, phone) SELECT 98, CONCAT('q', id, '@x.org'), LEFT(phone, 6) FROM users WHERE id = 2",
+      'SELECT phone FROM users WHERE id = 98',
+      'ROLLBACK',
+    ],
+  },
+  {
+    name: 'control: a classified value stored as it is, or case mapped, still runs',
+    refused: /^ok \{/,
+    sql: ['BEGIN', 'UPDATE users SET email = LOWER(email), phone = phone WHERE id = 1', "INSERT INTO users (id, email, phone) SELECT 97, CONCAT('r', id, '@x.org'), phone FROM users WHERE id = 2", 'ROLLBACK'],
+  },
 ];
 
 async function outcomes(t: CapturedTarget, sql: string[], c?: Client): Promise<string[]> {

@@ -88,6 +88,9 @@ const EXPR_WORDS = new Set([
   'LOCALTIMESTAMP', 'UTC_TIMESTAMP', 'UTC_DATE', 'UTC_TIME', 'BOTH', 'LEADING', 'TRAILING', 'CHARACTER', 'NOWAIT', 'ROW',
 ]);
 
+/** Functions that map each character to one of the same place: LOWER(email) shows, partially masked, what email did. */
+const CASE_MAPS: ReadonlySet<string> = new Set(['LOWER', 'UPPER', 'LCASE', 'UCASE']);
+
 export class MysqlStatementParser {
   private i = 0;
   readonly relations: RelationRef[] = [];
@@ -403,12 +406,12 @@ export class MysqlStatementParser {
 
   private storedFrom(into: StoredValue['into'], expr: ExprInfo, scope: Scope): StoredValue {
     const [l] = this.lineageOf([{ expr }], scope);
-    return { into, sources: l?.sources ?? [], opaque: l?.opaque ?? true, ...(l?.direct === true ? { direct: true } : {}) };
+    return { into, sources: l?.sources ?? [], opaque: l?.opaque ?? true, ...(l?.direct === true ? { direct: true } : {}), ...(l?.caseMapped ? { caseMapped: true as const } : {}) };
   }
 
   /** Every output of a query stored into `into` (a table's columns in order, or variables). */
   private storeRows(lineage: ColumnLineage[], into: (k: number, name: string) => StoredValue['into']): void {
-    lineage.forEach((c, k) => this.stores.push({ into: into(k, c.name), sources: c.sources, opaque: c.opaque, ...(c.direct ? { direct: true } : {}) }));
+    lineage.forEach((c, k) => this.stores.push({ into: into(k, c.name), sources: c.sources, opaque: c.opaque, ...(c.direct ? { direct: true } : {}), ...(c.caseMapped ? { caseMapped: true as const } : {}) }));
   }
 
   private startsQueryInParens(k: number): boolean {
@@ -1044,6 +1047,19 @@ export class MysqlStatementParser {
     return { sources: dedupeSources(sources), resolved, direct };
   }
 
+  /** Whether `expr` is one column reference inside LOWER/UPPER/LCASE/UCASE calls only (ColumnLineage.caseMapped). */
+  private caseMapsOneRef(expr: ExprInfo): boolean {
+    if (expr.refs.length !== 1 || expr.subqueries.length !== 0) return false;
+    const isPunct = (k: number, v: string): boolean => this.toks[k]?.type === 'punct' && this.toks[k].value === v;
+    let a = expr.start;
+    let b = expr.end;
+    while (b - a > 3 && this.toks[a].type === 'word' && CASE_MAPS.has(this.toks[a].value) && isPunct(a + 1, '(') && isPunct(b - 1, ')') && balancedInside(this.toks.slice(a + 1, b))) {
+      a += 2;
+      b--;
+    }
+    return a > expr.start && expr.refs[0].at === a && b - a === 1 + 2 * expr.refs[0].qualifier.length;
+  }
+
   private lineageOf(items: SelectItem[], scope: Scope): ColumnLineage[] {
     const out: ColumnLineage[] = [];
     for (const item of items) {
@@ -1074,7 +1090,8 @@ export class MysqlStatementParser {
       }
       const isPlainRef = expr.refs.length === 1 && expr.subqueries.length === 0 && expr.end - expr.start === 1 + 2 * expr.refs[0].qualifier.length;
       const name = item.alias ?? (isPlainRef ? expr.refs[0].column : this.textOf(expr.start, expr.end));
-      out.push({ index: out.length, name, sources: dedupeSources(sources), opaque, direct: isPlainRef && plainSources && sources.length === 1 });
+      const caseMapped = !isPlainRef && plainSources && sources.length === 1 && !opaque && this.caseMapsOneRef(expr);
+      out.push({ index: out.length, name, sources: dedupeSources(sources), opaque, direct: isPlainRef && plainSources && sources.length === 1, ...(caseMapped ? { caseMapped: true as const } : {}) });
     }
     return out;
   }
