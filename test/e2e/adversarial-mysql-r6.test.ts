@@ -159,6 +159,36 @@ describe('adversarial guardrail probes, round 6 (MariaDB, protected target)', ()
     });
   }
 
+  // Strict mode refuses a value that does not fit, not one it can round: 19.99 became 20 with a
+  // note, fractional seconds, times and trailing spaces went silently.
+  const retypes = [
+    'ALTER TABLE orders MODIFY amount DECIMAL(10,0)',
+    'ALTER TABLE orders CHANGE amount amount FLOAT(4,1)',
+    'ALTER TABLE users MODIFY COLUMN created TIME',
+    'ALTER TABLE orders MODIFY status CHAR(10)',
+  ];
+  for (const sql of retypes) {
+    test(`a retype that rounds or cuts even in strict mode: ${sql}`, async () => {
+      const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
+      try {
+        await assert.rejects(c.query(sql), /^Error: dbgov: blocked/);
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+      const rows = await mysqlAdmin<{ a: string; c: string }[]>("SELECT (SELECT GROUP_CONCAT(amount ORDER BY id) FROM orders) AS a, (SELECT GROUP_CONCAT(DATE_FORMAT(created, '%Y-%m-%d') ORDER BY id) FROM users) AS c", t.db);
+      assert.deepEqual(rows[0], { a: '19.99,5.00,7.50', c: '2023-01-05,2023-02-11,2023-03-17' });
+    });
+  }
+
+  test('control: a retype strict mode keeps whole still runs', async () => {
+    const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
+    try {
+      await c.query('ALTER TABLE orders MODIFY status VARCHAR(20)');
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  });
+
   test('control: a multi-table UPDATE joined to a bounded table still runs', async () => {
     const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
     try {

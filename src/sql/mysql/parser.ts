@@ -88,6 +88,15 @@ const EXPR_WORDS = new Set([
   'LOCALTIMESTAMP', 'UTC_TIMESTAMP', 'UTC_DATE', 'UTC_TIME', 'BOTH', 'LEADING', 'TRAILING', 'CHARACTER', 'NOWAIT', 'ROW',
 ]);
 
+/**
+ * Column types a retype into may change values even in strict mode, with a note or silently:
+ * a DECIMAL with fewer decimals rounds (19.99 → 20), FLOAT/DOUBLE/REAL lose precision, DATE,
+ * TIME, DATETIME and TIMESTAMP drop the time, the date or fractional seconds, CHAR drops
+ * trailing spaces and BINARY pads with zero bytes. Which retypes only widen would need the
+ * column's current type: any retype into one of these counts as overwriting.
+ */
+const ROUNDS_IN_STRICT_MODE: ReadonlySet<string> = new Set(['DECIMAL', 'DEC', 'NUMERIC', 'FIXED', 'FLOAT', 'DOUBLE', 'REAL', 'DATE', 'TIME', 'DATETIME', 'TIMESTAMP', 'CHAR', 'CHARACTER', 'NCHAR', 'NATIONAL', 'BINARY']);
+
 /** Functions that map each character to one of the same place: LOWER(email) shows, partially masked, what email did. */
 const CASE_MAPS: ReadonlySet<string> = new Set(['LOWER', 'UPPER', 'LCASE', 'UCASE']);
 
@@ -2269,7 +2278,16 @@ export class MysqlStatementParser {
       // A new type or character set for stored values: lossless in strict mode, which refuses
       // values it cannot keep; without it they become 0, '' or '?' (src/broker/mysql-analyser.ts).
       if (t.value === 'MODIFY' || t.value === 'CHANGE' || (t.value === 'CONVERT' && next === 'TO')) out.add(RETYPE_ACTION);
-      if (t.value === 'MODIFY' || t.value === 'CHANGE') retyping = true;
+      if (t.value === 'MODIFY' || t.value === 'CHANGE') {
+        retyping = true;
+        // Strict mode refuses a value that does not fit, not one it can round or cut to fit.
+        let j = k + 1;
+        if (word(j) === 'COLUMN') j++;
+        if (word(j) === 'IF' && word(j + 1) === 'EXISTS') j += 2;
+        j += t.value === 'CHANGE' ? 2 : 1;
+        const type = this.toks[j]?.type === 'word' ? this.toks[j].value : undefined;
+        if (type !== undefined && ROUNDS_IN_STRICT_MODE.has(type) && word(j + 1) !== 'VARYING') out.add('ALTER TABLE OVERWRITE COLUMN');
+      }
     }
     return [...out];
   }

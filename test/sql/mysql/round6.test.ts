@@ -44,3 +44,19 @@ describe('CHECKSUM TABLE reads its tables, and its Checksum carries every column
     assert.equal(f.lineage?.[1].direct, false);
   });
 });
+
+describe('a retype into a type that rounds or cuts in strict mode overwrites data', () => {
+  const table: [string, boolean][] = [
+    ['ALTER TABLE orders MODIFY amount DECIMAL(3,0)', true],
+    ['ALTER TABLE orders MODIFY COLUMN amount NUMERIC(12,2) NOT NULL', true],
+    ['ALTER TABLE orders CHANGE status status CHAR(10)', true],
+    ['ALTER TABLE t MODIFY IF EXISTS `x` DOUBLE', true],
+    ['ALTER TABLE t MODIFY created DATE, ADD COLUMN z INT', true],
+    ['ALTER TABLE t ADD COLUMN z INT, MODIFY ts DATETIME', true],
+    ['ALTER TABLE orders CHANGE COLUMN status st CHARACTER VARYING(10)', false],
+    ['ALTER TABLE orders MODIFY status VARCHAR(20)', false],
+    ['ALTER TABLE orders MODIFY id BIGINT', false],
+    ['ALTER TABLE t ADD COLUMN c DATE', false],
+  ];
+  for (const [sql, overwrites] of table) it(sql, () => assert.equal(first(sql).actions?.includes('ALTER TABLE OVERWRITE COLUMN') ?? false, overwrites));
+});
