@@ -530,8 +530,8 @@ export class TargetRuntime implements TargetServices {
   }
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
-    if (!this.maskingActive) return null;
     this.noteChangedViews(facts, false);
+    if (!this.maskingActive) return null;
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
     const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state);
@@ -904,7 +904,8 @@ export class TargetRuntime implements TargetServices {
 
   /** DDL ran through the gateway (`facts`, when the caller has them): reload the catalog soon. */
   schemaChanged(facts?: readonly StatementFacts[]): void {
-    if (facts && this.maskingActive) this.noteChangedViews(facts, true);
+    // Policy follows writes through views too (a rule on model_weights, through a view of it).
+    if (facts) this.noteChangedViews(facts, true);
     this.scheduleReload();
   }
 

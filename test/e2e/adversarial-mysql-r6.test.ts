@@ -11,8 +11,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
 import { leaks as leaksOf } from './capture-proxy.js';
+import type { Connection } from '../../src/cli/connect.js';
+import { SA_TOKENS, startTestBroker, type TestBroker } from './harness.js';
 import { captureTarget, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
-import { mysqlAdmin, mysqlTunnelClient } from './mysql-harness.js';
+import { mysqlAdmin, mysqlTarget, mysqlTunnelClient } from './mysql-harness.js';
 
 const corpus = parse(readFileSync(resolve(process.cwd(), 'test/corpus/mysql-masking.yaml'), 'utf8')) as MaskingCorpus;
 const MASKED_PREDICATE = /masked-predicate/;
@@ -200,6 +202,73 @@ describe('adversarial guardrail probes, round 6 (MariaDB, protected target)', ()
       await c.query('ROLLBACK');
     } finally {
       await c.end().catch(() => undefined);
+    }
+  });
+});
+
+/** A rule that freezes model_weights must hold however the table is reached. */
+describe('adversarial probes of a table rule, round 6 (MariaDB, protected target)', () => {
+  const db = `dbgov_zzr6w_${Date.now().toString(36)}`;
+  let tb: TestBroker;
+  let conn: Connection;
+  const weights = async (): Promise<number[]> => {
+    const rows = await mysqlAdmin<{ n: number; s: number }[]>('SELECT COUNT(*) AS n, SUM(w) AS s FROM model_weights', db);
+    return [Number(rows[0].n), Number(rows[0].s)];
+  };
+
+  before(async () => {
+    await mysqlAdmin(`CREATE DATABASE \`${db}\``);
+    await mysqlAdmin('CREATE TABLE model_weights (id INT PRIMARY KEY, w DOUBLE); INSERT INTO model_weights VALUES (1, 0.5), (2, 0.25); CREATE TABLE other (id INT PRIMARY KEY)', db);
+    const rule = { name: 'weights-frozen', match: { statement: { relations: { names: [`${db}.model_weights`], access: ['write'] } } }, action: 'block', message: 'model weights are frozen' };
+    tb = await startTestBroker({ targets: { prod: mysqlTarget(db, { env: 'prod' }) }, policy: { statements: [rule], access: [{ name: 'any', action: 'allow' }] } });
+    conn = await tb.connect(SA_TOKENS.ci, { target: 'prod', access: 'write' });
+  });
+  after(async () => {
+    await conn?.close();
+    await tb?.close();
+    await mysqlAdmin(`DROP DATABASE IF EXISTS \`${db}\``);
+  });
+
+  // Renamed, the table's rows were under a name no rule matched: the UPDATE that followed ran.
+  for (const [rename, back] of [
+    ['RENAME TABLE model_weights TO w2', 'RENAME TABLE w2 TO model_weights'],
+    ['ALTER TABLE model_weights RENAME TO w2', 'ALTER TABLE w2 RENAME TO model_weights'],
+  ]) {
+    test(`${rename}, then a write to the new name`, async () => {
+      const c = await mysqlTunnelClient(conn);
+      try {
+        await assert.rejects(c.query(rename), /dbgov: blocked: model weights are frozen/);
+        await c.query('UPDATE w2 SET w = 0 WHERE id = 1').catch(() => undefined);
+        await c.query(back).catch(() => undefined);
+      } finally {
+        await c.end();
+      }
+      assert.deepEqual(await weights(), [2, 0.75]);
+    });
+  }
+
+  // A view created in one session was unknown to another until the catalog reloaded: a write
+  // through it there was a write to no table the rule names.
+  test('a write through a view another session just created', async () => {
+    const a = await mysqlTunnelClient(conn);
+    const b = await mysqlTunnelClient(conn);
+    try {
+      await a.query('CREATE VIEW mw_new AS SELECT * FROM model_weights');
+      await assert.rejects(b.query('UPDATE mw_new SET w = 0 WHERE id = 1'), /dbgov: blocked: model weights are frozen/);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+    assert.deepEqual(await weights(), [2, 0.75]);
+  });
+
+  test('control: renaming a table no rule protects still runs', async () => {
+    const c = await mysqlTunnelClient(conn);
+    try {
+      await c.query('RENAME TABLE other TO other2');
+      await c.query('ALTER TABLE other2 RENAME TO other');
+    } finally {
+      await c.end();
     }
   });
 });

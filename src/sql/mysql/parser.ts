@@ -1790,7 +1790,9 @@ export class MysqlStatementParser {
         while (!this.atEnd()) {
           if (this.acceptKw('RENAME')) {
             if (this.acceptKw('TO') || this.acceptKw('AS') || !this.isKw('COLUMN') && !this.isKw('INDEX') && !this.isKw('KEY')) {
-              this.addRelation(this.readQualified(), 'ddl');
+              const to = this.readQualified();
+              this.addRelation(to, 'ddl');
+              this.renames(table, to);
             }
             continue;
           }
@@ -1947,10 +1949,22 @@ export class MysqlStatementParser {
       this.expectKw('TO');
       const to = this.readQualified();
       this.addRelation(to, 'ddl');
+      this.renames(from, to);
       this.storeRenamedTable(from, to);
     } while (this.acceptPunct(','));
     if (!this.atEnd()) this.fail('unexpected token');
     return { kind: 'alter', tag: 'RENAME TABLE' };
+  }
+
+  /**
+   * A table renamed takes its rows to the new name, where a rule on writes to the old name (the
+   * model weights, frozen or held for review) no longer matches: `RENAME TABLE model_weights TO
+   * w2` and then `UPDATE w2 …` wrote them freely. The rename is a write to both names, judged by
+   * those rules (a table a rule protects moves only as that rule allows).
+   */
+  private renames(from: string[], to: string[]): void {
+    this.addRelation(from, 'write', 'rename');
+    this.addRelation(to, 'write', 'rename');
   }
 
   private grant(word: 'GRANT' | 'REVOKE'): Classified {
