@@ -497,8 +497,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         d.log.error({ err: e }, 'audit append failed for a statement outcome');
       }
       // A new global sql_mode is what new sessions (and SET sql_mode = DEFAULT) start from: the catalog reads it.
-      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) {
-        d.services.schemaChanged(s.facts);
+      // s.ran: an EXECUTE of a prepared CREATE VIEW changes the schema too.
+      if (s.ran.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) {
+        d.services.schemaChanged(s.ran);
         state.schemaChangedSinceIdle = true;
       }
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
@@ -723,7 +724,7 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
     }
     // ROLLBACK, ROLLBACK TO SAVEPOINT, ABORT: what the transaction SET is undone.
     if (f.tag.startsWith('ROLLBACK') || f.tag === 'ABORT') state.searchPathUnsettled = true;
-    const view = createdView(f);
+    const view = createdViewRun(f, state);
     if (view) state.createdViews.set(view.name, view.reads);
     for (const name of f.renamed ?? []) state.renamed.add(name);
     for (const name of f.typesChanged ?? []) state.typesChanged.add(name);
@@ -798,6 +799,12 @@ export function splitSearchPath(value: string): string[] {
 }
 
 /** CREATE [OR REPLACE] VIEW / ALTER VIEW: the view's name and the relations its query reads. */
+/** The view `f` creates, itself or as the EXECUTE of a prepared CREATE VIEW. */
+export function createdViewRun(f: StatementFacts, state: SessionState): { name: string; reads: RelationRef[] } | undefined {
+  const inner = f.execute ? state.prepared.get(f.execute.name) : undefined;
+  return createdView(f) ?? (inner ? createdView(inner) : undefined);
+}
+
 export function createdView(f: StatementFacts): { name: string; reads: RelationRef[] } | undefined {
   if (f.tag !== 'CREATE VIEW' && f.tag !== 'ALTER VIEW') return undefined;
   const view = f.relations.find((r) => r.access === 'ddl');

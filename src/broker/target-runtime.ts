@@ -17,7 +17,7 @@ import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
 import type { LiveSession } from './sessions.js';
-import { createdView, settingsIn, type SessionState, type TargetServices } from './statement-hooks.js';
+import { createdView, createdViewRun, settingsIn, type SessionState, type TargetServices } from './statement-hooks.js';
 
 /** Catalog operations the broker needs; implemented per engine (src/sql/catalog.ts for PostgreSQL). */
 export interface TargetCatalog {
@@ -211,7 +211,7 @@ export class TargetRuntime implements TargetServices {
       const f = this.withImplicitCalls(g, state);
       out.push(this.throughViews(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged), views));
       for (const name of f.typesChanged ?? []) typesChanged.add(name);
-      const view = createdView(f);
+      const view = createdViewRun(f, state);
       if (view) views.set(view.name, view.reads);
       for (const name of f.renamed ?? []) renamed.add(name);
       if (!cat?.loaded() || !cat.callTarget) continue;
@@ -530,7 +530,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
-    this.noteChangedViews(facts, false);
+    this.noteChangedViews(facts.some((f) => f.execute) ? facts.flatMap((f) => [f, ...(f.execute && state.prepared.has(f.execute.name) ? [state.prepared.get(f.execute.name)!] : [])]) : facts, false);
     if (!this.maskingActive) return null;
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;

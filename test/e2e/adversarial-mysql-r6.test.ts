@@ -42,6 +42,20 @@ export const probes: { name: string; sql: string[]; refused: RegExp; setup?: str
     setup: 'CREATE VIEW r6_new AS SELECT id, ssn AS s FROM users',
     sql: ["SELECT id FROM r6_new WHERE s LIKE '1%'", "SELECT 1 FROM r6_new WHERE s = '123-45-6789'"],
   },
+  // EXECUTE of a prepared CREATE VIEW created a view the session did not know of (and the
+  // catalog did not reload): its columns were read as plain ones, the SSNs came back in clear.
+  {
+    name: 'a view created by EXECUTE of a prepared CREATE VIEW, read',
+    refused: OK_ROWS,
+    setup: "PREPARE r6_s FROM 'CREATE VIEW r6_pv AS SELECT id, ssn AS s FROM users'; EXECUTE r6_s",
+    sql: ['SELECT s FROM r6_pv', 'SELECT * FROM r6_pv'],
+  },
+  {
+    name: 'a view created by EXECUTE of a prepared CREATE VIEW, filtered in the same message',
+    refused: MASKED_PREDICATE,
+    setup: "PREPARE r6_t FROM 'CREATE VIEW r6_pw AS SELECT id, ssn AS s FROM users'",
+    sql: ["EXECUTE r6_t; SELECT id FROM r6_pw WHERE s LIKE '1%'"],
+  },
   // CHECKSUM TABLE's rows had no lineage: its CRC of every row came back as is. With the other
   // rows deleted in a transaction it is one row's CRC, to test SSN guesses against offline.
   {
