@@ -233,6 +233,7 @@ describe('adversarial probes of a table rule, round 6 (MariaDB, protected target
   before(async () => {
     await mysqlAdmin(`CREATE DATABASE \`${db}\``);
     await mysqlAdmin('CREATE TABLE model_weights (id INT PRIMARY KEY, w DOUBLE); INSERT INTO model_weights VALUES (1, 0.5), (2, 0.25); CREATE TABLE other (id INT PRIMARY KEY)', db);
+    await mysqlAdmin('CREATE PROCEDURE wipe() BEGIN DELETE FROM model_weights; END', db);
     const rule = { name: 'weights-frozen', match: { statement: { relations: { names: [`${db}.model_weights`], access: ['write'] } } }, action: 'block', message: 'model weights are frozen' };
     tb = await startTestBroker({ targets: { prod: mysqlTarget(db, { env: 'prod' }) }, policy: { statements: [rule], access: [{ name: 'any', action: 'allow' }] } });
     conn = await tb.connect(SA_TOKENS.ci, { target: 'prod', access: 'write' });
@@ -272,6 +273,17 @@ describe('adversarial probes of a table rule, round 6 (MariaDB, protected target
     } finally {
       await a.end();
       await b.end();
+    }
+    assert.deepEqual(await weights(), [2, 0.75]);
+  });
+
+  // CALL was never opaque: the procedure's DELETE, which no rule saw, emptied model_weights.
+  test('CALL of a stored procedure whose body writes the table', async () => {
+    const c = await mysqlTunnelClient(conn);
+    try {
+      await assert.rejects(c.query('CALL wipe()'), /dbgov: blocked: dbgov cannot see what this statement does/);
+    } finally {
+      await c.end();
     }
     assert.deepEqual(await weights(), [2, 0.75]);
   });

@@ -1208,7 +1208,9 @@ export class MysqlStatementParser {
         const parts = this.readQualified();
         this.addFunction(parts).procedure = true;
         this.rest();
-        return { kind: 'call', tag: 'CALL' };
+        // A stored procedure's body is not analysed (compound statements): it may delete every
+        // row of a table a rule protects, or drop one. Protected targets fail closed on it.
+        return { kind: 'call', tag: 'CALL', opaque: { reason: 'opaque-function', detail: `CALL ${parts.join('.')}: the stored procedure's body is not analysed, and may change or read anything` } };
       }
       case 'DO':
         // MySQL's DO evaluates expressions and discards the result: a SELECT without rows.

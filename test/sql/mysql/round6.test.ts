@@ -60,3 +60,11 @@ describe('a retype into a type that rounds or cuts in strict mode overwrites dat
   ];
   for (const [sql, overwrites] of table) it(sql, () => assert.equal(first(sql).actions?.includes('ALTER TABLE OVERWRITE COLUMN') ?? false, overwrites));
 });
+
+describe('CALL runs a stored procedure whose body is not analysed', () => {
+  it('is opaque', () => {
+    const f = first('CALL app.cleanup(1)');
+    assert.equal(f.kind, 'call');
+    assert.equal(f.opaque?.reason, 'opaque-function');
+  });
+});
