@@ -62,6 +62,8 @@ export interface TargetCatalog {
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
   keyColumn?(ref: RelationRef, column: string): boolean;
+  /** MySQL: the column's DATA_TYPE (lower case), when the catalog has it. */
+  dataTypeOf?(ref: RelationRef, column: string): string | undefined;
   /** Whether the catalog has the relation `ref` (resolved, for PostgreSQL) and so can answer keyColumn for it. */
   knowsRelation?(ref: RelationRef): boolean;
   /** A relation's columns by attribute number (for following column renames); PostgreSQL only. */
@@ -209,7 +211,7 @@ export class TargetRuntime implements TargetServices {
     const renamed = new Set(state.renamed);
     for (const g of facts) {
       const f = this.withImplicitCalls(g, state);
-      out.push(this.throughViews(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged), views));
+      out.push(this.throughViews(this.judgeIntegerRetypes(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged)), views));
       for (const name of f.typesChanged ?? []) typesChanged.add(name);
       const view = createdViewRun(f, state);
       if (view) views.set(view.name, view.reads);
@@ -404,6 +406,22 @@ export class TargetRuntime implements TargetServices {
     const out: StatementFacts = { ...f, actions: f.actions.filter((a) => a !== OVERWRITE_COLUMN) };
     if (out.actions!.length === 0) delete out.actions;
     return out;
+  }
+
+  /**
+   * MySQL: a DECIMAL, FLOAT or DOUBLE column retyped to an integer type loses its fractions even
+   * in strict mode, silently (19.99 becomes 20): the retype overwrites data. Which type a column
+   * has is the catalog's; a column it does not know (yet) may be one of those.
+   */
+  private judgeIntegerRetypes(f: StatementFacts): StatementFacts {
+    const cat = this.d.catalog;
+    if (!f.retypes || !cat?.dataTypeOf || f.actions?.includes(OVERWRITE_COLUMN)) return f;
+    const tables = f.relations.filter((r) => r.access === 'ddl');
+    const cuts = f.retypes.some((t) => t.type !== undefined && INTEGER_TYPES.has(t.type.name.toUpperCase()) && tables.some((r) => {
+      const from = cat.dataTypeOf!(r, t.column);
+      return from === undefined || FRACTIONAL_TYPES.has(from);
+    }));
+    return cuts ? { ...f, actions: [...(f.actions ?? []), OVERWRITE_COLUMN] } : f;
   }
 
   /**
@@ -1094,6 +1112,9 @@ function whoKey(session: LiveSession): string {
  * Opaque reasons that mean code runs whose reads and writes are not known: code dbgov cannot see
  * into, or a text it cannot lex as the server will (a hidden INSERT … SELECT could store anything).
  */
+/** MySQL integer types, and the DATA_TYPEs whose values have fractions (see judgeIntegerRetypes). */
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['TINYINT', 'SMALLINT', 'MEDIUMINT', 'MIDDLEINT', 'INT', 'INTEGER', 'BIGINT', 'INT1', 'INT2', 'INT3', 'INT4', 'INT8', 'BOOL', 'BOOLEAN', 'BIT', 'YEAR']);
+const FRACTIONAL_TYPES: ReadonlySet<string> = new Set(['decimal', 'numeric', 'float', 'double', 'real']);
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message', 'nonstandard-strings']);
 /**
  * Opaque reasons that mean a MySQL statement's text was not understood: it may filter on a

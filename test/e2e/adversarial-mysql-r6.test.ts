@@ -182,6 +182,9 @@ describe('adversarial guardrail probes, round 6 (MariaDB, protected target)', ()
     'ALTER TABLE orders CHANGE amount amount FLOAT(4,1)',
     'ALTER TABLE users MODIFY COLUMN created TIME',
     'ALTER TABLE orders MODIFY status CHAR(10)',
+    // DECIMAL → INT rounds silently, with no note at all; the catalog says amount is a DECIMAL.
+    'ALTER TABLE orders MODIFY amount INT',
+    'ALTER TABLE orders CHANGE COLUMN amount amt BIGINT',
   ];
   for (const sql of retypes) {
     test(`a retype that rounds or cuts even in strict mode: ${sql}`, async () => {
@@ -200,6 +203,7 @@ describe('adversarial guardrail probes, round 6 (MariaDB, protected target)', ()
     const c = await mysqlTunnelClient(t.conn, {}, t.proxy.port);
     try {
       await c.query('ALTER TABLE orders MODIFY status VARCHAR(20)');
+      await c.query('ALTER TABLE orders MODIFY user_id BIGINT');
     } finally {
       await c.end().catch(() => undefined);
     }

@@ -115,6 +115,8 @@ export class MysqlStatementParser {
   private joinedByName = false;
   /** The WHERE of the UPDATE/DELETE just read (see whereTail). */
   private lastWhere: ExprInfo | undefined;
+  /** ALTER TABLE … MODIFY / CHANGE: each column retyped (its current name) and its new type (StatementFacts.retypes). */
+  readonly retypes: NonNullable<StatementFacts['retypes']> = [];
   /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
   private intoTarget: 'variable' | 'file' | undefined;
   private readonly cteNames = new Set<string>();
@@ -2300,8 +2302,10 @@ export class MysqlStatementParser {
         let j = k + 1;
         if (word(j) === 'COLUMN') j++;
         if (word(j) === 'IF' && word(j + 1) === 'EXISTS') j += 2;
+        const column = this.toks[j];
         j += t.value === 'CHANGE' ? 2 : 1;
         const type = this.toks[j]?.type === 'word' ? this.toks[j].value : undefined;
+        if (column !== undefined && this.isIdent(column)) this.retypes.push({ column: this.name(column).toLowerCase(), type: type === undefined ? undefined : { name: type, typmods: [] }, rewrites: false });
         if (type !== undefined && ROUNDS_IN_STRICT_MODE.has(type) && word(j + 1) !== 'VARYING') out.add('ALTER TABLE OVERWRITE COLUMN');
       }
     }

@@ -68,3 +68,12 @@ describe('CALL runs a stored procedure whose body is not analysed', () => {
     assert.equal(f.opaque?.reason, 'opaque-function');
   });
 });
+
+describe('ALTER TABLE … MODIFY / CHANGE lists each column retyped and its new type', () => {
+  it('retypes', () => {
+    assert.deepEqual(first('ALTER TABLE orders MODIFY amount INT, CHANGE COLUMN `Status` st VARCHAR(5)').retypes, [
+      { column: 'amount', type: { name: 'INT', typmods: [] }, rewrites: false },
+      { column: 'status', type: { name: 'VARCHAR', typmods: [] }, rewrites: false },
+    ]);
+  });
+});
