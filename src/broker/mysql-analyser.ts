@@ -118,8 +118,8 @@ function retypesUnderMode(a: MessageAnalysis, modeText: string): MessageAnalysis
       // SET STATEMENT sql_mode = '' FOR ALTER TABLE …: the mode the statement itself runs under.
       const own = f.settings?.find((s) => s.name === 'sql_mode' && s.local);
       const strictHere = own ? own.value !== null && strictMode(own.value) : strict;
-      let out = !strictHere && retypes(f) ? { ...f, actions: [...f.actions!, OVERWRITE_ACTION] } : f;
-      if (f.prepare !== undefined && retypes(f.prepare.inner)) out = { ...out, prepare: { ...f.prepare, inner: { ...f.prepare.inner, actions: [...f.prepare.inner.actions!, OVERWRITE_ACTION] } } };
+      let out = !strictHere && retypes(f) && !f.actions!.includes(OVERWRITE_ACTION) ? { ...f, actions: [...f.actions!, OVERWRITE_ACTION] } : f;
+      if (f.prepare !== undefined && retypes(f.prepare.inner) && !f.prepare.inner.actions!.includes(OVERWRITE_ACTION)) out = { ...out, prepare: { ...f.prepare, inner: { ...f.prepare.inner, actions: [...f.prepare.inner.actions!, OVERWRITE_ACTION] } } };
       for (const s of f.settings ?? []) if (s.name === 'sql_mode' && !s.global && !s.local) strict = s.value !== null && strictMode(s.value);
       return out;
     }),

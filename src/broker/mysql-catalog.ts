@@ -39,6 +39,8 @@ interface Snapshot {
   views: Map<string, string>;
   /** `table.column` (lower case) of primary-key columns. */
   keys: Set<string>;
+  /** `table.column` (lower case) → DATA_TYPE (lower case: `decimal`, `int`, `varchar`, …). */
+  types: Map<string, string>;
   /** Stored functions of the target database and UDFs, and the built-in names if listed. */
   functions: KnownFunctions;
 }
@@ -48,7 +50,7 @@ const MAX_VIEW_DEPTH = 8;
 
 export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCatalog {
   let info = { version: 0, mariadb: true, sqlMode: '' };
-  let snap: Snapshot = { columns: new Map(), views: new Map(), keys: new Set(), functions: { stored: new Set() } };
+  let snap: Snapshot = { columns: new Map(), views: new Map(), keys: new Set(), types: new Map(), functions: { stored: new Set() } };
   const viewLineage = new Map<string, ColumnLineage[] | null>();
   let conn: mysql.Connection | undefined;
   const ensure = async (): Promise<mysql.Connection> => {
@@ -133,7 +135,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
       const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v, @@GLOBAL.sql_mode AS m');
       // Published with the snapshot below: `loaded()` must not say yes before the tables are in.
       const nextInfo = { ...parseServerVersion(String(rows[0]?.v ?? '')), sqlMode: String(rows[0]?.m ?? '') };
-      const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_KEY AS k FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
+      const [cols] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_KEY AS k, DATA_TYPE AS d FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION', [t.database]);
       const [views] = await c.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME AS t, VIEW_DEFINITION AS d FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?', [t.database]);
       const names = (rows: mysql.RowDataPacket[]): Set<string> => new Set(rows.map((r) => String(r.n).toUpperCase()));
       const [routines] = await c.query<mysql.RowDataPacket[]>("SELECT ROUTINE_NAME AS n FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'FUNCTION'", [t.database]);
@@ -142,13 +144,14 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
       // MariaDB 10.6+ lists its built-in functions; MySQL does not, and then only known names count.
       const builtins = await c.query<mysql.RowDataPacket[]>('SELECT FUNCTION AS n FROM information_schema.SQL_FUNCTIONS UNION SELECT WORD FROM information_schema.KEYWORDS').then(([r]) => names(r), () => undefined);
       const functions: KnownFunctions = { stored: new Set([...names(routines), ...udfs]), ...(builtins && builtins.size > 0 ? { builtins } : {}) };
-      const next: Snapshot = { columns: new Map(), views: new Map(), keys: new Set(), functions };
+      const next: Snapshot = { columns: new Map(), views: new Map(), keys: new Set(), types: new Map(), functions };
       for (const r of cols) {
         const key = String(r.t).toLowerCase();
         const list = next.columns.get(key) ?? [];
         list.push(String(r.c));
         next.columns.set(key, list);
         if (r.k === 'PRI') next.keys.add(`${key}.${String(r.c).toLowerCase()}`);
+        next.types.set(`${key}.${String(r.c).toLowerCase()}`, String(r.d).toLowerCase());
       }
       for (const r of views) next.views.set(String(r.t).toLowerCase(), String(r.d));
       snap = next;
@@ -168,10 +171,30 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
     // A stored function's body (or a UDF's code) is not analysed: the call is opaque.
     callTarget: (fn) => (runsStoredCode(fn, snap.functions) ? 'opaque' : undefined),
     keyColumn: (ref, column) => inTarget(ref) && snap.keys.has(`${ref.name.toLowerCase()}.${column.toLowerCase()}`),
+    dataTypeOf: (ref, column) => (inTarget(ref) ? snap.types.get(`${ref.name.toLowerCase()}.${column.toLowerCase()}`) : undefined),
     knowsRelation: (ref) => inTarget(ref) && snap.columns.has(ref.name.toLowerCase()),
     relations: () => [],
     resolveLineage(facts: StatementFacts) {
       return facts.lineage ? resolve(facts.lineage, 0) : undefined;
+    },
+    // A column of a view compared with something compares the base columns it reads: `SELECT id
+    // FROM user_contacts WHERE email LIKE 'a%'` filters on users.email as surely as the table does.
+    // A view column that cannot be followed stands for every column of the view's tables.
+    resolveTestedColumns(facts: StatementFacts) {
+      const out: Source[] = [];
+      for (const p of facts.predicateColumns ?? []) {
+        if (!inTarget(p) || !snap.views.has(p.table.toLowerCase())) continue;
+        const f = followSource(p, 0);
+        if (!f.opaque) {
+          out.push(...f.sources);
+          continue;
+        }
+        const bases = this.viewBaseRelations!({ ...(p.schema !== undefined ? { schema: p.schema } : {}), name: p.table, access: 'read' }, null);
+        for (const b of bases) out.push({ schema: b.schema, table: b.name, column: '*' });
+        // Nested too deep to follow: any classified column at all.
+        if (bases.length === 0) out.push({ table: '*', column: '*' });
+      }
+      return out.length > 0 ? out : undefined;
     },
     viewBaseRelations(ref: RelationRef) {
       const bases = (schema: string | undefined, name: string, depth: number): { schema: string; name: string }[] => {
@@ -191,6 +214,7 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
         const sources: Source[] = [];
         let opaque = st.opaque;
         let direct = st.direct === true && st.sources.length === 1;
+        let caseMapped = st.caseMapped === true && st.sources.length === 1;
         for (const src of st.sources) {
           const columns = src.column === '*' ? (inTarget(src) ? snap.columns.get(src.table.toLowerCase()) : undefined) : [src.column];
           if (!columns) {
@@ -202,9 +226,10 @@ export function mysqlTargetCatalog(t: TargetConfig, log: Logger): MysqlTargetCat
             sources.push(...f.sources);
             opaque ||= f.opaque;
             direct &&= f.direct && columns.length === 1;
+            caseMapped &&= f.direct && columns.length === 1;
           }
         }
-        const value = { index, name: st.into === 'variable' ? '@' : st.into === 'file' ? 'file' : (st.into.column ?? '*'), sources, opaque, direct: direct && !opaque };
+        const value = { index, name: st.into === 'variable' ? '@' : st.into === 'file' ? 'file' : (st.into.column ?? '*'), sources, opaque, direct: direct && !opaque, ...(caseMapped && !opaque ? { caseMapped: true as const } : {}) };
         if (st.into === 'variable') return { dest: { table: '' }, column: '*', created: false, place: 'a user variable or setting', value };
         if (st.into === 'file') return { dest: { table: '' }, column: '*', created: false, place: 'a file on the database server', value };
         return { dest: { ...(st.into.schema !== undefined ? { schema: st.into.schema } : {}), table: st.into.table }, column: st.into.column ?? '*', created: false, value };

@@ -99,8 +99,8 @@ export interface TargetServices {
    * safe (`masking.onUnprovable: block`) and this statement's lineage is such a result.
    */
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null;
-  /** DDL or a resolution-changing statement ran: refresh the catalog. */
-  schemaChanged(): void;
+  /** DDL or a resolution-changing statement ran (`facts`: which): refresh the catalog. */
+  schemaChanged(facts?: readonly StatementFacts[]): void;
   /**
    * A statement that defines or changes functions (StatementFacts.functionsChanged) or views is
    * about to run: until the catalog has read them, calls of those names in any session are code
@@ -538,8 +538,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         d.log.error({ err: e }, 'audit append failed for a statement outcome');
       }
       // A new global sql_mode is what new sessions (and SET sql_mode = DEFAULT) start from: the catalog reads it.
-      if (s.facts.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) {
-        d.services.schemaChanged();
+      // s.ran: an EXECUTE of a prepared CREATE VIEW changes the schema too.
+      if (s.ran.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) {
+        d.services.schemaChanged(s.ran);
         state.schemaChangedSinceIdle = true;
       }
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
@@ -769,7 +770,7 @@ function applySettings(state: SessionState, facts: StatementFacts[]): void {
     }
     // ROLLBACK, ROLLBACK TO SAVEPOINT, ABORT: what the transaction SET is undone.
     if (f.tag.startsWith('ROLLBACK') || f.tag === 'ABORT') state.searchPathUnsettled = true;
-    const view = createdView(f);
+    const view = createdViewRun(f, state);
     if (view) state.createdViews.set(view.name, view.reads);
     for (const name of f.renamed ?? []) state.renamed.add(name);
     for (const name of f.typesChanged ?? []) state.typesChanged.add(name);
@@ -844,6 +845,12 @@ export function splitSearchPath(value: string): string[] {
 }
 
 /** CREATE [OR REPLACE] VIEW / ALTER VIEW: the view's name and the relations its query reads. */
+/** The view `f` creates, itself or as the EXECUTE of a prepared CREATE VIEW. */
+export function createdViewRun(f: StatementFacts, state: SessionState): { name: string; reads: RelationRef[] } | undefined {
+  const inner = f.execute ? state.prepared.get(f.execute.name) : undefined;
+  return createdView(f) ?? (inner ? createdView(inner) : undefined);
+}
+
 export function createdView(f: StatementFacts): { name: string; reads: RelationRef[] } | undefined {
   if (f.tag !== 'CREATE VIEW' && f.tag !== 'ALTER VIEW') return undefined;
   const view = f.relations.find((r) => r.access === 'ddl');

@@ -17,7 +17,7 @@ import type { Logger } from '../shared/logger.js';
 import type { IdentityRef } from '../shared/types.js';
 import type { TargetConfig } from './config.js';
 import type { LiveSession } from './sessions.js';
-import { createdView, settingsIn, type FunctionHold, type SessionState, type TargetServices } from './statement-hooks.js';
+import { createdView, createdViewRun, settingsIn, type FunctionHold, type SessionState, type TargetServices } from './statement-hooks.js';
 
 /** Catalog operations the broker needs; implemented per engine (src/sql/catalog.ts for PostgreSQL). */
 export interface TargetCatalog {
@@ -62,6 +62,8 @@ export interface TargetCatalog {
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
   keyColumn?(ref: RelationRef, column: string): boolean;
+  /** MySQL: the column's DATA_TYPE (lower case), when the catalog has it. */
+  dataTypeOf?(ref: RelationRef, column: string): string | undefined;
   /** Whether the catalog has the relation `ref` (resolved, for PostgreSQL) and so can answer keyColumn for it. */
   knowsRelation?(ref: RelationRef): boolean;
   /** A relation's columns by attribute number (for following column renames); PostgreSQL only. */
@@ -121,6 +123,15 @@ export class TargetRuntime implements TargetServices {
    * new view, a temp table) can never leave a stale resolution or mask plan in use.
    */
   private generation = 0;
+  /**
+   * Views created or replaced through the gateway, by any session, that the catalog may not have
+   * yet: lower-case name → what the new definition reads, and the generation from which a reload
+   * has it. Until then the catalog's definition of the name is the old one (`CREATE OR REPLACE
+   * VIEW user_contacts AS SELECT ssn AS plan …` read as plan in another session's next statement).
+   */
+  private readonly changedViews = new Map<string, { reads: RelationRef[]; until: number }>();
+  /** Bumped whenever changedViews changes: resolutions cached before are stale. */
+  private changedViewsVersion = 0;
   /** The last store check per (cached) facts array, for the session that asked (see storesHidden). */
   private readonly recentStores = new WeakMap<StatementFacts[], SessionMemo & { result: ClientError | null }>();
   /** The last plan per (cached) facts array, for the session that asked (see maskPlan). */
@@ -158,7 +169,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.d.catalog) return;
     // Changes made outside the gateway (a DBA's migration) are picked up within this interval;
     // changes made through it trigger a reload at once (schemaChanged).
-    this.refreshInterval = setInterval(() => this.schemaChanged(), CATALOG_REFRESH_MS);
+    this.refreshInterval = setInterval(() => this.scheduleReload(), CATALOG_REFRESH_MS);
     this.refreshInterval.unref();
     try {
       await this.d.catalog.refresh();
@@ -167,7 +178,7 @@ export class TargetRuntime implements TargetServices {
       // The target may be down at broker start; sessions will fail with their own clear error,
       // and until the catalog loads, unqualified names resolve conservatively.
       this.d.log.warn({ err: e, target: this.d.name }, 'catalog load failed; will retry');
-      this.schemaChanged();
+      this.scheduleReload();
     }
   }
 
@@ -183,7 +194,7 @@ export class TargetRuntime implements TargetServices {
     const cat = this.d.catalog;
     if (!cat?.loaded() && state.tempTables.size === 0) return facts.some(onlyTestsOneColumn) ? facts.map((f) => (onlyTestsOneColumn(f) ? { ...f, hasWhere: false } : f)) : facts;
     // Temp tables are per session, so those sessions resolve afresh; everyone else shares.
-    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && state.typesChanged.size === 0 && this.unsettledFunctions.size === 0 ? `${this.generation}|${state.pathKey}` : undefined;
+    const key = state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && state.typesChanged.size === 0 && this.unsettledFunctions.size === 0 ? `${this.generation}|${this.changedViewsVersion}|${state.pathKey}` : undefined;
     if (key !== undefined) {
       const hit = this.resolved.get(facts);
       if (hit?.key === key) return hit.out;
@@ -202,16 +213,16 @@ export class TargetRuntime implements TargetServices {
   private resolveAll(facts: StatementFacts[], state: SessionState, depth: number, typesChanged: Set<string>, functionsChanged: Set<string>): StatementFacts[] {
     const cat = this.d.catalog;
     const out: StatementFacts[] = [];
-    // Views (re)defined by any session since the catalog read them, by this session, and by
-    // earlier statements of this message.
-    const views = new Map([...this.heldViews(), ...state.createdViews]);
+    // Views created by this session, changed by any session and not yet in the catalog (held by
+    // the session that changed them, or noted when it ran), and by earlier statements of this message.
+    const views = new Map([...this.heldViews(), ...this.unsettledViews(state)]);
     // Names renamed by this session, and by earlier statements of this message.
     const renamed = new Set(state.renamed);
     for (const g of facts) {
       const f = this.withImplicitCalls(g, state, functionsChanged);
-      out.push(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged));
+      out.push(this.throughViews(this.judgeIntegerRetypes(this.judgeRetypes(this.retested(this.resolveOne(f, state, views, renamed), state, typesChanged), state, renamed, typesChanged)), views));
       for (const name of f.typesChanged ?? []) typesChanged.add(name);
-      const view = createdView(f);
+      const view = createdViewRun(f, state);
       if (view) views.set(view.name, view.reads);
       for (const name of f.renamed ?? []) renamed.add(name);
       if (!cat?.loaded() || !cat.callTarget) {
@@ -298,6 +309,42 @@ export class TargetRuntime implements TargetServices {
       });
     };
     attempt();
+  }
+
+  /**
+   * Views the catalog does not have as they are now (created in this session, or created or
+   * replaced through the gateway by any session before the catalog reloaded): what the statement
+   * reads through one, it reads from the relations the new definition reads, and a column of one
+   * compared with something may be any of their columns. So masking, the stored-value check and
+   * the masked-predicate rule judge those relations (`SELECT id FROM v WHERE s LIKE '1%'` right
+   * after `CREATE VIEW v AS SELECT ssn AS s FROM users` filters on users.ssn).
+   */
+  private throughViews(f: StatementFacts, views: ReadonlyMap<string, RelationRef[]>): StatementFacts {
+    if (views.size === 0) return f;
+    const via = f.relations.filter((r) => r.access === 'read' && views.has(r.name.toLowerCase()));
+    if (via.length === 0) return f;
+    const cat = this.d.catalog;
+    const reads: RelationRef[] = [];
+    for (const v of via) {
+      for (const b of views.get(v.name.toLowerCase()) ?? []) {
+        // A view read by the new definition is followed to its tables as the catalog has them.
+        const bases = cat?.viewBaseRelations?.(b, null) ?? [];
+        for (const x of bases.length > 0 ? bases : [b]) if (!reads.some((r) => r.name === x.name && r.schema === x.schema)) reads.push({ ...(x.schema !== undefined ? { schema: x.schema } : {}), name: x.name, access: 'read', via: 'unsettled-view' });
+      }
+    }
+    const inView = new Set(via.map((r) => r.name.toLowerCase()));
+    const tested = (f.predicateColumns ?? []).some((p) => inView.has(p.table.toLowerCase()));
+    const predicateColumns = tested ? [...(f.predicateColumns ?? []), ...reads.map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), table: r.name, column: '*' }))] : f.predicateColumns;
+    return { ...f, relations: [...f.relations, ...reads], ...(predicateColumns ? { predicateColumns } : {}) };
+  }
+
+  /** state.createdViews, plus the views any session changed that the catalog may not have yet. */
+  private unsettledViews(state: SessionState): ReadonlyMap<string, RelationRef[]> {
+    if (this.changedViews.size === 0) return state.createdViews;
+    const out = new Map<string, RelationRef[]>();
+    for (const [name, v] of this.changedViews) out.set(name, v.reads);
+    for (const [name, reads] of state.createdViews) out.set(name, [...(out.get(name) ?? []), ...reads]);
+    return out;
   }
 
   /**
@@ -438,6 +485,22 @@ export class TargetRuntime implements TargetServices {
   }
 
   /**
+   * MySQL: a DECIMAL, FLOAT or DOUBLE column retyped to an integer type loses its fractions even
+   * in strict mode, silently (19.99 becomes 20): the retype overwrites data. Which type a column
+   * has is the catalog's; a column it does not know (yet) may be one of those.
+   */
+  private judgeIntegerRetypes(f: StatementFacts): StatementFacts {
+    const cat = this.d.catalog;
+    if (!f.retypes || !cat?.dataTypeOf || f.actions?.includes(OVERWRITE_COLUMN)) return f;
+    const tables = f.relations.filter((r) => r.access === 'ddl');
+    const cuts = f.retypes.some((t) => t.type !== undefined && INTEGER_TYPES.has(t.type.name.toUpperCase()) && tables.some((r) => {
+      const from = cat.dataTypeOf!(r, t.column);
+      return from === undefined || FRACTIONAL_TYPES.has(from);
+    }));
+    return cuts ? { ...f, actions: [...(f.actions ?? []), OVERWRITE_COLUMN] } : f;
+  }
+
+  /**
    * Whether a type name as written names pg_catalog's type in this session. Unqualified, the
    * server looks in the session's temp schema first, then pg_catalog (unless the search_path
    * places it later): a temp type this session made, or a schema put before pg_catalog, may
@@ -480,7 +543,7 @@ export class TargetRuntime implements TargetServices {
    * never set it share the memo.
    */
   private stillValid(memo: SessionMemo, session: LiveSession, state: SessionState): boolean {
-    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && this.unsettledFunctions.size === 0;
+    return memo.who === whoKey(session) && memo.generation === this.generation && memo.pathKey === state.pathKey && state.tempTables.size === 0 && state.createdViews.size === 0 && state.renamed.size === 0 && this.changedViews.size === 0 && this.unsettledFunctions.size === 0;
   }
 
   /**
@@ -503,11 +566,12 @@ export class TargetRuntime implements TargetServices {
   private buildPlan(session: LiveSession, facts: StatementFacts[], columns: ResultColumn[], state: SessionState): { plan: MaskPlan | ClientError | null; cacheable: boolean } {
     const cat = this.d.catalog;
     facts = rowSource(facts, state);
-    // Rows read through a view this session (or another, moments ago) created or replaced, before
-    // the catalog has it: unknown origin.
-    if (state.createdViews.size > 0 || state.renamed.size > 0 || this.unsettledFunctions.size > 0) {
-      const fresh = (name: string): boolean => state.createdViews.has(name) || this.unsettledFunctions.has(`view:${name}`);
-      facts = facts.map((f) => (f.relations.some((r) => fresh(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created or replaced, or a relation renamed, moments ago') : f));
+    // Rows read through a view this session created (or any session changed), before the catalog
+    // has it: unknown origin.
+    const views = this.unsettledViews(state);
+    if (views.size > 0 || state.renamed.size > 0 || this.unsettledFunctions.size > 0) {
+      const fresh = (name: string): boolean => views.has(name) || this.unsettledFunctions.has(`view:${name}`);
+      facts = facts.map((f) => (f.relations.some((r) => fresh(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created or changed, or a relation renamed, lately') : f));
     }
     // Rows read from outside the database's tables (a server file, another server, a program's
     // output, other sessions' statement texts) may hold anything, an earlier export of
@@ -566,6 +630,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   preflight(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    this.noteChangedViews(facts.some((f) => f.execute) ? facts.flatMap((f) => [f, ...(f.execute && state.prepared.has(f.execute.name) ? [state.prepared.get(f.execute.name)!] : [])]) : facts, false);
     if (!this.maskingActive) return null;
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
@@ -690,8 +755,11 @@ export class TargetRuntime implements TargetServices {
       const cat = this.d.catalog;
       const perPath = cat?.resolveWriteFlows ? this.candidatePaths(state, unqualifiedNames(f)).map((p) => cat.resolveWriteFlows!(f, p)) : [];
       if (perPath.some((x) => x === undefined)) continue;
-      const flows = perPath.flatMap((x) => x!);
+      let flows = perPath.flatMap((x) => x!);
       if (flows.length === 0) continue;
+      // Read through a view the catalog does not have as it is now (see throughViews): the
+      // catalog's lineage of it is the old definition's, so what each value carries is unknown.
+      if (f.relations.some((r) => r.via === 'unsettled-view')) flows = flows.map((x) => ({ ...x, value: { ...x.value, opaque: true, direct: false } }));
       // Values of unknown origin count as classified only where the statement reads a table that
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
@@ -699,6 +767,15 @@ export class TargetRuntime implements TargetServices {
       const leak = flows.map((flow) => this.hiddenFlow(session, flow, touchesHidden)).find((x) => x !== undefined);
       if (leak?.token) {
         result = TOKEN_WRITE(leak.into);
+        break;
+      }
+      if (leak?.reshaped) {
+        result = {
+          sqlstate: '42501',
+          message: `dbgov: blocked: this statement stores classified data (${leak.from}) rearranged in ${leak.into}, whose partial mask would then show other parts of it`,
+          detail: 'rule: masking (a partially masked column takes classified values only as they are, or with their case changed)',
+          hint: 'store the value as it is, or ask for an approval to work with the data in clear',
+        };
         break;
       }
       if (leak) {
@@ -746,7 +823,7 @@ export class TargetRuntime implements TargetServices {
   }
 
   /** What a stored value carries that this identity may not see, unless its destination masks it the same way. */
-  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string; token?: true } | undefined {
+  private hiddenFlow(session: LiveSession, flow: WriteFlow, touchesHidden: () => boolean): { from: string; into: string; token?: true; reshaped?: true } | undefined {
     const who = identityRef(session);
     const target = this.d.name;
     /** The column's class when it is masked for this identity. */
@@ -780,8 +857,13 @@ export class TargetRuntime implements TargetServices {
       const c = hiddenClass(s.schema, s.table, s.column);
       return c === undefined || (c.cls.name === dest!.cls.name && c.function === dest!.function);
     };
-    if (dest !== undefined && flow.value.sources.every(sameMask)) return undefined;
-    return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into };
+    // A partial mask keeps some positions of whatever the column holds: a value rearranged on the
+    // way in (`SET phone = REVERSE(phone)`, `LEFT(phone, 6)` into a new row) reads back with other
+    // characters of the classified value in those places. Only the value itself (or its case
+    // mapped) may go there. MySQL's analyser says which values are case mapped (caseMapped).
+    const reshaped = dest?.function === 'partial' && this.d.config.engine === 'mysql' && !((flow.value.direct || flow.value.caseMapped === true) && !flow.value.opaque);
+    if (dest !== undefined && !reshaped && flow.value.sources.every(sameMask)) return undefined;
+    return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into, ...(reshaped ? { reshaped: true as const } : {}) };
   }
 
   /**
@@ -904,7 +986,30 @@ export class TargetRuntime implements TargetServices {
     }
   }
 
-  schemaChanged(): void {
+  /**
+   * A view a statement creates or replaces is, for every session, not the catalog's until a
+   * reload that started after the statement ran has finished. Noted when the statement is let
+   * through (`ran` false: it may run while a reload reads the catalog) and again once it has run.
+   */
+  private noteChangedViews(facts: readonly StatementFacts[], ran: boolean): void {
+    for (const f of facts) {
+      const view = createdView(f);
+      if (!view) continue;
+      // A reload running now may have read the catalog before the change: the one after it then.
+      const until = this.generation + (ran && this.refreshing === undefined ? 1 : 2);
+      this.changedViews.set(view.name, { reads: view.reads, until });
+      this.changedViewsVersion++;
+    }
+  }
+
+  /** DDL ran through the gateway (`facts`, when the caller has them): reload the catalog soon. */
+  schemaChanged(facts?: readonly StatementFacts[]): void {
+    // Policy follows writes through views too (a rule on model_weights, through a view of it).
+    if (facts) this.noteChangedViews(facts, true);
+    this.scheduleReload();
+  }
+
+  private scheduleReload(): void {
     if (!this.d.catalog || this.refreshTimer) return;
     // Coalesce bursts of DDL into one reload shortly after.
     this.refreshTimer = setTimeout(() => {
@@ -949,6 +1054,11 @@ export class TargetRuntime implements TargetServices {
 
   private rememberNames(): void {
     this.generation++;
+    for (const [name, v] of this.changedViews) {
+      if (this.generation < v.until) continue;
+      this.changedViews.delete(name);
+      this.changedViewsVersion++;
+    }
     const cat = this.d.catalog;
     const moved: ColumnRule[] = [];
     for (const r of cat?.relations() ?? []) {
@@ -1084,6 +1194,9 @@ function whoKey(session: LiveSession): string {
  * Opaque reasons that mean code runs whose reads and writes are not known: code dbgov cannot see
  * into, or a text it cannot lex as the server will (a hidden INSERT … SELECT could store anything).
  */
+/** MySQL integer types, and the DATA_TYPEs whose values have fractions (see judgeIntegerRetypes). */
+const INTEGER_TYPES: ReadonlySet<string> = new Set(['TINYINT', 'SMALLINT', 'MEDIUMINT', 'MIDDLEINT', 'INT', 'INTEGER', 'BIGINT', 'INT1', 'INT2', 'INT3', 'INT4', 'INT8', 'BOOL', 'BOOLEAN', 'BIT', 'YEAR']);
+const FRACTIONAL_TYPES: ReadonlySet<string> = new Set(['decimal', 'numeric', 'float', 'double', 'real']);
 const UNFOLLOWABLE: ReadonlySet<string> = new Set(['do-block', 'dynamic-sql', 'opaque-function', 'function-call-message', 'nonstandard-strings']);
 /**
  * Opaque reasons that mean a MySQL statement's text was not understood: it may filter on a

@@ -111,6 +111,12 @@ export interface ColumnLineage {
   opaque: boolean;
   /** True when the value is the source column itself, untransformed (a plain column reference). */
   direct: boolean;
+  /**
+   * The value is one source column through case mapping only (`LOWER(email)`): every character
+   * where it was, so a mask that keeps some positions (partial) shows what it showed before.
+   * Set by the MySQL analyser.
+   */
+  caseMapped?: true;
 }
 
 /** A value a statement stores (see StatementFacts.stores). */
@@ -122,6 +128,8 @@ export interface StoredValue {
   opaque: boolean;
   /** The value is one source column itself, untransformed (as ColumnLineage.direct). */
   direct?: boolean;
+  /** As ColumnLineage.caseMapped. */
+  caseMapped?: true;
 }
 
 export interface StatementFacts {

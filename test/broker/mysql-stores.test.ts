@@ -47,3 +47,26 @@ test('a classified value may move only into a column masked the same way', () =>
   assert.equal(refused('INSERT INTO orders (id, card) SELECT id, LEFT(card, 4) FROM users'), true);
   assert.equal(refused("UPDATE users SET card = '5500 0055 5555 5559' WHERE id = 3"), true);
 });
+
+test('a partially masked column takes a classified value only as it is, or case mapped (round 6)', () => {
+  // The catalog stub above, passing caseMapped on as mysqlTargetCatalog does.
+  const shaped = {
+    ...catalog,
+    resolveWriteFlows: (f: StatementFacts): WriteFlow[] =>
+      (catalog.resolveWriteFlows!(f, null) ?? []).map((w, k) => ({ ...w, value: { ...w.value, ...(f.stores?.[k]?.caseMapped ? { caseMapped: true as const } : {}) } })),
+  } as TargetCatalog;
+  const my = new TargetRuntime({ name: 'staging', config: { engine: 'mysql' } as never, analyse: () => ({ statements: [] }), catalog: shaped, masking, log: rootLogger() });
+  const blocks = (sql: string): boolean => my.preflight(session, analyseMysql(sql, { serverVersion: 101119, mariadb: true, sqlMode: { noBackslashEscapes: false, ansiQuotes: false }, currentDb: 'app' }).statements, fresh()) !== null;
+  // The phone mask keeps the last four digits: reversed, or cut short, other digits land there.
+  assert.equal(blocks('UPDATE users SET phone = REVERSE(phone) WHERE id = 1'), true);
+  assert.equal(blocks('INSERT INTO users (id, email, phone) SELECT 98, email, LEFT(phone, 6) FROM users WHERE id = 2'), true);
+  assert.equal(blocks("UPDATE users SET email = CONCAT(SUBSTRING_INDEX(email, '@', -1), '@x.org') WHERE id = 1"), true);
+  assert.equal(blocks('UPDATE users SET email = TRIM(email) WHERE id = 1'), true);
+  // As it is, or with its case changed: the same positions show.
+  assert.equal(blocks('UPDATE users SET email = LOWER(email) WHERE id = 1'), false);
+  assert.equal(blocks('UPDATE users SET email = UPPER(LCASE(users.email)), phone = phone WHERE id = 1'), false);
+  assert.equal(blocks('INSERT INTO users (id, email, phone) SELECT 97, email, phone FROM users WHERE id = 2'), false);
+  assert.equal(blocks("INSERT INTO users (id, email, phone) VALUES (96, 'z@x.org', '+1 555 0100')"), false);
+  // A redacted column shows nothing of what it holds: a rearranged SSN stays hidden there.
+  assert.equal(blocks('UPDATE users SET ssn = REVERSE(ssn) WHERE id = 1'), false);
+});

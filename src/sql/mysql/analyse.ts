@@ -144,6 +144,7 @@ function analyseStatement(toks: Token[], sql: string, dialect: MysqlDialect, cur
     if (c.diagnostics || parser.relations.some(quotesStatements)) facts.diagnostics = true;
     if (parser.bareWhereColumn !== undefined && facts.hasWhere === true) facts.whereTruthOf = parser.bareWhereColumn;
     if (c.actions) facts.actions = c.actions;
+    if (parser.retypes.length > 0) facts.retypes = parser.retypes;
     if (c.cursor) facts.cursor = c.cursor;
     if (c.deallocate) facts.deallocate = c.deallocate;
     // A HANDLER OPEN carries the rows its READs will return.

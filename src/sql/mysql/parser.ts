@@ -88,6 +88,18 @@ const EXPR_WORDS = new Set([
   'LOCALTIMESTAMP', 'UTC_TIMESTAMP', 'UTC_DATE', 'UTC_TIME', 'BOTH', 'LEADING', 'TRAILING', 'CHARACTER', 'NOWAIT', 'ROW',
 ]);
 
+/**
+ * Column types a retype into may change values even in strict mode, with a note or silently:
+ * a DECIMAL with fewer decimals rounds (19.99 → 20), FLOAT/DOUBLE/REAL lose precision, DATE,
+ * TIME, DATETIME and TIMESTAMP drop the time, the date or fractional seconds, CHAR drops
+ * trailing spaces and BINARY pads with zero bytes. Which retypes only widen would need the
+ * column's current type: any retype into one of these counts as overwriting.
+ */
+const ROUNDS_IN_STRICT_MODE: ReadonlySet<string> = new Set(['DECIMAL', 'DEC', 'NUMERIC', 'FIXED', 'FLOAT', 'DOUBLE', 'REAL', 'DATE', 'TIME', 'DATETIME', 'TIMESTAMP', 'CHAR', 'CHARACTER', 'NCHAR', 'NATIONAL', 'BINARY']);
+
+/** Functions that map each character to one of the same place: LOWER(email) shows, partially masked, what email did. */
+const CASE_MAPS: ReadonlySet<string> = new Set(['LOWER', 'UPPER', 'LCASE', 'UCASE']);
+
 export class MysqlStatementParser {
   private i = 0;
   readonly relations: RelationRef[] = [];
@@ -98,6 +110,13 @@ export class MysqlStatementParser {
   private readonly pending: { into: StoredValue['into']; expr: ExprInfo; scope: Scope }[] = [];
   /** The column an UPDATE/DELETE's whole WHERE tests for truth (`WHERE id`), if that is all it does. */
   bareWhereColumn: string | undefined;
+  /** Join conditions read so far (ON), and whether a NATURAL join or USING joined every side. */
+  private readonly joinConditions: ExprInfo[] = [];
+  private joinedByName = false;
+  /** The WHERE of the UPDATE/DELETE just read (see whereTail). */
+  private lastWhere: ExprInfo | undefined;
+  /** ALTER TABLE … MODIFY / CHANGE: each column retyped (its current name) and its new type (StatementFacts.retypes). */
+  readonly retypes: NonNullable<StatementFacts['retypes']> = [];
   /** `… INTO @a` or `… INTO OUTFILE`, waiting for the whole query expression (see takeInto). */
   private intoTarget: 'variable' | 'file' | undefined;
   private readonly cteNames = new Set<string>();
@@ -398,12 +417,12 @@ export class MysqlStatementParser {
 
   private storedFrom(into: StoredValue['into'], expr: ExprInfo, scope: Scope): StoredValue {
     const [l] = this.lineageOf([{ expr }], scope);
-    return { into, sources: l?.sources ?? [], opaque: l?.opaque ?? true, ...(l?.direct === true ? { direct: true } : {}) };
+    return { into, sources: l?.sources ?? [], opaque: l?.opaque ?? true, ...(l?.direct === true ? { direct: true } : {}), ...(l?.caseMapped ? { caseMapped: true as const } : {}) };
   }
 
   /** Every output of a query stored into `into` (a table's columns in order, or variables). */
   private storeRows(lineage: ColumnLineage[], into: (k: number, name: string) => StoredValue['into']): void {
-    lineage.forEach((c, k) => this.stores.push({ into: into(k, c.name), sources: c.sources, opaque: c.opaque, ...(c.direct ? { direct: true } : {}) }));
+    lineage.forEach((c, k) => this.stores.push({ into: into(k, c.name), sources: c.sources, opaque: c.opaque, ...(c.direct ? { direct: true } : {}), ...(c.caseMapped ? { caseMapped: true as const } : {}) }));
   }
 
   private startsQueryInParens(k: number): boolean {
@@ -850,8 +869,12 @@ export class MysqlStatementParser {
         // NATURAL JOIN compares every column the two sides share, which only the catalog knows:
         // every column of every table joined so far counts as a predicate column.
         if (natural) this.naturalJoin(scope);
-        if (this.acceptKw('ON')) this.predicate(scope, this.joinConditionStop);
-        else if (this.acceptKw('USING')) this.usingColumns(scope);
+        if (this.acceptKw('ON')) this.joinConditions.push(this.predicate(scope, this.joinConditionStop));
+        else if (this.acceptKw('USING')) {
+          this.usingColumns(scope);
+          this.joinedByName = true;
+        }
+        if (natural) this.joinedByName = true;
       }
     } while (this.acceptPunct(','));
     return added;
@@ -1035,6 +1058,19 @@ export class MysqlStatementParser {
     return { sources: dedupeSources(sources), resolved, direct };
   }
 
+  /** Whether `expr` is one column reference inside LOWER/UPPER/LCASE/UCASE calls only (ColumnLineage.caseMapped). */
+  private caseMapsOneRef(expr: ExprInfo): boolean {
+    if (expr.refs.length !== 1 || expr.subqueries.length !== 0) return false;
+    const isPunct = (k: number, v: string): boolean => this.toks[k]?.type === 'punct' && this.toks[k].value === v;
+    let a = expr.start;
+    let b = expr.end;
+    while (b - a > 3 && this.toks[a].type === 'word' && CASE_MAPS.has(this.toks[a].value) && isPunct(a + 1, '(') && isPunct(b - 1, ')') && balancedInside(this.toks.slice(a + 1, b))) {
+      a += 2;
+      b--;
+    }
+    return a > expr.start && expr.refs[0].at === a && b - a === 1 + 2 * expr.refs[0].qualifier.length;
+  }
+
   private lineageOf(items: SelectItem[], scope: Scope): ColumnLineage[] {
     const out: ColumnLineage[] = [];
     for (const item of items) {
@@ -1065,7 +1101,8 @@ export class MysqlStatementParser {
       }
       const isPlainRef = expr.refs.length === 1 && expr.subqueries.length === 0 && expr.end - expr.start === 1 + 2 * expr.refs[0].qualifier.length;
       const name = item.alias ?? (isPlainRef ? expr.refs[0].column : this.textOf(expr.start, expr.end));
-      out.push({ index: out.length, name, sources: dedupeSources(sources), opaque, direct: isPlainRef && plainSources && sources.length === 1 });
+      const caseMapped = !isPlainRef && plainSources && sources.length === 1 && !opaque && this.caseMapsOneRef(expr);
+      out.push({ index: out.length, name, sources: dedupeSources(sources), opaque, direct: isPlainRef && plainSources && sources.length === 1, ...(caseMapped ? { caseMapped: true as const } : {}) });
     }
     return out;
   }
@@ -1142,10 +1179,14 @@ export class MysqlStatementParser {
         this.rest();
         return { kind: 'utility', tag: w, ...(diagnostics ? { diagnostics: true as const } : {}) };
       }
+      case 'CHECKSUM':
+        if (this.isKw('TABLE', 1)) return this.checksumTable();
+        this.i++;
+        this.rest();
+        return { kind: 'utility', tag: w };
       case 'HELP':
       case 'SIGNAL':
       case 'RESIGNAL':
-      case 'CHECKSUM':
         this.i++;
         this.rest();
         return { kind: 'utility', tag: w };
@@ -1169,7 +1210,9 @@ export class MysqlStatementParser {
         const parts = this.readQualified();
         this.addFunction(parts).procedure = true;
         this.rest();
-        return { kind: 'call', tag: 'CALL' };
+        // A stored procedure's body is not analysed (compound statements): it may delete every
+        // row of a table a rule protects, or drop one. Protected targets fail closed on it.
+        return { kind: 'call', tag: 'CALL', opaque: { reason: 'opaque-function', detail: `CALL ${parts.join('.')}: the stored procedure's body is not analysed, and may change or read anything` } };
       }
       case 'DO':
         // MySQL's DO evaluates expressions and discards the result: a SELECT without rows.
@@ -1287,6 +1330,7 @@ export class MysqlStatementParser {
   private update(scope: Scope = { bindings: [] }): Classified {
     this.expectKw('UPDATE');
     while (this.acceptKw('LOW_PRIORITY') || this.acceptKw('IGNORE'));
+    const ons = this.joinConditions.length;
     const bindings = this.parseTableRefs(scope, 'read');
     this.expectKw('SET');
     const written = new Set<Binding>();
@@ -1310,7 +1354,7 @@ export class MysqlStatementParser {
     } while (this.acceptPunct(','));
     // When the written table is ambiguous, every table of the UPDATE counts as written.
     for (const b of bindings) if (b.rel && (unknownTarget || written.has(b))) b.rel.access = 'write';
-    const hasWhere = this.whereTail(scope);
+    const hasWhere = this.whereTail(scope) && this.boundsEveryTarget(scope, this.joinConditions.slice(ons));
     return { kind: 'update', tag: 'UPDATE', hasWhere };
   }
 
@@ -1320,6 +1364,7 @@ export class MysqlStatementParser {
     if (this.isKw('HISTORY') && this.isKw('FROM', 1)) return this.deleteHistory(scope);
     let targets: string[][] = [];
     let bindings: Binding[];
+    const ons = this.joinConditions.length;
     if (this.acceptKw('FROM')) {
       const save = this.i;
       targets = this.readTargetList();
@@ -1341,7 +1386,7 @@ export class MysqlStatementParser {
       if (b?.rel) b.rel.access = 'write';
       else this.addRelation(t, 'write');
     }
-    const hasWhere = this.whereTail(scope);
+    const hasWhere = this.whereTail(scope) && this.boundsEveryTarget(scope, this.joinConditions.slice(ons));
     return { kind: 'delete', tag: 'DELETE', hasWhere };
   }
 
@@ -1400,6 +1445,52 @@ export class MysqlStatementParser {
       }
     }
     return false;
+  }
+
+  /**
+   * A multi-table UPDATE/DELETE writes every row of a written table that the WHERE does not tie
+   * down: `DELETE orders FROM orders, users WHERE users.id = 1` deletes every order (the WHERE
+   * picks one user, and every order joins it). Each written table must be bounded in every
+   * disjunct of the WHERE: named by one of its conjuncts (`o.id = u.id` names both: the rows
+   * that match, as before), or joined by an ON to a table that is. A bare column name may be
+   * any table's, so it bounds them all; a NATURAL join or USING joins every side.
+   */
+  private boundsEveryTarget(scope: Scope, ons: readonly ExprInfo[]): boolean {
+    const bindings = scope.bindings.filter((b) => !b.cte);
+    const written = bindings.filter((b) => b.rel?.access === 'write');
+    const where = this.lastWhere;
+    if (bindings.length < 2 || written.length === 0 || where === undefined || this.joinedByName) return true;
+    /** The bindings a reference may be a column of: its qualifier's, or any for a bare name. */
+    const owners = (r: ColRef): Binding[] => {
+      if (r.qualifier.length === 0) return bindings;
+      const q = r.qualifier[r.qualifier.length - 1].toLowerCase();
+      return bindings.filter((b) => b.alias.toLowerCase() === q);
+    };
+    const refsIn = (info: ExprInfo, a: number, b: number): ColRef[] => info.refs.filter((r) => r.at >= a && r.at < b);
+    // Links: each ON that names columns of several tables joins them.
+    const links: Binding[][] = ons.map((on) => [...new Set(refsIn(on, on.start, on.end).flatMap(owners))]);
+    const isPunct = (k: number, v: string): boolean => this.toks[k]?.type === 'punct' && this.toks[k].value === v;
+    return disjunctRanges(this.toks, where.start, where.end).every(([a, b]) => {
+      if (constantTruth(stripParens(this.toks.slice(a, b))) === false) return true;
+      // `(u.id = 1 AND o.user_id = u.id) OR …`: the conjuncts inside the parentheses.
+      while (b - a >= 2 && isPunct(a, '(') && isPunct(b - 1, ')') && balancedInside(this.toks.slice(a, b))) {
+        a++;
+        b--;
+      }
+      const bounded = new Set<Binding>();
+      for (const [c, d] of conjunctRanges(this.toks, a, b)) {
+        for (const x of refsIn(where, c, d).flatMap(owners)) bounded.add(x);
+      }
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const group of links) {
+          if (!group.some((x) => bounded.has(x)) || group.every((x) => bounded.has(x))) continue;
+          for (const x of group) bounded.add(x);
+          grew = true;
+        }
+      }
+      return written.every((x) => bounded.has(x));
+    });
   }
 
   /**
@@ -1535,8 +1626,10 @@ export class MysqlStatementParser {
   /** [WHERE expr] [ORDER BY …] [LIMIT …] [RETURNING …]; returns whether WHERE restricts rows. */
   private whereTail(scope: Scope): boolean {
     let hasWhere = false;
+    this.lastWhere = undefined;
     if (this.acceptKw('WHERE')) {
       const info = this.predicate(scope);
+      this.lastWhere = info;
       hasWhere = !isTautology(this.toks.slice(info.start, info.end), this.singleTableNames(scope)) && this.namesRows(info, scope);
       // `WHERE id`: a column tested for truth alone. Of a key column that holds for every row
       // but id 0; the catalog knows which columns are keys (TargetRuntime.resolve).
@@ -1701,7 +1794,9 @@ export class MysqlStatementParser {
         while (!this.atEnd()) {
           if (this.acceptKw('RENAME')) {
             if (this.acceptKw('TO') || this.acceptKw('AS') || !this.isKw('COLUMN') && !this.isKw('INDEX') && !this.isKw('KEY')) {
-              this.addRelation(this.readQualified(), 'ddl');
+              const to = this.readQualified();
+              this.addRelation(to, 'ddl');
+              this.renames(table, to);
             }
             continue;
           }
@@ -1858,10 +1953,22 @@ export class MysqlStatementParser {
       this.expectKw('TO');
       const to = this.readQualified();
       this.addRelation(to, 'ddl');
+      this.renames(from, to);
       this.storeRenamedTable(from, to);
     } while (this.acceptPunct(','));
     if (!this.atEnd()) this.fail('unexpected token');
     return { kind: 'alter', tag: 'RENAME TABLE' };
+  }
+
+  /**
+   * A table renamed takes its rows to the new name, where a rule on writes to the old name (the
+   * model weights, frozen or held for review) no longer matches: `RENAME TABLE model_weights TO
+   * w2` and then `UPDATE w2 …` wrote them freely. The rename is a write to both names, judged by
+   * those rules (a table a rule protects moves only as that rule allows).
+   */
+  private renames(from: string[], to: string[]): void {
+    this.addRelation(from, 'write', 'rename');
+    this.addRelation(to, 'write', 'rename');
   }
 
   private grant(word: 'GRANT' | 'REVOKE'): Classified {
@@ -2018,6 +2125,29 @@ export class MysqlStatementParser {
     return { kind: 'admin', tag };
   }
 
+  /**
+   * CHECKSUM TABLE t [, …] [QUICK | EXTENDED]: a CRC of every row, every column: a function of
+   * the classified values (with the other rows deleted in a transaction, one row's CRC, to test
+   * guesses against offline). It reads each table, and its Checksum column carries them all.
+   */
+  private checksumTable(): Classified {
+    this.i += 2;
+    const sources: ColumnLineage['sources'] = [];
+    do {
+      const parts = this.readQualified();
+      this.addRelation(parts, 'read');
+      const schema = parts.length > 1 ? parts[0] : this.currentDb;
+      sources.push({ ...(schema !== undefined ? { schema } : {}), table: parts[parts.length - 1], column: '*' });
+    } while (this.acceptPunct(','));
+    this.acceptKw('QUICK') || this.acceptKw('EXTENDED');
+    if (!this.atEnd()) this.fail('unexpected token');
+    const lineage: ColumnLineage[] = [
+      { index: 0, name: 'Table', sources: [], opaque: false, direct: false },
+      { index: 1, name: 'Checksum', sources, opaque: false, direct: false },
+    ];
+    return { kind: 'select', tag: 'CHECKSUM TABLE', lineage };
+  }
+
   private admin(tag: string): Classified {
     this.i++;
     this.rest();
@@ -2166,7 +2296,18 @@ export class MysqlStatementParser {
       // A new type or character set for stored values: lossless in strict mode, which refuses
       // values it cannot keep; without it they become 0, '' or '?' (src/broker/mysql-analyser.ts).
       if (t.value === 'MODIFY' || t.value === 'CHANGE' || (t.value === 'CONVERT' && next === 'TO')) out.add(RETYPE_ACTION);
-      if (t.value === 'MODIFY' || t.value === 'CHANGE') retyping = true;
+      if (t.value === 'MODIFY' || t.value === 'CHANGE') {
+        retyping = true;
+        // Strict mode refuses a value that does not fit, not one it can round or cut to fit.
+        let j = k + 1;
+        if (word(j) === 'COLUMN') j++;
+        if (word(j) === 'IF' && word(j + 1) === 'EXISTS') j += 2;
+        const column = this.toks[j];
+        j += t.value === 'CHANGE' ? 2 : 1;
+        const type = this.toks[j]?.type === 'word' ? this.toks[j].value : undefined;
+        if (column !== undefined && this.isIdent(column)) this.retypes.push({ column: this.name(column).toLowerCase(), type: type === undefined ? undefined : { name: type, typmods: [] }, rewrites: false });
+        if (type !== undefined && ROUNDS_IN_STRICT_MODE.has(type) && word(j + 1) !== 'VARYING') out.add('ALTER TABLE OVERWRITE COLUMN');
+      }
     }
     return [...out];
   }
