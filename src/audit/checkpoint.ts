@@ -7,6 +7,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { readLinesBackwardSync } from './lines.js';
 import { createInterface } from 'node:readline';
 import { canonicalJson } from './canonical.js';
 import type { AuditEvent } from './event.js';
@@ -97,4 +98,21 @@ export async function readCheckpointsFile(path: string): Promise<CheckpointRecor
     }
   }
   return out;
+}
+
+/** The newest record of a checkpoints file that parses (none when the file is absent). */
+export function lastCheckpointRecordSync(path: string): CheckpointRecord | undefined {
+  try {
+    for (const line of readLinesBackwardSync(path)) {
+      try {
+        const r = JSON.parse(line) as Partial<CheckpointRecord>;
+        if (typeof r.eventSeq === 'number' && typeof r.eventHash === 'string') return r as CheckpointRecord;
+      } catch {
+        // A torn line; an older record still counts.
+      }
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return undefined;
 }

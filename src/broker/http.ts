@@ -243,6 +243,14 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/audit/public-key', async () => ({ publicKeyPem: core.store.publicKeyPem(), keyId: core.auditKeyId() }));
 
+  // Online verify needs the checkpoints file: the chain alone cannot show a tail cut after the
+  // last checkpoint event it still holds. The same people who may read the whole log may read it.
+  app.get('/v1/audit/checkpoints', async (req) => {
+    const identity = await authed(req);
+    if (!isIn(identity, AUDITOR_GROUPS)) throw wholeLogDenied();
+    return { checkpoints: await core.store.audit.checkpoints() };
+  });
+
   app.get('/v1/sessions', async (req) => {
     const identity = await authed(req);
     const all = core.sessions.list();
@@ -334,6 +342,12 @@ function parseTime(text: string, name: string): number {
   return t;
 }
 
+function wholeLogDenied(): DeniedError {
+  return new DeniedError('forbidden', 'dbgov: only auditors may read the whole audit log, and verifying it needs all of it', {
+    actions: [`ask someone in ${AUDITOR_GROUPS.join(' or ')} to run \`dbgov audit verify\``, 'or check an export offline: dbgov audit verify --file audit.jsonl --public-key audit-public.pem'],
+  });
+}
+
 /** Anyone may search their own trail; auditors may search everyone's. */
 function auditFilterFrom(q: Record<string, string | undefined>, identity: Identity): AuditFilter {
   const f: AuditFilter = {};
@@ -358,11 +372,7 @@ function auditFilterFrom(q: Record<string, string | undefined>, identity: Identi
   if (q.text) f.text = q.text;
   if (!isIn(identity, AUDITOR_GROUPS)) {
     // Narrowed to their own events, the log would fail verification as if events were cut out.
-    if (q.whole === '1') {
-      throw new DeniedError('forbidden', 'dbgov: only auditors may read the whole audit log, and verifying it needs all of it', {
-        actions: [`ask someone in ${AUDITOR_GROUPS.join(' or ')} to run \`dbgov audit verify\``, 'or check an export offline: dbgov audit verify --file audit.jsonl --public-key audit-public.pem'],
-      });
-    }
+    if (q.whole === '1') throw wholeLogDenied();
     if (f.identity && f.identity !== identity.id) throw new DeniedError('forbidden', 'dbgov: only auditors may search other identities', { actions: ['ask someone in the auditors group'] });
     f.identity = identity.id;
   }

@@ -8,6 +8,12 @@ import assert from 'node:assert/strict';
 import { adminQuery, createTestDatabase, pgTarget, SA_TOKENS, startTestBroker, type TestBroker, type TestDatabase } from './harness.js';
 import { RawPg, errorsOf, fe, field, rowsOf } from './pg-raw.js';
 import type { Connection } from '../../src/cli/connect.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sealEvent } from '../../src/audit/canonical.js';
+import type { AuditEvent } from '../../src/audit/event.js';
+import { cli, cliHome, envelope, startIdentityBroker, type Envelope, type IdentityBroker } from './identity-harness.js';
 
 describe('r6: startup settings are read as the server reads them', () => {
   let db: TestDatabase;
@@ -87,5 +93,98 @@ describe('r6: startup settings are read as the server reads them', () => {
     } finally {
       raw.end();
     }
+  });
+});
+
+describe('r6: the audit log as evidence against someone who can write the store folder', () => {
+  let db: TestDatabase;
+  const dir = mkdtempSync(join(tmpdir(), 'id6-audit-'));
+  const home = cliHome();
+  let tb: IdentityBroker | undefined;
+
+  const start = async (): Promise<IdentityBroker> => startIdentityBroker({ targets: { prod: pgTarget(db.name) }, dir });
+  const segmentsOf = (): string[] =>
+    readdirSync(join(dir, 'segments'))
+      .filter((n) => n.endsWith('.jsonl'))
+      .sort()
+      .map((n) => join(dir, 'segments', n));
+  /** A few events, then a signed checkpoint over them; returns the checkpoint event's seq. */
+  const someEventsThenCheckpoint = (b: IdentityBroker, n: number): number => {
+    const audit = b.broker.core.store.audit;
+    for (let i = 0; i < n; i++) audit.appendSync({ kind: 'api.refused', identity: null, target: null, database: null, sessionId: null, detail: { route: 'GET /id6', code: 'probe', message: `probe ${i}`, ip: '127.0.0.1' } });
+    return audit.checkpoint('export')!.seq;
+  };
+  /** Cuts the newest segment right after the event `seq`. */
+  const cutAfter = (seq: number): void => {
+    const path = segmentsOf().at(-1)!;
+    const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    writeFileSync(path, lines.filter((l) => Number(/^\{"seq":(\d+)/.exec(l)![1]) <= seq).join('\n') + '\n');
+  };
+  const verifyOnline = async (b: IdentityBroker): Promise<Envelope<{ problems: { kind: string }[] }>> =>
+    envelope(await cli(['audit', 'verify', '--json'], { DBGOV_BROKER: b.apiUrl, DBGOV_TOKEN: SA_TOKENS.auditor, DBGOV_HOME: home.home }));
+
+  before(async () => {
+    db = await createTestDatabase('id6au');
+  });
+  after(async () => {
+    await tb?.close();
+    await db?.drop();
+    home.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('online verify sees a tail cut right after an older checkpoint (the chain alone looks whole)', async () => {
+    tb = await start();
+    const first = someEventsThenCheckpoint(tb, 3);
+    someEventsThenCheckpoint(tb, 3);
+    await tb.broker.core.store.audit.sync();
+    const ok = await verifyOnline(tb);
+    assert.equal(ok.status, 0, `control: the untouched log verifies: ${ok.message}`);
+
+    cutAfter(first);
+    const cut = await verifyOnline(tb);
+    assert.notEqual(cut.status, 0, 'the cut is reported');
+    assert.match(cut.message ?? '', /tail was cut/);
+    await tb.broker.close();
+    tb = undefined;
+  });
+
+  test('a broker does not start on segments cut short or swapped for an older copy; a clean restart does', async () => {
+    rmSync(dir, { recursive: true, force: true });
+    tb = await start();
+    someEventsThenCheckpoint(tb, 2);
+    await tb.broker.close();
+    tb = await start();
+    assert.ok(tb, 'control: a clean restart on the same folder starts');
+    const older = segmentsOf().map((p) => [p, readFileSync(p)] as const);
+    someEventsThenCheckpoint(tb, 4);
+    await tb.broker.close();
+    tb = undefined;
+
+    const newest = segmentsOf().map((p) => [p, readFileSync(p)] as const);
+    for (const [p, bytes] of older) writeFileSync(p, bytes);
+    await assert.rejects(start(), (e: Error) => /vouches for events up to \d+: segments were cut or replaced by an older copy/.test(e.message));
+
+    // Rewritten after the checkpoint the checkpoints file recorded last: that event is not the one signed.
+    for (const [p, bytes] of newest) writeFileSync(p, bytes);
+    const path = segmentsOf().at(-1)!;
+    const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    const last = JSON.parse(lines.at(-1)!) as AuditEvent;
+    assert.equal(last.kind, 'checkpoint');
+    const { hash: _hash, ...unsealed } = last;
+    lines[lines.length - 1] = sealEvent({ ...unsealed, time: new Date(Date.parse(last.time) + 1000).toISOString() }).line;
+    writeFileSync(path, lines.join('\n') + '\n');
+    await assert.rejects(start(), (e: Error) => /is not the checkpoint the checkpoints file recorded/.test(e.message));
+
+    for (const [p, bytes] of newest) writeFileSync(p, bytes);
+    tb = await start();
+    const ok = await verifyOnline(tb);
+    assert.equal(ok.status, 0, `restored, it starts and verifies: ${ok.message}`);
+  });
+
+  test('only auditors read the checkpoints', async () => {
+    tb ??= await start();
+    await assert.rejects(tb.client(SA_TOKENS.ci).auditCheckpoints(), (e: { exitCode?: number }) => e.exitCode === 4);
+    assert.ok((await tb.client(SA_TOKENS.auditor).auditCheckpoints()).checkpoints.length > 0);
   });
 });

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { GENESIS_HASH, sealEvent } from '../../audit/canonical.js';
-import { keyIdOf, publicKeyPemOf, signClaim, type CheckpointClaim, type CheckpointDetail, type CheckpointRecord } from '../../audit/checkpoint.js';
+import { keyIdOf, lastCheckpointRecordSync, publicKeyPemOf, readCheckpointsFile, signClaim, type CheckpointClaim, type CheckpointDetail, type CheckpointRecord } from '../../audit/checkpoint.js';
 import { AuditStoreError, AuditWriteError } from '../../audit/errors.js';
 import { ExitCodes } from '../../shared/errors.js';
 import type { AuditEvent, AuditEventInput, AuditFilter } from '../../audit/event.js';
@@ -32,7 +32,7 @@ import type { Clock } from '../../shared/clock.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AuditLog } from '../store.js';
-import { firstLineSync, lastCompleteLineSync, readLinesBackward, readLinesForwardFrom } from '../../audit/lines.js';
+import { firstLineSync, lastCompleteLineSync, readLinesBackward, readLinesBackwardSync, readLinesForwardFrom } from '../../audit/lines.js';
 
 const fdatasyncAsync = promisify(fdatasync);
 
@@ -125,6 +125,7 @@ export class EmbeddedAuditLog implements AuditLog {
     mkdirSync(this.segmentsDir, { recursive: true });
     this.segments = this.listSegments();
     const tail = this.recoverTail();
+    this.checkTailAgainstCheckpoints(tail);
     this.seq = tail.seq;
     this.lastHash = tail.hash;
     if (this.segments.length === 0) this.segments.push(this.segmentFor(this.seq + 1));
@@ -161,6 +162,11 @@ export class EmbeddedAuditLog implements AuditLog {
 
   get checkpointsPath(): string {
     return join(this.opts.dir, CHECKPOINTS_FILE);
+  }
+
+  /** The signed checkpoints written so far: online verify needs them to see a cut tail. */
+  checkpoints(): Promise<CheckpointRecord[]> {
+    return readCheckpointsFile(this.checkpointsPath);
   }
 
   appendSync(input: AuditEventInput): AuditEvent {
@@ -418,6 +424,47 @@ export class EmbeddedAuditLog implements AuditLog {
       .filter((n) => /^\d+\.jsonl$/.test(n))
       .map((n) => ({ firstSeq: Number(n.slice(0, -'.jsonl'.length)), path: join(this.segmentsDir, n) }))
       .sort((a, b) => a.firstSeq - b.firstSeq);
+  }
+
+  /**
+   * Refuses to write on from a chain its own signed checkpoints contradict: segments cut short or
+   * swapped for an older copy (the checkpoints file vouches for events past the end), or a tail
+   * rewritten after the last checkpoint. Chaining on would reuse those seqs and sign a checkpoint
+   * over the altered history, turning a detectable cut into a log that looks whole.
+   */
+  private checkTailAgainstCheckpoints(tail: { seq: number; hash: string }): void {
+    const last = lastCheckpointRecordSync(join(this.opts.dir, CHECKPOINTS_FILE));
+    if (last === undefined) return;
+    const actions = [
+      `keep a copy of ${this.opts.dir} as evidence, then run \`dbgov audit verify --file <each segment> --checkpoints ${join(this.opts.dir, CHECKPOINTS_FILE)}\` to see what is missing`,
+      'restore the segments from a backup or a sink copy (webhook, syslog, NATS); the broker will not write on from an altered chain',
+    ];
+    if (last.eventSeq > tail.seq) {
+      throw new AuditStoreError(
+        `The audit log ends at event ${tail.seq}, but its signed checkpoint of ${last.time} vouches for events up to ${last.eventSeq}: segments were cut or replaced by an older copy` +
+          (this.opts.fsync === 'interval' ? ' (or the machine lost power before they reached the disk)' : '') +
+          '.',
+        { actions },
+      );
+    }
+    const hash = tail.seq === last.eventSeq ? tail.hash : this.hashOfSync(last.eventSeq);
+    if (hash !== last.eventHash) {
+      throw new AuditStoreError(`Audit event ${last.eventSeq} is not the checkpoint the checkpoints file recorded at ${last.time}: the log was rewritten.`, { actions });
+    }
+  }
+
+  /** Hash of the event at `seq` (read backwards from the tail: it follows the last checkpoint). */
+  private hashOfSync(seq: number): string | undefined {
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      if (this.segments[i].firstSeq > seq) continue;
+      for (const line of readLinesBackwardSync(this.segments[i].path)) {
+        const at = seqOfLine(line);
+        if (at === seq) return (JSON.parse(line) as AuditEvent).hash;
+        if (at < seq) return undefined;
+      }
+      return undefined;
+    }
+    return undefined;
   }
 
   /** Finds the chain head on disk and cuts a torn last record left by a machine crash. */
