@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sealEvent } from '../../src/audit/canonical.js';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { cli, cliHome, envelope, startIdentityBroker, type Envelope, type IdentityBroker } from './identity-harness.js';
+import { SERVICE_ACCOUNTS, cli, cliHome, envelope, startIdentityBroker, type Envelope, type IdentityBroker } from './identity-harness.js';
 
 describe('r6: startup settings are read as the server reads them', () => {
   let db: TestDatabase;
@@ -186,5 +186,72 @@ describe('r6: the audit log as evidence against someone who can write the store 
     tb ??= await start();
     await assert.rejects(tb.client(SA_TOKENS.ci).auditCheckpoints(), (e: { exitCode?: number }) => e.exitCode === 4);
     assert.ok((await tb.client(SA_TOKENS.auditor).auditCheckpoints()).checkpoints.length > 0);
+  });
+});
+
+describe('r6: a vote cast with a service account counts for the person who owns it', () => {
+  process.env.T_ID6_LEAD = 'id6lead_4c1d9e2f7a3b5c8d0e6f1a2b3c4d5e6f';
+  let db: TestDatabase;
+  let tb: IdentityBroker;
+
+  before(async () => {
+    db = await createTestDatabase('id6ap');
+    tb = await startIdentityBroker({
+      targets: { prod: pgTarget(db.name) },
+      // An admin who is also an approver, as a team lead often is.
+      identity: { serviceAccounts: [...SERVICE_ACCOUNTS, { id: 'id6-lead', token: '${env:T_ID6_LEAD}', groups: ['admins', 'approvers'], kind: 'workload' }] },
+    });
+  });
+  after(async () => {
+    await tb?.close();
+    await db?.drop();
+  });
+
+  const held = async (requesterToken: string, quorum: number): Promise<string> => {
+    const requester = await tb.broker.core.authenticate(requesterToken);
+    const r = await tb.broker.core.approvals.createStatementRequest({
+      requester,
+      target: 'prod',
+      database: db.name,
+      sessionId: 'ses_id6',
+      sql: 'UPDATE accounts SET v = 0 WHERE id = 1',
+      redacted: 'UPDATE accounts SET v = $1 WHERE id = $2',
+      fingerprint: 'id6',
+      kind: 'update',
+      tables: ['public.accounts'],
+      estimatedRows: 1,
+      rule: 'id6-review',
+      approvers: { groups: ['approvers'], quorum },
+      expiresMs: 60_000,
+      windowMs: 60_000,
+    });
+    return r.id;
+  };
+  const stampFor = async (ownerToken: string, name: string): Promise<string> => (await tb.client(ownerToken).createServiceAccount({ name, groups: ['approvers'], kind: 'workload' })).token;
+
+  test('an admin cannot approve their own held statement with a service account they created', async () => {
+    const stamp = await stampFor(SA_TOKENS.admin, 'id6-admin-stamp');
+    const id = await held(SA_TOKENS.admin, 1);
+    await assert.rejects(tb.client(stamp).approve(id), (e: { exitCode?: number; message?: string }) => e.exitCode === 4 && /your own request/.test(e.message ?? ''));
+    assert.equal((await tb.client(SA_TOKENS.auditor).request(id)).status, 'pending');
+    // Control: someone else's vote releases it.
+    assert.equal((await tb.client(SA_TOKENS.approver).approve(id)).status, 'approved');
+  });
+
+  test('a quorum of two is two people: an approver and the service account they own are one', async () => {
+    const stamp = await stampFor('id6lead_4c1d9e2f7a3b5c8d0e6f1a2b3c4d5e6f', 'id6-lead-stamp');
+    const id = await held(SA_TOKENS.ci, 2);
+    assert.equal((await tb.client('id6lead_4c1d9e2f7a3b5c8d0e6f1a2b3c4d5e6f').approve(id)).status, 'pending');
+    await assert.rejects(tb.client(stamp).approve(id), (e: { exitCode?: number; message?: string }) => e.exitCode === 4 && /already voted/.test(e.message ?? ''));
+    assert.equal((await tb.client(SA_TOKENS.auditor).request(id)).status, 'pending', 'one person has voted');
+    // The other order: the owned account first, then its owner.
+    const id2 = await held(SA_TOKENS.ci, 2);
+    assert.equal((await tb.client(stamp).approve(id2)).status, 'pending');
+    await assert.rejects(tb.client('id6lead_4c1d9e2f7a3b5c8d0e6f1a2b3c4d5e6f').approve(id2), (e: { exitCode?: number; message?: string }) => e.exitCode === 4 && /already voted/.test(e.message ?? ''));
+    // Control: a second person completes the quorum, and the vote names whose it was.
+    const done = await tb.client(SA_TOKENS.approver).approve(id);
+    assert.equal(done.status, 'approved');
+    const decided = await tb.events((e) => e.kind === 'approval.vote' && (e.detail as { requestId?: string }).requestId === id2);
+    assert.ok(decided.some((e) => e.identity?.id === 'id6-lead-stamp' && (e.detail as { refused?: string }).refused === undefined));
   });
 });
