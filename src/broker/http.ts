@@ -262,7 +262,14 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     const identity = await authed(req);
     requireGroup(identity, ADMIN_GROUPS, 'create service accounts');
     const body = (req.body ?? {}) as { name?: string; groups?: string[]; kind?: 'workload' | 'agent' };
-    if (typeof body.name !== 'string' || !/^[a-zA-Z0-9_.@-]{1,64}$/.test(body.name)) throw new UsageError('a service account needs a NAME of letters, digits, . _ @ -');
+    if (typeof body.name !== 'string' || !/^[a-zA-Z0-9_.@-]{1,64}$/.test(body.name)) throw new UsageError('a service account needs a NAME of letters, digits, . _ -');
+    // Its name is its identity in every record, request and vote: a name that is already another
+    // principal's (a person's email, a workload identity from dbgov.yaml) would put the account's
+    // actions under that principal, and hand that principal the account's trail and live view.
+    const taken = body.name.includes('@') ? 'a person (people are their email address)' : core.config.identity.workload.some((w) => w.rules.some((r) => r.identity === body.name)) ? 'a workload identity in dbgov.yaml' : undefined;
+    if (taken !== undefined) {
+      throw new UsageError(`dbgov: ${body.name} names ${taken}: a service account needs a name of its own`, { actions: ['pick a name without @, such as deploy-bot'] });
+    }
     // Groups and kind decide what policy grants: anything but a list of names, or a kind other
     // than workload or agent (a service account posing as a human), is refused, not stored.
     if (body.groups !== undefined && (!Array.isArray(body.groups) || !body.groups.every((g) => typeof g === 'string' && /^[\w.@:/-]{1,128}$/.test(g)))) {

@@ -238,6 +238,15 @@ describe('r6: a vote cast with a service account counts for the person who owns 
     assert.equal((await tb.client(SA_TOKENS.approver).approve(id)).status, 'approved');
   });
 
+  test("a service account cannot be named as a person: its votes and records would read as theirs", async () => {
+    for (const name of ['bob@example.com', 'Bob@Example.com']) {
+      await assert.rejects(tb.client(SA_TOKENS.admin).createServiceAccount({ name, groups: ['approvers'], kind: 'workload' }), (e: { exitCode?: number; message?: string }) => e.exitCode === 2 && /names a person/.test(e.message ?? ''), name);
+    }
+    assert.ok(!(await tb.client(SA_TOKENS.admin).serviceAccounts()).accounts.some((a) => a.id.includes('@')));
+    // Control: an ordinary name is created.
+    assert.equal((await tb.client(SA_TOKENS.admin).createServiceAccount({ name: 'id6-deployer', groups: ['ci'], kind: 'workload' })).account.id, 'id6-deployer');
+  });
+
   test('a quorum of two is two people: an approver and the service account they own are one', async () => {
     const stamp = await stampFor('id6lead_4c1d9e2f7a3b5c8d0e6f1a2b3c4d5e6f', 'id6-lead-stamp');
     const id = await held(SA_TOKENS.ci, 2);
