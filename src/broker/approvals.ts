@@ -281,6 +281,36 @@ export class Approvals {
     return undefined;
   }
 
+  /**
+   * Revoking an identity closes what it still has open: a pending request, or an approval not yet
+   * spent. Whoever holds that id next (a namesake service account, the same person logging in
+   * again) asks again instead of spending what was approved for the revoked one.
+   */
+  async cancelFor(identityId: string, by: Identity): Promise<string[]> {
+    const open = [...(await this.store.listRequests({ status: 'pending' })), ...(await this.store.listRequests({ status: 'approved' }))];
+    const cancelled: string[] = [];
+    for (const r of open) {
+      if (r.requester.id !== identityId && r.requester.onBehalfOf?.id !== identityId) continue;
+      let changed = false;
+      await this.store.updateRequest(r.id, (cur) => {
+        if (cur.status !== 'pending' && cur.status !== 'approved') return cur;
+        changed = true;
+        return { ...cur, status: 'cancelled', decidedAt: this.now() };
+      });
+      if (!changed) continue;
+      cancelled.push(r.id);
+      this.audit.appendSync({
+        kind: 'approval.decided',
+        identity: auditIdentity(r.requester),
+        target: r.target,
+        database: r.database,
+        sessionId: r.sessionId ?? null,
+        detail: { requestId: r.id, status: 'cancelled', by: [by.id], reason: `identity ${identityId} was revoked` },
+      });
+    }
+    return cancelled;
+  }
+
   view(r: ApprovalRequest): ApprovalView {
     return {
       id: r.id,

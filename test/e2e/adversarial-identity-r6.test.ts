@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminQuery, createTestDatabase, pgTarget, SA_TOKENS, startTestBroker, type TestBroker, type TestDatabase } from './harness.js';
+import { adminQuery, createTestDatabase, pgTarget, SA_TOKENS, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
 import { RawPg, errorsOf, fe, field, rowsOf } from './pg-raw.js';
 import type { Connection } from '../../src/cli/connect.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -262,5 +262,72 @@ describe('r6: a vote cast with a service account counts for the person who owns 
     assert.equal(done.status, 'approved');
     const decided = await tb.events((e) => e.kind === 'approval.vote' && (e.detail as { requestId?: string }).requestId === id2);
     assert.ok(decided.some((e) => e.identity?.id === 'id6-lead-stamp' && (e.detail as { refused?: string }).refused === undefined));
+  });
+});
+
+describe('r6: revoking an identity closes the approvals it has not spent', () => {
+  let db: TestDatabase;
+  let tb: IdentityBroker;
+  const UPDATE = 'UPDATE held SET v = v + 1 WHERE id = 1';
+
+  before(async () => {
+    db = await createTestDatabase('id6rv', 'create table held (id int primary key, v int); insert into held values (1, 1);');
+    tb = await startIdentityBroker({
+      targets: { prod: pgTarget(db.name, { env: 'staging' }) },
+      policy: {
+        statements: [
+          { name: 'held-review', match: { statement: { relations: { names: ['public.held'], access: ['write'] } } }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '0s', window: '5m' } },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await tb?.close();
+    await db?.drop();
+  });
+
+  const heldValue = async (): Promise<number> => (await adminQuery<{ v: number }>('select v from held where id = 1', [], db.name)).rows[0].v;
+  /** Runs UPDATE as `token`: the request id it was refused with, or null when it ran. */
+  const runAs = async (token: string): Promise<string | null> => {
+    const conn = await tb.connect(token, { target: 'prod', access: 'write' });
+    const c = await tunnelClient(conn);
+    try {
+      await c.query(UPDATE);
+      return null;
+    } catch (e) {
+      const m = /approval required \(request (\w+)\)/.exec((e as Error).message);
+      assert.ok(m, (e as Error).message);
+      return m[1];
+    } finally {
+      await c.end();
+      await conn.close();
+    }
+  };
+
+  test('control: approved, the same service account re-runs it once', async () => {
+    const { token } = await tb.client(SA_TOKENS.admin).createServiceAccount({ name: 'id6-runner', groups: ['ci'], kind: 'workload' });
+    const id = await runAs(token);
+    assert.ok(id);
+    await tb.client(SA_TOKENS.approver).approve(id);
+    const before = await heldValue();
+    assert.equal(await runAs(token), null);
+    assert.equal(await heldValue(), before + 1);
+  });
+
+  test('a service account revoked and created again under its name does not spend the old one\'s approval', async () => {
+    const first = await tb.client(SA_TOKENS.admin).createServiceAccount({ name: 'id6-deployer', groups: ['ci'], kind: 'workload' });
+    const id = await runAs(first.token);
+    assert.ok(id);
+    await tb.client(SA_TOKENS.approver).approve(id);
+    await tb.client(SA_TOKENS.admin).revokeServiceAccount('id6-deployer');
+    assert.equal((await tb.client(SA_TOKENS.auditor).request(id)).status, 'cancelled');
+
+    const second = await tb.client(SA_TOKENS.admin).createServiceAccount({ name: 'id6-deployer', groups: ['ci'], kind: 'workload' });
+    const before = await heldValue();
+    const again = await runAs(second.token);
+    assert.ok(again && again !== id, 'a new request, not the old approval');
+    assert.equal(await heldValue(), before, 'nothing ran');
+    const cancelled = await tb.events((e) => e.kind === 'approval.decided' && (e.detail as { requestId?: string }).requestId === id);
+    assert.ok(cancelled.some((e) => (e.detail as { status?: string }).status === 'cancelled'), 'the cancellation is on record');
   });
 });
