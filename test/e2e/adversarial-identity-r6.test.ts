@@ -72,6 +72,30 @@ describe('r6: startup settings are read as the server reads them', () => {
     });
   }
 
+  test('a search_path the database sets for its sessions (ALTER DATABASE … SET) is the one names resolve under', async () => {
+    await adminQuery(`ALTER DATABASE ${db.name} SET search_path = secure, public`);
+    try {
+      const before = await secureValue();
+      const raw = await RawPg.openWith(conn.tunnel.port, { user: conn.credential.identity.id, database: conn.credential.database });
+      try {
+        raw.send(fe.query("SELECT current_setting('search_path')"));
+        assert.deepEqual(rowsOf(await raw.ready()), [['secure, public']]);
+        raw.send(fe.query('UPDATE accounts SET v = v + 1 WHERE id = 1'));
+        const err = (await raw.ready()).find((m) => m.type === 'E');
+        assert.ok(err, 'refused');
+        assert.match(field(err, 'D') ?? '', /secure-frozen/);
+        // Control: a qualified write elsewhere runs.
+        raw.send(fe.query('UPDATE public.accounts SET v = v + 1 WHERE id = 1'));
+        assert.deepEqual(errorsOf(await raw.ready()), []);
+      } finally {
+        raw.end();
+      }
+      assert.equal(await secureValue(), before);
+    } finally {
+      await adminQuery(`ALTER DATABASE ${db.name} RESET search_path`);
+    }
+  });
+
   test('control: options with a plain search_path still apply, and writes to the public table run', async () => {
     const raw = await RawPg.openWith(conn.tunnel.port, { user: conn.credential.identity.id, database: conn.credential.database, options: '-c search_path=public -c statement_timeout=5s', application_name: 'id6' });
     try {

@@ -109,6 +109,8 @@ async function serveSession(client: Duplex, ctx: SessionContext, cancels: Cancel
     ctx.hooks.parameter(name, value);
     parts.push(msg);
   }
+  // The server's word on the path names resolve under, when no ParameterStatus carried it.
+  if (upstream.searchPath !== undefined) ctx.hooks.parameter('search_path', upstream.searchPath);
   parts.push(ser.backendKeyData(key.pid, key.key), ser.readyForQuery(upstream.status));
   client.write(Buffer.concat(parts));
   ctx.onUpstreamReady?.({ backendPid: upstream.pid, serverVersion: upstream.serverVersion });
