@@ -111,8 +111,9 @@ export class BrokerCore {
     return { host: pub.host, port, certFingerprint256: this.d.tls.fingerprint256 };
   }
 
+  /** The id checkpoints name their signing key by (not the broker token key's kid). */
   auditKeyId(): string {
-    return this.d.brokerKey.kid;
+    return this.store.audit.publicKeyId;
   }
 
   accessDeps(): AccessDeps {

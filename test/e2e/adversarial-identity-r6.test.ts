@@ -206,6 +206,14 @@ describe('r6: the audit log as evidence against someone who can write the store 
     assert.equal(ok.status, 0, `restored, it starts and verifies: ${ok.message}`);
   });
 
+  test('the published audit key is the one checkpoints name', async () => {
+    tb ??= await start();
+    const published = await tb.client(SA_TOKENS.auditor).auditPublicKey();
+    const { checkpoints } = await tb.client(SA_TOKENS.auditor).auditCheckpoints();
+    assert.ok(checkpoints.length > 0);
+    for (const cp of checkpoints) assert.equal(cp.keyId, published.keyId);
+  });
+
   test('only auditors read the checkpoints', async () => {
     tb ??= await start();
     await assert.rejects(tb.client(SA_TOKENS.ci).auditCheckpoints(), (e: { exitCode?: number }) => e.exitCode === 4);
