@@ -23,11 +23,17 @@ export interface CheckpointClaim {
   keyId: string;
   /** Retention marker: the log now starts at this event, whose prevHash is given. */
   start?: { seq: number; prevHash: string };
+  /**
+   * Recovery marker: at start, the broker found these events after the last checkpoint it had
+   * signed. It did not vouch for them when they were written: a crash leaves such events, and so
+   * does someone appending without the key while the broker was down.
+   */
+  recovered?: { from: number; to: number };
 }
 
 /** `detail` of a `checkpoint` event. */
 export interface CheckpointDetail {
-  reason: 'count' | 'interval' | 'close' | 'export' | 'retention';
+  reason: 'count' | 'interval' | 'close' | 'export' | 'retention' | 'recovery';
   claim: CheckpointClaim;
   signature: string;
 }

@@ -214,6 +214,33 @@ describe('r6: the audit log as evidence against someone who can write the store 
     for (const cp of checkpoints) assert.equal(cp.keyId, published.keyId);
   });
 
+  test('events appended without the key while the broker was down are named, signed, when it starts again', async () => {
+    tb ??= await start();
+    someEventsThenCheckpoint(tb, 1);
+    await tb.broker.close();
+    tb = undefined;
+    const cleanSpans = async (): Promise<{ from: number; to: number }[]> => {
+      tb = await start();
+      const r = await verifyOnline(tb);
+      assert.equal(r.status, 0, r.message);
+      return (r.result as unknown as { recovered: { from: number; to: number }[] }).recovered;
+    };
+    const before = await cleanSpans();
+    await tb!.broker.close();
+    tb = undefined;
+    assert.deepEqual(await cleanSpans(), before, 'control: a clean restart adds no span');
+    await tb!.broker.close();
+    tb = undefined;
+
+    // A well-formed, correctly chained event (sha-256 needs no key) after the close checkpoint.
+    const path = segmentsOf().at(-1)!;
+    const last = JSON.parse(readFileSync(path, 'utf8').trimEnd().split('\n').at(-1)!) as AuditEvent;
+    const forged = { seq: last.seq + 1, id: 'evt_forged', time: last.time, kind: 'approval.vote' as const, broker: last.broker, identity: { id: 'approver-bot', kind: 'workload' as const, groups: ['approvers'] }, target: null, database: null, sessionId: null, detail: { requestId: 'x', decision: 'approve' }, prevHash: last.hash };
+    writeFileSync(path, readFileSync(path, 'utf8') + sealEvent(forged).line + '\n');
+    const spans = await cleanSpans();
+    assert.ok(spans.some((r) => r.from <= forged.seq && forged.seq <= r.to), `the forged event is in a recovered span: ${JSON.stringify(spans)}`);
+  });
+
   test('only auditors read the checkpoints', async () => {
     tb ??= await start();
     await assert.rejects(tb.client(SA_TOKENS.ci).auditCheckpoints(), (e: { exitCode?: number }) => e.exitCode === 4);

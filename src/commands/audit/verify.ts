@@ -67,6 +67,10 @@ export default class AuditVerify extends DbgovCommand<AuditVerifyResult> {
       });
     }
     this.log(`${s.ok('✔')} the audit log verifies: ${result.events.toLocaleString()} events (seq ${result.firstSeq ?? '-'}…${result.lastSeq ?? '-'}), ${result.checkpoints} signed checkpoints`);
+    for (const r of result.recovered) {
+      const span = r.from === r.to ? `event ${r.from}` : `events ${r.from}–${r.to}`;
+      this.warn(`${span} came after the last signed checkpoint when the broker restarted: written before a crash, or appended while it was down by someone without the key; compare them with a sink copy (webhook, syslog, NATS)`);
+    }
     if (result.unsignedTail > 0) {
       this.warn(`the last ${result.unsignedTail} events come after the last signed checkpoint: they are chained but not yet signed, so a cut there shows only with --checkpoints`);
     }

@@ -115,6 +115,8 @@ export class EmbeddedAuditLog implements AuditLog {
   private retired: number[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** Events found at open after the last signed checkpoint. */
+  private unvouched: { from: number; to: number } | undefined;
   /** Seq of the last line a stream read → where the line after it starts. */
   private readonly resumeHints = new Map<number, { path: string; offset: number }>();
 
@@ -138,6 +140,9 @@ export class EmbeddedAuditLog implements AuditLog {
 
   static open(opts: EmbeddedAuditLogOptions): EmbeddedAuditLog {
     const log = new EmbeddedAuditLog(opts);
+    // Events past the last signed checkpoint were vouched for by no one when written: say so, signed,
+    // before anything new is chained onto them.
+    if (log.unvouched !== undefined) log.checkpoint('recovery', undefined, log.unvouched);
     if (opts.fsync === 'interval') log.timers.push(setInterval(() => void log.groupSync(), opts.fsyncIntervalMs).unref());
     log.timers.push(
       setInterval(() => {
@@ -183,7 +188,7 @@ export class EmbeddedAuditLog implements AuditLog {
   }
 
   /** Appends a signed checkpoint over everything written so far. */
-  checkpoint(reason: CheckpointDetail['reason'], start?: CheckpointClaim['start']): AuditEvent | undefined {
+  checkpoint(reason: CheckpointDetail['reason'], start?: CheckpointClaim['start'], recovered?: CheckpointClaim['recovered']): AuditEvent | undefined {
     if (this.seq === 0) return undefined;
     const claim: CheckpointClaim = {
       seq: this.seq,
@@ -192,6 +197,7 @@ export class EmbeddedAuditLog implements AuditLog {
       time: new Date(this.opts.clock.now()).toISOString(),
       keyId: this.keyId,
       ...(start ? { start } : {}),
+      ...(recovered ? { recovered } : {}),
     };
     const detail: CheckpointDetail = { reason, claim, signature: signClaim(claim, this.opts.signingKey) };
     const [event] = this.writeEvents([{ kind: 'checkpoint', identity: null, target: null, database: null, sessionId: null, detail: { ...detail } }]);
@@ -434,6 +440,8 @@ export class EmbeddedAuditLog implements AuditLog {
    */
   private checkTailAgainstCheckpoints(tail: { seq: number; hash: string }): void {
     const last = lastCheckpointRecordSync(join(this.opts.dir, CHECKPOINTS_FILE));
+    const from = (last?.eventSeq ?? this.segments[0]?.firstSeq - 1) + 1;
+    if (Number.isSafeInteger(from) && tail.seq >= from) this.unvouched = { from, to: tail.seq };
     if (last === undefined) return;
     const actions = [
       `keep a copy of ${this.opts.dir} as evidence, then run \`dbgov audit verify --file <each segment> --checkpoints ${join(this.opts.dir, CHECKPOINTS_FILE)}\` to see what is missing`,
