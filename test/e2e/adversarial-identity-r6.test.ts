@@ -330,7 +330,16 @@ describe('r6: revoking an identity closes the approvals it has not spent', () =>
   const UPDATE = 'UPDATE held SET v = v + 1 WHERE id = 1';
 
   before(async () => {
-    db = await createTestDatabase('id6rv', 'create table held (id int primary key, v int); insert into held values (1, 1);');
+    db = await createTestDatabase(
+      'id6rv',
+      // Code that planning would run: an IMMUTABLE function (folded), an operator bound to one, a view that calls one.
+      `create table held (id int primary key, v int); insert into held values (1, 1);
+       create sequence id6_seq;
+       create function id6_f() returns int immutable language plpgsql as $$ begin perform nextval('id6_seq'); return 1; end $$;
+       create function id6_eq(int, int) returns boolean immutable language plpgsql as $$ begin perform nextval('id6_seq'); return $1 = $2; end $$;
+       create operator ==== (leftarg = int, rightarg = int, function = id6_eq);
+       create view held_v as select * from held where id = id6_f();`,
+    );
     tb = await startIdentityBroker({
       targets: { prod: pgTarget(db.name, { env: 'staging' }) },
       policy: {
@@ -347,11 +356,12 @@ describe('r6: revoking an identity closes the approvals it has not spent', () =>
 
   const heldValue = async (): Promise<number> => (await adminQuery<{ v: number }>('select v from held where id = 1', [], db.name)).rows[0].v;
   /** Runs UPDATE as `token`: the request id it was refused with, or null when it ran. */
-  const runAs = async (token: string): Promise<string | null> => {
+  const runAs = (token: string): Promise<string | null> => runSqlAs(token, UPDATE);
+  const runSqlAs = async (token: string, sql: string): Promise<string | null> => {
     const conn = await tb.connect(token, { target: 'prod', access: 'write' });
     const c = await tunnelClient(conn);
     try {
-      await c.query(UPDATE);
+      await c.query(sql);
       return null;
     } catch (e) {
       const m = /approval required \(request (\w+)\)/.exec((e as Error).message);
@@ -362,6 +372,21 @@ describe('r6: revoking an identity closes the approvals it has not spent', () =>
       await conn.close();
     }
   };
+
+  test("a held statement's row estimate runs none of the statement's own code before it is approved", async () => {
+    const calls = async (): Promise<boolean> => (await adminQuery<{ is_called: boolean }>('select is_called from id6_seq', [], db.name)).rows[0].is_called;
+    const estimateOf = async (id: string): Promise<number | null> => (await tb.client(SA_TOKENS.auditor).request(id)).estimatedRows ?? null;
+    for (const sql of ['UPDATE held SET v = 9 WHERE id = id6_f()', 'UPDATE held SET v = 9 WHERE id ==== 1', 'UPDATE held_v SET v = 9 WHERE id = 1', 'DELETE FROM held WHERE id IN (SELECT id6_f())']) {
+      const id = await runSqlAs(SA_TOKENS.ci, sql);
+      assert.ok(id, `${sql}: held`);
+      assert.equal(await calls(), false, `${sql}: id6_f ran before approval`);
+      assert.equal(await estimateOf(id), null, sql);
+    }
+    // Control: a statement of built-ins over a base table still shows the approver an estimate.
+    const plain = await runSqlAs(SA_TOKENS.ci, 'UPDATE held SET v = v + 1 WHERE id = 1 AND abs(v) >= 0');
+    assert.ok(plain);
+    assert.equal(typeof (await estimateOf(plain)), 'number');
+  });
 
   test('control: approved, the same service account re-runs it once', async () => {
     const { token } = await tb.client(SA_TOKENS.admin).createServiceAccount({ name: 'id6-runner', groups: ['ci'], kind: 'workload' });
