@@ -833,7 +833,11 @@ export class TargetRuntime implements TargetServices {
     for (const r of f.relations) {
       if (r.via === 'view') return false;
       const oid = r.resolved?.oid;
-      if (oid === undefined) continue;
+      if (oid === undefined) {
+        // No OID (MySQL, or a name the catalog has not seen yet): a relation it knows, not a view.
+        if (cat.knowsRelation?.(r) !== true || (cat.viewBaseRelations?.(r, null) ?? []).length > 0) return false;
+        continue;
+      }
       if (!cat.isBaseTable(oid)) return false;
       if (r.schema === undefined && cat.resolveRelation({ name: r.name, access: r.access }, null)?.oid !== oid) return false;
     }

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { adminQuery, createTestDatabase, pgTarget, SA_TOKENS, startTestBroker, tunnelClient, type TestBroker, type TestDatabase } from './harness.js';
 import { RawPg, errorsOf, fe, field, rowsOf } from './pg-raw.js';
+import { createMysqlDatabase, mysqlAdmin, mysqlTarget, mysqlTunnelClient, type MysqlTestDatabase } from './mysql-harness.js';
 import type { Connection } from '../../src/cli/connect.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -413,5 +414,61 @@ describe('r6: revoking an identity closes the approvals it has not spent', () =>
     assert.equal(await heldValue(), before, 'nothing ran');
     const cancelled = await tb.events((e) => e.kind === 'approval.decided' && (e.detail as { requestId?: string }).requestId === id);
     assert.ok(cancelled.some((e) => (e.detail as { status?: string }).status === 'cancelled'), 'the cancellation is on record');
+  });
+});
+
+describe('r6: MySQL: a held statement\'s row estimate runs no stored code before it is approved', () => {
+  let db: MysqlTestDatabase;
+  let tb: IdentityBroker;
+
+  before(async () => {
+    db = await createMysqlDatabase(
+      'id6my',
+      `CREATE TABLE held (id INT PRIMARY KEY, v INT); INSERT INTO held VALUES (1, 1);
+       CREATE TABLE ran (n INT);
+       CREATE FUNCTION id6_f() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN INSERT INTO ran VALUES (1); RETURN 1; END;
+       CREATE VIEW held_v AS SELECT * FROM held WHERE id = id6_f();
+       CREATE TABLE other (id INT PRIMARY KEY); INSERT INTO other VALUES (1);
+       CREATE VIEW other_v AS SELECT id FROM other WHERE id = id6_f();`,
+    );
+    tb = await startIdentityBroker({
+      targets: { orders: mysqlTarget(db.name, { env: 'staging' }) },
+      policy: {
+        statements: [
+          { name: 'held-review', match: { statement: { relations: { names: [`${db.name}.held`], access: ['write'] } } }, action: 'review', review: { approvers: { groups: ['approvers'] }, hold: '0s', window: '5m' } },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await tb?.close();
+    await db?.drop();
+  });
+
+  const heldAs = async (sql: string): Promise<string> => {
+    const conn = await tb.connect(SA_TOKENS.ci, { target: 'orders', access: 'write' });
+    const c = await mysqlTunnelClient(conn);
+    try {
+      await c.query(sql);
+      assert.fail(`${sql}: ran without approval`);
+    } catch (e) {
+      const m = /approval required \(request (\w+)\)/.exec((e as Error).message);
+      assert.ok(m, (e as Error).message);
+      return m[1];
+    } finally {
+      await c.end();
+      await conn.close();
+    }
+  };
+
+  // MariaDB's EXPLAIN runs stored functions, in the statement or in a view it reads.
+  test('through a view that calls a stored function: no estimate, nothing ran; a plain table still gets one', async () => {
+    for (const sql of ['UPDATE held_v SET v = 9 WHERE id = 1', 'UPDATE held SET v = 9 WHERE id IN (SELECT id FROM other_v)']) {
+      const id = await heldAs(sql);
+      assert.deepEqual(await mysqlAdmin('SELECT * FROM ran', db.name), [], `${sql}: id6_f did not run`);
+      assert.equal((await tb.client(SA_TOKENS.auditor).request(id)).estimatedRows ?? null, null, sql);
+    }
+    const plain = await heldAs('UPDATE held SET v = v + 1 WHERE id = 1');
+    assert.equal(typeof (await tb.client(SA_TOKENS.auditor).request(plain)).estimatedRows, 'number');
   });
 });
