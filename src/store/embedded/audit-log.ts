@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { GENESIS_HASH, sealEvent } from '../../audit/canonical.js';
+import { readLinesBackwardSync } from '../../audit/lines.js';
 import { keyIdOf, lastCheckpointRecordSync, publicKeyPemOf, readCheckpointsFile, signClaim, type CheckpointClaim, type CheckpointDetail, type CheckpointRecord } from '../../audit/checkpoint.js';
 import { AuditStoreError, AuditWriteError } from '../../audit/errors.js';
 import { ExitCodes } from '../../shared/errors.js';
@@ -32,7 +33,7 @@ import type { Clock } from '../../shared/clock.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AuditLog } from '../store.js';
-import { firstLineSync, lastCompleteLineSync, readLinesBackward, readLinesBackwardSync, readLinesForwardFrom } from '../../audit/lines.js';
+import { firstLineSync, lastCompleteLineSync, readLinesBackward, readLinesForwardFrom } from '../../audit/lines.js';
 
 const fdatasyncAsync = promisify(fdatasync);
 
