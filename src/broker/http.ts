@@ -139,7 +139,8 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     const identity = await authed(req);
     const r = await core.approvals.get((req.params as { id: string }).id);
     if (r.requester.id !== identity.id && r.requester.onBehalfOf?.id !== identity.id) throw refusedAsNotFound('request-not-found', 'dbgov: no such access request', 'list your requests with `dbgov requests`');
-    return { status: r.status === 'used' ? 'approved' : r.status, requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
+    // A request cancelled (its identity was revoked) is over for the waiting CLI, as a denied one is.
+    return { status: r.status === 'used' ? 'approved' : r.status === 'cancelled' ? 'denied' : r.status, requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
   });
 
   app.post('/v1/revoke', async (req) => {
