@@ -7,6 +7,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { readLinesBackwardSync } from './lines.js';
 import { createInterface } from 'node:readline';
 import { canonicalJson } from './canonical.js';
 import type { AuditEvent } from './event.js';
@@ -22,11 +23,17 @@ export interface CheckpointClaim {
   keyId: string;
   /** Retention marker: the log now starts at this event, whose prevHash is given. */
   start?: { seq: number; prevHash: string };
+  /**
+   * Recovery marker: at start, the broker found these events after the last checkpoint it had
+   * signed. It did not vouch for them when they were written: a crash leaves such events, and so
+   * does someone appending without the key while the broker was down.
+   */
+  recovered?: { from: number; to: number };
 }
 
 /** `detail` of a `checkpoint` event. */
 export interface CheckpointDetail {
-  reason: 'count' | 'interval' | 'close' | 'export' | 'retention';
+  reason: 'count' | 'interval' | 'close' | 'export' | 'retention' | 'recovery';
   claim: CheckpointClaim;
   signature: string;
 }
@@ -97,4 +104,21 @@ export async function readCheckpointsFile(path: string): Promise<CheckpointRecor
     }
   }
   return out;
+}
+
+/** The newest record of a checkpoints file that parses (none when the file is absent). */
+export function lastCheckpointRecordSync(path: string): CheckpointRecord | undefined {
+  try {
+    for (const line of readLinesBackwardSync(path)) {
+      try {
+        const r = JSON.parse(line) as Partial<CheckpointRecord>;
+        if (typeof r.eventSeq === 'number' && typeof r.eventHash === 'string') return r as CheckpointRecord;
+      } catch {
+        // A torn line; an older record still counts.
+      }
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return undefined;
 }

@@ -76,6 +76,35 @@ export async function* readLinesBackward(path: string): AsyncGenerator<string> {
   }
 }
 
+/** readLinesBackward for startup checks, which run before the broker serves anything. */
+export function* readLinesBackwardSync(path: string): Generator<string> {
+  const fd = openSync(path, 'r');
+  try {
+    let pos = fstatSync(fd).size;
+    let carry: Buffer | undefined;
+    let skipPartialTail = true;
+    while (pos > 0) {
+      const len = Math.min(CHUNK, pos);
+      pos -= len;
+      const chunk = Buffer.allocUnsafe(len);
+      readSync(fd, chunk, 0, len, pos);
+      const buf = carry ? Buffer.concat([chunk, carry]) : chunk;
+      let end = buf.length;
+      let nl = buf.lastIndexOf(NL, end - 1);
+      while (nl !== -1) {
+        if (skipPartialTail) skipPartialTail = false;
+        else if (end > nl + 1) yield buf.toString('utf8', nl + 1, end);
+        end = nl;
+        nl = end > 0 ? buf.lastIndexOf(NL, end - 1) : -1;
+      }
+      carry = end > 0 ? buf.subarray(0, end) : undefined;
+    }
+    if (carry && carry.length > 0 && !skipPartialTail) yield carry.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * The last complete line of a file and the byte length up to and including its newline. Bytes
  * after that are a torn record from a crash; the caller truncates them.

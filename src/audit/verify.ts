@@ -42,6 +42,11 @@ export interface VerifyResult {
   lastSeq: number | null;
   /** Events after the last valid signed checkpoint: only external checkpoints protect these. */
   unsignedTail: number;
+  /**
+   * Spans a broker found unsigned when it restarted (signed recovery checkpoints): written before a
+   * crash, or appended by someone without the key while it was down. Compare them with a sink copy.
+   */
+  recovered: { from: number; to: number }[];
   problems: VerifyProblem[];
 }
 
@@ -80,6 +85,7 @@ export async function verifyAudit(source: AsyncIterable<AuditEvent> | string, op
   const recent = new Map<number, SeenEvent>();
   const missing: { from: number; to: number }[] = [];
   const retentionStarts: { seq: number; prevHash: string }[] = [];
+  const recovered: { from: number; to: number }[] = [];
   let head: AuditEvent | undefined;
   let prevSeq = 0;
   let maxSeq = 0;
@@ -137,6 +143,7 @@ export async function verifyAudit(source: AsyncIterable<AuditEvent> | string, op
           });
         }
         if (detail.claim.start) retentionStarts.push(detail.claim.start);
+        if (detail.claim.recovered) recovered.push(detail.claim.recovered);
       }
     }
 
@@ -199,6 +206,7 @@ export async function verifyAudit(source: AsyncIterable<AuditEvent> | string, op
     firstSeq: head?.seq ?? null,
     lastSeq: count === 0 ? null : maxSeq,
     unsignedTail: sinceCheckpoint,
+    recovered,
     problems,
   };
 }

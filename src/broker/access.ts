@@ -117,7 +117,7 @@ export async function requestCredential(d: AccessDeps, caller: Identity, req: Cr
         if (r.status === 'pending') return { status: 'pending', requestId: r.id, rule: r.rule, message: `waiting for approval of request ${r.id}` };
         // An approval buys one credential; spending it twice is a refusal, not another wait.
         if (r.status === 'used') throw new DeniedError('request-used', `dbgov: request ${r.id} was already used`, { actions: [`ask again: \`dbgov connect ${req.target} --access ${access} --reason …\``] });
-        if (r.status !== 'approved') return { status: r.status === 'denied' ? 'denied' : 'expired', requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
+        if (r.status !== 'approved') return { status: r.status === 'denied' || r.status === 'cancelled' ? 'denied' : 'expired', requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
         let won = false;
         await d.store.updateRequest(r.id, (cur) => {
           if (cur.status !== 'approved') return cur;

@@ -22,6 +22,7 @@
  *   GET  /v1/audit/export?format=jsonl|csv|ocsf&since&until → streamed body
  *   GET  /v1/audit/report?format=md|html|json&since&until → report body
  *   GET  /v1/audit/public-key              → { publicKeyPem, keyId }
+ *   GET  /v1/audit/checkpoints             → AuditCheckpointsResponse (auditors)
  *   GET  /v1/sessions                      → SessionsResponse
  *   POST /v1/service-accounts              { name, groups, kind } → { account, token }
  *   GET  /v1/service-accounts              → { accounts }
@@ -29,6 +30,7 @@
  *   GET  /healthz                          → { ok: true }
  *   GET  /metrics                          → Prometheus text (auditors and admins; see metrics.ts)
  */
+import type { CheckpointRecord } from '../audit/checkpoint.js';
 import type { AuditEvent } from '../audit/event.js';
 import type { AccessLevel, EngineName, Identity, IdentityKind } from '../shared/types.js';
 
@@ -204,6 +206,10 @@ export interface ServiceAccountRevokeResponse {
 export interface AuditPublicKeyResponse {
   publicKeyPem: string;
   keyId: string;
+}
+
+export interface AuditCheckpointsResponse {
+  checkpoints: CheckpointRecord[];
 }
 
 export const AUDIT_EXPORT_FORMATS = ['jsonl', 'csv', 'ocsf'] as const;

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditLog, ApprovalRequest, Store } from '../store/store.js';
 import type { ApprovalView } from './api-types.js';
-import { canApprove, tally } from '../policy/approvals.js';
+import { canApprove, tally, voterOf } from '../policy/approvals.js';
 import type { Approvers } from '../policy/types.js';
 import { DbgovError, DeniedError, ExitCodes, NotFoundError } from '../shared/errors.js';
 import { shortId } from '../shared/ids.js';
@@ -177,6 +177,9 @@ export class Approvals {
       const owner = principal === undefined ? undefined : await this.owners(principal);
       if (principal !== undefined && owner) owners.set(principal, owner);
     }
+    // …and the voter's owner: a service account votes for the person who owns it.
+    const person = await this.owners(voter.id);
+    if (person) owners.set(voter.id, person);
     const check = canApprove(current, voter, { owners, now: this.now() });
     if (!check.ok) {
       return refuse(
@@ -188,8 +191,8 @@ export class Approvals {
       );
     }
     const updated = await this.store.updateRequest(id, (r) => {
-      if (r.status !== 'pending' || r.votes.some((v) => v.identity === voter.id)) return r;
-      const votes = [...r.votes, { identity: voter.id, decision, ...(comment ? { comment } : {}), at: this.now() }];
+      if (r.status !== 'pending' || r.votes.some((v) => v.identity === voter.id || voterOf(v) === (person ?? voter.id))) return r;
+      const votes = [...r.votes, { identity: voter.id, ...(person ? { person } : {}), decision, ...(comment ? { comment } : {}), at: this.now() }];
       const next = { ...r, votes };
       const outcome = tally(next);
       return outcome === 'pending' ? next : { ...next, status: outcome, decidedAt: this.now() };
@@ -276,6 +279,36 @@ export class Approvals {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Revoking an identity closes what it still has open: a pending request, or an approval not yet
+   * spent. Whoever holds that id next (a namesake service account, the same person logging in
+   * again) asks again instead of spending what was approved for the revoked one.
+   */
+  async cancelFor(identityId: string, by: Identity): Promise<string[]> {
+    const open = [...(await this.store.listRequests({ status: 'pending' })), ...(await this.store.listRequests({ status: 'approved' }))];
+    const cancelled: string[] = [];
+    for (const r of open) {
+      if (r.requester.id !== identityId && r.requester.onBehalfOf?.id !== identityId) continue;
+      let changed = false;
+      await this.store.updateRequest(r.id, (cur) => {
+        if (cur.status !== 'pending' && cur.status !== 'approved') return cur;
+        changed = true;
+        return { ...cur, status: 'cancelled', decidedAt: this.now() };
+      });
+      if (!changed) continue;
+      cancelled.push(r.id);
+      this.audit.appendSync({
+        kind: 'approval.decided',
+        identity: auditIdentity(r.requester),
+        target: r.target,
+        database: r.database,
+        sessionId: r.sessionId ?? null,
+        detail: { requestId: r.id, status: 'cancelled', by: [by.id], reason: `identity ${identityId} was revoked` },
+      });
+    }
+    return cancelled;
   }
 
   view(r: ApprovalRequest): ApprovalView {

@@ -111,8 +111,9 @@ export class BrokerCore {
     return { host: pub.host, port, certFingerprint256: this.d.tls.fingerprint256 };
   }
 
+  /** The id checkpoints name their signing key by (not the broker token key's kid). */
   auditKeyId(): string {
-    return this.d.brokerKey.kid;
+    return this.store.audit.publicKeyId;
   }
 
   accessDeps(): AccessDeps {
@@ -176,6 +177,8 @@ export class BrokerCore {
     }
     const sessionIds = this.sessions.revoke({ credentialIds, ...(by.identity ? { identity: by.identity } : {}), ...(session ? { sessionId: session.id } : {}) }, revokedError());
     this.store.audit.appendSync({ kind: 'credential.revoked', identity: auditIdentity(caller), target: null, database: null, sessionId: null, detail: { by, credentials: credentialIds, sessions: sessionIds, ...(by.identity !== undefined ? { tokensRevokedBefore: new Date(now).toISOString() } : {}) } });
+    // After the revocation record: the cancellations it causes follow it in the log.
+    if (by.identity !== undefined) await this.approvals.cancelFor(by.identity, caller);
     return { credentials: [...new Set(credentialIds)], sessions: sessionIds };
   }
 

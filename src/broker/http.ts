@@ -155,7 +155,8 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     const identity = await authed(req);
     const r = await core.approvals.get((req.params as { id: string }).id);
     if (r.requester.id !== identity.id && r.requester.onBehalfOf?.id !== identity.id) throw refusedAsNotFound('request-not-found', 'dbgov: no such access request', 'list your requests with `dbgov requests`');
-    return { status: r.status === 'used' ? 'approved' : r.status, requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
+    // A request cancelled (its identity was revoked) is over for the waiting CLI, as a denied one is.
+    return { status: r.status === 'used' ? 'approved' : r.status === 'cancelled' ? 'denied' : r.status, requestId: r.id, rule: r.rule, message: `request ${r.id} is ${r.status}` };
   });
 
   app.post('/v1/revoke', async (req) => {
@@ -259,6 +260,14 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
 
   app.get('/v1/audit/public-key', async () => ({ publicKeyPem: core.store.publicKeyPem(), keyId: core.auditKeyId() }));
 
+  // Online verify needs the checkpoints file: the chain alone cannot show a tail cut after the
+  // last checkpoint event it still holds. The same people who may read the whole log may read it.
+  app.get('/v1/audit/checkpoints', async (req) => {
+    const identity = await authed(req);
+    if (!isIn(identity, AUDITOR_GROUPS)) throw wholeLogDenied();
+    return { checkpoints: await core.store.audit.checkpoints() };
+  });
+
   app.get('/v1/sessions', async (req) => {
     const identity = await authed(req);
     const all = core.sessions.list();
@@ -270,7 +279,14 @@ export function buildApi(core: BrokerCore, log: Logger): FastifyInstance {
     const identity = await authed(req);
     requireGroup(identity, ADMIN_GROUPS, 'create service accounts');
     const body = (req.body ?? {}) as { name?: string; groups?: string[]; kind?: 'workload' | 'agent' };
-    if (typeof body.name !== 'string' || !/^[a-zA-Z0-9_.@-]{1,64}$/.test(body.name)) throw new UsageError('a service account needs a NAME of letters, digits, . _ @ -');
+    if (typeof body.name !== 'string' || !/^[a-zA-Z0-9_.@-]{1,64}$/.test(body.name)) throw new UsageError('a service account needs a NAME of letters, digits, . _ -');
+    // Its name is its identity in every record, request and vote: a name that is already another
+    // principal's (a person's email, a workload identity from dbgov.yaml) would put the account's
+    // actions under that principal, and hand that principal the account's trail and live view.
+    const taken = body.name.includes('@') ? 'a person (people are their email address)' : core.config.identity.workload.some((w) => w.rules.some((r) => r.identity === body.name)) ? 'a workload identity in dbgov.yaml' : undefined;
+    if (taken !== undefined) {
+      throw new UsageError(`dbgov: ${body.name} names ${taken}: a service account needs a name of its own`, { actions: ['pick a name without @, such as deploy-bot'] });
+    }
     // Groups and kind decide what policy grants: anything but a list of names, or a kind other
     // than workload or agent (a service account posing as a human), is refused, not stored.
     if (body.groups !== undefined && (!Array.isArray(body.groups) || !body.groups.every((g) => typeof g === 'string' && /^[\w.@:/-]{1,128}$/.test(g)))) {
@@ -350,6 +366,12 @@ function parseTime(text: string, name: string): number {
   return t;
 }
 
+function wholeLogDenied(): DeniedError {
+  return new DeniedError('forbidden', 'dbgov: only auditors may read the whole audit log, and verifying it needs all of it', {
+    actions: [`ask someone in ${AUDITOR_GROUPS.join(' or ')} to run \`dbgov audit verify\``, 'or check an export offline: dbgov audit verify --file audit.jsonl --public-key audit-public.pem'],
+  });
+}
+
 /** Anyone may search their own trail; auditors may search everyone's. */
 function auditFilterFrom(q: Record<string, string | undefined>, identity: Identity): AuditFilter {
   const f: AuditFilter = {};
@@ -374,11 +396,7 @@ function auditFilterFrom(q: Record<string, string | undefined>, identity: Identi
   if (q.text) f.text = q.text;
   if (!isIn(identity, AUDITOR_GROUPS)) {
     // Narrowed to their own events, the log would fail verification as if events were cut out.
-    if (q.whole === '1') {
-      throw new DeniedError('forbidden', 'dbgov: only auditors may read the whole audit log, and verifying it needs all of it', {
-        actions: [`ask someone in ${AUDITOR_GROUPS.join(' or ')} to run \`dbgov audit verify\``, 'or check an export offline: dbgov audit verify --file audit.jsonl --public-key audit-public.pem'],
-      });
-    }
+    if (q.whole === '1') throw wholeLogDenied();
     if (f.identity && f.identity !== identity.id) throw new DeniedError('forbidden', 'dbgov: only auditors may search other identities', { actions: ['ask someone in the auditors group'] });
     f.identity = identity.id;
   }

@@ -581,12 +581,8 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       // The first report (at startup) is what RESET goes back to.
       if (name === SCS && !state.params.has(SCS_DEFAULT)) state.params.set(SCS_DEFAULT, value);
       state.params.set(name, value);
+      // The engine reports startup settings as the server applies them (`options` read into them).
       if (name === 'search_path') setSearchPath(state, splitSearchPath(value), true);
-      if (name === 'options') {
-        // `-c search_path=…` in startup options changes resolution before the first statement.
-        const m = /(?:^|\s)(?:-c\s*|--)search_path=((?:\\ |[^\s])+)/.exec(value);
-        if (m) setSearchPath(state, splitSearchPath(m[1].replace(/\\ /g, ' ')), true);
-      }
     },
   };
   return hooks;

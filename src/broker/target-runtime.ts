@@ -976,14 +976,45 @@ export class TargetRuntime implements TargetServices {
   }
 
   async estimateRows(sql: string, facts: StatementFacts[]): Promise<number | null> {
-    // Only one plain DML/SELECT statement is explained; EXPLAIN never runs it.
-    if (!this.d.catalog || facts.length !== 1 || !['select', 'insert', 'update', 'delete', 'merge'].includes(facts[0].kind)) return null;
+    // Only one plain DML/SELECT statement is explained; EXPLAIN never runs it, but planning runs
+    // code (see plansOnlyBuiltins).
+    if (!this.d.catalog || facts.length !== 1 || !this.plansOnlyBuiltins(this.d.catalog, facts[0])) return null;
     try {
       return await this.d.catalog.estimateRows(sql);
     } catch (e) {
       this.d.log.debug({ err: e }, 'row estimate failed');
       return null;
     }
+  }
+
+  /**
+   * EXPLAIN runs on the broker's own connection, before anyone approved, outside the session and
+   * its audit, and planning runs code: it folds IMMUTABLE calls (a user function's body runs, as
+   * the broker's user), expands views and column defaults. Only a statement whose plan can run
+   * nothing but built-ins, over base tables the broker's connection resolves as the session did
+   * (it has the default search_path), is explained; anything else gets no estimate.
+   */
+  private plansOnlyBuiltins(cat: TargetCatalog, f: StatementFacts): boolean {
+    if (!['select', 'update', 'delete'].includes(f.kind) || f.opaque !== undefined || f.modifyingCte) return false;
+    for (const r of f.relations) {
+      if (r.via === 'view') return false;
+      const oid = r.resolved?.oid;
+      if (oid === undefined) {
+        // No OID (MySQL, or a name the catalog has not seen yet): a relation it knows, not a view.
+        if (cat.knowsRelation?.(r) !== true || (cat.viewBaseRelations?.(r, null) ?? []).length > 0) return false;
+        continue;
+      }
+      if (!cat.isBaseTable(oid)) return false;
+      if (r.schema === undefined && cat.resolveRelation({ name: r.name, access: r.access }, null)?.oid !== oid) return false;
+    }
+    for (const fn of f.functions) {
+      if (cat.callTarget?.(fn, null) !== undefined || cat.functionBodies?.(fn, null) !== undefined) return false;
+    }
+    for (const call of f.implicitCalls ?? []) {
+      const fns = cat.implicitCallFunctions?.(call, null);
+      if (fns === undefined || fns === 'unknown' || fns.length > 0) return false;
+    }
+    return true;
   }
 
   /**

@@ -10,6 +10,7 @@ import type {
   ActivityEvent,
   ApiError,
   ApprovalView,
+  AuditCheckpointsResponse,
   AuditExportFormat,
   AuditPublicKeyResponse,
   AuditQuery,
@@ -131,6 +132,9 @@ export class ApiClient {
   }
   auditPublicKey(): Promise<AuditPublicKeyResponse> {
     return this.json('GET', '/v1/audit/public-key');
+  }
+  auditCheckpoints(): Promise<AuditCheckpointsResponse> {
+    return this.json('GET', '/v1/audit/checkpoints');
   }
   sessions(): Promise<SessionsResponse> {
     return this.json('GET', '/v1/sessions');

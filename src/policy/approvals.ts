@@ -8,7 +8,7 @@ import type { Identity } from '../shared/types.js';
 export type ApproveCheck = { ok: true } | { ok: false; reason: string };
 
 export interface ApproveOptions {
-  /** Owner (a person's id) of each service identity, by service identity id. */
+  /** Owner (a person's id) of each service identity, by service identity id: the requester's and the approver's. */
   owners?: ReadonlyMap<string, string>;
   /** Votes on an expired request are refused. */
   now?: number;
@@ -29,18 +29,25 @@ export function canApprove(request: ApprovalRequest, approver: Identity, options
     const owner = owners?.get(id);
     if (owner) principals.add(owner);
   }
-  // Self-approval, directly or through an agent or service identity one owns, is no review.
-  if (principals.has(approver.id)) return { ok: false, reason: 'you cannot approve your own request (including one made by your agent or your service account)' };
+  // Self-approval, directly or through an agent or service identity one owns, is no review; nor
+  // is voting on one's own request with a service account one owns.
+  const person = owners?.get(approver.id) ?? approver.id;
+  if (principals.has(approver.id) || principals.has(person)) return { ok: false, reason: 'you cannot approve your own request (including one made by your agent or your service account, or voted with a service account you own)' };
   const groups = request.approvers.groups;
   if (!approver.groups.some((g) => groups.includes(g))) return { ok: false, reason: `only members of ${groups.join(', ')} may approve this request` };
-  // One identity, one vote: a quorum of 2 means two people.
-  if (request.votes.some((v) => v.identity === approver.id)) return { ok: false, reason: 'you have already voted on this request' };
+  // One person, one vote: a quorum of 2 means two people, not a person and their service account.
+  if (request.votes.some((v) => v.identity === approver.id || voterOf(v) === person)) return { ok: false, reason: 'you have already voted on this request (yourself or through a service account you own)' };
   return { ok: true };
 }
 
 /** Any deny denies; otherwise approved once `quorum` distinct identities approved. */
 export function tally(request: ApprovalRequest): 'pending' | 'approved' | 'denied' {
   if (request.votes.some((v) => v.decision === 'deny')) return 'denied';
-  const approvers = new Set(request.votes.filter((v) => v.decision === 'approve').map((v) => v.identity));
+  const approvers = new Set(request.votes.filter((v) => v.decision === 'approve').map(voterOf));
   return approvers.size >= Math.max(1, request.approvers.quorum) ? 'approved' : 'pending';
+}
+
+/** The person a vote counts for: the owner of the service identity that cast it, or the voter. */
+export function voterOf(vote: ApprovalRequest['votes'][number]): string {
+  return vote.person ?? vote.identity;
 }

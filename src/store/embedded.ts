@@ -88,19 +88,26 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
   makeDirSync(opts.dir, 0o700);
   const lockPath = takeLock(opts.dir);
   const clock = opts.clock ?? systemClock;
-  const signingKey = opts.signingKey ?? loadOrCreateSigningKey(join(opts.dir, SIGNING_KEY_FILE));
-  const audit = EmbeddedAuditLog.open({
-    dir: opts.dir,
-    brokerId: opts.brokerId,
-    signingKey,
-    fsync: opts.fsync,
-    fsyncIntervalMs: opts.fsyncIntervalMs ?? 50,
-    checkpointEvery: opts.checkpointEvery ?? 10_000,
-    checkpointIntervalMs: opts.checkpointIntervalMs ?? 60_000,
-    segmentBytes: opts.segmentBytes ?? 64 * 1024 * 1024,
-    clock,
-    log: opts.log,
-  });
+  let audit: EmbeddedAuditLog;
+  try {
+    const signingKey = opts.signingKey ?? loadOrCreateSigningKey(join(opts.dir, SIGNING_KEY_FILE));
+    audit = EmbeddedAuditLog.open({
+      dir: opts.dir,
+      brokerId: opts.brokerId,
+      signingKey,
+      fsync: opts.fsync,
+      fsyncIntervalMs: opts.fsyncIntervalMs ?? 50,
+      checkpointEvery: opts.checkpointEvery ?? 10_000,
+      checkpointIntervalMs: opts.checkpointIntervalMs ?? 60_000,
+      segmentBytes: opts.segmentBytes ?? 64 * 1024 * 1024,
+      clock,
+      log: opts.log,
+    });
+  } catch (e) {
+    // A log refused at open leaves the folder as it was, free for the next try once it is restored.
+    unlinkSync(lockPath);
+    throw e;
+  }
   const state = new StateJournal(opts.dir, opts.log);
   const listeners = new Set<ChangeListener>();
   const notify = (type: 'request' | 'credential', id: string) => {

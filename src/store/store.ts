@@ -55,7 +55,8 @@ export interface ApprovalRequest {
   access?: { level: AccessLevel; ttlMs: number };
   rule: string;
   approvers: { groups: string[]; quorum: number };
-  votes: { identity: string; decision: 'approve' | 'deny'; comment?: string; at: number }[];
+  /** `person`: the owner of a service identity that voted; quorum counts people, not identities. */
+  votes: { identity: string; person?: string; decision: 'approve' | 'deny'; comment?: string; at: number }[];
   createdAt: number;
   expiresAt: number;
   decidedAt?: number;

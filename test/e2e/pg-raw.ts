@@ -84,8 +84,13 @@ export class RawPg extends RawSocket {
 
   /** Opens a session through the tunnel and reads up to its first ReadyForQuery. */
   static async open(port: number, user: string, database: string): Promise<RawPg> {
+    return RawPg.openWith(port, { user, database });
+  }
+
+  /** Like open(), with whatever startup parameters a test builds (names and order as given). */
+  static async openWith(port: number, params: Record<string, string>): Promise<RawPg> {
     const c = new RawPg(await RawSocket.connect(port));
-    c.send(fe.startup({ user, database }));
+    c.send(fe.startup(params));
     const start = await c.until((m) => m.type === 'Z' || m.type === 'E');
     const key = start.find((m) => m.type === 'K');
     if (key) {

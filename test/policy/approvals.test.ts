@@ -15,7 +15,8 @@ function request(p: Partial<ApprovalRequest> = {}): ApprovalRequest {
   return { id: 'req_1', type: 'statement', status: 'pending', requester: dev, target: 'prod', database: 'app', rule: 'r', approvers: { groups: ['dba'], quorum: 2 }, votes: [], createdAt: 0, expiresAt: 1000, ...p };
 }
 
-const owners = new Map([['ci-bot', 'alice']]);
+const owners = new Map([['ci-bot', 'alice'], ['stamp', 'alice']]);
+const stamp: Identity = { id: 'stamp', kind: 'workload', groups: ['dba'], source: 'service-account' };
 
 const cases: { name: string; req: ApprovalRequest; approver: Identity; ok: boolean; reason?: RegExp }[] = [
   { name: 'an approver in the group', req: request(), approver: alice, ok: true },
@@ -27,6 +28,10 @@ const cases: { name: string; req: ApprovalRequest; approver: Identity; ok: boole
   { name: 'agents never approve', req: request(), approver: aliceAgent, ok: false, reason: /agents never approve/ },
   { name: 'an agent acting for the approver', req: request({ requester: agent }), approver: { ...dev, groups: ['dba'] }, ok: false, reason: /your own request/ },
   { name: 'one vote per identity', req: request({ votes: [{ identity: 'alice', decision: 'approve', at: 1 }] }), approver: alice, ok: false, reason: /already voted/ },
+  { name: 'voting on one\'s own request with a service account one owns', req: request({ requester: alice }), approver: stamp, ok: false, reason: /your own request/ },
+  { name: 'a service account votes for its owner', req: request({ votes: [{ identity: 'alice', decision: 'approve', at: 1 }] }), approver: stamp, ok: false, reason: /already voted/ },
+  { name: 'an owner after their service account', req: request({ votes: [{ identity: 'stamp', person: 'alice', decision: 'approve', at: 1 }] }), approver: alice, ok: false, reason: /already voted/ },
+  { name: 'a service account someone else owns may vote', req: request({ votes: [{ identity: 'bob', decision: 'approve', at: 1 }] }), approver: stamp, ok: true },
   { name: 'not pending', req: request({ status: 'approved' }), approver: alice, ok: false, reason: /approved, not pending/ },
 ];
 
@@ -52,6 +57,7 @@ test('tally: quorum, duplicates and denials', () => {
     [[v('alice', 'approve'), v('bob', 'approve')], 2, 'approved'],
     [[v('alice', 'approve'), v('bob', 'deny')], 1, 'denied'],
     [[v('bob', 'deny')], 2, 'denied'],
+    [[v('alice', 'approve'), { identity: 'stamp', person: 'alice', decision: 'approve', at: 1 }], 2, 'pending'],
   ];
   for (const [votes, quorum, want] of cases) assert.equal(tally(request({ votes, approvers: { groups: ['dba'], quorum } })), want, JSON.stringify({ votes, quorum }));
 });

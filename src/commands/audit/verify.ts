@@ -27,7 +27,7 @@ export default class AuditVerify extends DbgovCommand<AuditVerifyResult> {
   static override flags = {
     file: Flags.string({ char: 'f', summary: 'An exported jsonl file to check offline.', helpValue: 'FILE' }),
     'public-key': Flags.string({ summary: 'The audit public key: a PEM string or a file holding one. Default: ask the broker.', helpValue: 'PEM|FILE' }),
-    checkpoints: Flags.string({ summary: "The broker's checkpoints file, to detect a cut tail in a file.", helpValue: 'FILE' }),
+    checkpoints: Flags.string({ summary: "The broker's checkpoints file, to detect a cut tail in a file (online: the broker's own, by default).", helpValue: 'FILE' }),
   };
 
   async run(): Promise<AuditVerifyResult> {
@@ -46,8 +46,11 @@ export default class AuditVerify extends DbgovCommand<AuditVerifyResult> {
       source = client.broker;
       const pem = publicKeyPem ?? (await client.auditPublicKey()).publicKeyPem;
       spinner.start(`verifying the audit log of ${client.broker}…`);
+      // The broker's own checkpoints (fetched before the events, so the events reach at least as
+      // far): without them a tail cut after the last checkpoint event the chain still holds passes.
+      const checkpoints = flags.checkpoints ?? (await client.auditCheckpoints()).checkpoints;
       // The whole log, so a missing head is a problem too, not just the start of a range.
-      result = await verifyAudit(client.auditEvents({ whole: true }), { publicKeyPem: pem, checkpoints: flags.checkpoints, complete: true }).finally(() => spinner.stop());
+      result = await verifyAudit(client.auditEvents({ whole: true }), { publicKeyPem: pem, checkpoints, complete: true }).finally(() => spinner.stop());
     }
 
     const s = this.style;
@@ -64,6 +67,10 @@ export default class AuditVerify extends DbgovCommand<AuditVerifyResult> {
       });
     }
     this.log(`${s.ok('✔')} the audit log verifies: ${result.events.toLocaleString()} events (seq ${result.firstSeq ?? '-'}…${result.lastSeq ?? '-'}), ${result.checkpoints} signed checkpoints`);
+    for (const r of result.recovered) {
+      const span = r.from === r.to ? `event ${r.from}` : `events ${r.from}–${r.to}`;
+      this.warn(`${span} came after the last signed checkpoint when the broker restarted: written before a crash, or appended while it was down by someone without the key; compare them with a sink copy (webhook, syslog, NATS)`);
+    }
     if (result.unsignedTail > 0) {
       this.warn(`the last ${result.unsignedTail} events come after the last signed checkpoint: they are chained but not yet signed, so a cut there shows only with --checkpoints`);
     }

@@ -16,26 +16,11 @@ import { FrameReader } from './protocol/reader.js';
 import * as ser from './protocol/serializer.js';
 import { PostgresSession } from './session.js';
 import { readStartup } from './startup.js';
+import { startupSettings } from './startup-settings.js';
 import { connectUpstream, UpstreamConnectError } from './upstream.js';
 
 /** How long refuse() waits for the client's startup packet before just closing. */
 const REFUSE_TIMEOUT_MS = 5_000;
-
-/** Startup settings a client may pass to the server: formatting and session defaults only. */
-const PASSABLE_SETTINGS = new Set([
-  'application_name',
-  'client_encoding',
-  'datestyle',
-  'timezone',
-  'intervalstyle',
-  'extra_float_digits',
-  'search_path',
-  'statement_timeout',
-  'lock_timeout',
-  'idle_in_transaction_session_timeout',
-  'bytea_output',
-  'default_transaction_read_only',
-]);
 
 export interface PostgresEngineOptions {
   /** Cancel keys are looked up across sessions; engines in one process share one registry by default. */
@@ -89,7 +74,12 @@ async function serveSession(client: Duplex, ctx: SessionContext, cancels: Cancel
   if (requested !== '' && requested !== ctx.database) {
     return fatal(client, '28000', `dbgov: this credential is for database ${ctx.database}, not ${requested}`, `Run \`dbgov connect ${ctx.target.name} --database ${requested}\` to get a credential for ${requested}, or connect to ${ctx.database}.`);
   }
-  for (const [name, value] of first.params) ctx.hooks.parameter(name, value);
+  // What the broker is told is what the server is sent: the settings as the server will apply
+  // them (`-c SEARCH-PATH=…` in options, a `Search_Path` field, the last of several), not the raw
+  // fields, or names would resolve under one search_path in policy and another in the server.
+  const { settings, dropped } = startupSettings(first.params);
+  if (dropped.length > 0) ctx.log.info({ names: dropped }, 'startup parameters not forwarded upstream');
+  for (const [name, value] of settings) ctx.hooks.parameter(name, value);
   if (ctx.signal.aborted) {
     const reason: unknown = ctx.signal.reason;
     const text = reason instanceof Error ? reason.message : 'credential no longer valid';
@@ -98,7 +88,7 @@ async function serveSession(client: Duplex, ctx: SessionContext, cancels: Cancel
 
   let upstream;
   try {
-    upstream = await connectUpstream(ctx.upstream, passableParams(first.params, ctx));
+    upstream = await connectUpstream(ctx.upstream, [...settings]);
   } catch (err) {
     const e = err instanceof UpstreamConnectError ? err : undefined;
     ctx.log.warn({ err }, 'upstream session failed');
@@ -119,40 +109,12 @@ async function serveSession(client: Duplex, ctx: SessionContext, cancels: Cancel
     ctx.hooks.parameter(name, value);
     parts.push(msg);
   }
+  // The server's word on the path names resolve under, when no ParameterStatus carried it.
+  if (upstream.searchPath !== undefined) ctx.hooks.parameter('search_path', upstream.searchPath);
   parts.push(ser.backendKeyData(key.pid, key.key), ser.readyForQuery(upstream.status));
   client.write(Buffer.concat(parts));
   ctx.onUpstreamReady?.({ backendPid: upstream.pid, serverVersion: upstream.serverVersion });
   await new PostgresSession(client, ctx, upstream, reader, key, cancels).run();
-}
-
-/**
- * Client startup parameters to forward. `user` and `database` come from the target; settings
- * outside the allow-list are reported to the broker but not forwarded.
- */
-function passableParams(params: Map<string, string>, ctx: SessionContext): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [name, value] of params) {
-    const lower = name.toLowerCase();
-    if (PASSABLE_SETTINGS.has(lower)) out.push([name, value]);
-    // `options`, `replication`, `role`, … could switch role or protocol mode behind policy's back.
-    else if (lower === 'options' && optionsArePassable(value)) out.push([name, value]);
-    else if (lower !== 'user' && lower !== 'database') ctx.log.info({ name }, 'startup parameter not forwarded upstream');
-  }
-  return out;
-}
-
-/** `options` is forwarded only when every setting in it is on the allow-list. */
-function optionsArePassable(options: string): boolean {
-  const tokens = options.trim().split(/\s+/).filter((t) => t !== '');
-  for (let i = 0; i < tokens.length; i++) {
-    let setting: string | undefined;
-    if (tokens[i] === '-c') setting = tokens[++i];
-    else if (tokens[i].startsWith('--')) setting = tokens[i].slice(2);
-    else if (tokens[i].startsWith('-c')) setting = tokens[i].slice(2);
-    const name = setting?.split('=')[0].toLowerCase().replace(/-/g, '_');
-    if (name === undefined || !PASSABLE_SETTINGS.has(name)) return false;
-  }
-  return true;
 }
 
 async function refuseSession(client: Duplex, error: DbgovError, log: Logger): Promise<void> {

@@ -8,7 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { UnreachableError, UpstreamError, type DbgovError } from '../../shared/errors.js';
 import type { UpstreamEndpoint } from '../engine.js';
-import { AuthCode, BackendCode, decodeAuthentication, decodeBackendKeyData, decodeFields, decodeParameterStatus, decodeSaslMechanisms, ErrorField, fieldValue } from './protocol/backend.js';
+import { AuthCode, BackendCode, decodeAuthentication, decodeBackendKeyData, decodeDataRow, decodeFields, decodeParameterStatus, decodeSaslMechanisms, ErrorField, fieldValue } from './protocol/backend.js';
 import { FrameReader, MAX_SERVER_MESSAGE_BYTES } from './protocol/reader.js';
 import { SCRAM_MECHANISM, ScramClient } from './protocol/scram.js';
 import * as ser from './protocol/serializer.js';
@@ -24,6 +24,12 @@ export interface UpstreamSession {
   key: number;
   /** Transaction status byte of the first ReadyForQuery. */
   status: number;
+  /**
+   * The session's search_path as the server starts it (a database's or role's `SET search_path`
+   * default, or the client's), asked for when the server does not report it (before PostgreSQL
+   * 18); undefined when a ParameterStatus carries it.
+   */
+  searchPath: string | undefined;
 }
 
 /** Why the upstream session could not be opened, with the SQLSTATE the client is given. */
@@ -80,6 +86,7 @@ export async function connectUpstream(ep: UpstreamEndpoint, clientParams: Iterab
     let serverVersion: string | undefined;
     let pid = 0;
     let key = 0;
+    let reported = false;
     for (;;) {
       const msg = await stream.next();
       switch (msg[0]) {
@@ -87,13 +94,18 @@ export async function connectUpstream(ep: UpstreamEndpoint, clientParams: Iterab
           parameters.push(msg);
           const p = decodeParameterStatus(msg);
           if (p.name === 'server_version') serverVersion = p.value;
+          if (p.name === 'search_path') reported = true;
           break;
         }
         case BackendCode.backendKeyData:
           ({ pid, key } = decodeBackendKeyData(msg));
           break;
-        case BackendCode.readyForQuery:
-          return { socket, reader: stream.release(true), parameters, serverVersion, pid, key, status: msg[5] };
+        case BackendCode.readyForQuery: {
+          // Names resolve under the path the server starts the session with, which ALTER DATABASE
+          // or ALTER ROLE … SET search_path may have changed for every session: ask once, here.
+          const searchPath = reported ? undefined : await askSearchPath(ep, stream);
+          return { socket, reader: stream.release(true), parameters, serverVersion, pid, key, status: msg[5], searchPath };
+        }
         case BackendCode.errorResponse:
           throw serverError(ep, msg);
         default:
@@ -104,6 +116,32 @@ export async function connectUpstream(ep: UpstreamEndpoint, clientParams: Iterab
   } catch (err) {
     socket.destroy();
     throw toConnectError(ep, err);
+  }
+}
+
+const SEARCH_PATH_QUERY = "SELECT pg_catalog.current_setting('search_path')";
+
+async function askSearchPath(ep: UpstreamEndpoint, stream: MessageStream): Promise<string> {
+  stream.write(ser.query(SEARCH_PATH_QUERY));
+  let value: string | undefined;
+  for (;;) {
+    const msg = await stream.next();
+    switch (msg[0]) {
+      case BackendCode.dataRow: {
+        const [v] = decodeDataRow(msg);
+        if (v) value = v.toString('utf8');
+        break;
+      }
+      case BackendCode.errorResponse:
+        throw serverError(ep, msg);
+      case BackendCode.readyForQuery:
+        // Not knowing it would judge names under a path the server does not use: no session.
+        if (value === undefined) throw new UpstreamConnectError('08P01', 'dbgov: upstream did not say what search_path the session starts with', [CHECK_TARGET]);
+        return value;
+      default:
+        // RowDescription, CommandComplete, a NoticeResponse.
+        break;
+    }
   }
 }
 

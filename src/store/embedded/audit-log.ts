@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { GENESIS_HASH, sealEvent } from '../../audit/canonical.js';
-import { keyIdOf, publicKeyPemOf, signClaim, type CheckpointClaim, type CheckpointDetail, type CheckpointRecord } from '../../audit/checkpoint.js';
+import { readLinesBackwardSync } from '../../audit/lines.js';
+import { keyIdOf, lastCheckpointRecordSync, publicKeyPemOf, readCheckpointsFile, signClaim, type CheckpointClaim, type CheckpointDetail, type CheckpointRecord } from '../../audit/checkpoint.js';
 import { AuditStoreError, AuditWriteError } from '../../audit/errors.js';
 import { ExitCodes } from '../../shared/errors.js';
 import type { AuditEvent, AuditEventInput, AuditFilter } from '../../audit/event.js';
@@ -115,6 +116,8 @@ export class EmbeddedAuditLog implements AuditLog {
   private retired: number[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private closed = false;
+  /** Events found at open after the last signed checkpoint. */
+  private unvouched: { from: number; to: number } | undefined;
   /** Seq of the last line a stream read → where the line after it starts. */
   private readonly resumeHints = new Map<number, { path: string; offset: number }>();
 
@@ -125,6 +128,7 @@ export class EmbeddedAuditLog implements AuditLog {
     makeDirSync(this.segmentsDir);
     this.segments = this.listSegments();
     const tail = this.recoverTail();
+    this.checkTailAgainstCheckpoints(tail);
     this.seq = tail.seq;
     this.lastHash = tail.hash;
     if (this.segments.length === 0) this.segments.push(this.segmentFor(this.seq + 1));
@@ -137,6 +141,9 @@ export class EmbeddedAuditLog implements AuditLog {
 
   static open(opts: EmbeddedAuditLogOptions): EmbeddedAuditLog {
     const log = new EmbeddedAuditLog(opts);
+    // Events past the last signed checkpoint were vouched for by no one when written: say so, signed,
+    // before anything new is chained onto them.
+    if (log.unvouched !== undefined) log.checkpoint('recovery', undefined, log.unvouched);
     if (opts.fsync === 'interval') log.timers.push(setInterval(() => void log.groupSync(), opts.fsyncIntervalMs).unref());
     log.timers.push(
       setInterval(() => {
@@ -163,6 +170,11 @@ export class EmbeddedAuditLog implements AuditLog {
     return join(this.opts.dir, CHECKPOINTS_FILE);
   }
 
+  /** The signed checkpoints written so far: online verify needs them to see a cut tail. */
+  checkpoints(): Promise<CheckpointRecord[]> {
+    return readCheckpointsFile(this.checkpointsPath);
+  }
+
   appendSync(input: AuditEventInput): AuditEvent {
     return this.appendManySync([input])[0];
   }
@@ -177,7 +189,7 @@ export class EmbeddedAuditLog implements AuditLog {
   }
 
   /** Appends a signed checkpoint over everything written so far. */
-  checkpoint(reason: CheckpointDetail['reason'], start?: CheckpointClaim['start']): AuditEvent | undefined {
+  checkpoint(reason: CheckpointDetail['reason'], start?: CheckpointClaim['start'], recovered?: CheckpointClaim['recovered']): AuditEvent | undefined {
     if (this.seq === 0) return undefined;
     const claim: CheckpointClaim = {
       seq: this.seq,
@@ -186,6 +198,7 @@ export class EmbeddedAuditLog implements AuditLog {
       time: new Date(this.opts.clock.now()).toISOString(),
       keyId: this.keyId,
       ...(start ? { start } : {}),
+      ...(recovered ? { recovered } : {}),
     };
     const detail: CheckpointDetail = { reason, claim, signature: signClaim(claim, this.opts.signingKey) };
     const [event] = this.writeEvents([{ kind: 'checkpoint', identity: null, target: null, database: null, sessionId: null, detail: { ...detail } }]);
@@ -418,6 +431,49 @@ export class EmbeddedAuditLog implements AuditLog {
       .filter((n) => /^\d+\.jsonl$/.test(n))
       .map((n) => ({ firstSeq: Number(n.slice(0, -'.jsonl'.length)), path: join(this.segmentsDir, n) }))
       .sort((a, b) => a.firstSeq - b.firstSeq);
+  }
+
+  /**
+   * Refuses to write on from a chain its own signed checkpoints contradict: segments cut short or
+   * swapped for an older copy (the checkpoints file vouches for events past the end), or a tail
+   * rewritten after the last checkpoint. Chaining on would reuse those seqs and sign a checkpoint
+   * over the altered history, turning a detectable cut into a log that looks whole.
+   */
+  private checkTailAgainstCheckpoints(tail: { seq: number; hash: string }): void {
+    const last = lastCheckpointRecordSync(join(this.opts.dir, CHECKPOINTS_FILE));
+    const from = (last?.eventSeq ?? this.segments[0]?.firstSeq - 1) + 1;
+    if (Number.isSafeInteger(from) && tail.seq >= from) this.unvouched = { from, to: tail.seq };
+    if (last === undefined) return;
+    const actions = [
+      `keep a copy of ${this.opts.dir} as evidence, then run \`dbgov audit verify --file <each segment> --checkpoints ${join(this.opts.dir, CHECKPOINTS_FILE)}\` to see what is missing`,
+      'restore the segments from a backup or a sink copy (webhook, syslog, NATS); the broker will not write on from an altered chain',
+    ];
+    if (last.eventSeq > tail.seq) {
+      throw new AuditStoreError(
+        `The audit log ends at event ${tail.seq}, but its signed checkpoint of ${last.time} vouches for events up to ${last.eventSeq}: segments were cut or replaced by an older copy` +
+          (this.opts.fsync === 'interval' ? ' (or the machine lost power before they reached the disk)' : '') +
+          '.',
+        { actions },
+      );
+    }
+    const hash = tail.seq === last.eventSeq ? tail.hash : this.hashOfSync(last.eventSeq);
+    if (hash !== last.eventHash) {
+      throw new AuditStoreError(`Audit event ${last.eventSeq} is not the checkpoint the checkpoints file recorded at ${last.time}: the log was rewritten.`, { actions });
+    }
+  }
+
+  /** Hash of the event at `seq` (read backwards from the tail: it follows the last checkpoint). */
+  private hashOfSync(seq: number): string | undefined {
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      if (this.segments[i].firstSeq > seq) continue;
+      for (const line of readLinesBackwardSync(this.segments[i].path)) {
+        const at = seqOfLine(line);
+        if (at === seq) return (JSON.parse(line) as AuditEvent).hash;
+        if (at < seq) return undefined;
+      }
+      return undefined;
+    }
+    return undefined;
   }
 
   /** Finds the chain head on disk and cuts a torn last record left by a machine crash. */

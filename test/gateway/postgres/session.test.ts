@@ -164,17 +164,24 @@ describe('session lifecycle', () => {
     assert.equal(rows[1].subarray(11).toString(), db);
     raw.end();
 
-    const cases: { options: string; setting: string; want: string }[] = [
-      { options: '-c statement_timeout=1234', setting: 'statement_timeout', want: '1234ms' },
+    // What is reported is what the server applies: the settings read out of `options`, or none
+    // of them when `options` is not forwarded.
+    const cases: { options: string; setting: string; want: string; reported?: [string, string] }[] = [
+      { options: '-c statement_timeout=1234', setting: 'statement_timeout', want: '1234ms', reported: ['statement_timeout', '1234'] },
       { options: '-c work_mem=123kB', setting: 'work_mem', want: '4MB' },
       { options: '-c search_path=public -c role=postgres', setting: 'search_path', want: '"$user", public' },
     ];
     for (const k of cases) {
+      const seen = gw.calls.parameter.length;
       await withClient(clientFor(gw, db, { application_name: 'myapp', options: k.options }), async (c) => {
         const r = await c.query(`SELECT current_setting('${k.setting}') AS v, current_setting('application_name') AS app`);
         assert.deepEqual(r.rows[0], { v: k.want, app: 'myapp' }, k.options);
       });
-      assert.ok(gw.calls.parameter.some(([n, v]) => n === 'options' && v === k.options), 'every startup parameter is reported');
+      const reported = gw.calls.parameter.slice(seen);
+      assert.ok(!reported.some(([n]) => n === 'options'), 'options is read into settings, not reported raw');
+      if (k.reported) assert.ok(reported.some(([n, v]) => n === k.reported![0] && v === k.reported![1]), `reported: ${k.options}`);
+      // (A server that reports the setting itself reports its default, not the client's value.)
+      else assert.ok(!reported.some(([n, v]) => n === k.setting && k.options.includes(`=${v} `)), `not forwarded, not reported: ${k.options}`);
     }
     assert.ok(gw.calls.parameter.some(([n, v]) => n === 'application_name' && v === 'myapp'));
     assert.ok(gw.calls.parameter.some(([n]) => n === 'server_version'), 'ParameterStatus is reported');
