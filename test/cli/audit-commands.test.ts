@@ -44,6 +44,8 @@ describe('audit report and verify', () => {
       'GET /v1/audit/report': (req) =>
         req.url.searchParams.get('format') === 'json' ? { body: { events: 6 } } : { raw: '<html><svg></svg></html>', contentType: 'text/html' },
       'GET /v1/audit/public-key': () => ({ body: { publicKeyPem: pem, keyId: 'k1' } }),
+      // The chain above has no checkpoint yet, so the broker has none to publish.
+      'GET /v1/audit/checkpoints': () => ({ body: { checkpoints: [] } }),
     });
     env = { DBGOV_BROKER: broker.url, DBGOV_TOKEN: 'sa', DBGOV_HOME: home.dir };
   });
