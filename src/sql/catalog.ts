@@ -91,7 +91,11 @@ const FUNCTIONS_SQL = `
   SELECT p.oid::int8 AS oid, n.nspname AS schema, p.proname AS name, l.lanname AS language,
          CASE WHEN l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) END AS source,
          (p.provolatile = 'v' OR p.prokind = 'p') AS volatile,
-         CASE WHEN l.lanname = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS sql_body
+         CASE WHEN l.lanname = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS sql_body,
+         CASE WHEN l.lanname IN ('c', 'internal') AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN
+           (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+             WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1)
+         END AS extension
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang`;
 
 /** Every operator, and the function it calls (pg_catalog's too: an unknown name is then a new one). */
@@ -404,7 +408,7 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
     for (const f of fns.rows as Record<string, string | boolean | null>[]) {
       const dynamicSql = typeof f.source === 'string' ? bodyRunsDynamicSql(f.source) : false;
       const risks = functionRisks(String(f.name), f.name === 'set_config' ? undefined : null);
-      const body = userBody(String(f.schema), String(f.language), f.sql_body, f.source);
+      const body = userBody(String(f.schema), String(f.language), f.sql_body, f.source, typeof f.extension === 'string' ? f.extension : undefined);
       const fn: CatalogFunction = {
         stores: body === 'unread' || dynamicSql || (body?.functions.some((c) => STORING_FUNCTIONS.has(c.name)) ?? false),
         reads: body === 'unread' || body === undefined ? [] : body.relations.map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), name: r.name })),
@@ -466,15 +470,30 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
   }
 }
 
-/** Languages whose code is the server's or an installed extension's: not read, trusted as built-ins are. */
-const TRUSTED_LANGUAGES = new Set(['internal', 'c']);
+/** Languages whose code is the server's or an installed extension's: its source is not there to read. */
+const COMPILED_LANGUAGES = new Set(['internal', 'c']);
+
+/**
+ * Extensions whose compiled functions compute only from their arguments: they read no table and
+ * run no query, so a call is judged as a built-in's is. The C code of any other extension (or of
+ * none) may run SQL it is given as text (tablefunc's crosstab and connectby, xml2's xpath_table,
+ * pg_stat_statements' texts of other sessions): `count(*) FROM crosstab('… WHERE ssn = ''…''')`
+ * answers a guess about a masked value without naming the column in the statement. Such a call is
+ * read like a body in a language dbgov does not read.
+ */
+const PURE_EXTENSIONS: ReadonlySet<string> = new Set([
+  'btree_gin', 'btree_gist', 'citext', 'cube', 'dict_int', 'dict_xsyn', 'earthdistance', 'fuzzystrmatch', 'hstore',
+  'intagg', 'intarray', 'isn', 'ltree', 'pg_trgm', 'pgcrypto', 'seg', 'unaccent', 'uuid-ossp',
+]);
 
 /**
  * What a user function's body calls and reads: analysed for sql (prosrc) and plpgsql (the full
- * definition); 'unread' for any other language of a user function; undefined for built-ins.
+ * definition); 'unread' for any other language of a user function, and for compiled code outside
+ * a pure extension; undefined for built-ins.
  */
-function userBody(schema: string, language: string, sqlBody: unknown, definition: unknown): { functions: FunctionRef[]; relations: StatementFacts['relations'] } | 'unread' | undefined {
-  if (SYSTEM_SCHEMAS.has(schema) || TRUSTED_LANGUAGES.has(language)) return undefined;
+function userBody(schema: string, language: string, sqlBody: unknown, definition: unknown, extension: string | undefined): { functions: FunctionRef[]; relations: StatementFacts['relations'] } | 'unread' | undefined {
+  if (SYSTEM_SCHEMAS.has(schema)) return undefined;
+  if (COMPILED_LANGUAGES.has(language)) return extension !== undefined && PURE_EXTENSIONS.has(extension) ? undefined : 'unread';
   if (language === 'plpgsql') {
     const w = new Walker();
     if (typeof definition !== 'string' || !w.functionDefinition(definition)) return 'unread';
