@@ -729,9 +729,107 @@ class Lineage {
         // The procedure is a user one: everything given to it is tested.
         this.expr({ FuncCall: n.funccall }, scope, '?column?', true);
         return;
+      case 'IndexStmt':
+        this.indexOver(n.relation, list(n.indexParams), n.whereClause, scope);
+        return;
+      case 'CreateStatsStmt': {
+        // ANALYZE keeps an expression's distribution (pg_stats_ext_exprs: n_distinct, frequencies).
+        const exprs = list(n.exprs).flatMap((e) => (as(e, 'StatsElem')?.expr === undefined ? [] : [as(e, 'StatsElem')!.expr]));
+        for (const r of list(n.relations)) {
+          const s = this.rowsOf(r, scope);
+          for (const e of exprs) this.sortKey(e, s, '?column?', false);
+        }
+        return;
+      }
+      case 'AlterTableStmt':
+        this.alterTable(n, scope);
+        return;
       default:
         // CREATE TABLE AS, CREATE VIEW, RULE actions, EXPLAIN, a BEGIN ATOMIC body, …: their queries.
         for (const k in n) this.judgeWithin(n[k], scope);
+    }
+  }
+
+  /** A scope whose one range is the rows of `rel` (a RangeVar, wrapped or bare), as DDL over them sees them. */
+  private rowsOf(rel: unknown, scope: Scope): Scope {
+    const r = as(rel, 'RangeVar') ?? (isObject(rel) && typeof rel.relname === 'string' ? rel : undefined);
+    const s = new Scope(scope);
+    if (r) s.ranges.push(this.baseRange(str(r.schemaname), str(r.relname) ?? '', undefined));
+    return s;
+  }
+
+  /**
+   * An index (or an exclusion constraint) is built over every row at once: its WHERE picks rows
+   * (the new index's reltuples counts them, a unique one fails on two), and its expressions are
+   * computed for each (an error in one answers it; ANALYZE keeps their distribution in pg_stats;
+   * CLUSTER leaves the rows in their order). Expressions are judged as sort keys, the WHERE as a
+   * WHERE: `CREATE INDEX … WHERE ssn = '…'` is the filter `SELECT … WHERE ssn = '…'` is.
+   */
+  private indexOver(rel: unknown, elems: unknown[], where: unknown, scope: Scope): void {
+    const s = this.rowsOf(rel, scope);
+    for (const e of elems) {
+      const el = as(e, 'IndexElem');
+      if (el?.expr !== undefined) this.sortKey(el.expr, s, '?column?', false);
+    }
+    this.expr(where, s, '?column?', true);
+  }
+
+  /**
+   * ALTER TABLE commands that evaluate something over the table's existing rows, and fail (or
+   * not) by what they find: a CHECK (validated at once), an exclusion constraint, a foreign key
+   * (each value looked up in a table the client filled), a column type change (every value cast,
+   * or computed by USING), a generated column, a table attached as a partition (its rows checked
+   * against the bound, on keys only the parent knows: every column).
+   */
+  private alterTable(n: PgNode, scope: Scope): void {
+    const s = this.rowsOf(n.relation, scope);
+    const column = (name: string): PgNode => ({ ColumnRef: { fields: [{ String: { sval: name } }] } });
+    const constraint = (c: PgNode | undefined): void => {
+      if (!c) return;
+      switch (c.contype) {
+        case 'CONSTR_CHECK':
+          this.expr(c.raw_expr, s, '?column?', true);
+          return;
+        case 'CONSTR_EXCLUSION':
+          this.indexOver(n.relation, list(c.exclusions).map((pair) => list(as(pair, 'List')?.items)[0]), c.where_clause, scope);
+          return;
+        case 'CONSTR_FOREIGN':
+          for (const a of list(c.fk_attrs)) {
+            const name = sval(a);
+            if (name !== undefined) this.expr(column(name), s, name, true);
+          }
+          return;
+        case 'CONSTR_GENERATED':
+          this.expr(c.raw_expr, s, '?column?');
+          return;
+        default:
+      }
+    };
+    for (const x of list(n.cmds)) {
+      const cmd = as(x, 'AlterTableCmd');
+      if (!cmd) continue;
+      const def = as(cmd.def, 'ColumnDef');
+      switch (cmd.subtype) {
+        case 'AT_AddConstraint':
+          constraint(as(cmd.def, 'Constraint'));
+          break;
+        case 'AT_AddColumn':
+          for (const k of list(def?.constraints)) constraint(as(k, 'Constraint'));
+          break;
+        case 'AT_AlterColumnType': {
+          // Without USING, the server casts the column itself to the new type.
+          const name = str(cmd.name) ?? '*';
+          if (def) this.expr({ TypeCast: { arg: def.raw_default ?? column(name), typeName: def.typeName } }, s, name);
+          break;
+        }
+        case 'AT_AttachPartition': {
+          const part = as(cmd.def, 'PartitionCmd');
+          const r = as(part?.name, 'RangeVar') ?? (isObject(part?.name) && typeof part.name.relname === 'string' ? part.name : undefined);
+          if (r) this.test(col('*', { sources: [{ ...sch(str(r.schemaname)), table: str(r.relname) ?? '', column: '*' }] }));
+          break;
+        }
+        default:
+      }
     }
   }
 
