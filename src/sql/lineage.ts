@@ -901,6 +901,9 @@ class Lineage {
         s.ranges.push(this.baseRange(dest.schema, dest.table, undefined));
         for (const c of list(n.cmds)) {
           const cmd = as(c, 'AlterTableCmd');
+          // SET DEFAULT stores its value in every row inserted later without the column (and in
+          // those an UPDATE sets to DEFAULT): written as much as by INSERT … VALUES.
+          if (cmd?.subtype === 'AT_ColumnDefault' && cmd.def !== undefined) out.push({ dest, column: str(cmd.name) ?? '*', value: this.expr(cmd.def, s, str(cmd.name) ?? '*') });
           const def = as(cmd?.def, 'ColumnDef');
           if (!cmd || !def) continue;
           if (cmd.subtype === 'AT_AlterColumnType' && def.raw_default !== undefined) out.push({ dest, column: str(cmd.name) ?? '*', value: this.expr(def.raw_default, s, str(cmd.name) ?? '*') });
@@ -909,6 +912,22 @@ class Lineage {
               const con = as(k, 'Constraint');
               if (con?.raw_expr !== undefined && (con.contype === 'CONSTR_GENERATED' || con.contype === 'CONSTR_DEFAULT')) out.push({ dest, column: str(def.colname) ?? '*', value: this.expr(con.raw_expr, s, str(def.colname) ?? '*') });
             }
+          }
+        }
+        return out;
+      }
+      case 'CreateStmt': {
+        // A column DEFAULT is stored in each row inserted without that column (see AT_ColumnDefault).
+        const rel = isObject(n.relation) ? n.relation : undefined;
+        if (!rel) return out;
+        const dest = { ...sch(str(rel.schemaname)), table: str(rel.relname) ?? '' };
+        for (const e of list(n.tableElts)) {
+          const def = as(e, 'ColumnDef');
+          const column = str(def?.colname);
+          if (!def || column === undefined) continue;
+          for (const k of list(def.constraints)) {
+            const con = as(k, 'Constraint');
+            if (con?.contype === 'CONSTR_DEFAULT' && con.raw_expr !== undefined) out.push({ dest, column, value: this.expr(con.raw_expr, new Scope(scope), column) });
           }
         }
         return out;
