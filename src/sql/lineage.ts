@@ -744,6 +744,22 @@ class Lineage {
       case 'AlterTableStmt':
         this.alterTable(n, scope);
         return;
+      case 'CreatePolicyStmt':
+      case 'AlterPolicyStmt': {
+        // A row security policy is a WHERE that every later query of the table runs under.
+        const s = this.rowsOf(n.table, scope);
+        this.expr(n.qual, s, '?column?', true);
+        this.expr(n.with_check, s, '?column?', true);
+        return;
+      }
+      case 'AlterDomainStmt': {
+        // A CHECK added to a domain is validated on every column of that type, in any table:
+        // which ones only the catalog knows, so any column may be tested (fail closed).
+        const con = as(n.def, 'Constraint');
+        const validates = (n.subtype === 'C' && con?.contype === 'CONSTR_CHECK' && con.skip_validation !== true) || n.subtype === 'V';
+        if (validates) this.test(col('*', { sources: [{ table: '*', column: '*' }] }));
+        return;
+      }
       default:
         // CREATE TABLE AS, CREATE VIEW, RULE actions, EXPLAIN, a BEGIN ATOMIC body, …: their queries.
         for (const k in n) this.judgeWithin(n[k], scope);
