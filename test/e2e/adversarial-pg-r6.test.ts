@@ -31,7 +31,7 @@ const MIXED = "(SELECT ssn AS s, 0 AS g FROM users UNION ALL SELECT '2', 1)";
 
 export const probes: Probe[] = [
   {
-    name: 'r6 scratch: joins USING / NATURAL',
+    name: 'r6 (held): joins USING / NATURAL on a classified column',
     refused: { re: MASKED_PREDICATE, count: 4 },
     sql: [
       "SELECT count(*) FROM users JOIN (VALUES ('123-45-6789')) v(ssn) USING (ssn)",
@@ -41,7 +41,7 @@ export const probes: Probe[] = [
     ],
   },
   {
-    name: 'r6 scratch: order over a mixed column in aggregates and windows',
+    name: 'r6 (held): a column mixing a guess with the real values, ordered inside aggregates and windows',
     refused: { re: MASKED_PREDICATE, count: 6 },
     sql: [
       `SELECT array_agg(g ORDER BY s) AS a FROM ${MIXED} x`,
@@ -53,7 +53,7 @@ export const probes: Probe[] = [
     ],
   },
   {
-    name: 'r6 scratch: tablesample and other expression slots',
+    name: 'r6 (held): TABLESAMPLE arguments, REPEATABLE seeds, FETCH FIRST counts computed from a classified value',
     refused: { re: MASKED_PREDICATE, count: 3 },
     sql: [
       "SELECT count(*) FROM orders TABLESAMPLE BERNOULLI ((SELECT CASE WHEN ssn = '123-45-6789' THEN 100 ELSE 0 END FROM users WHERE id = 1))",
@@ -62,7 +62,7 @@ export const probes: Probe[] = [
     ],
   },
   {
-    name: 'r6 scratch: statistics, index pages',
+    name: 'r6 (held): statistics samples (pg_stats of an index expression, MCV lists), index pages through pageinspect',
     sql: [
       'CREATE STATISTICS zst (mcv) ON full_name, plan FROM users',
       'CREATE INDEX zix ON users ((full_name || address))',
@@ -79,7 +79,7 @@ export const probes: Probe[] = [
     ],
   },
   {
-    name: 'r6 scratch: large objects, json path, xpath',
+    name: 'r6 (held): jsonpath, xpath and regexp searches of a classified value in FROM and the select list',
     refused: { re: MASKED_PREDICATE, count: 4 },
     sql: [
       "SELECT count(*) FROM users, jsonb_path_query(to_jsonb(users.ssn), '$ ? (@ == \"123-45-6789\")') j",
@@ -89,7 +89,7 @@ export const probes: Probe[] = [
     ],
   },
   {
-    name: 'r6 scratch: oracles by current_setting / to_regclass / array_position / width_bucket',
+    name: 'r6 (held): a classified value as a setting name, a relation name, or searched in an array',
     refused: { re: MASKED_PREDICATE, count: 5 },
     sql: [
       "SET alice.liddell = 'x'",
@@ -207,6 +207,32 @@ export const probes: Probe[] = [
       'SELECT id, card FROM orders ORDER BY id',
       'ROLLBACK',
       'DELETE FROM orders WHERE id >= 90',
+    ],
+  },
+  {
+    name: 'r6 (held): prepared over a shadow of users, the shadow gone (DISCARD TEMP, ON COMMIT DROP, SET search_path), executed: the server parses it again',
+    sql: [
+      'CREATE TEMP TABLE users (id int, full_name text, address text)',
+      "PREPARE zp6 AS SELECT upper(full_name) AS a, address || '' AS b FROM users",
+      'DISCARD TEMP',
+      'EXECUTE zp6',
+      'BEGIN',
+      'CREATE TEMP TABLE users (id int, full_name text, address text) ON COMMIT DROP',
+      "PREPARE zp7 AS SELECT upper(full_name) AS a, address || '' AS b FROM users",
+      'COMMIT',
+      'EXECUTE zp7',
+      'CREATE SCHEMA IF NOT EXISTS zlk6',
+      'CREATE TABLE IF NOT EXISTS zlk6.users (id int, full_name text, address text)',
+      'SET search_path = zlk6, public',
+      'SELECT 1',
+      "PREPARE zp8 AS SELECT upper(full_name) AS a, address || '' AS b FROM users",
+      'SET search_path = public',
+      'SELECT 1',
+      'EXECUTE zp8',
+      'BEGIN',
+      "DECLARE zc8 CURSOR WITH HOLD FOR SELECT upper(full_name) AS a FROM users",
+      'COMMIT',
+      'DROP SCHEMA zlk6 CASCADE',
     ],
   },
   {
