@@ -57,7 +57,7 @@ export interface TargetCatalog {
    * masking does not reach (`stores`), and which relations its body reads. Undefined for
    * built-in functions and ones the catalog does not know (those are judged by callTarget).
    */
-  functionBodies?(fn: FunctionRef, searchPath: string[] | null): { stores: boolean; reads: RelationRef[] } | undefined;
+  functionBodies?(fn: FunctionRef, searchPath: string[] | null): { stores: boolean; reads: RelationRef[]; tests: { schema?: string; table: string; column: string }[] } | undefined;
   /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
@@ -317,13 +317,18 @@ export class TargetRuntime implements TargetServices {
    * that can answer whether x is a guess (by coming back NULL). So can a cast to `text` where the
    * name is a type this session made (a temp domain with a CHECK, a temp table's row type), or
    * one of a schema the path puts before pg_catalog: it errs by the value. Such calls test their
-   * arguments.
+   * arguments. A call of a user function also tests what its body tests (`SELECT find_user('…')`
+   * is the WHERE inside it).
    */
   private retested(f: StatementFacts, state: SessionState, typesChanged: ReadonlySet<string>): StatementFacts {
     const cat = this.d.catalog;
-    if (!cat?.loaded() || !cat.resolveTestedColumns || f.relations.length === 0) return f;
-    const shadowed = (schema: string | undefined, name: string): boolean => !this.namesCatalogType({ ...(schema !== undefined ? { schema } : {}), name, typmods: [] }, state, typesChanged);
-    const extra = this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p, shadowed) ?? []);
+    if (!cat?.loaded()) return f;
+    const extra: { schema?: string; table: string; column: string }[] = [];
+    if (cat.functionBodies) for (const fn of f.functions) for (const p of this.candidatePaths(state, fn.schema === undefined ? [fn.name] : [])) extra.push(...(cat.functionBodies(fn, p)?.tests ?? []));
+    if (cat.resolveTestedColumns && f.relations.length > 0) {
+      const shadowed = (schema: string | undefined, name: string): boolean => !this.namesCatalogType({ ...(schema !== undefined ? { schema } : {}), name, typmods: [] }, state, typesChanged);
+      extra.push(...this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p, shadowed) ?? []));
+    }
     if (extra.length === 0) return f;
     const out = [...(f.predicateColumns ?? [])];
     for (const c of extra) if (!out.some((x) => x.schema === c.schema && x.table === c.table && x.column === c.column)) out.push(c);

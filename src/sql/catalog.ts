@@ -57,6 +57,13 @@ export interface CatalogFunction {
   stores: boolean;
   /** Relations a sql or plpgsql body reads (as written there): what a call's result may carry. */
   reads: { schema?: string; name: string }[];
+  /**
+   * Columns the body tests (as written there), and those of the functions it calls: a call is a
+   * filter on them. `find_user(e) … WHERE email = e` answers, by its rows, count or error, whether
+   * a guess is a value. A PL/pgSQL body may branch on anything it reads (a variable holding a
+   * value), so every column of what it reads counts (`*`).
+   */
+  tests: { schema?: string; table: string; column: string }[];
 }
 
 export interface ResolveOptions {
@@ -412,6 +419,7 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       const fn: CatalogFunction = {
         stores: body === 'unread' || dynamicSql || (body?.functions.some((c) => STORING_FUNCTIONS.has(c.name)) ?? false),
         reads: body === 'unread' || body === undefined ? [] : body.relations.map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), name: r.name })),
+        tests: body === 'unread' || body === undefined ? [] : body.tests,
         oid: Number(f.oid),
         schema: String(f.schema),
         name: String(f.name),
@@ -428,15 +436,28 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       l.push(fn);
     }
     // A body calling a user function that stores stores too; so does one calling a function the
-    // catalog does not have. Followed until nothing changes (a call cycle settles as well).
+    // catalog does not have. What a callee tests, its caller tests. Followed until nothing changes
+    // (a call cycle settles as well).
+    const testKey = (t: CatalogFunction['tests'][number]): string => `${t.schema ?? ''}\u0000${t.table}\u0000${t.column}`;
     for (let changed = true; changed; ) {
       changed = false;
       for (const [fn, calls] of bodyCalls) {
-        if (fn.stores) continue;
         const callee = (c: FunctionRef): CatalogFunction[] => (functionsByName.get(c.name) ?? []).filter((g) => c.schema === undefined || g.schema === c.schema);
-        if (calls.some((c) => callee(c).length === 0 || callee(c).some((g) => g.stores && !SYSTEM_SCHEMAS.has(g.schema)))) {
+        if (!fn.stores && calls.some((c) => callee(c).length === 0 || callee(c).some((g) => g.stores && !SYSTEM_SCHEMAS.has(g.schema)))) {
           fn.stores = true;
           changed = true;
+        }
+        const own = new Set(fn.tests.map(testKey));
+        for (const c of calls) {
+          for (const g of callee(c)) {
+            if (SYSTEM_SCHEMAS.has(g.schema)) continue;
+            for (const t of g.tests) {
+              if (own.has(testKey(t))) continue;
+              own.add(testKey(t));
+              fn.tests.push(t);
+              changed = true;
+            }
+          }
         }
       }
     }
@@ -491,19 +512,20 @@ const PURE_EXTENSIONS: ReadonlySet<string> = new Set([
  * definition); 'unread' for any other language of a user function, and for compiled code outside
  * a pure extension; undefined for built-ins.
  */
-function userBody(schema: string, language: string, sqlBody: unknown, definition: unknown, extension: string | undefined): { functions: FunctionRef[]; relations: StatementFacts['relations'] } | 'unread' | undefined {
+function userBody(schema: string, language: string, sqlBody: unknown, definition: unknown, extension: string | undefined): { functions: FunctionRef[]; relations: StatementFacts['relations']; tests: CatalogFunction['tests'] } | 'unread' | undefined {
   if (SYSTEM_SCHEMAS.has(schema)) return undefined;
   if (COMPILED_LANGUAGES.has(language)) return extension !== undefined && PURE_EXTENSIONS.has(extension) ? undefined : 'unread';
   if (language === 'plpgsql') {
     const w = new Walker();
     if (typeof definition !== 'string' || !w.functionDefinition(definition)) return 'unread';
-    return { functions: w.out.functions, relations: w.out.relations };
+    const read = w.out.relations.filter((r) => r.access === 'read').map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), table: r.name, column: '*' }));
+    return { functions: w.out.functions, relations: w.out.relations, tests: [...w.out.predicateColumns, ...read] };
   }
   // An empty prosrc is a SQL-standard body (BEGIN ATOMIC), which is not read here.
   if (language !== 'sql' || typeof sqlBody !== 'string' || sqlBody.trim() === '') return 'unread';
   const facts = analysePostgres(sqlBody).statements;
   if (facts.some((f) => f.kind === 'unknown')) return 'unread';
-  return { functions: facts.flatMap((f) => f.functions), relations: facts.flatMap((f) => f.relations) };
+  return { functions: facts.flatMap((f) => f.functions), relations: facts.flatMap((f) => f.relations), tests: facts.flatMap((f) => f.predicateColumns ?? []) };
 }
 
 /**
