@@ -540,6 +540,18 @@ class Lineage {
           }
         }
         scope.ctes.set(name, cols);
+        // UNION (not ALL) drops each new row equal to one already there, the guess a branch adds
+        // included (`SELECT '<guess>' UNION SELECT ssn FROM users` counts one fewer when it is a
+        // value); CYCLE stops at a row whose columns equal an earlier one's, SEARCH orders rows by
+        // its columns (the sequence column tells where a guess sorts among the values).
+        if (this.testing) {
+          if (!(q.op === 'SETOP_UNION' && q.all === true)) for (const k of cols) this.test(k);
+          const byName = (list_: unknown): void => {
+            for (const x of list(list_)) for (const k of cols) if (k.name === sval(x)) this.test(k);
+          };
+          if (isObject(cte.cycle_clause)) byName(cte.cycle_clause.cycle_col_list);
+          if (isObject(cte.search_clause)) byName(cte.search_clause.search_col_list);
+        }
       } else {
         scope.ctes.set(name, rename(this.statement(cte.ctequery, new Scope(scope)) ?? []));
       }

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { adminQuery } from './harness.js';
 import { leaks as leaksOf } from './capture-proxy.js';
 import { captureTarget, psqlThrough, type CapturedTarget, type MaskingCorpus } from './masking-fixture.js';
 
@@ -24,6 +25,8 @@ interface Probe {
   runs?: true;
   /** Run first, in a session of their own (not checked). */
   setup?: string[];
+  /** Run first of all, as the admin (straight to the server). */
+  admin?: string[];
 }
 
 const MASKED_PREDICATE = /rule masked-predicate/g;
@@ -236,6 +239,59 @@ export const probes: Probe[] = [
     ],
   },
   {
+    // An admin's lookup function (`find_user(email)`): the WHERE inside it is not in the
+    // statement. Its result was masked, but its row count, or an error on it, answered the guess.
+    name: 'r6: a function the catalog knows that filters on a classified column inside (SQL, PL/pgSQL, SETOF, a table row)',
+    refused: { re: MASKED_PREDICATE, count: 6 },
+    admin: [
+      'CREATE FUNCTION public.zf1(g text) RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM users WHERE ssn = g $$',
+      'CREATE FUNCTION public.zf2(g text) RETURNS bigint LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN (SELECT count(*) FROM users WHERE ssn = g); END $$',
+      'CREATE FUNCTION public.zf3(g text) RETURNS SETOF int LANGUAGE sql STABLE AS $$ SELECT id FROM users WHERE full_name = g $$',
+      'CREATE FUNCTION public.zf4(g text) RETURNS SETOF users LANGUAGE sql STABLE AS $$ SELECT * FROM users WHERE email = g $$',
+    ],
+    setup: ['CREATE TABLE zz6c (x int)', 'DROP TABLE zz6c', 'SELECT pg_sleep(1)'],
+    sql: [
+      "SELECT public.zf1('123-45-6789') AS n",
+      "SELECT 1 / (public.zf1('123-45-6789') - 1) AS n",
+      "SELECT public.zf2('123-45-6789') AS n",
+      "SELECT count(*) AS n FROM public.zf3('Alice Liddell')",
+      "SELECT x AS n FROM public.zf3('Alice Liddell') x",
+      "SELECT id FROM public.zf4('alice.liddell@example.com')",
+    ],
+  },
+  {
+    // A recursive CTE's UNION drops a guess equal to a value (one row fewer); CYCLE stops at it.
+    name: 'r6: WITH RECURSIVE … UNION and CYCLE compare a guess with the values (and dedup through arrays, jsonb keys)',
+    refused: { re: MASKED_PREDICATE, count: 6 },
+    sql: [
+      "WITH RECURSIVE r(x) AS (SELECT '123-45-6789'::text UNION SELECT ssn FROM users) SELECT count(*) AS n FROM r",
+      "SELECT id, (SELECT count(DISTINCT x) FROM unnest(ARRAY[u.ssn, '123-45-6789']) x) AS n FROM users u",
+      "SELECT id, (SELECT count(*) FROM jsonb_each(jsonb_build_object(u.ssn, 1, '123-45-6789', 2))) AS n FROM users u",
+      "SELECT id, (SELECT count(*) FROM (SELECT DISTINCT x FROM unnest(ARRAY[u.ssn, '123-45-6789']) x) d) AS n FROM users u",
+      "SELECT id, (SELECT count(*) FROM (SELECT x FROM unnest(ARRAY[u.ssn, '123-45-6789']) x GROUP BY x) d) AS n FROM users u",
+      "WITH RECURSIVE r(x, n) AS (SELECT ssn, 1 FROM users WHERE id = 1 UNION ALL SELECT '123-45-6789', n + 1 FROM r WHERE n < 3) CYCLE x SET c USING p SELECT count(*) AS n FROM r",
+    ],
+  },
+  {
+    name: 'r6 control: recursive CTEs that carry a classified column without comparing it still run',
+    runs: true,
+    sql: [
+      'WITH RECURSIVE r(n, s) AS (SELECT 1, ssn FROM users WHERE id = 1 UNION ALL SELECT n + 1, s FROM r WHERE n < 3) SELECT n, s FROM r',
+      'WITH RECURSIVE r(n) AS (SELECT 1 UNION SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r',
+      'WITH RECURSIVE r(n, s) AS (SELECT id, full_name FROM users UNION ALL SELECT n + 10, s FROM r WHERE n < 10) CYCLE n SET c USING p SELECT n, s FROM r',
+    ],
+  },
+  {
+    name: 'r6 control: functions the catalog knows that filter on other columns still run',
+    runs: true,
+    admin: [
+      'CREATE FUNCTION public.zg1(u int) RETURNS SETOF orders LANGUAGE sql STABLE AS $$ SELECT * FROM orders WHERE user_id = u $$',
+      'CREATE FUNCTION public.zg2(u int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT full_name FROM users WHERE id = u $$',
+    ],
+    setup: ['CREATE TABLE zz6d (x int)', 'DROP TABLE zz6d', 'SELECT pg_sleep(1)'],
+    sql: ['SELECT id, amount FROM public.zg1(1)', 'SELECT public.zg2(2) AS n'],
+  },
+  {
     name: 'r6 control: functions of extensions that compute from their arguments alone still run',
     runs: true,
     sql: [
@@ -262,6 +318,7 @@ describe('adversarial masking probes, round 6 (PostgreSQL)', () => {
 
   probes.forEach((p, i) => {
     test(p.name, async () => {
+      for (const a of p.admin ?? []) await adminQuery(a, [], t.db);
       if (p.setup) await psql(p.setup);
       t.proxy.take();
       const r = await psql(p.sql);
