@@ -151,6 +151,7 @@ export class PostgresCatalog {
   private snap: Snapshot;
   private readonly views = new Map<number, ColumnLineage[] | undefined>();
   private readonly viewBases = new Map<number, CatalogRelation[]>();
+  private readonly viewTestsCache = new Map<number, CatalogFunction['tests']>();
 
   private constructor(
     private readonly client: ClientBase,
@@ -168,6 +169,7 @@ export class PostgresCatalog {
     this.snap = await readSnapshot(this.client);
     this.views.clear();
     this.viewBases.clear();
+    this.viewTestsCache.clear();
   }
 
   /** The temp schema of the session that loaded the snapshot, if it has created one. */
@@ -311,6 +313,38 @@ export class PostgresCatalog {
       }
     }
     this.viewBases.set(oid, out);
+    return out;
+  }
+
+  /**
+   * Columns a user's view (or materialized view: REFRESH runs it again) tests, through the views
+   * and functions it reads: a read of the view runs its conditions. A view over one table whose
+   * conditions hold only constants (`WHERE email NOT LIKE '%@test.example'`) filters the same rows
+   * for everyone and answers nothing the client chose: its tests do not count. One that compares
+   * a value with another table's column (a table the client may fill with guesses), a function's
+   * result (`current_setting('app.ssn')`) or the session (`current_schema`) does.
+   */
+  viewTests(oid: number, depth = 0): CatalogFunction['tests'] {
+    const cached = this.viewTestsCache.get(oid);
+    if (cached !== undefined) return cached;
+    const rel = this.snap.relations.get(oid);
+    if ((rel?.relkind !== 'v' && rel?.relkind !== 'm') || rel.definition === undefined || SYSTEM_SCHEMAS.has(rel.schema) || depth > 16) return [];
+    this.viewTestsCache.set(oid, []);
+    const out: CatalogFunction['tests'] = [];
+    const facts = analysePostgres(rel.definition).statements;
+    const tables = new Set(facts.flatMap((f) => f.relations.map((r) => `${r.schema ?? ''}.${r.name}`)));
+    const sessionBound = /\b(current_schema|current_schemas|current_user|session_user|current_role|user)\b/i.test(rel.definition) || rel.definition.includes('$');
+    const userOperator = facts.some((f) => (f.implicitCalls ?? []).some((c) => c.schema !== undefined && c.schema !== 'pg_catalog'));
+    const fixed = tables.size <= 1 && facts.every((f) => f.functions.length === 0) && !sessionBound && !userOperator;
+    for (const f of facts) {
+      if (!fixed) out.push(...(f.predicateColumns ?? []));
+      for (const r of f.relations) {
+        const inner = this.resolveRelation(r, { searchPath: [] });
+        if (inner) out.push(...this.viewTests(inner.oid, depth + 1));
+      }
+      for (const fn of f.functions) for (const g of this.findFunctions(fn.schema, fn.name, { searchPath: [] })) if (!SYSTEM_SCHEMAS.has(g.schema)) out.push(...g.tests);
+    }
+    this.viewTestsCache.set(oid, out);
     return out;
   }
 
