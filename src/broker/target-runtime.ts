@@ -616,6 +616,15 @@ export class TargetRuntime implements TargetServices {
       if (perPath.some((x) => x === undefined)) continue;
       const flows = perPath.flatMap((x) => x!);
       if (flows.length === 0) continue;
+      // A view the catalog does not have yet (created in this transaction or message): what is
+      // written into it may land in any column of the tables it reads (resolveOne found them).
+      const viaView = f.relations.filter((r) => r.access === 'write' && r.via === 'view');
+      if (viaView.length > 0 && cat) {
+        for (const flow of [...flows]) {
+          if (flow.place !== undefined || flow.created || cat.resolveRelation({ ...(flow.dest.schema !== undefined ? { schema: flow.dest.schema } : {}), name: flow.dest.table, access: 'write' }, state.searchPath) !== undefined) continue;
+          for (const b of viaView) flows.push({ ...flow, dest: { ...((b.resolved?.schema ?? b.schema) !== undefined ? { schema: b.resolved?.schema ?? b.schema } : {}), table: b.resolved?.name ?? b.name }, column: '*' });
+        }
+      }
       // Values of unknown origin count as classified only where the statement reads a table that
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;

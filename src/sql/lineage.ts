@@ -1238,9 +1238,13 @@ export function resolveWriteFlows(facts: StatementFacts, catalog: PostgresCatalo
     const rel = catalog.resolveRelation({ ...sch(schema), name: table }, opts);
     return rel ? catalog.columns(rel.oid).map((c) => c.name) : undefined;
   };
-  const flows = new Lineage(provider).writes(stmt, new Scope(undefined)).map((f, i): WriteFlow => {
+  const flows = new Lineage(provider).writes(stmt, new Scope(undefined)).flatMap((f, i): WriteFlow[] => {
     const rel = f.created ? undefined : catalog.resolveRelation({ ...sch(f.dest.schema), name: f.dest.table }, opts);
-    return { dest: rel ? { schema: rel.schema, table: rel.name } : f.dest, column: f.column, created: f.created === true, value: qualify(f.value, i, catalog, opts, 0) };
+    const value = qualify(f.value, i, catalog, opts, 0);
+    // A write through an updatable view lands in its base table's column: judged there (a guess
+    // written into a view's column over orders.card reads back as a token like one written there).
+    if (rel?.relkind === 'v') return viewWriteColumns(rel.oid, f.column, catalog).map((d) => ({ dest: { schema: d.schema, table: d.table }, column: d.column, created: false, value }));
+    return [{ dest: rel ? { schema: rel.schema, table: rel.name } : f.dest, column: f.column, created: f.created === true, value }];
   });
   // Functions that keep a value outside any table (a notification, a setting, a large object):
   // one given anything read from a row stores data the result masks never see. Its lineage is
@@ -1328,6 +1332,18 @@ function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveO
   }
   if (c.sources.length > 0 && sources.length === 0) opaque = true;
   return { index, name: c.name, sources, opaque, direct: direct && !opaque };
+}
+
+/**
+ * The base column a write to a view's column changes: the view column's one plain source. When
+ * that cannot be told (a column the lineage does not follow plainly, `*`), any column of any
+ * table the view reads.
+ */
+function viewWriteColumns(oid: number, column: string, catalog: PostgresCatalog): { schema?: string; table: string; column: string }[] {
+  const attnum = column === '*' ? undefined : catalog.columns(oid).find((c) => c.name === column)?.attnum;
+  const v = attnum === undefined ? undefined : viewLineage(oid, catalog, 0)?.[attnum - 1];
+  if (v && v.direct && !v.opaque && v.sources.length === 1 && v.sources[0].column !== '*') return [v.sources[0]];
+  return catalog.viewBaseRelations(oid).map((b) => ({ schema: b.schema, table: b.name, column: '*' }));
 }
 
 function viewLineage(oid: number, catalog: PostgresCatalog, depth: number): ColumnLineage[] | undefined {
