@@ -493,7 +493,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.maskingActive) return null;
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
-    const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state);
+    const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state) ?? this.renamesIntoTokens(session, facts, state);
     if (stored) return stored;
     if (this.masking.onUnprovable !== 'block') return null;
     for (const f of rowSource(facts, state)) {
@@ -741,6 +741,74 @@ export class TargetRuntime implements TargetServices {
       }
     }
     return null;
+  }
+
+  /**
+   * Masking is configured by name: a column (or a table, or a schema) renamed to the name of one
+   * masked as tokens is masked as tokens from then on, with the values it holds, which the client
+   * may have chosen (`UPDATE orders SET status = '<guess>'`, then RENAME status TO card): each
+   * reads back as the token of a guess. Refused for an identity that sees that class masked.
+   */
+  private renamesIntoTokens(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    if (this.classifiedColumnsFor(session).size === 0) return null;
+    const who = identityRef(session);
+    const cat = this.d.catalog;
+    const refuse = (into: string, cls: string): ClientError => ({
+      sqlstate: '42501',
+      message: `dbgov: blocked: this statement renames something to ${into}, which is masked for you as tokens (${cls}): the values it holds, perhaps of your choosing, would read back as tokens to compare with the real ones`,
+      detail: 'rule: masking (a column masked by hash or fake takes only values read from such a column, as they are)',
+      hint: 'pick another name, or ask an identity that may see the data in clear',
+    });
+    /**
+     * The first token class among `names` (columns of relation `oid`, under the new schema.table)
+     * that a column does not already have: a column classified when first seen keeps its class
+     * through any rename (rememberNames), so naming it back changes nothing.
+     */
+    const newlyTokens = (oid: number | undefined, schema: string | undefined, table: string, names: readonly string[] | undefined): string | undefined => {
+      const columns = oid !== undefined ? cat?.columnsOf?.(oid) : undefined;
+      if (names === undefined && columns === undefined) return this.tokenClass(who, schema, table)?.cls.name;
+      for (const name of names ?? columns!.map((c) => c.name)) {
+        const token = this.tokenClass(who, schema, table, [name]);
+        if (!token) continue;
+        const c = columns?.find((x) => x.name === name);
+        if (c === undefined || !this.firstColumns.has(`${oid}:${c.attnum}`)) return token.cls.name;
+      }
+      return undefined;
+    };
+    for (const f of facts) {
+      for (const t of f.renamesInto ?? []) {
+        if (t.table === '*') {
+          // A schema renamed: each of its relations takes the new schema name.
+          const rels = [...(cat?.relations() ?? [])].filter((r) => r.schema === t.from);
+          // None the catalog knows (made a moment ago): any token rule for that schema may apply.
+          if (rels.length === 0 && this.masking.columns.some((r) => r.parts[0].test(t.schema ?? ''))) return refuse(`${t.schema}.*`, 'a schema with masked columns');
+          for (const r of rels) {
+            const cls = newlyTokens(r.oid, t.schema, r.name, undefined);
+            if (cls) return refuse(`${t.schema}.${r.name}`, cls);
+          }
+          continue;
+        }
+        // The schema a name without one is in: the relation the statement renames, or any on the path.
+        const schemas = t.schema !== undefined ? [t.schema] : [...new Set([...f.relations.flatMap((r) => (r.resolved?.schema !== undefined ? [r.resolved.schema] : [])), ...(state.searchPath ?? []), undefined])];
+        const oid = f.relations.find((r) => r.resolved?.oid !== undefined)?.resolved?.oid;
+        for (const schema of schemas) {
+          // A column renamed is the column of its old name; a relation renamed brings all of its.
+          const names = t.column === undefined ? undefined : [t.column];
+          const columns = oid !== undefined ? cat?.columnsOf?.(oid) : undefined;
+          const cls = names !== undefined && t.from !== undefined && columns !== undefined ? this.renamedColumnTokens(who, oid!, columns, t.from, schema, t.table, t.column!) : newlyTokens(oid, schema, t.table, names);
+          if (cls) return refuse(`${schema ? `${schema}.` : ''}${t.table}${t.column !== undefined ? `.${t.column}` : ''}`, cls);
+        }
+      }
+    }
+    return null;
+  }
+
+  /** The token class column `from` of relation `oid` takes as `schema.table.column`, unless it had one when first seen. */
+  private renamedColumnTokens(who: ReturnType<typeof identityRef>, oid: number, columns: { attnum: number; name: string }[], from: string, schema: string | undefined, table: string, column: string): string | undefined {
+    const token = this.tokenClass(who, schema, table, [column]);
+    if (!token) return undefined;
+    const c = columns.find((x) => x.name === from);
+    return c !== undefined && this.firstColumns.has(`${oid}:${c.attnum}`) ? undefined : token.cls.name;
   }
 
   /** A class of the table masked for `who` as tokens (hash, fake): among `columns`, or else any of the table's. */
