@@ -616,6 +616,11 @@ export class TargetRuntime implements TargetServices {
       if (perPath.some((x) => x === undefined)) continue;
       const flows = perPath.flatMap((x) => x!);
       if (flows.length === 0) continue;
+      // A name this session renamed may now be another table (one created under it since): the
+      // catalog's columns for it, by which an INSERT without a column list is matched, are not its.
+      if (f.kind === 'insert' && f.relations.some((r) => r.access === 'write' && state.renamed.has(r.name.toLowerCase()))) {
+        for (const flow of [...flows]) if (flow.place === undefined && flow.column !== '*') flows.push({ ...flow, column: '*' });
+      }
       // A view the catalog does not have yet (created in this transaction or message): what is
       // written into it may land in any column of the tables it reads (resolveOne found them).
       const viaView = f.relations.filter((r) => r.access === 'write' && r.via === 'view');

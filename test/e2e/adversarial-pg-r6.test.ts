@@ -350,7 +350,7 @@ export const probes: Probe[] = [
     // Masking is configured by name: status (values of the client's choosing) renamed to card, or
     // a table of guesses renamed to orders, read back as the tokens of the guesses.
     name: 'r6: values of the client\'s choosing renamed into the name of a token column (column, table, schema)',
-    refused: { re: /masked for you as tokens/g, count: 4 },
+    refused: { re: /masked for you as tokens/g, count: 7 },
     sql: [
       "UPDATE orders SET status = '4111 1111 1111 1111' WHERE id = 13",
       'ALTER TABLE orders RENAME COLUMN card TO zcard_old',
@@ -385,6 +385,19 @@ export const probes: Probe[] = [
       'ALTER TABLE zs7.orders SET SCHEMA public',
       'ROLLBACK',
       'DROP SCHEMA zs7 CASCADE',
+      'BEGIN',
+      'ALTER TABLE orders RENAME TO zo7',
+      "CREATE TABLE orders AS SELECT 1 AS id, '4111 1111 1111 1111'::text AS card",
+      'ROLLBACK',
+      'BEGIN',
+      'ALTER TABLE orders RENAME TO zo7',
+      'CREATE TABLE orders (id int, card text)',
+      "INSERT INTO orders VALUES (1, '4111 1111 1111 1111')",
+      'ROLLBACK',
+      'BEGIN',
+      'ALTER TABLE orders RENAME TO zo7',
+      "CREATE TABLE orders (id int, card text DEFAULT '4111 1111 1111 1111')",
+      'ROLLBACK',
     ],
   },
   {
