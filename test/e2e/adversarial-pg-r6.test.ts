@@ -27,6 +27,8 @@ interface Probe {
   setup?: string[];
   /** Run first of all, as the admin (straight to the server). */
   admin?: string[];
+  /** A known gap, left open (reported, not failed): why. */
+  todo?: string;
 }
 
 const MASKED_PREDICATE = /rule masked-predicate/g;
@@ -250,7 +252,7 @@ export const probes: Probe[] = [
     // An admin's lookup function (`find_user(email)`): the WHERE inside it is not in the
     // statement. Its result was masked, but its row count, or an error on it, answered the guess.
     name: 'r6: a function the catalog knows that filters on a classified column inside (SQL, PL/pgSQL, SETOF, a table row)',
-    refused: { re: MASKED_PREDICATE, count: 6 },
+    refused: { re: MASKED_PREDICATE, count: 7 },
     admin: [
       'CREATE FUNCTION public.zf1(g text) RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM users WHERE ssn = g $$',
       'CREATE FUNCTION public.zf2(g text) RETURNS bigint LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN (SELECT count(*) FROM users WHERE ssn = g); END $$',
@@ -265,6 +267,8 @@ export const probes: Probe[] = [
       "SELECT count(*) AS n FROM public.zf3('Alice Liddell')",
       "SELECT x AS n FROM public.zf3('Alice Liddell') x",
       "SELECT id FROM public.zf4('alice.liddell@example.com')",
+      'PREPARE zq6(text) AS SELECT count(*) AS n FROM public.zf3($1)',
+      "EXECUTE zq6('Alice Liddell')",
     ],
   },
   {
@@ -401,6 +405,24 @@ export const probes: Probe[] = [
     ],
   },
   {
+    // A guess written into a classified column (not one masked as tokens) is then ordered, grouped
+    // and counted among the real values by reads the rule allows (ORDER BY ssn, GROUP BY ssn,
+    // count(DISTINCT ssn)): the unique-key oracle of the README's known limits, without the key.
+    name: 'r6 (open): a guess inserted into a classified column, then ordered / grouped / counted with the real values',
+    todo: 'refusing it would refuse every write of a chosen value into a classified column (see the README: unique-key oracle)',
+    refused: { re: MASKED_PREDICATE, count: 4 },
+    sql: [
+      'BEGIN',
+      "INSERT INTO users (id, email, ssn) VALUES (99, 'zz99@example.com', '150-00-0000')",
+      'SELECT id FROM users ORDER BY ssn',
+      "UPDATE users SET ssn = '123-45-6789' WHERE id = 99",
+      'SELECT count(*) AS n FROM users GROUP BY ssn ORDER BY n DESC LIMIT 1',
+      'SELECT count(DISTINCT ssn) AS n FROM users',
+      'SELECT id, rank() OVER (ORDER BY ssn) AS r FROM users',
+      'ROLLBACK',
+    ],
+  },
+  {
     name: 'r6 control: views that filter a classified column by constants only still run',
     runs: true,
     admin: ["CREATE VIEW public.zv_fixed AS SELECT id, email FROM public.users WHERE email NOT LIKE '%@test.example' AND ssn IS NOT NULL"],
@@ -452,7 +474,7 @@ describe('adversarial masking probes, round 6 (PostgreSQL)', () => {
   const psql = (sql: string[]) => psqlThrough(t, sql);
 
   probes.forEach((p, i) => {
-    test(p.name, async () => {
+    test(p.name, { todo: p.todo }, async () => {
       for (const a of p.admin ?? []) await adminQuery(a, [], t.db);
       if (p.setup) await psql(p.setup);
       t.proxy.take();
