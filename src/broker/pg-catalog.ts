@@ -104,6 +104,7 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       return { stores: user.some((f) => f.stores), reads: user.flatMap((f) => f.reads.map((r) => ({ ...r, access: 'read' as const }))), tests: user.flatMap((f) => f.tests) };
     },
     viewTests: (oid) => catalog?.viewTests(oid) ?? [],
+    triggerTests: (oid) => catalog?.triggerTests(oid) ?? [],
     isBaseTable: (oid) => {
       const kind = catalog?.relation(oid)?.relkind;
       return kind === 'r' || kind === 'p';

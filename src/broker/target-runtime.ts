@@ -60,6 +60,8 @@ export interface TargetCatalog {
   functionBodies?(fn: FunctionRef, searchPath: string[] | null): { stores: boolean; reads: RelationRef[]; tests: { schema?: string; table: string; column: string }[] } | undefined;
   /** Columns a user's view tests that a client may steer (a join with another table, a function): a read of it tests them. */
   viewTests?(oid: number): { schema?: string; table: string; column: string }[];
+  /** Columns the triggers of a table test: a write to it tests them. */
+  triggerTests?(oid: number): { schema?: string; table: string; column: string }[];
   /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
@@ -328,6 +330,7 @@ export class TargetRuntime implements TargetServices {
     const extra: { schema?: string; table: string; column: string }[] = [];
     if (cat.functionBodies) for (const fn of f.functions) for (const p of this.candidatePaths(state, fn.schema === undefined ? [fn.name] : [])) extra.push(...(cat.functionBodies(fn, p)?.tests ?? []));
     if (cat.viewTests) for (const r of f.relations) if (r.resolved?.oid !== undefined) extra.push(...cat.viewTests(r.resolved.oid));
+    if (cat.triggerTests) for (const r of f.relations) if (r.access === 'write' && r.resolved?.oid !== undefined) extra.push(...cat.triggerTests(r.resolved.oid));
     if (cat.resolveTestedColumns && f.relations.length > 0) {
       const shadowed = (schema: string | undefined, name: string): boolean => !this.namesCatalogType({ ...(schema !== undefined ? { schema } : {}), name, typmods: [] }, state, typesChanged);
       extra.push(...this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p, shadowed) ?? []));

@@ -145,6 +145,8 @@ interface Snapshot {
   names: Set<string>;
   /** Table oid → attribute numbers of its primary key. */
   primaryKeys: Map<number, Set<number>>;
+  /** Table oid → the functions of its user triggers. */
+  triggers: Map<number, number[]>;
 }
 
 export class PostgresCatalog {
@@ -348,6 +350,15 @@ export class PostgresCatalog {
     return out;
   }
 
+  /**
+   * Columns the triggers of a table test: a write to it runs them with the values it writes
+   * (a validation trigger's `IF EXISTS (SELECT 1 FROM users WHERE email = NEW.email) THEN RAISE`
+   * answers, by its error, whether a guess written into an unclassified table is a value).
+   */
+  triggerTests(oid: number): CatalogFunction['tests'] {
+    return (this.snap.triggers.get(oid) ?? []).flatMap((fn) => this.snap.functionsByOid.get(fn)?.tests ?? []);
+  }
+
   /** A view's output lineage, computed once per snapshot by `compute` from its definition. */
   viewLineage(oid: number, compute: (facts: StatementFacts) => ColumnLineage[]): ColumnLineage[] | undefined {
     if (this.views.has(oid)) return this.views.get(oid);
@@ -409,7 +420,7 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     await client.query(`SET LOCAL search_path = pg_catalog`);
-    const [rels, cols, fns, ops, casts, temp, other, keys] = [
+    const [rels, cols, fns, ops, casts, temp, other, keys, trigs] = [
       await client.query(RELATIONS_SQL),
       await client.query(COLUMNS_SQL),
       await client.query(FUNCTIONS_SQL),
@@ -418,6 +429,8 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       await client.query(`SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()`),
       await client.query(OTHER_NAMES_SQL),
       await client.query(`SELECT conrelid::int8 AS oid, conkey FROM pg_constraint WHERE contype = 'p'`),
+      // User triggers (not those behind foreign keys), enabled in any mode: what a write to their table runs.
+      await client.query(`SELECT tgrelid::int8 AS rel, tgfoid::int8 AS fn FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'`),
     ];
     await client.query('COMMIT');
     const relations = new Map<number, CatalogRelation>();
@@ -518,7 +531,12 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       const attnums = Array.isArray(r.conkey) ? r.conkey.map(Number) : String(r.conkey).replace(/[{}]/g, '').split(',').map(Number);
       primaryKeys.set(Number(r.oid), new Set(attnums));
     }
-    return { relations, bySchema, columns, functions, functionsByName, functionsByOid, operators, casts: castsByType, tempSchema, names, primaryKeys };
+    const triggers = new Map<number, number[]>();
+    for (const t of trigs.rows as Record<string, string>[]) {
+      const rel = Number(t.rel);
+      triggers.set(rel, [...(triggers.get(rel) ?? []), Number(t.fn)]);
+    }
+    return { relations, bySchema, columns, functions, functionsByName, functionsByOid, operators, casts: castsByType, tempSchema, names, primaryKeys, triggers };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;

@@ -423,6 +423,28 @@ export const probes: Probe[] = [
     ],
   },
   {
+    // An admin's validation trigger on an unclassified table: it looks the written value up in
+    // users and raises when found. Writing a guess there answers whether it is a value.
+    name: 'r6: a write to a table whose trigger (the catalog knows) looks the written value up in a classified column',
+    refused: { re: MASKED_PREDICATE, count: 2 },
+    admin: [
+      'CREATE TABLE public.zsignups (email text, note text)',
+      "CREATE FUNCTION public.zsignup_check() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF EXISTS (SELECT 1 FROM public.users WHERE email = NEW.email) THEN RAISE EXCEPTION 'already registered'; END IF; RETURN NEW; END $$",
+      'CREATE TRIGGER zsignup_check BEFORE INSERT OR UPDATE ON public.zsignups FOR EACH ROW EXECUTE FUNCTION public.zsignup_check()',
+      'CREATE TABLE public.zaudited (note text)',
+      'CREATE TABLE public.zaudit_log (at timestamptz, what text)',
+      "CREATE FUNCTION public.zaudit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.zaudit_log VALUES (now(), TG_OP); RETURN NEW; END $$",
+      'CREATE TRIGGER zaudit AFTER INSERT ON public.zaudited FOR EACH ROW EXECUTE FUNCTION public.zaudit()',
+    ],
+    setup: ['CREATE TABLE zz6g (x int)', 'DROP TABLE zz6g', 'SELECT pg_sleep(1)'],
+    sql: [
+      "INSERT INTO zsignups VALUES ('alice.liddell@example.com', 'x')",
+      "UPDATE zsignups SET email = 'bob.builder@example.org' WHERE note = 'x'",
+      "INSERT INTO zaudited VALUES ('kept')",
+      'SELECT count(*) AS n FROM zaudit_log',
+    ],
+  },
+  {
     name: 'r6 control: views that filter a classified column by constants only still run',
     runs: true,
     admin: ["CREATE VIEW public.zv_fixed AS SELECT id, email FROM public.users WHERE email NOT LIKE '%@test.example' AND ssn IS NOT NULL"],
