@@ -556,7 +556,7 @@ const COMPILED_LANGUAGES = new Set(['internal', 'c']);
  */
 const PURE_EXTENSIONS: ReadonlySet<string> = new Set([
   'btree_gin', 'btree_gist', 'citext', 'cube', 'dict_int', 'dict_xsyn', 'earthdistance', 'fuzzystrmatch', 'hstore',
-  'intagg', 'intarray', 'isn', 'ltree', 'pg_trgm', 'pgcrypto', 'seg', 'unaccent', 'uuid-ossp',
+  'intagg', 'intarray', 'isn', 'ltree', 'pg_trgm', 'pgcrypto', 'seg', 'unaccent', 'uuid-ossp', 'vector',
 ]);
 
 /**

@@ -881,6 +881,9 @@ class Lineage {
     const w = unwrap(x);
     if (!w) return out;
     const [type, n] = w;
+    // EXPLAIN ANALYZE runs its statement; PREPARE's runs at each EXECUTE (judged by its facts,
+    // whose text is the PREPARE's); COPY (query) TO runs a data-modifying query as well.
+    if (type === 'ExplainStmt' || type === 'PrepareStmt' || (type === 'CopyStmt' && n.query !== undefined)) return this.writes(n.query, scope, out);
     if (isObject(n.withClause)) {
       for (const c of list(n.withClause.ctes)) this.writes(as(c, 'CommonTableExpr')?.ctequery, new Scope(scope), out);
     }
