@@ -320,11 +320,11 @@ export class PostgresCatalog {
 
   /**
    * Columns a user's view (or materialized view: REFRESH runs it again) tests, through the views
-   * and functions it reads: a read of the view runs its conditions. A view over one table whose
-   * conditions hold only constants (`WHERE email NOT LIKE '%@test.example'`) filters the same rows
-   * for everyone and answers nothing the client chose: its tests do not count. One that compares
-   * a value with another table's column (a table the client may fill with guesses), a function's
-   * result (`current_setting('app.ssn')`) or the session (`current_schema`) does.
+   * and functions it reads: a read of the view runs its conditions. A view over one table that
+   * tests one column against constants (`WHERE email NOT LIKE '%@test.example'`) filters the same
+   * rows for everyone and answers nothing the client chose: its tests do not count. One that
+   * compares a value with another column (of a table the client may fill with guesses, or of the
+   * same one), a function's result (`current_setting('app.ssn')`) or the session does.
    */
   viewTests(oid: number, depth = 0): CatalogFunction['tests'] {
     const cached = this.viewTestsCache.get(oid);
@@ -337,7 +337,10 @@ export class PostgresCatalog {
     const tables = new Set(facts.flatMap((f) => f.relations.map((r) => `${r.schema ?? ''}.${r.name}`)));
     const sessionBound = /\b(current_schema|current_schemas|current_user|session_user|current_role|user)\b/i.test(rel.definition) || rel.definition.includes('$');
     const userOperator = facts.some((f) => (f.implicitCalls ?? []).some((c) => c.schema !== undefined && c.schema !== 'pg_catalog'));
-    const fixed = tables.size <= 1 && facts.every((f) => f.functions.length === 0) && !sessionBound && !userOperator;
+    // Two columns tested together may be compared with each other (`WHERE ssn = plan`, plan a
+    // column the client writes guesses into): only one tested column is a filter by constants.
+    const tested = new Set(facts.flatMap((f) => (f.predicateColumns ?? []).map((c) => `${c.schema ?? ''}.${c.table}.${c.column}`)));
+    const fixed = tables.size <= 1 && tested.size <= 1 && facts.every((f) => f.functions.length === 0) && !sessionBound && !userOperator;
     for (const f of facts) {
       if (!fixed) out.push(...(f.predicateColumns ?? []));
       for (const r of f.relations) {

@@ -287,12 +287,13 @@ export const probes: Probe[] = [
   {
     // An admin's view whose condition compares a classified column with what a client controls:
     // a table it may write (fill with guesses) or a setting it may SET.
-    name: 'r6: a view the catalog knows that compares a classified column with a writable table or a setting',
-    refused: { re: MASKED_PREDICATE, count: 2 },
+    name: 'r6: a view the catalog knows that compares a classified column with a writable table, a setting or another column',
+    refused: { re: MASKED_PREDICATE, count: 3 },
     admin: [
       'CREATE TABLE public.zlookup (term text)',
       'CREATE VIEW public.zv_match AS SELECT l.term FROM public.zlookup l JOIN public.users u ON u.email = l.term',
       "CREATE VIEW public.zv_set AS SELECT id FROM public.users WHERE ssn = current_setting('app.ssn', true)",
+      'CREATE VIEW public.zv_col AS SELECT id FROM public.users WHERE ssn = plan',
     ],
     setup: ['CREATE TABLE zz6e (x int)', 'DROP TABLE zz6e', 'SELECT pg_sleep(1)'],
     sql: [
@@ -300,6 +301,10 @@ export const probes: Probe[] = [
       'SELECT count(*) AS n FROM zv_match',
       "SET app.ssn = '123-45-6789'",
       'SELECT count(*) AS n FROM zv_set',
+      'BEGIN',
+      "UPDATE users SET plan = '123-45-6789' WHERE id = 1",
+      'SELECT count(*) AS n FROM zv_col',
+      'ROLLBACK',
     ],
   },
   {
@@ -494,7 +499,7 @@ export const probes: Probe[] = [
   {
     name: 'r6 control: views that filter a classified column by constants only still run',
     runs: true,
-    admin: ["CREATE VIEW public.zv_fixed AS SELECT id, email FROM public.users WHERE email NOT LIKE '%@test.example' AND ssn IS NOT NULL"],
+    admin: ["CREATE VIEW public.zv_fixed AS SELECT id, email FROM public.users WHERE email NOT LIKE '%@test.example' AND email IS NOT NULL"],
     setup: ['CREATE TABLE zz6f (x int)', 'DROP TABLE zz6f', 'SELECT pg_sleep(1)'],
     sql: ['SELECT id, email FROM zv_fixed', 'SELECT id, email FROM user_contacts', 'SELECT count(*) FROM zv_fixed'],
   },
