@@ -111,18 +111,14 @@ export const probes: Probe[] = [
     // masked as of unknown origin, but how many there are answered the WHERE inside the text.
     name: 'r6: extension functions that run a query given as text (crosstab, connectby, xpath_table)',
     refused: { re: /dbgov: blocked: (crosstab|connectby|xpath_table) /g, count: 6 },
+    setup: ['CREATE EXTENSION IF NOT EXISTS tablefunc', 'CREATE EXTENSION IF NOT EXISTS xml2', 'CREATE TABLE zz6 (x int)', 'DROP TABLE zz6'],
     sql: [
-      'CREATE EXTENSION IF NOT EXISTS tablefunc',
-      'CREATE EXTENSION IF NOT EXISTS xml2',
-      'CREATE TABLE zz6 (x int)',
-      'SELECT pg_sleep(1)',
       "SELECT count(*) AS n FROM crosstab('SELECT id, plan, plan FROM users WHERE ssn = ''123-45-6789''') AS ct(id int, a text)",
       "SELECT count(*) AS n FROM connectby('users', 'id', 'full_name', 'Alice Liddell', 1) AS t(a int, b int, l int)",
       "SELECT * FROM xpath_table('id', '''<a>'' || full_name || ''</a>''', 'users', '/a', 'true') AS t(id int, x text)",
       "SELECT count(*) AS n FROM xpath_table('id', '''<a/>''', 'users', '/a', 'ssn = ''123-45-6789''') AS t(id int, x text)",
       "SELECT * FROM crosstab('SELECT id, plan, full_name FROM users') AS ct(id int, a text)",
       "SELECT a FROM connectby('users', 'full_name', 'address', 'Alice Liddell', 1) AS t(a text, b text, l int)",
-      'DROP TABLE zz6',
     ],
   },
   {
@@ -259,7 +255,7 @@ export const probes: Probe[] = [
       'CREATE FUNCTION public.zf3(g text) RETURNS SETOF int LANGUAGE sql STABLE AS $$ SELECT id FROM users WHERE full_name = g $$',
       'CREATE FUNCTION public.zf4(g text) RETURNS SETOF users LANGUAGE sql STABLE AS $$ SELECT * FROM users WHERE email = g $$',
     ],
-    setup: ['CREATE TABLE zz6c (x int)', 'DROP TABLE zz6c', 'SELECT pg_sleep(1)'],
+    setup: ['CREATE TABLE zz6c (x int)', 'DROP TABLE zz6c'],
     sql: [
       "SELECT public.zf1('123-45-6789') AS n",
       "SELECT 1 / (public.zf1('123-45-6789') - 1) AS n",
@@ -295,7 +291,7 @@ export const probes: Probe[] = [
       "CREATE VIEW public.zv_set AS SELECT id FROM public.users WHERE ssn = current_setting('app.ssn', true)",
       'CREATE VIEW public.zv_col AS SELECT id FROM public.users WHERE ssn = plan',
     ],
-    setup: ['CREATE TABLE zz6e (x int)', 'DROP TABLE zz6e', 'SELECT pg_sleep(1)'],
+    setup: ['CREATE TABLE zz6e (x int)', 'DROP TABLE zz6e'],
     sql: [
       "INSERT INTO zlookup VALUES ('alice.liddell@example.com'), ('nobody@example.com')",
       'SELECT count(*) AS n FROM zv_match',
@@ -441,7 +437,7 @@ export const probes: Probe[] = [
       "CREATE FUNCTION public.zaudit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.zaudit_log VALUES (now(), TG_OP); RETURN NEW; END $$",
       'CREATE TRIGGER zaudit AFTER INSERT ON public.zaudited FOR EACH ROW EXECUTE FUNCTION public.zaudit()',
     ],
-    setup: ['CREATE TABLE zz6g (x int)', 'DROP TABLE zz6g', 'SELECT pg_sleep(1)'],
+    setup: ['CREATE TABLE zz6g (x int)', 'DROP TABLE zz6g'],
     sql: [
       "INSERT INTO zsignups VALUES ('alice.liddell@example.com', 'x')",
       "UPDATE zsignups SET email = 'bob.builder@example.org' WHERE note = 'x'",
@@ -500,7 +496,7 @@ export const probes: Probe[] = [
     name: 'r6 control: views that filter a classified column by constants only still run',
     runs: true,
     admin: ["CREATE VIEW public.zv_fixed AS SELECT id, email FROM public.users WHERE email NOT LIKE '%@test.example' AND email IS NOT NULL"],
-    setup: ['CREATE TABLE zz6f (x int)', 'DROP TABLE zz6f', 'SELECT pg_sleep(1)'],
+    setup: ['CREATE TABLE zz6f (x int)', 'DROP TABLE zz6f'],
     sql: ['SELECT id, email FROM zv_fixed', 'SELECT id, email FROM user_contacts', 'SELECT count(*) FROM zv_fixed'],
   },
   {
@@ -519,7 +515,7 @@ export const probes: Probe[] = [
       'CREATE FUNCTION public.zg1(u int) RETURNS SETOF orders LANGUAGE sql STABLE AS $$ SELECT * FROM orders WHERE user_id = u $$',
       'CREATE FUNCTION public.zg2(u int) RETURNS text LANGUAGE sql STABLE AS $$ SELECT full_name FROM users WHERE id = u $$',
     ],
-    setup: ['CREATE TABLE zz6d (x int)', 'DROP TABLE zz6d', 'SELECT pg_sleep(1)'],
+    setup: ['CREATE TABLE zz6d (x int)', 'DROP TABLE zz6d'],
     sql: ['SELECT id, amount FROM public.zg1(1)', 'SELECT public.zg2(2) AS n'],
   },
   {
@@ -529,7 +525,7 @@ export const probes: Probe[] = [
       "SELECT id, similarity(plan, 'pro') AS s, hstore('p', plan) -> 'p' AS h FROM users",
       "SELECT show_trgm('abc') AS t",
     ],
-    setup: ['CREATE EXTENSION IF NOT EXISTS pg_trgm', 'CREATE EXTENSION IF NOT EXISTS hstore', 'CREATE TABLE zz6b (x int)', 'DROP TABLE zz6b', 'SELECT pg_sleep(1)'],
+    setup: ['CREATE EXTENSION IF NOT EXISTS pg_trgm', 'CREATE EXTENSION IF NOT EXISTS hstore', 'CREATE TABLE zz6b (x int)', 'DROP TABLE zz6b'],
   },
 ];
 
@@ -551,6 +547,8 @@ describe('adversarial masking probes, round 6 (PostgreSQL)', () => {
     test(p.name, { todo: p.todo }, async () => {
       for (const a of p.admin ?? []) await adminQuery(a, [], t.db);
       if (p.setup) await psql(p.setup);
+      // The broker reads the catalog again after DDL: let it have what the setup made.
+      if (p.admin || p.setup) await new Promise((r) => setTimeout(r, 1500));
       t.proxy.take();
       const r = await psql(p.sql);
       const found = leaksOf(corpus.pii, t.proxy.take());
