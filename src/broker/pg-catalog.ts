@@ -101,8 +101,10 @@ export function postgresTargetCatalog(t: TargetConfig, log: Logger, connect: () 
       const found = catalog?.findFunctions(fn.schema, fn.name, opts(searchPath)) ?? [];
       const user = found.filter((f) => !SYSTEM_SCHEMAS.has(f.schema));
       if (user.length === 0) return undefined;
-      return { stores: user.some((f) => f.stores), reads: user.flatMap((f) => f.reads.map((r) => ({ ...r, access: 'read' as const }))) };
+      return { stores: user.some((f) => f.stores), reads: user.flatMap((f) => f.reads.map((r) => ({ ...r, access: 'read' as const }))), tests: user.flatMap((f) => f.tests) };
     },
+    viewTests: (oid) => catalog?.viewTests(oid) ?? [],
+    triggerTests: (oid) => catalog?.triggerTests(oid) ?? [],
     isBaseTable: (oid) => {
       const kind = catalog?.relation(oid)?.relkind;
       return kind === 'r' || kind === 'p';

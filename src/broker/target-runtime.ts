@@ -57,7 +57,11 @@ export interface TargetCatalog {
    * masking does not reach (`stores`), and which relations its body reads. Undefined for
    * built-in functions and ones the catalog does not know (those are judged by callTarget).
    */
-  functionBodies?(fn: FunctionRef, searchPath: string[] | null): { stores: boolean; reads: RelationRef[] } | undefined;
+  functionBodies?(fn: FunctionRef, searchPath: string[] | null): { stores: boolean; reads: RelationRef[]; tests: { schema?: string; table: string; column: string }[] } | undefined;
+  /** Columns a user's view tests that a client may steer (a join with another table, a function): a read of it tests them. */
+  viewTests?(oid: number): { schema?: string; table: string; column: string }[];
+  /** Columns the triggers of a table test: a write to it tests them. */
+  triggerTests?(oid: number): { schema?: string; table: string; column: string }[];
   /** A name of the catalog (relation, column, schema, constraint, index, role, type, function): shown in error messages. */
   knowsName?(name: string): boolean;
   /** Whether `column` is (part of) the primary key of `ref` (MySQL: `WHERE id` holds for every row). */
@@ -441,13 +445,20 @@ export class TargetRuntime implements TargetServices {
    * that can answer whether x is a guess (by coming back NULL). So can a cast to `text` where the
    * name is a type this session made (a temp domain with a CHECK, a temp table's row type), or
    * one of a schema the path puts before pg_catalog: it errs by the value. Such calls test their
-   * arguments.
+   * arguments. A call of a user function also tests what its body tests (`SELECT find_user('…')`
+   * is the WHERE inside it).
    */
   private retested(f: StatementFacts, state: SessionState, typesChanged: ReadonlySet<string>): StatementFacts {
     const cat = this.d.catalog;
-    if (!cat?.loaded() || !cat.resolveTestedColumns || f.relations.length === 0) return f;
-    const shadowed = (schema: string | undefined, name: string): boolean => !this.namesCatalogType({ ...(schema !== undefined ? { schema } : {}), name, typmods: [] }, state, typesChanged);
-    const extra = this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p, shadowed) ?? []);
+    if (!cat?.loaded()) return f;
+    const extra: { schema?: string; table: string; column: string }[] = [];
+    if (cat.functionBodies) for (const fn of f.functions) for (const p of this.candidatePaths(state, fn.schema === undefined ? [fn.name] : [])) extra.push(...(cat.functionBodies(fn, p)?.tests ?? []));
+    if (cat.viewTests) for (const r of f.relations) if (r.resolved?.oid !== undefined) extra.push(...cat.viewTests(r.resolved.oid));
+    if (cat.triggerTests) for (const r of f.relations) if (r.access === 'write' && r.resolved?.oid !== undefined) extra.push(...cat.triggerTests(r.resolved.oid));
+    if (cat.resolveTestedColumns && f.relations.length > 0) {
+      const shadowed = (schema: string | undefined, name: string): boolean => !this.namesCatalogType({ ...(schema !== undefined ? { schema } : {}), name, typmods: [] }, state, typesChanged);
+      extra.push(...this.candidatePaths(state, []).flatMap((p) => cat.resolveTestedColumns!(f, p, shadowed) ?? []));
+    }
     if (extra.length === 0) return f;
     const out = [...(f.predicateColumns ?? [])];
     for (const c of extra) if (!out.some((x) => x.schema === c.schema && x.table === c.table && x.column === c.column)) out.push(c);
@@ -634,7 +645,7 @@ export class TargetRuntime implements TargetServices {
     if (!this.maskingActive) return null;
     const code = this.unfollowableCode(session, facts) ?? this.storingCalls(session, facts, state) ?? this.listens(session, facts);
     if (code) return code;
-    const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state);
+    const stored = this.storesHidden(session, facts, state) ?? this.copiesIntoTokens(session, facts, state) ?? this.renamesIntoTokens(session, facts, state);
     if (stored) return stored;
     if (this.masking.onUnprovable !== 'block') return null;
     for (const f of rowSource(facts, state)) {
@@ -760,6 +771,20 @@ export class TargetRuntime implements TargetServices {
       // Read through a view the catalog does not have as it is now (see throughViews): the
       // catalog's lineage of it is the old definition's, so what each value carries is unknown.
       if (f.relations.some((r) => r.via === 'unsettled-view')) flows = flows.map((x) => ({ ...x, value: { ...x.value, opaque: true, direct: false } }));
+      // A name this session renamed may now be another table (one created under it since): the
+      // catalog's columns for it, by which an INSERT without a column list is matched, are not its.
+      if (f.kind === 'insert' && f.relations.some((r) => r.access === 'write' && state.renamed.has(r.name.toLowerCase()))) {
+        for (const flow of [...flows]) if (flow.place === undefined && flow.column !== '*') flows.push({ ...flow, column: '*' });
+      }
+      // A view the catalog does not have yet (created in this transaction or message): what is
+      // written into it may land in any column of the tables it reads (resolveOne found them).
+      const viaView = f.relations.filter((r) => r.access === 'write' && r.via === 'view');
+      if (viaView.length > 0 && cat) {
+        for (const flow of [...flows]) {
+          if (flow.place !== undefined || flow.created || cat.resolveRelation({ ...(flow.dest.schema !== undefined ? { schema: flow.dest.schema } : {}), name: flow.dest.table, access: 'write' }, state.searchPath) !== undefined) continue;
+          for (const b of viaView) flows.push({ ...flow, dest: { ...((b.resolved?.schema ?? b.schema) !== undefined ? { schema: b.resolved?.schema ?? b.schema } : {}), table: b.resolved?.name ?? b.name }, column: '*' });
+        }
+      }
       // Values of unknown origin count as classified only where the statement reads a table that
       // holds classified columns; a known source is judged by its own class (views followed).
       let touches: boolean | undefined;
@@ -890,6 +915,74 @@ export class TargetRuntime implements TargetServices {
       }
     }
     return null;
+  }
+
+  /**
+   * Masking is configured by name: a column (or a table, or a schema) renamed to the name of one
+   * masked as tokens is masked as tokens from then on, with the values it holds, which the client
+   * may have chosen (`UPDATE orders SET status = '<guess>'`, then RENAME status TO card): each
+   * reads back as the token of a guess. Refused for an identity that sees that class masked.
+   */
+  private renamesIntoTokens(session: LiveSession, facts: StatementFacts[], state: SessionState): ClientError | null {
+    if (this.classifiedColumnsFor(session).size === 0) return null;
+    const who = identityRef(session);
+    const cat = this.d.catalog;
+    const refuse = (into: string, cls: string): ClientError => ({
+      sqlstate: '42501',
+      message: `dbgov: blocked: this statement renames something to ${into}, which is masked for you as tokens (${cls}): the values it holds, perhaps of your choosing, would read back as tokens to compare with the real ones`,
+      detail: 'rule: masking (a column masked by hash or fake takes only values read from such a column, as they are)',
+      hint: 'pick another name, or ask an identity that may see the data in clear',
+    });
+    /**
+     * The first token class among `names` (columns of relation `oid`, under the new schema.table)
+     * that a column does not already have: a column classified when first seen keeps its class
+     * through any rename (rememberNames), so naming it back changes nothing.
+     */
+    const newlyTokens = (oid: number | undefined, schema: string | undefined, table: string, names: readonly string[] | undefined): string | undefined => {
+      const columns = oid !== undefined ? cat?.columnsOf?.(oid) : undefined;
+      if (names === undefined && columns === undefined) return this.tokenClass(who, schema, table)?.cls.name;
+      for (const name of names ?? columns!.map((c) => c.name)) {
+        const token = this.tokenClass(who, schema, table, [name]);
+        if (!token) continue;
+        const c = columns?.find((x) => x.name === name);
+        if (c === undefined || !this.firstColumns.has(`${oid}:${c.attnum}`)) return token.cls.name;
+      }
+      return undefined;
+    };
+    for (const f of facts) {
+      for (const t of f.renamesInto ?? []) {
+        if (t.table === '*') {
+          // A schema renamed: each of its relations takes the new schema name.
+          const rels = [...(cat?.relations() ?? [])].filter((r) => r.schema === t.from);
+          // None the catalog knows (made a moment ago): any token rule for that schema may apply.
+          if (rels.length === 0 && this.masking.columns.some((r) => r.parts[0].test(t.schema ?? ''))) return refuse(`${t.schema}.*`, 'a schema with masked columns');
+          for (const r of rels) {
+            const cls = newlyTokens(r.oid, t.schema, r.name, undefined);
+            if (cls) return refuse(`${t.schema}.${r.name}`, cls);
+          }
+          continue;
+        }
+        // The schema a name without one is in: the relation the statement renames, or any on the path.
+        const schemas = t.schema !== undefined ? [t.schema] : [...new Set([...f.relations.flatMap((r) => (r.resolved?.schema !== undefined ? [r.resolved.schema] : [])), ...(state.searchPath ?? []), undefined])];
+        const oid = f.relations.find((r) => r.resolved?.oid !== undefined)?.resolved?.oid;
+        for (const schema of schemas) {
+          // A column renamed is the column of its old name; a relation renamed brings all of its.
+          const names = t.column === undefined ? undefined : [t.column];
+          const columns = oid !== undefined ? cat?.columnsOf?.(oid) : undefined;
+          const cls = names !== undefined && t.from !== undefined && columns !== undefined ? this.renamedColumnTokens(who, oid!, columns, t.from, schema, t.table, t.column!) : newlyTokens(oid, schema, t.table, names);
+          if (cls) return refuse(`${schema ? `${schema}.` : ''}${t.table}${t.column !== undefined ? `.${t.column}` : ''}`, cls);
+        }
+      }
+    }
+    return null;
+  }
+
+  /** The token class column `from` of relation `oid` takes as `schema.table.column`, unless it had one when first seen. */
+  private renamedColumnTokens(who: ReturnType<typeof identityRef>, oid: number, columns: { attnum: number; name: string }[], from: string, schema: string | undefined, table: string, column: string): string | undefined {
+    const token = this.tokenClass(who, schema, table, [column]);
+    if (!token) return undefined;
+    const c = columns.find((x) => x.name === from);
+    return c !== undefined && this.firstColumns.has(`${oid}:${c.attnum}`) ? undefined : token.cls.name;
   }
 
   /** A class of the table masked for `who` as tokens (hash, fake): among `columns`, or else any of the table's. */
@@ -1245,7 +1338,8 @@ const ATTACHES_CODE: ReadonlySet<string> = new Set(['CREATE TRIGGER', 'CREATE RU
 
 /** Statements that may store values somewhere: writes, CREATE TABLE AS / SELECT INTO, storing functions. */
 function mayStore(f: StatementFacts): boolean {
-  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.tag === 'ALTER TABLE' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name));
+  // COPY (INSERT … RETURNING …) TO writes as its query does.
+  return f.kind === 'insert' || f.kind === 'update' || f.kind === 'merge' || f.kind === 'create' || f.tag === 'ALTER TABLE' || f.modifyingCte || f.stores !== undefined || f.functions.some((fn) => STORING_FUNCTIONS.has(fn.name)) || (f.kind === 'copy' && f.relations.some((r) => r.access === 'write'));
 }
 
 /**

@@ -57,6 +57,13 @@ export interface CatalogFunction {
   stores: boolean;
   /** Relations a sql or plpgsql body reads (as written there): what a call's result may carry. */
   reads: { schema?: string; name: string }[];
+  /**
+   * Columns the body tests (as written there), and those of the functions it calls: a call is a
+   * filter on them. `find_user(e) … WHERE email = e` answers, by its rows, count or error, whether
+   * a guess is a value. A PL/pgSQL body may branch on anything it reads (a variable holding a
+   * value), so every column of what it reads counts (`*`).
+   */
+  tests: { schema?: string; table: string; column: string }[];
 }
 
 export interface ResolveOptions {
@@ -91,7 +98,11 @@ const FUNCTIONS_SQL = `
   SELECT p.oid::int8 AS oid, n.nspname AS schema, p.proname AS name, l.lanname AS language,
          CASE WHEN l.lanname = 'plpgsql' THEN pg_get_functiondef(p.oid) END AS source,
          (p.provolatile = 'v' OR p.prokind = 'p') AS volatile,
-         CASE WHEN l.lanname = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS sql_body
+         CASE WHEN l.lanname = 'sql' AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS sql_body,
+         CASE WHEN l.lanname IN ('c', 'internal') AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN
+           (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+             WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' LIMIT 1)
+         END AS extension
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang`;
 
 /** Every operator, and the function it calls (pg_catalog's too: an unknown name is then a new one). */
@@ -134,12 +145,15 @@ interface Snapshot {
   names: Set<string>;
   /** Table oid → attribute numbers of its primary key. */
   primaryKeys: Map<number, Set<number>>;
+  /** Table oid → the functions of its user triggers. */
+  triggers: Map<number, number[]>;
 }
 
 export class PostgresCatalog {
   private snap: Snapshot;
   private readonly views = new Map<number, ColumnLineage[] | undefined>();
   private readonly viewBases = new Map<number, CatalogRelation[]>();
+  private readonly viewTestsCache = new Map<number, CatalogFunction['tests']>();
 
   private constructor(
     private readonly client: ClientBase,
@@ -157,6 +171,7 @@ export class PostgresCatalog {
     this.snap = await readSnapshot(this.client);
     this.views.clear();
     this.viewBases.clear();
+    this.viewTestsCache.clear();
   }
 
   /** The temp schema of the session that loaded the snapshot, if it has created one. */
@@ -303,6 +318,50 @@ export class PostgresCatalog {
     return out;
   }
 
+  /**
+   * Columns a user's view (or materialized view: REFRESH runs it again) tests, through the views
+   * and functions it reads: a read of the view runs its conditions. A view over one table that
+   * tests one column against constants (`WHERE email NOT LIKE '%@test.example'`) filters the same
+   * rows for everyone and answers nothing the client chose: its tests do not count. One that
+   * compares a value with another column (of a table the client may fill with guesses, or of the
+   * same one), a function's result (`current_setting('app.ssn')`) or the session does.
+   */
+  viewTests(oid: number, depth = 0): CatalogFunction['tests'] {
+    const cached = this.viewTestsCache.get(oid);
+    if (cached !== undefined) return cached;
+    const rel = this.snap.relations.get(oid);
+    if ((rel?.relkind !== 'v' && rel?.relkind !== 'm') || rel.definition === undefined || SYSTEM_SCHEMAS.has(rel.schema) || depth > 16) return [];
+    this.viewTestsCache.set(oid, []);
+    const out: CatalogFunction['tests'] = [];
+    const facts = analysePostgres(rel.definition).statements;
+    const tables = new Set(facts.flatMap((f) => f.relations.map((r) => `${r.schema ?? ''}.${r.name}`)));
+    const sessionBound = /\b(current_schema|current_schemas|current_user|session_user|current_role|user)\b/i.test(rel.definition) || rel.definition.includes('$');
+    const userOperator = facts.some((f) => (f.implicitCalls ?? []).some((c) => c.schema !== undefined && c.schema !== 'pg_catalog'));
+    // Two columns tested together may be compared with each other (`WHERE ssn = plan`, plan a
+    // column the client writes guesses into): only one tested column is a filter by constants.
+    const tested = new Set(facts.flatMap((f) => (f.predicateColumns ?? []).map((c) => `${c.schema ?? ''}.${c.table}.${c.column}`)));
+    const fixed = tables.size <= 1 && tested.size <= 1 && facts.every((f) => f.functions.length === 0) && !sessionBound && !userOperator;
+    for (const f of facts) {
+      if (!fixed) out.push(...(f.predicateColumns ?? []));
+      for (const r of f.relations) {
+        const inner = this.resolveRelation(r, { searchPath: [] });
+        if (inner) out.push(...this.viewTests(inner.oid, depth + 1));
+      }
+      for (const fn of f.functions) for (const g of this.findFunctions(fn.schema, fn.name, { searchPath: [] })) if (!SYSTEM_SCHEMAS.has(g.schema)) out.push(...g.tests);
+    }
+    this.viewTestsCache.set(oid, out);
+    return out;
+  }
+
+  /**
+   * Columns the triggers of a table test: a write to it runs them with the values it writes
+   * (a validation trigger's `IF EXISTS (SELECT 1 FROM users WHERE email = NEW.email) THEN RAISE`
+   * answers, by its error, whether a guess written into an unclassified table is a value).
+   */
+  triggerTests(oid: number): CatalogFunction['tests'] {
+    return (this.snap.triggers.get(oid) ?? []).flatMap((fn) => this.snap.functionsByOid.get(fn)?.tests ?? []);
+  }
+
   /** A view's output lineage, computed once per snapshot by `compute` from its definition. */
   viewLineage(oid: number, compute: (facts: StatementFacts) => ColumnLineage[]): ColumnLineage[] | undefined {
     if (this.views.has(oid)) return this.views.get(oid);
@@ -364,7 +423,7 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     await client.query(`SET LOCAL search_path = pg_catalog`);
-    const [rels, cols, fns, ops, casts, temp, other, keys] = [
+    const [rels, cols, fns, ops, casts, temp, other, keys, trigs] = [
       await client.query(RELATIONS_SQL),
       await client.query(COLUMNS_SQL),
       await client.query(FUNCTIONS_SQL),
@@ -373,6 +432,8 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       await client.query(`SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()`),
       await client.query(OTHER_NAMES_SQL),
       await client.query(`SELECT conrelid::int8 AS oid, conkey FROM pg_constraint WHERE contype = 'p'`),
+      // User triggers (not those behind foreign keys), enabled in any mode: what a write to their table runs.
+      await client.query(`SELECT tgrelid::int8 AS rel, tgfoid::int8 AS fn FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'`),
     ];
     await client.query('COMMIT');
     const relations = new Map<number, CatalogRelation>();
@@ -404,10 +465,11 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
     for (const f of fns.rows as Record<string, string | boolean | null>[]) {
       const dynamicSql = typeof f.source === 'string' ? bodyRunsDynamicSql(f.source) : false;
       const risks = functionRisks(String(f.name), f.name === 'set_config' ? undefined : null);
-      const body = userBody(String(f.schema), String(f.language), f.sql_body, f.source);
+      const body = userBody(String(f.schema), String(f.language), f.sql_body, f.source, typeof f.extension === 'string' ? f.extension : undefined);
       const fn: CatalogFunction = {
         stores: body === 'unread' || dynamicSql || (body?.functions.some((c) => STORING_FUNCTIONS.has(c.name)) ?? false),
         reads: body === 'unread' || body === undefined ? [] : body.relations.map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), name: r.name })),
+        tests: body === 'unread' || body === undefined ? [] : body.tests,
         oid: Number(f.oid),
         schema: String(f.schema),
         name: String(f.name),
@@ -424,15 +486,28 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       l.push(fn);
     }
     // A body calling a user function that stores stores too; so does one calling a function the
-    // catalog does not have. Followed until nothing changes (a call cycle settles as well).
+    // catalog does not have. What a callee tests, its caller tests. Followed until nothing changes
+    // (a call cycle settles as well).
+    const testKey = (t: CatalogFunction['tests'][number]): string => `${t.schema ?? ''}\u0000${t.table}\u0000${t.column}`;
     for (let changed = true; changed; ) {
       changed = false;
       for (const [fn, calls] of bodyCalls) {
-        if (fn.stores) continue;
         const callee = (c: FunctionRef): CatalogFunction[] => (functionsByName.get(c.name) ?? []).filter((g) => c.schema === undefined || g.schema === c.schema);
-        if (calls.some((c) => callee(c).length === 0 || callee(c).some((g) => g.stores && !SYSTEM_SCHEMAS.has(g.schema)))) {
+        if (!fn.stores && calls.some((c) => callee(c).length === 0 || callee(c).some((g) => g.stores && !SYSTEM_SCHEMAS.has(g.schema)))) {
           fn.stores = true;
           changed = true;
+        }
+        const own = new Set(fn.tests.map(testKey));
+        for (const c of calls) {
+          for (const g of callee(c)) {
+            if (SYSTEM_SCHEMAS.has(g.schema)) continue;
+            for (const t of g.tests) {
+              if (own.has(testKey(t))) continue;
+              own.add(testKey(t));
+              fn.tests.push(t);
+              changed = true;
+            }
+          }
         }
       }
     }
@@ -459,32 +534,53 @@ async function readSnapshot(client: ClientBase): Promise<Snapshot> {
       const attnums = Array.isArray(r.conkey) ? r.conkey.map(Number) : String(r.conkey).replace(/[{}]/g, '').split(',').map(Number);
       primaryKeys.set(Number(r.oid), new Set(attnums));
     }
-    return { relations, bySchema, columns, functions, functionsByName, functionsByOid, operators, casts: castsByType, tempSchema, names, primaryKeys };
+    const triggers = new Map<number, number[]>();
+    for (const t of trigs.rows as Record<string, string>[]) {
+      const rel = Number(t.rel);
+      triggers.set(rel, [...(triggers.get(rel) ?? []), Number(t.fn)]);
+    }
+    return { relations, bySchema, columns, functions, functionsByName, functionsByOid, operators, casts: castsByType, tempSchema, names, primaryKeys, triggers };
   } catch (e) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
 }
 
-/** Languages whose code is the server's or an installed extension's: not read, trusted as built-ins are. */
-const TRUSTED_LANGUAGES = new Set(['internal', 'c']);
+/** Languages whose code is the server's or an installed extension's: its source is not there to read. */
+const COMPILED_LANGUAGES = new Set(['internal', 'c']);
+
+/**
+ * Extensions whose compiled functions compute only from their arguments: they read no table and
+ * run no query, so a call is judged as a built-in's is. The C code of any other extension (or of
+ * none) may run SQL it is given as text (tablefunc's crosstab and connectby, xml2's xpath_table,
+ * pg_stat_statements' texts of other sessions): `count(*) FROM crosstab('… WHERE ssn = ''…''')`
+ * answers a guess about a masked value without naming the column in the statement. Such a call is
+ * read like a body in a language dbgov does not read.
+ */
+const PURE_EXTENSIONS: ReadonlySet<string> = new Set([
+  'btree_gin', 'btree_gist', 'citext', 'cube', 'dict_int', 'dict_xsyn', 'earthdistance', 'fuzzystrmatch', 'hstore',
+  'intagg', 'intarray', 'isn', 'ltree', 'pg_trgm', 'pgcrypto', 'seg', 'unaccent', 'uuid-ossp', 'vector',
+]);
 
 /**
  * What a user function's body calls and reads: analysed for sql (prosrc) and plpgsql (the full
- * definition); 'unread' for any other language of a user function; undefined for built-ins.
+ * definition); 'unread' for any other language of a user function, and for compiled code outside
+ * a pure extension; undefined for built-ins.
  */
-function userBody(schema: string, language: string, sqlBody: unknown, definition: unknown): { functions: FunctionRef[]; relations: StatementFacts['relations'] } | 'unread' | undefined {
-  if (SYSTEM_SCHEMAS.has(schema) || TRUSTED_LANGUAGES.has(language)) return undefined;
+function userBody(schema: string, language: string, sqlBody: unknown, definition: unknown, extension: string | undefined): { functions: FunctionRef[]; relations: StatementFacts['relations']; tests: CatalogFunction['tests'] } | 'unread' | undefined {
+  if (SYSTEM_SCHEMAS.has(schema)) return undefined;
+  if (COMPILED_LANGUAGES.has(language)) return extension !== undefined && PURE_EXTENSIONS.has(extension) ? undefined : 'unread';
   if (language === 'plpgsql') {
     const w = new Walker();
     if (typeof definition !== 'string' || !w.functionDefinition(definition)) return 'unread';
-    return { functions: w.out.functions, relations: w.out.relations };
+    const read = w.out.relations.filter((r) => r.access === 'read').map((r) => ({ ...(r.schema !== undefined ? { schema: r.schema } : {}), table: r.name, column: '*' }));
+    return { functions: w.out.functions, relations: w.out.relations, tests: [...w.out.predicateColumns, ...read] };
   }
   // An empty prosrc is a SQL-standard body (BEGIN ATOMIC), which is not read here.
   if (language !== 'sql' || typeof sqlBody !== 'string' || sqlBody.trim() === '') return 'unread';
   const facts = analysePostgres(sqlBody).statements;
   if (facts.some((f) => f.kind === 'unknown')) return 'unread';
-  return { functions: facts.flatMap((f) => f.functions), relations: facts.flatMap((f) => f.relations) };
+  return { functions: facts.flatMap((f) => f.functions), relations: facts.flatMap((f) => f.relations), tests: facts.flatMap((f) => f.predicateColumns ?? []) };
 }
 
 /**

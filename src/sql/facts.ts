@@ -270,6 +270,12 @@ export interface StatementFacts {
    * renamed. Until the catalog has the change, what those names read is not what it says.
    */
   renamed?: string[];
+  /**
+   * The names a rename gives (PostgreSQL): a column's new name, a relation's new name or schema,
+   * a schema's new name (`table: '*'`); `from` is the old name of a renamed column or schema. Masking is configured by name, so a
+   * column renamed to a masked one's name is masked from then on.
+   */
+  renamesInto?: { schema?: string; table: string; column?: string; from?: string }[];
   /** A statement that creates a temp table, rule or trigger: the session must re-resolve. */
   changesResolution?: boolean;
   /**

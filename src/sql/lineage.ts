@@ -540,6 +540,18 @@ class Lineage {
           }
         }
         scope.ctes.set(name, cols);
+        // UNION (not ALL) drops each new row equal to one already there, the guess a branch adds
+        // included (`SELECT '<guess>' UNION SELECT ssn FROM users` counts one fewer when it is a
+        // value); CYCLE stops at a row whose columns equal an earlier one's, SEARCH orders rows by
+        // its columns (the sequence column tells where a guess sorts among the values).
+        if (this.testing) {
+          if (!(q.op === 'SETOP_UNION' && q.all === true)) for (const k of cols) this.test(k);
+          const byName = (list_: unknown): void => {
+            for (const x of list(list_)) for (const k of cols) if (k.name === sval(x)) this.test(k);
+          };
+          if (isObject(cte.cycle_clause)) byName(cte.cycle_clause.cycle_col_list);
+          if (isObject(cte.search_clause)) byName(cte.search_clause.search_col_list);
+        }
       } else {
         scope.ctes.set(name, rename(this.statement(cte.ctequery, new Scope(scope)) ?? []));
       }
@@ -729,9 +741,123 @@ class Lineage {
         // The procedure is a user one: everything given to it is tested.
         this.expr({ FuncCall: n.funccall }, scope, '?column?', true);
         return;
+      case 'IndexStmt':
+        this.indexOver(n.relation, list(n.indexParams), n.whereClause, scope);
+        return;
+      case 'CreateStatsStmt': {
+        // ANALYZE keeps an expression's distribution (pg_stats_ext_exprs: n_distinct, frequencies).
+        const exprs = list(n.exprs).flatMap((e) => (as(e, 'StatsElem')?.expr === undefined ? [] : [as(e, 'StatsElem')!.expr]));
+        for (const r of list(n.relations)) {
+          const s = this.rowsOf(r, scope);
+          for (const e of exprs) this.sortKey(e, s, '?column?', false);
+        }
+        return;
+      }
+      case 'AlterTableStmt':
+        this.alterTable(n, scope);
+        return;
+      case 'CreatePolicyStmt':
+      case 'AlterPolicyStmt': {
+        // A row security policy is a WHERE that every later query of the table runs under.
+        const s = this.rowsOf(n.table, scope);
+        this.expr(n.qual, s, '?column?', true);
+        this.expr(n.with_check, s, '?column?', true);
+        return;
+      }
+      case 'AlterDomainStmt': {
+        // A CHECK added to a domain is validated on every column of that type, in any table:
+        // which ones only the catalog knows, so any column may be tested (fail closed).
+        const con = as(n.def, 'Constraint');
+        const validates = (n.subtype === 'C' && con?.contype === 'CONSTR_CHECK' && con.skip_validation !== true) || n.subtype === 'V';
+        if (validates) this.test(col('*', { sources: [{ table: '*', column: '*' }] }));
+        return;
+      }
       default:
         // CREATE TABLE AS, CREATE VIEW, RULE actions, EXPLAIN, a BEGIN ATOMIC body, …: their queries.
         for (const k in n) this.judgeWithin(n[k], scope);
+    }
+  }
+
+  /** A scope whose one range is the rows of `rel` (a RangeVar, wrapped or bare), as DDL over them sees them. */
+  private rowsOf(rel: unknown, scope: Scope): Scope {
+    const r = as(rel, 'RangeVar') ?? (isObject(rel) && typeof rel.relname === 'string' ? rel : undefined);
+    const s = new Scope(scope);
+    if (r) s.ranges.push(this.baseRange(str(r.schemaname), str(r.relname) ?? '', undefined));
+    return s;
+  }
+
+  /**
+   * An index (or an exclusion constraint) is built over every row at once: its WHERE picks rows
+   * (the new index's reltuples counts them, a unique one fails on two), and its expressions are
+   * computed for each (an error in one answers it; ANALYZE keeps their distribution in pg_stats;
+   * CLUSTER leaves the rows in their order). Expressions are judged as sort keys, the WHERE as a
+   * WHERE: `CREATE INDEX … WHERE ssn = '…'` is the filter `SELECT … WHERE ssn = '…'` is.
+   */
+  private indexOver(rel: unknown, elems: unknown[], where: unknown, scope: Scope): void {
+    const s = this.rowsOf(rel, scope);
+    for (const e of elems) {
+      const el = as(e, 'IndexElem');
+      if (el?.expr !== undefined) this.sortKey(el.expr, s, '?column?', false);
+    }
+    this.expr(where, s, '?column?', true);
+  }
+
+  /**
+   * ALTER TABLE commands that evaluate something over the table's existing rows, and fail (or
+   * not) by what they find: a CHECK (validated at once), an exclusion constraint, a foreign key
+   * (each value looked up in a table the client filled), a column type change (every value cast,
+   * or computed by USING), a generated column, a table attached as a partition (its rows checked
+   * against the bound, on keys only the parent knows: every column).
+   */
+  private alterTable(n: PgNode, scope: Scope): void {
+    const s = this.rowsOf(n.relation, scope);
+    const column = (name: string): PgNode => ({ ColumnRef: { fields: [{ String: { sval: name } }] } });
+    const constraint = (c: PgNode | undefined): void => {
+      if (!c) return;
+      switch (c.contype) {
+        case 'CONSTR_CHECK':
+          this.expr(c.raw_expr, s, '?column?', true);
+          return;
+        case 'CONSTR_EXCLUSION':
+          this.indexOver(n.relation, list(c.exclusions).map((pair) => list(as(pair, 'List')?.items)[0]), c.where_clause, scope);
+          return;
+        case 'CONSTR_FOREIGN':
+          for (const a of list(c.fk_attrs)) {
+            const name = sval(a);
+            if (name !== undefined) this.expr(column(name), s, name, true);
+          }
+          return;
+        case 'CONSTR_GENERATED':
+          this.expr(c.raw_expr, s, '?column?');
+          return;
+        default:
+      }
+    };
+    for (const x of list(n.cmds)) {
+      const cmd = as(x, 'AlterTableCmd');
+      if (!cmd) continue;
+      const def = as(cmd.def, 'ColumnDef');
+      switch (cmd.subtype) {
+        case 'AT_AddConstraint':
+          constraint(as(cmd.def, 'Constraint'));
+          break;
+        case 'AT_AddColumn':
+          for (const k of list(def?.constraints)) constraint(as(k, 'Constraint'));
+          break;
+        case 'AT_AlterColumnType': {
+          // Without USING, the server casts the column itself to the new type.
+          const name = str(cmd.name) ?? '*';
+          if (def) this.expr({ TypeCast: { arg: def.raw_default ?? column(name), typeName: def.typeName } }, s, name);
+          break;
+        }
+        case 'AT_AttachPartition': {
+          const part = as(cmd.def, 'PartitionCmd');
+          const r = as(part?.name, 'RangeVar') ?? (isObject(part?.name) && typeof part.name.relname === 'string' ? part.name : undefined);
+          if (r) this.test(col('*', { sources: [{ ...sch(str(r.schemaname)), table: str(r.relname) ?? '', column: '*' }] }));
+          break;
+        }
+        default:
+      }
     }
   }
 
@@ -755,6 +881,9 @@ class Lineage {
     const w = unwrap(x);
     if (!w) return out;
     const [type, n] = w;
+    // EXPLAIN ANALYZE runs its statement; PREPARE's runs at each EXECUTE (judged by its facts,
+    // whose text is the PREPARE's); COPY (query) TO runs a data-modifying query as well.
+    if (type === 'ExplainStmt' || type === 'PrepareStmt' || (type === 'CopyStmt' && n.query !== undefined)) return this.writes(n.query, scope, out);
     if (isObject(n.withClause)) {
       for (const c of list(n.withClause.ctes)) this.writes(as(c, 'CommonTableExpr')?.ctequery, new Scope(scope), out);
     }
@@ -803,6 +932,9 @@ class Lineage {
         s.ranges.push(this.baseRange(dest.schema, dest.table, undefined));
         for (const c of list(n.cmds)) {
           const cmd = as(c, 'AlterTableCmd');
+          // SET DEFAULT stores its value in every row inserted later without the column (and in
+          // those an UPDATE sets to DEFAULT): written as much as by INSERT … VALUES.
+          if (cmd?.subtype === 'AT_ColumnDefault' && cmd.def !== undefined) out.push({ dest, column: str(cmd.name) ?? '*', value: this.expr(cmd.def, s, str(cmd.name) ?? '*') });
           const def = as(cmd?.def, 'ColumnDef');
           if (!cmd || !def) continue;
           if (cmd.subtype === 'AT_AlterColumnType' && def.raw_default !== undefined) out.push({ dest, column: str(cmd.name) ?? '*', value: this.expr(def.raw_default, s, str(cmd.name) ?? '*') });
@@ -811,6 +943,22 @@ class Lineage {
               const con = as(k, 'Constraint');
               if (con?.raw_expr !== undefined && (con.contype === 'CONSTR_GENERATED' || con.contype === 'CONSTR_DEFAULT')) out.push({ dest, column: str(def.colname) ?? '*', value: this.expr(con.raw_expr, s, str(def.colname) ?? '*') });
             }
+          }
+        }
+        return out;
+      }
+      case 'CreateStmt': {
+        // A column DEFAULT is stored in each row inserted without that column (see AT_ColumnDefault).
+        const rel = isObject(n.relation) ? n.relation : undefined;
+        if (!rel) return out;
+        const dest = { ...sch(str(rel.schemaname)), table: str(rel.relname) ?? '' };
+        for (const e of list(n.tableElts)) {
+          const def = as(e, 'ColumnDef');
+          const column = str(def?.colname);
+          if (!def || column === undefined) continue;
+          for (const k of list(def.constraints)) {
+            const con = as(k, 'Constraint');
+            if (con?.contype === 'CONSTR_DEFAULT' && con.raw_expr !== undefined) out.push({ dest, column, value: this.expr(con.raw_expr, new Scope(scope), column) });
           }
         }
         return out;
@@ -1093,9 +1241,13 @@ export function resolveWriteFlows(facts: StatementFacts, catalog: PostgresCatalo
     const rel = catalog.resolveRelation({ ...sch(schema), name: table }, opts);
     return rel ? catalog.columns(rel.oid).map((c) => c.name) : undefined;
   };
-  const flows = new Lineage(provider).writes(stmt, new Scope(undefined)).map((f, i): WriteFlow => {
+  const flows = new Lineage(provider).writes(stmt, new Scope(undefined)).flatMap((f, i): WriteFlow[] => {
     const rel = f.created ? undefined : catalog.resolveRelation({ ...sch(f.dest.schema), name: f.dest.table }, opts);
-    return { dest: rel ? { schema: rel.schema, table: rel.name } : f.dest, column: f.column, created: f.created === true, value: qualify(f.value, i, catalog, opts, 0) };
+    const value = qualify(f.value, i, catalog, opts, 0);
+    // A write through an updatable view lands in its base table's column: judged there (a guess
+    // written into a view's column over orders.card reads back as a token like one written there).
+    if (rel?.relkind === 'v') return viewWriteColumns(rel.oid, f.column, catalog).map((d) => ({ dest: { schema: d.schema, table: d.table }, column: d.column, created: false, value }));
+    return [{ dest: rel ? { schema: rel.schema, table: rel.name } : f.dest, column: f.column, created: f.created === true, value }];
   });
   // Functions that keep a value outside any table (a notification, a setting, a large object):
   // one given anything read from a row stores data the result masks never see. Its lineage is
@@ -1183,6 +1335,18 @@ function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveO
   }
   if (c.sources.length > 0 && sources.length === 0) opaque = true;
   return { index, name: c.name, sources, opaque, direct: direct && !opaque };
+}
+
+/**
+ * The base column a write to a view's column changes: the view column's one plain source. When
+ * that cannot be told (a column the lineage does not follow plainly, `*`), any column of any
+ * table the view reads.
+ */
+function viewWriteColumns(oid: number, column: string, catalog: PostgresCatalog): { schema?: string; table: string; column: string }[] {
+  const attnum = column === '*' ? undefined : catalog.columns(oid).find((c) => c.name === column)?.attnum;
+  const v = attnum === undefined ? undefined : viewLineage(oid, catalog, 0)?.[attnum - 1];
+  if (v && v.direct && !v.opaque && v.sources.length === 1 && v.sources[0].column !== '*') return [v.sources[0]];
+  return catalog.viewBaseRelations(oid).map((b) => ({ schema: b.schema, table: b.name, column: '*' }));
 }
 
 function viewLineage(oid: number, catalog: PostgresCatalog, depth: number): ColumnLineage[] | undefined {

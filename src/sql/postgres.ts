@@ -199,6 +199,8 @@ function facts(
   if (type === 'ClosePortalStmt') f.cursor = { name: str(node.portalname) ?? '', op: 'close' };
   const renamed = renamedNames(type, node);
   if (renamed.length > 0) f.renamed = renamed;
+  const renamesInto = renamedInto(type, node);
+  if (renamesInto.length > 0) f.renamesInto = renamesInto;
   if (changesResolution(type, node, settings)) f.changesResolution = true;
   const lineage = statementLineage(type, node);
   if (lineage) f.lineage = lineage;
@@ -290,6 +292,23 @@ function renamedNames(type: string, n: PgNode): string[] {
     return n.renameType === 'OBJECT_COLUMN' ? [rel.toLowerCase()] : [rel.toLowerCase(), (str(n.newname) ?? '').toLowerCase()];
   }
   if (type === 'AlterObjectSchemaStmt' && RENAMED_RELATIONS.has(String(n.objectType)) && rel !== undefined) return [rel.toLowerCase()];
+  return [];
+}
+
+/** See StatementFacts.renamesInto. */
+function renamedInto(type: string, n: PgNode): NonNullable<StatementFacts['renamesInto']> {
+  const rel = isObject(n.relation) ? n.relation : undefined;
+  const table = str(rel?.relname);
+  const schema = str(rel?.schemaname);
+  const at = schema === undefined ? {} : { schema };
+  const newname = str(n.newname);
+  if (type === 'RenameStmt') {
+    if (n.renameType === 'OBJECT_SCHEMA') return newname !== undefined && str(n.subname) !== undefined ? [{ schema: newname, table: '*', from: str(n.subname)! }] : [];
+    if (table === undefined || newname === undefined || !RENAMED_RELATIONS.has(String(n.renameType))) return [];
+    if (n.renameType === 'OBJECT_COLUMN') return str(n.subname) !== undefined ? [{ ...at, table, column: newname, from: str(n.subname)! }] : [];
+    return [{ ...at, table: newname }];
+  }
+  if (type === 'AlterObjectSchemaStmt' && RENAMED_RELATIONS.has(String(n.objectType)) && table !== undefined && str(n.newschema) !== undefined) return [{ schema: str(n.newschema)!, table }];
   return [];
 }
 

@@ -101,6 +101,9 @@ const cases: Case[] = [
   { sql: 'delete from orders where id = any (array(select id from orders))', kind: 'delete', hasWhere: false },
   { sql: 'with x as (select id from orders) delete from orders where id in (select id from x)', kind: 'delete', hasWhere: false },
   { sql: 'with x as (select id from orders), y as (select id from x) delete from orders where id in (select id from y)', kind: 'delete', hasWhere: false },
+  { sql: 'delete from orders where id in (with c as (select id from orders) select id from c)', kind: 'delete', hasWhere: false },
+  { sql: 'update orders set x = 1 where id in (with c as (select id from orders), d as (select id from c) select id from d)', kind: 'update', hasWhere: false },
+  { sql: "delete from orders where id in (with c as (select id from orders where status = 'x') select id from c)", kind: 'delete', hasWhere: true },
   { sql: 'delete from orders o where exists (select 1 from orders p where p.id = o.id)', kind: 'delete', hasWhere: false },
   { sql: 'update orders set x = 1 where id in (select id from (select * from orders) s)', kind: 'update', hasWhere: false },
   { sql: "delete from orders where id in (select id from orders where status = 'x')", kind: 'delete', hasWhere: true },
@@ -354,6 +357,8 @@ test('a WHERE that only tests one name for NULL records the name, for the catalo
   assert.equal(truth('delete from orders where id is distinct from null'), 'id');
   assert.equal(truth('delete from orders o where null is distinct from o.id'), 'id');
   assert.equal(truth('delete from orders o where o is not null'), 'o');
+  assert.equal(truth('delete from orders where orders.* is not null'), 'orders');
+  assert.equal(truth('delete from orders o where row(o.*) is not null'), 'o');
   assert.equal(truth('delete from orders where id is null'), undefined);
   assert.equal(truth('delete from orders where id is distinct from 3'), undefined);
   assert.equal(truth('delete from orders where id is not null and total > 3'), undefined);

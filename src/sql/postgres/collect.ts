@@ -800,5 +800,7 @@ function testedColumn(x: unknown): string | undefined {
   const row = as(inner, 'RowExpr');
   if (row && list(row.args).length === 1) return testedColumn(list(row.args)[0]);
   const fields = list(as(inner, 'ColumnRef')?.fields);
+  // `o.*` (alone or in ROW(o.*)) is the whole row, as `o` is: named by its range, not a column.
+  if (fields.length > 1 && as(fields[fields.length - 1], 'A_Star') !== undefined) return sval(fields[fields.length - 2]);
   return fields.length > 0 ? sval(fields[fields.length - 1]) : undefined;
 }

@@ -3,7 +3,7 @@
  * update, so guardrails cannot be sidestepped by a tautology. Only what is provably constant is
  * folded; anything else (columns, parameters, functions) is unknown and counts as a real filter.
  */
-import { anyColumnRef, as, conjuncts, forEachFromItem, isObject, list, names, qualifiedBy, sval, unwrap, type PgNode } from './ast.js';
+import { anyColumnRef, as, conjuncts, forEachFromItem, isObject, list, names, qualifiedBy, str, sval, unwrap, type PgNode } from './ast.js';
 
 type Value = boolean | number | string | null;
 /** `undefined` means "not a known constant". */
@@ -106,12 +106,26 @@ export function readsAny(x: unknown, relnames: ReadonlySet<string>): boolean {
 /**
  * Whether a subquery over the written table restricts its own rows: it also reads another
  * relation (a join bounds, as elsewhere), has LIMIT or HAVING, or a WHERE conjunct that picks
- * out rows without reading the outer query's copy of the table.
+ * out rows without reading the outer query's copy of the table. The subquery's own CTEs over the
+ * table are the table too (`id IN (WITH c AS (SELECT id FROM orders) SELECT id FROM c)`).
  */
-function picksOwnRows(sub: unknown, outerTargets: ReadonlySet<string>, self: ReadonlySet<string>): boolean {
+function picksOwnRows(sub: unknown, outerTargets: ReadonlySet<string>, outerSelf: ReadonlySet<string>): boolean {
   const sel = as(sub, 'SelectStmt');
   if (sel === undefined || (sel.op !== undefined && sel.op !== 'SETOP_NONE')) return false;
   if (isObject(sel.limitCount) || isObject(sel.havingClause)) return true;
+  const self = new Set(outerSelf);
+  const ctes = isObject(sel.withClause) ? list(sel.withClause.ctes) : [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const c of ctes) {
+      const cte = as(c, 'CommonTableExpr');
+      const name = str(cte?.ctename);
+      if (cte && name !== undefined && !self.has(name) && readsAny(cte.ctequery, self) && !picksOwnRows(cte.ctequery, outerTargets, self)) {
+        self.add(name);
+        grew = true;
+      }
+    }
+  }
   const own = new Set<string>();
   let other = false;
   forEachFromItem(list(sel.fromClause), (item, name) => {
