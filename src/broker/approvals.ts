@@ -206,16 +206,14 @@ export class Approvals {
       detail: { requestId: id, decision, comment: comment ?? null, votes: updated.votes.length, quorum: updated.approvers.quorum },
     });
     if (updated.status !== 'pending') {
-      this.audit.appendSync({
-        kind: 'approval.decided',
-        identity: auditIdentity(updated.requester),
-        target: updated.target,
-        database: updated.database,
-        sessionId: updated.sessionId ?? null,
-        detail: { requestId: id, status: updated.status, by: updated.votes.map((v) => v.identity) },
-      });
+      this.recordDecided(updated, { requestId: id, status: updated.status, by: updated.votes.map((v) => v.identity) });
     }
     return updated;
+  }
+
+  /** The `approval.decided` record of a request, under its requester. */
+  private recordDecided(r: ApprovalRequest, detail: Record<string, unknown>): void {
+    this.audit.appendSync({ kind: 'approval.decided', identity: auditIdentity(r.requester), target: r.target, database: r.database, sessionId: r.sessionId ?? null, detail });
   }
 
   /** Waits for a decision on a held statement, at most `holdMs`. */
@@ -299,14 +297,7 @@ export class Approvals {
       });
       if (!changed) continue;
       cancelled.push(r.id);
-      this.audit.appendSync({
-        kind: 'approval.decided',
-        identity: auditIdentity(r.requester),
-        target: r.target,
-        database: r.database,
-        sessionId: r.sessionId ?? null,
-        detail: { requestId: r.id, status: 'cancelled', by: [by.id], reason: `identity ${identityId} was revoked` },
-      });
+      this.recordDecided(r, { requestId: r.id, status: 'cancelled', by: [by.id], reason: `identity ${identityId} was revoked` });
     }
     return cancelled;
   }
@@ -340,14 +331,7 @@ export class Approvals {
       return { ...cur, status: 'expired', decidedAt: this.now() };
     });
     if (changed) {
-      this.audit.appendSync({
-        kind: 'approval.decided',
-        identity: auditIdentity(r.requester),
-        target: r.target,
-        database: r.database,
-        sessionId: r.sessionId ?? null,
-        detail: { requestId: r.id, status: 'expired' },
-      });
+      this.recordDecided(r, { requestId: r.id, status: 'expired' });
     }
     return updated;
   }

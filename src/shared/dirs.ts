@@ -6,7 +6,6 @@
  * one by one, so every failure is an ordinary error (ENOENT, EACCES, ENOTDIR…) naming the path.
  */
 import { mkdirSync, statSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 function code(e: unknown): string | undefined {
@@ -45,25 +44,7 @@ export function makeDirSync(dir: string, mode?: number): void {
   }
 }
 
+/** makeDirSync for async callers (the CLI's home, the broker's data folder): a few stat calls at start. */
 export async function makeDir(dir: string, mode?: number): Promise<void> {
-  const missing: string[] = [];
-  for (let cur = resolve(dir); ; ) {
-    try {
-      if (!(await stat(cur)).isDirectory()) throw notAFolder(cur);
-      break;
-    } catch (e) {
-      if (code(e) !== 'ENOENT') throw e;
-      missing.push(cur);
-      const parent = dirname(cur);
-      if (parent === cur) break;
-      cur = parent;
-    }
-  }
-  for (const d of missing.reverse()) {
-    try {
-      await mkdir(d, mode === undefined ? undefined : { mode });
-    } catch (e) {
-      if (code(e) !== 'EEXIST') throw e;
-    }
-  }
+  makeDirSync(dir, mode);
 }
