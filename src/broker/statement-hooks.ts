@@ -74,6 +74,16 @@ export interface SessionState {
   cursors: Map<string, StatementFacts>;
   /** Functions this session defined or changed since it was last idle (see TargetServices.functionsChanging). */
   functionHolds?: FunctionHold[];
+  /**
+   * Names this session's DDL created, renamed or changed, not yet read by the catalog (lower
+   * case), and the reload that will read them. A statement naming one waits for that reload
+   * (see check): `CREATE TABLE users (LIKE public.users)` in a schema first on the path, then
+   * `INSERT INTO users SELECT * FROM public.users`, was judged as a copy within public.users.
+   */
+  pendingNames?: Set<string>;
+  settling?: Promise<void>;
+  /** Of those, names this session created or renamed a relation to (a new relation may shadow an old one of that name). */
+  shadowNames?: Set<string>;
 }
 
 /** Function names held as unread until the catalog has them (TargetServices.functionsChanging). */
@@ -110,6 +120,8 @@ export interface TargetServices {
   functionsChanging?(names: string[], views?: ReadonlyMap<string, RelationRef[]>): FunctionHold;
   /** Reloads the catalog (the change has committed or rolled back by now), then lets the names go. */
   functionsSettle?(hold: FunctionHold): void;
+  /** A catalog reload that starts now; resolves when it (and any it follows) has finished. Never rejects. */
+  reloadNow?(): Promise<void>;
 }
 
 export interface HooksDeps {
@@ -126,6 +138,9 @@ export interface HooksDeps {
   protocol: string;
   log: Logger;
 }
+
+/** The decision of a statement still waiting for the catalog (see check): none yet. */
+const WAITING: StatementDecision = { action: 'allow', rule: 'waiting-for-catalog', message: '', detail: '', hint: '', statements: [] };
 
 class Stmt implements StatementHandle {
   readonly id = newId('st');
@@ -255,6 +270,51 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     const names = [...facts.flatMap((f) => f.functionsChanged ?? []), ...[...views.keys()].map((v) => `view:${v}`)];
     if (names.length > 0) (state.functionHolds ??= []).push(d.services.functionsChanging(names, views));
   };
+  /** Names a running DDL statement creates, renames or changes: later statements naming them wait for the catalog. */
+  const notePendingNames = (facts: StatementFacts[]): void => {
+    // PostgreSQL's engine reports idle, which starts the reload they wait for.
+    if (d.protocol !== 'postgres' || !d.services.reloadNow) return;
+    for (const f of facts) {
+      if (f.kind !== 'create' && f.kind !== 'alter' && f.kind !== 'drop' && !f.renamed && !f.typesChanged && !f.functionsChanged) continue;
+      const names = (state.pendingNames ??= new Set());
+      for (const n of f.typesChanged ?? []) names.add(n);
+      for (const n of f.renamed ?? []) names.add(n.toLowerCase());
+      for (const n of f.functionsChanged ?? []) names.add(n);
+      for (const r of f.relations) if (r.access === 'ddl' || f.kind === 'create') names.add(r.name.toLowerCase());
+      if (f.kind === 'create' || f.renamed) {
+        const shadow = (state.shadowNames ??= new Set());
+        for (const r of f.relations) if (r.access === 'ddl' && r.schema !== 'pg_temp') shadow.add(r.name.toLowerCase());
+        for (const n of f.renamed ?? []) shadow.add(n.toLowerCase());
+      }
+    }
+  };
+  /**
+   * Inside the transaction that created (or renamed to) a relation, the catalog cannot see it, and
+   * still resolves its name to an older relation it may shadow: `CREATE TABLE users (LIKE
+   * public.users)` under `SET search_path = s, public`, then `INSERT INTO users SELECT * FROM
+   * public.users` would be judged as a copy within public.users. For an identity that sees
+   * classified data masked, a statement naming such a relation is refused until COMMIT.
+   */
+  const shadowedInTransaction = (facts: StatementFacts[]): ClientError | null => {
+    const names = state.shadowNames;
+    if (!names || names.size === 0 || state.settling || d.services.classifiedColumnsFor(session).size === 0) return null;
+    const r = facts.flatMap((f) => f.relations).find((x) => x.schema === undefined && x.resolved !== undefined && x.resolved.schema !== 'pg_temp' && names.has(x.name.toLowerCase()));
+    if (!r) return null;
+    return {
+      sqlstate: '42501',
+      message: `dbgov: blocked: ${r.name} was created or renamed in this transaction, and until it commits dbgov reads the name as ${r.resolved!.schema}.${r.resolved!.name}, while classified data is masked for you`,
+      detail: 'rule: masking (a relation created in an open transaction is not in the catalog yet)',
+      hint: 'COMMIT first, or qualify the name with its schema',
+    };
+  };
+  /** Whether a statement names something the catalog has not read since this session changed it. */
+  const namesPending = (facts: StatementFacts[]): boolean => {
+    const names = state.pendingNames;
+    if (!names || names.size === 0) return false;
+    if (names.has('*')) return true;
+    return facts.some((f) => f.relations.some((r) => names.has(r.name.toLowerCase())) || f.functions.some((fn) => names.has(fn.name.toLowerCase())));
+  };
+
   /** Idle (committed or rolled back) or gone: the catalog may read them now. */
   const releaseFunctions = (): void => {
     if (!state.functionHolds?.length) return;
@@ -380,6 +440,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         session.statements++;
         applySettings(state, s.facts);
         holdChangedFunctions(s.facts);
+        notePendingNames(s.facts);
         resolve();
       });
     });
@@ -406,12 +467,26 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
 
     check(req: StatementRequest): Verdict {
       const analysis = d.services.analyse(req.sql, state, req.via === 'prepare');
+      // It names what this session's DDL just changed: judge it once the catalog has read that.
+      const settling = state.settling;
+      if (settling && namesPending(analysis.statements)) {
+        const next = settling.then(() => hooks.check(req));
+        return {
+          action: 'hold',
+          // Stands for the statement while it waits (the engine logs its id); the decision is the re-check's.
+          stmt: new Stmt(req.sql, analysis.statements, WAITING),
+          notice: next.then((v) => (v.action === 'hold' ? v.notice : undefined)),
+          decided: next.then((v) => (v.action === 'hold' ? v.decided : v)),
+        };
+      }
       const facts = d.services.resolve(analysis.statements, state);
       const decision = decide(facts);
       const s = new Stmt(req.sql, facts, decision, runsOf(facts, state));
       // Before policy: no rule may let a session switch to an encoding the gateway cannot read.
       const encoding = encodingRefusal(state, facts);
       if (encoding) return blockWith(s, encoding, 'block');
+      const shadowed = shadowedInTransaction(facts);
+      if (shadowed) return blockWith(s, shadowed, 'block');
       switch (decision.action) {
         case 'allow': {
           const refusal = d.services.preflight(session, facts, state);
@@ -474,6 +549,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       }
       applySettings(state, s.facts);
       holdChangedFunctions(s.facts);
+      notePendingNames(s.facts);
     },
 
     executingBatched(stmt: StatementHandle, resumed = false): Promise<void> {
@@ -567,6 +643,17 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       if (state.schemaChangedSinceIdle) d.services.schemaChanged();
       state.schemaChangedSinceIdle = false;
       releaseFunctions();
+      // Committed (or rolled back): a reload now reads what this session's DDL did.
+      if (state.pendingNames?.size && !state.settling && d.services.reloadNow) {
+        const settling = d.services.reloadNow().then(() => {
+          if (state.settling === settling) {
+            state.settling = undefined;
+            state.pendingNames = undefined;
+            state.shadowNames = undefined;
+          }
+        });
+        state.settling = settling;
+      }
     },
 
     ended(): void {

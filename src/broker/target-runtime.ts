@@ -1166,6 +1166,12 @@ export class TargetRuntime implements TargetServices {
     return this.refreshing;
   }
 
+  reloadNow(): Promise<void> {
+    if (!this.d.catalog) return Promise.resolve();
+    this.schemaChanged();
+    return this.settled().catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'));
+  }
+
   /** Waits for a pending catalog reload (tests, and statements right after DDL). */
   async settled(): Promise<void> {
     if (this.refreshTimer) {

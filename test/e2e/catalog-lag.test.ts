@@ -112,6 +112,50 @@ describe('functions the catalog has not seen yet (PostgreSQL)', () => {
     }
   });
 
+  test('a table created in a schema first on the path shadows users: the copy into it is judged as one into the new table', async () => {
+    t.proxy.take();
+    const r = await psqlThrough(t, [
+      'CREATE SCHEMA IF NOT EXISTS zzlag',
+      'SET search_path = zzlag, public',
+      'CREATE TABLE users (LIKE public.users)',
+      'INSERT INTO users SELECT * FROM public.users',
+      // By now the catalog has the new table: read as it is, its rows hold whatever was copied.
+      'SELECT pg_sleep(0.5)',
+      'SELECT * FROM users',
+      'DROP SCHEMA zzlag CASCADE',
+    ]);
+    const found = leaksOf(corpus.pii, t.proxy.take());
+    assert.deepEqual(found, [], `shadowing table: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /stores classified data/, r.stderr);
+  });
+
+  test(
+    'the same shadowing table created and filled inside one transaction: refused until COMMIT',
+    async () => {
+      t.proxy.take();
+      const r = await psqlThrough(t, [
+        'CREATE SCHEMA IF NOT EXISTS zzlag2',
+        'BEGIN',
+        'SET LOCAL search_path = zzlag2, public',
+        'CREATE TABLE users (LIKE public.users)',
+        'INSERT INTO users SELECT * FROM public.users',
+        'COMMIT',
+        'SELECT pg_sleep(0.5)',
+        'SELECT * FROM zzlag2.users',
+        'DROP SCHEMA zzlag2 CASCADE',
+      ]);
+      const found = leaksOf(corpus.pii, t.proxy.take());
+      assert.deepEqual(found, [], `shadowing table in a transaction: clear PII in the wire bytes\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stderr, /created or renamed in this transaction/, r.stderr);
+    },
+  );
+
+  test('control: a new table (no older one of its name) created and filled in one transaction still works', async () => {
+    const r = await psqlThrough(t, ['BEGIN', 'CREATE TABLE zz_fresh (id int, note text)', "INSERT INTO zz_fresh VALUES (1, 'x')", 'SELECT * FROM zz_fresh', 'COMMIT', 'DROP TABLE zz_fresh']);
+    assert.match(r.stdout, /\(1 row\)/, `${r.stdout}\n${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /blocked/, r.stderr);
+  });
+
   test('control: once the catalog has read it, a function created in the session runs on unclassified data', async () => {
     const r = await psqlThrough(t, [STORE('lower', 'varchar'), 'SELECT pg_sleep(0.2)', 'SELECT lower(status::varchar) AS x FROM orders ORDER BY id LIMIT 1', 'DROP FUNCTION public.lower(varchar)']);
     await adminQuery('DELETE FROM orders WHERE id >= 700', [], t.db);
