@@ -280,11 +280,12 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       for (const n of f.typesChanged ?? []) names.add(n);
       for (const n of f.renamed ?? []) names.add(n.toLowerCase());
       for (const n of f.functionsChanged ?? []) names.add(n);
-      for (const r of f.relations) if (r.access === 'ddl' || f.kind === 'create') names.add(r.name.toLowerCase());
-      if (f.kind === 'create' || f.renamed) {
+      // What an ALTER or DROP changes; what a CREATE makes is in typesChanged (a relation's row type).
+      if (f.kind !== 'create') for (const r of f.relations) if (r.access === 'ddl') names.add(r.name.toLowerCase());
+      const made = [...(f.kind === 'create' ? (f.typesChanged ?? []) : []), ...(f.renamed ?? [])].filter((n) => n !== '*');
+      if (made.length > 0) {
         const shadow = (state.shadowNames ??= new Set());
-        for (const r of f.relations) if (r.access === 'ddl' && r.schema !== 'pg_temp') shadow.add(r.name.toLowerCase());
-        for (const n of f.renamed ?? []) shadow.add(n.toLowerCase());
+        for (const n of made) shadow.add(n.toLowerCase());
       }
     }
   };
@@ -485,11 +486,9 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       // Before policy: no rule may let a session switch to an encoding the gateway cannot read.
       const encoding = encodingRefusal(state, facts);
       if (encoding) return blockWith(s, encoding, 'block');
-      const shadowed = shadowedInTransaction(facts);
-      if (shadowed) return blockWith(s, shadowed, 'block');
       switch (decision.action) {
         case 'allow': {
-          const refusal = d.services.preflight(session, facts, state);
+          const refusal = d.services.preflight(session, facts, state) ?? shadowedInTransaction(facts);
           if (refusal) return blockWith(s, refusal, 'block');
           rememberPrepared(state, facts, d.protocol, resolveOne);
           return { action: 'allow', stmt: s };
@@ -499,7 +498,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         case 'review': {
           if (!decision.review) return blockWith(s, { sqlstate: BLOCK_SQLSTATE, message: decision.message, detail: decision.detail, hint: hintFor(decision.hint) }, 'block');
           // An approval does not unmask: what masking refuses is refused before anyone is asked.
-          const refusal = d.services.preflight(session, facts, state);
+          const refusal = d.services.preflight(session, facts, state) ?? shadowedInTransaction(facts);
           if (refusal) return blockWith(s, refusal, 'block');
           return hold(s, decision.review);
         }
