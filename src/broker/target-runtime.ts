@@ -885,8 +885,8 @@ export class TargetRuntime implements TargetServices {
     // A partial mask keeps some positions of whatever the column holds: a value rearranged on the
     // way in (`SET phone = REVERSE(phone)`, `LEFT(phone, 6)` into a new row) reads back with other
     // characters of the classified value in those places. Only the value itself (or its case
-    // mapped) may go there. MySQL's analyser says which values are case mapped (caseMapped).
-    const reshaped = dest?.function === 'partial' && this.d.config.engine === 'mysql' && !((flow.value.direct || flow.value.caseMapped === true) && !flow.value.opaque);
+    // mapped) may go there. The analysers say which values are case mapped (caseMapped).
+    const reshaped = dest?.function === 'partial' && !((flow.value.direct || flow.value.caseMapped === true) && !flow.value.opaque);
     if (dest !== undefined && !reshaped && flow.value.sources.every(sameMask)) return undefined;
     return { from: from.length > 0 ? from.join(', ') : 'values of unknown origin', into, ...(reshaped ? { reshaped: true as const } : {}) };
   }

@@ -33,6 +33,8 @@ interface Col {
   star: boolean;
   /** Functions applied on the way (names as written), for the catalog's user-function check. */
   functions: string[];
+  /** One column through lower() or upper() only: every character where it was (see ColumnLineage.caseMapped). */
+  caseMapped?: true;
 }
 
 /** A value a statement stores: the destination column, and the lineage of the value. */
@@ -54,6 +56,9 @@ export type UserCode = (call: { kind: 'function'; schema?: string; name: string 
 export type ColumnProvider = (schema: string | undefined, table: string) => string[] | undefined;
 
 const MAX_RECURSIVE_ROUNDS = 8;
+
+/** Functions that change only the case of each character, in place. */
+const CASE_MAPPINGS: ReadonlySet<string> = new Set(['lower', 'upper']);
 
 function col(name: string, init: Partial<Col> = {}): Col {
   return { name, sources: [], opaque: false, direct: false, star: false, functions: [], ...init };
@@ -279,7 +284,11 @@ class Lineage {
         const args = merge(name, [...argCols, rest, over]);
         args.functions.push(parts.join('.'));
         if (hidesLineage(functionRisks(fname, undefined))) args.opaque = true;
-        return { ...args, direct: false };
+        // lower(col) / upper(col) keep every character in its place (a user overload of the name
+        // makes the value opaque when the catalog qualifies it).
+        const one = argCols.length === 1 ? argCols[0] : undefined;
+        const caseOnly = CASE_MAPPINGS.has(fname.toLowerCase()) && (parts.length === 1 || parts[0] === 'pg_catalog') && one !== undefined && (one.direct || one.caseMapped === true) && !one.opaque && one.sources.length === 1 && n.agg_filter === undefined && n.over === undefined;
+        return { ...args, direct: false, ...(caseOnly ? { caseMapped: true as const } : {}) };
       }
       case 'SelectStmt':
         return { ...merge(name, this.select(x, new Scope(scope), tested)), direct: false };
@@ -1284,6 +1293,8 @@ function readsData(x: unknown): boolean {
 function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveOptions, depth: number): ColumnLineage {
   let opaque = c.opaque || c.star;
   let direct = c.direct;
+  // Whether the sources are plain columns (through views too): a case-mapped value keeps that.
+  let plain = true;
   const sources: Source[] = [];
   const seen = new Set<string>();
   const add = (s: Source): void => {
@@ -1314,7 +1325,10 @@ function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveO
     const columns = catalog.columns(rel.oid);
     const wanted = s.column === '*' ? columns : columns.filter((k) => k.name === s.column);
     if (s.column !== '*' && wanted.length === 0) continue;
-    if (s.column === '*') direct = false;
+    if (s.column === '*') {
+      direct = false;
+      plain = false;
+    }
     const viewCols = rel.relkind === 'v' || rel.relkind === 'm' ? viewLineage(rel.oid, catalog, depth) : undefined;
     for (const k of wanted) {
       if (viewCols === undefined && (rel.relkind === 'v' || rel.relkind === 'm')) {
@@ -1329,12 +1343,14 @@ function qualify(c: Col, index: number, catalog: PostgresCatalog, opts: ResolveO
         }
         opaque ||= v.opaque;
         direct &&= v.direct;
+        plain &&= v.direct;
         for (const vs of v.sources) add({ schema: vs.schema, table: vs.table, column: vs.column });
       } else add({ schema: rel.schema, table: rel.name, column: k.name });
     }
   }
   if (c.sources.length > 0 && sources.length === 0) opaque = true;
-  return { index, name: c.name, sources, opaque, direct: direct && !opaque };
+  const caseMapped = c.caseMapped === true && plain && !opaque && sources.length === 1;
+  return { index, name: c.name, sources, opaque, direct: direct && !opaque, ...(caseMapped ? { caseMapped: true as const } : {}) };
 }
 
 /**

@@ -36,6 +36,34 @@ const MIXED = "(SELECT ssn AS s, 0 AS g FROM users UNION ALL SELECT '2', 1)";
 
 export const probes: Probe[] = [
   {
+    // A partial mask keeps some positions of whatever the column holds: the value rearranged on
+    // the way in (reverse, a prefix, a reordering) reads back with its hidden characters there.
+    name: 'r6: a partially masked column rearranged into itself shows other characters in the kept places',
+    refused: { re: /rearranged in/g, count: 3 },
+    sql: [
+      'BEGIN',
+      'UPDATE users SET phone = reverse(phone) WHERE id = 1',
+      'ROLLBACK',
+      'BEGIN',
+      'UPDATE users SET phone = left(phone, 6) WHERE id = 2',
+      'ROLLBACK',
+      'BEGIN',
+      "UPDATE users SET email = split_part(email, '@', 1) || '@x.org' WHERE id = 3",
+      'ROLLBACK',
+    ],
+  },
+  {
+    name: 'r6 control: a partially masked column stored as it is, or with its case changed, still runs',
+    sql: [
+      'BEGIN',
+      'UPDATE users SET email = lower(email) WHERE id = 1',
+      'UPDATE users SET email = upper(email), phone = phone WHERE id = 2',
+      "UPDATE users SET phone = '+1 555-0100' WHERE id = 3",
+      'ROLLBACK',
+    ],
+    refused: { re: /blocked/g, count: 0 },
+  },
+  {
     name: 'r6 (held): joins USING / NATURAL on a classified column',
     refused: { re: MASKED_PREDICATE, count: 4 },
     sql: [
