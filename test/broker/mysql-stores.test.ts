@@ -20,7 +20,7 @@ const catalog = {
   resolveWriteFlows: (f: StatementFacts): WriteFlow[] =>
     (f.stores ?? []).map((st, index) => {
       const into = st.into as { schema?: string; table: string; column?: string };
-      return { dest: { ...(into.schema !== undefined ? { schema: into.schema } : {}), table: into.table }, column: into.column ?? '*', created: false, value: { index, name: 'x', sources: st.sources, opaque: st.opaque, direct: st.direct === true && st.sources.length === 1 } };
+      return { dest: { ...(into.schema !== undefined ? { schema: into.schema } : {}), table: into.table }, column: into.column ?? '*', created: false, value: { index, name: 'x', sources: st.sources, opaque: st.opaque, direct: st.direct === true && st.sources.length === 1, ...(st.caseMapped === true && st.sources.length === 1 ? { caseMapped: true as const } : {}) } };
     }),
 } as unknown as TargetCatalog;
 const masking = compileMasking({
