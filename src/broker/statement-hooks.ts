@@ -59,8 +59,8 @@ export interface SessionState {
    * type) is not proven to keep its values (see TargetRuntime).
    */
   typesChanged: Set<string>;
-  /** A statement since the server was last idle changed the schema: reload the catalog when it is. */
-  schemaChangedSinceIdle?: boolean;
+  /** Statements since the server was last idle that changed the schema: reload the catalog (and note their views again) when it is. */
+  changedSinceIdle?: StatementFacts[];
   /** SQL-level PREPARE name → what it runs. */
   prepared: Map<string, StatementFacts>;
   params: Map<string, string>;
@@ -72,25 +72,24 @@ export interface SessionState {
   tempTables: Set<string>;
   /** DECLAREd cursors → the query they return rows of (FETCH results are masked by it). */
   cursors: Map<string, StatementFacts>;
-  /** Functions this session defined or changed since it was last idle (see TargetServices.functionsChanging). */
-  functionHolds?: FunctionHold[];
   /**
-   * Names this session's DDL created, renamed or changed, not yet read by the catalog (lower
-   * case), and the reload that will read them. A statement naming one waits for that reload
-   * (see check): `CREATE TABLE users (LIKE public.users)` in a schema first on the path, then
-   * `INSERT INTO users SELECT * FROM public.users`, was judged as a copy within public.users.
+   * What this session's DDL changed since it was last idle, not yet read by the catalog: the
+   * functions it holds as unread in every session (TargetServices.functionsChanging), the names
+   * (lower case) of everything it created, renamed or changed, and of those, the names a new
+   * relation took (which may shadow an older one). Moved into `settling` when the session is idle.
    */
-  pendingNames?: Set<string>;
-  settling?: Promise<void>;
-  /** Of those, names this session created or renamed a relation to (a new relation may shadow an old one of that name). */
-  shadowNames?: Set<string>;
+  changes?: { holds: FunctionHold[]; names: Set<string>; shadow: Set<string> };
+  /**
+   * Changes of earlier transactions waiting for the catalog reload that reads them (see check):
+   * `CREATE TABLE users (LIKE public.users)` in a schema first on the path, then `INSERT INTO
+   * users SELECT * FROM public.users`, was judged as a copy within public.users.
+   */
+  settling?: { names: Set<string>; done: Promise<void> }[];
 }
 
 /** Function names held as unread until the catalog has them (TargetServices.functionsChanging). */
 export interface FunctionHold {
-  /** Function names; `view:<name>` for a view (re)defined, whose new query is in `views`. */
   readonly names: readonly string[];
-  readonly views?: ReadonlyMap<string, RelationRef[]>;
 }
 
 /** What a target provides to its sessions (src/broker/target-runtime.ts). */
@@ -112,15 +111,13 @@ export interface TargetServices {
   /** DDL or a resolution-changing statement ran (`facts`: which): refresh the catalog. */
   schemaChanged(facts?: readonly StatementFacts[]): void;
   /**
-   * A statement that defines or changes functions (StatementFacts.functionsChanged) or views is
-   * about to run: until the catalog has read them, calls of those names in any session are code
-   * dbgov has not read, and rows read through those views are of unknown origin. The hold is
-   * given back with functionsSettle once the session is idle or gone.
+   * A statement that defines or changes functions (StatementFacts.functionsChanged) is about to
+   * run: until the catalog has read them, calls of those names in any session are code dbgov has
+   * not read. Given back with functionsSettled once a reload after the session's idle has run.
    */
-  functionsChanging?(names: string[], views?: ReadonlyMap<string, RelationRef[]>): FunctionHold;
-  /** Reloads the catalog (the change has committed or rolled back by now), then lets the names go. */
-  functionsSettle?(hold: FunctionHold): void;
-  /** A catalog reload that starts now; resolves when it (and any it follows) has finished. Never rejects. */
+  functionsChanging?(names: string[]): FunctionHold;
+  functionsSettled?(hold: FunctionHold): void;
+  /** Resolves once a catalog reload that starts now has succeeded (failed ones are retried). */
   reloadNow?(): Promise<void>;
 }
 
@@ -141,6 +138,8 @@ export interface HooksDeps {
 
 /** The decision of a statement still waiting for the catalog (see check): none yet. */
 const WAITING: StatementDecision = { action: 'allow', rule: 'waiting-for-catalog', message: '', detail: '', hint: '', statements: [] };
+/** How long a statement waits for the catalog to read its session's schema change before it is refused. */
+const CATALOG_WAIT_MS = 30_000;
 
 class Stmt implements StatementHandle {
   readonly id = newId('st');
@@ -256,38 +255,43 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
     return { action: 'block', stmt: s, error };
   };
 
-  /** Functions a running statement defines or changes stay unread by name until the catalog has them. */
-  const holdChangedFunctions = (facts: StatementFacts[]): void => {
-    // PostgreSQL's engine reports idle and the end of a session, which give holds back. (MySQL's
-    // analyser judges stored functions as opaque calls, and its views changed through the gateway
-    // its own way.)
-    if (d.protocol !== 'postgres' || !d.services.functionsChanging || !facts.some((f) => f.functionsChanged || f.tag === 'CREATE VIEW' || f.tag === 'ALTER VIEW')) return;
-    const views = new Map<string, RelationRef[]>();
-    for (const f of facts) {
-      const v = createdView(f);
-      if (v) views.set(v.name, v.reads);
-    }
-    const names = [...facts.flatMap((f) => f.functionsChanged ?? []), ...[...views.keys()].map((v) => `view:${v}`)];
-    if (names.length > 0) (state.functionHolds ??= []).push(d.services.functionsChanging(names, views));
-  };
-  /** Names a running DDL statement creates, renames or changes: later statements naming them wait for the catalog. */
-  const notePendingNames = (facts: StatementFacts[]): void => {
-    // PostgreSQL's engine reports idle, which starts the reload they wait for.
+  /**
+   * What a running DDL statement changes, kept until the catalog has read it (SessionState.changes):
+   * functions it defines are held as unread in every session; later statements of this session
+   * naming what it changed wait for the reload (see check); a relation it creates may shadow an
+   * older one of that name. PostgreSQL only: its engine reports idle, which starts that reload.
+   */
+  const noteChanges = (facts: StatementFacts[]): void => {
     if (d.protocol !== 'postgres' || !d.services.reloadNow) return;
     for (const f of facts) {
       if (f.kind !== 'create' && f.kind !== 'alter' && f.kind !== 'drop' && !f.renamed && !f.typesChanged && !f.functionsChanged) continue;
-      const names = (state.pendingNames ??= new Set());
-      for (const n of f.typesChanged ?? []) names.add(n);
-      for (const n of f.renamed ?? []) names.add(n.toLowerCase());
-      for (const n of f.functionsChanged ?? []) names.add(n);
+      const c = (state.changes ??= { holds: [], names: new Set(), shadow: new Set() });
+      if (f.functionsChanged && d.services.functionsChanging) c.holds.push(d.services.functionsChanging(f.functionsChanged));
+      for (const n of [...(f.typesChanged ?? []), ...(f.functionsChanged ?? []), ...(f.renamed ?? [])]) c.names.add(n.toLowerCase());
       // What an ALTER or DROP changes; what a CREATE makes is in typesChanged (a relation's row type).
-      if (f.kind !== 'create') for (const r of f.relations) if (r.access === 'ddl') names.add(r.name.toLowerCase());
-      const made = [...(f.kind === 'create' ? (f.typesChanged ?? []) : []), ...(f.renamed ?? [])].filter((n) => n !== '*');
-      if (made.length > 0) {
-        const shadow = (state.shadowNames ??= new Set());
-        for (const n of made) shadow.add(n.toLowerCase());
-      }
+      if (f.kind !== 'create') for (const r of f.relations) if (r.access === 'ddl') c.names.add(r.name.toLowerCase());
+      for (const n of [...(f.kind === 'create' ? (f.typesChanged ?? []) : []), ...(f.renamed ?? [])]) if (n !== '*') c.shadow.add(n.toLowerCase());
     }
+  };
+  /** Idle (committed or rolled back) or gone: a reload now reads what the changes did, then lets them go. */
+  const settleChanges = (): void => {
+    const c = state.changes;
+    state.changes = undefined;
+    if (!c || !d.services.reloadNow) return;
+    const entry = { names: c.names, done: d.services.reloadNow() };
+    (state.settling ??= []).push(entry);
+    void entry.done.then(() => {
+      for (const h of c.holds) d.services.functionsSettled?.(h);
+      state.settling = state.settling?.filter((x) => x !== entry);
+    });
+  };
+  /** The reload a statement must wait for: one that reads a change to a name it uses. */
+  const waitFor = (facts: StatementFacts[]): Promise<void> | undefined => {
+    if (!state.settling?.length) return undefined;
+    const uses = (names: Set<string>): boolean =>
+      names.has('*') || facts.some((f) => f.relations.some((r) => names.has(r.name.toLowerCase())) || f.functions.some((fn) => names.has(fn.name.toLowerCase())));
+    const pending = state.settling.filter((x) => uses(x.names));
+    return pending.length === 0 ? undefined : Promise.all(pending.map((x) => x.done)).then(() => undefined);
   };
   /**
    * Inside the transaction that created (or renamed to) a relation, the catalog cannot see it, and
@@ -297,8 +301,8 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
    * classified data masked, a statement naming such a relation is refused until COMMIT.
    */
   const shadowedInTransaction = (facts: StatementFacts[]): ClientError | null => {
-    const names = state.shadowNames;
-    if (!names || names.size === 0 || state.settling || d.services.classifiedColumnsFor(session).size === 0) return null;
+    const names = state.changes?.shadow;
+    if (!names || names.size === 0 || d.services.classifiedColumnsFor(session).size === 0) return null;
     const r = facts.flatMap((f) => f.relations).find((x) => x.schema === undefined && x.resolved !== undefined && x.resolved.schema !== 'pg_temp' && names.has(x.name.toLowerCase()));
     if (!r) return null;
     return {
@@ -307,20 +311,6 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       detail: 'rule: masking (a relation created in an open transaction is not in the catalog yet)',
       hint: 'COMMIT first, or qualify the name with its schema',
     };
-  };
-  /** Whether a statement names something the catalog has not read since this session changed it. */
-  const namesPending = (facts: StatementFacts[]): boolean => {
-    const names = state.pendingNames;
-    if (!names || names.size === 0) return false;
-    if (names.has('*')) return true;
-    return facts.some((f) => f.relations.some((r) => names.has(r.name.toLowerCase())) || f.functions.some((fn) => names.has(fn.name.toLowerCase())));
-  };
-
-  /** Idle (committed or rolled back) or gone: the catalog may read them now. */
-  const releaseFunctions = (): void => {
-    if (!state.functionHolds?.length) return;
-    for (const h of state.functionHolds) d.services.functionsSettle?.(h);
-    state.functionHolds = [];
   };
 
   /** One statement resolved in this session as it stands (search_path, temp tables, views). */
@@ -440,8 +430,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         s.executions++;
         session.statements++;
         applySettings(state, s.facts);
-        holdChangedFunctions(s.facts);
-        notePendingNames(s.facts);
+        noteChanges(s.facts);
         resolve();
       });
     });
@@ -468,14 +457,21 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
 
     check(req: StatementRequest): Verdict {
       const analysis = d.services.analyse(req.sql, state, req.via === 'prepare');
-      // It names what this session's DDL just changed: judge it once the catalog has read that.
-      const settling = state.settling;
-      if (settling && namesPending(analysis.statements)) {
-        const next = settling.then(() => hooks.check(req));
+      // It names what this session's DDL just changed: judge it once the catalog has read that,
+      // and refuse it if that does not happen in time (the target is down: it would fail anyway).
+      const wait = waitFor(analysis.statements);
+      if (wait) {
+        const waiting = new Stmt(req.sql, analysis.statements, WAITING);
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<Verdict>((resolve) => {
+          timer = setTimeout(() => resolve(blockWith(waiting, { sqlstate: '57014', message: 'dbgov: blocked: the catalog could not be read again after your schema change, so this statement could not be judged', hint: 'try again in a moment; if it persists, the target may be down' }, 'block')), CATALOG_WAIT_MS);
+          timer.unref();
+        });
+        const next = Promise.race([wait.then(() => hooks.check(req)), timedOut]).finally(() => clearTimeout(timer));
         return {
           action: 'hold',
           // Stands for the statement while it waits (the engine logs its id); the decision is the re-check's.
-          stmt: new Stmt(req.sql, analysis.statements, WAITING),
+          stmt: waiting,
           notice: next.then((v) => (v.action === 'hold' ? v.notice : undefined)),
           decided: next.then((v) => (v.action === 'hold' ? v.decided : v)),
         };
@@ -547,8 +543,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
         throw auditUnavailable(e);
       }
       applySettings(state, s.facts);
-      holdChangedFunctions(s.facts);
-      notePendingNames(s.facts);
+      noteChanges(s.facts);
     },
 
     executingBatched(stmt: StatementHandle, resumed = false): Promise<void> {
@@ -616,7 +611,7 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       // s.ran: an EXECUTE of a prepared CREATE VIEW changes the schema too.
       if (s.ran.some((f) => f.changesResolution || f.kind === 'create' || f.kind === 'alter' || f.kind === 'drop' || f.settings?.some((x) => x.global && x.name === 'sql_mode'))) {
         d.services.schemaChanged(s.ran);
-        state.schemaChangedSinceIdle = true;
+        (state.changedSinceIdle ??= []).push(...s.ran);
       }
       activity(s, { decision: s.decisionLabel === 'approved' ? 'approved' : 'allow', rows: outcome.rows, durationMs, ...(outcome.error ? { message: `error ${outcome.error.sqlstate}` } : {}) });
     },
@@ -639,24 +634,14 @@ export function createStatementHooks(d: HooksDeps): StatementHooks & { state: Se
       state.searchPathUnsettled = false;
       // DDL inside a transaction is invisible to the catalog's reload until it commits: reload
       // again now that it has (or has been rolled back).
-      if (state.schemaChangedSinceIdle) d.services.schemaChanged();
-      state.schemaChangedSinceIdle = false;
-      releaseFunctions();
-      // Committed (or rolled back): a reload now reads what this session's DDL did.
-      if (state.pendingNames?.size && !state.settling && d.services.reloadNow) {
-        const settling = d.services.reloadNow().then(() => {
-          if (state.settling === settling) {
-            state.settling = undefined;
-            state.pendingNames = undefined;
-            state.shadowNames = undefined;
-          }
-        });
-        state.settling = settling;
-      }
+      // Views it (re)defined are noted again: a reload from now on reads them as committed.
+      if (state.changedSinceIdle) d.services.schemaChanged(state.changedSinceIdle);
+      state.changedSinceIdle = undefined;
+      settleChanges();
     },
 
     ended(): void {
-      releaseFunctions();
+      settleChanges();
     },
 
     scrub(stmt, fields) {

@@ -219,7 +219,7 @@ export class TargetRuntime implements TargetServices {
     const out: StatementFacts[] = [];
     // Views created by this session, changed by any session and not yet in the catalog (held by
     // the session that changed them, or noted when it ran), and by earlier statements of this message.
-    const views = new Map([...this.heldViews(), ...this.unsettledViews(state)]);
+    const views = new Map(this.unsettledViews(state));
     // Names renamed by this session, and by earlier statements of this message.
     const renamed = new Set(state.renamed);
     for (const g of facts) {
@@ -272,20 +272,8 @@ export class TargetRuntime implements TargetServices {
     return inMessage.has(name) || inMessage.has('*') || this.unsettledFunctions.has(name) || this.unsettledFunctions.has('*');
   }
 
-  /** Views some session (re)defined that the catalog may not have read yet → what their new queries read. */
-  private heldViews(): Map<string, RelationRef[]> {
-    const out = new Map<string, RelationRef[]>();
-    if (this.unsettledFunctions.size === 0) return out;
-    for (const [name, holds] of this.unsettledFunctions) {
-      if (!name.startsWith('view:')) continue;
-      const view = name.slice(5);
-      for (const h of holds) out.set(view, [...(out.get(view) ?? []), ...(h.views?.get(view) ?? [])]);
-    }
-    return out;
-  }
-
-  functionsChanging(names: string[], views?: ReadonlyMap<string, RelationRef[]>): FunctionHold {
-    const hold: FunctionHold = { names: [...new Set(names)], ...(views && views.size > 0 ? { views } : {}) };
+  functionsChanging(names: string[]): FunctionHold {
+    const hold: FunctionHold = { names: [...new Set(names)] };
     for (const n of hold.names) {
       let holds = this.unsettledFunctions.get(n);
       if (!holds) this.unsettledFunctions.set(n, (holds = new Set()));
@@ -294,26 +282,14 @@ export class TargetRuntime implements TargetServices {
     return hold;
   }
 
-  functionsSettle(hold: FunctionHold): void {
-    const release = (): void => {
-      for (const n of hold.names) {
-        const holds = this.unsettledFunctions.get(n);
-        holds?.delete(hold);
-        if (holds?.size === 0) this.unsettledFunctions.delete(n);
-      }
-    };
-    if (!this.d.catalog) return release();
-    const attempt = (): void => {
-      // A reload that starts now reads what has committed (or was rolled back) by now.
-      this.schemaChanged();
-      this.settled().then(release, (e: unknown) => {
-        // Not read: the names stay unread until a reload succeeds.
-        this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed; functions changed through the gateway stay unread until it succeeds');
-        setTimeout(attempt, CATALOG_REFRESH_MS).unref();
-      });
-    };
-    attempt();
+  functionsSettled(hold: FunctionHold): void {
+    for (const n of hold.names) {
+      const holds = this.unsettledFunctions.get(n);
+      holds?.delete(hold);
+      if (holds?.size === 0) this.unsettledFunctions.delete(n);
+    }
   }
+
 
   /**
    * Views the catalog does not have as they are now (created in this session, or created or
@@ -580,9 +556,8 @@ export class TargetRuntime implements TargetServices {
     // Rows read through a view this session created (or any session changed), before the catalog
     // has it: unknown origin.
     const views = this.unsettledViews(state);
-    if (views.size > 0 || state.renamed.size > 0 || this.unsettledFunctions.size > 0) {
-      const fresh = (name: string): boolean => views.has(name) || this.unsettledFunctions.has(`view:${name}`);
-      facts = facts.map((f) => (f.relations.some((r) => fresh(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created or changed, or a relation renamed, lately') : f));
+    if (views.size > 0 || state.renamed.size > 0) {
+      facts = facts.map((f) => (f.relations.some((r) => views.has(r.name.toLowerCase())) || renamedIn(state.renamed, f.relations) ? unknownRows(f, 'a view created or changed, or a relation renamed, lately') : f));
     }
     // Rows read from outside the database's tables (a server file, another server, a program's
     // output, other sessions' statement texts) may hold anything, an earlier export of
@@ -1166,10 +1141,22 @@ export class TargetRuntime implements TargetServices {
     return this.refreshing;
   }
 
+  /**
+   * Resolves once a reload that starts now has read the catalog. A failed reload is tried again
+   * (every CATALOG_REFRESH_MS): what waits on it must not go on with the old catalog.
+   */
   reloadNow(): Promise<void> {
     if (!this.d.catalog) return Promise.resolve();
-    this.schemaChanged();
-    return this.settled().catch((e: unknown) => this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed'));
+    return new Promise((resolve) => {
+      const attempt = (): void => {
+        this.schemaChanged();
+        this.settled().then(resolve, (e: unknown) => {
+          this.d.log.warn({ err: e, target: this.d.name }, 'catalog refresh failed; statements that wait for it keep waiting, and functions changed through the gateway stay unread');
+          setTimeout(attempt, CATALOG_REFRESH_MS).unref();
+        });
+      };
+      attempt();
+    });
   }
 
   /** Waits for a pending catalog reload (tests, and statements right after DDL). */
